@@ -1,0 +1,3575 @@
+/* cnnvis.h - v0.1.0 - see inside a convolutional network. Public domain or MIT: see the end of the file.
+
+   A single-header C99 library that trains a small AlexNet-style network on the CPU and
+   draws what it learned, following the lecture "Visualising convolutional networks"
+   (1 filters, 2 activations, 3 deconvnet, 4 saliency, 5 adversarial noise). It needs only
+   libc, libm and pthreads.
+
+   It does NOT do: GPUs, layers outside AlexNet's set (no batch norm, no residual blocks),
+   half precision, or data loading beyond the formats listed under A4.
+
+   HOW TO INCLUDE
+     In exactly one C or C++ file:
+         #define CNNVIS_IMPLEMENTATION
+         #include "cnnvis.h"
+     Everywhere else just #include "cnnvis.h". Link with -lm -lpthread.
+
+   QUICK START (train, then ask which pixels matter for the class of one image)
+     cnnvis_net_desc d; cnnvis_net *net; cnnvis_dataset train, test;
+     cnnvis_train_desc t = {0};
+     cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);        // 1x28x28 digits, 10 classes
+     if (cnnvis_net_create(&d, &net) != CNNVIS_OK) { puts(cnnvis_last_error()); return 1; }
+     cnnvis_idx_load(&train, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
+     cnnvis_idx_load(&test, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+     t.epochs = 5;
+     cnnvis_net_train(net, &train, &test, &t);              // SGD with momentum, progress bar
+     cnnvis_tensor x, g;
+     cnnvis_tensor_create(&x, 1, 1, 28, 28);
+     cnnvis_dataset_batch(&test, 0, 1, net, &x, NULL);       // image 0, normalised
+     cnnvis_net_forward(net, &x);
+     int last = net->n_layers - 1;                           // the class scores S_c
+     cnnvis_tensor_create(&g, 1, 10, 1, 1);
+     g.data[test.labels[0]] = 1.0f;                          // dS_c/dS = one-hot
+     cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
+     // net->dinput now holds dS_c/dI: the saliency map of lecture section 4.
+     cnnvis_net_save(net, "mini.cnnvis");
+     cnnvis_tensor_free(&x); cnnvis_tensor_free(&g); cnnvis_net_free(net);
+
+   COMPILE-TIME OPTIONS (define before the implementation include)
+     CNNVIS_STATIC            every function is static (private copy per file)
+     CNNVIS_API               declaration prefix, default extern
+     CNNVIS_ASSERT(c)         internal invariant check, default assert(c)
+     CNNVIS_MALLOC(sz)/CNNVIS_FREE(p)   allocator; define both or neither
+     CNNVIS_NO_SIMD           no AVX2/NEON kernels (same as NO_AVX2 + NO_NEON)
+     CNNVIS_NO_AVX2           no AVX2/FMA kernels
+     CNNVIS_NO_NEON           no NEON kernels
+     CNNVIS_FORCE_REFERENCE   always the scalar reference kernels
+     CNNVIS_NO_THREADS        no pthreads: everything runs on the calling thread
+     CNNVIS_BREAK_ON_ERROR    assert at the line where an error is raised
+
+   ENVIRONMENT
+     CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads
+     CNNVIS_KERNELS=reference forces the reference kernels at run time
+
+   SECTIONS (grep the tag to jump to the code)
+     A1 >>a1_tensor   tensors, RNG, errors, thread pool
+     A2 >>a2_layers   conv, ReLU (3 backward rules), max-pool with switches, LRN, dropout, FC,
+                      softmax cross-entropy: forward and backward, reference and SIMD kernels
+     A3 >>a3_net      the network, presets (alexnet_mini, alexnet, alexnet_original), training,
+                      checkpoints
+     A4 >>a4_data     data sets (IDX with gzip)
+
+   CONVENTIONS
+     Tensors are float32, contiguous NCHW. Pixels of images on disk are [0,1] after
+     loading; the network sees them normalised, x = (p - mean[c]) / std[c], with the mean and
+     std kept in the net and its checkpoint (cnnvis_net_normalize). Weights use PyTorch's
+     layouts: conv (OC, IC/groups, K, K), fc (OUT, IN).
+     Errors: every function that can fail returns cnnvis_result (CNNVIS_OK = 0, negative on
+     failure) and leaves a message for cnnvis_last_error() (per thread). Nothing in the
+     library exits, aborts or prints, except the training progress bar on a terminal.
+     Memory: a net owns one arena holding weights, gradients, momentum, every layer's output
+     and gradient, and scratch; forward and backward never allocate. What a function returns
+     in an out-parameter is owned by the caller and has a matching *_free.
+     Threads: results are bit-identical for any n_threads.
+     SIMD: the AVX2/NEON kernels are not bit-identical to the reference ones (fused
+     multiply-add rounds once); they agree to about 1e-5 relative to the output's magnitude.
+
+   CHANGELOG
+     0.1.0  tensors, layers, network, training, checkpoints, IDX reader
+*/
+#ifndef CNNVIS_H
+#define CNNVIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CNNVIS_VERSION_MAJOR 0
+#define CNNVIS_VERSION_MINOR 1
+#define CNNVIS_VERSION_PATCH 0
+
+#ifndef CNNVIS_API
+#ifdef CNNVIS_STATIC
+#define CNNVIS_API static
+#else
+#define CNNVIS_API extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNNVIS_MAX_LAYERS 64 /* layers in one net */
+#define CNNVIS_NAME_LEN 32   /* a layer name, with its terminating zero */
+#define CNNVIS_CLASS_LEN 64  /* a class name, with its terminating zero */
+
+typedef enum cnnvis_result {
+    CNNVIS_OK = 0,
+    CNNVIS_ERR_ARG = -1,         /* an argument or a description is invalid */
+    CNNVIS_ERR_NOMEM = -2,       /* an allocation failed */
+    CNNVIS_ERR_IO = -3,          /* a file could not be opened, read or written */
+    CNNVIS_ERR_FORMAT = -4,      /* a file's contents are malformed */
+    CNNVIS_ERR_UNSUPPORTED = -5, /* valid, but not something this library does */
+    CNNVIS_ERR_NUMERIC = -6      /* a NaN or an infinity where a finite number must be */
+} cnnvis_result;
+
+/* The code's name, e.g. "CNNVIS_ERR_FORMAT". Never NULL. */
+CNNVIS_API const char *cnnvis_result_str(cnnvis_result r);
+/* The message of the last failure on this thread, with file:line and a hint, or "" if none.
+   Valid until the next failing call on the same thread. */
+CNNVIS_API const char *cnnvis_last_error(void);
+/* Forget the last message (cnnvis_last_error() returns "" afterwards). */
+CNNVIS_API void cnnvis_clear_error(void);
+
+/* ======================================================================================
+   A1  Tensors, RNG                                                        >>a1_tensor
+   ====================================================================================== */
+
+/* A float32 array of shape (n, c, h, w), contiguous, w fastest. A tensor either owns its
+   data (made by cnnvis_tensor_create, released by cnnvis_tensor_free) or is a view into
+   someone else's (owner == 0; cnnvis_tensor_free only forgets it). */
+typedef struct cnnvis_tensor {
+    int n, c, h, w;
+    float *data; /* (n, c, h, w) */
+    int owner;   /* 1 if cnnvis_tensor_free must release data */
+} cnnvis_tensor;
+
+/* Allocate a zeroed tensor. Each size must be >= 1 and the product must fit in memory.
+   Returns CNNVIS_ERR_ARG or CNNVIS_ERR_NOMEM (t is then zeroed). */
+CNNVIS_API cnnvis_result cnnvis_tensor_create(cnnvis_tensor *t, int n, int c, int h, int w);
+/* Release an owned tensor, or forget a view; t is zeroed. NULL or a zeroed t is fine. */
+CNNVIS_API void cnnvis_tensor_free(cnnvis_tensor *t);
+/* A view of the caller's array `data` (n, c, h, w); nothing is copied or owned. */
+CNNVIS_API cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, int w);
+/* A view of image i of a batch: shape (1, c, h, w). Out of range: a zeroed tensor and an error. */
+CNNVIS_API cnnvis_tensor cnnvis_tensor_image(const cnnvis_tensor *t, int i);
+/* A view of channel ch of image i: shape (1, 1, h, w). Out of range: zeroed, with an error. */
+CNNVIS_API cnnvis_tensor cnnvis_tensor_channel(const cnnvis_tensor *t, int i, int ch);
+/* Number of elements, n*c*h*w. */
+CNNVIS_API size_t cnnvis_tensor_count(const cnnvis_tensor *t);
+/* Same shape (n, c, h, w)? */
+CNNVIS_API int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b);
+/* Pointer to element (i, ch, y, x); the indices are not checked (use it in loops you own). */
+CNNVIS_API float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x);
+
+/* Element-wise operations; the shapes must be the same (CNNVIS_ERR_ARG otherwise). */
+CNNVIS_API cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src);
+CNNVIS_API void cnnvis_tensor_fill(cnnvis_tensor *t, float v);                      /* t = v */
+CNNVIS_API void cnnvis_tensor_scale(cnnvis_tensor *t, float s);                     /* t *= s */
+CNNVIS_API cnnvis_result cnnvis_tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x); /* y += a x */
+CNNVIS_API cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x); /* y *= x */
+CNNVIS_API void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi);          /* t = min(max(t,lo),hi) */
+/* Reductions, accumulated in double so that they do not depend on the size. */
+CNNVIS_API double cnnvis_tensor_sum(const cnnvis_tensor *t);
+CNNVIS_API double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b); /* 0 if shapes differ */
+CNNVIS_API double cnnvis_tensor_norm2(const cnnvis_tensor *t);                        /* sqrt(sum t^2) */
+/* Smallest and largest element (NaN ignored); index of the largest (first on ties). */
+CNNVIS_API void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max);
+CNNVIS_API size_t cnnvis_tensor_argmax(const cnnvis_tensor *t);
+
+/* xoshiro256** seeded by splitmix64: the same seed gives the same integers and uniforms on
+   every platform. Never rand(). */
+typedef struct cnnvis_rng {
+    uint64_t s[4];
+} cnnvis_rng;
+
+CNNVIS_API void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed);
+CNNVIS_API uint64_t cnnvis_rng_u64(cnnvis_rng *rng);
+/* Uniform integer in [0, n), without modulo bias; 0 if n == 0. */
+CNNVIS_API uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n);
+/* Uniform float in [0, 1) with 24 random bits. */
+CNNVIS_API float cnnvis_rng_uniform(cnnvis_rng *rng);
+/* Standard normal (Marsaglia's polar method). Computed in double from the uniforms with the
+   library's own logarithm and rounded to float, so it is the same on every platform unless
+   a compiler fuses multiply-adds in it (a 1-in-10^8 chance per number of a 1-ulp change). */
+CNNVIS_API float cnnvis_rng_normal(cnnvis_rng *rng);
+
+/* ======================================================================================
+   A2  Layers                                                              >>a2_layers
+   ====================================================================================== */
+
+typedef enum cnnvis_layer_kind {
+    CNNVIS_LAYER_NONE = 0,
+    CNNVIS_LAYER_CONV,    /* convolution: out_channels, kernel, stride, pad, groups, bias */
+    CNNVIS_LAYER_RELU,    /* max(x, 0); backward by a cnnvis_relu_rule */
+    CNNVIS_LAYER_MAXPOOL, /* kernel, stride, pad; records switches (argmax positions) */
+    CNNVIS_LAYER_LRN,     /* local response normalisation across channels */
+    CNNVIS_LAYER_DROPOUT, /* inverted dropout with probability p; identity in evaluation */
+    CNNVIS_LAYER_FC,      /* fully connected: out_channels outputs, flattens its input */
+    CNNVIS_LAYER_FLATTEN, /* (C, H, W) -> (C*H*W, 1, 1); data unchanged */
+    CNNVIS_LAYER_KIND_COUNT
+} cnnvis_layer_kind;
+
+/* How a ReLU passes a gradient R (the signal coming down from above) back to its input,
+   with H its forward input (lecture section 3 "Unrectification" and section 4
+   "Deconv net vs Saliency net"; Springenberg et al. 2015):
+     BACKPROP   R * 1(H > 0)               the true gradient (saliency, training)
+     DECONVNET  max(R, 0)                  Zeiler & Fergus's un-ReLU
+     GUIDED     R * 1(H > 0) * 1(R > 0)    guided backpropagation
+   With DECONVNET, LRN passes the signal through unchanged (Zeiler & Fergus do not invert
+   the normalisation); with the other two rules LRN back-propagates its true gradient. */
+typedef enum cnnvis_relu_rule {
+    CNNVIS_RELU_BACKPROP = 0,
+    CNNVIS_RELU_DECONVNET = 1,
+    CNNVIS_RELU_GUIDED = 2
+} cnnvis_relu_rule;
+
+/* One layer as described by the user. Zero means default:
+     stride   conv 1; maxpool = kernel
+     groups   1
+     size, alpha, beta, k   LRN: 5, 1e-4, 0.75, 2 (AlexNet; PyTorch's LocalResponseNorm formula)
+     p        dropout 0.5
+   pad is taken as given (0 is no padding). name must be unique in the net; an empty name is
+   replaced by "<kind><index>", e.g. "conv1". */
+typedef struct cnnvis_layer_desc {
+    cnnvis_layer_kind kind;
+    char name[CNNVIS_NAME_LEN];
+    int out_channels; /* conv: OC; fc: number of outputs */
+    int kernel;       /* conv, maxpool: K (square K x K) */
+    int stride;       /* conv, maxpool: S */
+    int pad;          /* conv, maxpool: P, zeros (conv) or -inf (maxpool) on every side */
+    int groups;       /* conv: G; IC and OC must both be divisible by G */
+    int size;         /* lrn: number of channels in the window */
+    float alpha, beta, k; /* lrn: b_c = a_c / (k + alpha/size * sum_window a^2)^beta */
+    float p;          /* dropout: probability of dropping a unit */
+} cnnvis_layer_desc;
+
+/* A layer of a built network. Pointers point into the net's arena. The input of layer i
+   is layer i-1's `out` (net->input for i = 0); its input gradient goes to layer i-1's
+   `dout` (net->dinput for i = 0). Only the first `net->batch` images are valid. */
+typedef struct cnnvis_layer {
+    cnnvis_layer_desc desc;      /* resolved: defaults filled in */
+    int in_c, in_h, in_w;        /* shape of one input image */
+    int out_c, out_h, out_w;     /* shape of one output image */
+    /* Receptive field of one output unit in input-image pixels: unit (y, x) sees rows
+       rf_offset + y*rf_stride ... + rf_size - 1 (and the same for columns); rf_offset
+       may be negative where padding is seen. Fully connected layers see the whole image. */
+    int rf_size, rf_stride, rf_offset;
+    size_t n_w, n_b;             /* number of weights and biases (0 if none) */
+    float *w;                    /* conv (OC, IC/G, K, K); fc (OUT, IN) */
+    float *b;                    /* (OC) or (OUT) */
+    float *dw, *db;              /* gradients, same shapes; backward adds into them */
+    float *vw, *vb;              /* SGD momentum buffers, same shapes */
+    cnnvis_tensor out;           /* (max_batch, out_c, out_h, out_w) */
+    cnnvis_tensor dout;          /* gradient w.r.t. out, same shape */
+    int32_t *switches;           /* maxpool: (max_batch, C, OH, OW) argmax index iy*W+ix in
+                                    the input plane, the "switches" of Zeiler & Fergus */
+    float *aux;                  /* lrn: (max_batch, C, H, W) the denominators' base s;
+                                    dropout: (max_batch, C, H, W) the mask, 0 or 1/(1-p) */
+    long long flops;             /* multiply-adds x 2 of one forward pass of one image */
+} cnnvis_layer;
+
+/* ======================================================================================
+   A3  The network, training, checkpoints                                     >>a3_net
+   ====================================================================================== */
+
+typedef enum cnnvis_kernels {
+    CNNVIS_KERNELS_AUTO = 0,  /* the fastest this CPU supports */
+    CNNVIS_KERNELS_REFERENCE, /* the plain scalar loops (the specification) */
+    CNNVIS_KERNELS_AVX2,      /* x86-64 AVX2 + FMA */
+    CNNVIS_KERNELS_NEON       /* arm64 NEON */
+} cnnvis_kernels;
+
+/* A network description. Fill it with the cnnvis_net_desc_* builders (or by hand), then
+   cnnvis_net_create. Zero means default:
+     max_batch   64      images per forward/backward pass (activations are sized for it)
+     n_threads   0       = number of online CPUs; CNNVIS_THREADS overrides
+     kernels     AUTO    CNNVIS_KERNELS=reference overrides
+     seed        0       is a seed like any other (weights, dropout)
+     std[c]      1       (mean[c] defaults to 0)
+     class_names NULL    "0", "1", ...                                                   */
+typedef struct cnnvis_net_desc {
+    int in_c, in_h, in_w;        /* input image shape */
+    int max_batch;
+    int n_threads;
+    cnnvis_kernels kernels;
+    uint64_t seed;
+    float mean[3], std[3];       /* per input channel (channels >= 3 use entry 2) */
+    const char *const *class_names; /* (n_classes) strings, copied; may be NULL */
+    int n_layers;
+    cnnvis_layer_desc layers[CNNVIS_MAX_LAYERS];
+    int error;                   /* set by a builder that failed (e.g. too many layers) */
+} cnnvis_net_desc;
+
+struct cnnvis_pool; /* the thread pool; internal */
+
+typedef struct cnnvis_net {
+    cnnvis_net_desc desc;        /* resolved copy (class_names points to the net's copy) */
+    int n_layers;
+    cnnvis_layer layers[CNNVIS_MAX_LAYERS];
+    int n_classes;               /* outputs of the last layer */
+    int batch;                   /* images in the last forward pass */
+    int training;                /* 1: dropout active (set by cnnvis_net_set_training) */
+    cnnvis_tensor input;         /* (max_batch, in_c, in_h, in_w) copy of the last input */
+    cnnvis_tensor dinput;        /* gradient w.r.t. input after a backward pass */
+    cnnvis_tensor probs;         /* (max_batch, n_classes, 1, 1) softmax after cnnvis_net_loss */
+    float loss;                  /* mean cross-entropy after cnnvis_net_loss */
+    char *class_names;           /* (n_classes, CNNVIS_CLASS_LEN) */
+    cnnvis_rng rng;              /* dropout masks */
+    cnnvis_kernels kernels;      /* what runs: never AUTO */
+    int n_threads;               /* resolved */
+    struct cnnvis_pool *pool;
+    float *scratch;              /* (scratch_count) im2col and GEMM packing */
+    size_t scratch_count;
+    long long step;              /* optimiser steps taken */
+    void *arena;                 /* the one block everything above points into */
+    size_t arena_size;
+    int arena_owned;             /* 0 with cnnvis_net_init_preallocated */
+} cnnvis_net;
+
+/* Builders: append one layer to d (name may be NULL for the default). They never fail
+   outright; a problem (too many layers) is kept in d->error and reported by create. */
+CNNVIS_API void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w);
+CNNVIS_API void cnnvis_net_desc_conv(cnnvis_net_desc *d, const char *name, int out_channels,
+                                     int kernel, int stride, int pad, int groups);
+CNNVIS_API void cnnvis_net_desc_relu(cnnvis_net_desc *d, const char *name);
+CNNVIS_API void cnnvis_net_desc_maxpool(cnnvis_net_desc *d, const char *name, int kernel,
+                                        int stride, int pad);
+CNNVIS_API void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int size,
+                                    float alpha, float beta, float k);
+CNNVIS_API void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p);
+CNNVIS_API void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs);
+CNNVIS_API void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name);
+CNNVIS_API void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer);
+
+/* Presets (each calls cnnvis_net_desc_init first):
+   alexnet_mini      AlexNet's pattern for small images (1x28x28, 3x32x32, ...): five convs
+                     with pooling after 1, 2 and 5, three FC layers with dropout.
+   alexnet           torchvision's AlexNet: 3x224x224, conv1 64 11x11 stride 4 pad 2, ...
+   alexnet_original  Krizhevsky et al. 2012 / CaffeNet: 3x227x227, conv1 96 11x11 stride 4,
+                     LRN after conv1 and conv2, groups 2 in conv2, conv4 and conv5.        */
+CNNVIS_API void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w,
+                                             int n_classes);
+CNNVIS_API void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes);
+CNNVIS_API void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes);
+
+/* Bytes of memory cnnvis_net_create would allocate for d (0 with an error if d is invalid). */
+CNNVIS_API size_t cnnvis_net_memory_size(const cnnvis_net_desc *d);
+/* Build a net: check every layer's shapes (naming the layer at fault), plan and allocate
+   the arena, initialise weights (Kaiming-uniform, zero biases), start the thread pool.
+   *out is set on success; free it with cnnvis_net_free. */
+CNNVIS_API cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net **out);
+/* The same in memory the caller provides: mem must hold cnnvis_net_memory_size(d) bytes and
+   outlive the net; net is the caller's struct. cnnvis_net_free then frees only the pool. */
+CNNVIS_API cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d, void *mem,
+                                                      size_t size, cnnvis_net *net);
+/* Join the thread pool and release the arena (and the net, if create made it). */
+CNNVIS_API void cnnvis_net_free(cnnvis_net *net);
+
+/* Index of the layer called name, or -1 with an error naming it. */
+CNNVIS_API int cnnvis_net_find(const cnnvis_net *net, const char *name);
+/* The layer called name, or NULL with an error. */
+CNNVIS_API cnnvis_layer *cnnvis_net_layer(cnnvis_net *net, const char *name);
+/* Name of class c ("?" if out of range). */
+CNNVIS_API const char *cnnvis_net_class_name(const cnnvis_net *net, int c);
+/* Write one line per layer: name, kind, output shape, parameters, receptive field
+   (size/stride/offset), and a total, into buf (always zero-terminated; truncated if short).
+   Returns the length the full text needs, like snprintf. */
+CNNVIS_API int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size);
+/* 1: dropout on (training), 0: evaluation (the default after create). */
+CNNVIS_API void cnnvis_net_set_training(cnnvis_net *net, int training);
+/* Choose the kernels at run time (AUTO = fastest available). CNNVIS_ERR_UNSUPPORTED if this
+   build or CPU lacks them. */
+CNNVIS_API cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
+CNNVIS_API const char *cnnvis_kernels_name(cnnvis_kernels k);
+
+/* pixels [0,1] -> network input: x = (p - mean[c]) / std[c]. dst and src have the net's
+   input shape (any n); dst may be src. */
+CNNVIS_API cnnvis_result cnnvis_net_normalize(const cnnvis_net *net, cnnvis_tensor *dst,
+                                              const cnnvis_tensor *src);
+/* network input -> pixels: p = x * std[c] + mean[c] (not clamped). */
+CNNVIS_API cnnvis_result cnnvis_net_denormalize(const cnnvis_net *net, cnnvis_tensor *dst,
+                                                const cnnvis_tensor *src);
+
+/* Forward pass of x (n <= max_batch images of the input shape, already normalised). Every
+   layer's output is kept in net->layers[i].out; the last one holds the unnormalised class
+   scores S_c (the logits). */
+CNNVIS_API cnnvis_result cnnvis_net_forward(cnnvis_net *net, const cnnvis_tensor *x);
+/* Softmax cross-entropy of the last layer's scores against labels (net->batch of them, each
+   in [0, n_classes)), computed with log-sum-exp so that saturated scores stay finite.
+   Sets net->probs, net->loss (mean over the batch) and puts dloss/dscores in the last
+   layer's dout. *loss may be NULL. */
+CNNVIS_API cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int *labels, float *loss);
+enum {
+    CNNVIS_BACKWARD_PARAMS = 1, /* also accumulate weight and bias gradients (dw += ...) */
+    CNNVIS_BACKWARD_KEEP = 2    /* start from the gradient already in layers[from].dout */
+};
+/* Backward pass from layer `from` down to the input, after a forward pass. dout is the
+   gradient w.r.t. layers[from].out (net->batch images, the layer's output shape); it is
+   copied there first unless flags has CNNVIS_BACKWARD_KEEP (then dout may be NULL). Every
+   layer below gets its dout; net->dinput receives the gradient w.r.t. the input. ReLUs use
+   `rule`. With CNNVIS_BACKWARD_PARAMS the parameter gradients are added to dw/db. */
+CNNVIS_API cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const cnnvis_tensor *dout,
+                                             cnnvis_relu_rule rule, unsigned flags);
+/* dw = db = 0 for every layer. */
+CNNVIS_API void cnnvis_net_zero_grad(cnnvis_net *net);
+
+/* --- Training ------------------------------------------------------------------------ */
+
+/* A labelled image set, pixels kept as bytes: image i, channel ch, row y, column x is
+   px[((i*c + ch)*h + y)*w + x] / 255. */
+typedef struct cnnvis_dataset {
+    int n, c, h, w;
+    unsigned char *px;      /* (n, c, h, w) */
+    int32_t *labels;        /* (n) class of each image */
+    int n_classes;
+    char *class_names;      /* (n_classes, CNNVIS_CLASS_LEN) or NULL */
+    int owner;              /* 1 if cnnvis_dataset_free releases px, labels and names */
+} cnnvis_dataset;
+
+CNNVIS_API void cnnvis_dataset_free(cnnvis_dataset *ds);
+/* A view of images [begin, begin+count) (nothing copied). */
+CNNVIS_API cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds,
+                                              int begin, int count);
+/* Images [begin, begin+count) as a normalised network input x (count images; x must have
+   that shape) and, if labels != NULL, their labels. */
+CNNVIS_API cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count,
+                                              const cnnvis_net *net, cnnvis_tensor *x,
+                                              int32_t *labels);
+
+typedef enum cnnvis_lr_schedule {
+    CNNVIS_LR_COSINE = 0, /* lr * (1 + cos(pi * step / total)) / 2 */
+    CNNVIS_LR_STEP = 1,   /* lr * gamma^(epoch / step_epochs) */
+    CNNVIS_LR_CONSTANT = 2
+} cnnvis_lr_schedule;
+
+/* What the training callback sees. */
+typedef struct cnnvis_train_stats {
+    int epoch;          /* 1-based epoch being trained (or just finished) */
+    int epochs;
+    long long step;     /* optimiser steps so far */
+    int end_of_epoch;   /* 1 once per epoch, after the evaluation */
+    float lr;
+    float train_loss;   /* mean loss of the epoch so far */
+    float train_acc;    /* accuracy of the epoch so far (on augmented images) */
+    float test_loss;    /* -1 if there is no test set or it is not the end of an epoch */
+    float test_acc;
+    double seconds;     /* since training started */
+    double images_per_s;
+} cnnvis_train_stats;
+
+/* Called after every `callback_every` steps and at the end of each epoch; a non-zero return
+   stops training (cnnvis_net_train then returns CNNVIS_OK). */
+typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *stats, void *user);
+
+/* Training settings. Zero means default:
+     epochs 10, batch 64 (<= net max_batch), lr 0.01, momentum 0.9, weight_decay 5e-4 (on
+     weights, not biases), schedule COSINE, step_epochs = epochs/3, gamma 0.1, seed 0.
+     crop_pad 0: no random crops (n: pad by n zeros, crop back at a random offset);
+     flip 0: no horizontal flips (1: flip half the images; leave off for digits).
+     progress 0: a one-line progress bar on stderr if stderr is a terminal; -1: never.
+     callback NULL; callback_every 0: only at the end of each epoch.                  */
+typedef struct cnnvis_train_desc {
+    int epochs;
+    int batch;
+    float lr, momentum, weight_decay;
+    cnnvis_lr_schedule schedule;
+    int step_epochs;
+    float gamma;
+    uint64_t seed;
+    int crop_pad;
+    int flip;
+    int progress;
+    cnnvis_train_callback callback;
+    void *user;
+    int callback_every;
+} cnnvis_train_desc;
+
+/* One SGD step on a batch: forward (with dropout), loss, backward, update of every weight
+   with momentum and weight decay (PyTorch's rule: v = mu v + g + wd w; w -= lr v).
+   x is normalised; *loss may be NULL. Fails with CNNVIS_ERR_NUMERIC, naming the layer, if
+   the input, a weight or the loss is not finite (the weights are then left unchanged). */
+CNNVIS_API cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x,
+                                               const int32_t *labels, float lr, float momentum,
+                                               float weight_decay, float *loss);
+/* Train on `train` for desc->epochs, shuffling each epoch, evaluating on `test` (may be
+   NULL) after each. Same net seed, same desc and same data give bit-identical weights,
+   whatever the number of threads. */
+CNNVIS_API cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train,
+                                          const cnnvis_dataset *test,
+                                          const cnnvis_train_desc *desc);
+
+/* Evaluation results; free with cnnvis_eval_free. */
+typedef struct cnnvis_eval {
+    int n, n_classes;
+    float accuracy;     /* share of images whose top score is their label */
+    float loss;         /* mean cross-entropy */
+    float *class_acc;   /* (n_classes) accuracy per true class (0 where a class has no images) */
+    int32_t *confusion; /* (n_classes, n_classes): [true][predicted] counts */
+} cnnvis_eval;
+
+/* Evaluate (no dropout) on every image of ds. */
+CNNVIS_API cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds,
+                                             cnnvis_eval *ev);
+CNNVIS_API void cnnvis_eval_free(cnnvis_eval *ev);
+
+/* --- Checkpoints (byte layout in README.md, "Checkpoint format") --------------------- */
+
+/* Save architecture, weights, class names, mean and std. Atomic: written to path.tmp, then
+   renamed over path, so a failure never leaves a half-written file at path. */
+CNNVIS_API cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path);
+/* Load a checkpoint into a new net. runtime may be NULL; otherwise its max_batch,
+   n_threads, kernels and seed are used. Refuses (CNNVIS_ERR_FORMAT, with a message) a wrong
+   magic or version, a CRC mismatch, a truncated file, absurd sizes or weights that do not
+   fit the architecture. */
+CNNVIS_API cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime,
+                                         cnnvis_net **out);
+/* The same from bytes in memory. */
+CNNVIS_API cnnvis_result cnnvis_net_load_memory(const void *data, size_t size,
+                                                const cnnvis_net_desc *runtime, cnnvis_net **out);
+/* Load only the weights of a checkpoint into an existing net whose architecture must match
+   layer by layer (kinds, names may differ, shapes must not). */
+CNNVIS_API cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path);
+
+/* CRC-32 (IEEE 802.3, as zlib and PNG): crc = cnnvis_crc32(0, data, n) to start. */
+CNNVIS_API uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n);
+
+/* ======================================================================================
+   A4  Data                                                                  >>a4_data
+   ====================================================================================== */
+
+/* Read an IDX image file (MNIST / Fashion-MNIST: magic 0x00000803, n x rows x cols bytes)
+   and its IDX label file (0x00000801), each plain or gzip-compressed (decided by content).
+   Refuses truncated files, wrong magics, counts that disagree, labels > 254 and images
+   larger than 4096 x 4096 or more than 2^28 pixels in all. */
+CNNVIS_API cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path,
+                                         const char *labels_path);
+/* The same from bytes in memory. */
+CNNVIS_API cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images,
+                                                size_t images_size, const void *labels,
+                                                size_t labels_size);
+/* Decompress a gzip member (RFC 1952 + 1951). *out is allocated with CNNVIS_MALLOC and owned by
+   the caller (free with cnnvis_free); refuses output larger than max_out bytes. */
+CNNVIS_API cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in,
+                                       size_t in_size, size_t max_out);
+/* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis_free. */
+CNNVIS_API cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out,
+                                          size_t *size);
+/* Write a whole file atomically (path.tmp, then rename). */
+CNNVIS_API cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size);
+/* Release memory the library returned (CNNVIS_FREE). */
+CNNVIS_API void cnnvis_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CNNVIS_H */
+
+/* IDEs grey out code they think is disabled: show them the implementation. */
+#if defined(__INTELLISENSE__) || defined(__CDT_PARSER__) || defined(Q_CREATOR_RUN)
+#ifndef CNNVIS_IMPLEMENTATION
+#define CNNVIS_IMPLEMENTATION
+#endif
+#endif
+
+#ifdef CNNVIS_IMPLEMENTATION
+#ifndef CNNVIS_IMPLEMENTATION_DONE
+#define CNNVIS_IMPLEMENTATION_DONE
+
+/* ======================================================================================
+   Prelude: includes, override macros, SIMD and thread detection
+   ====================================================================================== */
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h> /* gettimeofday: visible even under -std=c99, unlike clock_gettime */
+#include <unistd.h>   /* isatty, sysconf */
+
+#if defined(CNNVIS_MALLOC) && !defined(CNNVIS_FREE) || !defined(CNNVIS_MALLOC) && defined(CNNVIS_FREE)
+#error "cnnvis.h: define both CNNVIS_MALLOC and CNNVIS_FREE, or neither"
+#endif
+#ifndef CNNVIS_MALLOC
+#define CNNVIS_MALLOC(sz) malloc(sz)
+#define CNNVIS_FREE(p) free(p)
+#endif
+#ifndef CNNVIS_ASSERT
+#include <assert.h>
+#define CNNVIS_ASSERT(c) assert(c)
+#endif
+
+#ifdef CNNVIS_STATIC
+#define CNNVIS__DEF static
+#else
+#define CNNVIS__DEF
+#endif
+
+#ifdef CNNVIS_NO_SIMD
+#ifndef CNNVIS_NO_AVX2
+#define CNNVIS_NO_AVX2
+#endif
+#ifndef CNNVIS_NO_NEON
+#define CNNVIS_NO_NEON
+#endif
+#endif
+#ifdef CNNVIS_FORCE_REFERENCE
+#ifndef CNNVIS_NO_AVX2
+#define CNNVIS_NO_AVX2
+#endif
+#ifndef CNNVIS_NO_NEON
+#define CNNVIS_NO_NEON
+#endif
+#endif
+
+/* AVX2+FMA kernels: compiled with a target attribute so that a plain `cc -O2` build has them,
+   and chosen at run time by a CPU check; with -mavx2 -mfma they are chosen at compile time. */
+#if !defined(CNNVIS_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && \
+    (defined(__GNUC__) || defined(__clang__))
+#define CNNVIS__HAVE_AVX2 1
+#include <immintrin.h>
+#define CNNVIS__AVX2_FN __attribute__((target("avx2,fma")))
+#else
+#define CNNVIS__HAVE_AVX2 0
+#endif
+#if !defined(CNNVIS_NO_NEON) && (defined(__aarch64__) || defined(_M_ARM64)) && defined(__ARM_NEON)
+#define CNNVIS__HAVE_NEON 1
+#include <arm_neon.h>
+#else
+#define CNNVIS__HAVE_NEON 0
+#endif
+
+#ifndef CNNVIS_NO_THREADS
+#include <pthread.h>
+#endif
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define CNNVIS__TLS thread_local
+#elif defined(_MSC_VER)
+#define CNNVIS__TLS __declspec(thread)
+#elif defined(__GNUC__) || defined(__clang__)
+#define CNNVIS__TLS __thread
+#else
+#define CNNVIS__TLS /* no thread-local storage: one message for all threads */
+#endif
+
+#define CNNVIS__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CNNVIS__MAX(a, b) ((a) > (b) ? (a) : (b))
+/* Zero means default (sokol's _sg_def). */
+#define CNNVIS__DEF_VAL(v, d) ((v) == 0 ? (d) : (v))
+#define CNNVIS__ALIGN 64
+#define CNNVIS__MAX_THREADS 256
+#define CNNVIS__MAX_BATCH 65536
+
+/* ======================================================================================
+   A1  Tensors, RNG, errors, thread pool                                   >>a1_tensor
+   ====================================================================================== */
+
+/* --- Errors --------------------------------------------------------------------------- */
+
+static CNNVIS__TLS char cnnvis__error_msg[640];
+
+/* Record a failure and return its code: every failure of the library comes through here,
+   as `return CNNVIS__FAIL(code, "format", ...)`. */
+static cnnvis_result cnnvis__fail(cnnvis_result code, const char *file, int line, const char *fmt, ...)
+{
+    const char *base = strrchr(file, '/');
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    snprintf(cnnvis__error_msg, sizeof cnnvis__error_msg, "%s (%s:%d)", text,
+             base ? base + 1 : file, line);
+#ifdef CNNVIS_BREAK_ON_ERROR
+    CNNVIS_ASSERT(!"cnnvis error raised; see cnnvis__error_msg");
+#endif
+    return code;
+}
+#define CNNVIS__FAIL(code, ...) cnnvis__fail((code), __FILE__, __LINE__, __VA_ARGS__)
+#define CNNVIS__TRY(expr)                   \
+    do {                                    \
+        cnnvis_result try_r_ = (expr);      \
+        if (try_r_ != CNNVIS_OK) return try_r_; \
+    } while (0)
+
+CNNVIS__DEF const char *cnnvis_result_str(cnnvis_result r)
+{
+    switch (r) {
+    case CNNVIS_OK: return "CNNVIS_OK";
+    case CNNVIS_ERR_ARG: return "CNNVIS_ERR_ARG";
+    case CNNVIS_ERR_NOMEM: return "CNNVIS_ERR_NOMEM";
+    case CNNVIS_ERR_IO: return "CNNVIS_ERR_IO";
+    case CNNVIS_ERR_FORMAT: return "CNNVIS_ERR_FORMAT";
+    case CNNVIS_ERR_UNSUPPORTED: return "CNNVIS_ERR_UNSUPPORTED";
+    case CNNVIS_ERR_NUMERIC: return "CNNVIS_ERR_NUMERIC";
+    }
+    return "CNNVIS_ERR_(unknown)";
+}
+
+CNNVIS__DEF const char *cnnvis_last_error(void) { return cnnvis__error_msg; }
+CNNVIS__DEF void cnnvis_clear_error(void) { cnnvis__error_msg[0] = 0; }
+
+/* --- Memory --------------------------------------------------------------------------- */
+
+/* a*b without overflow of size_t? (stb's stbi__mul2sizes_valid) */
+static int cnnvis__mul_ok(size_t a, size_t b) { return b == 0 || a <= (size_t)-1 / b; }
+
+/* Every allocation is zeroed: runs stay deterministic and valgrind stays quiet. */
+static void *cnnvis__alloc(size_t size)
+{
+    void *p = size ? CNNVIS_MALLOC(size) : NULL;
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+CNNVIS__DEF void cnnvis_free(void *p)
+{
+    if (p) CNNVIS_FREE(p);
+}
+
+static size_t cnnvis__align_up(size_t x) { return (x + CNNVIS__ALIGN - 1) & ~(size_t)(CNNVIS__ALIGN - 1); }
+
+static double cnnvis__now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+}
+
+static void cnnvis__copy_name(char *dst, size_t size, const char *src)
+{
+    size_t len = src ? strlen(src) : 0;
+    if (len >= size) len = size - 1;
+    if (len) memcpy(dst, src, len);
+    dst[len] = 0;
+}
+
+/* --- Tensors -------------------------------------------------------------------------- */
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_create(cnnvis_tensor *t, int n, int c, int h, int w)
+{
+    size_t count;
+    if (!t) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_create: t is NULL");
+    memset(t, 0, sizeof *t);
+    if (n < 1 || c < 1 || h < 1 || w < 1)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_create: shape (%d, %d, %d, %d) has a size < 1", n, c, h, w);
+    count = (size_t)n;
+    if (!cnnvis__mul_ok(count, (size_t)c) || !cnnvis__mul_ok(count *= (size_t)c, (size_t)h) ||
+        !cnnvis__mul_ok(count *= (size_t)h, (size_t)w) || !cnnvis__mul_ok(count *= (size_t)w, sizeof(float)))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_create: shape (%d, %d, %d, %d) overflows memory", n, c, h, w);
+    t->data = (float *)cnnvis__alloc(count * sizeof(float));
+    if (!t->data) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_tensor_create: out of memory for %zu floats", count);
+    t->n = n, t->c = c, t->h = h, t->w = w, t->owner = 1;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_tensor_free(cnnvis_tensor *t)
+{
+    if (!t) return;
+    if (t->owner) cnnvis_free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+CNNVIS__DEF cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, int w)
+{
+    cnnvis_tensor t;
+    t.n = n, t.c = c, t.h = h, t.w = w, t.data = data, t.owner = 0;
+    return t;
+}
+
+CNNVIS__DEF cnnvis_tensor cnnvis_tensor_image(const cnnvis_tensor *t, int i)
+{
+    cnnvis_tensor v;
+    memset(&v, 0, sizeof v);
+    if (!t || !t->data || i < 0 || i >= t->n) {
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_image: image %d out of range [0, %d)", i, t ? t->n : 0);
+        return v;
+    }
+    return cnnvis_tensor_wrap(t->data + (size_t)i * t->c * t->h * t->w, 1, t->c, t->h, t->w);
+}
+
+CNNVIS__DEF cnnvis_tensor cnnvis_tensor_channel(const cnnvis_tensor *t, int i, int ch)
+{
+    cnnvis_tensor v;
+    memset(&v, 0, sizeof v);
+    if (!t || !t->data || i < 0 || i >= t->n || ch < 0 || ch >= t->c) {
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_channel: image %d channel %d out of range (%d, %d)", i, ch,
+                     t ? t->n : 0, t ? t->c : 0);
+        return v;
+    }
+    return cnnvis_tensor_wrap(t->data + ((size_t)i * t->c + ch) * t->h * t->w, 1, 1, t->h, t->w);
+}
+
+CNNVIS__DEF size_t cnnvis_tensor_count(const cnnvis_tensor *t)
+{
+    return t ? (size_t)t->n * t->c * t->h * t->w : 0;
+}
+
+CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b)
+{
+    return a && b && a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
+}
+
+CNNVIS__DEF float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
+{
+    return t->data + (((size_t)i * t->c + ch) * t->h + y) * t->w + x;
+}
+
+static cnnvis_result cnnvis__check_pair(const char *fn, const cnnvis_tensor *a, const cnnvis_tensor *b)
+{
+    if (!a || !b || !a->data || !b->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: NULL tensor", fn);
+    if (!cnnvis_tensor_same_shape(a, b))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: shapes (%d, %d, %d, %d) and (%d, %d, %d, %d) differ", fn, a->n, a->c,
+                            a->h, a->w, b->n, b->c, b->h, b->w);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src)
+{
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_copy", dst, src));
+    if (dst->data != src->data) memmove(dst->data, src->data, cnnvis_tensor_count(src) * sizeof(float));
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_tensor_fill(cnnvis_tensor *t, float v)
+{
+    size_t i, count = cnnvis_tensor_count(t);
+    for (i = 0; i < count; i++) t->data[i] = v;
+}
+
+CNNVIS__DEF void cnnvis_tensor_scale(cnnvis_tensor *t, float s)
+{
+    size_t i, count = cnnvis_tensor_count(t);
+    for (i = 0; i < count; i++) t->data[i] *= s;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x)
+{
+    size_t i, count;
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_axpy", y, x));
+    count = cnnvis_tensor_count(y);
+    for (i = 0; i < count; i++) y->data[i] += a * x->data[i];
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x)
+{
+    size_t i, count;
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_mul", y, x));
+    count = cnnvis_tensor_count(y);
+    for (i = 0; i < count; i++) y->data[i] *= x->data[i];
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi)
+{
+    size_t i, count = cnnvis_tensor_count(t);
+    for (i = 0; i < count; i++) t->data[i] = t->data[i] < lo ? lo : t->data[i] > hi ? hi : t->data[i];
+}
+
+CNNVIS__DEF double cnnvis_tensor_sum(const cnnvis_tensor *t)
+{
+    size_t i, count = cnnvis_tensor_count(t);
+    double s = 0;
+    for (i = 0; i < count; i++) s += t->data[i];
+    return s;
+}
+
+CNNVIS__DEF double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b)
+{
+    size_t i, count;
+    double s = 0;
+    if (!cnnvis_tensor_same_shape(a, b)) return 0;
+    count = cnnvis_tensor_count(a);
+    for (i = 0; i < count; i++) s += (double)a->data[i] * b->data[i];
+    return s;
+}
+
+CNNVIS__DEF double cnnvis_tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnnvis_tensor_dot(t, t)); }
+
+CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
+{
+    size_t i, count = cnnvis_tensor_count(t);
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    for (i = 0; i < count; i++) {
+        float v = t->data[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    if (lo > hi) lo = hi = 0; /* empty, or all NaN */
+    if (min) *min = lo;
+    if (max) *max = hi;
+}
+
+CNNVIS__DEF size_t cnnvis_tensor_argmax(const cnnvis_tensor *t)
+{
+    size_t i, best = 0, count = cnnvis_tensor_count(t);
+    for (i = 1; i < count; i++)
+        if (t->data[i] > t->data[best]) best = i;
+    return best;
+}
+
+/* --- RNG: xoshiro256** (Blackman & Vigna), seeded by splitmix64 ----------------------- */
+
+static uint64_t cnnvis__splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+CNNVIS__DEF void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed)
+{
+    int i;
+    for (i = 0; i < 4; i++) rng->s[i] = cnnvis__splitmix64(&seed);
+}
+
+static uint64_t cnnvis__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+CNNVIS__DEF uint64_t cnnvis_rng_u64(cnnvis_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = cnnvis__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = cnnvis__rotl(s[3], 45);
+    return result;
+}
+
+CNNVIS__DEF uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n)
+{
+    /* Reject the top sliver of the 32-bit range that does not divide evenly by n. */
+    uint32_t threshold, r;
+    if (n == 0) return 0;
+    threshold = (uint32_t)(0u - n) % n;
+    do r = (uint32_t)(cnnvis_rng_u64(rng) >> 32);
+    while (r < threshold);
+    return r % n;
+}
+
+CNNVIS__DEF float cnnvis_rng_uniform(cnnvis_rng *rng)
+{
+    return (float)(cnnvis_rng_u64(rng) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* ln(x) for x > 0 with only frexp, + * /: the same bits wherever IEEE 754 doubles are.
+   ln(m 2^e) = e ln2 + 2 atanh((m-1)/(m+1)), the series converging fast for m near 1. */
+static double cnnvis__log(double x)
+{
+    int e, k;
+    double m = frexp(x, &e), t, t2, term, sum = 0;
+    if (m < 0.70710678118654752) m *= 2, e--;
+    t = (m - 1) / (m + 1), t2 = t * t, term = t;
+    for (k = 1; k < 40; k += 2) sum += term / k, term *= t2;
+    return 2 * sum + e * 0.69314718055994530942;
+}
+
+CNNVIS__DEF float cnnvis_rng_normal(cnnvis_rng *rng)
+{
+    double u, v, s;
+    do {
+        u = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
+        v = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    return (float)(u * sqrt(-2.0 * cnnvis__log(s) / s));
+}
+
+/* --- Thread pool ------------------------------------------------------------------------
+   parallel_for(n, fn) splits [0, n) into one contiguous range per thread; the caller runs
+   the first range. Each output is computed by exactly one thread with the same arithmetic
+   as on one thread, so results do not depend on the thread count. Workers sleep on a
+   condition variable between jobs; nothing spins. */
+
+typedef void (*cnnvis__range_fn)(void *args, int begin, int end);
+
+struct cnnvis_pool {
+    int n_threads; /* including the caller */
+#ifndef CNNVIS_NO_THREADS
+    pthread_t *threads;
+    pthread_mutex_t mutex;
+    pthread_cond_t start, done;
+    cnnvis__range_fn fn;
+    void *args;
+    int n;             /* items of the current job */
+    unsigned job;      /* incremented for each job; workers wait for a change */
+    int remaining;     /* workers still busy with the current job */
+    int stop;
+#endif
+};
+
+/* Set on pool workers, and on the caller while it runs its share: a parallel_for called from
+   inside a job runs serially instead of waiting for threads that are busy with the job. */
+static CNNVIS__TLS int cnnvis__in_job;
+
+#ifndef CNNVIS_NO_THREADS
+typedef struct cnnvis__worker_arg {
+    struct cnnvis_pool *pool;
+    int index;
+} cnnvis__worker_arg;
+
+static void *cnnvis__worker(void *p)
+{
+    cnnvis__worker_arg *arg = (cnnvis__worker_arg *)p;
+    struct cnnvis_pool *pool = arg->pool;
+    int index = arg->index;
+    unsigned seen = 0;
+    CNNVIS_FREE(arg);
+    cnnvis__in_job = 1;
+    for (;;) {
+        int begin, end;
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->job == seen && !pool->stop) pthread_cond_wait(&pool->start, &pool->mutex);
+        if (pool->stop) {
+            pthread_mutex_unlock(&pool->mutex);
+            return NULL;
+        }
+        seen = pool->job;
+        begin = (int)((long long)pool->n * index / pool->n_threads);
+        end = (int)((long long)pool->n * (index + 1) / pool->n_threads);
+        pthread_mutex_unlock(&pool->mutex);
+        if (begin < end) pool->fn(pool->args, begin, end);
+        pthread_mutex_lock(&pool->mutex);
+        if (--pool->remaining == 0) pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+#endif
+
+static int cnnvis__online_cpus(void)
+{
+#ifdef _SC_NPROCESSORS_ONLN
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CNNVIS__MAX_THREADS ? CNNVIS__MAX_THREADS : (int)n;
+#else
+    return 1;
+#endif
+}
+
+static void cnnvis__pool_free(struct cnnvis_pool *pool)
+{
+    if (!pool) return;
+#ifndef CNNVIS_NO_THREADS
+    if (pool->threads) {
+        int i;
+        pthread_mutex_lock(&pool->mutex);
+        pool->stop = 1;
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->mutex);
+        for (i = 0; i < pool->n_threads - 1; i++) pthread_join(pool->threads[i], NULL);
+        CNNVIS_FREE(pool->threads);
+    }
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->done);
+#endif
+    CNNVIS_FREE(pool);
+}
+
+static cnnvis_result cnnvis__pool_create(struct cnnvis_pool **out, int n_threads)
+{
+    struct cnnvis_pool *pool = (struct cnnvis_pool *)cnnvis__alloc(sizeof *pool);
+    *out = NULL;
+    if (!pool) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
+#ifdef CNNVIS_NO_THREADS
+    (void)n_threads;
+    pool->n_threads = 1;
+#else
+    pool->n_threads = 1;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    if (n_threads > 1) {
+        int i;
+        pool->threads = (pthread_t *)cnnvis__alloc(sizeof(pthread_t) * (size_t)(n_threads - 1));
+        if (!pool->threads) {
+            cnnvis__pool_free(pool);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
+        }
+        for (i = 0; i < n_threads - 1; i++) {
+            cnnvis__worker_arg *arg = (cnnvis__worker_arg *)cnnvis__alloc(sizeof *arg);
+            if (!arg) break;
+            arg->pool = pool, arg->index = i + 1;
+            if (pthread_create(&pool->threads[i], NULL, cnnvis__worker, arg) != 0) {
+                CNNVIS_FREE(arg);
+                break;
+            }
+            pool->n_threads++;
+        }
+        if (pool->n_threads < n_threads) {
+            cnnvis__pool_free(pool);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: could only start %d of %d threads", i, n_threads - 1);
+        }
+    }
+#endif
+    *out = pool;
+    return CNNVIS_OK;
+}
+
+/* Run fn(args, begin, end) over [0, n) split across the pool (serially without one). */
+static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_fn fn, void *args)
+{
+    if (n <= 0) return;
+#ifndef CNNVIS_NO_THREADS
+    if (pool && pool->n_threads > 1 && n > 1 && !cnnvis__in_job) {
+        int end0;
+        pthread_mutex_lock(&pool->mutex);
+        pool->fn = fn, pool->args = args, pool->n = n;
+        pool->remaining = pool->n_threads - 1;
+        pool->job++;
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->mutex);
+        end0 = (int)((long long)n / pool->n_threads);
+        cnnvis__in_job = 1;
+        if (end0 > 0) fn(args, 0, end0);
+        cnnvis__in_job = 0;
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->remaining > 0) pthread_cond_wait(&pool->done, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+        return;
+    }
+#else
+    (void)pool;
+#endif
+    fn(args, 0, n);
+}
+
+/* ======================================================================================
+   A2  Layers: forward and backward, reference and SIMD kernels            >>a2_layers
+   ======================================================================================
+   Each layer reads its input x (the layer below's output), writes y, and on the way back
+   turns dy (the gradient w.r.t. y) into dx and, for conv and fc, adds dw and db.
+   Every hot loop is a worker over a range of independent items (images, planes, output
+   channels) so that cnnvis__parallel_for can split it across threads; the reference
+   kernels below are the specification, the SIMD kernels come after them. */
+
+/* Geometry of one convolution: input (N, IC, IH, IW), weights (OC, IC/G, K, K), output
+   (N, OC, OH, OW), OH = (IH + 2P - K)/S + 1. */
+typedef struct cnnvis__conv_geom {
+    int n, ic, ih, iw, oc, oh, ow;
+    int k, s, p, groups;
+} cnnvis__conv_geom;
+
+typedef struct cnnvis__conv_args {
+    cnnvis__conv_geom g;
+    float *y;        /* (N, OC, OH, OW) forward output */
+    float *dx;       /* (N, IC, IH, IW) input gradient */
+    float *dw, *db;  /* (OC, IC/G, K, K), (OC) parameter gradients */
+    const float *x;  /* (N, IC, IH, IW) input */
+    const float *dy; /* (N, OC, OH, OW) output gradient */
+    const float *w;  /* (OC, IC/G, K, K) */
+    const float *b;  /* (OC) or NULL */
+    float *scratch;  /* SIMD kernels only */
+    size_t scratch_per_thread;
+    int n_threads;
+} cnnvis__conv_args;
+
+/* --- Convolution, reference ------------------------------------------------------------ */
+
+/* y[n][oc][oy][ox] = b[oc] + sum over icg, ky, kx of
+       w[oc][icg][ky][kx] * x[n][group*ICg + icg][oy*S - P + ky][ox*S - P + kx]
+   with x = 0 outside the image and group = oc / OCg (each group of OCg = OC/G output
+   channels sees only its own ICg = IC/G input channels). Items: (n, oc) planes. */
+static void cnnvis__conv2d_forward__reference(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    const cnnvis__conv_geom *g = &a->g;
+    int ic_per_group = g->ic / g->groups, oc_per_group = g->oc / g->groups;
+    int item;
+    for (item = begin; item < end; item++) {
+        int n = item / g->oc;              /* image */
+        int oc = item % g->oc;             /* output channel */
+        int group = oc / oc_per_group;     /* the input channels oc sees */
+        int oy, ox;                        /* output row, column */
+        for (oy = 0; oy < g->oh; oy++) {
+            for (ox = 0; ox < g->ow; ox++) {
+                float acc = a->b ? a->b[oc] : 0.0f;
+                int icg, ky, kx;           /* input channel within the group, kernel row, column */
+                for (icg = 0; icg < ic_per_group; icg++) {
+                    int ic = group * ic_per_group + icg;
+                    for (ky = 0; ky < g->k; ky++) {
+                        int iy = oy * g->s - g->p + ky;
+                        if (iy < 0 || iy >= g->ih) continue;
+                        for (kx = 0; kx < g->k; kx++) {
+                            int ix = ox * g->s - g->p + kx;
+                            if (ix < 0 || ix >= g->iw) continue;
+                            acc += a->w[((size_t)(oc * ic_per_group + icg) * g->k + ky) * g->k + kx] *
+                                   a->x[(((size_t)n * g->ic + ic) * g->ih + iy) * g->iw + ix];
+                        }
+                    }
+                }
+                a->y[(((size_t)n * g->oc + oc) * g->oh + oy) * g->ow + ox] = acc;
+            }
+        }
+    }
+}
+
+/* The lecture's "transpose convolution", R_{l-1} = conv(R_l, W^T):
+   dx[n][ic][iy][ix] = sum over the oc of ic's group and ky, kx such that
+       oy = (iy + P - ky) / S and ox = (ix + P - kx) / S are whole numbers inside the output,
+   of w[oc][icg][ky][kx] * dy[n][oc][oy][ox]. Items: (n, ic) planes. */
+static void cnnvis__conv2d_backward_data__reference(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    const cnnvis__conv_geom *g = &a->g;
+    int ic_per_group = g->ic / g->groups, oc_per_group = g->oc / g->groups;
+    int item;
+    for (item = begin; item < end; item++) {
+        int n = item / g->ic;              /* image */
+        int ic = item % g->ic;             /* input channel */
+        int group = ic / ic_per_group;
+        int icg = ic % ic_per_group;       /* its index within the group's weights */
+        int iy, ix;                        /* input row, column */
+        for (iy = 0; iy < g->ih; iy++) {
+            for (ix = 0; ix < g->iw; ix++) {
+                float acc = 0.0f;
+                int ocg, ky, kx;           /* output channel within the group, kernel row, column */
+                for (ocg = 0; ocg < oc_per_group; ocg++) {
+                    int oc = group * oc_per_group + ocg;
+                    for (ky = 0; ky < g->k; ky++) {
+                        int ty = iy + g->p - ky, oy = ty / g->s;
+                        if (ty < 0 || ty % g->s != 0 || oy >= g->oh) continue;
+                        for (kx = 0; kx < g->k; kx++) {
+                            int tx = ix + g->p - kx, ox = tx / g->s;
+                            if (tx < 0 || tx % g->s != 0 || ox >= g->ow) continue;
+                            acc += a->w[((size_t)(oc * ic_per_group + icg) * g->k + ky) * g->k + kx] *
+                                   a->dy[(((size_t)n * g->oc + oc) * g->oh + oy) * g->ow + ox];
+                        }
+                    }
+                }
+                a->dx[(((size_t)n * g->ic + ic) * g->ih + iy) * g->iw + ix] = acc;
+            }
+        }
+    }
+}
+
+/* dw[oc][icg][ky][kx] += sum over n, oy, ox of dy[n][oc][oy][ox] * x[n][ic][oy*S-P+ky][ox*S-P+kx]
+   db[oc] += sum over n, oy, ox of dy[n][oc][oy][ox].
+   Items: output channels, each summing its images in order 0..N-1. */
+static void cnnvis__conv2d_backward_weights__reference(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    const cnnvis__conv_geom *g = &a->g;
+    int ic_per_group = g->ic / g->groups, oc_per_group = g->oc / g->groups;
+    int oc;
+    for (oc = begin; oc < end; oc++) {
+        int group = oc / oc_per_group;
+        int n, oy, ox;
+        for (n = 0; n < g->n; n++) {
+            for (oy = 0; oy < g->oh; oy++) {
+                for (ox = 0; ox < g->ow; ox++) {
+                    float grad = a->dy[(((size_t)n * g->oc + oc) * g->oh + oy) * g->ow + ox];
+                    int icg, ky, kx;
+                    if (a->db) a->db[oc] += grad;
+                    for (icg = 0; icg < ic_per_group; icg++) {
+                        int ic = group * ic_per_group + icg;
+                        for (ky = 0; ky < g->k; ky++) {
+                            int iy = oy * g->s - g->p + ky;
+                            if (iy < 0 || iy >= g->ih) continue;
+                            for (kx = 0; kx < g->k; kx++) {
+                                int ix = ox * g->s - g->p + kx;
+                                if (ix < 0 || ix >= g->iw) continue;
+                                a->dw[((size_t)(oc * ic_per_group + icg) * g->k + ky) * g->k + kx] +=
+                                    grad * a->x[(((size_t)n * g->ic + ic) * g->ih + iy) * g->iw + ix];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* --- Fully connected, reference -------------------------------------------------------- */
+
+typedef struct cnnvis__fc_args {
+    int n, in, out;  /* batch, inputs per image (C*H*W of the layer below), outputs */
+    float *y;        /* (N, OUT) */
+    float *dx;       /* (N, IN) */
+    float *dw, *db;  /* (OUT, IN), (OUT) */
+    const float *x;  /* (N, IN) */
+    const float *dy; /* (N, OUT) */
+    const float *w;  /* (OUT, IN) */
+    const float *b;  /* (OUT) */
+    float *scratch;
+    size_t scratch_per_thread;
+    int n_threads;
+} cnnvis__fc_args;
+
+/* y[n][o] = b[o] + sum_i w[o][i] x[n][i]. Items: (n, o). */
+static void cnnvis__fc_forward__reference(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int item;
+    for (item = begin; item < end; item++) {
+        int n = item / a->out, o = item % a->out; /* image, output */
+        const float *w_row = a->w + (size_t)o * a->in, *x_row = a->x + (size_t)n * a->in;
+        float acc = a->b[o];
+        int i;
+        for (i = 0; i < a->in; i++) acc += w_row[i] * x_row[i];
+        a->y[(size_t)n * a->out + o] = acc;
+    }
+}
+
+/* dx[n][i] = sum_o w[o][i] dy[n][o]. Items: images. */
+static void cnnvis__fc_backward_data__reference(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int n, o, i;
+    for (n = begin; n < end; n++) {
+        float *dx_row = a->dx + (size_t)n * a->in;
+        for (i = 0; i < a->in; i++) dx_row[i] = 0.0f;
+        for (o = 0; o < a->out; o++) {
+            float grad = a->dy[(size_t)n * a->out + o];
+            const float *w_row = a->w + (size_t)o * a->in;
+            for (i = 0; i < a->in; i++) dx_row[i] += w_row[i] * grad;
+        }
+    }
+}
+
+/* dw[o][i] += sum_n dy[n][o] x[n][i]; db[o] += sum_n dy[n][o]. Items: outputs. */
+static void cnnvis__fc_backward_weights__reference(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int n, o, i;
+    for (o = begin; o < end; o++) {
+        float *dw_row = a->dw + (size_t)o * a->in;
+        for (n = 0; n < a->n; n++) {
+            float grad = a->dy[(size_t)n * a->out + o];
+            const float *x_row = a->x + (size_t)n * a->in;
+            a->db[o] += grad;
+            for (i = 0; i < a->in; i++) dw_row[i] += grad * x_row[i];
+        }
+    }
+}
+
+/* --- ReLU: forward, and the three backward rules of lecture sections 3 and 4 ------------- */
+
+typedef struct cnnvis__act_args {
+    size_t per_item;  /* elements per item (one image) */
+    int c, hw;        /* channels and pixels per channel (LRN, pooling) */
+    float *y, *dx;
+    const float *x, *dy;
+    cnnvis_relu_rule rule;
+    const float *mask; /* dropout */
+    float *aux;        /* lrn: s */
+    int size;          /* lrn */
+    float alpha, beta, k;
+    int deconvnet;     /* lrn: pass the signal through unchanged */
+} cnnvis__act_args;
+
+/* y = max(x, 0). Items: images. */
+static void cnnvis__relu_forward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i, stop = (size_t)end * a->per_item;
+    for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
+}
+
+/* With H = x (the forward input) and R = dy (the signal from above):
+     BACKPROP   dx = R * 1(H > 0)            the gradient: saliency and training
+     DECONVNET  dx = max(R, 0)               un-ReLU: ignores H entirely
+     GUIDED     dx = R * 1(H > 0) * 1(R > 0) guided backpropagation
+   Items: images. */
+static void cnnvis__relu_backward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i, stop = (size_t)end * a->per_item;
+    for (i = (size_t)begin * a->per_item; i < stop; i++) {
+        float h = a->x[i], r = a->dy[i];
+        switch (a->rule) {
+        case CNNVIS_RELU_BACKPROP: a->dx[i] = h > 0.0f ? r : 0.0f; break;
+        case CNNVIS_RELU_DECONVNET: a->dx[i] = r > 0.0f ? r : 0.0f; break;
+        case CNNVIS_RELU_GUIDED: a->dx[i] = h > 0.0f && r > 0.0f ? r : 0.0f; break;
+        }
+    }
+}
+
+/* --- Max pooling with switches ----------------------------------------------------------- */
+
+typedef struct cnnvis__pool_args {
+    int c, ih, iw, oh, ow, k, s, p;
+    float *y, *dx;
+    const float *x, *dy;
+    int32_t *switches; /* (N, C, OH, OW) */
+} cnnvis__pool_args;
+
+/* y[n][c][oy][ox] = max over the K x K window at (oy*S - P, ox*S - P) of x (padding is -inf,
+   so it never wins); the switch records where the maximum was, iy*IW + ix (the first one on
+   ties). Items: (n, c) planes. */
+static void cnnvis__maxpool_forward_range(void *p, int begin, int end)
+{
+    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    int plane;
+    for (plane = begin; plane < end; plane++) {
+        const float *x = a->x + (size_t)plane * a->ih * a->iw;
+        float *y = a->y + (size_t)plane * a->oh * a->ow;
+        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        int oy, ox, ky, kx;
+        for (oy = 0; oy < a->oh; oy++) {
+            for (ox = 0; ox < a->ow; ox++) {
+                float best = 0.0f;
+                int32_t arg = -1;
+                for (ky = 0; ky < a->k; ky++) {
+                    int iy = oy * a->s - a->p + ky;
+                    if (iy < 0 || iy >= a->ih) continue;
+                    for (kx = 0; kx < a->k; kx++) {
+                        int ix = ox * a->s - a->p + kx;
+                        if (ix < 0 || ix >= a->iw) continue;
+                        if (arg < 0 || x[iy * a->iw + ix] > best) best = x[iy * a->iw + ix], arg = iy * a->iw + ix;
+                    }
+                }
+                y[oy * a->ow + ox] = best;
+                sw[oy * a->ow + ox] = arg;
+            }
+        }
+    }
+}
+
+/* Unpooling (lecture section 3): each gradient goes back to the position its switch
+   recorded; overlapping windows that chose the same input add up. Items: (n, c) planes. */
+static void cnnvis__maxpool_backward_range(void *p, int begin, int end)
+{
+    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    int plane, o;
+    for (plane = begin; plane < end; plane++) {
+        float *dx = a->dx + (size_t)plane * a->ih * a->iw;
+        const float *dy = a->dy + (size_t)plane * a->oh * a->ow;
+        const int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        memset(dx, 0, sizeof(float) * (size_t)a->ih * a->iw);
+        for (o = 0; o < a->oh * a->ow; o++) dx[sw[o]] += dy[o];
+    }
+}
+
+/* --- Local response normalisation across channels (Krizhevsky et al. 2012, sec. 3.3) ----- */
+
+/* The window of channel c is [c - size/2, c + (size-1)/2], clipped (PyTorch's
+   LocalResponseNorm): s_c = k + alpha/size * sum_window x^2, y_c = x_c * s_c^-beta.
+   Items: images. */
+static void cnnvis__lrn_forward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    int n, c, j, pix;
+    for (n = begin; n < end; n++) {
+        const float *x = a->x + (size_t)n * a->per_item;
+        float *y = a->y + (size_t)n * a->per_item, *s = a->aux + (size_t)n * a->per_item;
+        for (c = 0; c < a->c; c++) {
+            int lo = CNNVIS__MAX(0, c - a->size / 2), hi = CNNVIS__MIN(a->c - 1, c + (a->size - 1) / 2);
+            for (pix = 0; pix < a->hw; pix++) {
+                float sum = 0.0f;
+                for (j = lo; j <= hi; j++) sum += x[(size_t)j * a->hw + pix] * x[(size_t)j * a->hw + pix];
+                s[(size_t)c * a->hw + pix] = a->k + a->alpha / (float)a->size * sum;
+                y[(size_t)c * a->hw + pix] = x[(size_t)c * a->hw + pix] * powf(s[(size_t)c * a->hw + pix], -a->beta);
+            }
+        }
+    }
+}
+
+/* dx_i = dy_i s_i^-beta - (2 alpha beta / size) x_i * sum over the c whose window holds i
+   of dy_c y_c / s_c. With the deconvnet rule the signal passes unchanged. Items: images. */
+static void cnnvis__lrn_backward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    int n, c, i, pix;
+    for (n = begin; n < end; n++) {
+        const float *x = a->x + (size_t)n * a->per_item, *y = a->y + (size_t)n * a->per_item;
+        const float *s = a->aux + (size_t)n * a->per_item, *dy = a->dy + (size_t)n * a->per_item;
+        float *dx = a->dx + (size_t)n * a->per_item;
+        if (a->deconvnet) {
+            memcpy(dx, dy, sizeof(float) * a->per_item);
+            continue;
+        }
+        for (i = 0; i < a->c; i++) {
+            /* channel c's window holds i when c - size/2 <= i <= c + (size-1)/2 */
+            int lo = CNNVIS__MAX(0, i - (a->size - 1) / 2), hi = CNNVIS__MIN(a->c - 1, i + a->size / 2);
+            for (pix = 0; pix < a->hw; pix++) {
+                size_t at = (size_t)i * a->hw + pix;
+                float sum = 0.0f;
+                for (c = lo; c <= hi; c++) {
+                    size_t ac = (size_t)c * a->hw + pix;
+                    sum += dy[ac] * y[ac] / s[ac];
+                }
+                dx[at] = dy[at] * powf(s[at], -a->beta) - 2.0f * a->alpha * a->beta / (float)a->size * x[at] * sum;
+            }
+        }
+    }
+}
+
+/* --- Dropout (inverted: scaled at training time, identity at test time) ------------------ */
+
+/* y = x * mask. Items: images. */
+static void cnnvis__dropout_forward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i, stop = (size_t)end * a->per_item;
+    for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] * a->mask[i];
+}
+
+/* dx = dy * mask. Items: images. */
+static void cnnvis__dropout_backward_range(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i, stop = (size_t)end * a->per_item;
+    for (i = (size_t)begin * a->per_item; i < stop; i++) a->dx[i] = a->dy[i] * a->mask[i];
+}
+
+/* --- Softmax cross-entropy ------------------------------------------------------------- */
+
+/* p = softmax(scores) through log-sum-exp (so saturated scores stay finite),
+   loss_n = lse - score[label], dscores = (p - onehot(label)) / N. Returns the mean loss. */
+static double cnnvis__softmax_xent(float *probs, float *dscores, const float *scores, const int32_t *labels,
+                                   int n, int classes)
+{
+    double total = 0;
+    int i, c;
+    for (i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * classes;
+        float *pr = probs + (size_t)i * classes, *ds = dscores + (size_t)i * classes;
+        double m = s[0], sum = 0, lse;
+        for (c = 1; c < classes; c++) m = s[c] > m ? s[c] : m;
+        for (c = 0; c < classes; c++) sum += exp((double)s[c] - m);
+        lse = m + log(sum);
+        for (c = 0; c < classes; c++) {
+            pr[c] = (float)exp((double)s[c] - lse);
+            ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
+        }
+        total += lse - s[labels[i]];
+    }
+    return total / n;
+}
+
+/* --- Kernel dispatch ---------------------------------------------------------------------
+   The functions without a suffix choose the kernel: the net's `kernels` setting (AUTO is
+   resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
+
+static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
+}
+
+static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
+}
+
+static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
+}
+
+static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
+}
+
+static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
+}
+
+static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
+}
+
+/* Scratch floats each thread needs for the SIMD kernels (im2col and packing). */
+static size_t cnnvis__scratch_per_thread(const cnnvis_net *net)
+{
+    (void)net;
+    return 0;
+}
+
+/* ======================================================================================
+   A3  The network, training, checkpoints                                     >>a3_net
+   ====================================================================================== */
+
+static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv", "relu", "pool",
+                                                                   "lrn",  "drop", "fc",   "flatten"};
+
+/* --- Describing a net ------------------------------------------------------------------- */
+
+CNNVIS__DEF void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w)
+{
+    memset(d, 0, sizeof *d);
+    d->in_c = in_c, d->in_h = in_h, d->in_w = in_w;
+}
+
+CNNVIS__DEF void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer)
+{
+    if (d->n_layers >= CNNVIS_MAX_LAYERS) {
+        d->error = 1;
+        return;
+    }
+    d->layers[d->n_layers++] = *layer;
+}
+
+static void cnnvis__desc_push(cnnvis_net_desc *d, cnnvis_layer_kind kind, const char *name, int out_channels,
+                              int kernel, int stride, int pad, int groups)
+{
+    cnnvis_layer_desc l;
+    memset(&l, 0, sizeof l);
+    l.kind = kind;
+    cnnvis__copy_name(l.name, sizeof l.name, name);
+    if (name && strlen(name) >= sizeof l.name) d->error = 2;
+    l.out_channels = out_channels, l.kernel = kernel, l.stride = stride, l.pad = pad, l.groups = groups;
+    cnnvis_net_desc_add(d, &l);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_conv(cnnvis_net_desc *d, const char *name, int out_channels, int kernel, int stride,
+                                      int pad, int groups)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_CONV, name, out_channels, kernel, stride, pad, groups);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_relu(cnnvis_net_desc *d, const char *name)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_RELU, name, 0, 0, 0, 0, 0);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_maxpool(cnnvis_net_desc *d, const char *name, int kernel, int stride, int pad)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_MAXPOOL, name, 0, kernel, stride, pad, 0);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int size, float alpha, float beta, float k)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_LRN, name, 0, 0, 0, 0, 0);
+    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_LRN) {
+        cnnvis_layer_desc *l = &d->layers[d->n_layers - 1];
+        l->size = size, l->alpha = alpha, l->beta = beta, l->k = k;
+    }
+}
+
+CNNVIS__DEF void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_DROPOUT, name, 0, 0, 0, 0, 0);
+    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_DROPOUT) d->layers[d->n_layers - 1].p = p;
+}
+
+CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_FC, name, outputs, 0, 0, 0, 0);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_FLATTEN, name, 0, 0, 0, 0, 0);
+}
+
+/* AlexNet's pattern (Krizhevsky et al. 2012) shrunk for 28x28 and 32x32 images: the 11x11
+   stride-4 conv1 becomes 5x5 stride 1, pooling is 3x3 stride 2 (overlapping, as in AlexNet)
+   after conv1, conv2 and conv5, and the classifier is dropout-fc-relu twice, then fc, in
+   torchvision's order. Sized so that it trains in minutes on two cores. */
+CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
+{
+    cnnvis_net_desc_init(d, in_c, in_h, in_w);
+    cnnvis_net_desc_conv(d, "conv1", 32, 5, 1, 2, 1);
+    cnnvis_net_desc_relu(d, "relu1");
+    cnnvis_net_desc_maxpool(d, "pool1", 3, 2, 1);
+    cnnvis_net_desc_conv(d, "conv2", 64, 5, 1, 2, 1);
+    cnnvis_net_desc_relu(d, "relu2");
+    cnnvis_net_desc_maxpool(d, "pool2", 3, 2, 1);
+    cnnvis_net_desc_conv(d, "conv3", 96, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu3");
+    cnnvis_net_desc_conv(d, "conv4", 96, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu4");
+    cnnvis_net_desc_conv(d, "conv5", 64, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu5");
+    cnnvis_net_desc_maxpool(d, "pool5", 3, 2, 1);
+    cnnvis_net_desc_dropout(d, "drop6", 0.5f);
+    cnnvis_net_desc_fc(d, "fc6", 256);
+    cnnvis_net_desc_relu(d, "relu6");
+    cnnvis_net_desc_dropout(d, "drop7", 0.5f);
+    cnnvis_net_desc_fc(d, "fc7", 256);
+    cnnvis_net_desc_relu(d, "relu7");
+    cnnvis_net_desc_fc(d, "fc8", n_classes);
+}
+
+/* torchvision.models.alexnet: the layer order and shapes of its `features` and `classifier`
+   (its adaptive average pool is the identity at 224x224, where conv5's pool gives 6x6). */
+CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
+{
+    cnnvis_net_desc_init(d, 3, 224, 224);
+    cnnvis_net_desc_conv(d, "conv1", 64, 11, 4, 2, 1);
+    cnnvis_net_desc_relu(d, "relu1");
+    cnnvis_net_desc_maxpool(d, "pool1", 3, 2, 0);
+    cnnvis_net_desc_conv(d, "conv2", 192, 5, 1, 2, 1);
+    cnnvis_net_desc_relu(d, "relu2");
+    cnnvis_net_desc_maxpool(d, "pool2", 3, 2, 0);
+    cnnvis_net_desc_conv(d, "conv3", 384, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu3");
+    cnnvis_net_desc_conv(d, "conv4", 256, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu4");
+    cnnvis_net_desc_conv(d, "conv5", 256, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu5");
+    cnnvis_net_desc_maxpool(d, "pool5", 3, 2, 0);
+    cnnvis_net_desc_dropout(d, "drop6", 0.5f);
+    cnnvis_net_desc_fc(d, "fc6", 4096);
+    cnnvis_net_desc_relu(d, "relu6");
+    cnnvis_net_desc_dropout(d, "drop7", 0.5f);
+    cnnvis_net_desc_fc(d, "fc7", 4096);
+    cnnvis_net_desc_relu(d, "relu7");
+    cnnvis_net_desc_fc(d, "fc8", n_classes);
+    /* ImageNet statistics, as torchvision's weights expect */
+    d->mean[0] = 0.485f, d->mean[1] = 0.456f, d->mean[2] = 0.406f;
+    d->std[0] = 0.229f, d->std[1] = 0.224f, d->std[2] = 0.225f;
+}
+
+/* Krizhevsky, Sutskever & Hinton 2012 as in Caffe's bvlc_alexnet: 96 conv1 filters 11x11x3
+   (the lecture's slide), LRN after the first two ReLUs, and groups 2 where the original
+   split the work over two GPUs (conv2, conv4, conv5). */
+CNNVIS__DEF void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes)
+{
+    cnnvis_net_desc_init(d, 3, 227, 227);
+    cnnvis_net_desc_conv(d, "conv1", 96, 11, 4, 0, 1);
+    cnnvis_net_desc_relu(d, "relu1");
+    cnnvis_net_desc_lrn(d, "norm1", 5, 1e-4f, 0.75f, 2.0f);
+    cnnvis_net_desc_maxpool(d, "pool1", 3, 2, 0);
+    cnnvis_net_desc_conv(d, "conv2", 256, 5, 1, 2, 2);
+    cnnvis_net_desc_relu(d, "relu2");
+    cnnvis_net_desc_lrn(d, "norm2", 5, 1e-4f, 0.75f, 2.0f);
+    cnnvis_net_desc_maxpool(d, "pool2", 3, 2, 0);
+    cnnvis_net_desc_conv(d, "conv3", 384, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu3");
+    cnnvis_net_desc_conv(d, "conv4", 384, 3, 1, 1, 2);
+    cnnvis_net_desc_relu(d, "relu4");
+    cnnvis_net_desc_conv(d, "conv5", 256, 3, 1, 1, 2);
+    cnnvis_net_desc_relu(d, "relu5");
+    cnnvis_net_desc_maxpool(d, "pool5", 3, 2, 0);
+    cnnvis_net_desc_fc(d, "fc6", 4096);
+    cnnvis_net_desc_relu(d, "relu6");
+    cnnvis_net_desc_dropout(d, "drop6", 0.5f);
+    cnnvis_net_desc_fc(d, "fc7", 4096);
+    cnnvis_net_desc_relu(d, "relu7");
+    cnnvis_net_desc_dropout(d, "drop7", 0.5f);
+    cnnvis_net_desc_fc(d, "fc8", n_classes);
+    d->mean[0] = 0.485f, d->mean[1] = 0.456f, d->mean[2] = 0.406f;
+    d->std[0] = 0.229f, d->std[1] = 0.224f, d->std[2] = 0.225f;
+}
+
+/* --- Checking a description and laying out the arena ------------------------------------ */
+
+#define CNNVIS__MAX_DIM 65536
+
+/* Fill defaults into the net's desc and layers, and compute every layer's shapes, receptive
+   field and parameter counts. Refuses what does not fit, naming the layer. */
+static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc *d)
+{
+    int i, j, c, h, w, rf_size = 1, rf_stride = 1, rf_offset = 0, counts[CNNVIS_LAYER_KIND_COUNT] = {0};
+    const char *env;
+    if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc is NULL");
+    if (d->error == 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: more than %d layers", CNNVIS_MAX_LAYERS);
+    if (d->error == 2) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a layer name has %d characters or more", CNNVIS_NAME_LEN);
+    if (d->error) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a builder failed (error %d)", d->error);
+    if (d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->in_c > 4096 || d->in_h > CNNVIS__MAX_DIM || d->in_w > CNNVIS__MAX_DIM)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: input shape %dx%dx%d is not in 1..4096 x 1..%d x 1..%d", d->in_c,
+                            d->in_h, d->in_w, CNNVIS__MAX_DIM, CNNVIS__MAX_DIM);
+    if (d->n_layers < 1 || d->n_layers > CNNVIS_MAX_LAYERS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: %d layers (1..%d allowed)", d->n_layers, CNNVIS_MAX_LAYERS);
+    if (d->max_batch < 0 || d->max_batch > CNNVIS__MAX_BATCH)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: max_batch %d is not in 1..%d (0 for 64)", d->max_batch, CNNVIS__MAX_BATCH);
+    if (d->n_threads < 0 || d->n_threads > CNNVIS__MAX_THREADS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: n_threads %d is not in 1..%d (0 for all CPUs)", d->n_threads,
+                            CNNVIS__MAX_THREADS);
+    if ((int)d->kernels < 0 || d->kernels > CNNVIS_KERNELS_NEON)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: kernels %d unknown", (int)d->kernels);
+    net->desc = *d;
+    net->desc.max_batch = CNNVIS__DEF_VAL(d->max_batch, 64);
+    net->n_threads = d->n_threads ? d->n_threads : cnnvis__online_cpus();
+    env = getenv("CNNVIS_THREADS");
+    if (env && *env) {
+        int t = atoi(env);
+        if (t < 1 || t > CNNVIS__MAX_THREADS)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "CNNVIS_THREADS=%s is not in 1..%d", env, CNNVIS__MAX_THREADS);
+        net->n_threads = t;
+    }
+#ifdef CNNVIS_NO_THREADS
+    net->n_threads = 1;
+#endif
+    net->desc.n_threads = net->n_threads;
+    for (c = 0; c < 3; c++) {
+        if (!(net->desc.std[c] >= 0) || !isfinite(net->desc.std[c]) || !isfinite(net->desc.mean[c]))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: mean[%d] and std[%d] must be finite and std >= 0", c, c);
+        net->desc.std[c] = CNNVIS__DEF_VAL(net->desc.std[c], 1.0f);
+    }
+    net->n_layers = d->n_layers;
+    c = d->in_c, h = d->in_h, w = d->in_w;
+    for (i = 0; i < d->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        cnnvis_layer_desc *ld = &net->desc.layers[i];
+        const char *name;
+        if (ld->kind <= CNNVIS_LAYER_NONE || ld->kind >= CNNVIS_LAYER_KIND_COUNT)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %d: unknown kind %d", i, (int)ld->kind);
+        counts[ld->kind]++;
+        if (memchr(ld->name, 0, sizeof ld->name) == NULL)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %d: name is not zero-terminated within %d bytes", i, CNNVIS_NAME_LEN);
+        if (!ld->name[0]) snprintf(ld->name, sizeof ld->name, "%s%d", cnnvis__kind_prefix[ld->kind], counts[ld->kind]);
+        name = ld->name;
+        for (j = 0; j < i; j++)
+            if (strcmp(net->desc.layers[j].name, name) == 0)
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %d (%s): name used twice (also layer %d)", i, name, j);
+        L->in_c = c, L->in_h = h, L->in_w = w;
+        switch (ld->kind) {
+        case CNNVIS_LAYER_CONV:
+        case CNNVIS_LAYER_MAXPOOL: {
+            int is_conv = ld->kind == CNNVIS_LAYER_CONV;
+            ld->stride = CNNVIS__DEF_VAL(ld->stride, is_conv ? 1 : ld->kernel);
+            ld->groups = is_conv ? CNNVIS__DEF_VAL(ld->groups, 1) : 0;
+            if (ld->kernel < 1 || ld->kernel > 1024 || ld->stride < 1 || ld->stride > 1024 || ld->pad < 0 || ld->pad > 1024)
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: kernel %d, stride %d, pad %d (kernel and stride 1..1024, pad 0..1024)",
+                                    name, ld->kernel, ld->stride, ld->pad);
+            if (ld->kernel > h + 2 * ld->pad || ld->kernel > w + 2 * ld->pad)
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: kernel %dx%d is larger than its padded input %dx%d", name,
+                                    ld->kernel, ld->kernel, h + 2 * ld->pad, w + 2 * ld->pad);
+            if (is_conv) {
+                if (ld->out_channels < 1 || ld->out_channels > 65536)
+                    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: %d output channels (1..65536)", name, ld->out_channels);
+                if (ld->groups < 1 || c % ld->groups != 0 || ld->out_channels % ld->groups != 0)
+                    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: groups %d must divide its %d input and %d output channels",
+                                        name, ld->groups, c, ld->out_channels);
+                L->n_w = (size_t)ld->out_channels * (c / ld->groups) * ld->kernel * ld->kernel;
+                L->n_b = (size_t)ld->out_channels;
+            } else if (ld->pad > ld->kernel / 2) {
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: pool pad %d is more than half its kernel %d", name, ld->pad,
+                                    ld->kernel);
+            }
+            L->out_c = is_conv ? ld->out_channels : c;
+            L->out_h = (h + 2 * ld->pad - ld->kernel) / ld->stride + 1;
+            L->out_w = (w + 2 * ld->pad - ld->kernel) / ld->stride + 1;
+            L->flops = is_conv ? 2LL * L->out_c * (c / ld->groups) * ld->kernel * ld->kernel * L->out_h * L->out_w : 0;
+            rf_offset -= ld->pad * rf_stride;
+            rf_size += (ld->kernel - 1) * rf_stride;
+            rf_stride *= ld->stride;
+            break;
+        }
+        case CNNVIS_LAYER_LRN:
+            ld->size = CNNVIS__DEF_VAL(ld->size, 5);
+            ld->alpha = CNNVIS__DEF_VAL(ld->alpha, 1e-4f);
+            ld->beta = CNNVIS__DEF_VAL(ld->beta, 0.75f);
+            ld->k = CNNVIS__DEF_VAL(ld->k, 2.0f);
+            if (ld->size < 1 || ld->size > 1024 || !(ld->alpha >= 0) || !(ld->beta >= 0) || !(ld->k > 0) ||
+                !isfinite(ld->alpha) || !isfinite(ld->beta) || !isfinite(ld->k))
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: LRN size %d alpha %g beta %g k %g (size 1..1024, alpha, beta >= 0, k > 0)",
+                                    name, ld->size, ld->alpha, ld->beta, ld->k);
+            L->out_c = c, L->out_h = h, L->out_w = w;
+            break;
+        case CNNVIS_LAYER_DROPOUT:
+            ld->p = CNNVIS__DEF_VAL(ld->p, 0.5f);
+            if (!(ld->p > 0 && ld->p < 1))
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: dropout probability %g is not in (0, 1)", name, ld->p);
+            L->out_c = c, L->out_h = h, L->out_w = w;
+            break;
+        case CNNVIS_LAYER_RELU:
+            L->out_c = c, L->out_h = h, L->out_w = w;
+            break;
+        case CNNVIS_LAYER_FC:
+            if (ld->out_channels < 1 || ld->out_channels > (1 << 24))
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: %d outputs (1..%d)", name, ld->out_channels, 1 << 24);
+            if ((long long)c * h * w * ld->out_channels > (1LL << 31))
+                return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: %d x %d weights is more than 2^31", name, c * h * w, ld->out_channels);
+            L->n_w = (size_t)ld->out_channels * c * h * w;
+            L->n_b = (size_t)ld->out_channels;
+            L->out_c = ld->out_channels, L->out_h = 1, L->out_w = 1;
+            L->flops = 2LL * c * h * w * ld->out_channels;
+            rf_size = CNNVIS__MAX(d->in_h, d->in_w), rf_stride = 1, rf_offset = 0;
+            break;
+        case CNNVIS_LAYER_FLATTEN:
+            L->out_c = c * h * w, L->out_h = 1, L->out_w = 1;
+            break;
+        default: break;
+        }
+        if ((long long)L->out_c * L->out_h * L->out_w > (1LL << 28))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: output %dx%dx%d has more than 2^28 values", name, L->out_c, L->out_h,
+                                L->out_w);
+        L->rf_size = rf_size, L->rf_stride = rf_stride, L->rf_offset = rf_offset;
+        L->desc = *ld;
+        c = L->out_c, h = L->out_h, w = L->out_w;
+    }
+    net->n_classes = c * h * w;
+    return CNNVIS_OK;
+}
+
+/* A bump allocator over the arena: with base == NULL it only counts. */
+typedef struct cnnvis__arena {
+    char *base;
+    size_t used;
+    int overflow;
+} cnnvis__arena;
+
+static void *cnnvis__take(cnnvis__arena *ar, size_t count, size_t elem)
+{
+    size_t bytes;
+    void *p;
+    if (!cnnvis__mul_ok(count, elem) || count * elem > (size_t)-1 / 2) {
+        ar->overflow = 1;
+        return NULL;
+    }
+    bytes = cnnvis__align_up(count * elem);
+    if (ar->used + bytes < ar->used) {
+        ar->overflow = 1;
+        return NULL;
+    }
+    p = ar->base ? ar->base + ar->used : NULL;
+    ar->used += bytes;
+    return p;
+}
+
+static size_t cnnvis__scratch_per_thread(const cnnvis_net *net);
+
+/* Carve the arena (or count its size when ar->base is NULL); the net is resolved. */
+static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
+{
+    int i, B = net->desc.max_batch;
+    size_t in_count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    net->input = cnnvis_tensor_wrap((float *)cnnvis__take(ar, (size_t)B * in_count, sizeof(float)), B, net->desc.in_c,
+                                    net->desc.in_h, net->desc.in_w);
+    net->dinput = net->input;
+    net->dinput.data = (float *)cnnvis__take(ar, (size_t)B * in_count, sizeof(float));
+    net->probs = cnnvis_tensor_wrap((float *)cnnvis__take(ar, (size_t)B * net->n_classes, sizeof(float)), B, net->n_classes, 1, 1);
+    net->class_names = (char *)cnnvis__take(ar, (size_t)net->n_classes, CNNVIS_CLASS_LEN);
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        size_t out_count = (size_t)B * L->out_c * L->out_h * L->out_w;
+        L->w = (float *)cnnvis__take(ar, L->n_w, sizeof(float));
+        L->dw = (float *)cnnvis__take(ar, L->n_w, sizeof(float));
+        L->vw = (float *)cnnvis__take(ar, L->n_w, sizeof(float));
+        L->b = (float *)cnnvis__take(ar, L->n_b, sizeof(float));
+        L->db = (float *)cnnvis__take(ar, L->n_b, sizeof(float));
+        L->vb = (float *)cnnvis__take(ar, L->n_b, sizeof(float));
+        L->out = cnnvis_tensor_wrap((float *)cnnvis__take(ar, out_count, sizeof(float)), B, L->out_c, L->out_h, L->out_w);
+        L->dout = L->out;
+        L->dout.data = (float *)cnnvis__take(ar, out_count, sizeof(float));
+        if (L->desc.kind == CNNVIS_LAYER_MAXPOOL) L->switches = (int32_t *)cnnvis__take(ar, out_count, sizeof(int32_t));
+        if (L->desc.kind == CNNVIS_LAYER_LRN || L->desc.kind == CNNVIS_LAYER_DROPOUT)
+            L->aux = (float *)cnnvis__take(ar, out_count, sizeof(float));
+    }
+    net->scratch_count = cnnvis__scratch_per_thread(net) * (size_t)net->n_threads;
+    net->scratch = (float *)cnnvis__take(ar, net->scratch_count, sizeof(float));
+}
+
+CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
+{
+    cnnvis_net *net = (cnnvis_net *)cnnvis__alloc(sizeof(cnnvis_net));
+    cnnvis__arena ar = {NULL, 0, 0};
+    size_t size = 0;
+    if (!net) {
+        CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_memory_size: out of memory");
+        return 0;
+    }
+    if (cnnvis__net_resolve(net, d) == CNNVIS_OK) {
+        cnnvis__net_layout(net, &ar);
+        if (ar.overflow)
+            CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
+        else
+            size = ar.used + CNNVIS__ALIGN;
+    }
+    CNNVIS_FREE(net);
+    return size;
+}
+
+static int cnnvis__cpu_has_avx2(void)
+{
+#if CNNVIS__HAVE_AVX2
+#if defined(__AVX2__) && defined(__FMA__)
+    return 1;
+#else
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#else
+    return 0;
+#endif
+}
+
+CNNVIS__DEF const char *cnnvis_kernels_name(cnnvis_kernels k)
+{
+    switch (k) {
+    case CNNVIS_KERNELS_AUTO: return "auto";
+    case CNNVIS_KERNELS_REFERENCE: return "reference";
+    case CNNVIS_KERNELS_AVX2: return "avx2";
+    case CNNVIS_KERNELS_NEON: return "neon";
+    }
+    return "?";
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
+{
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: net is NULL");
+    switch (k) {
+    case CNNVIS_KERNELS_AUTO:
+        net->kernels = CNNVIS_KERNELS_REFERENCE;
+        if (CNNVIS__HAVE_NEON) net->kernels = CNNVIS_KERNELS_NEON;
+        if (cnnvis__cpu_has_avx2()) net->kernels = CNNVIS_KERNELS_AVX2;
+        return CNNVIS_OK;
+    case CNNVIS_KERNELS_REFERENCE: net->kernels = k; return CNNVIS_OK;
+    case CNNVIS_KERNELS_AVX2:
+        if (!cnnvis__cpu_has_avx2())
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "AVX2 kernels: %s", CNNVIS__HAVE_AVX2 ? "this CPU has no AVX2+FMA" : "not in this build");
+        net->kernels = k;
+        return CNNVIS_OK;
+    case CNNVIS_KERNELS_NEON:
+        if (!CNNVIS__HAVE_NEON) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "NEON kernels: not in this build");
+        net->kernels = k;
+        return CNNVIS_OK;
+    }
+    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: unknown kernels %d", (int)k);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d, void *mem, size_t size, cnnvis_net *net)
+{
+    cnnvis__arena ar = {NULL, 0, 0};
+    cnnvis_rng init_rng;
+    const char *env;
+    int i;
+    size_t j;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_init_preallocated: net is NULL");
+    memset(net, 0, sizeof *net);
+    CNNVIS__TRY(cnnvis__net_resolve(net, d));
+    cnnvis__net_layout(net, &ar);
+    if (ar.overflow) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
+    if (!mem || size < ar.used + CNNVIS__ALIGN)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_init_preallocated: %zu bytes given, %zu needed", size, ar.used + CNNVIS__ALIGN);
+    memset(mem, 0, size);
+    ar.base = (char *)mem + ((CNNVIS__ALIGN - (uintptr_t)mem % CNNVIS__ALIGN) % CNNVIS__ALIGN);
+    ar.used = 0;
+    cnnvis__net_layout(net, &ar);
+    net->arena = mem, net->arena_size = size;
+    /* class names, copied */
+    for (i = 0; i < net->n_classes; i++) {
+        char *dst = net->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+        if (d->class_names && d->class_names[i])
+            cnnvis__copy_name(dst, CNNVIS_CLASS_LEN, d->class_names[i]);
+        else
+            snprintf(dst, CNNVIS_CLASS_LEN, "%d", i);
+    }
+    net->desc.class_names = NULL;
+    /* Kaiming-uniform initialisation (He et al. 2015): U(-b, b) with b = sqrt(3 gain / fan_in)
+       has variance gain / fan_in; gain 2 keeps the activations' scale through a ReLU, and the
+       last layer, whose scores meet no ReLU, gets gain 1 so that the first losses are sane. */
+    cnnvis_rng_seed(&init_rng, net->desc.seed);
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        if (L->n_w) {
+            double fan_in = (double)L->n_w / L->n_b, gain = i == net->n_layers - 1 ? 1.0 : 2.0;
+            float bound = (float)sqrt(3.0 * gain / fan_in);
+            for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis_rng_uniform(&init_rng) - 1.0f) * bound;
+        }
+    }
+    cnnvis_rng_seed(&net->rng, net->desc.seed ^ 0x5eed0d20u);
+    CNNVIS__TRY(cnnvis_net_set_kernels(net, d->kernels));
+    env = getenv("CNNVIS_KERNELS");
+    if (env && *env) {
+        if (strcmp(env, "reference") == 0) net->kernels = CNNVIS_KERNELS_REFERENCE;
+        else if (strcmp(env, "avx2") == 0) CNNVIS__TRY(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_AVX2));
+        else if (strcmp(env, "neon") == 0) CNNVIS__TRY(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_NEON));
+        else if (strcmp(env, "auto") != 0)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "CNNVIS_KERNELS=%s: expected reference, avx2, neon or auto", env);
+    }
+#ifdef CNNVIS_FORCE_REFERENCE
+    net->kernels = CNNVIS_KERNELS_REFERENCE;
+#endif
+    net->desc.kernels = net->kernels;
+    net->batch = 0;
+    CNNVIS__TRY(cnnvis__pool_create(&net->pool, net->n_threads));
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net **out)
+{
+    cnnvis_net *net;
+    size_t size;
+    void *mem;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_create: out is NULL");
+    *out = NULL;
+    size = cnnvis_net_memory_size(d);
+    if (!size) return CNNVIS_ERR_ARG; /* message already set */
+    net = (cnnvis_net *)cnnvis__alloc(sizeof *net);
+    mem = CNNVIS_MALLOC(size);
+    if (!net || !mem) {
+        cnnvis_free(net), cnnvis_free(mem);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_create: out of memory for %zu bytes", size);
+    }
+    r = cnnvis_net_init_preallocated(d, mem, size, net);
+    if (r != CNNVIS_OK) {
+        cnnvis__pool_free(net->pool);
+        CNNVIS_FREE(mem);
+        CNNVIS_FREE(net);
+        return r;
+    }
+    net->arena_owned = 1;
+    *out = net;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_net_free(cnnvis_net *net)
+{
+    if (!net) return;
+    cnnvis__pool_free(net->pool);
+    net->pool = NULL;
+    if (net->arena_owned) {
+        CNNVIS_FREE(net->arena);
+        CNNVIS_FREE(net);
+    }
+}
+
+CNNVIS__DEF int cnnvis_net_find(const cnnvis_net *net, const char *name)
+{
+    int i;
+    if (!net || !name) {
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_find: NULL %s", net ? "name" : "net");
+        return -1;
+    }
+    for (i = 0; i < net->n_layers; i++)
+        if (strcmp(net->layers[i].desc.name, name) == 0) return i;
+    CNNVIS__FAIL(CNNVIS_ERR_ARG, "no layer is called \"%s\" (the first is \"%s\", the last \"%s\")", name,
+                 net->layers[0].desc.name, net->layers[net->n_layers - 1].desc.name);
+    return -1;
+}
+
+CNNVIS__DEF cnnvis_layer *cnnvis_net_layer(cnnvis_net *net, const char *name)
+{
+    int i = cnnvis_net_find(net, name);
+    return i < 0 ? NULL : &net->layers[i];
+}
+
+CNNVIS__DEF const char *cnnvis_net_class_name(const cnnvis_net *net, int c)
+{
+    if (!net || c < 0 || c >= net->n_classes) return "?";
+    return net->class_names + (size_t)c * CNNVIS_CLASS_LEN;
+}
+
+CNNVIS__DEF void cnnvis_net_set_training(cnnvis_net *net, int training)
+{
+    if (net) net->training = training != 0;
+}
+
+/* Append to a buffer like snprintf, remembering the length the whole text needs. */
+static void cnnvis__cat(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(*len < size ? buf + *len : NULL, *len < size ? size - *len : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += (size_t)n;
+}
+
+CNNVIS__DEF int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size)
+{
+    size_t len = 0, params = 0;
+    long long flops = 0;
+    int i;
+    if (buf && size) buf[0] = 0;
+    else buf = NULL, size = 0;
+    if (!net) return 0;
+    cnnvis__cat(buf, size, &len, "%-8s %-7s %-16s %10s %16s  %s\n", "layer", "kind", "output (CxHxW)", "params",
+                "receptive field", "kernel/stride/pad/groups");
+    cnnvis__cat(buf, size, &len, "%-8s %-7s %4dx%4dx%-6d %10d %16s\n", "input", "", net->desc.in_c, net->desc.in_h,
+                net->desc.in_w, 0, "1 / 1 / +0");
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        char rf[48], geom[96] = "";
+        snprintf(rf, sizeof rf, "%d / %d / %+d", L->rf_size, L->rf_stride, L->rf_offset);
+        if (L->desc.kind == CNNVIS_LAYER_CONV)
+            snprintf(geom, sizeof geom, "%dx%d/%d/%d/%d", L->desc.kernel, L->desc.kernel, L->desc.stride, L->desc.pad,
+                     L->desc.groups);
+        else if (L->desc.kind == CNNVIS_LAYER_MAXPOOL)
+            snprintf(geom, sizeof geom, "%dx%d/%d/%d", L->desc.kernel, L->desc.kernel, L->desc.stride, L->desc.pad);
+        else if (L->desc.kind == CNNVIS_LAYER_DROPOUT)
+            snprintf(geom, sizeof geom, "p=%g", L->desc.p);
+        else if (L->desc.kind == CNNVIS_LAYER_LRN)
+            snprintf(geom, sizeof geom, "size=%d alpha=%g beta=%g k=%g", L->desc.size, L->desc.alpha, L->desc.beta, L->desc.k);
+        cnnvis__cat(buf, size, &len, "%-8s %-7s %4dx%4dx%-6d %10zu %16s  %s\n", L->desc.name,
+                    cnnvis__kind_prefix[L->desc.kind], L->out_c, L->out_h, L->out_w, L->n_w + L->n_b, rf, geom);
+        params += L->n_w + L->n_b;
+        flops += L->flops;
+    }
+    cnnvis__cat(buf, size, &len, "total: %zu parameters, %.1f MFLOP per image forward, %d threads, %s kernels\n", params,
+                (double)flops / 1e6, net->n_threads, cnnvis_kernels_name(net->kernels));
+    return (int)len;
+}
+
+static float cnnvis__chan_stat(const float *v, int ch) { return v[ch < 3 ? ch : 2]; }
+
+CNNVIS__DEF cnnvis_result cnnvis_net_normalize(const cnnvis_net *net, cnnvis_tensor *dst, const cnnvis_tensor *src)
+{
+    int i, ch;
+    size_t j, plane;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_normalize: net is NULL");
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis_net_normalize", dst, src));
+    if (src->c != net->desc.in_c || src->h != net->desc.in_h || src->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_normalize: image %dx%dx%d, the net takes %dx%dx%d", src->c, src->h,
+                            src->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    plane = (size_t)src->h * src->w;
+    for (i = 0; i < src->n; i++)
+        for (ch = 0; ch < src->c; ch++) {
+            float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
+            float *d = dst->data + ((size_t)i * src->c + ch) * plane;
+            const float *s = src->data + ((size_t)i * src->c + ch) * plane;
+            for (j = 0; j < plane; j++) d[j] = (s[j] - m) * inv;
+        }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_denormalize(const cnnvis_net *net, cnnvis_tensor *dst, const cnnvis_tensor *src)
+{
+    int i, ch;
+    size_t j, plane;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_denormalize: net is NULL");
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis_net_denormalize", dst, src));
+    if (src->c != net->desc.in_c || src->h != net->desc.in_h || src->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_denormalize: image %dx%dx%d, the net takes %dx%dx%d", src->c, src->h,
+                            src->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    plane = (size_t)src->h * src->w;
+    for (i = 0; i < src->n; i++)
+        for (ch = 0; ch < src->c; ch++) {
+            float m = cnnvis__chan_stat(net->desc.mean, ch), sd = cnnvis__chan_stat(net->desc.std, ch);
+            float *d = dst->data + ((size_t)i * src->c + ch) * plane;
+            const float *s = src->data + ((size_t)i * src->c + ch) * plane;
+            for (j = 0; j < plane; j++) d[j] = s[j] * sd + m;
+        }
+    return CNNVIS_OK;
+}
+
+/* --- Forward and backward through the whole net ----------------------------------------- */
+
+static const float *cnnvis__layer_input(const cnnvis_net *net, int i)
+{
+    return i ? net->layers[i - 1].out.data : net->input.data;
+}
+
+static float *cnnvis__layer_input_grad(cnnvis_net *net, int i)
+{
+    return i ? net->layers[i - 1].dout.data : net->dinput.data;
+}
+
+static cnnvis__conv_args cnnvis__conv_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__conv_args a;
+    const cnnvis_layer *L = &net->layers[i];
+    memset(&a, 0, sizeof a);
+    a.g.n = net->batch, a.g.ic = L->in_c, a.g.ih = L->in_h, a.g.iw = L->in_w;
+    a.g.oc = L->out_c, a.g.oh = L->out_h, a.g.ow = L->out_w;
+    a.g.k = L->desc.kernel, a.g.s = L->desc.stride, a.g.p = L->desc.pad, a.g.groups = L->desc.groups;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.w = L->w, a.b = L->b, a.dw = L->dw, a.db = L->db;
+    a.scratch = net->scratch, a.scratch_per_thread = net->scratch_count / (size_t)net->n_threads;
+    a.n_threads = net->n_threads;
+    return a;
+}
+
+static cnnvis__fc_args cnnvis__fc_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__fc_args a;
+    const cnnvis_layer *L = &net->layers[i];
+    memset(&a, 0, sizeof a);
+    a.n = net->batch, a.in = L->in_c * L->in_h * L->in_w, a.out = L->out_c;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.w = L->w, a.b = L->b, a.dw = L->dw, a.db = L->db;
+    a.scratch = net->scratch, a.scratch_per_thread = net->scratch_count / (size_t)net->n_threads;
+    a.n_threads = net->n_threads;
+    return a;
+}
+
+static cnnvis__act_args cnnvis__act_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__act_args a;
+    cnnvis_layer *L = &net->layers[i];
+    memset(&a, 0, sizeof a);
+    a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
+    a.c = L->in_c, a.hw = L->in_h * L->in_w;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.mask = L->aux, a.aux = L->aux;
+    a.size = L->desc.size, a.alpha = L->desc.alpha, a.beta = L->desc.beta, a.k = L->desc.k;
+    return a;
+}
+
+static cnnvis__pool_args cnnvis__pool_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__pool_args a;
+    cnnvis_layer *L = &net->layers[i];
+    a.c = L->in_c, a.ih = L->in_h, a.iw = L->in_w, a.oh = L->out_h, a.ow = L->out_w;
+    a.k = L->desc.kernel, a.s = L->desc.stride, a.p = L->desc.pad;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.switches = L->switches;
+    return a;
+}
+
+static void cnnvis__layer_forward(cnnvis_net *net, int i)
+{
+    cnnvis_layer *L = &net->layers[i];
+    int N = net->batch;
+    switch (L->desc.kind) {
+    case CNNVIS_LAYER_CONV: {
+        cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
+        cnnvis__conv2d_forward(net, &a);
+        break;
+    }
+    case CNNVIS_LAYER_FC: {
+        cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
+        cnnvis__fc_forward(net, &a);
+        break;
+    }
+    case CNNVIS_LAYER_RELU: {
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__parallel_for(net->pool, N, cnnvis__relu_forward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_MAXPOOL: {
+        cnnvis__pool_args a = cnnvis__pool_args_of(net, i);
+        cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_forward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_LRN: {
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__parallel_for(net->pool, N, cnnvis__lrn_forward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_DROPOUT: {
+        /* The mask is drawn on the calling thread, in order, so it does not depend on threads. */
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        size_t j, count = (size_t)N * a.per_item;
+        float keep = 1.0f / (1.0f - L->desc.p);
+        for (j = 0; j < count; j++)
+            L->aux[j] = !net->training ? 1.0f : cnnvis_rng_uniform(&net->rng) < L->desc.p ? 0.0f : keep;
+        cnnvis__parallel_for(net->pool, N, cnnvis__dropout_forward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_FLATTEN:
+        memcpy(L->out.data, cnnvis__layer_input(net, i), sizeof(float) * (size_t)N * L->out_c);
+        break;
+    default: CNNVIS_ASSERT(0);
+    }
+}
+
+#define CNNVIS__BACKWARD_SKIP_INPUT 256 /* internal: training does not need dL/d(input) */
+
+static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule, unsigned flags)
+{
+    cnnvis_layer *L = &net->layers[i];
+    int N = net->batch, want_dx = i > 0 || !(flags & CNNVIS__BACKWARD_SKIP_INPUT);
+    switch (L->desc.kind) {
+    case CNNVIS_LAYER_CONV: {
+        cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
+        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__conv2d_backward_weights(net, &a);
+        if (want_dx) cnnvis__conv2d_backward_data(net, &a);
+        break;
+    }
+    case CNNVIS_LAYER_FC: {
+        cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
+        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__fc_backward_weights(net, &a);
+        if (want_dx) cnnvis__fc_backward_data(net, &a);
+        break;
+    }
+    case CNNVIS_LAYER_RELU: {
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        a.rule = rule;
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__relu_backward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_MAXPOOL: {
+        cnnvis__pool_args a = cnnvis__pool_args_of(net, i);
+        if (want_dx) cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_backward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_LRN: {
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__lrn_backward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_DROPOUT: {
+        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__dropout_backward_range, &a);
+        break;
+    }
+    case CNNVIS_LAYER_FLATTEN:
+        if (want_dx) memcpy(cnnvis__layer_input_grad(net, i), L->dout.data, sizeof(float) * (size_t)N * L->out_c);
+        break;
+    default: CNNVIS_ASSERT(0);
+    }
+}
+
+static void cnnvis__set_batch(cnnvis_net *net, int n)
+{
+    int i;
+    net->batch = n;
+    net->input.n = net->dinput.n = net->probs.n = n;
+    for (i = 0; i < net->n_layers; i++) net->layers[i].out.n = net->layers[i].dout.n = n;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_forward(cnnvis_net *net, const cnnvis_tensor *x)
+{
+    int i;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward: NULL %s", net ? "input" : "net");
+    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward: input is %dx%dx%d, the net takes %dx%dx%d", x->c, x->h, x->w,
+                            net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    if (x->n < 1 || x->n > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward: batch of %d images, the net takes 1..%d (max_batch)", x->n,
+                            net->desc.max_batch);
+    cnnvis__set_batch(net, x->n);
+    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
+    for (i = 0; i < net->n_layers; i++) cnnvis__layer_forward(net, i);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels, float *loss)
+{
+    int i;
+    cnnvis_layer *last;
+    if (!net || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_loss: NULL %s", net ? "labels" : "net");
+    if (net->batch < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_loss: no forward pass yet");
+    for (i = 0; i < net->batch; i++)
+        if (labels[i] < 0 || labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_loss: label %d of image %d is not a class in [0, %d)", (int)labels[i],
+                                i, net->n_classes);
+    last = &net->layers[net->n_layers - 1];
+    net->loss = (float)cnnvis__softmax_xent(net->probs.data, last->dout.data, last->out.data, labels, net->batch,
+                                            net->n_classes);
+    if (loss) *loss = net->loss;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const cnnvis_tensor *dout, cnnvis_relu_rule rule,
+                                              unsigned flags)
+{
+    int i;
+    cnnvis_layer *L;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: net is NULL");
+    if (net->batch < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: no forward pass yet");
+    if (from < 0 || from >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: layer index %d is not in [0, %d)", from, net->n_layers);
+    if ((int)rule < 0 || rule > CNNVIS_RELU_GUIDED)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: unknown ReLU rule %d", (int)rule);
+    L = &net->layers[from];
+    if (!(flags & CNNVIS_BACKWARD_KEEP)) {
+        if (!dout || !dout->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: dout is NULL");
+        if (dout->n != net->batch || dout->c != L->out_c || dout->h != L->out_h || dout->w != L->out_w)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: dout is (%d, %d, %d, %d), layer %s gives (%d, %d, %d, %d)",
+                                dout->n, dout->c, dout->h, dout->w, L->desc.name, net->batch, L->out_c, L->out_h, L->out_w);
+        if (dout->data != L->dout.data) memcpy(L->dout.data, dout->data, sizeof(float) * cnnvis_tensor_count(dout));
+    }
+    for (i = from; i >= 0; i--) cnnvis__layer_backward(net, i, rule, flags);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_net_zero_grad(cnnvis_net *net)
+{
+    int i;
+    if (!net) return;
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        if (L->n_w) memset(L->dw, 0, sizeof(float) * L->n_w);
+        if (L->n_b) memset(L->db, 0, sizeof(float) * L->n_b);
+    }
+}
+
+/* --- Training -------------------------------------------------------------------------- */
+
+static int cnnvis__all_finite(const float *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* After a non-finite loss: name the first layer whose weights or output went bad. */
+static cnnvis_result cnnvis__numeric_fault(const cnnvis_net *net, const char *what)
+{
+    int i;
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s has a non-finite weight", what, net->step,
+                                L->desc.name);
+        if (!cnnvis__all_finite(L->out.data, cnnvis_tensor_count(&L->out)))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s produced the first non-finite output "
+                                "(learning rate too high?)", what, net->step, L->desc.name);
+    }
+    return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: the loss is not finite", what, net->step);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
+                                                float momentum, float weight_decay, float *loss)
+{
+    int i, was_training;
+    size_t j;
+    float l;
+    cnnvis_result r;
+    if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
+    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: lr %g, momentum %g, weight decay %g must be finite", lr,
+                            momentum, weight_decay);
+    if (x->data && !cnnvis__all_finite(x->data, cnnvis_tensor_count(x))) {
+        for (j = 0; j < cnnvis_tensor_count(x) && isfinite(x->data[j]); j++) continue;
+        return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "step %lld: input image %zu has a non-finite value", net->step,
+                            j / ((size_t)x->c * x->h * x->w));
+    }
+    was_training = net->training;
+    net->training = 1;
+    r = cnnvis_net_forward(net, x);
+    net->training = was_training;
+    CNNVIS__TRY(r);
+    CNNVIS__TRY(cnnvis_net_loss(net, labels, &l));
+    if (!isfinite(l)) return cnnvis__numeric_fault(net, "training");
+    cnnvis_net_zero_grad(net);
+    CNNVIS__TRY(cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
+                                    CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->dw, L->n_w) || !cnnvis__all_finite(L->db, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
+                                L->desc.name);
+    }
+    /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        for (j = 0; j < L->n_w; j++) {
+            L->vw[j] = momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j];
+            L->w[j] -= lr * L->vw[j];
+        }
+        for (j = 0; j < L->n_b; j++) {
+            L->vb[j] = momentum * L->vb[j] + L->db[j];
+            L->b[j] -= lr * L->vb[j];
+        }
+    }
+    net->step++;
+    if (loss) *loss = l;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
+{
+    if (!ds) return;
+    if (ds->owner) {
+        cnnvis_free(ds->px);
+        cnnvis_free(ds->labels);
+        cnnvis_free(ds->class_names);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds, int begin, int count)
+{
+    if (!view || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: NULL argument");
+    if (begin < 0 || count < 1 || begin > ds->n - count)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: images [%d, %d) are not within the %d images", begin,
+                            begin + count, ds->n);
+    *view = *ds;
+    view->px = ds->px + (size_t)begin * ds->c * ds->h * ds->w;
+    view->labels = ds->labels + begin;
+    view->n = count;
+    view->owner = 0;
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net)
+{
+    if (!ds || !ds->px || !ds->labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set is NULL or empty", fn);
+    if (ds->n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set has no images", fn);
+    if (net && (ds->c != net->desc.in_c || ds->h != net->desc.in_h || ds->w != net->desc.in_w))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's images are %dx%dx%d, the net takes %dx%dx%d", fn, ds->c, ds->h,
+                            ds->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* Image `index` of ds into dst (c, h, w), normalised for net, moved by (dy, dx) pixels with
+   zero (black) pixels coming in at the borders, and mirrored left-right if flip. */
+static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, const cnnvis_net *net, int dy, int dx,
+                               int flip)
+{
+    int ch, y, x;
+    for (ch = 0; ch < ds->c; ch++) {
+        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
+        const unsigned char *src = ds->px + ((size_t)index * ds->c + ch) * ds->h * ds->w;
+        for (y = 0; y < ds->h; y++)
+            for (x = 0; x < ds->w; x++) {
+                int sy = y + dy, sx = (flip ? ds->w - 1 - x : x) + dx;
+                float p = sy >= 0 && sy < ds->h && sx >= 0 && sx < ds->w ? src[sy * ds->w + sx] * (1.0f / 255.0f) : 0.0f;
+                *dst++ = (p - m) * inv;
+            }
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
+                                               cnnvis_tensor *x, int32_t *labels)
+{
+    int i;
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_batch", ds, net));
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: NULL net or tensor");
+    if (begin < 0 || count < 1 || begin > ds->n - count)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %d) are not within the %d images", begin,
+                            begin + count, ds->n);
+    if (x->n != count || x->c != ds->c || x->h != ds->h || x->w != ds->w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
+                            x->c, x->h, x->w, count, ds->c, ds->h, ds->w);
+    for (i = 0; i < count; i++) {
+        cnnvis__load_image(x->data + (size_t)i * ds->c * ds->h * ds->w, ds, begin + i, net, 0, 0, 0);
+        if (labels) labels[i] = ds->labels[begin + i];
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
+{
+    if (!ev) return;
+    cnnvis_free(ev->class_acc);
+    cnnvis_free(ev->confusion);
+    memset(ev, 0, sizeof *ev);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds, cnnvis_eval *ev)
+{
+    int begin, i, c, was_training, K;
+    int32_t *labels;
+    int *per_class;
+    double loss_sum = 0;
+    long correct = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ev) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: ev is NULL");
+    memset(ev, 0, sizeof *ev);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: net is NULL");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_evaluate", ds, net));
+    K = net->n_classes;
+    ev->n = ds->n, ev->n_classes = K;
+    ev->class_acc = (float *)cnnvis__alloc(sizeof(float) * (size_t)K);
+    ev->confusion = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)K * K);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)net->desc.max_batch);
+    per_class = (int *)cnnvis__alloc(sizeof(int) * (size_t)K);
+    if (!ev->class_acc || !ev->confusion || !labels || !per_class) {
+        cnnvis_free(labels), cnnvis_free(per_class), cnnvis_eval_free(ev);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_evaluate: out of memory for %d classes", K);
+    }
+    was_training = net->training;
+    net->training = 0;
+    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
+        int count = CNNVIS__MIN(net->desc.max_batch, ds->n - begin);
+        cnnvis_tensor x = net->input;
+        float l;
+        x.n = count;
+        r = cnnvis_dataset_batch(ds, begin, count, net, &x, labels);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
+        if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels, &l);
+        if (r != CNNVIS_OK) break;
+        loss_sum += (double)l * count;
+        for (i = 0; i < count; i++) {
+            const float *p = net->probs.data + (size_t)i * K;
+            int best = 0;
+            for (c = 1; c < K; c++)
+                if (p[c] > p[best]) best = c;
+            ev->confusion[(size_t)labels[i] * K + best]++;
+            per_class[labels[i]]++;
+            correct += best == labels[i];
+        }
+    }
+    net->training = was_training;
+    if (r == CNNVIS_OK) {
+        ev->accuracy = (float)((double)correct / ds->n);
+        ev->loss = (float)(loss_sum / ds->n);
+        for (c = 0; c < K; c++)
+            ev->class_acc[c] = per_class[c] ? (float)ev->confusion[(size_t)c * K + c] / (float)per_class[c] : 0.0f;
+    } else {
+        cnnvis_eval_free(ev);
+    }
+    cnnvis_free(labels), cnnvis_free(per_class);
+    return r;
+}
+
+static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, double eta)
+{
+    char bar[21];
+    int i, filled = (int)(fraction * 20);
+    for (i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+    bar[20] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %d:%02d ", s->epoch, s->epochs,
+            bar, (int)(fraction * 100), s->images_per_s, s->train_loss, 100.0 * s->train_acc, (int)eta / 60,
+            (int)eta % 60);
+    fflush(stderr);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train, const cnnvis_dataset *test,
+                                           const cnnvis_train_desc *desc)
+{
+    cnnvis_train_desc d;
+    cnnvis_train_stats st;
+    cnnvis_rng rng;
+    cnnvis_tensor x;
+    int32_t *order = NULL, *labels = NULL;
+    int epoch, i, steps_per_epoch, show;
+    long long total_steps, step0;
+    double t0, seen = 0, loss_sum, correct;
+    int seen_epoch;
+    cnnvis_result r = CNNVIS_OK;
+    if (!net || !desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: NULL %s", net ? "desc" : "net");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (train set)", train, net));
+    if (test) CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (test set)", test, net));
+    d = *desc;
+    d.epochs = CNNVIS__DEF_VAL(d.epochs, 10);
+    d.batch = CNNVIS__DEF_VAL(d.batch, 64);
+    d.lr = CNNVIS__DEF_VAL(d.lr, 0.01f);
+    d.momentum = CNNVIS__DEF_VAL(d.momentum, 0.9f);
+    d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
+    d.step_epochs = CNNVIS__DEF_VAL(d.step_epochs, CNNVIS__MAX(1, d.epochs / 3));
+    d.gamma = CNNVIS__DEF_VAL(d.gamma, 0.1f);
+    if (d.epochs < 1 || d.epochs > 100000) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: epochs %d (1..100000)", d.epochs);
+    if (d.batch < 1 || d.batch > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: batch %d is not in 1..%d (the net's max_batch)", d.batch,
+                            net->desc.max_batch);
+    if (!(d.lr > 0) || !isfinite(d.lr) || !(d.momentum >= 0 && d.momentum < 1) || !(d.weight_decay >= 0))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: lr %g (> 0), momentum %g ([0, 1)), weight decay %g (>= 0)",
+                            d.lr, d.momentum, d.weight_decay);
+    if (d.crop_pad < 0 || d.crop_pad > 1024 || (int)d.schedule < 0 || d.schedule > CNNVIS_LR_CONSTANT)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: crop_pad %d or schedule %d out of range", d.crop_pad,
+                            (int)d.schedule);
+    for (i = 0; i < train->n; i++)
+        if (train->labels[i] < 0 || train->labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: label %d of training image %d is not in [0, %d)",
+                                (int)train->labels[i], i, net->n_classes);
+    order = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)train->n);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)d.batch);
+    if (!order || !labels) {
+        cnnvis_free(order), cnnvis_free(labels);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
+    }
+    for (i = 0; i < train->n; i++) order[i] = i;
+    cnnvis_rng_seed(&rng, d.seed);
+    show = d.progress >= 0 && isatty(STDERR_FILENO);
+    steps_per_epoch = (train->n + d.batch - 1) / d.batch;
+    total_steps = (long long)steps_per_epoch * d.epochs;
+    step0 = net->step;
+    memset(&st, 0, sizeof st);
+    st.epochs = d.epochs;
+    t0 = cnnvis__now();
+    x = net->input; /* train_step copies into net->input anyway: build batches in place */
+    for (epoch = 1; epoch <= d.epochs && r == CNNVIS_OK; epoch++) {
+        int stop = 0;
+        /* Fisher-Yates shuffle, from the training seed */
+        for (i = train->n - 1; i > 0; i--) {
+            int j = (int)cnnvis_rng_below(&rng, (uint32_t)i + 1), t = order[i];
+            order[i] = order[j], order[j] = t;
+        }
+        loss_sum = 0, correct = 0, seen_epoch = 0;
+        for (i = 0; i < train->n && !stop; i += d.batch) {
+            int count = CNNVIS__MIN(d.batch, train->n - i), b, c;
+            long long step = net->step - step0;
+            float lr = d.lr, l;
+            if (d.schedule == CNNVIS_LR_COSINE) lr = d.lr * 0.5f * (1.0f + (float)cos(3.14159265358979 * step / total_steps));
+            if (d.schedule == CNNVIS_LR_STEP) lr = d.lr * powf(d.gamma, (float)((epoch - 1) / d.step_epochs));
+            x.n = count;
+            for (b = 0; b < count; b++) {
+                int sy = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int sx = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int flip = d.flip ? (int)(cnnvis_rng_u64(&rng) >> 63) : 0;
+                cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
+                labels[b] = train->labels[order[i + b]];
+            }
+            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
+            if (r != CNNVIS_OK) break;
+            loss_sum += (double)l * count;
+            for (b = 0; b < count; b++) {
+                const float *p = net->probs.data + (size_t)b * net->n_classes;
+                int best = 0;
+                for (c = 1; c < net->n_classes; c++)
+                    if (p[c] > p[best]) best = c;
+                correct += best == labels[b];
+            }
+            seen += count, seen_epoch += count;
+            st.epoch = epoch, st.step = net->step, st.lr = lr, st.end_of_epoch = 0;
+            st.train_loss = (float)(loss_sum / seen_epoch), st.train_acc = (float)(correct / seen_epoch);
+            st.test_loss = st.test_acc = -1;
+            st.seconds = cnnvis__now() - t0;
+            st.images_per_s = seen / (st.seconds > 1e-9 ? st.seconds : 1e-9);
+            if (show) {
+                double done = (double)(net->step - step0) / total_steps;
+                cnnvis__progress(&st, (double)seen_epoch / train->n, st.seconds / done * (1 - done));
+            }
+            if (d.callback && d.callback_every > 0 && (net->step - step0) % d.callback_every == 0)
+                stop = d.callback(net, &st, d.user);
+        }
+        if (r != CNNVIS_OK) break;
+        if (test) {
+            cnnvis_eval ev;
+            r = cnnvis_net_evaluate(net, test, &ev);
+            if (r != CNNVIS_OK) break;
+            st.test_loss = ev.loss, st.test_acc = ev.accuracy;
+            cnnvis_eval_free(&ev);
+        }
+        st.end_of_epoch = 1;
+        st.seconds = cnnvis__now() - t0;
+        if (show) {
+            fprintf(stderr, "\repoch %d/%d  %6.0f img/s  loss %.4f  acc %5.1f%%", epoch, d.epochs, st.images_per_s,
+                    st.train_loss, 100.0 * st.train_acc);
+            if (test) fprintf(stderr, "  test loss %.4f  test acc %5.2f%%", st.test_loss, 100.0 * st.test_acc);
+            fprintf(stderr, "  %.0fs%20s\n", st.seconds, "");
+        }
+        if (d.callback && d.callback(net, &st, d.user)) break;
+        if (stop) break;
+    }
+    cnnvis_free(order), cnnvis_free(labels);
+    return r;
+}
+
+/* --- Checkpoints ------------------------------------------------------------------------
+   Layout (README.md, "Checkpoint format"); every number little-endian:
+     "CNNVISck"  u32 version=1
+     u32 in_c, in_h, in_w, n_layers, n_classes;  f32 mean[3], std[3]
+     per layer: u32 kind; char name[32]; i32 out_channels, kernel, stride, pad, groups, size;
+                f32 alpha, beta, k, p; u32 n_weights, n_biases; f32 weights[]; f32 biases[]
+     per class: u8 length (0..63); that many bytes of name
+     u32 CRC-32 of every byte before it                                                    */
+
+#define CNNVIS__CKPT_MAGIC "CNNVISck"
+#define CNNVIS__CKPT_VERSION 1u
+#define CNNVIS__CKPT_MAX_SIZE ((size_t)4 << 30)
+
+static uint32_t cnnvis__crc_table[256];
+static int cnnvis__crc_ready;
+
+CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    if (!cnnvis__crc_ready) { /* idempotent: racing threads write the same values */
+        uint32_t c, k, bit;
+        for (k = 0; k < 256; k++) {
+            for (c = k, bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            cnnvis__crc_table[k] = c;
+        }
+        cnnvis__crc_ready = 1;
+    }
+    crc = ~crc;
+    for (i = 0; i < n; i++) crc = cnnvis__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+static unsigned char *cnnvis__put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+    return p + 4;
+}
+
+static unsigned char *cnnvis__put_f32(unsigned char *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    return cnnvis__put_u32(p, v);
+}
+
+static uint32_t cnnvis__get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float cnnvis__get_f32(const unsigned char *p)
+{
+    uint32_t v = cnnvis__get_u32(p);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+#define CNNVIS__CKPT_HEADER 56
+#define CNNVIS__CKPT_LAYER 84
+
+CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path)
+{
+    size_t size = CNNVIS__CKPT_HEADER + 4, j;
+    unsigned char *buf, *p;
+    int i;
+    cnnvis_result r;
+    if (!net || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_save: NULL %s", net ? "path" : "net");
+    for (i = 0; i < net->n_layers; i++) size += CNNVIS__CKPT_LAYER + 4 * (net->layers[i].n_w + net->layers[i].n_b);
+    for (i = 0; i < net->n_classes; i++) size += 1 + strlen(cnnvis_net_class_name(net, i));
+    p = buf = (unsigned char *)cnnvis__alloc(size);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_save: out of memory for %zu bytes", size);
+    memcpy(p, CNNVIS__CKPT_MAGIC, 8), p += 8;
+    p = cnnvis__put_u32(p, CNNVIS__CKPT_VERSION);
+    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_c), p = cnnvis__put_u32(p, (uint32_t)net->desc.in_h);
+    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_w), p = cnnvis__put_u32(p, (uint32_t)net->n_layers);
+    p = cnnvis__put_u32(p, (uint32_t)net->n_classes);
+    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.mean[i]);
+    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.std[i]);
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        const cnnvis_layer_desc *ld = &L->desc;
+        p = cnnvis__put_u32(p, (uint32_t)ld->kind);
+        memcpy(p, ld->name, CNNVIS_NAME_LEN), p += CNNVIS_NAME_LEN;
+        p = cnnvis__put_u32(p, (uint32_t)ld->out_channels), p = cnnvis__put_u32(p, (uint32_t)ld->kernel);
+        p = cnnvis__put_u32(p, (uint32_t)ld->stride), p = cnnvis__put_u32(p, (uint32_t)ld->pad);
+        p = cnnvis__put_u32(p, (uint32_t)ld->groups), p = cnnvis__put_u32(p, (uint32_t)ld->size);
+        p = cnnvis__put_f32(p, ld->alpha), p = cnnvis__put_f32(p, ld->beta);
+        p = cnnvis__put_f32(p, ld->k), p = cnnvis__put_f32(p, ld->p);
+        p = cnnvis__put_u32(p, (uint32_t)L->n_w), p = cnnvis__put_u32(p, (uint32_t)L->n_b);
+        for (j = 0; j < L->n_w; j++) p = cnnvis__put_f32(p, L->w[j]);
+        for (j = 0; j < L->n_b; j++) p = cnnvis__put_f32(p, L->b[j]);
+    }
+    for (i = 0; i < net->n_classes; i++) {
+        const char *name = cnnvis_net_class_name(net, i);
+        size_t len = strlen(name);
+        *p++ = (unsigned char)len;
+        memcpy(p, name, len), p += len;
+    }
+    p = cnnvis__put_u32(p, cnnvis_crc32(0, buf, size - 4));
+    CNNVIS_ASSERT((size_t)(p - buf) == size);
+    r = cnnvis_file_write(path, buf, size);
+    cnnvis_free(buf);
+    return r;
+}
+
+/* A checkpoint taken apart: the description and where each layer's numbers start. */
+typedef struct cnnvis__ckpt {
+    cnnvis_net_desc desc;
+    const unsigned char *weights[CNNVIS_MAX_LAYERS];
+    uint32_t n_w[CNNVIS_MAX_LAYERS], n_b[CNNVIS_MAX_LAYERS];
+    int n_classes;
+    char names[CNNVIS_CLASS_LEN * 1024]; /* the first 1024 class names; the rest read later */
+    const unsigned char *names_at;
+} cnnvis__ckpt;
+
+static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *buf, size_t size)
+{
+    const unsigned char *p = buf, *end;
+    uint32_t version, n_layers, n_classes, i;
+    int crc_ok;
+    const char *crc_note;
+    memset(ck, 0, sizeof *ck);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "checkpoint: NULL data");
+    if (size < 8 || memcmp(buf, CNNVIS__CKPT_MAGIC, 8) != 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: wrong magic (expected \"%s\"); is this a cnnvis checkpoint?",
+                            CNNVIS__CKPT_MAGIC);
+    if (size < CNNVIS__CKPT_HEADER + 4) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated (%zu bytes)", size);
+    version = cnnvis__get_u32(buf + 8);
+    if (version != CNNVIS__CKPT_VERSION)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: version %u, this library reads version %u", version,
+                            CNNVIS__CKPT_VERSION);
+    crc_ok = cnnvis__get_u32(buf + size - 4) == cnnvis_crc32(0, buf, size - 4);
+    crc_note = crc_ok ? "" : " (and the CRC does not match: the file is corrupt or truncated)";
+    end = buf + size - 4;
+    p = buf + 12;
+    cnnvis_net_desc_init(&ck->desc, (int)cnnvis__get_u32(p), (int)cnnvis__get_u32(p + 4), (int)cnnvis__get_u32(p + 8));
+    n_layers = cnnvis__get_u32(p + 12), n_classes = cnnvis__get_u32(p + 16);
+    if (cnnvis__get_u32(p) > 4096 || cnnvis__get_u32(p + 4) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 8) > CNNVIS__MAX_DIM)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: absurd input shape %ux%ux%u%s", cnnvis__get_u32(p),
+                            cnnvis__get_u32(p + 4), cnnvis__get_u32(p + 8), crc_note);
+    if (n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u layers (1..%d)%s", n_layers, CNNVIS_MAX_LAYERS, crc_note);
+    if (n_classes < 1 || n_classes > (1u << 24))
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u classes (1..%u)%s", n_classes, 1u << 24, crc_note);
+    p += 20;
+    for (i = 0; i < 3; i++) ck->desc.mean[i] = cnnvis__get_f32(p + 4 * i), ck->desc.std[i] = cnnvis__get_f32(p + 12 + 4 * i);
+    p += 24;
+    for (i = 0; i < n_layers; i++) {
+        cnnvis_layer_desc *ld = &ck->desc.layers[i];
+        size_t numbers;
+        if ((size_t)(end - p) < CNNVIS__CKPT_LAYER)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in layer %u of %u%s", i, n_layers, crc_note);
+        ld->kind = (cnnvis_layer_kind)cnnvis__get_u32(p);
+        if (ld->kind <= CNNVIS_LAYER_NONE || ld->kind >= CNNVIS_LAYER_KIND_COUNT)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u has unknown kind %u%s", i, (unsigned)ld->kind, crc_note);
+        memcpy(ld->name, p + 4, CNNVIS_NAME_LEN);
+        if (!memchr(ld->name, 0, CNNVIS_NAME_LEN))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u's name is not zero-terminated%s", i, crc_note);
+        p += 4 + CNNVIS_NAME_LEN;
+        ld->out_channels = (int32_t)cnnvis__get_u32(p), ld->kernel = (int32_t)cnnvis__get_u32(p + 4);
+        ld->stride = (int32_t)cnnvis__get_u32(p + 8), ld->pad = (int32_t)cnnvis__get_u32(p + 12);
+        ld->groups = (int32_t)cnnvis__get_u32(p + 16), ld->size = (int32_t)cnnvis__get_u32(p + 20);
+        ld->alpha = cnnvis__get_f32(p + 24), ld->beta = cnnvis__get_f32(p + 28);
+        ld->k = cnnvis__get_f32(p + 32), ld->p = cnnvis__get_f32(p + 36);
+        ck->n_w[i] = cnnvis__get_u32(p + 40), ck->n_b[i] = cnnvis__get_u32(p + 44);
+        p += 48;
+        numbers = (size_t)ck->n_w[i] + ck->n_b[i];
+        if (numbers > (size_t)(end - p) / 4)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u (%s) claims %u weights and %u biases, the file has "
+                                "room for %zu numbers: truncated%s", i, ld->name, ck->n_w[i], ck->n_b[i],
+                                (size_t)(end - p) / 4, crc_note);
+        ck->weights[i] = p;
+        p += 4 * numbers;
+    }
+    ck->desc.n_layers = (int)n_layers;
+    ck->n_classes = (int)n_classes;
+    ck->names_at = p;
+    for (i = 0; i < n_classes; i++) {
+        uint32_t len;
+        if (p >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in class name %u%s", i, crc_note);
+        len = *p++;
+        if (len >= CNNVIS_CLASS_LEN || len > (size_t)(end - p))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: class name %u has length %u%s", i, len,
+                                len >= CNNVIS_CLASS_LEN ? " (at most 63)" : ": truncated");
+        if (i < 1024) memcpy(ck->names + (size_t)i * CNNVIS_CLASS_LEN, p, len);
+        p += len;
+    }
+    if (p != end)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %zu unexpected bytes before the CRC%s", (size_t)(end - p), crc_note);
+    if (!crc_ok)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: CRC mismatch (stored %08x, computed %08x): the file is corrupt",
+                            cnnvis__get_u32(end), cnnvis_crc32(0, buf, size - 4));
+    return CNNVIS_OK;
+}
+
+/* Copy a parsed checkpoint's numbers into net, after checking that every layer fits. */
+static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
+{
+    int i;
+    size_t j;
+    const unsigned char *p;
+    if (ck->desc.n_layers != net->n_layers || ck->n_classes != net->n_classes || ck->desc.in_c != net->desc.in_c ||
+        ck->desc.in_h != net->desc.in_h || ck->desc.in_w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %d layers, input %dx%dx%d, %d classes; the net has %d, %dx%dx%d, %d",
+                            ck->desc.n_layers, ck->desc.in_c, ck->desc.in_h, ck->desc.in_w, ck->n_classes, net->n_layers,
+                            net->desc.in_c, net->desc.in_h, net->desc.in_w, net->n_classes);
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (ck->desc.layers[i].kind != L->desc.kind || ck->n_w[i] != L->n_w || ck->n_b[i] != L->n_b)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %d (%s) is a %s with %u weights and %u biases; the "
+                                "architecture needs a %s with %zu and %zu", i, ck->desc.layers[i].name,
+                                cnnvis__kind_prefix[ck->desc.layers[i].kind], ck->n_w[i], ck->n_b[i],
+                                cnnvis__kind_prefix[L->desc.kind], L->n_w, L->n_b);
+    }
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        for (p = ck->weights[i], j = 0; j < L->n_w; j++, p += 4) L->w[j] = cnnvis__get_f32(p);
+        for (j = 0; j < L->n_b; j++, p += 4) L->b[j] = cnnvis__get_f32(p);
+    }
+    for (i = 0, p = ck->names_at; i < net->n_classes; i++) {
+        char *dst = net->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+        memset(dst, 0, CNNVIS_CLASS_LEN);
+        memcpy(dst, p + 1, *p);
+        p += 1 + *p;
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
+{
+    cnnvis__ckpt *ck;
+    cnnvis_net *net = NULL;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load: out is NULL");
+    *out = NULL;
+    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
+    if (!ck) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
+    r = cnnvis__ckpt_parse(ck, (const unsigned char *)data, size);
+    if (r == CNNVIS_OK) {
+        if (runtime) {
+            ck->desc.max_batch = runtime->max_batch, ck->desc.n_threads = runtime->n_threads;
+            ck->desc.kernels = runtime->kernels, ck->desc.seed = runtime->seed;
+        }
+        r = cnnvis_net_create(&ck->desc, &net);
+        if (r != CNNVIS_OK) r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
+    }
+    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
+    if (r != CNNVIS_OK) cnnvis_net_free(net), net = NULL;
+    cnnvis_free(ck);
+    *out = net;
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime, cnnvis_net **out)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (out) *out = NULL;
+    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    r = cnnvis_net_load_memory(buf, size, runtime, out);
+    cnnvis_free(buf);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis__ckpt *ck;
+    cnnvis_result r;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load_weights: net is NULL");
+    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
+    r = ck ? cnnvis__ckpt_parse(ck, buf, size) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load_weights: out of memory");
+    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
+    cnnvis_free(ck);
+    cnnvis_free(buf);
+    return r;
+}
+
+/* ======================================================================================
+   A4  Data                                                                  >>a4_data
+   ====================================================================================== */
+
+/* --- Files ------------------------------------------------------------------------------ */
+
+CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out, size_t *size)
+{
+    FILE *f;
+    long len;
+    unsigned char *buf;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: NULL output");
+    *out = NULL, *size = 0;
+    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: path is NULL");
+    f = fopen(path, "rb");
+    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for reading", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: cannot find its size (not a regular file?)", path);
+    }
+    if ((unsigned long)len > max_size) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %ld bytes is more than the %zu this reader accepts", path, len, max_size);
+    }
+    buf = (unsigned char *)CNNVIS_MALLOC((size_t)len + 1);
+    if (!buf) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, len);
+    }
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        CNNVIS_FREE(buf);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: read error", path);
+    }
+    fclose(f);
+    buf[len] = 0;
+    *out = buf, *size = (size_t)len;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
+{
+    char tmp[4096];
+    FILE *f;
+    int ok;
+    if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
+    if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
+    ok = fwrite(data, 1, size, f) == size;
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        remove(tmp);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: write failed (disk full?); the old file is untouched", path);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot rename %s to %s", tmp, path);
+    }
+    return CNNVIS_OK;
+}
+
+/* --- gzip / inflate (RFC 1952, RFC 1951): enough to read .gz data sets without zlib ------ */
+
+typedef struct cnnvis__inflate {
+    const unsigned char *src, *end;
+    uint32_t bitbuf;
+    int bitcount;
+    unsigned char *out;
+    size_t len, cap, max;
+    const char *error;
+} cnnvis__inflate;
+
+typedef struct cnnvis__huffman {
+    short count[16];   /* codes of each length */
+    short symbol[320]; /* symbols ordered by code */
+} cnnvis__huffman;
+
+static uint32_t cnnvis__inf_bits(cnnvis__inflate *s, int n)
+{
+    uint32_t v;
+    while (s->bitcount < n) {
+        if (s->src >= s->end) {
+            s->error = "truncated deflate stream";
+            return 0;
+        }
+        s->bitbuf |= (uint32_t)*s->src++ << s->bitcount;
+        s->bitcount += 8;
+    }
+    v = s->bitbuf & ((1u << n) - 1);
+    s->bitbuf >>= n;
+    s->bitcount -= n;
+    return v;
+}
+
+/* Canonical Huffman code from code lengths; 0 if the lengths over-subscribe the code. */
+static int cnnvis__inf_build(cnnvis__huffman *h, const unsigned char *lengths, int n)
+{
+    short offs[16];
+    int len, sym, left = 1;
+    memset(h->count, 0, sizeof h->count);
+    for (sym = 0; sym < n; sym++) h->count[lengths[sym]]++;
+    for (len = 1; len < 16; len++) {
+        left = left * 2 - h->count[len];
+        if (left < 0) return 0;
+    }
+    offs[1] = 0;
+    for (len = 1; len < 15; len++) offs[len + 1] = (short)(offs[len] + h->count[len]);
+    for (sym = 0; sym < n; sym++)
+        if (lengths[sym]) h->symbol[offs[lengths[sym]]++] = (short)sym;
+    return 1;
+}
+
+static int cnnvis__inf_decode(cnnvis__inflate *s, const cnnvis__huffman *h)
+{
+    int code = 0, first = 0, index = 0, len;
+    for (len = 1; len < 16; len++) {
+        int count;
+        code |= (int)cnnvis__inf_bits(s, 1);
+        count = h->count[len];
+        if (code - first < count) return h->symbol[index + code - first];
+        index += count, first += count;
+        first <<= 1, code <<= 1;
+        if (s->error) return -1;
+    }
+    s->error = "invalid Huffman code";
+    return -1;
+}
+
+static int cnnvis__inf_put(cnnvis__inflate *s, unsigned char byte)
+{
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 65536;
+        unsigned char *grown;
+        if (cap > s->max) cap = s->max;
+        if (s->len >= cap) {
+            s->error = "the decompressed data is larger than allowed";
+            return 0;
+        }
+        grown = (unsigned char *)CNNVIS_MALLOC(cap);
+        if (!grown) {
+            s->error = "out of memory";
+            return 0;
+        }
+        if (s->len) memcpy(grown, s->out, s->len);
+        cnnvis_free(s->out);
+        s->out = grown, s->cap = cap;
+    }
+    s->out[s->len++] = byte;
+    return 1;
+}
+
+static int cnnvis__inf_codes(cnnvis__inflate *s, const cnnvis__huffman *lit, const cnnvis__huffman *dist)
+{
+    static const short len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                       31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    static const short len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static const short dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static const short dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+    for (;;) {
+        int sym = cnnvis__inf_decode(s, lit);
+        if (sym < 0 || s->error) return 0;
+        if (sym < 256) {
+            if (!cnnvis__inf_put(s, (unsigned char)sym)) return 0;
+        } else if (sym == 256) {
+            return 1;
+        } else {
+            int length, d;
+            size_t distance;
+            sym -= 257;
+            if (sym >= 29) {
+                s->error = "invalid length code";
+                return 0;
+            }
+            length = len_base[sym] + (int)cnnvis__inf_bits(s, len_extra[sym]);
+            d = cnnvis__inf_decode(s, dist);
+            if (d < 0 || d >= 30) {
+                s->error = s->error ? s->error : "invalid distance code";
+                return 0;
+            }
+            distance = (size_t)dist_base[d] + cnnvis__inf_bits(s, dist_extra[d]);
+            if (s->error) return 0;
+            if (distance > s->len) {
+                s->error = "distance reaches before the start of the data";
+                return 0;
+            }
+            while (length--)
+                if (!cnnvis__inf_put(s, s->out[s->len - distance])) return 0;
+        }
+    }
+}
+
+static int cnnvis__inf_block_dynamic(cnnvis__inflate *s)
+{
+    static const unsigned char order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+    unsigned char lengths[320];
+    cnnvis__huffman lencode, lit, dist;
+    int nlen = (int)cnnvis__inf_bits(s, 5) + 257, ndist = (int)cnnvis__inf_bits(s, 5) + 1;
+    int ncode = (int)cnnvis__inf_bits(s, 4) + 4, index;
+    if (s->error) return 0;
+    if (nlen > 286 || ndist > 30) {
+        s->error = "bad dynamic block counts";
+        return 0;
+    }
+    memset(lengths, 0, sizeof lengths);
+    for (index = 0; index < ncode; index++) lengths[order[index]] = (unsigned char)cnnvis__inf_bits(s, 3);
+    if (s->error || !cnnvis__inf_build(&lencode, lengths, 19)) {
+        s->error = s->error ? s->error : "bad code-length code";
+        return 0;
+    }
+    memset(lengths, 0, sizeof lengths);
+    for (index = 0; index < nlen + ndist;) {
+        int sym = cnnvis__inf_decode(s, &lencode), repeat, value = 0;
+        if (sym < 0 || s->error) return 0;
+        if (sym < 16) {
+            lengths[index++] = (unsigned char)sym;
+            continue;
+        }
+        if (sym == 16) {
+            if (index == 0) {
+                s->error = "repeat with no previous length";
+                return 0;
+            }
+            value = lengths[index - 1];
+            repeat = 3 + (int)cnnvis__inf_bits(s, 2);
+        } else if (sym == 17) {
+            repeat = 3 + (int)cnnvis__inf_bits(s, 3);
+        } else {
+            repeat = 11 + (int)cnnvis__inf_bits(s, 7);
+        }
+        if (index + repeat > nlen + ndist) {
+            s->error = "too many code lengths";
+            return 0;
+        }
+        while (repeat--) lengths[index++] = (unsigned char)value;
+    }
+    if (lengths[256] == 0) {
+        s->error = "no end-of-block code";
+        return 0;
+    }
+    if (!cnnvis__inf_build(&lit, lengths, nlen) || !cnnvis__inf_build(&dist, lengths + nlen, ndist)) {
+        s->error = "over-subscribed Huffman code";
+        return 0;
+    }
+    return cnnvis__inf_codes(s, &lit, &dist);
+}
+
+static int cnnvis__inf_stream(cnnvis__inflate *s)
+{
+    int last;
+    do {
+        int type;
+        last = (int)cnnvis__inf_bits(s, 1);
+        type = (int)cnnvis__inf_bits(s, 2);
+        if (s->error) return 0;
+        if (type == 0) { /* stored: the rest of the current byte is skipped */
+            unsigned len, nlen;
+            s->bitbuf = 0, s->bitcount = 0;
+            if (s->end - s->src < 4) {
+                s->error = "truncated stored block";
+                return 0;
+            }
+            len = s->src[0] | (unsigned)s->src[1] << 8, nlen = s->src[2] | (unsigned)s->src[3] << 8;
+            s->src += 4;
+            if (len != (~nlen & 0xffffu)) {
+                s->error = "stored block length check failed";
+                return 0;
+            }
+            if ((size_t)(s->end - s->src) < len) {
+                s->error = "truncated stored block";
+                return 0;
+            }
+            while (len--)
+                if (!cnnvis__inf_put(s, *s->src++)) return 0;
+        } else if (type == 1) {
+            unsigned char lengths[320];
+            cnnvis__huffman lit, dist;
+            int sym;
+            for (sym = 0; sym < 288; sym++) lengths[sym] = sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
+            cnnvis__inf_build(&lit, lengths, 288);
+            for (sym = 0; sym < 30; sym++) lengths[sym] = 5;
+            cnnvis__inf_build(&dist, lengths, 30);
+            if (!cnnvis__inf_codes(s, &lit, &dist)) return 0;
+        } else if (type == 2) {
+            if (!cnnvis__inf_block_dynamic(s)) return 0;
+        } else {
+            s->error = "invalid block type 3";
+            return 0;
+        }
+    } while (!last);
+    return 1;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in, size_t in_size, size_t max_out)
+{
+    const unsigned char *p = (const unsigned char *)in, *end;
+    cnnvis__inflate s;
+    int flags;
+    if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL output");
+    *out = NULL, *out_size = 0;
+    if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL input");
+    if (in_size < 18 || p[0] != 0x1f || p[1] != 0x8b)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: not a gzip file (%zu bytes, no 1f 8b magic)", in_size);
+    if (p[2] != 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: compression method %d (only 8, deflate)", p[2]);
+    flags = p[3];
+    end = p + in_size - 8;
+    p += 10;
+    if (flags & 4) { /* FEXTRA */
+        size_t xlen;
+        if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+        xlen = p[0] | (size_t)p[1] << 8;
+        if ((size_t)(end - p) < 2 + xlen) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+        p += 2 + xlen;
+    }
+    if (flags & 8) { /* FNAME */
+        while (p < end && *p) p++;
+        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    }
+    if (flags & 16) { /* FCOMMENT */
+        while (p < end && *p) p++;
+        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    }
+    if (flags & 2) p += 2; /* FHCRC */
+    if (p > end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    memset(&s, 0, sizeof s);
+    s.src = p, s.end = end, s.max = max_out;
+    if (!cnnvis__inf_stream(&s)) {
+        cnnvis_free(s.out);
+        if (s.error && strcmp(s.error, "out of memory") == 0) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "gzip: out of memory");
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: %s", s.error ? s.error : "corrupt data");
+    }
+    if (cnnvis__get_u32(end) != cnnvis_crc32(0, s.out, s.len) || cnnvis__get_u32(end + 4) != (uint32_t)s.len) {
+        cnnvis_free(s.out);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: CRC-32 or length check failed: the file is corrupt or truncated");
+    }
+    *out = s.out, *out_size = s.len;
+    return CNNVIS_OK;
+}
+
+/* --- IDX (MNIST, Fashion-MNIST) ----------------------------------------------------------- */
+
+#define CNNVIS__IDX_MAX_FILE ((size_t)1 << 30)
+
+static uint32_t cnnvis__get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Uncompress if gzip; *owned is what the caller must free (NULL if data is used as is). */
+static cnnvis_result cnnvis__maybe_gunzip(const unsigned char **data, size_t *size, unsigned char **owned, const char *what)
+{
+    *owned = NULL;
+    if (*size >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
+        size_t out_size;
+        cnnvis_result r = cnnvis_gunzip(owned, &out_size, *data, *size, CNNVIS__IDX_MAX_FILE);
+        if (r != CNNVIS_OK) return CNNVIS__FAIL(r, "%s: %s", what, cnnvis_last_error());
+        *data = *owned, *size = out_size;
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images, size_t images_size,
+                                                 const void *labels, size_t labels_size)
+{
+    const unsigned char *im = (const unsigned char *)images, *lb = (const unsigned char *)labels;
+    unsigned char *im_owned = NULL, *lb_owned = NULL;
+    uint32_t n, rows, cols, n_labels, i;
+    cnnvis_result r = CNNVIS_OK;
+    int max_label = 0;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!im || !lb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: NULL data");
+    r = cnnvis__maybe_gunzip(&im, &images_size, &im_owned, "IDX images");
+    if (r == CNNVIS_OK) r = cnnvis__maybe_gunzip(&lb, &labels_size, &lb_owned, "IDX labels");
+    if (r != CNNVIS_OK) goto done;
+    if (images_size < 16 || cnnvis__get_be32(im) != 0x803) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: wrong magic (expected 00 00 08 03: unsigned bytes, 3 dimensions)%s",
+                         images_size >= 4 && cnnvis__get_be32(im) == 0x801 ? "; this is a label file" : "");
+        goto done;
+    }
+    if (labels_size < 8 || cnnvis__get_be32(lb) != 0x801) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: wrong magic (expected 00 00 08 01: unsigned bytes, 1 dimension)%s",
+                         labels_size >= 4 && cnnvis__get_be32(lb) == 0x803 ? "; this is an image file" : "");
+        goto done;
+    }
+    n = cnnvis__get_be32(im + 4), rows = cnnvis__get_be32(im + 8), cols = cnnvis__get_be32(im + 12);
+    n_labels = cnnvis__get_be32(lb + 4);
+    if (n < 1 || rows < 1 || cols < 1 || rows > 4096 || cols > 4096 || (uint64_t)n * rows * cols > (1u << 28)) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: %u images of %ux%u (at most 4096x4096 and 2^28 pixels in all)", n, rows, cols);
+        goto done;
+    }
+    if (n_labels != n) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: %u images but %u labels", n, n_labels);
+        goto done;
+    }
+    if (images_size - 16 < (size_t)n * rows * cols || labels_size - 8 < (size_t)n) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: truncated (%zu image bytes for %u x %u x %u, %zu label bytes for %u)",
+                         images_size - 16, n, rows, cols, labels_size - 8, n);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (lb[8 + i] > 254) {
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: label %u of image %u is more than 254", lb[8 + i], i);
+            goto done;
+        }
+        max_label = CNNVIS__MAX(max_label, lb[8 + i]);
+    }
+    ds->px = (unsigned char *)cnnvis__alloc((size_t)n * rows * cols);
+    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * n);
+    if (!ds->px || !ds->labels) {
+        cnnvis_free(ds->px), cnnvis_free(ds->labels);
+        memset(ds, 0, sizeof *ds);
+        r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "IDX: out of memory for %u images", n);
+        goto done;
+    }
+    memcpy(ds->px, im + 16, (size_t)n * rows * cols);
+    for (i = 0; i < n; i++) ds->labels[i] = lb[8 + i];
+    ds->n = (int)n, ds->c = 1, ds->h = (int)rows, ds->w = (int)cols;
+    ds->n_classes = max_label + 1 > 10 ? max_label + 1 : 10;
+    ds->owner = 1;
+done:
+    cnnvis_free(im_owned), cnnvis_free(lb_owned);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path, const char *labels_path)
+{
+    unsigned char *im = NULL, *lb = NULL;
+    size_t im_size = 0, lb_size = 0;
+    cnnvis_result r;
+    if (ds) memset(ds, 0, sizeof *ds);
+    r = cnnvis_file_read(images_path, CNNVIS__IDX_MAX_FILE, &im, &im_size);
+    if (r == CNNVIS_OK) r = cnnvis_file_read(labels_path, CNNVIS__IDX_MAX_FILE, &lb, &lb_size);
+    if (r == CNNVIS_OK) r = cnnvis_idx_load_memory(ds, im, im_size, lb, lb_size);
+    cnnvis_free(im), cnnvis_free(lb);
+    return r;
+}
+
+#endif /* CNNVIS_IMPLEMENTATION_DONE */
+#endif /* CNNVIS_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the cnnvis.h authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain.
+Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+In jurisdictions that recognize copyright laws, the author or authors of this
+software dedicate any and all copyright interest in the software to the public
+domain. We make this dedication in perpetuity for the benefit of the public and
+to the detriment of our copyright interest in the software under copyright law.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN
+ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION
+WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
