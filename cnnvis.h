@@ -996,6 +996,8 @@ struct cnnvis_pool {
 /* Set on pool workers, and on the caller while it runs its share: a parallel_for called from
    inside a job runs serially instead of waiting for threads that are busy with the job. */
 static CNNVIS__TLS int cnnvis__in_job;
+/* 0 on the calling thread, 1..n_threads-1 on the workers: picks each thread's scratch. */
+static CNNVIS__TLS int cnnvis__thread_index;
 
 #ifndef CNNVIS_NO_THREADS
 typedef struct cnnvis__worker_arg {
@@ -1011,6 +1013,7 @@ static void *cnnvis__worker(void *p)
     unsigned seen = 0;
     CNNVIS_FREE(arg);
     cnnvis__in_job = 1;
+    cnnvis__thread_index = index;
     for (;;) {
         int begin, end;
         pthread_mutex_lock(&pool->mutex);
@@ -1154,9 +1157,9 @@ typedef struct cnnvis__conv_args {
     const float *dy; /* (N, OC, OH, OW) output gradient */
     const float *w;  /* (OC, IC/G, K, K) */
     const float *b;  /* (OC) or NULL */
-    float *scratch;  /* SIMD kernels only */
-    size_t scratch_per_thread;
-    int n_threads;
+    float *scratch;  /* fast kernels: packed operands */
+    struct cnnvis_pool *pool;
+    int n_threads, max_batch;
 } cnnvis__conv_args;
 
 /* --- Convolution, reference ------------------------------------------------------------ */
@@ -1286,9 +1289,8 @@ typedef struct cnnvis__fc_args {
     const float *dy; /* (N, OUT) */
     const float *w;  /* (OUT, IN) */
     const float *b;  /* (OUT) */
-    float *scratch;
-    size_t scratch_per_thread;
-    int n_threads;
+    float *scratch;  /* fast kernels: packed operands */
+    struct cnnvis_pool *pool;
 } cnnvis__fc_args;
 
 /* y[n][o] = b[o] + sum_i w[o][i] x[n][i]. Items: (n, o). */
@@ -1533,45 +1535,676 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
     return total / n;
 }
 
+/* --- Fast kernels: packed GEMM with a register-blocked micro-kernel ----------------------
+   Convolution becomes matrix products (im2col; Chellapilla et al. 2006):
+     forward          Y_g (OCg x P)  = W_g (OCg x Kd) . col(x) (Kd x P)
+     backward data    dcol (Kd x P)  = W_g^T (Kd x OCg) . dY_g (OCg x P), then col2im adds it to dx
+     backward weights dW_g (OCg x Kd) += dY_g (OCg x P) . col(x)^T (P x Kd)
+   with Kd = ICg*K*K and P = OH*OW; fully connected layers are products directly. The
+   product C += A.B is computed as in BLIS (Van Zee & van de Geijn 2015): A is packed in
+   panels of MR rows and B in panels of NR columns, each panel storing its K values
+   contiguously (zero-padded past the edge), and a micro-kernel keeps an MR x NR block of C
+   in registers while it runs down K in blocks of KC. Every element of C is computed by one
+   thread with the same sequence of operations whatever the number of threads. */
+
+#define CNNVIS__MR 6   /* rows of the micro-tile: 6 x 16 floats = 12 AVX2 or 24 NEON registers */
+#define CNNVIS__NR 16  /* columns of the micro-tile */
+#define CNNVIS__KC 256 /* K per pass: a B sub-panel (KC x NR) stays in L1 */
+#define CNNVIS__MCP 12 /* A panels per block: MCP x MR x KC floats stay in L2 */
+#define CNNVIS__BW_BUDGET ((size_t)1 << 20) /* floats per packed operand in backward-weights chunks */
+
+static size_t cnnvis__pad(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* C[i*rs + j*cs] += sum over k < kc of a[k*MR + i] * b[k*NR + j] for i < mr, j < nr. */
+typedef void (*cnnvis__micro_fn)(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr);
+
+static void cnnvis__micro_store(const float *tile, float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    int i, j;
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) c[i * rs + j * cs] += tile[i * CNNVIS__NR + j];
+}
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs,
+                                                int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    int k;
+    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a + 0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+#define CNNVIS__ADD_ROW(r, lo, hi)                                                          \
+    _mm256_storeu_ps(c + r * rs, _mm256_add_ps(_mm256_loadu_ps(c + r * rs), lo));          \
+    _mm256_storeu_ps(c + r * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + r * rs + 8), hi))
+        CNNVIS__ADD_ROW(0, c00, c01);
+        CNNVIS__ADD_ROW(1, c10, c11);
+        CNNVIS__ADD_ROW(2, c20, c21);
+        CNNVIS__ADD_ROW(3, c30, c31);
+        CNNVIS__ADD_ROW(4, c40, c41);
+        CNNVIS__ADD_ROW(5, c50, c51);
+#undef CNNVIS__ADD_ROW
+    } else {
+        float tile[CNNVIS__MR * CNNVIS__NR];
+        _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
+        _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
+        _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
+        _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
+        _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
+        _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
+        cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro__neon(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        float32x4_t a03 = vld1q_f32(a);
+        float32x2_t a45 = vld1_f32(a + 4);
+#define CNNVIS__ROW_Q(r, lane)                                                                   \
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, a03, lane), acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, a03, lane), \
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, a03, lane), acc[r][3] = vfmaq_laneq_f32(acc[r][3], b3, a03, lane)
+#define CNNVIS__ROW_D(r, lane)                                                                   \
+    acc[r][0] = vfmaq_lane_f32(acc[r][0], b0, a45, lane), acc[r][1] = vfmaq_lane_f32(acc[r][1], b1, a45, lane), \
+    acc[r][2] = vfmaq_lane_f32(acc[r][2], b2, a45, lane), acc[r][3] = vfmaq_lane_f32(acc[r][3], b3, a45, lane)
+        CNNVIS__ROW_Q(0, 0);
+        CNNVIS__ROW_Q(1, 1);
+        CNNVIS__ROW_Q(2, 2);
+        CNNVIS__ROW_Q(3, 3);
+        CNNVIS__ROW_D(4, 0);
+        CNNVIS__ROW_D(5, 1);
+#undef CNNVIS__ROW_Q
+#undef CNNVIS__ROW_D
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+#endif
+
+static cnnvis__micro_fn cnnvis__micro_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+/* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
+   panels, full K); A either too (ap) or, when ap is NULL, packed block by block from
+   a[i*a_rs + kk*a_cs] into each thread's a_buf. */
+typedef struct cnnvis__gemm {
+    int m, n, k;
+    const float *ap;      /* packed A: ceil(m/MR) panels of k x MR, or NULL */
+    const float *a;       /* raw A when ap is NULL */
+    size_t a_rs, a_cs;
+    const float *bp;      /* packed B: ceil(n/NR) panels of k x NR */
+    float *c;             /* C element (i, j) at c[i*c_rs + j*c_cs] */
+    size_t c_rs, c_cs;
+    cnnvis__micro_fn micro;
+    float *a_buf;         /* per-thread blocks: n_threads x (MCP x MR x KC) floats */
+} cnnvis__gemm;
+
+/* Pack rows [i0, i0 + panels*MR) and k in [k0, k0 + kc) of a strided matrix into panels of
+   kc x MR (rows past m are zero). */
+static void cnnvis__pack_a(float *dst, const float *a, size_t rs, size_t cs, int m, int i0, int panels, int k0, int kc)
+{
+    int p, kk, r;
+    for (p = 0; p < panels; p++)
+        for (kk = 0; kk < kc; kk++)
+            for (r = 0; r < CNNVIS__MR; r++) {
+                int i = i0 + p * CNNVIS__MR + r;
+                *dst++ = i < m ? a[(size_t)i * rs + (size_t)(k0 + kk) * cs] : 0.0f;
+            }
+}
+
+/* Pack all of a strided k x n matrix into panels of k x NR (columns past n are zero).
+   Items: panels. */
+typedef struct cnnvis__pack_args {
+    float *dst;
+    const float *src;
+    size_t rs, cs;
+    int rows, cols; /* k and n (B) or m and k (A) */
+} cnnvis__pack_args;
+
+static void cnnvis__pack_b_range(void *p, int begin, int end)
+{
+    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
+    int panel, kk, j;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = a->dst + (size_t)panel * a->rows * CNNVIS__NR;
+        for (kk = 0; kk < a->rows; kk++)
+            for (j = 0; j < CNNVIS__NR; j++) {
+                int col = panel * CNNVIS__NR + j;
+                *dst++ = col < a->cols ? a->src[(size_t)kk * a->rs + (size_t)col * a->cs] : 0.0f;
+            }
+    }
+}
+
+/* Pack all of a strided m x k matrix into panels of k x MR. Items: panels. */
+static void cnnvis__pack_a_range(void *p, int begin, int end)
+{
+    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
+    int panel;
+    for (panel = begin; panel < end; panel++)
+        cnnvis__pack_a(a->dst + (size_t)panel * a->cols * CNNVIS__MR, a->src, a->rs, a->cs, a->rows, panel * CNNVIS__MR, 1,
+                       0, a->cols);
+}
+
+/* The product over A panels [begin, end); items of a parallel_for. */
+static void cnnvis__gemm_range(void *p, int begin, int end)
+{
+    const cnnvis__gemm *g = (const cnnvis__gemm *)p;
+    int b_panels = (g->n + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
+    float *a_buf = g->ap ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
+    for (pc = 0; pc < g->k; pc += CNNVIS__KC) {
+        int kc = CNNVIS__MIN(CNNVIS__KC, g->k - pc);
+        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
+            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
+            if (a_buf) cnnvis__pack_a(a_buf, g->a, g->a_rs, g->a_cs, g->m, ib * CNNVIS__MR, ie - ib, pc, kc);
+            for (jr = 0; jr < b_panels; jr++) {
+                const float *bp = g->bp + (size_t)jr * g->k * CNNVIS__NR + (size_t)pc * CNNVIS__NR;
+                int nr = CNNVIS__MIN(CNNVIS__NR, g->n - jr * CNNVIS__NR);
+                for (ir = ib; ir < ie; ir++) {
+                    const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
+                                            : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
+                    int mr = CNNVIS__MIN(CNNVIS__MR, g->m - ir * CNNVIS__MR);
+                    g->micro(kc, ap, bp, g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs,
+                             g->c_rs, g->c_cs, mr, nr);
+                }
+            }
+        }
+    }
+}
+
+static int cnnvis__panels_a(int m) { return (m + CNNVIS__MR - 1) / CNNVIS__MR; }
+static int cnnvis__panels_b(int n) { return (n + CNNVIS__NR - 1) / CNNVIS__NR; }
+
+/* --- Convolution on the fast path --------------------------------------------------------- */
+
+/* im2col of image x (IC, IH, IW), group `group`, packed as B panels: panel p holds output
+   positions [16p, 16p + 16) and, for each kd = (icg, ky, kx), their 16 input values
+   x[ic][oy*S - P + ky][ox*S - P + kx] (zero outside). Items: panels. */
+typedef struct cnnvis__im2col_args {
+    const cnnvis__conv_geom *g;
+    const float *x;  /* one image (IC, IH, IW) */
+    float *dst;
+    int group;
+} cnnvis__im2col_args;
+
+static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int end)
+{
+    const cnnvis__conv_geom *g = a->g;
+    int ic_per_group = g->ic / g->groups, kd_n = ic_per_group * g->k * g->k, P = g->oh * g->ow;
+    int panel, j, icg, ky, kx;
+    for (panel = begin; panel < end; panel++) {
+        int base_y[CNNVIS__NR], base_x[CNNVIS__NR];
+        float *dst = a->dst + (size_t)panel * kd_n * CNNVIS__NR;
+        for (j = 0; j < CNNVIS__NR; j++) {
+            int pos = panel * CNNVIS__NR + j;
+            base_y[j] = pos < P ? pos / g->ow * g->s - g->p : INT_MIN / 2; /* past the end: never inside */
+            base_x[j] = pos < P ? pos % g->ow * g->s - g->p : INT_MIN / 2;
+        }
+        for (icg = 0; icg < ic_per_group; icg++) {
+            const float *plane = a->x + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
+            for (ky = 0; ky < g->k; ky++)
+                for (kx = 0; kx < g->k; kx++, dst += CNNVIS__NR)
+                    for (j = 0; j < CNNVIS__NR; j++) {
+                        int iy = base_y[j] + ky, ix = base_x[j] + kx;
+                        dst[j] = (unsigned)iy < (unsigned)g->ih && (unsigned)ix < (unsigned)g->iw ? plane[iy * g->iw + ix] : 0.0f;
+                    }
+        }
+    }
+}
+
+static void cnnvis__im2col_range(void *p, int begin, int end)
+{
+    cnnvis__im2col_panels((const cnnvis__im2col_args *)p, begin, end);
+}
+
+/* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
+   channels [begin, end) of the group. */
+typedef struct cnnvis__col2im_args {
+    const cnnvis__conv_geom *g;
+    const float *dcol;
+    float *dx;
+    int group;
+} cnnvis__col2im_args;
+
+static void cnnvis__col2im_range(void *p, int begin, int end)
+{
+    const cnnvis__col2im_args *a = (const cnnvis__col2im_args *)p;
+    const cnnvis__conv_geom *g = a->g;
+    int ic_per_group = g->ic / g->groups, P = g->oh * g->ow, icg, ky, kx, oy, ox;
+    for (icg = begin; icg < end; icg++) {
+        float *plane = a->dx + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
+        for (ky = 0; ky < g->k; ky++)
+            for (kx = 0; kx < g->k; kx++) {
+                const float *row = a->dcol + ((size_t)(icg * g->k + ky) * g->k + kx) * P;
+                for (oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->s - g->p + ky;
+                    if (iy < 0 || iy >= g->ih) continue;
+                    for (ox = 0; ox < g->ow; ox++) {
+                        int ix = ox * g->s - g->p + kx;
+                        if (ix >= 0 && ix < g->iw) plane[iy * g->iw + ix] += row[oy * g->ow + ox];
+                    }
+                }
+            }
+    }
+}
+
+/* Scratch layout for the fast convolution of one layer: a shared part (packed weights or
+   chunk operands) and one part per thread. */
+typedef struct cnnvis__conv_plan {
+    int kd, P, ocg, icg;
+    int chunk;            /* images per backward-weights chunk */
+    size_t shared;        /* floats */
+    size_t per_thread;    /* floats */
+} cnnvis__conv_plan;
+
+static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int max_batch)
+{
+    cnnvis__conv_plan pl;
+    size_t fwd_shared, bwd_shared, w_a, w_b, fwd_thread, bwd_thread;
+    pl.icg = g->ic / g->groups, pl.ocg = g->oc / g->groups;
+    pl.kd = pl.icg * g->k * g->k, pl.P = g->oh * g->ow;
+    /* forward: A = W_g packed; per thread: B = im2col of one image */
+    fwd_shared = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.kd;
+    fwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.kd;
+    /* backward data: A = W_g^T packed; per thread: B = dY_g packed and dcol */
+    bwd_shared = cnnvis__pad((size_t)pl.kd, CNNVIS__MR) * pl.ocg;
+    bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
+    /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
+       only on the layer's shape, so the order of the sums does not depend on threads */
+    w_a = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.P;
+    w_b = cnnvis__pad((size_t)pl.kd, CNNVIS__NR) * pl.P;
+    pl.chunk = (int)CNNVIS__MAX((size_t)1, CNNVIS__BW_BUDGET / CNNVIS__MAX(w_a, w_b));
+    pl.chunk = CNNVIS__MIN(pl.chunk, max_batch);
+    pl.shared = CNNVIS__MAX(CNNVIS__MAX(fwd_shared, bwd_shared), (w_a + w_b) * (size_t)pl.chunk);
+    /* with fewer images than threads the per-image operands are shared too */
+    pl.shared += CNNVIS__MAX(fwd_thread, bwd_thread);
+    pl.per_thread = CNNVIS__MAX(fwd_thread, bwd_thread);
+    return pl;
+}
+
+/* Forward of one image on one thread: im2col into this thread's scratch, then the product. */
+typedef struct cnnvis__conv_fast {
+    cnnvis__conv_args *a;
+    cnnvis__conv_plan pl;
+    cnnvis__micro_fn micro;
+    const float *ap;     /* packed A of the current group */
+    float *shared_b;     /* B (and dcol) shared when images are split within */
+    int group;
+} cnnvis__conv_fast;
+
+static float *cnnvis__thread_scratch(const cnnvis__conv_fast *f)
+{
+    return f->a->scratch + f->pl.shared + (size_t)cnnvis__thread_index * f->pl.per_thread;
+}
+
+static void cnnvis__conv_forward_image(const cnnvis__conv_fast *f, int n, float *bp, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    cnnvis__im2col_args ia;
+    cnnvis__gemm gm;
+    memset(&gm, 0, sizeof gm);
+    ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
+    gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
+    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
+    gm.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    if (serial) {
+        cnnvis__im2col_panels(&ia, 0, cnnvis__panels_b(f->pl.P));
+        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
+    } else {
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__im2col_range, &ia);
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+    }
+}
+
+static void cnnvis__conv_forward_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    int n;
+    for (n = begin; n < end; n++) cnnvis__conv_forward_image(f, n, cnnvis__thread_scratch(f), 1);
+}
+
+static void cnnvis__conv_bias_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    int item, P = a->g.oh * a->g.ow, j;
+    for (item = begin; item < end; item++) {
+        float *y = a->y + (size_t)item * P, bias = a->b ? a->b[item % a->g.oc] : 0.0f;
+        for (j = 0; j < P; j++) y[j] = bias;
+    }
+}
+
+static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_fast f;
+    cnnvis__pack_args pk;
+    int group, n;
+    memset(&f, 0, sizeof f);
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
+    cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
+    for (group = 0; group < a->g.groups; group++) {
+        float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
+        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;
+        pk.rows = f.pl.ocg, pk.cols = f.pl.kd;
+        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        f.ap = ap, f.group = group;
+        if (a->g.n >= a->n_threads) {
+            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_forward_images, &f);
+        } else {
+            float *bp = a->scratch + f.pl.shared - f.pl.per_thread;
+            for (n = 0; n < a->g.n; n++) cnnvis__conv_forward_image(&f, n, bp, 0);
+        }
+    }
+}
+
+/* Backward data of one image: B = dY_g packed, dcol = W_g^T . dY_g, col2im into dx. */
+static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, float *scratch, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    float *bp = scratch, *dcol = scratch + cnnvis__pad((size_t)f->pl.P, CNNVIS__NR) * f->pl.ocg;
+    cnnvis__pack_args pk;
+    cnnvis__gemm gm;
+    cnnvis__col2im_args ca;
+    memset(&gm, 0, sizeof gm);
+    pk.dst = bp, pk.src = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    pk.rs = (size_t)f->pl.P, pk.cs = 1, pk.rows = f->pl.ocg, pk.cols = f->pl.P;
+    gm.m = f->pl.kd, gm.n = f->pl.P, gm.k = f->pl.ocg;
+    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
+    memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
+    if (serial) {
+        cnnvis__pack_b_range(&pk, 0, cnnvis__panels_b(f->pl.P));
+        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
+        cnnvis__col2im_range(&ca, 0, f->pl.icg);
+    } else {
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__pack_b_range, &pk);
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+        cnnvis__parallel_for(f->a->pool, f->pl.icg, cnnvis__col2im_range, &ca);
+    }
+}
+
+static void cnnvis__conv_backward_data_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    int n;
+    for (n = begin; n < end; n++) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
+}
+
+static void cnnvis__zero_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    size_t per = (size_t)a->g.ic * a->g.ih * a->g.iw;
+    memset(a->dx + (size_t)begin * per, 0, sizeof(float) * per * (size_t)(end - begin));
+}
+
+static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_fast f;
+    cnnvis__pack_args pk;
+    int group, n;
+    memset(&f, 0, sizeof f);
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
+    cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
+    for (group = 0; group < a->g.groups; group++) {
+        float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
+        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
+        pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
+        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        f.ap = ap, f.group = group;
+        if (a->g.n >= a->n_threads) {
+            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
+        } else {
+            float *scratch = a->scratch + f.pl.shared - f.pl.per_thread;
+            for (n = 0; n < a->g.n; n++) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
+        }
+    }
+}
+
+/* Backward weights, images [n0, n0 + count): A = dY_g of those images (OCg x count*P) and
+   B = their im2col transposed (count*P x Kd), both packed, then dW_g += A.B. */
+typedef struct cnnvis__convw_args {
+    const cnnvis__conv_fast *f;
+    float *ap, *bp;
+    int n0, count;
+} cnnvis__convw_args;
+
+/* A panels: 6 output channels, K = (image, position). Items: panels. */
+static void cnnvis__convw_pack_a(void *p, int begin, int end)
+{
+    const cnnvis__convw_args *w = (const cnnvis__convw_args *)p;
+    const cnnvis__conv_args *a = w->f->a;
+    int P = w->f->pl.P, K = w->count * P, panel, img, pos, r;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = w->ap + (size_t)panel * K * CNNVIS__MR;
+        for (img = 0; img < w->count; img++) {
+            const float *dy = a->dy + ((size_t)(w->n0 + img) * a->g.oc + (size_t)w->f->group * w->f->pl.ocg) * P;
+            for (pos = 0; pos < P; pos++)
+                for (r = 0; r < CNNVIS__MR; r++) {
+                    int oc = panel * CNNVIS__MR + r;
+                    *dst++ = oc < w->f->pl.ocg ? dy[(size_t)oc * P + pos] : 0.0f;
+                }
+        }
+    }
+}
+
+/* B panels: 16 kd = (icg, ky, kx) columns, K = (image, position). Items: panels. */
+static void cnnvis__convw_pack_b(void *p, int begin, int end)
+{
+    const cnnvis__convw_args *w = (const cnnvis__convw_args *)p;
+    const cnnvis__conv_args *a = w->f->a;
+    const cnnvis__conv_geom *g = &a->g;
+    int P = w->f->pl.P, K = w->count * P, kd_n = w->f->pl.kd, panel, img, oy, ox, j;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = w->bp + (size_t)panel * K * CNNVIS__NR;
+        int ky_of[CNNVIS__NR], kx_of[CNNVIS__NR], valid[CNNVIS__NR];
+        size_t plane_of[CNNVIS__NR];
+        for (j = 0; j < CNNVIS__NR; j++) {
+            int kd = panel * CNNVIS__NR + j, k2 = g->k * g->k;
+            valid[j] = kd < kd_n;
+            kd = valid[j] ? kd : 0;
+            plane_of[j] = (size_t)(w->f->group * w->f->pl.icg + kd / k2) * g->ih * g->iw;
+            ky_of[j] = kd % k2 / g->k, kx_of[j] = kd % g->k;
+        }
+        for (img = 0; img < w->count; img++) {
+            const float *x = a->x + (size_t)(w->n0 + img) * g->ic * g->ih * g->iw;
+            for (oy = 0; oy < g->oh; oy++)
+                for (ox = 0; ox < g->ow; ox++, dst += CNNVIS__NR)
+                    for (j = 0; j < CNNVIS__NR; j++) {
+                        int iy = oy * g->s - g->p + ky_of[j], ix = ox * g->s - g->p + kx_of[j];
+                        dst[j] = valid[j] && (unsigned)iy < (unsigned)g->ih && (unsigned)ix < (unsigned)g->iw
+                                     ? x[plane_of[j] + (size_t)iy * g->iw + ix] : 0.0f;
+                    }
+        }
+    }
+}
+
+static void cnnvis__conv_db_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    int oc, n, j, P = a->g.oh * a->g.ow;
+    for (oc = begin; oc < end; oc++)
+        for (n = 0; n < a->g.n; n++) {
+            const float *dy = a->dy + ((size_t)n * a->g.oc + oc) * P;
+            float sum = 0.0f;
+            for (j = 0; j < P; j++) sum += dy[j];
+            a->db[oc] += sum;
+        }
+}
+
+static void cnnvis__conv2d_backward_weights__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_fast f;
+    cnnvis__convw_args w;
+    cnnvis__gemm gm;
+    int group;
+    memset(&f, 0, sizeof f);
+    memset(&gm, 0, sizeof gm);
+    /* the chunk comes from max_batch, not from this batch, so sums always split the same way */
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
+    if (a->db) cnnvis__parallel_for(a->pool, a->g.oc, cnnvis__conv_db_range, a);
+    w.f = &f;
+    for (group = 0; group < a->g.groups; group++) {
+        f.group = group;
+        for (w.n0 = 0; w.n0 < a->g.n; w.n0 += f.pl.chunk) {
+            w.count = CNNVIS__MIN(f.pl.chunk, a->g.n - w.n0);
+            w.ap = a->scratch;
+            w.bp = a->scratch + cnnvis__pad((size_t)f.pl.ocg, CNNVIS__MR) * f.pl.P * f.pl.chunk;
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__convw_pack_a, &w);
+            cnnvis__parallel_for(a->pool, cnnvis__panels_b(f.pl.kd), cnnvis__convw_pack_b, &w);
+            gm.m = f.pl.ocg, gm.n = f.pl.kd, gm.k = w.count * f.pl.P;
+            gm.ap = w.ap, gm.bp = w.bp, gm.micro = f.micro;
+            gm.c = a->dw + (size_t)group * f.pl.ocg * f.pl.kd, gm.c_rs = (size_t)f.pl.kd, gm.c_cs = 1;
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+        }
+    }
+}
+
+/* --- Fully connected on the fast path ------------------------------------------------------
+   forward          Y^T (OUT x N) = W (OUT x IN) . X^T (IN x N)
+   backward data    dX^T (IN x N) = W^T (IN x OUT) . dY^T (OUT x N)
+   backward weights dW (OUT x IN) += dY^T (OUT x N) . X (N x IN)
+   W is packed block by block as it is used (it can be larger than any scratch); the batch
+   side is packed whole. */
+
+static void cnnvis__fc_bias_range(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int n;
+    for (n = begin; n < end; n++) memcpy(a->y + (size_t)n * a->out, a->b, sizeof(float) * a->out);
+}
+
+static void cnnvis__fc_db_range(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int o, n;
+    for (o = begin; o < end; o++)
+        for (n = 0; n < a->n; n++) a->db[o] += a->dy[(size_t)n * a->out + o];
+}
+
+static void cnnvis__fc_fast(cnnvis__fc_args *a, cnnvis_kernels kernels, int pass)
+{
+    cnnvis__gemm gm;
+    cnnvis__pack_args pk;
+    size_t b_size = CNNVIS__MAX(cnnvis__pad((size_t)a->n, CNNVIS__NR) * (size_t)CNNVIS__MAX(a->in, a->out),
+                                cnnvis__pad((size_t)a->in, CNNVIS__NR) * (size_t)a->n);
+    float *bp = a->scratch, *a_buf = a->scratch + b_size;
+    memset(&gm, 0, sizeof gm);
+    gm.micro = cnnvis__micro_for(kernels), gm.bp = bp, gm.a_buf = a_buf;
+    pk.dst = bp;
+    if (pass == 0) { /* forward */
+        cnnvis__parallel_for(a->pool, a->n, cnnvis__fc_bias_range, a);
+        pk.src = a->x, pk.rs = 1, pk.cs = (size_t)a->in, pk.rows = a->in, pk.cols = a->n; /* X^T */
+        gm.m = a->out, gm.n = a->n, gm.k = a->in;
+        gm.a = a->w, gm.a_rs = (size_t)a->in, gm.a_cs = 1;
+        gm.c = a->y, gm.c_rs = 1, gm.c_cs = (size_t)a->out;
+    } else if (pass == 1) { /* backward data */
+        memset(a->dx, 0, sizeof(float) * (size_t)a->n * a->in);
+        pk.src = a->dy, pk.rs = 1, pk.cs = (size_t)a->out, pk.rows = a->out, pk.cols = a->n; /* dY^T */
+        gm.m = a->in, gm.n = a->n, gm.k = a->out;
+        gm.a = a->w, gm.a_rs = 1, gm.a_cs = (size_t)a->in;
+        gm.c = a->dx, gm.c_rs = 1, gm.c_cs = (size_t)a->in;
+    } else { /* backward weights */
+        cnnvis__parallel_for(a->pool, a->out, cnnvis__fc_db_range, a);
+        pk.src = a->x, pk.rs = (size_t)a->in, pk.cs = 1, pk.rows = a->n, pk.cols = a->in; /* X */
+        gm.m = a->out, gm.n = a->in, gm.k = a->n;
+        gm.a = a->dy, gm.a_rs = 1, gm.a_cs = (size_t)a->out;
+        gm.c = a->dw, gm.c_rs = (size_t)a->in, gm.c_cs = 1;
+    }
+    cnnvis__parallel_for(a->pool, cnnvis__panels_b(pk.cols), cnnvis__pack_b_range, &pk);
+    cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+}
+
 /* --- Kernel dispatch ---------------------------------------------------------------------
-   The functions without a suffix choose the kernel: the net's `kernels` setting (AUTO is
+   The functions without a suffix choose the kernel from the net's `kernels` (AUTO was
    resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
 
 static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_forward__fast(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
 }
 
 static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_backward_data__fast(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
 }
 
 static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_backward_weights__fast(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
 }
 
 static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
+    else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
 }
 
 static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
+    else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
 }
 
 static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
+    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 2);
+    else cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
 }
 
-/* Scratch floats each thread needs for the SIMD kernels (im2col and packing). */
-static size_t cnnvis__scratch_per_thread(const cnnvis_net *net)
+/* Scratch floats for the fast kernels: the largest need over the layers. */
+static size_t cnnvis__scratch_need(const cnnvis_net *net)
 {
-    (void)net;
-    return 0;
+    size_t need = 0;
+    int i, B = net->desc.max_batch, T = net->n_threads;
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (L->desc.kind == CNNVIS_LAYER_CONV) {
+            cnnvis__conv_geom g;
+            cnnvis__conv_plan pl;
+            g.n = B, g.ic = L->in_c, g.ih = L->in_h, g.iw = L->in_w, g.oc = L->out_c, g.oh = L->out_h, g.ow = L->out_w;
+            g.k = L->desc.kernel, g.s = L->desc.stride, g.p = L->desc.pad, g.groups = L->desc.groups;
+            pl = cnnvis__conv_plan_of(&g, B);
+            need = CNNVIS__MAX(need, pl.shared + pl.per_thread * (size_t)T);
+        } else if (L->desc.kind == CNNVIS_LAYER_FC) {
+            size_t in = (size_t)L->in_c * L->in_h * L->in_w, out = (size_t)L->out_c;
+            size_t b = CNNVIS__MAX(cnnvis__pad((size_t)B, CNNVIS__NR) * CNNVIS__MAX(in, out), cnnvis__pad(in, CNNVIS__NR) * B);
+            need = CNNVIS__MAX(need, b + (size_t)T * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC);
+        }
+    }
+    return need;
 }
 
 /* ======================================================================================
@@ -1909,7 +2542,7 @@ static void *cnnvis__take(cnnvis__arena *ar, size_t count, size_t elem)
     return p;
 }
 
-static size_t cnnvis__scratch_per_thread(const cnnvis_net *net);
+static size_t cnnvis__scratch_need(const cnnvis_net *net);
 
 /* Carve the arena (or count its size when ar->base is NULL); the net is resolved. */
 static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
@@ -1938,7 +2571,7 @@ static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
         if (L->desc.kind == CNNVIS_LAYER_LRN || L->desc.kind == CNNVIS_LAYER_DROPOUT)
             L->aux = (float *)cnnvis__take(ar, out_count, sizeof(float));
     }
-    net->scratch_count = cnnvis__scratch_per_thread(net) * (size_t)net->n_threads;
+    net->scratch_count = cnnvis__scratch_need(net);
     net->scratch = (float *)cnnvis__take(ar, net->scratch_count, sizeof(float));
 }
 
@@ -2249,8 +2882,8 @@ static cnnvis__conv_args cnnvis__conv_args_of(cnnvis_net *net, int i)
     a.g.k = L->desc.kernel, a.g.s = L->desc.stride, a.g.p = L->desc.pad, a.g.groups = L->desc.groups;
     a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
     a.w = L->w, a.b = L->b, a.dw = L->dw, a.db = L->db;
-    a.scratch = net->scratch, a.scratch_per_thread = net->scratch_count / (size_t)net->n_threads;
-    a.n_threads = net->n_threads;
+    a.scratch = net->scratch, a.pool = net->pool;
+    a.n_threads = net->n_threads, a.max_batch = net->desc.max_batch;
     return a;
 }
 
@@ -2262,8 +2895,7 @@ static cnnvis__fc_args cnnvis__fc_args_of(cnnvis_net *net, int i)
     a.n = net->batch, a.in = L->in_c * L->in_h * L->in_w, a.out = L->out_c;
     a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
     a.w = L->w, a.b = L->b, a.dw = L->dw, a.db = L->db;
-    a.scratch = net->scratch, a.scratch_per_thread = net->scratch_count / (size_t)net->n_threads;
-    a.n_threads = net->n_threads;
+    a.scratch = net->scratch, a.pool = net->pool;
     return a;
 }
 
