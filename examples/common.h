@@ -1,0 +1,181 @@
+/* common.h - what the numbered examples share: command-line options, finding the data sets,
+   output folders. Include it after cnnvis.h (with CNNVIS_IMPLEMENTATION defined).
+
+   Every example takes --help, --checkpoint, --image, --out, --threads and --seed (those it
+   uses), plus its own options, as `--name value` or `--name=value`. An unknown option, a
+   missing value or a number out of range prints one line and exits with status 2. */
+#ifndef CNNVIS_EXAMPLES_COMMON_H
+#define CNNVIS_EXAMPLES_COMMON_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+typedef enum ex_kind { EX_INT, EX_FLOAT, EX_STRING, EX_U64, EX_FLAG } ex_kind;
+
+/* One option: --name, its kind, where its value goes, its allowed range (numbers) and help. */
+typedef struct ex_option {
+    const char *name;
+    ex_kind kind;
+    void *value; /* int*, float*, const char**, uint64_t* or int* (flag: set to 1) */
+    double lo, hi;
+    const char *help;
+} ex_option;
+
+/* Parse argv against opts. Returns 0 to go on, 1 if --help was asked for, -1 on an error
+   (then err holds one line). Prints nothing. */
+static int ex_parse_args(int argc, char **argv, const ex_option *opts, int n_opts, char *err, size_t err_size)
+{
+    int i, k;
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i], *eq, *value = NULL;
+        size_t len;
+        const ex_option *o = NULL;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return 1;
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, err_size, "unexpected argument '%.200s' (options start with --; see --help)", arg);
+            return -1;
+        }
+        arg += 2;
+        eq = strchr(arg, '=');
+        len = eq ? (size_t)(eq - arg) : strlen(arg);
+        for (k = 0; k < n_opts; k++)
+            if (strlen(opts[k].name) == len && strncmp(opts[k].name, arg, len) == 0) o = &opts[k];
+        if (!o) {
+            snprintf(err, err_size, "unknown option --%.*s (see --help)", (int)(len > 200 ? 200 : len), arg);
+            return -1;
+        }
+        if (o->kind == EX_FLAG) {
+            if (eq) {
+                snprintf(err, err_size, "option --%s takes no value", o->name);
+                return -1;
+            }
+            *(int *)o->value = 1;
+            continue;
+        }
+        if (eq) value = eq + 1;
+        else if (i + 1 < argc) value = argv[++i];
+        else {
+            snprintf(err, err_size, "option --%s needs a value", o->name);
+            return -1;
+        }
+        if (o->kind == EX_STRING) {
+            if (!*value) {
+                snprintf(err, err_size, "option --%s needs a non-empty value", o->name);
+                return -1;
+            }
+            *(const char **)o->value = value;
+        } else {
+            char *end;
+            double v;
+            errno = 0;
+            v = strtod(value, &end);
+            if (!*value || *end || errno == ERANGE || v != v) {
+                snprintf(err, err_size, "option --%s: '%.100s' is not a number", o->name, value);
+                return -1;
+            }
+            if (v < o->lo || v > o->hi) {
+                snprintf(err, err_size, "option --%s: %.100s is not in [%g, %g]", o->name, value, o->lo, o->hi);
+                return -1;
+            }
+            if ((o->kind == EX_INT || o->kind == EX_U64) && v != (double)(long long)v) {
+                snprintf(err, err_size, "option --%s: %.100s is not a whole number", o->name, value);
+                return -1;
+            }
+            if (o->kind == EX_INT) *(int *)o->value = (int)v;
+            else if (o->kind == EX_U64) *(uint64_t *)o->value = (uint64_t)v;
+            else *(float *)o->value = (float)v;
+        }
+    }
+    return 0;
+}
+
+static void ex_usage(const char *usage, const ex_option *opts, int n_opts)
+{
+    int k;
+    printf("%s\n\noptions:\n", usage);
+    for (k = 0; k < n_opts; k++) {
+        const char *arg = opts[k].kind == EX_FLAG ? "" : opts[k].kind == EX_STRING ? " TEXT" : " N";
+        printf("  --%s%-*s %s\n", opts[k].name, (int)(22 - strlen(opts[k].name)), arg, opts[k].help);
+    }
+    printf("  --help%-18s this text\n", "");
+}
+
+/* Parse or exit: --help prints the usage and exits 0, an error prints one line and exits 2. */
+static void ex_parse(int argc, char **argv, const ex_option *opts, int n_opts, const char *usage)
+{
+    char err[512];
+    int r = ex_parse_args(argc, argv, opts, n_opts, err, sizeof err);
+    if (r == 1) {
+        ex_usage(usage, opts, n_opts);
+        exit(0);
+    }
+    if (r < 0) {
+        fprintf(stderr, "%s: %s\n", argv[0], err);
+        exit(2);
+    }
+}
+
+/* Print the library's last error and exit 1 if r is not CNNVIS_OK. */
+static void ex_check(cnnvis_result r, const char *what)
+{
+    if (r != CNNVIS_OK) {
+        fprintf(stderr, "%s: %s: %s\n", what, cnnvis_result_str(r), cnnvis_last_error());
+        exit(1);
+    }
+}
+
+/* mkdir -p */
+static int ex_mkdirs(const char *path)
+{
+    char buf[1024];
+    size_t i, len = strlen(path);
+    if (len >= sizeof buf) return -1;
+    memcpy(buf, path, len + 1);
+    for (i = 1; i <= len; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            buf[i] = c;
+        }
+    return 0;
+}
+
+static int ex_file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Fashion-MNIST or MNIST from data/<name>/ or Debian's /usr/share/datasets/<name>/, .gz or
+   not. When neither is there it prints where to get them and returns CNNVIS_ERR_IO. */
+static cnnvis_result ex_load_idx(const char *name, cnnvis_dataset *train, cnnvis_dataset *test)
+{
+    static const char *dirs[] = {"data", "../data", "/usr/share/datasets"};
+    static const char *suffix[] = {".gz", ""};
+    char im[512], lb[512];
+    int d, s;
+    for (d = 0; d < 3; d++)
+        for (s = 0; s < 2; s++) {
+            snprintf(im, sizeof im, "%s/%s/train-images-idx3-ubyte%s", dirs[d], name, suffix[s]);
+            snprintf(lb, sizeof lb, "%s/%s/train-labels-idx1-ubyte%s", dirs[d], name, suffix[s]);
+            if (!ex_file_exists(im)) continue;
+            if (cnnvis_idx_load(train, im, lb) != CNNVIS_OK) return CNNVIS_ERR_FORMAT;
+            snprintf(im, sizeof im, "%s/%s/t10k-images-idx3-ubyte%s", dirs[d], name, suffix[s]);
+            snprintf(lb, sizeof lb, "%s/%s/t10k-labels-idx1-ubyte%s", dirs[d], name, suffix[s]);
+            if (cnnvis_idx_load(test, im, lb) != CNNVIS_OK) {
+                cnnvis_dataset_free(train);
+                return CNNVIS_ERR_FORMAT;
+            }
+            return CNNVIS_OK;
+        }
+    fprintf(stderr, "%s not found in data/%s/ or /usr/share/datasets/%s/: run `make data`\n", name, name, name);
+    return CNNVIS_ERR_IO;
+}
+
+#endif

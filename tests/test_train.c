@@ -1,0 +1,203 @@
+/* test_train.c - training: determinism across runs and thread counts, the optimiser step,
+   and learning real data (Fashion-MNIST, when installed). */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+#include "minitest.h"
+
+/* A small random labelled data set: images whose class is the brightest quadrant. */
+static void make_quadrants(cnnvis_dataset *ds, int n, int c, int h, int w, uint64_t seed)
+{
+    cnnvis_rng rng;
+    int i, ch, y, x;
+    cnnvis_rng_seed(&rng, seed);
+    memset(ds, 0, sizeof *ds);
+    ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = 4, ds->owner = 1;
+    ds->px = (unsigned char *)malloc((size_t)n * c * h * w);
+    ds->labels = (int32_t *)malloc(sizeof(int32_t) * n);
+    for (i = 0; i < n; i++) {
+        int label = (int)cnnvis_rng_below(&rng, 4);
+        ds->labels[i] = label;
+        for (ch = 0; ch < c; ch++)
+            for (y = 0; y < h; y++)
+                for (x = 0; x < w; x++) {
+                    int quadrant = (y >= h / 2) * 2 + (x >= w / 2);
+                    int v = (int)cnnvis_rng_below(&rng, 120) + (quadrant == label ? 120 : 0);
+                    ds->px[(((size_t)i * c + ch) * h + y) * w + x] = (unsigned char)v;
+                }
+    }
+}
+
+static cnnvis_net *make_net(int threads, cnnvis_kernels kernels, uint64_t seed)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net = NULL;
+    cnnvis_net_desc_alexnet_mini(&d, 3, 16, 16, 4);
+    d.n_threads = threads, d.kernels = kernels, d.seed = seed, d.max_batch = 32;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
+    return net;
+}
+
+static int same_weights(const cnnvis_net *a, const cnnvis_net *b)
+{
+    int i;
+    for (i = 0; i < a->n_layers; i++) {
+        const cnnvis_layer *la = &a->layers[i], *lb = &b->layers[i];
+        if (la->n_w && memcmp(la->w, lb->w, sizeof(float) * la->n_w) != 0) return 0;
+        if (la->n_b && memcmp(la->b, lb->b, sizeof(float) * la->n_b) != 0) return 0;
+    }
+    return 1;
+}
+
+static cnnvis_result train_small(cnnvis_net *net, const cnnvis_dataset *ds)
+{
+    cnnvis_train_desc t;
+    memset(&t, 0, sizeof t);
+    t.epochs = 2, t.batch = 24, t.lr = 0.02f, t.seed = 7, t.crop_pad = 2, t.flip = 1, t.progress = -1;
+    return cnnvis_net_train(net, ds, NULL, &t);
+}
+
+/* Same seed, same data: bit-identical weights, whatever the number of threads. */
+static void test_determinism(void)
+{
+    cnnvis_dataset ds;
+    cnnvis_kernels kinds[2] = {CNNVIS_KERNELS_REFERENCE, CNNVIS_KERNELS_AUTO};
+    int k, t;
+    make_quadrants(&ds, 100, 3, 16, 16, 1);
+    for (k = 0; k < 2; k++) {
+        cnnvis_net *base = make_net(1, kinds[k], 42);
+        REQUIRE(base != NULL, "net");
+        CHECK(train_small(base, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
+        for (t = 1; t <= 3; t++) {
+            cnnvis_net *other = make_net(t, kinds[k], 42);
+            REQUIRE(other != NULL, "net");
+            CHECK(train_small(other, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
+            CHECK(same_weights(base, other), "%s kernels: weights after training with %d threads differ from 1 thread",
+                  cnnvis_kernels_name(base->kernels), t);
+            cnnvis_net_free(other);
+        }
+        {
+            cnnvis_net *seeded = make_net(2, kinds[k], 43);
+            REQUIRE(seeded != NULL, "net");
+            CHECK(train_small(seeded, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
+            CHECK(!same_weights(base, seeded), "another seed gave the same weights");
+            cnnvis_net_free(seeded);
+        }
+        cnnvis_net_free(base);
+    }
+    cnnvis_dataset_free(&ds);
+}
+
+/* One SGD step by hand: w_new = w - lr (mu v + g + wd w) with v = 0 at the start. */
+static void test_sgd_step(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x;
+    int32_t labels[2] = {0, 2};
+    float *w0, *g, lr = 0.1f, wd = 0.01f;
+    size_t j, n_w;
+    cnnvis_net_desc_init(&d, 1, 3, 3);
+    cnnvis_net_desc_fc(&d, "fc", 3);
+    d.seed = 5;
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    cnnvis_tensor_create(&x, 2, 1, 3, 3);
+    for (j = 0; j < 18; j++) x.data[j] = (float)j / 9.0f - 1.0f;
+    n_w = net->layers[0].n_w;
+    w0 = (float *)malloc(sizeof(float) * n_w);
+    g = (float *)malloc(sizeof(float) * n_w);
+    memcpy(w0, net->layers[0].w, sizeof(float) * n_w);
+    /* the gradient, computed by the backward pass */
+    cnnvis_net_forward(net, &x);
+    cnnvis_net_loss(net, labels, NULL);
+    cnnvis_net_zero_grad(net);
+    cnnvis_net_backward(net, 0, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS);
+    memcpy(g, net->layers[0].dw, sizeof(float) * n_w);
+    CHECK(cnnvis_net_train_step(net, &x, labels, lr, 0.9f, wd, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    for (j = 0; j < n_w; j++) {
+        float expect = w0[j] - lr * (g[j] + wd * w0[j]);
+        CHECK(fabsf(net->layers[0].w[j] - expect) <= 1e-6f * (1 + fabsf(expect)), "w[%zu] = %g, expected %g", j,
+              net->layers[0].w[j], expect);
+    }
+    CHECK(net->step == 1, "step counter %lld", net->step);
+    free(w0), free(g);
+    cnnvis_tensor_free(&x);
+    cnnvis_net_free(net);
+}
+
+/* The loss goes down on an easy problem and the callback sees every epoch. */
+static int count_epochs(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
+{
+    (void)net;
+    if (s->end_of_epoch) (*(int *)user)++;
+    return 0;
+}
+
+static void test_learns_quadrants(void)
+{
+    cnnvis_dataset train, test;
+    cnnvis_net *net = make_net(0, CNNVIS_KERNELS_AUTO, 3);
+    cnnvis_train_desc t;
+    cnnvis_eval ev;
+    int epochs_seen = 0;
+    REQUIRE(net != NULL, "net");
+    make_quadrants(&train, 2000, 3, 16, 16, 11);
+    make_quadrants(&test, 400, 3, 16, 16, 12);
+    memset(&t, 0, sizeof t);
+    t.epochs = 3, t.lr = 0.02f, t.batch = 32, t.progress = -1, t.callback = count_epochs, t.user = &epochs_seen;
+    CHECK(cnnvis_net_train(net, &train, &test, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(epochs_seen == 3, "callback saw %d epoch ends", epochs_seen);
+    CHECK(cnnvis_net_evaluate(net, &test, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(ev.accuracy >= 0.95f, "test accuracy %.3f on the quadrant problem", ev.accuracy);
+    printf("  quadrants: test accuracy %.1f%%\n", 100 * ev.accuracy);
+    cnnvis_eval_free(&ev);
+    cnnvis_dataset_free(&train), cnnvis_dataset_free(&test);
+    cnnvis_net_free(net);
+}
+
+/* Fashion-MNIST, a slice of it: well above chance (10%) after a short training. */
+static void test_fashion_mnist(void)
+{
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    char im[256], lb[256];
+    cnnvis_dataset train, test, train_part, test_part;
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_train_desc t;
+    cnnvis_eval ev;
+    double t0;
+    FILE *f;
+    snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", dir);
+    f = fopen(im, "rb");
+    if (!f) SKIP("Fashion-MNIST is not installed (%s missing; `make data` or apt-get install dataset-fashion-mnist)", im);
+    fclose(f);
+    snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", dir);
+    REQUIRE(cnnvis_idx_load(&train, im, lb) == CNNVIS_OK, "%s", cnnvis_last_error());
+    snprintf(im, sizeof im, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(lb, sizeof lb, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    REQUIRE(cnnvis_idx_load(&test, im, lb) == CNNVIS_OK, "%s", cnnvis_last_error());
+    cnnvis_dataset_slice(&train_part, &train, 0, 6000);
+    cnnvis_dataset_slice(&test_part, &test, 0, 1000);
+    cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);
+    d.mean[0] = 0.2860f, d.std[0] = 0.3530f, d.seed = 1;
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    memset(&t, 0, sizeof t);
+    t.epochs = 5, t.lr = 0.02f, t.progress = -1, t.seed = 1; /* no augmentation: it slows short runs */
+    t0 = cnnvis__now();
+    CHECK(cnnvis_net_train(net, &train_part, NULL, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_net_evaluate(net, &test_part, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    printf("  Fashion-MNIST, 6000 training images x 5 epochs: test accuracy %.1f%% on 1000 (%.0f s)\n",
+           100 * ev.accuracy, cnnvis__now() - t0);
+    CHECK(ev.accuracy >= 0.80f, "test accuracy %.3f < 0.80", ev.accuracy);
+    cnnvis_eval_free(&ev);
+    cnnvis_net_free(net);
+    cnnvis_dataset_free(&train), cnnvis_dataset_free(&test);
+}
+
+int main(void)
+{
+    RUN(test_sgd_step);
+    RUN(test_determinism);
+    RUN(test_learns_quadrants);
+    RUN(test_fashion_mnist);
+    return SUMMARY();
+}
