@@ -23,7 +23,7 @@ $(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h
 
 # Runs every test program and adds up their "N passed, N failed, N skipped" lines.
 test: $(TESTS)
-	@sh tests/run.sh $(TESTS)
+	@CC="$(CC)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS)
 
 # -O0 -g on the scalar reference path: for stepping through in a debugger.
 debug:

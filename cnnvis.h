@@ -596,7 +596,9 @@ CNNVIS_API void cnnvis_free(void *p);
 #define CNNVIS_ASSERT(c) assert(c)
 #endif
 
-#ifdef CNNVIS_STATIC
+#if defined(CNNVIS_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define CNNVIS__DEF static __attribute__((unused)) /* a file may use only some of them */
+#elif defined(CNNVIS_STATIC)
 #define CNNVIS__DEF static
 #else
 #define CNNVIS__DEF
@@ -997,9 +999,11 @@ struct cnnvis_pool {
 #endif
 };
 
+#ifndef CNNVIS_NO_THREADS
 /* Set on pool workers, and on the caller while it runs its share: a parallel_for called from
    inside a job runs serially instead of waiting for threads that are busy with the job. */
 static CNNVIS__TLS int cnnvis__in_job;
+#endif
 /* 0 on the calling thread, 1..n_threads-1 on the workers: picks each thread's scratch. */
 static CNNVIS__TLS int cnnvis__thread_index;
 
@@ -1562,12 +1566,15 @@ static size_t cnnvis__pad(size_t x, size_t to) { return (x + to - 1) / to * to; 
 /* C[i*rs + j*cs] += sum over k < kc of a[k*MR + i] * b[k*NR + j] for i < mr, j < nr. */
 typedef void (*cnnvis__micro_fn)(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr);
 
+#if CNNVIS__HAVE_AVX2 || CNNVIS__HAVE_NEON
+/* An edge or strided tile: through a buffer, element by element. */
 static void cnnvis__micro_store(const float *tile, float *c, size_t rs, size_t cs, int mr, int nr)
 {
     int i, j;
     for (i = 0; i < mr; i++)
         for (j = 0; j < nr; j++) c[i * rs + j * cs] += tile[i * CNNVIS__NR + j];
 }
+#endif
 
 #if CNNVIS__HAVE_AVX2
 CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs,
