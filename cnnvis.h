@@ -554,6 +554,160 @@ CNNVIS_API cnnvis_result cnnvis_file_write(const char *path, const void *data, s
 /* Release memory the library returned (CNNVIS_FREE). */
 CNNVIS_API void cnnvis_free(void *p);
 
+/* --- Images: PPM/PGM read and write, PNG read and write, resizing ----------------------- */
+
+/* An 8-bit image: channels interleaved, top-left pixel first, no row padding (stb_image's
+   contract). c is 1 (grey) or 3 (RGB). */
+typedef struct cnnvis_image {
+    int w, h, c;
+    unsigned char *px; /* (h, w, c) */
+} cnnvis_image;
+
+#define CNNVIS_IMAGE_MAX_SIDE 16384          /* readers refuse larger images ... */
+#define CNNVIS_IMAGE_MAX_PIXELS (1 << 26)    /* ... and more pixels than this */
+
+/* A zeroed (black) image; c must be 1 or 3. Free with cnnvis_image_free. */
+CNNVIS_API cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c);
+CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
+/* Read a PPM (P3, P6), PGM (P2, P5) or PNG file, decided by its first bytes. PNM samples
+   with maxval up to 65535 are scaled to 0..255; comments may stand wherever whitespace may
+   (a comment ends a number); bytes after the raster are ignored (netpbm allows several
+   images in one file). PNG: 8 or 16 bits, grey, RGB, palette, with or without alpha (alpha is
+   dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
+   fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
+CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
+CNNVIS_API cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size);
+/* Encode as PNM: P5/P6 (binary) or P2/P3 (ascii), maxval 255 or any value up to 65535 (the
+   samples are scaled). *out is the caller's (cnnvis_free). */
+CNNVIS_API cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out,
+                                           size_t *size);
+/* Encode as PNG: 8-bit grey or RGB, zlib stream of stored (uncompressed) deflate blocks with
+   their CRC-32 and Adler-32, so any viewer or browser opens it. */
+CNNVIS_API cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size);
+/* Write by the file name's ending: .png, .ppm/.pgm/.pnm (binary, maxval 255); anything
+   else is refused. Atomic (path.tmp, then rename). */
+CNNVIS_API cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path);
+
+typedef enum cnnvis_resize {
+    CNNVIS_RESIZE_BILINEAR = 0, /* sample at pixel centres (align_corners = false) */
+    CNNVIS_RESIZE_AREA = 1,     /* each output pixel averages the input area it covers */
+    CNNVIS_RESIZE_NEAREST = 2   /* blocky: keeps small kernels and feature maps readable */
+} cnnvis_resize;
+
+/* dst (w x h, src's channels) = src resized; dst is created here. */
+CNNVIS_API cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h,
+                                             cnnvis_resize mode);
+/* Resize a float plane (h, w) -> (dh, dw): the same arithmetic as for images, without
+   rounding (used to bring activation maps up to the input's size). */
+CNNVIS_API void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode);
+/* dst = the centre w x h of src (src must be at least that large); dst is created here. */
+CNNVIS_API cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h);
+/* A photo as the network's input: resize so that the shorter side fits (area when
+   shrinking, bilinear when growing), take the centre, convert grey<->RGB if needed,
+   scale to [0,1] and normalise with the net's mean/std into image i of x. */
+CNNVIS_API cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i);
+/* Image i of a data set as an 8-bit image (c = the set's channels). */
+CNNVIS_API cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i);
+
+/* --- The drawing kit: what every visualisation ends with -------------------------------- */
+
+typedef enum cnnvis_colormap {
+    CNNVIS_CMAP_GREY = 0,
+    CNNVIS_CMAP_DIVERGING, /* blue - light grey - red, for signed values mapped around 0.5 */
+    CNNVIS_CMAP_VIRIDIS,   /* perceptually uniform, dark blue to yellow (heatmaps) */
+    CNNVIS_CMAP_INFERNO    /* perceptually uniform, black to light yellow */
+} cnnvis_colormap;
+
+/* The colour of v in [0, 1] (clamped) under a colormap. */
+CNNVIS_API void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3]);
+
+typedef enum cnnvis_map_mode {
+    CNNVIS_MAP_MINMAX = 0,  /* [min, max] of all channels -> [0, 1] */
+    CNNVIS_MAP_CHANNEL,     /* each channel's own [min, max] -> [0, 1] */
+    CNNVIS_MAP_SYMMETRIC    /* [-m, m] -> [0, 1] with m = max |v|: zero is mid-grey (weights, gradients) */
+} cnnvis_map_mode;
+
+/* How cnnvis_tensor_to_image maps values to pixels. Zero means default: MINMAX, no clipping,
+   GREY. clip_percentile p in (50, 100) clips the values beyond the p-th percentile first
+   (of |v| for SYMMETRIC; for the min-max modes, below the (100-p)-th and above the p-th), so
+   that a few extreme values do not wash out the rest. When max == min every pixel is 0.5. */
+typedef struct cnnvis_map_desc {
+    cnnvis_map_mode mode;
+    float clip_percentile;
+    cnnvis_colormap cmap; /* for one-channel tensors */
+} cnnvis_map_desc;
+
+/* Image i of t (c = 1 or 3 channels) as an 8-bit image: RGB for 3 channels, the colormap
+   for 1. im is created here. */
+CNNVIS_API cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i,
+                                                const cnnvis_map_desc *m);
+/* A float plane (h, w) as an image through the same mapping (c = 1 with GREY, else 3). */
+CNNVIS_API cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h,
+                                               const cnnvis_map_desc *m);
+
+/* Montage: tiles in a grid, each with an optional caption underneath. Zero means default:
+   cols ceil(sqrt(n)), pad 2 pixels, background 32 grey (bg_grey 0 -> 32; -1 for black),
+   text scale 1 (5x7 pixels a letter), no title. Tiles may differ in size (each is centred in
+   its cell); a grey tile is drawn in colour. Captions longer than max_caption characters
+   (default 24) are cut. */
+typedef struct cnnvis_montage_desc {
+    int cols;
+    int pad;
+    int bg_grey;
+    int text_scale;
+    int max_caption;
+    const char *title;
+} cnnvis_montage_desc;
+
+CNNVIS_API cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n,
+                                        const char *const *captions, const cnnvis_montage_desc *d);
+
+/* Blend a heatmap onto an image: dst = (1 - alpha) * image + alpha * cmap(heat), heat (h, w)
+   in [0, 1] at the image's size. dst is created here (RGB). */
+CNNVIS_API cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat,
+                                              float alpha, cnnvis_colormap cmap);
+/* Draw the boundary of a binary mask (h, w) (pixels inside with a 4-neighbour outside) in
+   colour rgb onto an RGB image. */
+CNNVIS_API cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask,
+                                              const unsigned char rgb[3]);
+/* Write text with the built-in 5x7 font (6 x 8 pixels per letter at scale 1) with its top-left
+   at (x, y); clipped at the borders; '\n' starts a new line. */
+CNNVIS_API void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3],
+                                  int scale);
+/* Width in pixels of the longest line of text at a scale. */
+CNNVIS_API int cnnvis_text_width(const char *text, int scale);
+CNNVIS_API void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3]);
+CNNVIS_API void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3]);
+/* Paste src with its top-left at (x, y) (clipped; grey becomes RGB on an RGB image). */
+CNNVIS_API void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y);
+
+/* One series of a plot: n points (x[i], y[i]); x may be NULL for 0, 1, ..., n-1. Bar charts
+   use y[i] as the height of category i. rgb all zero picks a colour from a palette. */
+typedef struct cnnvis_series {
+    const char *name;
+    const float *x;
+    const float *y;
+    int n;
+    unsigned char rgb[3];
+} cnnvis_series;
+
+/* A line plot or a bar chart with axes, ticks, labels and a legend. Zero means default:
+   640 x 400 pixels, the y range from the data (ymin == ymax == 0), no title or labels.
+   For bars, categories names each group on the x axis (n_categories of them; each series
+   is one bar per group). */
+typedef struct cnnvis_plot_desc {
+    int w, h;
+    const char *title, *xlabel, *ylabel;
+    const cnnvis_series *series;
+    int n_series;
+    float ymin, ymax;
+    const char *const *categories;
+    int n_categories;
+} cnnvis_plot_desc;
+
+CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
+CNNVIS_API cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
+
 #ifdef __cplusplus
 }
 #endif
@@ -4178,6 +4332,1141 @@ CNNVIS__DEF cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images
     if (r == CNNVIS_OK) r = cnnvis_idx_load_memory(ds, im, im_size, lb, lb_size);
     cnnvis_free(im), cnnvis_free(lb);
     return r;
+}
+
+/* --- Images ------------------------------------------------------------------------------ */
+
+CNNVIS__DEF cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c)
+{
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: im is NULL");
+    memset(im, 0, sizeof *im);
+    if (w < 1 || h < 1 || (c != 1 && c != 3) || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
+        (long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: %dx%d with %d channels (1 or 3 channels, at most %d a side "
+                            "and %d pixels)", w, h, c, CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
+    im->px = (unsigned char *)cnnvis__alloc((size_t)w * h * c);
+    if (!im->px) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_create: out of memory for %dx%dx%d", w, h, c);
+    im->w = w, im->h = h, im->c = c;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_image_free(cnnvis_image *im)
+{
+    if (!im) return;
+    cnnvis_free(im->px);
+    memset(im, 0, sizeof *im);
+}
+
+static cnnvis_result cnnvis__check_image(const char *fn, const cnnvis_image *im)
+{
+    if (!im || !im->px || im->w < 1 || im->h < 1 || (im->c != 1 && im->c != 3))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: not a valid image (NULL, empty, or not 1 or 3 channels)", fn);
+    return CNNVIS_OK;
+}
+
+/* PNM (netpbm) headers: whitespace-separated decimal fields, where a '#' comment runs to
+   the end of its line and counts as whitespace. */
+typedef struct cnnvis__text {
+    const unsigned char *p, *end;
+} cnnvis__text;
+
+static void cnnvis__pnm_space(cnnvis__text *s)
+{
+    while (s->p < s->end) {
+        if (*s->p == '#') {
+            while (s->p < s->end && *s->p != '\n' && *s->p != '\r') s->p++;
+        } else if (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r' || *s->p == '\v' || *s->p == '\f') {
+            s->p++;
+        } else {
+            return;
+        }
+    }
+}
+
+static cnnvis_result cnnvis__pnm_uint(cnnvis__text *s, const char *what, unsigned *v, unsigned max)
+{
+    unsigned long long value = 0;
+    cnnvis__pnm_space(s);
+    if (s->p >= s->end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated before the %s", what);
+    if (*s->p == '-') return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is negative", what);
+    if (*s->p < '0' || *s->p > '9')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is not a number (found byte 0x%02x)", what, *s->p);
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        value = value * 10 + (unsigned)(*s->p++ - '0');
+        if (value > max) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is larger than %u", what, max);
+    }
+    *v = (unsigned)value;
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__pnm_decode(cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    cnnvis__text s;
+    unsigned w, h, maxval, sample;
+    int kind, c, ascii;
+    size_t i, count;
+    s.p = data, s.end = data + size;
+    if (size < 2 || data[0] != 'P' || data[1] < '1' || data[1] > '6')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNM image: expected P2, P3, P5 or P6 at the start");
+    kind = data[1] - '0';
+    if (kind == 1 || kind == 4) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNM: P%d bitmaps are not supported (P2, P3, P5, P6 are)", kind);
+    c = kind == 3 || kind == 6 ? 3 : 1;
+    ascii = kind == 2 || kind == 3;
+    s.p += 2;
+    if (s.p < s.end && *s.p != '#' && *s.p != ' ' && *s.p != '\t' && *s.p != '\n' && *s.p != '\r')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after the magic P%d", kind);
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "width", &w, CNNVIS_IMAGE_MAX_SIDE));
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "height", &h, CNNVIS_IMAGE_MAX_SIDE));
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "maxval", &maxval, 65535));
+    if (w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: size %ux%u has a zero side", w, h);
+    if ((unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: %ux%u is more than %d pixels", w, h, CNNVIS_IMAGE_MAX_PIXELS);
+    if (maxval < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: maxval 0 (1..65535)");
+    count = (size_t)w * h * c;
+    if (!ascii) { /* exactly one whitespace character (or a comment line) before the raster */
+        if (s.p >= s.end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated after the header");
+        if (*s.p == '#') {
+            while (s.p < s.end && *s.p != '\n') s.p++;
+            s.p++;
+        } else if (*s.p == ' ' || *s.p == '\t' || *s.p == '\n' || *s.p == '\r') {
+            s.p++;
+        } else {
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after maxval");
+        }
+        if (s.p > s.end || (size_t)(s.end - s.p) < count * (maxval > 255 ? 2 : 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated raster (%ux%ux%d samples of %d bytes)", w, h, c,
+                                maxval > 255 ? 2 : 1);
+    }
+    CNNVIS__TRY(cnnvis_image_create(im, (int)w, (int)h, c));
+    for (i = 0; i < count; i++) {
+        if (ascii) {
+            cnnvis_result r = cnnvis__pnm_uint(&s, "sample", &sample, 65535);
+            if (r != CNNVIS_OK) {
+                cnnvis_image_free(im);
+                return r;
+            }
+        } else if (maxval > 255) {
+            sample = (unsigned)s.p[0] << 8 | s.p[1], s.p += 2;
+        } else {
+            sample = *s.p++;
+        }
+        if (sample > maxval) {
+            cnnvis_image_free(im);
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: sample %zu is %u, above maxval %u", i, sample, maxval);
+        }
+        im->px[i] = (unsigned char)((sample * 255u + maxval / 2) / maxval);
+    }
+    return CNNVIS_OK;
+}
+
+static uint32_t cnnvis__adler32(uint32_t adler, const unsigned char *p, size_t n)
+{
+    uint32_t a = adler & 0xffff, b = adler >> 16;
+    while (n) {
+        size_t block = n < 5552 ? n : 5552; /* the most bytes before b can overflow 32 bits */
+        n -= block;
+        while (block--) a += *p++, b += a;
+        a %= 65521, b %= 65521;
+    }
+    return b << 16 | a;
+}
+
+static uint32_t cnnvis__get_be32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static unsigned char *cnnvis__put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+static int cnnvis__paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *p = data + 8, *end = data + size;
+    unsigned char *z = NULL, *raw = NULL, palette[256 * 3];
+    size_t z_len = 0, z_cap = 0, row_bytes, expected, x;
+    uint32_t w = 0, h = 0, y;
+    int depth = 0, ctype = -1, channels_in, bpp, n_palette = 0, seen_idat = 0, seen_iend = 0, out_c, ch;
+    cnnvis_result r = CNNVIS_OK;
+    cnnvis__inflate s;
+    if (size < 8 || memcmp(data, signature, 8) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNG file (no PNG signature)");
+    /* First pass: check every chunk and add up the IDAT bytes. */
+    while (!seen_iend) {
+        uint32_t len;
+        const unsigned char *type;
+        if (end - p < 12) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
+        len = cnnvis__get_be32_at(p), type = p + 4;
+        if (len > (uint32_t)INT32_MAX || (size_t)(end - p - 12) < len) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
+        if (cnnvis_crc32(0, type, len + 4) != cnnvis__get_be32_at(p + 8 + len))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: CRC mismatch in a %.4s chunk: the file is corrupt", (const char *)type);
+        if (p == data + 8 && memcmp(type, "IHDR", 4) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: the first chunk is not IHDR");
+        if (memcmp(type, "IHDR", 4) == 0) {
+            if (len != 13 || p != data + 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad IHDR");
+            w = cnnvis__get_be32_at(p + 8), h = cnnvis__get_be32_at(p + 12), depth = p[16], ctype = p[17];
+            if (p[18] != 0 || p[19] != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: unknown compression or filter method");
+            if (p[20] != 0) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: interlaced (Adam7) images are not supported");
+            if (w < 1 || h < 1 || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
+                (unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+                return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: size %ux%u (at most %d a side and %d pixels)", w, h,
+                                    CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
+            if (!((ctype == 0 || ctype == 2 || ctype == 4 || ctype == 6) && (depth == 8 || depth == 16)) &&
+                !(ctype == 3 && depth == 8))
+                return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: colour type %d with bit depth %d is not supported (8 or 16 "
+                                    "bits; palettes of 8 bits)", ctype, depth);
+        } else if (memcmp(type, "PLTE", 4) == 0) {
+            if (len % 3 || len > 768) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad palette");
+            memcpy(palette, p + 8, len);
+            n_palette = (int)len / 3;
+        } else if (memcmp(type, "IDAT", 4) == 0) {
+            seen_idat = 1;
+            z_cap += len;
+        } else if (memcmp(type, "IEND", 4) == 0) {
+            seen_iend = 1;
+        } else if (!(type[0] & 0x20)) {
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: unknown critical chunk %.4s", (const char *)type);
+        }
+        p += 12 + len;
+    }
+    if (!w || !seen_idat) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: no IHDR or no IDAT");
+    if (ctype == 3 && !n_palette) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: a palette image without a palette");
+    channels_in = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1 : ctype == 4 ? 2 : 4;
+    bpp = channels_in * depth / 8;
+    row_bytes = (size_t)w * bpp;
+    expected = (size_t)h * (row_bytes + 1);
+    /* Second pass: join the IDAT chunks into one zlib stream. */
+    z = (unsigned char *)CNNVIS_MALLOC(z_cap ? z_cap : 1);
+    if (!z) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "PNG: out of memory");
+    for (p = data + 8;;) {
+        uint32_t len = cnnvis__get_be32_at(p);
+        if (memcmp(p + 4, "IDAT", 4) == 0) memcpy(z + z_len, p + 8, len), z_len += len;
+        if (memcmp(p + 4, "IEND", 4) == 0) break;
+        p += 12 + len;
+    }
+    if (z_len < 6 || (z[0] & 15) != 8 || (z[0] >> 4) > 7 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 32)) {
+        CNNVIS_FREE(z);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad zlib header");
+    }
+    memset(&s, 0, sizeof s);
+    s.src = z + 2, s.end = z + z_len, s.max = expected;
+    if (!cnnvis__inf_stream(&s)) {
+        r = CNNVIS__FAIL(s.error && strcmp(s.error, "out of memory") == 0 ? CNNVIS_ERR_NOMEM : CNNVIS_ERR_FORMAT, "PNG: %s",
+                         s.error ? s.error : "corrupt data");
+    } else if (s.len != expected) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: %zu bytes of pixel data, expected %zu", s.len, expected);
+    } else if (s.end - s.src < 4 || cnnvis__get_be32_at(s.src) != cnnvis__adler32(1, s.out, s.len)) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: Adler-32 mismatch: the pixel data is corrupt");
+    }
+    CNNVIS_FREE(z);
+    raw = s.out;
+    if (r != CNNVIS_OK) {
+        cnnvis_free(raw);
+        return r;
+    }
+    /* Undo the per-row filters (PNG spec section 9). */
+    for (y = 0; y < h; y++) {
+        unsigned char *row = raw + (size_t)y * (row_bytes + 1), *cur = row + 1;
+        const unsigned char *prev = y ? raw + (size_t)(y - 1) * (row_bytes + 1) + 1 : NULL;
+        int filter = row[0];
+        if (filter > 4) {
+            cnnvis_free(raw);
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: row %u has unknown filter %d", y, filter);
+        }
+        for (x = 0; x < row_bytes; x++) {
+            int a = x >= (size_t)bpp ? cur[x - bpp] : 0, b = prev ? prev[x] : 0, c = prev && x >= (size_t)bpp ? prev[x - bpp] : 0;
+            int add = filter == 1 ? a : filter == 2 ? b : filter == 3 ? (a + b) / 2 : filter == 4 ? cnnvis__paeth(a, b, c) : 0;
+            cur[x] = (unsigned char)(cur[x] + add);
+        }
+    }
+    out_c = ctype == 0 || ctype == 4 ? 1 : 3;
+    r = cnnvis_image_create(im, (int)w, (int)h, out_c);
+    if (r == CNNVIS_OK) {
+        for (y = 0; y < h; y++) {
+            const unsigned char *row = raw + (size_t)y * (row_bytes + 1) + 1;
+            for (x = 0; x < w; x++) {
+                unsigned char *dst = im->px + ((size_t)y * w + x) * out_c;
+                if (ctype == 3) {
+                    int index = row[x];
+                    if (index >= n_palette) {
+                        cnnvis_image_free(im);
+                        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: palette index %d of %d", index, n_palette);
+                        goto done;
+                    }
+                    memcpy(dst, palette + 3 * index, 3);
+                    continue;
+                }
+                for (ch = 0; ch < out_c; ch++) { /* alpha, the last channel of types 4 and 6, is dropped */
+                    const unsigned char *sample = row + (x * channels_in + ch) * (depth / 8);
+                    dst[ch] = depth == 8 ? sample[0] : (unsigned char)((((unsigned)sample[0] << 8 | sample[1]) * 255u + 32767) / 65535);
+                }
+            }
+        }
+    }
+done:
+    cnnvis_free(raw);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size)
+{
+    const unsigned char *d = (const unsigned char *)data;
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: im is NULL");
+    memset(im, 0, sizeof *im);
+    if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: data is NULL");
+    if (size >= 8 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N' && d[3] == 'G') return cnnvis__png_decode(im, d, size);
+    if (size >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return cnnvis__pnm_decode(im, d, size);
+    if (size >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
+        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "a JPEG file: convert it to PNG or PPM first (e.g. `convert photo.jpg photo.png`)");
+    return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "unknown image format: expected a PNG or a P2/P3/P5/P6 header");
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (im) memset(im, 0, sizeof *im);
+    CNNVIS__TRY(cnnvis_file_read(path, (size_t)1 << 30, &buf, &size));
+    r = cnnvis_image_read_memory(im, buf, size);
+    if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", path, cnnvis_last_error());
+    cnnvis_free(buf);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out, size_t *size)
+{
+    char header[64];
+    size_t count, bytes, i;
+    int n;
+    unsigned char *buf, *p;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: NULL output");
+    *out = NULL, *size = 0;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_pnm_encode", im));
+    if (maxval == 0) maxval = 255;
+    if (maxval < 1 || maxval > 65535) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: maxval %d (1..65535)", maxval);
+    n = snprintf(header, sizeof header, "P%d\n%d %d\n%d\n", im->c == 3 ? (ascii ? 3 : 6) : (ascii ? 2 : 5), im->w, im->h, maxval);
+    count = (size_t)im->w * im->h * im->c;
+    bytes = (size_t)n + count * (ascii ? 6 : maxval > 255 ? 2 : 1);
+    p = buf = (unsigned char *)CNNVIS_MALLOC(bytes);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_pnm_encode: out of memory");
+    memcpy(p, header, (size_t)n), p += n;
+    for (i = 0; i < count; i++) {
+        unsigned v = ((unsigned)im->px[i] * (unsigned)maxval + 127) / 255;
+        if (ascii) p += sprintf((char *)p, "%u%c", v, (i + 1) % (size_t)(im->w * im->c) == 0 ? '\n' : ' ');
+        else if (maxval > 255) *p++ = (unsigned char)(v >> 8), *p++ = (unsigned char)v;
+        else *p++ = (unsigned char)v;
+    }
+    *out = buf, *size = (size_t)(p - buf);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
+{
+    size_t row = 0, raw_size, blocks, total, y, left, i;
+    unsigned char *buf, *p, *idat, *raw;
+    uint32_t adler = 1;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_png_encode: NULL output");
+    *out = NULL, *size = 0;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_png_encode", im));
+    row = (size_t)im->w * im->c;
+    raw_size = im->h * (row + 1);             /* a filter byte (0: none) before each row */
+    blocks = (raw_size + 65534) / 65535;      /* stored deflate blocks hold at most 65535 bytes */
+    total = 8 + 25 + (12 + 2 + blocks * 5 + raw_size + 4) + 12;
+    p = buf = (unsigned char *)CNNVIS_MALLOC(total);
+    raw = (unsigned char *)CNNVIS_MALLOC(raw_size);
+    if (!buf || !raw) {
+        cnnvis_free(buf), cnnvis_free(raw);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_png_encode: out of memory");
+    }
+    for (y = 0; y < (size_t)im->h; y++) {
+        raw[y * (row + 1)] = 0;
+        memcpy(raw + y * (row + 1) + 1, im->px + y * row, row);
+    }
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8), p += 8;
+    p = cnnvis__put_be32(p, 13);
+    memcpy(p, "IHDR", 4);
+    cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
+    p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0; /* 8 bits, RGB or grey */
+    cnnvis__put_be32(p + 17, cnnvis_crc32(0, p, 17)), p += 21;
+    p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
+    idat = p;
+    memcpy(p, "IDAT", 4), p += 4;
+    *p++ = 0x78, *p++ = 0x01; /* zlib: deflate, 32K window, no dictionary; (0x7801 % 31 == 0) */
+    for (i = 0, left = raw_size; i < blocks; i++) {
+        size_t n = left < 65535 ? left : 65535;
+        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL on the last block, BTYPE 00: stored */
+        *p++ = (unsigned char)n, *p++ = (unsigned char)(n >> 8);
+        *p++ = (unsigned char)~n, *p++ = (unsigned char)(~n >> 8);
+        memcpy(p, raw + (raw_size - left), n), p += n;
+        left -= n;
+    }
+    adler = cnnvis__adler32(adler, raw, raw_size);
+    p = cnnvis__put_be32(p, adler);
+    p = cnnvis__put_be32(p, cnnvis_crc32(0, idat, (size_t)(p - idat)));
+    p = cnnvis__put_be32(p, 0);
+    memcpy(p, "IEND", 4);
+    p = cnnvis__put_be32(p + 4, cnnvis_crc32(0, p, 4));
+    CNNVIS_ASSERT((size_t)(p - buf) == total);
+    cnnvis_free(raw);
+    *out = buf, *size = total;
+    return CNNVIS_OK;
+}
+
+static int cnnvis__ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix), i;
+    if (ls < lx) return 0;
+    for (i = 0; i < lx; i++) {
+        char a = s[ls - lx + i];
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != suffix[i]) return 0;
+    }
+    return 1;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: path is NULL");
+    if (cnnvis__ends_with(path, ".png")) CNNVIS__TRY(cnnvis_png_encode(im, &buf, &size));
+    else if (cnnvis__ends_with(path, ".ppm") || cnnvis__ends_with(path, ".pgm") || cnnvis__ends_with(path, ".pnm"))
+        CNNVIS__TRY(cnnvis_pnm_encode(im, 0, 255, &buf, &size));
+    else return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: %s: the name must end in .png, .ppm, .pgm or .pnm", path);
+    r = cnnvis_file_write(path, buf, size);
+    cnnvis_free(buf);
+    return r;
+}
+
+/* --- Resizing -------------------------------------------------------------------------- */
+
+/* One output coordinate of a bilinear resize: the two source samples and the weight of the
+   second (pixel centres line up: src = (dst + 0.5) * in / out - 0.5, clamped). */
+static void cnnvis__bilinear_at(int d, int out, int in, int *i0, int *i1, float *t)
+{
+    float s = ((float)d + 0.5f) * (float)in / (float)out - 0.5f;
+    if (s < 0) s = 0;
+    if (s > (float)(in - 1)) s = (float)(in - 1);
+    *i0 = (int)s;
+    *i1 = *i0 + 1 < in ? *i0 + 1 : *i0;
+    *t = s - (float)*i0;
+}
+
+/* out[dy][dx] from src plane (h, w) with the given channel stride: float in, float out. */
+static float cnnvis__sample(const float *src, int w, int h, int stride, int dx, int dy, int dw, int dh, cnnvis_resize mode)
+{
+    if (mode == CNNVIS_RESIZE_NEAREST) {
+        int sx = (int)(((float)dx + 0.5f) * (float)w / (float)dw), sy = (int)(((float)dy + 0.5f) * (float)h / (float)dh);
+        return src[((size_t)CNNVIS__MIN(sy, h - 1) * w + CNNVIS__MIN(sx, w - 1)) * stride];
+    }
+    if (mode == CNNVIS_RESIZE_AREA) { /* integrate over [x0, x1) x [y0, y1) in source pixels */
+        double x0 = (double)dx * w / dw, x1 = (double)(dx + 1) * w / dw, y0 = (double)dy * h / dh, y1 = (double)(dy + 1) * h / dh;
+        double sum = 0, area = (x1 - x0) * (y1 - y0);
+        int sx, sy;
+        for (sy = (int)y0; sy < h && sy < y1; sy++) {
+            double wy = CNNVIS__MIN(y1, sy + 1.0) - CNNVIS__MAX(y0, (double)sy);
+            for (sx = (int)x0; sx < w && sx < x1; sx++) {
+                double wx = CNNVIS__MIN(x1, sx + 1.0) - CNNVIS__MAX(x0, (double)sx);
+                sum += wx * wy * src[((size_t)sy * w + sx) * stride];
+            }
+        }
+        return (float)(sum / area);
+    }
+    {
+        int x0, x1, y0, y1;
+        float tx, ty, top, bottom;
+        cnnvis__bilinear_at(dx, dw, w, &x0, &x1, &tx);
+        cnnvis__bilinear_at(dy, dh, h, &y0, &y1, &ty);
+        top = src[((size_t)y0 * w + x0) * stride] * (1 - tx) + src[((size_t)y0 * w + x1) * stride] * tx;
+        bottom = src[((size_t)y1 * w + x0) * stride] * (1 - tx) + src[((size_t)y1 * w + x1) * stride] * tx;
+        return top * (1 - ty) + bottom * ty;
+    }
+}
+
+CNNVIS__DEF void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode)
+{
+    int x, y;
+    for (y = 0; y < dh; y++)
+        for (x = 0; x < dw; x++) dst[(size_t)y * dw + x] = cnnvis__sample(src, w, h, 1, x, y, dw, dh, mode);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h, cnnvis_resize mode)
+{
+    float *plane;
+    int ch, x, y;
+    size_t i, n;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_resize", src));
+    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: dst is NULL");
+    if ((int)mode < 0 || mode > CNNVIS_RESIZE_NEAREST) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: mode %d", (int)mode);
+    n = (size_t)src->w * src->h * src->c;
+    plane = (float *)CNNVIS_MALLOC(sizeof(float) * n);
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_resize: out of memory");
+    if (cnnvis_image_create(dst, w, h, src->c) != CNNVIS_OK) {
+        CNNVIS_FREE(plane);
+        return CNNVIS_ERR_ARG;
+    }
+    for (i = 0; i < n; i++) plane[i] = src->px[i];
+    for (ch = 0; ch < src->c; ch++)
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                float v = cnnvis__sample(plane + ch, src->w, src->h, src->c, x, y, w, h, mode);
+                dst->px[((size_t)y * w + x) * src->c + ch] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+            }
+    CNNVIS_FREE(plane);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h)
+{
+    int row;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_crop", src));
+    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: dst is NULL");
+    if (x < 0 || y < 0 || w < 1 || h < 1 || x > src->w - w || y > src->h - h)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x, y,
+                            src->w, src->h);
+    CNNVIS__TRY(cnnvis_image_create(dst, w, h, src->c));
+    for (row = 0; row < h; row++)
+        memcpy(dst->px + (size_t)row * w * src->c, src->px + ((size_t)(y + row) * src->w + x) * src->c, (size_t)w * src->c);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
+{
+    cnnvis_image scaled, cropped;
+    int W, H, C, rw, rh, ch, px;
+    double scale;
+    cnnvis_result r;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: NULL net or tensor");
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_to_input", im));
+    W = net->desc.in_w, H = net->desc.in_h, C = net->desc.in_c;
+    if (x->c != C || x->h != H || x->w != W || i < 0 || i >= x->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
+                            x->n, x->c, x->h, x->w, C, H, W, i);
+    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_image_to_input: the net takes %d channels (1 or 3 here)", C);
+    scale = CNNVIS__MAX((double)W / im->w, (double)H / im->h);
+    rw = CNNVIS__MAX(W, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(H, (int)(im->h * scale + 0.5));
+    CNNVIS__TRY(cnnvis_image_resize(&scaled, im, rw, rh, scale < 1 ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR));
+    r = cnnvis_image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
+    cnnvis_image_free(&scaled);
+    CNNVIS__TRY(r);
+    for (ch = 0; ch < C; ch++) {
+        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
+        float *dst = x->data + ((size_t)i * C + ch) * H * W;
+        for (px = 0; px < W * H; px++) {
+            const unsigned char *s = cropped.px + (size_t)px * cropped.c;
+            float v = cropped.c == C ? s[ch] : C == 1 ? 0.299f * s[0] + 0.587f * s[1] + 0.114f * s[2] : s[0];
+            dst[px] = (v / 255.0f - m) * inv;
+        }
+    }
+    cnnvis_image_free(&cropped);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
+{
+    int ch, px;
+    if (!ds || !ds->px || i < 0 || i >= ds->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
+    if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
+    CNNVIS__TRY(cnnvis_image_create(im, ds->w, ds->h, ds->c));
+    for (ch = 0; ch < ds->c; ch++)
+        for (px = 0; px < ds->w * ds->h; px++)
+            im->px[(size_t)px * ds->c + ch] = ds->px[((size_t)i * ds->c + ch) * ds->w * ds->h + px];
+    return CNNVIS_OK;
+}
+
+/* --- The drawing kit ------------------------------------------------------------------------ */
+
+/* The built-in font (original, public domain like the rest): 5x7 dots in a 6x8 cell. */
+static const unsigned char cnnvis__font[95][7] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ' ' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}, /* '!' */
+    {0x0A, 0x0A, 0x0A, 0x00, 0x00, 0x00, 0x00}, /* '"' */
+    {0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A}, /* '#' */
+    {0x04, 0x0F, 0x14, 0x0E, 0x05, 0x1E, 0x04}, /* '$' */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}, /* '%' */
+    {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}, /* '&' */
+    {0x04, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00}, /* ''' */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}, /* '(' */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}, /* ')' */
+    {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}, /* asterisk */
+    {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}, /* '+' */
+    {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}, /* ',' */
+    {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}, /* '-' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, /* '.' */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}, /* slash */
+    {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, /* '0' */
+    {0x04, 0x0C, 0x14, 0x04, 0x04, 0x04, 0x0E}, /* '1' */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, /* '2' */
+    {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}, /* '3' */
+    {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, /* '4' */
+    {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}, /* '5' */
+    {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, /* '6' */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}, /* '7' */
+    {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, /* '8' */
+    {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}, /* '9' */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}, /* ':' */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}, /* ';' */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}, /* '<' */
+    {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}, /* '=' */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}, /* '>' */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}, /* '?' */
+    {0x0E, 0x11, 0x01, 0x0D, 0x15, 0x15, 0x0E}, /* '@' */
+    {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'A' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}, /* 'B' */
+    {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}, /* 'C' */
+    {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}, /* 'D' */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}, /* 'E' */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}, /* 'F' */
+    {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}, /* 'G' */
+    {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'H' */
+    {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* 'I' */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}, /* 'J' */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, /* 'K' */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}, /* 'L' */
+    {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}, /* 'M' */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}, /* 'N' */
+    {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'O' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}, /* 'P' */
+    {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}, /* 'Q' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}, /* 'R' */
+    {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}, /* 'S' */
+    {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* 'T' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'U' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'V' */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}, /* 'W' */
+    {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}, /* 'X' */
+    {0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04}, /* 'Y' */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}, /* 'Z' */
+    {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}, /* '[' */
+    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00}, /* backslash */
+    {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}, /* ']' */
+    {0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00}, /* '^' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}, /* '_' */
+    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00}, /* '`' */
+    {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}, /* 'a' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}, /* 'b' */
+    {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}, /* 'c' */
+    {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}, /* 'd' */
+    {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}, /* 'e' */
+    {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}, /* 'f' */
+    {0x00, 0x00, 0x0F, 0x11, 0x0F, 0x01, 0x0E}, /* 'g' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'h' */
+    {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}, /* 'i' */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C}, /* 'j' */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}, /* 'k' */
+    {0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x06}, /* 'l' */
+    {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}, /* 'm' */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'n' */
+    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, /* 'o' */
+    {0x00, 0x00, 0x1E, 0x11, 0x11, 0x1E, 0x10}, /* 'p' */
+    {0x00, 0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01}, /* 'q' */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10}, /* 'r' */
+    {0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E}, /* 's' */
+    {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}, /* 't' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}, /* 'u' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'v' */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}, /* 'w' */
+    {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}, /* 'x' */
+    {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}, /* 'y' */
+    {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}, /* 'z' */
+    {0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02}, /* '{' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* '|' */
+    {0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08}, /* '}' */
+    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00} /* '~' */
+};
+
+CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3])
+{
+    /* Nine stops of each map, sampled from matplotlib's definitions, linearly interpolated. */
+    static const unsigned char viridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
+                                                {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
+    static const unsigned char inferno[9][3] = {{0, 0, 4},      {31, 12, 72},   {85, 15, 109},  {136, 34, 106}, {186, 54, 85},
+                                                {227, 89, 51},  {249, 140, 10}, {249, 201, 50}, {252, 255, 164}};
+    static const unsigned char diverging[9][3] = {{59, 76, 192},   {98, 130, 234},  {141, 176, 254}, {184, 208, 249}, {221, 221, 221},
+                                                  {245, 196, 173}, {244, 154, 123}, {222, 96, 77},   {180, 4, 38}};
+    const unsigned char(*stops)[3] = cmap == CNNVIS_CMAP_VIRIDIS ? viridis : cmap == CNNVIS_CMAP_INFERNO ? inferno : diverging;
+    float t;
+    int i, k;
+    if (!(v >= 0)) v = 0; /* NaN too */
+    if (v > 1) v = 1;
+    if (cmap != CNNVIS_CMAP_VIRIDIS && cmap != CNNVIS_CMAP_INFERNO && cmap != CNNVIS_CMAP_DIVERGING) {
+        rgb[0] = rgb[1] = rgb[2] = (unsigned char)(v * 255.0f + 0.5f);
+        return;
+    }
+    t = v * 8.0f;
+    i = (int)t < 8 ? (int)t : 7;
+    t -= (float)i;
+    for (k = 0; k < 3; k++) rgb[k] = (unsigned char)(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * t + 0.5f);
+}
+
+static int cnnvis__cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of n values (a sorted copy; NaN are left out). */
+static float cnnvis__percentile(const float *v, size_t n, size_t stride, float p, int absolute)
+{
+    float *copy = (float *)CNNVIS_MALLOC(sizeof(float) * (n ? n : 1)), result;
+    size_t i, m = 0;
+    if (!copy) return 0;
+    for (i = 0; i < n; i++) {
+        float x = absolute ? fabsf(v[i * stride]) : v[i * stride];
+        if (x == x) copy[m++] = x;
+    }
+    if (!m) {
+        CNNVIS_FREE(copy);
+        return 0;
+    }
+    qsort(copy, m, sizeof(float), cnnvis__cmp_float);
+    result = copy[(size_t)((double)p / 100.0 * (double)(m - 1) + 0.5)];
+    CNNVIS_FREE(copy);
+    return result;
+}
+
+/* Value range [lo, hi] of n values with a stride under a map mode. */
+static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnnvis_map_desc *m, float *lo, float *hi)
+{
+    size_t i;
+    float a = FLT_MAX, b = -FLT_MAX;
+    int clip = m->clip_percentile > 50 && m->clip_percentile < 100;
+    if (m->mode == CNNVIS_MAP_SYMMETRIC) {
+        float top = 0;
+        if (clip) top = cnnvis__percentile(v, n, stride, m->clip_percentile, 1);
+        else
+            for (i = 0; i < n; i++) top = fabsf(v[i * stride]) > top ? fabsf(v[i * stride]) : top;
+        *lo = -top, *hi = top;
+        return;
+    }
+    if (clip) {
+        *lo = cnnvis__percentile(v, n, stride, 100 - m->clip_percentile, 0);
+        *hi = cnnvis__percentile(v, n, stride, m->clip_percentile, 0);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i * stride] < a) a = v[i * stride];
+        if (v[i * stride] > b) b = v[i * stride];
+    }
+    *lo = a <= b ? a : 0, *hi = a <= b ? b : 0;
+}
+
+static float cnnvis__map_value(float v, float lo, float hi)
+{
+    if (!(hi > lo)) return 0.5f; /* a flat map: mid-grey, not a division by zero */
+    v = (v - lo) / (hi - lo);
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md)
+{
+    cnnvis_map_desc m;
+    size_t plane = (size_t)w * h, px;
+    float lo = 0, hi = 0;
+    int ch;
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: im is NULL");
+    memset(&m, 0, sizeof m);
+    if (md) m = *md;
+    if ((int)m.mode < 0 || m.mode > CNNVIS_MAP_SYMMETRIC || (int)m.cmap < 0 || m.cmap > CNNVIS_CMAP_INFERNO ||
+        (m.clip_percentile != 0 && !(m.clip_percentile > 50 && m.clip_percentile < 100)))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: mode %d, colormap %d or clip percentile %g invalid (clip in (50, 100))",
+                            (int)m.mode, (int)m.cmap, m.clip_percentile);
+    if (c != 1 && c != 3) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: %d channels (1 or 3; take a channel view)", c);
+    CNNVIS__TRY(cnnvis_image_create(im, w, h, c == 1 && m.cmap == CNNVIS_CMAP_GREY ? 1 : 3));
+    if (m.mode != CNNVIS_MAP_CHANNEL) cnnvis__map_range(data, plane * c, 1, &m, &lo, &hi);
+    for (ch = 0; ch < c; ch++) {
+        const float *src = data + (size_t)ch * plane;
+        if (m.mode == CNNVIS_MAP_CHANNEL) cnnvis__map_range(src, plane, 1, &m, &lo, &hi);
+        for (px = 0; px < plane; px++) {
+            float v = cnnvis__map_value(src[px], lo, hi);
+            if (c == 3) im->px[px * 3 + ch] = (unsigned char)(v * 255.0f + 0.5f);
+            else if (im->c == 1) im->px[px] = (unsigned char)(v * 255.0f + 0.5f);
+            else cnnvis_colormap_rgb(m.cmap, v, im->px + px * 3);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i, const cnnvis_map_desc *m)
+{
+    if (!t || !t->data || i < 0 || i >= t->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: no image %d in the tensor", i);
+    return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
+{
+    if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
+    return cnnvis__planes_to_image(im, plane, 1, w, h, m);
+}
+
+static void cnnvis__put_pixel(cnnvis_image *im, int x, int y, const unsigned char rgb[3])
+{
+    unsigned char *p;
+    if (x < 0 || y < 0 || x >= im->w || y >= im->h) return;
+    p = im->px + ((size_t)y * im->w + x) * im->c;
+    if (im->c == 3) p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
+    else p[0] = (unsigned char)((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+}
+
+CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3])
+{
+    int i, j;
+    if (!im || !im->px) return;
+    for (j = CNNVIS__MAX(y, 0); j < y + h && j < im->h; j++)
+        for (i = CNNVIS__MAX(x, 0); i < x + w && i < im->w; i++) cnnvis__put_pixel(im, i, j, rgb);
+}
+
+/* Bresenham's line, clipped pixel by pixel. */
+CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3])
+{
+    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy, steps = 0;
+    if (!im || !im->px) return;
+    for (;;) {
+        int e2 = 2 * err;
+        cnnvis__put_pixel(im, x0, y0, rgb);
+        if ((x0 == x1 && y0 == y1) || ++steps > 1 << 16) break;
+        if (e2 >= dy) err += dy, x0 += sx;
+        if (e2 <= dx) err += dx, y0 += sy;
+    }
+}
+
+CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y)
+{
+    int i, j;
+    if (!dst || !dst->px || !src || !src->px) return;
+    for (j = 0; j < src->h; j++)
+        for (i = 0; i < src->w; i++) {
+            const unsigned char *s = src->px + ((size_t)j * src->w + i) * src->c;
+            unsigned char rgb[3];
+            rgb[0] = s[0], rgb[1] = src->c == 3 ? s[1] : s[0], rgb[2] = src->c == 3 ? s[2] : s[0];
+            cnnvis__put_pixel(dst, x + i, y + j, rgb);
+        }
+}
+
+CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3], int scale)
+{
+    int cx = x, row, col, sx, sy;
+    if (!im || !im->px || !text) return;
+    if (scale < 1) scale = 1;
+    for (; *text; text++) {
+        unsigned char ch = (unsigned char)*text;
+        if (ch == '\n') {
+            cx = x, y += 8 * scale;
+            continue;
+        }
+        if (ch < 32 || ch > 126) ch = '?';
+        for (row = 0; row < 7; row++)
+            for (col = 0; col < 5; col++)
+                if (cnnvis__font[ch - 32][row] & (0x10 >> col))
+                    for (sy = 0; sy < scale; sy++)
+                        for (sx = 0; sx < scale; sx++) cnnvis__put_pixel(im, cx + col * scale + sx, y + row * scale + sy, rgb);
+        cx += 6 * scale;
+    }
+}
+
+CNNVIS__DEF int cnnvis_text_width(const char *text, int scale)
+{
+    int best = 0, len = 0;
+    if (!text) return 0;
+    if (scale < 1) scale = 1;
+    for (; *text; text++) {
+        len = *text == '\n' ? 0 : len + 1;
+        best = len > best ? len : best;
+    }
+    return best ? (best * 6 - 1) * scale : 0;
+}
+
+static int cnnvis__text_lines(const char *text)
+{
+    int lines = 1;
+    if (!text || !*text) return 0;
+    for (; *text; text++) lines += *text == '\n' && text[1];
+    return lines;
+}
+
+/* text cut to at most `max` characters a line (into buf). */
+static const char *cnnvis__cut(char *buf, size_t size, const char *text, int max)
+{
+    size_t o = 0;
+    int col = 0;
+    for (; text && *text && o + 1 < size; text++) {
+        if (*text == '\n') col = 0, buf[o++] = '\n';
+        else if (col++ < max) buf[o++] = *text;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n, const char *const *captions,
+                                         const cnnvis_montage_desc *desc)
+{
+    cnnvis_montage_desc d;
+    int i, cols, rows, cell_w = 1, cell_h = 1, cap_lines = 0, cap_h, title_h, bg;
+    unsigned char fg[3] = {235, 235, 235}, bgc[3];
+    char buf[512];
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tiles || n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: no tiles (n = %d)", n);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.pad = CNNVIS__DEF_VAL(d.pad, 2);
+    d.text_scale = CNNVIS__DEF_VAL(d.text_scale, 1);
+    d.max_caption = CNNVIS__DEF_VAL(d.max_caption, 24);
+    if (d.cols < 0 || d.pad < 0 || d.pad > 256 || d.text_scale < 1 || d.text_scale > 16 || d.max_caption < 1)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: cols %d, pad %d, text scale %d or max caption %d out of range",
+                            d.cols, d.pad, d.text_scale, d.max_caption);
+    bg = d.bg_grey < 0 ? 0 : d.bg_grey ? CNNVIS__MIN(d.bg_grey, 255) : 32;
+    bgc[0] = bgc[1] = bgc[2] = (unsigned char)bg;
+    if (bg > 128) fg[0] = fg[1] = fg[2] = 20;
+    cols = d.cols ? CNNVIS__MIN(d.cols, n) : (int)ceil(sqrt((double)n));
+    rows = (n + cols - 1) / cols;
+    for (i = 0; i < n; i++) {
+        CNNVIS__TRY(cnnvis__check_image("cnnvis_montage (a tile)", &tiles[i]));
+        cell_w = CNNVIS__MAX(cell_w, tiles[i].w), cell_h = CNNVIS__MAX(cell_h, tiles[i].h);
+        if (captions && captions[i]) {
+            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
+            cell_w = CNNVIS__MAX(cell_w, cnnvis_text_width(buf, d.text_scale));
+            cap_lines = CNNVIS__MAX(cap_lines, cnnvis__text_lines(buf));
+        }
+    }
+    cap_h = cap_lines ? cap_lines * 8 * d.text_scale + 2 : 0;
+    title_h = d.title ? cnnvis__text_lines(d.title) * 8 * d.text_scale + d.pad + 2 : 0;
+    if ((long long)(cols * (cell_w + d.pad) + d.pad) * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: %d tiles of %dx%d make more than %d pixels", n, cell_w, cell_h,
+                            CNNVIS_IMAGE_MAX_PIXELS);
+    CNNVIS__TRY(cnnvis_image_create(out, cols * (cell_w + d.pad) + d.pad, title_h + rows * (cell_h + cap_h + d.pad) + d.pad, 3));
+    cnnvis_image_fill(out, 0, 0, out->w, out->h, bgc);
+    if (d.title) cnnvis_image_text(out, d.pad, d.pad + 1, d.title, fg, d.text_scale);
+    for (i = 0; i < n; i++) {
+        int x = d.pad + (i % cols) * (cell_w + d.pad), y = title_h + d.pad + (i / cols) * (cell_h + cap_h + d.pad);
+        cnnvis_image_paste(out, &tiles[i], x + (cell_w - tiles[i].w) / 2, y + (cell_h - tiles[i].h) / 2);
+        if (captions && captions[i]) {
+            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
+            cnnvis_image_text(out, x + (cell_w - cnnvis_text_width(buf, d.text_scale)) / 2, y + cell_h + 2, buf, fg, d.text_scale);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat, float alpha,
+                                               cnnvis_colormap cmap)
+{
+    size_t px, n;
+    int k;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_overlay", image));
+    if (!dst || !heat || !(alpha >= 0 && alpha <= 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_overlay: NULL argument or alpha %g not in [0, 1]", alpha);
+    CNNVIS__TRY(cnnvis_image_create(dst, image->w, image->h, 3));
+    n = (size_t)image->w * image->h;
+    for (px = 0; px < n; px++) {
+        unsigned char rgb[3];
+        cnnvis_colormap_rgb(cmap, heat[px], rgb);
+        for (k = 0; k < 3; k++) {
+            float base = image->px[px * image->c + (image->c == 3 ? k : 0)];
+            dst->px[px * 3 + k] = (unsigned char)((1 - alpha) * base + alpha * rgb[k] + 0.5f);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3])
+{
+    int x, y;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_outline", im));
+    if (!mask || !rgb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_outline: NULL mask or colour");
+    for (y = 0; y < im->h; y++)
+        for (x = 0; x < im->w; x++) {
+            int inside = mask[y * im->w + x] != 0;
+            int edge = inside && (x == 0 || y == 0 || x == im->w - 1 || y == im->h - 1 || !mask[y * im->w + x - 1] ||
+                                  !mask[y * im->w + x + 1] || !mask[(y - 1) * im->w + x] || !mask[(y + 1) * im->w + x]);
+            if (edge) cnnvis__put_pixel(im, x, y, rgb);
+        }
+    return CNNVIS_OK;
+}
+
+/* --- Plots ------------------------------------------------------------------------------ */
+
+static const unsigned char cnnvis__palette[8][3] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},  {214, 39, 40},
+                                                    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+/* Tick spacing of 1, 2 or 5 times a power of ten giving about `target` ticks. */
+static double cnnvis__nice_step(double range, int target)
+{
+    double raw = range / target, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+}
+
+typedef struct cnnvis__axes {
+    int x0, y0, x1, y1;   /* plot area in pixels: left, top, right, bottom */
+    double xmin, xmax, ymin, ymax;
+} cnnvis__axes;
+
+static int cnnvis__px_x(const cnnvis__axes *a, double x) { return a->x0 + (int)((x - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0) + 0.5); }
+static int cnnvis__px_y(const cnnvis__axes *a, double y) { return a->y1 - (int)((y - a->ymin) / (a->ymax - a->ymin) * (a->y1 - a->y0) + 0.5); }
+
+static void cnnvis__series_rgb(const cnnvis_series *s, int i, unsigned char rgb[3])
+{
+    if (s->rgb[0] || s->rgb[1] || s->rgb[2]) memcpy(rgb, s->rgb, 3);
+    else memcpy(rgb, cnnvis__palette[i % 8], 3);
+}
+
+/* Frame, grid, y ticks (and x ticks when numeric), title, labels, legend. */
+static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_desc *d, cnnvis__axes *a, int numeric_x)
+{
+    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0}, grid[3] = {225, 225, 225};
+    int w = CNNVIS__DEF_VAL(d->w, 640), h = CNNVIS__DEF_VAL(d->h, 400), i;
+    double step, t;
+    char label[32];
+    if (w < 160 || h < 120 || w > 8192 || h > 8192) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: size %dx%d (160x120 .. 8192x8192)", w, h);
+    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
+    cnnvis_image_fill(out, 0, 0, w, h, white);
+    a->x0 = 64, a->x1 = w - 16, a->y0 = d->title ? 28 : 12, a->y1 = h - (d->xlabel ? 44 : 30);
+    if (d->title) cnnvis_image_text(out, (w - cnnvis_text_width(d->title, 1)) / 2, 8, d->title, black, 1);
+    if (d->xlabel) cnnvis_image_text(out, (a->x0 + a->x1 - cnnvis_text_width(d->xlabel, 1)) / 2, h - 14, d->xlabel, black, 1);
+    if (d->ylabel) cnnvis_image_text(out, 4, a->y0 - (d->title ? 12 : 0) > 0 ? 2 : 2, d->ylabel, black, 1);
+    step = cnnvis__nice_step(a->ymax - a->ymin, 5);
+    for (t = ceil(a->ymin / step - 1e-9) * step; t <= a->ymax + 1e-9 * step; t += step) {
+        int y = cnnvis__px_y(a, t);
+        cnnvis_image_line(out, a->x0, y, a->x1, y, grid);
+        snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
+        cnnvis_image_text(out, a->x0 - 6 - cnnvis_text_width(label, 1), y - 3, label, black, 1);
+    }
+    if (numeric_x) {
+        step = cnnvis__nice_step(a->xmax - a->xmin, 6);
+        for (t = ceil(a->xmin / step - 1e-9) * step; t <= a->xmax + 1e-9 * step; t += step) {
+            int x = cnnvis__px_x(a, t);
+            cnnvis_image_line(out, x, a->y0, x, a->y1, grid);
+            snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
+            cnnvis_image_text(out, x - cnnvis_text_width(label, 1) / 2, a->y1 + 6, label, black, 1);
+        }
+    }
+    cnnvis_image_line(out, a->x0, a->y0, a->x0, a->y1, black);
+    cnnvis_image_line(out, a->x0, a->y1, a->x1, a->y1, black);
+    for (i = 0; i < d->n_series; i++) { /* legend, top right */
+        unsigned char rgb[3];
+        const char *name = d->series[i].name ? d->series[i].name : "";
+        int tw = cnnvis_text_width(name, 1), x = a->x1 - tw - 20, y = a->y0 + 4 + 11 * i;
+        if (!*name) continue;
+        cnnvis__series_rgb(&d->series[i], i, rgb);
+        cnnvis_image_fill(out, x - 2, y - 2, tw + 18, 11, white);
+        cnnvis_image_fill(out, x, y, 10, 7, rgb);
+        cnnvis_image_text(out, x + 14, y, name, black, 1);
+    }
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__plot_check(const cnnvis_plot_desc *d, cnnvis_image *out, int bars)
+{
+    int i;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!d || !d->series || d->n_series < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: no series");
+    if (bars && (!d->categories || d->n_categories < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: a bar chart needs categories");
+    for (i = 0; i < d->n_series; i++)
+        if (!d->series[i].y || d->series[i].n < (bars ? d->n_categories : 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: series %d has no values or fewer than the %d categories", i, d->n_categories);
+    return CNNVIS_OK;
+}
+
+/* y range over the series (and 0 for bars), widened when flat. */
+static void cnnvis__plot_yrange(const cnnvis_plot_desc *d, cnnvis__axes *a, int bars)
+{
+    int i, j;
+    a->ymin = bars ? 0 : DBL_MAX, a->ymax = bars ? 0 : -DBL_MAX;
+    for (i = 0; i < d->n_series; i++)
+        for (j = 0; j < (bars ? d->n_categories : d->series[i].n); j++) {
+            double y = d->series[i].y[j];
+            if (!isfinite(y)) continue;
+            a->ymin = y < a->ymin ? y : a->ymin, a->ymax = y > a->ymax ? y : a->ymax;
+        }
+    if (d->ymin != 0 || d->ymax != 0) a->ymin = d->ymin, a->ymax = d->ymax;
+    if (a->ymin > a->ymax) a->ymin = 0, a->ymax = 1;
+    if (a->ymax - a->ymin < 1e-12) a->ymin -= 0.5, a->ymax += 0.5;
+    else if (d->ymin == 0 && d->ymax == 0) { /* a margin above and below */
+        double m = 0.05 * (a->ymax - a->ymin);
+        if (!(bars && a->ymin == 0)) a->ymin -= m;
+        a->ymax += m;
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d)
+{
+    cnnvis__axes a;
+    int i, j;
+    CNNVIS__TRY(cnnvis__plot_check(d, out, 0));
+    a.xmin = DBL_MAX, a.xmax = -DBL_MAX;
+    for (i = 0; i < d->n_series; i++)
+        for (j = 0; j < d->series[i].n; j++) {
+            double x = d->series[i].x ? d->series[i].x[j] : j;
+            if (!isfinite(x)) continue;
+            a.xmin = x < a.xmin ? x : a.xmin, a.xmax = x > a.xmax ? x : a.xmax;
+        }
+    if (a.xmin > a.xmax) a.xmin = 0, a.xmax = 1;
+    if (a.xmax - a.xmin < 1e-12) a.xmin -= 0.5, a.xmax += 0.5;
+    cnnvis__plot_yrange(d, &a, 0);
+    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 1));
+    for (i = 0; i < d->n_series; i++) {
+        const cnnvis_series *s = &d->series[i];
+        unsigned char rgb[3];
+        int have = 0, px = 0, py = 0;
+        cnnvis__series_rgb(s, i, rgb);
+        for (j = 0; j < s->n; j++) {
+            double x = s->x ? s->x[j] : j, y = s->y[j];
+            int cx, cy;
+            if (!isfinite(x) || !isfinite(y)) {
+                have = 0;
+                continue;
+            }
+            y = y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y;
+            cx = cnnvis__px_x(&a, x), cy = cnnvis__px_y(&a, y);
+            if (have) { /* two pixels thick */
+                cnnvis_image_line(out, px, py, cx, cy, rgb);
+                cnnvis_image_line(out, px, py + 1, cx, cy + 1, rgb);
+            }
+            if (s->n <= 40) cnnvis_image_fill(out, cx - 2, cy - 2, 5, 5, rgb);
+            have = 1, px = cx, py = cy;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d)
+{
+    static const unsigned char black[3] = {0, 0, 0};
+    cnnvis__axes a;
+    int i, j, group_w, bar_w;
+    CNNVIS__TRY(cnnvis__plot_check(d, out, 1));
+    a.xmin = 0, a.xmax = d->n_categories;
+    cnnvis__plot_yrange(d, &a, 1);
+    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 0));
+    group_w = (a.x1 - a.x0) / d->n_categories;
+    bar_w = CNNVIS__MAX(1, group_w * 4 / 5 / d->n_series);
+    for (j = 0; j < d->n_categories; j++) {
+        int gx = a.x0 + j * group_w + (group_w - bar_w * d->n_series) / 2;
+        const char *name = d->categories[j] ? d->categories[j] : "";
+        for (i = 0; i < d->n_series; i++) {
+            unsigned char rgb[3];
+            double y = d->series[i].y[j];
+            int top, base = cnnvis__px_y(&a, a.ymin > 0 ? a.ymin : 0);
+            if (!isfinite(y)) continue;
+            top = cnnvis__px_y(&a, y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y);
+            cnnvis__series_rgb(&d->series[i], i, rgb);
+            cnnvis_image_fill(out, gx + i * bar_w, CNNVIS__MIN(top, base), bar_w - (bar_w > 3), abs(base - top) + 1, rgb);
+        }
+        cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis_text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
+    }
+    return CNNVIS_OK;
 }
 
 #endif /* CNNVIS_IMPLEMENTATION_DONE */
