@@ -406,15 +406,24 @@ CNNVIS_API void cnnvis_net_zero_grad(cnnvis_net *net);
 
 /* --- Training ------------------------------------------------------------------------ */
 
+#define CNNVIS_MAX_CATEGORIES 8
+
 /* A labelled image set, pixels kept as bytes: image i, channel ch, row y, column x is
-   px[((i*c + ch)*h + y)*w + x] / 255. */
+   px[((i*c + ch)*h + y)*w + x] / 255. It may also label every pixel with concepts of a few
+   categories (Network Dissection, lecture section 2): concepts[((i*n_categories + k)*h +
+   y)*w + x] is the index of the concept of category k at that pixel (255: unlabelled). */
 typedef struct cnnvis_dataset {
     int n, c, h, w;
     unsigned char *px;      /* (n, c, h, w) */
     int32_t *labels;        /* (n) class of each image */
     int n_classes;
     char *class_names;      /* (n_classes, CNNVIS_CLASS_LEN) or NULL */
-    int owner;              /* 1 if cnnvis_dataset_free releases px, labels and names */
+    int n_categories;       /* concept categories labelled per pixel, 0 if none */
+    unsigned char *concepts;/* (n, n_categories, h, w) or NULL */
+    char category_names[CNNVIS_MAX_CATEGORIES][CNNVIS_NAME_LEN];
+    int n_concepts[CNNVIS_MAX_CATEGORIES];
+    char *concept_names;    /* every category's concept names in order, CNNVIS_NAME_LEN each */
+    int owner;              /* 1 if cnnvis_dataset_free releases the arrays */
 } cnnvis_dataset;
 
 CNNVIS_API void cnnvis_dataset_free(cnnvis_dataset *ds);
@@ -707,6 +716,49 @@ typedef struct cnnvis_plot_desc {
 
 CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
 CNNVIS_API cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
+
+/* --- Built-in concept images (Network Dissection's pixel-labelled data, generated) -------
+   Each image shows one main object whose shape is its class (circle, square, triangle,
+   cross, star, ring, crescent, heart, arrow, tee) at a random position, size and rotation,
+   on a background, sometimes with a smaller distractor object behind it, plus mild noise.
+   Colour and texture are drawn independently of the class, for the object and for the
+   background: 11 colour names (those of van de Weijer et al.'s colour naming, which
+   Broden uses: black, blue, brown, grey, green, orange, pink, purple, red, white, yellow)
+   and 7 textures (plain, horizontal, vertical and diagonal stripes, checker, dots, noise);
+   a textured region alternates its colour with a second one. Every pixel carries three
+   labels: object (background or a shape), colour (the name of the colour painted there,
+   before noise) and texture. All arithmetic is integer, so a seed gives the same bytes on
+   every platform. */
+#define CNNVIS_CONCEPT_CLASSES 10
+enum { CNNVIS_CAT_OBJECT = 0, CNNVIS_CAT_COLOUR = 1, CNNVIS_CAT_TEXTURE = 2 };
+
+/* Zero means default: size 32 (16..128), noise 8 (standard deviation in 0..255 pixel levels;
+   -1 for none), distractor 50 (percent of images with a distractor; -1 for none). */
+typedef struct cnnvis_concepts_desc {
+    int n;          /* images (>= 1) */
+    int size;
+    uint64_t seed;
+    int noise;
+    int distractor;
+} cnnvis_concepts_desc;
+
+/* Generate n images with their class labels (balanced: every 10 consecutive images hold each
+   class once) and their three concept maps. Free with cnnvis_dataset_free. */
+CNNVIS_API cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *d);
+/* Name of concept `index` of `category` ("?" if out of range); category names are in
+   ds->category_names. */
+CNNVIS_API const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index);
+/* The RGB of a built-in colour concept (0..10), before noise. */
+CNNVIS_API void cnnvis_concepts_colour(int colour, unsigned char rgb[3]);
+
+/* --- CIFAR-10 ---------------------------------------------------------------------------- */
+
+/* Read CIFAR-10 binary batches (each record: 1 label byte, then 1024 red, 1024 green, 1024
+   blue bytes, rows top to bottom) from n_paths files into one data set, with the class
+   names. Refuses a file whose size is not a whole number of records, labels above 9, and
+   more than 100,000 images. */
+CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths);
+CNNVIS_API cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size);
 
 #ifdef __cplusplus
 }
@@ -3344,6 +3396,8 @@ CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
         cnnvis_free(ds->px);
         cnnvis_free(ds->labels);
         cnnvis_free(ds->class_names);
+        cnnvis_free(ds->concepts);
+        cnnvis_free(ds->concept_names);
     }
     memset(ds, 0, sizeof *ds);
 }
@@ -3357,6 +3411,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvi
     *view = *ds;
     view->px = ds->px + (size_t)begin * ds->c * ds->h * ds->w;
     view->labels = ds->labels + begin;
+    if (ds->concepts) view->concepts = ds->concepts + (size_t)begin * ds->n_categories * ds->h * ds->w;
     view->n = count;
     view->owner = 0;
     return CNNVIS_OK;
@@ -5467,6 +5522,321 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_
         cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis_text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
     }
     return CNNVIS_OK;
+}
+
+/* --- Built-in concept images --------------------------------------------------------------- */
+
+static const char *cnnvis__shape_names[CNNVIS_CONCEPT_CLASSES] = {"circle", "square", "triangle", "cross", "star",
+                                                                  "ring",   "crescent", "heart", "arrow", "tee"};
+static const char *cnnvis__colour_names[11] = {"black", "blue", "brown", "grey", "green", "orange",
+                                               "pink",  "purple", "red", "white", "yellow"};
+/* Chosen so that the colour-naming table Broden uses gives each its own name. */
+static const unsigned char cnnvis__colour_rgb[11][3] = {{16, 16, 16},   {40, 70, 220},  {125, 75, 35},  {128, 128, 128},
+                                                        {40, 165, 50},  {250, 140, 20}, {250, 140, 200}, {130, 45, 165},
+                                                        {215, 35, 35},  {240, 240, 240}, {245, 225, 40}};
+static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", "diagonal", "checker", "dots", "noise"};
+
+CNNVIS__DEF void cnnvis_concepts_colour(int colour, unsigned char rgb[3])
+{
+    if (colour < 0 || colour > 10) colour = 3;
+    memcpy(rgb, cnnvis__colour_rgb[colour], 3);
+}
+
+/* Shapes as polygons in a unit circle, coordinates x1024, y up (and circles in code). */
+static const short cnnvis__poly_square[] = {724, 724, -724, 724, -724, -724, 724, -724};
+static const short cnnvis__poly_triangle[] = {0, 1024, -887, -512, 887, -512};
+static const short cnnvis__poly_cross[] = {300, 940, -300, 940, -300, 300, -940, 300, -940, -300, -300, -300,
+                                           -300, -940, 300, -940, 300, -300, 940, -300, 940, 300, 300, 300};
+static const short cnnvis__poly_star[] = {0, 1024, -253, 348, -974, 316, -409, -133, -602, -828,
+                                          0, -430, 602, -828, 409, -133, 974, 316, 253, 348};
+static const short cnnvis__poly_heart[] = {0, 430, 16, 503, 112, 668, 316, 799, 581, 793, 806, 632, 894, 374, 806, 98,
+                                           581, -157, 316, -386, 112, -590, 16, -742, 0, -799, -16, -742, -112, -590,
+                                           -316, -386, -581, -157, -806, 98, -894, 374, -806, 632, -581, 793, -316, 799,
+                                           -112, 668, -16, 503};
+static const short cnnvis__poly_arrow[] = {-940, -230, 100, -230, 100, -620, 940, 0, 100, 620, 100, 230, -940, 230};
+static const short cnnvis__poly_tee[] = {-880, 880, 880, 880, 880, 420, 230, 420, 230, -940, -230, -940, -230, 420, -880, 420};
+
+/* Crossing-number test of (px, py) against a polygon scaled by s; integer arithmetic. */
+static int cnnvis__in_poly(const short *xy, int n, long long px, long long py, long long s)
+{
+    int i, inside = 0;
+    for (i = 0; i < n; i++) {
+        long long ax = xy[2 * i] * s, ay = xy[2 * i + 1] * s;
+        long long bx = xy[2 * ((i + 1) % n)] * s, by = xy[2 * ((i + 1) % n) + 1] * s;
+        if ((ay > py) != (by > py)) {
+            long long t = (bx - ax) * (py - ay) - (px - ax) * (by - ay);
+            if (by > ay ? t > 0 : t < 0) inside = !inside;
+        }
+    }
+    return inside;
+}
+
+/* Is the point (u, v) (rotated into the shape's frame, units: radius/1024 * s) inside? */
+static int cnnvis__in_shape(int shape, long long u, long long v, long long s)
+{
+    long long r2 = u * u + v * v, one = 1024 * s;
+    switch (shape) {
+    case 0: return r2 <= one * one * 81 / 100;                                  /* circle, r 0.9 */
+    case 1: return cnnvis__in_poly(cnnvis__poly_square, 4, u, v, s);
+    case 2: return cnnvis__in_poly(cnnvis__poly_triangle, 3, u, v, s);
+    case 3: return cnnvis__in_poly(cnnvis__poly_cross, 12, u, v, s);
+    case 4: return cnnvis__in_poly(cnnvis__poly_star, 10, u, v, s);
+    case 5: return r2 <= one * one && r2 >= one * one * 30 / 100;                /* ring: 0.55 .. 1 */
+    case 6: {                                                                   /* crescent */
+        long long du = u - one * 45 / 100;
+        return r2 <= one * one && du * du + v * v > one * one * 72 / 100;
+    }
+    case 7: return cnnvis__in_poly(cnnvis__poly_heart, 24, u, v, s);
+    case 8: return cnnvis__in_poly(cnnvis__poly_arrow, 7, u, v, s);
+    default: return cnnvis__in_poly(cnnvis__poly_tee, 8, u, v, s);
+    }
+}
+
+/* One painted region: a colour, a second colour, a texture and its pattern's geometry. */
+typedef struct cnnvis__region {
+    int colour, colour2, texture;
+    int period, phase_x, phase_y;
+} cnnvis__region;
+
+static void cnnvis__region_random(cnnvis__region *r, cnnvis_rng *rng, int size, int avoid)
+{
+    do r->colour = (int)cnnvis_rng_below(rng, 11);
+    while (r->colour == avoid);
+    do r->colour2 = (int)cnnvis_rng_below(rng, 11);
+    while (r->colour2 == r->colour);
+    r->texture = (int)cnnvis_rng_below(rng, 7);
+    r->period = CNNVIS__MAX(2, size / 16) + (int)cnnvis_rng_below(rng, (uint32_t)CNNVIS__MAX(1, size / 16) + 1);
+    r->phase_x = (int)cnnvis_rng_below(rng, 64), r->phase_y = (int)cnnvis_rng_below(rng, 64);
+}
+
+/* Does the texture paint the second colour at (x, y)? */
+static int cnnvis__texture_bit(const cnnvis__region *r, int x, int y, cnnvis_rng *rng)
+{
+    int p = r->period, X = x + r->phase_x, Y = y + r->phase_y;
+    switch (r->texture) {
+    case 1: return Y / p % 2;
+    case 2: return X / p % 2;
+    case 3: return (X + Y) / p % 2;
+    case 4: return (X / p + Y / p) % 2;
+    case 5: return X % (p + 2) < 2 && Y % (p + 2) < 2;
+    case 6: return cnnvis_rng_below(rng, 10) < 4;
+    default: return 0;
+    }
+}
+
+/* A shape placed in the image: centre and radius in 1/16 pixel, rotation in 1/64 turns. */
+typedef struct cnnvis__placed {
+    int shape, cx, cy, radius, rotation;
+    cnnvis__region region;
+} cnnvis__placed;
+
+static int cnnvis__covers(const cnnvis__placed *o, int x, int y, const int rot[64][2])
+{
+    long long dx = (long long)x * 16 + 8 - o->cx, dy = (long long)y * 16 + 8 - o->cy;
+    long long c = rot[o->rotation][0], s = rot[o->rotation][1];
+    long long u = dx * c + dy * s, v = dx * s - dy * c; /* rotated, y up; x 2^14 */
+    return cnnvis__in_shape(o->shape, u, v, (long long)o->radius * 16);
+}
+
+static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories)
+{
+    size_t pixels = (size_t)n * h * w;
+    memset(ds, 0, sizeof *ds);
+    ds->px = (unsigned char *)cnnvis__alloc(pixels * c);
+    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
+    ds->class_names = (char *)cnnvis__alloc((size_t)n_classes * CNNVIS_CLASS_LEN);
+    if (n_categories) ds->concepts = (unsigned char *)cnnvis__alloc(pixels * n_categories);
+    ds->owner = 1;
+    if (!ds->px || !ds->labels || !ds->class_names || (n_categories && !ds->concepts)) {
+        cnnvis_dataset_free(ds);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "data set: out of memory for %d images of %dx%dx%d", n, c, h, w);
+    }
+    ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = n_classes, ds->n_categories = n_categories;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *desc)
+{
+    cnnvis_concepts_desc d;
+    cnnvis_rng rng;
+    int rot[64][2], i, k, x, y, order[CNNVIS_CONCEPT_CLASSES];
+    size_t plane;
+    char *names;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: desc is NULL");
+    d = *desc;
+    d.size = CNNVIS__DEF_VAL(d.size, 32);
+    d.noise = CNNVIS__DEF_VAL(d.noise, 8);
+    d.distractor = CNNVIS__DEF_VAL(d.distractor, 50);
+    if (d.n < 1 || d.n > 10000000 || d.size < 16 || d.size > 128 || d.noise < -1 || d.noise > 128 || d.distractor < -1 ||
+        d.distractor > 100 || (long long)d.n * d.size * d.size * 6 > ((long long)1 << 34))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: n %d (>= 1), size %d (16..128), noise %d (-1..128) or "
+                            "distractor %d (-1..100) out of range, or too much memory", d.n, d.size, d.noise, d.distractor);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, d.n, 3, d.size, d.size, CNNVIS_CONCEPT_CLASSES, 3));
+    /* the names: classes, then the concepts of each category */
+    ds->concept_names = names = (char *)cnnvis__alloc((size_t)(11 + 11 + 7) * CNNVIS_NAME_LEN);
+    if (!names) {
+        cnnvis_dataset_free(ds);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_concepts_generate: out of memory");
+    }
+    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++)
+        cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__shape_names[k]);
+    cnnvis__copy_name(names, CNNVIS_NAME_LEN, "background");
+    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) cnnvis__copy_name(names + (size_t)(1 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__shape_names[k]);
+    for (k = 0; k < 11; k++) cnnvis__copy_name(names + (size_t)(11 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__colour_names[k]);
+    for (k = 0; k < 7; k++) cnnvis__copy_name(names + (size_t)(22 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__texture_names[k]);
+    cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, "object");
+    cnnvis__copy_name(ds->category_names[1], CNNVIS_NAME_LEN, "colour");
+    cnnvis__copy_name(ds->category_names[2], CNNVIS_NAME_LEN, "texture");
+    ds->n_concepts[0] = 11, ds->n_concepts[1] = 11, ds->n_concepts[2] = 7;
+    /* rotations in Q14; rounding to integers makes libm's last bit irrelevant (no value of
+       the 64 is within 0.01 of a rounding boundary) */
+    for (k = 0; k < 64; k++) {
+        rot[k][0] = (int)floor(16384.0 * cos(6.283185307179586 * k / 64) + 0.5);
+        rot[k][1] = (int)floor(16384.0 * sin(6.283185307179586 * k / 64) + 0.5);
+    }
+    cnnvis_rng_seed(&rng, d.seed);
+    plane = (size_t)d.size * d.size;
+    for (i = 0; i < d.n; i++) {
+        cnnvis__placed main_obj, extra;
+        cnnvis__region bg;
+        int has_extra = d.distractor > 0 && (int)cnnvis_rng_below(&rng, 100) < d.distractor, S16 = d.size * 16, tries;
+        unsigned char *px = ds->px + (size_t)i * 3 * plane, *labels = ds->concepts + (size_t)i * 3 * plane;
+        if (i % CNNVIS_CONCEPT_CLASSES == 0) { /* a shuffled block of all ten classes: exact balance */
+            for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) order[k] = k;
+            for (k = CNNVIS_CONCEPT_CLASSES - 1; k > 0; k--) {
+                int j = (int)cnnvis_rng_below(&rng, (uint32_t)k + 1), t = order[k];
+                order[k] = order[j], order[j] = t;
+            }
+        }
+        ds->labels[i] = order[i % CNNVIS_CONCEPT_CLASSES];
+        cnnvis__region_random(&bg, &rng, d.size, -1);
+        main_obj.shape = ds->labels[i];
+        main_obj.radius = S16 * 28 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 16 / 100));
+        main_obj.cx = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        main_obj.cy = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        main_obj.rotation = (int)cnnvis_rng_below(&rng, 64);
+        cnnvis__region_random(&main_obj.region, &rng, d.size, bg.colour);
+        memset(&extra, 0, sizeof extra);
+        if (has_extra) {
+            extra.shape = (int)cnnvis_rng_below(&rng, CNNVIS_CONCEPT_CLASSES);
+            extra.radius = S16 * 12 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 6 / 100));
+            extra.rotation = (int)cnnvis_rng_below(&rng, 64);
+            for (tries = 0; tries < 8; tries++) { /* away from the main object if it can */
+                long long ddx, ddy, far = main_obj.radius + extra.radius / 2;
+                extra.cx = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                extra.cy = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                ddx = extra.cx - main_obj.cx, ddy = extra.cy - main_obj.cy;
+                if (ddx * ddx + ddy * ddy >= far * far) break;
+            }
+            cnnvis__region_random(&extra.region, &rng, d.size, bg.colour);
+        }
+        for (y = 0; y < d.size; y++)
+            for (x = 0; x < d.size; x++) {
+                const cnnvis__region *r = &bg;
+                int object = 0, colour, ch;
+                size_t at = (size_t)y * d.size + x;
+                if (cnnvis__covers(&main_obj, x, y, (const int(*)[2])rot)) r = &main_obj.region, object = 1 + main_obj.shape;
+                else if (has_extra && cnnvis__covers(&extra, x, y, (const int(*)[2])rot)) r = &extra.region, object = 1 + extra.shape;
+                colour = cnnvis__texture_bit(r, x, y, &rng) ? r->colour2 : r->colour;
+                labels[at] = (unsigned char)object;
+                labels[plane + at] = (unsigned char)colour;
+                labels[2 * plane + at] = (unsigned char)r->texture;
+                for (ch = 0; ch < 3; ch++) {
+                    int v = cnnvis__colour_rgb[colour][ch];
+                    if (d.noise > 0) { /* Irwin-Hall: a sum of four uniforms is nearly Gaussian, in integers */
+                        uint64_t bits = cnnvis_rng_u64(&rng);
+                        int sum = (int)(bits & 255) + (int)(bits >> 8 & 255) + (int)(bits >> 16 & 255) + (int)(bits >> 24 & 255);
+                        v += (sum - 510) * d.noise / 148; /* the sum's standard deviation is 147.8 */
+                    }
+                    px[(size_t)ch * plane + at] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index)
+{
+    int k, offset = 0;
+    if (!ds || !ds->concept_names || category < 0 || category >= ds->n_categories || index < 0 ||
+        index >= ds->n_concepts[category])
+        return "?";
+    for (k = 0; k < category; k++) offset += ds->n_concepts[k];
+    return ds->concept_names + (size_t)(offset + index) * CNNVIS_NAME_LEN;
+}
+
+/* --- CIFAR-10 -------------------------------------------------------------------------------- */
+
+#define CNNVIS__CIFAR_RECORD 3073
+#define CNNVIS__CIFAR_MAX 100000
+
+static const char *cnnvis__cifar_names[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                              "dog",      "frog",       "horse", "ship", "truck"};
+
+static cnnvis_result cnnvis__cifar_parse(cnnvis_dataset *ds, int at, const unsigned char *data, size_t size)
+{
+    size_t i, n = size / CNNVIS__CIFAR_RECORD;
+    for (i = 0; i < n; i++) {
+        const unsigned char *rec = data + i * CNNVIS__CIFAR_RECORD;
+        if (rec[0] > 9) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: record %zu has label %d (0..9)", i, rec[0]);
+        ds->labels[at + (int)i] = rec[0];
+        memcpy(ds->px + (size_t)(at + (int)i) * 3072, rec + 1, 3072); /* already (C, H, W) */
+    }
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__cifar_alloc(cnnvis_dataset *ds, size_t n)
+{
+    int k;
+    if (n < 1 || n > CNNVIS__CIFAR_MAX) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu images (1..%d)", n, CNNVIS__CIFAR_MAX);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, (int)n, 3, 32, 32, 10, 0));
+    for (k = 0; k < 10; k++) cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__cifar_names[k]);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
+{
+    cnnvis_result r;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: data is NULL");
+    if (size == 0 || size % CNNVIS__CIFAR_RECORD)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu bytes is not a whole number of %d-byte records (truncated, or "
+                            "not a binary batch?)", size, CNNVIS__CIFAR_RECORD);
+    CNNVIS__TRY(cnnvis__cifar_alloc(ds, size / CNNVIS__CIFAR_RECORD));
+    r = cnnvis__cifar_parse(ds, 0, (const unsigned char *)data, size);
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths)
+{
+    unsigned char *bufs[16];
+    size_t sizes[16], total = 0;
+    int k, at = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
+    memset(bufs, 0, sizeof bufs);
+    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
+        r = cnnvis_file_read(paths[k], (size_t)CNNVIS__CIFAR_MAX * CNNVIS__CIFAR_RECORD, &bufs[k], &sizes[k]);
+        if (r == CNNVIS_OK && (sizes[k] == 0 || sizes[k] % CNNVIS__CIFAR_RECORD))
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %zu bytes is not a whole number of %d-byte CIFAR-10 records", paths[k],
+                             sizes[k], CNNVIS__CIFAR_RECORD);
+        if (r == CNNVIS_OK) total += sizes[k] / CNNVIS__CIFAR_RECORD;
+    }
+    if (r == CNNVIS_OK) r = cnnvis__cifar_alloc(ds, total);
+    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
+        r = cnnvis__cifar_parse(ds, at, bufs[k], sizes[k]);
+        if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", paths[k], cnnvis_last_error());
+        at += (int)(sizes[k] / CNNVIS__CIFAR_RECORD);
+    }
+    for (k = 0; k < n_paths; k++) cnnvis_free(bufs[k]);
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
 }
 
 #endif /* CNNVIS_IMPLEMENTATION_DONE */
