@@ -716,6 +716,15 @@ typedef struct cnnvis_plot_desc {
 
 CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
 CNNVIS_API cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
+/* A matrix (rows, cols) as a grid of cells coloured by value (viridis over [0, max]) with
+   the value written in each cell ("%.*f" with `decimals`) and the row and column names
+   beside it: a confusion matrix, a table of IoUs. Names may be NULL. */
+CNNVIS_API cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
+                                            const char *const *row_names, const char *const *col_names,
+                                            const char *title, int decimals);
+/* A label map (h, w) of indices as an RGB image: index k gets colour k of a categorical
+   palette (12 colours, repeating), 255 (unlabelled) black. */
+CNNVIS_API cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h);
 
 /* --- Built-in concept images (Network Dissection's pixel-labelled data, generated) -------
    Each image shows one main object whose shape is its class (circle, square, triangle,
@@ -1726,8 +1735,10 @@ static void cnnvis__dropout_backward_range(void *p, int begin, int end)
 
 /* --- Softmax cross-entropy ------------------------------------------------------------- */
 
-/* p = softmax(scores) through log-sum-exp (so saturated scores stay finite),
-   loss_n = lse - score[label], dscores = (p - onehot(label)) / N. Returns the mean loss. */
+/* p_c = exp(s_c - m) / sum_k exp(s_k - m) with m = max_k s_k (so saturated scores stay
+   finite), loss_n = log sum_k exp(s_k - m) + (m - s_label) (the log-sum-exp, computed so that
+   huge scores do not swallow the small terms), dscores = (p - onehot(label)) / N. Returns
+   the mean loss. */
 static double cnnvis__softmax_xent(float *probs, float *dscores, const float *scores, const int32_t *labels,
                                    int n, int classes)
 {
@@ -1736,15 +1747,14 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
     for (i = 0; i < n; i++) {
         const float *s = scores + (size_t)i * classes;
         float *pr = probs + (size_t)i * classes, *ds = dscores + (size_t)i * classes;
-        double m = s[0], sum = 0, lse;
+        double m = s[0], sum = 0;
         for (c = 1; c < classes; c++) m = s[c] > m ? s[c] : m;
         for (c = 0; c < classes; c++) sum += exp((double)s[c] - m);
-        lse = m + log(sum);
         for (c = 0; c < classes; c++) {
-            pr[c] = (float)exp((double)s[c] - lse);
+            pr[c] = (float)(exp((double)s[c] - m) / sum);
             ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
         }
-        total += lse - s[labels[i]];
+        total += log(sum) + (m - s[labels[i]]);
     }
     return total / n;
 }
@@ -3355,6 +3365,13 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
         for (j = 0; j < cnnvis_tensor_count(x) && isfinite(x->data[j]); j++) continue;
         return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "step %lld: input image %zu has a non-finite value", net->step,
                             j / ((size_t)x->c * x->h * x->w));
+    }
+    for (i = 0; i < net->n_layers; i++) {
+        /* A NaN weight can hide behind a ReLU (NaN > 0 is false) and leave the loss finite. */
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite weight", net->step,
+                                L->desc.name);
     }
     was_training = net->training;
     net->training = 1;
@@ -5493,6 +5510,67 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot
             have = 1, px = cx, py = cy;
         }
     }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
+                                             const char *const *row_names, const char *const *col_names, const char *title,
+                                             int decimals)
+{
+    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+    int r, c, label_w = 0, head_h = 0, cell, x0, y0, title_h = title ? 16 : 0;
+    float top = 0;
+    char text[32];
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!values || rows < 1 || cols < 1 || rows > 1000 || cols > 1000 || decimals < 0 || decimals > 6)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
+                            decimals);
+    for (r = 0; r < rows * cols; r++) top = values[r] > top ? values[r] : top;
+    for (r = 0; r < rows && row_names; r++) label_w = CNNVIS__MAX(label_w, cnnvis_text_width(row_names[r], 1));
+    for (c = 0; c < cols && col_names; c++) head_h = CNNVIS__MAX(head_h, cnnvis_text_width(col_names[c], 1));
+    snprintf(text, sizeof text, "%.*f", decimals, top);
+    cell = CNNVIS__MAX(18, cnnvis_text_width(text, 1) + 6);
+    head_h = CNNVIS__MIN(head_h, 8 * 16); /* column names go vertically, one letter a line */
+    head_h = col_names ? head_h / 6 * 8 + 4 : 0;
+    x0 = label_w + 8, y0 = title_h + head_h + 4;
+    CNNVIS__TRY(cnnvis_image_create(out, x0 + cols * cell + 4, y0 + rows * cell + 4, 3));
+    cnnvis_image_fill(out, 0, 0, out->w, out->h, white);
+    if (title) cnnvis_image_text(out, 4, 4, title, black, 1);
+    for (c = 0; c < cols && col_names; c++) { /* vertical column names */
+        const char *name = col_names[c] ? col_names[c] : "";
+        int k;
+        for (k = 0; name[k] && k < 16; k++) {
+            char one[2];
+            one[0] = name[k], one[1] = 0;
+            cnnvis_image_text(out, x0 + c * cell + (cell - 5) / 2, title_h + 2 + k * 8, one, black, 1);
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        if (row_names && row_names[r]) cnnvis_image_text(out, x0 - 4 - cnnvis_text_width(row_names[r], 1), y0 + r * cell + (cell - 7) / 2, row_names[r], black, 1);
+        for (c = 0; c < cols; c++) {
+            float v = values[(size_t)r * cols + c], t = top > 0 ? v / top : 0;
+            unsigned char rgb[3], ink[3];
+            cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, t, rgb);
+            cnnvis_image_fill(out, x0 + c * cell, y0 + r * cell, cell - 1, cell - 1, rgb);
+            ink[0] = ink[1] = ink[2] = (unsigned char)(t > 0.6f ? 0 : 255);
+            snprintf(text, sizeof text, "%.*f", decimals, v);
+            cnnvis_image_text(out, x0 + c * cell + (cell - cnnvis_text_width(text, 1)) / 2, y0 + r * cell + (cell - 7) / 2, text, ink, 1);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h)
+{
+    static const unsigned char palette[12][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                                 {188, 189, 34}, {23, 190, 207}, {255, 255, 255}, {90, 60, 20}};
+    size_t px;
+    if (!labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_labels_to_image: labels is NULL");
+    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
+    for (px = 0; px < (size_t)w * h; px++)
+        if (labels[px] != 255) memcpy(out->px + px * 3, palette[labels[px] % 12], 3);
     return CNNVIS_OK;
 }
 

@@ -1,21 +1,23 @@
-/* 00_train.c - train alexnet_mini and save a checkpoint (the network every other example
-   looks inside).
+/* 00_train.c - train alexnet_mini and save the checkpoint every other example looks inside.
 
-   Lecture: the "Recap: CNNs" slide - what is inside the black box we are about to open.
-   Shows: the layers of an AlexNet-style net, their shapes and receptive fields, and SGD
-   with momentum driving the test accuracy up epoch by epoch.
+   Lecture: the "Recap: CNNs" slide - the black box we are about to open.
+   Shows: an AlexNet-style net's layers, shapes and receptive fields; SGD with momentum
+   driving the test accuracy up epoch by epoch; what the built-in concept images look like.
 
    Build and run:
-       make build/00_train && ./build/00_train --data fashion
+       make build/00_train && ./build/00_train                  (built-in concept images)
+       ./build/00_train --data fashion                          (after `make data`)
+       ./build/00_train --data cifar10                          (after `make cifar10`)
    Output (in --out, default out/00_train/):
        alexnet_mini.cnnvis   the checkpoint (architecture, weights, class names, mean/std)
-       curve.tsv             loss and accuracy per epoch
+       curve.tsv, curve.png  loss and accuracy per epoch
+       confusion.png         the test set's confusion matrix
+       samples.png           (concept images) images beside their object, colour and texture labels
    Exercises:
        1. Train with --lr 0.1 and then 0.001: which fails, and how does the curve show it?
-       2. Remove the dropout layers from cnnvis_net_desc_alexnet_mini (cnnvis.h): does the
-          gap between training and test accuracy grow?
-       3. Train twice with the same --seed and compare the checkpoints with cmp: why are they
-          identical even with --threads 1 and --threads 2? */
+       2. Which classes does the confusion matrix mix up, and why those?
+       3. Train twice with the same --seed, once with --threads 1 and once with --threads 2, and
+          compare the checkpoints with cmp: why are they identical? */
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
 #include "common.h"
@@ -24,40 +26,148 @@ static const char *fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "D
                                         "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 static const char *digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
-typedef struct epoch_log {
+#define MAX_EPOCHS 1000
+typedef struct history {
+    int n;
+    float epoch[MAX_EPOCHS], train_loss[MAX_EPOCHS], train_acc[MAX_EPOCHS], test_loss[MAX_EPOCHS], test_acc[MAX_EPOCHS];
     FILE *tsv;
-} epoch_log;
+} history;
 
 static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
 {
-    epoch_log *log = (epoch_log *)user;
+    history *h = (history *)user;
     (void)net;
-    if (!s->end_of_epoch) return 0;
+    if (!s->end_of_epoch || h->n >= MAX_EPOCHS) return 0;
     printf("epoch %2d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.0f img/s  %.0fs\n", s->epoch,
            s->epochs, s->lr, s->train_loss, 100 * s->train_acc, s->test_loss, 100 * s->test_acc, s->images_per_s, s->seconds);
     fflush(stdout);
-    if (log->tsv) {
-        fprintf(log->tsv, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\n", s->epoch, s->train_loss, s->train_acc, s->test_loss,
-                s->test_acc, s->seconds);
-        fflush(log->tsv);
+    h->epoch[h->n] = (float)s->epoch, h->train_loss[h->n] = s->train_loss, h->train_acc[h->n] = s->train_acc;
+    h->test_loss[h->n] = s->test_loss, h->test_acc[h->n] = s->test_acc;
+    h->n++;
+    if (h->tsv) {
+        fprintf(h->tsv, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\n", s->epoch, s->train_loss, s->train_acc, s->test_loss, s->test_acc,
+                s->seconds);
+        fflush(h->tsv);
     }
     return 0;
 }
 
+/* Per-channel mean and standard deviation of the training pixels in [0, 1]. */
+static void pixel_stats(const cnnvis_dataset *ds, float *mean, float *std)
+{
+    int ch, i;
+    size_t plane = (size_t)ds->h * ds->w, p;
+    for (ch = 0; ch < ds->c && ch < 3; ch++) {
+        double s = 0, s2 = 0, n = 0;
+        for (i = 0; i < ds->n; i++) {
+            const unsigned char *px = ds->px + ((size_t)i * ds->c + ch) * plane;
+            for (p = 0; p < plane; p++) s += px[p], s2 += (double)px[p] * px[p];
+            n += (double)plane;
+        }
+        mean[ch] = (float)(s / n / 255.0);
+        std[ch] = (float)(sqrt(s2 / n - (s / n) * (s / n)) / 255.0);
+        if (std[ch] < 1e-3f) std[ch] = 1;
+    }
+}
+
+/* samples.png: concept images beside their three label maps (object, colour, texture). */
+static void write_samples(const cnnvis_dataset *ds, const char *path)
+{
+    cnnvis_image tiles[48];
+    char captions[48][32];
+    const char *cap[48];
+    int i, k, n = 0;
+    cnnvis_montage_desc md;
+    cnnvis_image out, im;
+    for (i = 0; i < 12 && i < ds->n; i++) {
+        size_t plane = (size_t)ds->h * ds->w, p;
+        ex_check(cnnvis_dataset_image(&im, ds, i), "image");
+        ex_check(cnnvis_image_resize(&tiles[n], &im, 2 * ds->w, 2 * ds->h, CNNVIS_RESIZE_NEAREST), "resize");
+        cnnvis_image_free(&im);
+        snprintf(captions[n], 32, "%s", ds->class_names + (size_t)ds->labels[i] * CNNVIS_CLASS_LEN), n++;
+        for (k = 0; k < 3; k++) {
+            const unsigned char *labels = ds->concepts + ((size_t)i * ds->n_categories + k) * plane;
+            if (k == CNNVIS_CAT_COLOUR) {
+                ex_check(cnnvis_image_create(&im, ds->w, ds->h, 3), "image");
+                for (p = 0; p < plane; p++) cnnvis_concepts_colour(labels[p], im.px + 3 * p);
+            } else {
+                ex_check(cnnvis_labels_to_image(&im, labels, ds->w, ds->h), "labels");
+            }
+            ex_check(cnnvis_image_resize(&tiles[n], &im, 2 * ds->w, 2 * ds->h, CNNVIS_RESIZE_NEAREST), "resize");
+            cnnvis_image_free(&im);
+            /* the concept under the object's centre is not known here: name the category */
+            snprintf(captions[n], 32, "%s", ds->category_names[k]), n++;
+        }
+    }
+    for (i = 0; i < n; i++) cap[i] = captions[i];
+    memset(&md, 0, sizeof md);
+    md.cols = 8, md.title = "built-in concept images: image | object | colour | texture labels";
+    ex_check(cnnvis_montage(&out, tiles, n, cap, &md), "montage");
+    ex_check(cnnvis_image_write(&out, path), path);
+    cnnvis_image_free(&out);
+    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+}
+
+static void write_curves(const history *h, const char *path)
+{
+    cnnvis_series s[4];
+    cnnvis_plot_desc d;
+    cnnvis_image loss_img, acc_img, both[2];
+    cnnvis_montage_desc md;
+    cnnvis_image out;
+    memset(s, 0, sizeof s);
+    memset(&d, 0, sizeof d);
+    s[0].name = "train loss", s[0].x = h->epoch, s[0].y = h->train_loss, s[0].n = h->n;
+    s[1].name = "test loss", s[1].x = h->epoch, s[1].y = h->test_loss, s[1].n = h->n;
+    s[2].name = "train accuracy", s[2].x = h->epoch, s[2].y = h->train_acc, s[2].n = h->n;
+    s[3].name = "test accuracy", s[3].x = h->epoch, s[3].y = h->test_acc, s[3].n = h->n;
+    d.w = 480, d.h = 320, d.xlabel = "epoch";
+    d.series = s, d.n_series = 2, d.title = "cross-entropy loss";
+    ex_check(cnnvis_plot_lines(&loss_img, &d), "plot");
+    d.series = s + 2, d.title = "accuracy";
+    ex_check(cnnvis_plot_lines(&acc_img, &d), "plot");
+    both[0] = loss_img, both[1] = acc_img;
+    memset(&md, 0, sizeof md);
+    md.cols = 2, md.bg_grey = 255;
+    ex_check(cnnvis_montage(&out, both, 2, NULL, &md), "montage");
+    ex_check(cnnvis_image_write(&out, path), path);
+    cnnvis_image_free(&out), cnnvis_image_free(&loss_img), cnnvis_image_free(&acc_img);
+}
+
+static void write_confusion(const cnnvis_eval *ev, const cnnvis_net *net, const char *path)
+{
+    float *rates = (float *)malloc(sizeof(float) * ev->n_classes * ev->n_classes);
+    const char *names[1000];
+    int r, c;
+    cnnvis_image out;
+    for (r = 0; r < ev->n_classes && r < 1000; r++) {
+        int total = 0;
+        names[r] = cnnvis_net_class_name(net, r);
+        for (c = 0; c < ev->n_classes; c++) total += ev->confusion[r * ev->n_classes + c];
+        for (c = 0; c < ev->n_classes; c++) rates[r * ev->n_classes + c] = total ? 100.0f * ev->confusion[r * ev->n_classes + c] / total : 0;
+    }
+    ex_check(cnnvis_plot_matrix(&out, rates, ev->n_classes, ev->n_classes, names, names,
+                                "confusion (% of each true class; rows true, columns predicted)", 0), "matrix");
+    ex_check(cnnvis_image_write(&out, path), path);
+    cnnvis_image_free(&out);
+    free(rates);
+}
+
 int main(int argc, char **argv)
 {
-    const char *data = "fashion", *out = "out/00_train", *checkpoint = NULL;
-    int epochs = 10, threads = 0, n_train = 0, batch = 64, i, c;
+    const char *data = "concepts", *out = "out/00_train", *checkpoint = NULL, *data_dir = "data/cifar10";
+    int epochs = 0, threads = 0, n_train = 0, batch = 64, i, c;
     float lr = 0.02f;
     uint64_t seed = 1;
     ex_option opts[] = {
-        {"data", EX_STRING, &data, 0, 0, "fashion (default) or mnist"},
-        {"epochs", EX_INT, &epochs, 1, 1000, "passes over the training set (10)"},
+        {"data", EX_STRING, &data, 0, 0, "concepts (built in, default), fashion, mnist or cifar10"},
+        {"epochs", EX_INT, &epochs, 1, MAX_EPOCHS, "passes over the training set (concepts 8, others 10)"},
         {"batch", EX_INT, &batch, 1, 1024, "images per SGD step (64)"},
         {"lr", EX_FLOAT, &lr, 1e-6, 10, "initial learning rate, cosine schedule (0.02)"},
-        {"n-train", EX_INT, &n_train, 0, 1 << 30, "use only the first N training images (0: all)"},
+        {"n-train", EX_INT, &n_train, 0, 1 << 30, "training images (concepts: 20000; others: all)"},
+        {"data-dir", EX_STRING, &data_dir, 0, 0, "where the CIFAR-10 .bin batches are (data/cifar10)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "seed of the weights, shuffling and dropout (1)"},
+        {"seed", EX_U64, &seed, 0, 1e18, "seed of the data, weights, shuffling and dropout (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/00_train)"},
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "where to save the net (OUT/alexnet_mini.cnnvis)"},
     };
@@ -67,44 +177,79 @@ int main(int argc, char **argv)
     cnnvis_net *net;
     cnnvis_train_desc t;
     cnnvis_eval ev;
-    epoch_log log;
-    const char **names;
+    static history hist;
+    const char *names[10];
+    int is_concepts = 0;
+    double t0;
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 00_train [options]\ntrains alexnet_mini on Fashion-MNIST or MNIST and saves a checkpoint");
-    if (strcmp(data, "fashion") == 0) names = fashion_names;
-    else if (strcmp(data, "mnist") == 0) names = digit_names;
-    else {
-        fprintf(stderr, "00_train: --data %s: expected fashion or mnist\n", data);
-        return 2;
-    }
-    if (ex_load_idx(strcmp(data, "fashion") == 0 ? "fashion-mnist" : "mnist", &train, &test) != CNNVIS_OK) return 1;
-    if (n_train > 0 && n_train < train.n) {
-        ex_check(cnnvis_dataset_slice(&part, &train, 0, n_train), "slice");
-    } else {
-        part = train;
-    }
-
-    cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);
-    d.n_threads = threads, d.seed = seed, d.class_names = names;
-    d.mean[0] = 0.2860f, d.std[0] = 0.3530f; /* Fashion-MNIST's pixel statistics */
-    if (strcmp(data, "mnist") == 0) d.mean[0] = 0.1307f, d.std[0] = 0.3081f;
-    ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
-    cnnvis_net_summary(net, summary, sizeof summary);
-    printf("%s\ntraining on %d images, testing on %d\n", summary, part.n, test.n);
-
+             "usage: 00_train [options]\ntrains alexnet_mini and saves a checkpoint, a training curve and a confusion matrix");
     if (ex_mkdirs(out) != 0) {
         fprintf(stderr, "00_train: cannot create %s\n", out);
         return 1;
     }
+    t0 = ex_seconds();
+    if (strcmp(data, "concepts") == 0) {
+        cnnvis_concepts_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.n = n_train ? n_train : 20000, cd.seed = seed;
+        ex_check(cnnvis_concepts_generate(&train, &cd), "cnnvis_concepts_generate");
+        cd.n = 2000, cd.seed = seed + 1000003; /* another seed: test images the net never saw */
+        ex_check(cnnvis_concepts_generate(&test, &cd), "cnnvis_concepts_generate");
+        is_concepts = 1;
+        if (!epochs) epochs = 8;
+        snprintf(path, sizeof path, "%s/samples.png", out);
+        write_samples(&train, path);
+    } else if (strcmp(data, "fashion") == 0 || strcmp(data, "mnist") == 0) {
+        int fashion = strcmp(data, "fashion") == 0;
+        if (ex_load_idx(fashion ? "fashion-mnist" : "mnist", &train, &test) != CNNVIS_OK) return 1;
+        for (i = 0; i < 10; i++) names[i] = fashion ? fashion_names[i] : digit_names[i];
+        train.class_names = NULL;
+    } else if (strcmp(data, "cifar10") == 0) {
+        char files[6][512];
+        const char *paths[5];
+        for (i = 0; i < 5; i++) snprintf(files[i], 512, "%s/data_batch_%d.bin", data_dir, i + 1), paths[i] = files[i];
+        snprintf(files[5], 512, "%s/test_batch.bin", data_dir);
+        if (!ex_file_exists(files[0])) {
+            fprintf(stderr, "00_train: %s not found: run `make cifar10` (needs internet) or pass --data-dir\n", files[0]);
+            return 1;
+        }
+        ex_check(cnnvis_cifar10_load(&train, paths, 5), "cnnvis_cifar10_load");
+        paths[0] = files[5];
+        ex_check(cnnvis_cifar10_load(&test, paths, 1), "cnnvis_cifar10_load");
+    } else {
+        fprintf(stderr, "00_train: --data %s: expected concepts, fashion, mnist or cifar10\n", data);
+        return 2;
+    }
+    if (!epochs) epochs = 10;
+    part = train;
+    if (n_train > 0 && n_train < train.n) ex_check(cnnvis_dataset_slice(&part, &train, 0, n_train), "slice");
+    printf("data: %s, %d training and %d test images of %dx%dx%d (%.1fs to load)\n", data, part.n, test.n, train.c, train.h,
+           train.w, ex_seconds() - t0);
+
+    cnnvis_net_desc_alexnet_mini(&d, train.c, train.h, train.w, 10);
+    d.n_threads = threads, d.seed = seed;
+    if (train.class_names) {
+        for (i = 0; i < 10; i++) names[i] = train.class_names + (size_t)i * CNNVIS_CLASS_LEN;
+    }
+    d.class_names = names;
+    pixel_stats(&part, d.mean, d.std);
+    ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
+    cnnvis_net_summary(net, summary, sizeof summary);
+    printf("%s\n", summary);
+
     snprintf(path, sizeof path, "%s/curve.tsv", out);
-    log.tsv = fopen(path, "w");
-    if (log.tsv) fprintf(log.tsv, "epoch\ttrain_loss\ttrain_acc\ttest_loss\ttest_acc\tseconds\n");
+    hist.tsv = fopen(path, "w");
+    if (hist.tsv) fprintf(hist.tsv, "epoch\ttrain_loss\ttrain_acc\ttest_loss\ttest_acc\tseconds\n");
     memset(&t, 0, sizeof t);
     t.epochs = epochs, t.batch = batch, t.lr = lr, t.seed = seed;
-    t.crop_pad = 2, t.flip = strcmp(data, "fashion") == 0; /* no flips for digits: a mirrored 2 is no 2 */
-    t.callback = on_epoch, t.user = &log;
+    t.crop_pad = train.h / 16;
+    t.flip = strcmp(data, "mnist") != 0; /* no flips for digits: a mirrored 2 is no 2 */
+    t.callback = on_epoch, t.user = &hist;
     ex_check(cnnvis_net_train(net, &part, &test, &t), "cnnvis_net_train");
-    if (log.tsv) fclose(log.tsv);
+    if (hist.tsv) fclose(hist.tsv);
+    printf("trained in %.0f s\n", ex_seconds() - t0);
+    snprintf(path, sizeof path, "%s/curve.png", out);
+    write_curves(&hist, path);
 
     ex_check(cnnvis_net_evaluate(net, &test, &ev), "cnnvis_net_evaluate");
     printf("\ntest accuracy %.2f%% (loss %.4f)\nper class:\n", 100 * ev.accuracy, ev.loss);
@@ -115,6 +260,8 @@ int main(int argc, char **argv)
         for (i = 0; i < ev.n_classes; i++) printf(" %5d", (int)ev.confusion[c * ev.n_classes + i]);
         printf("\n");
     }
+    snprintf(path, sizeof path, "%s/confusion.png", out);
+    write_confusion(&ev, net, path);
     cnnvis_eval_free(&ev);
 
     if (!checkpoint) {
@@ -122,7 +269,7 @@ int main(int argc, char **argv)
         checkpoint = path;
     }
     ex_check(cnnvis_net_save(net, checkpoint), "cnnvis_net_save");
-    printf("saved %s\n", checkpoint);
+    printf("saved %s%s\n", checkpoint, is_concepts ? " (and samples.png, curve.png, confusion.png)" : "");
     cnnvis_net_free(net);
     cnnvis_dataset_free(&train);
     cnnvis_dataset_free(&test);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 
 typedef enum ex_kind { EX_INT, EX_FLOAT, EX_STRING, EX_U64, EX_FLAG } ex_kind;
@@ -143,6 +144,13 @@ static int ex_mkdirs(const char *path)
             buf[i] = c;
         }
     return 0;
+}
+
+static double ex_seconds(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
 }
 
 static int ex_file_exists(const char *path)
