@@ -10,7 +10,7 @@ TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test debug data clean
+.PHONY: all test debug data cifar10 clean
 all: $(EXAMPLES) $(TESTS)
 
 $(BUILD)/%: examples/%.c cnnvis.h
@@ -32,6 +32,10 @@ debug:
 # Fashion-MNIST from Debian's package where apt exists; otherwise where to get it.
 data:
 	@sh data/get-fashion-mnist.sh
+
+# CIFAR-10 from its authors' page (needs internet), checked by size and SHA-256.
+cifar10:
+	@sh data/get-cifar10.sh
 
 clean:
 	rm -rf build build-debug out
