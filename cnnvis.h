@@ -1625,20 +1625,17 @@ static void cnnvis__maxpool_forward_range(void *p, int begin, int end)
         const float *x = a->x + (size_t)plane * a->ih * a->iw;
         float *y = a->y + (size_t)plane * a->oh * a->ow;
         int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
-        int oy, ox, ky, kx;
+        int oy, ox, iy, ix; /* output row, column; input row, column */
         for (oy = 0; oy < a->oh; oy++) {
+            /* the window's rows inside the image: padding is -inf and never wins */
+            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
             for (ox = 0; ox < a->ow; ox++) {
-                float best = 0.0f;
-                int32_t arg = -1;
-                for (ky = 0; ky < a->k; ky++) {
-                    int iy = oy * a->s - a->p + ky;
-                    if (iy < 0 || iy >= a->ih) continue;
-                    for (kx = 0; kx < a->k; kx++) {
-                        int ix = ox * a->s - a->p + kx;
-                        if (ix < 0 || ix >= a->iw) continue;
-                        if (arg < 0 || x[iy * a->iw + ix] > best) best = x[iy * a->iw + ix], arg = iy * a->iw + ix;
-                    }
-                }
+                int x0 = CNNVIS__MAX(ox * a->s - a->p, 0), x1 = CNNVIS__MIN(ox * a->s - a->p + a->k, a->iw);
+                float best = x[y0 * a->iw + x0];
+                int32_t arg = y0 * a->iw + x0;
+                for (iy = y0; iy < y1; iy++)
+                    for (ix = x0; ix < x1; ix++)
+                        if (x[iy * a->iw + ix] > best) best = x[iy * a->iw + ix], arg = iy * a->iw + ix;
                 y[oy * a->ow + ox] = best;
                 sw[oy * a->ow + ox] = arg;
             }
@@ -1985,27 +1982,44 @@ typedef struct cnnvis__im2col_args {
     int group;
 } cnnvis__im2col_args;
 
+/* The panel's 16 positions fall into runs along output rows; each run reads one input row
+   (every S-th value), zero where the kernel hangs over the border. */
 static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int end)
 {
     const cnnvis__conv_geom *g = a->g;
     int ic_per_group = g->ic / g->groups, kd_n = ic_per_group * g->k * g->k, P = g->oh * g->ow;
-    int panel, j, icg, ky, kx;
+    int panel, j, icg, ky, kx, run;
     for (panel = begin; panel < end; panel++) {
-        int base_y[CNNVIS__NR], base_x[CNNVIS__NR];
+        int run_j[CNNVIS__NR + 1], run_oy[CNNVIS__NR], run_ox[CNNVIS__NR], n_runs = 0;
         float *dst = a->dst + (size_t)panel * kd_n * CNNVIS__NR;
-        for (j = 0; j < CNNVIS__NR; j++) {
+        for (j = 0; j < CNNVIS__NR; j++) { /* runs of positions on one output row */
             int pos = panel * CNNVIS__NR + j;
-            base_y[j] = pos < P ? pos / g->ow * g->s - g->p : INT_MIN / 2; /* past the end: never inside */
-            base_x[j] = pos < P ? pos % g->ow * g->s - g->p : INT_MIN / 2;
+            if (pos >= P) break;
+            if (j == 0 || pos % g->ow == 0) run_j[n_runs] = j, run_oy[n_runs] = pos / g->ow, run_ox[n_runs] = pos % g->ow, n_runs++;
         }
+        run_j[n_runs] = j; /* positions j.. of the last panel are padding: zero */
         for (icg = 0; icg < ic_per_group; icg++) {
             const float *plane = a->x + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
             for (ky = 0; ky < g->k; ky++)
-                for (kx = 0; kx < g->k; kx++, dst += CNNVIS__NR)
-                    for (j = 0; j < CNNVIS__NR; j++) {
-                        int iy = base_y[j] + ky, ix = base_x[j] + kx;
-                        dst[j] = (unsigned)iy < (unsigned)g->ih && (unsigned)ix < (unsigned)g->iw ? plane[iy * g->iw + ix] : 0.0f;
+                for (kx = 0; kx < g->k; kx++, dst += CNNVIS__NR) {
+                    for (j = run_j[n_runs]; j < CNNVIS__NR; j++) dst[j] = 0.0f;
+                    for (run = 0; run < n_runs; run++) {
+                        int iy = run_oy[run] * g->s - g->p + ky, ix0 = run_ox[run] * g->s - g->p + kx;
+                        int len = run_j[run + 1] - run_j[run], t;
+                        float *d = dst + run_j[run];
+                        const float *row = plane + (size_t)iy * g->iw;
+                        if (iy < 0 || iy >= g->ih) {
+                            for (t = 0; t < len; t++) d[t] = 0.0f;
+                        } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {
+                            memcpy(d, row + ix0, sizeof(float) * (size_t)len);
+                        } else {
+                            for (t = 0; t < len; t++) {
+                                int ix = ix0 + t * g->s;
+                                d[t] = ix >= 0 && ix < g->iw ? row[ix] : 0.0f;
+                            }
+                        }
                     }
+                }
         }
     }
 }
@@ -2034,13 +2048,18 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
         for (ky = 0; ky < g->k; ky++)
             for (kx = 0; kx < g->k; kx++) {
                 const float *row = a->dcol + ((size_t)(icg * g->k + ky) * g->k + kx) * P;
+                /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
+                int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
+                int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
                 for (oy = 0; oy < g->oh; oy++) {
                     int iy = oy * g->s - g->p + ky;
+                    float *dst = plane + (size_t)iy * g->iw - g->p + kx;
+                    const float *src = row + (size_t)oy * g->ow;
                     if (iy < 0 || iy >= g->ih) continue;
-                    for (ox = 0; ox < g->ow; ox++) {
-                        int ix = ox * g->s - g->p + kx;
-                        if (ix >= 0 && ix < g->iw) plane[iy * g->iw + ix] += row[oy * g->ow + ox];
-                    }
+                    if (g->s == 1)
+                        for (ox = ox0; ox < ox1; ox++) dst[ox] += src[ox];
+                    else
+                        for (ox = ox0; ox < ox1; ox++) dst[ox * g->s] += src[ox];
                 }
             }
     }
@@ -2051,7 +2070,8 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
 typedef struct cnnvis__conv_plan {
     int kd, P, ocg, icg;
     int chunk;            /* images per backward-weights chunk */
-    size_t shared;        /* floats */
+    size_t w_b_offset;    /* floats: where backward-weights' B starts in the shared part */
+    size_t shared;        /* floats, a multiple of 16 (64 bytes) like every offset below */
     size_t per_thread;    /* floats */
 } cnnvis__conv_plan;
 
@@ -2073,10 +2093,11 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     w_b = cnnvis__pad((size_t)pl.kd, CNNVIS__NR) * pl.P;
     pl.chunk = (int)CNNVIS__MAX((size_t)1, CNNVIS__BW_BUDGET / CNNVIS__MAX(w_a, w_b));
     pl.chunk = CNNVIS__MIN(pl.chunk, max_batch);
-    pl.shared = CNNVIS__MAX(CNNVIS__MAX(fwd_shared, bwd_shared), (w_a + w_b) * (size_t)pl.chunk);
+    pl.w_b_offset = cnnvis__pad(w_a * (size_t)pl.chunk, CNNVIS__NR); /* B panels are loaded aligned */
+    pl.per_thread = cnnvis__pad(CNNVIS__MAX(fwd_thread, bwd_thread), CNNVIS__NR);
+    pl.shared = CNNVIS__MAX(CNNVIS__MAX(fwd_shared, bwd_shared), pl.w_b_offset + w_b * (size_t)pl.chunk);
     /* with fewer images than threads the per-image operands are shared too */
-    pl.shared += CNNVIS__MAX(fwd_thread, bwd_thread);
-    pl.per_thread = CNNVIS__MAX(fwd_thread, bwd_thread);
+    pl.shared = cnnvis__pad(pl.shared, CNNVIS__NR) + pl.per_thread;
     return pl;
 }
 
@@ -2244,33 +2265,42 @@ static void cnnvis__convw_pack_a(void *p, int begin, int end)
     }
 }
 
-/* B panels: 16 kd = (icg, ky, kx) columns, K = (image, position). Items: panels. */
+/* B panels: 16 kd = (icg, ky, kx) columns, K = (image, position). Each column is one
+   kernel tap read along input rows, the part that falls inside the image computed once per
+   row. Items: panels. */
 static void cnnvis__convw_pack_b(void *p, int begin, int end)
 {
     const cnnvis__convw_args *w = (const cnnvis__convw_args *)p;
     const cnnvis__conv_args *a = w->f->a;
     const cnnvis__conv_geom *g = &a->g;
-    int P = w->f->pl.P, K = w->count * P, kd_n = w->f->pl.kd, panel, img, oy, ox, j;
+    int P = w->f->pl.P, K = w->count * P, kd_n = w->f->pl.kd, k2 = g->k * g->k, panel, img, oy, ox, j;
     for (panel = begin; panel < end; panel++) {
         float *dst = w->bp + (size_t)panel * K * CNNVIS__NR;
-        int ky_of[CNNVIS__NR], kx_of[CNNVIS__NR], valid[CNNVIS__NR];
-        size_t plane_of[CNNVIS__NR];
         for (j = 0; j < CNNVIS__NR; j++) {
-            int kd = panel * CNNVIS__NR + j, k2 = g->k * g->k;
-            valid[j] = kd < kd_n;
-            kd = valid[j] ? kd : 0;
-            plane_of[j] = (size_t)(w->f->group * w->f->pl.icg + kd / k2) * g->ih * g->iw;
-            ky_of[j] = kd % k2 / g->k, kx_of[j] = kd % g->k;
-        }
-        for (img = 0; img < w->count; img++) {
-            const float *x = a->x + (size_t)(w->n0 + img) * g->ic * g->ih * g->iw;
-            for (oy = 0; oy < g->oh; oy++)
-                for (ox = 0; ox < g->ow; ox++, dst += CNNVIS__NR)
-                    for (j = 0; j < CNNVIS__NR; j++) {
-                        int iy = oy * g->s - g->p + ky_of[j], ix = ox * g->s - g->p + kx_of[j];
-                        dst[j] = valid[j] && (unsigned)iy < (unsigned)g->ih && (unsigned)ix < (unsigned)g->iw
-                                     ? x[plane_of[j] + (size_t)iy * g->iw + ix] : 0.0f;
+            int kd = panel * CNNVIS__NR + j, ky = kd % k2 / g->k, kx = kd % g->k;
+            /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
+            int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
+            int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
+            float *col = dst + j;
+            if (kd >= kd_n) {
+                for (ox = 0; ox < K; ox++) col[(size_t)ox * CNNVIS__NR] = 0.0f;
+                continue;
+            }
+            for (img = 0; img < w->count; img++) {
+                const float *plane = a->x + ((size_t)(w->n0 + img) * g->ic + (size_t)w->f->group * w->f->pl.icg + kd / k2) *
+                                                g->ih * g->iw;
+                for (oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->s - g->p + ky;
+                    float *out = col + ((size_t)img * P + (size_t)oy * g->ow) * CNNVIS__NR;
+                    if (iy < 0 || iy >= g->ih) {
+                        for (ox = 0; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                        continue;
                     }
+                    for (ox = 0; ox < ox0 && ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                    for (; ox < ox1; ox++) out[(size_t)ox * CNNVIS__NR] = plane[(size_t)iy * g->iw + ox * g->s - g->p + kx];
+                    for (; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                }
+            }
         }
     }
 }
@@ -2305,7 +2335,7 @@ static void cnnvis__conv2d_backward_weights__fast(cnnvis__conv_args *a, cnnvis_k
         for (w.n0 = 0; w.n0 < a->g.n; w.n0 += f.pl.chunk) {
             w.count = CNNVIS__MIN(f.pl.chunk, a->g.n - w.n0);
             w.ap = a->scratch;
-            w.bp = a->scratch + cnnvis__pad((size_t)f.pl.ocg, CNNVIS__MR) * f.pl.P * f.pl.chunk;
+            w.bp = a->scratch + f.pl.w_b_offset;
             cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__convw_pack_a, &w);
             cnnvis__parallel_for(a->pool, cnnvis__panels_b(f.pl.kd), cnnvis__convw_pack_b, &w);
             gm.m = f.pl.ocg, gm.n = f.pl.kd, gm.k = w.count * f.pl.P;
