@@ -796,6 +796,7 @@ CNNVIS_API cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const vo
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h> /* stat: is a path a regular file? */
 #include <sys/time.h> /* gettimeofday: visible even under -std=c99, unlike clock_gettime */
 #include <unistd.h>   /* isatty, sysconf */
 
@@ -2665,10 +2666,11 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
     net->n_threads = d->n_threads ? d->n_threads : cnnvis__online_cpus();
     env = getenv("CNNVIS_THREADS");
     if (env && *env) {
-        int t = atoi(env);
-        if (t < 1 || t > CNNVIS__MAX_THREADS)
+        char *end;
+        long t = strtol(env, &end, 10);
+        if (*end || t < 1 || t > CNNVIS__MAX_THREADS)
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "CNNVIS_THREADS=%s is not in 1..%d", env, CNNVIS__MAX_THREADS);
-        net->n_threads = t;
+        net->n_threads = (int)t;
     }
 #ifdef CNNVIS_NO_THREADS
     net->n_threads = 1;
@@ -3453,8 +3455,8 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvi
 {
     if (!view || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: NULL argument");
     if (begin < 0 || count < 1 || begin > ds->n - count)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: images [%d, %d) are not within the %d images", begin,
-                            begin + count, ds->n);
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: images [%d, %lld) are not within the %d images", begin,
+                            (long long)begin + count, ds->n);
     *view = *ds;
     view->px = ds->px + (size_t)begin * ds->c * ds->h * ds->w;
     view->labels = ds->labels + begin;
@@ -3499,8 +3501,8 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int beg
     CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_batch", ds, net));
     if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: NULL net or tensor");
     if (begin < 0 || count < 1 || begin > ds->n - count)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %d) are not within the %d images", begin,
-                            begin + count, ds->n);
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %lld) are not within the %d images", begin,
+                            (long long)begin + count, ds->n);
     if (x->n != count || x->c != ds->c || x->h != ds->h || x->w != ds->w)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
                             x->c, x->h, x->w, count, ds->c, ds->h, ds->w);
@@ -3909,12 +3911,11 @@ static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *b
     return CNNVIS_OK;
 }
 
-/* Copy a parsed checkpoint's numbers into net, after checking that every layer fits. */
-static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
+/* Does a parsed checkpoint fit net's architecture layer by layer? net need only be resolved
+   (shapes and counts), not allocated. */
+static cnnvis_result cnnvis__ckpt_check(const cnnvis_net *net, const cnnvis__ckpt *ck)
 {
     int i;
-    size_t j;
-    const unsigned char *p;
     if (ck->desc.n_layers != net->n_layers || ck->n_classes != net->n_classes || ck->desc.in_c != net->desc.in_c ||
         ck->desc.in_h != net->desc.in_h || ck->desc.in_w != net->desc.in_w)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %d layers, input %dx%dx%d, %d classes; the net has %d, %dx%dx%d, %d",
@@ -3928,6 +3929,16 @@ static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
                                 cnnvis__kind_prefix[ck->desc.layers[i].kind], ck->n_w[i], ck->n_b[i],
                                 cnnvis__kind_prefix[L->desc.kind], L->n_w, L->n_b);
     }
+    return CNNVIS_OK;
+}
+
+/* Copy a parsed checkpoint's numbers into net, after checking that every layer fits. */
+static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
+{
+    int i;
+    size_t j;
+    const unsigned char *p;
+    CNNVIS__TRY(cnnvis__ckpt_check(net, ck));
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
         for (p = ck->weights[i], j = 0; j < L->n_w; j++, p += 4) L->w[j] = cnnvis__get_f32(p);
@@ -3953,12 +3964,21 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, 
     if (!ck) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
     r = cnnvis__ckpt_parse(ck, (const unsigned char *)data, size);
     if (r == CNNVIS_OK) {
+        /* the architecture and its weight counts are checked before anything large is
+           allocated: a file cannot make the loader ask for more than it describes */
+        cnnvis_net *shape = (cnnvis_net *)cnnvis__alloc(sizeof *shape);
+        if (!shape) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
+        else if (cnnvis__net_resolve(shape, &ck->desc) != CNNVIS_OK)
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
+        else r = cnnvis__ckpt_check(shape, ck);
+        cnnvis_free(shape);
+    }
+    if (r == CNNVIS_OK) {
         if (runtime) {
             ck->desc.max_batch = runtime->max_batch, ck->desc.n_threads = runtime->n_threads;
             ck->desc.kernels = runtime->kernels, ck->desc.seed = runtime->seed;
         }
-        r = cnnvis_net_create(&ck->desc, &net);
-        if (r != CNNVIS_OK) r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
+        r = cnnvis_net_create(&ck->desc, &net); /* its own code: ARG for a bad runtime desc, NOMEM */
     }
     if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
     if (r != CNNVIS_OK) cnnvis_net_free(net), net = NULL;
@@ -4006,9 +4026,12 @@ CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, un
     FILE *f;
     long len;
     unsigned char *buf;
+    struct stat st;
     if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: NULL output");
     *out = NULL, *size = 0;
     if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: path is NULL");
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s is not a regular file (a directory?)", path);
     f = fopen(path, "rb");
     if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for reading", path);
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
@@ -4278,8 +4301,8 @@ static int cnnvis__inf_stream(cnnvis__inflate *s)
             int sym;
             for (sym = 0; sym < 288; sym++) lengths[sym] = sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
             cnnvis__inf_build(&lit, lengths, 288);
-            for (sym = 0; sym < 30; sym++) lengths[sym] = 5;
-            cnnvis__inf_build(&dist, lengths, 30);
+            for (sym = 0; sym < 32; sym++) lengths[sym] = 5; /* 30 and 31 exist but are invalid */
+            cnnvis__inf_build(&dist, lengths, 32);
             if (!cnnvis__inf_codes(s, &lit, &dist)) return 0;
         } else if (type == 2) {
             if (!cnnvis__inf_block_dynamic(s)) return 0;
@@ -4299,10 +4322,12 @@ CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, c
     if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL output");
     *out = NULL, *out_size = 0;
     if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL input");
-    if (in_size < 18 || p[0] != 0x1f || p[1] != 0x8b)
+    if (in_size < 2 || p[0] != 0x1f || p[1] != 0x8b)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: not a gzip file (%zu bytes, no 1f 8b magic)", in_size);
+    if (in_size < 18) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated (%zu bytes)", in_size);
     if (p[2] != 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: compression method %d (only 8, deflate)", p[2]);
     flags = p[3];
+    if (flags & 0xe0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: reserved header flags set (0x%02x)", flags);
     end = p + in_size - 8;
     p += 10;
     if (flags & 4) { /* FEXTRA */
@@ -4373,6 +4398,14 @@ CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void 
     r = cnnvis__maybe_gunzip(&im, &images_size, &im_owned, "IDX images");
     if (r == CNNVIS_OK) r = cnnvis__maybe_gunzip(&lb, &labels_size, &lb_owned, "IDX labels");
     if (r != CNNVIS_OK) goto done;
+    if (images_size >= 4 && images_size < 16 && cnnvis__get_be32(im) == 0x803) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: truncated header (%zu of 16 bytes)", images_size);
+        goto done;
+    }
+    if (labels_size >= 4 && labels_size < 8 && cnnvis__get_be32(lb) == 0x801) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: truncated header (%zu of 8 bytes)", labels_size);
+        goto done;
+    }
     if (images_size < 16 || cnnvis__get_be32(im) != 0x803) {
         r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: wrong magic (expected 00 00 08 03: unsigned bytes, 3 dimensions)%s",
                          images_size >= 4 && cnnvis__get_be32(im) == 0x801 ? "; this is a label file" : "");

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds tests/test_compile.c as C99 and as C++11 under every compile-time option, with
+# Builds tests/compile_check.c as C99 and as C++11 under every compile-time option, with
 # warnings as errors, and runs each build. Prints "N passed, N failed".
 CC=${CC:-cc}
 CXX=${CXX:-c++}
@@ -12,9 +12,9 @@ for opts in "" "-DCNNVIS_STATIC" "-DCNNVIS_NO_SIMD" "-DCNNVIS_NO_AVX2" "-DCNNVIS
     for lang in c c++; do
         i=$((i + 1))
         if [ "$lang" = c ]; then
-            cmd="$CC -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Werror -O1 $opts -I. tests/test_compile.c -o $out/t$i -lm -lpthread"
+            cmd="$CC -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Werror -O1 $opts -I. tests/compile_check.c -o $out/t$i -lm -lpthread"
         else
-            cmd="$CXX -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Wshadow -Werror -O1 $opts -I. tests/test_compile.c -o $out/t$i -lm -lpthread"
+            cmd="$CXX -x c++ -std=c++11 -Wall -Wextra -Wpedantic -Wshadow -Werror -O1 $opts -I. tests/compile_check.c -o $out/t$i -lm -lpthread"
         fi
         case "$opts" in -mavx2*) grep -q avx2 /proc/cpuinfo 2>/dev/null || { echo "skip $lang $opts: no AVX2 here"; continue; } ;; esac
         if $cmd 2>"$out/t$i.log" && "$out/t$i" >>"$out/t$i.log" 2>&1; then

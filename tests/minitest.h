@@ -24,11 +24,16 @@ static int minitest_passed, minitest_failed, minitest_skipped, minitest_current_
         }                                                                     \
     } while (0)
 
-/* Stop the current test (e.g. after a failed setup). */
+/* Stop the current test (e.g. after a failed setup). cond is evaluated once. */
 #define REQUIRE(cond, ...)                                                    \
     do {                                                                      \
-        CHECK(cond, __VA_ARGS__);                                             \
-        if (!(cond)) return;                                                  \
+        if (!(cond)) {                                                        \
+            printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
+            printf(__VA_ARGS__);                                              \
+            printf("\n");                                                     \
+            minitest_current_failed++;                                        \
+            return;                                                           \
+        }                                                                     \
     } while (0)
 
 #define SKIP(...)                                                             \

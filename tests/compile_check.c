@@ -1,4 +1,4 @@
-/* test_compile.c - the header stands alone: included twice for its declarations, once
+/* compile_check.c - the header stands alone: included twice for its declarations, once
    with the implementation, under each compile-time option (tests/compile.sh builds this
    file as C99 and as C++11 with each -D set). Running it checks the basics still work. */
 #include "cnnvis.h"
