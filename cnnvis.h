@@ -243,7 +243,9 @@ typedef struct cnnvis_layer {
     int out_c, out_h, out_w;     /* shape of one output image */
     /* Receptive field of one output unit in input-image pixels: unit (y, x) sees rows
        rf_offset + y*rf_stride ... + rf_size - 1 (and the same for columns); rf_offset
-       may be negative where padding is seen. Fully connected layers see the whole image. */
+       may be negative where padding is seen. Fully connected layers see the whole image.
+       Where a layer's output size rounds down, the last input rows reach no unit at all, so
+       a field at the bottom-right edge can include rows no pixel path connects. */
     int rf_size, rf_stride, rf_offset;
     size_t n_w, n_b;             /* number of weights and biases (0 if none) */
     float *w;                    /* conv (OC, IC/G, K, K); fc (OUT, IN) */

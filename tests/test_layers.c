@@ -2,10 +2,7 @@
    API: the three ReLU backward rules (lecture sections 3 and 4), max-pool values, switches
    and unpooling, LRN against PyTorch's LocalResponseNorm formula, softmax cross-entropy
    (also with saturated scores), the receptive fields the net reports, and bit-identical
-   results for any number of threads.
-
-   Calls with side effects stay out of CHECK and REQUIRE conditions (minitest.h's REQUIRE
-   used to evaluate its condition twice: a backward pass inside it ran twice). */
+   results for any number of threads. */
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
 #include "minitest.h"
