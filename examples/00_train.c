@@ -89,7 +89,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
             const unsigned char *labels = ds->concepts + ((size_t)i * ds->n_categories + k) * plane;
             if (k == CNNVIS_CAT_COLOUR) {
                 ex_check(cnnvis_image_create(&im, ds->w, ds->h, 3), "image");
-                for (p = 0; p < plane; p++) cnnvis_concepts_colour(labels[p], im.px + 3 * p);
+                for (p = 0; p < plane; p++) cnnvis_concepts_colour(labels[p], 0, im.px + 3 * p);
             } else {
                 ex_check(cnnvis_labels_to_image(&im, labels, ds->w, ds->h), "labels");
             }
