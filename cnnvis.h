@@ -2749,9 +2749,9 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
     if (d->error == 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: more than %d layers", CNNVIS_MAX_LAYERS);
     if (d->error == 2) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a layer name has %d characters or more", CNNVIS_NAME_LEN);
     if (d->error) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a builder failed (error %d)", d->error);
-    if (d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->in_c > 4096 || d->in_h > CNNVIS__MAX_DIM || d->in_w > CNNVIS__MAX_DIM)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: input shape %dx%dx%d is not in 1..4096 x 1..%d x 1..%d", d->in_c,
-                            d->in_h, d->in_w, CNNVIS__MAX_DIM, CNNVIS__MAX_DIM);
+    if (d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->in_c > CNNVIS__MAX_DIM || d->in_h > CNNVIS__MAX_DIM || d->in_w > CNNVIS__MAX_DIM)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: input shape %dx%dx%d is not in 1..%d x 1..%d x 1..%d", d->in_c,
+                            d->in_h, d->in_w, CNNVIS__MAX_DIM, CNNVIS__MAX_DIM, CNNVIS__MAX_DIM);
     if (d->n_layers < 1 || d->n_layers > CNNVIS_MAX_LAYERS)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: %d layers (1..%d allowed)", d->n_layers, CNNVIS_MAX_LAYERS);
     if (d->max_batch < 0 || d->max_batch > CNNVIS__MAX_BATCH)
@@ -3958,7 +3958,7 @@ static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *b
     p = buf + 12;
     cnnvis_net_desc_init(&ck->desc, (int)cnnvis__get_u32(p), (int)cnnvis__get_u32(p + 4), (int)cnnvis__get_u32(p + 8));
     n_layers = cnnvis__get_u32(p + 12), n_classes = cnnvis__get_u32(p + 16);
-    if (cnnvis__get_u32(p) > 4096 || cnnvis__get_u32(p + 4) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 8) > CNNVIS__MAX_DIM)
+    if (cnnvis__get_u32(p) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 4) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 8) > CNNVIS__MAX_DIM)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: absurd input shape %ux%ux%u%s", cnnvis__get_u32(p),
                             cnnvis__get_u32(p + 4), cnnvis__get_u32(p + 8), crc_note);
     if (n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)

@@ -582,7 +582,7 @@ static void test_corrupt_header(void)
                      {28, 0x80000000u, "classes", "n_classes 2^31"},
                      {28, (1u << 24) + 1, "classes", "n_classes 2^24+1"},
                      {28, 0, "classes", "n_classes 0"},
-                     {12, 5000, "input shape", "in_c 5000"},
+                     {12, 65537, "input shape", "in_c 65537"},
                      {12, 0xffffffffu, "input shape", "in_c 2^32-1"},
                      {16, 0x10000000u, "input shape", "in_h 2^28"},
                      {16, 0x80000000u, "input shape", "in_h 2^31"},

@@ -1,0 +1,251 @@
+/* test_kernels.c - the fast kernels (AVX2+FMA on x86-64, NEON on arm64) against the scalar
+   reference kernels, pass by pass, on many shapes: channel counts that are not multiples of
+   8 or 16, odd sizes, strides 1-4, padding 0-5, 1x1 to 11x11 kernels, groups, batch 1 and
+   more; then a whole network's forward and backward.
+
+   Tolerance. The fast kernels accumulate in another order and fuse multiply-adds, so they
+   are not bit-identical to the reference. Each output must satisfy
+       |fast - reference| <= 1e-5 * max|reference| + 1e-7,
+   a bound relative to the magnitude of the output tensor (float32 rounding of a sum of a
+   few thousand terms stays two orders of magnitude below it). Where this build or CPU has
+   no fast kernels, the test says so and skips. */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+#include "minitest.h"
+#include <stdlib.h>
+
+typedef struct worst {
+    double ratio; /* worst |fast - ref| / tolerance seen */
+} worst;
+
+/* Compare two arrays under the documented tolerance; returns 1 if they agree. */
+static int agree(const float *fast, const float *ref, size_t n, worst *w, const char *what)
+{
+    double top = 0, diff = 0;
+    size_t i, at = 0;
+    for (i = 0; i < n; i++) top = fabs(ref[i]) > top ? fabs(ref[i]) : top;
+    for (i = 0; i < n; i++)
+        if (fabs((double)fast[i] - ref[i]) > diff) diff = fabs((double)fast[i] - ref[i]), at = i;
+    if (diff / (1e-5 * top + 1e-7) > w->ratio) w->ratio = diff / (1e-5 * top + 1e-7);
+    if (diff > 1e-5 * top + 1e-7) {
+        printf("  %s: element %zu differs by %.3g (fast %.9g, reference %.9g, max |reference| %.3g)\n", what, at, diff,
+               (double)fast[at], (double)ref[at], top);
+        return 0;
+    }
+    return 1;
+}
+
+static float *copy_of(const float *src, size_t n)
+{
+    float *dst = (float *)malloc(sizeof(float) * (n ? n : 1));
+    memcpy(dst, src, sizeof(float) * n);
+    return dst;
+}
+
+static int have_fast_kernels(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    int fast;
+    cnnvis_net_desc_init(&d, 1, 4, 4);
+    cnnvis_net_desc_fc(&d, "fc", 2);
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return 0;
+    fast = net->kernels != CNNVIS_KERNELS_REFERENCE;
+    cnnvis_net_free(net);
+    return fast;
+}
+
+/* One layer (conv or fc) on random data: forward, input gradient and parameter gradients
+   with both kernel sets. */
+static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, int threads, cnnvis_rng *rng, worst *wr,
+                       const char *name)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x, dy;
+    cnnvis_layer *L;
+    float *ref[4];
+    size_t counts[4], i;
+    int ok = 1, q;
+    cnnvis_net_desc_init(&d, c, h, w);
+    cnnvis_net_desc_add(&d, l);
+    d.max_batch = n, d.n_threads = threads;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+        printf("  %s: %s\n", name, cnnvis_last_error());
+        return 0;
+    }
+    L = &net->layers[0];
+    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(rng);
+    cnnvis_tensor_create(&x, n, c, h, w);
+    cnnvis_tensor_create(&dy, n, L->out_c, L->out_h, L->out_w);
+    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < cnnvis_tensor_count(&dy); i++) dy.data[i] = cnnvis_rng_normal(rng);
+    counts[0] = cnnvis_tensor_count(&dy), counts[1] = cnnvis_tensor_count(&x), counts[2] = L->n_w, counts[3] = L->n_b;
+    for (q = 0; q < 2; q++) {
+        const float *got[4];
+        cnnvis_net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
+        cnnvis_net_forward(net, &x);
+        cnnvis_net_zero_grad(net);
+        cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
+        got[0] = L->out.data, got[1] = net->dinput.data, got[2] = L->dw, got[3] = L->db;
+        for (i = 0; i < 4; i++) {
+            static const char *pass[4] = {"forward", "backward data", "backward weights", "backward bias"};
+            char what[256];
+            if (q == 0) {
+                ref[i] = copy_of(got[i], counts[i]);
+                continue;
+            }
+            snprintf(what, sizeof what, "%s, %s", name, pass[i]);
+            ok &= agree(got[i], ref[i], counts[i], wr, what);
+            free(ref[i]);
+        }
+    }
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&dy);
+    cnnvis_net_free(net);
+    return ok;
+}
+
+/* Listed shapes: the awkward cases by name. */
+static void test_conv_shapes(void)
+{
+    static const struct {
+        int n, c, h, w, oc, k, s, p, g;
+    } shapes[] = {
+        {1, 3, 32, 32, 64, 5, 1, 2, 1},   {2, 3, 35, 33, 17, 11, 4, 0, 1}, {1, 1, 7, 9, 5, 3, 2, 1, 1},
+        {3, 13, 9, 11, 19, 1, 1, 0, 1},   {2, 6, 12, 10, 9, 3, 1, 1, 3},   {2, 8, 15, 15, 16, 5, 3, 2, 2},
+        {1, 4, 5, 5, 7, 5, 1, 5, 1},      {2, 5, 1, 1, 3, 1, 1, 0, 1},     {1, 2, 1, 3, 4, 5, 1, 2, 2},
+        {5, 17, 6, 7, 23, 3, 4, 3, 1},    {64, 7, 8, 8, 33, 3, 1, 1, 1},   {1, 96, 13, 13, 64, 3, 1, 1, 2},
+        {1, 3, 227, 227, 8, 11, 4, 0, 1}, {2, 9, 4, 31, 5, 2, 1, 0, 1},    {1, 24, 6, 6, 48, 3, 2, 0, 4},
+    };
+    cnnvis_rng rng;
+    worst wr = {0};
+    size_t i;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 1);
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        cnnvis_layer_desc l;
+        char name[160];
+        memset(&l, 0, sizeof l);
+        l.kind = CNNVIS_LAYER_CONV, l.out_channels = shapes[i].oc, l.kernel = shapes[i].k, l.stride = shapes[i].s;
+        l.pad = shapes[i].p, l.groups = shapes[i].g;
+        snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, %dx%d stride %d pad %d groups %d", shapes[i].n, shapes[i].c,
+                 shapes[i].h, shapes[i].w, shapes[i].oc, shapes[i].k, shapes[i].k, shapes[i].s, shapes[i].p, shapes[i].g);
+        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), &rng, &wr, name),
+              "%s: the fast kernels disagree with the reference", name);
+    }
+    printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
+}
+
+/* Random shapes over the whole range of the parameters. */
+static void test_conv_random(void)
+{
+    cnnvis_rng rng;
+    worst wr = {0};
+    int t, tried = 0, failed = 0;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 2);
+    for (t = 0; t < 150; t++) {
+        cnnvis_layer_desc l;
+        char name[160];
+        int k = 1 + (int)cnnvis_rng_below(&rng, 11), s = 1 + (int)cnnvis_rng_below(&rng, 4), p = (int)cnnvis_rng_below(&rng, 6);
+        int g = 1 + (int)cnnvis_rng_below(&rng, 3), c = g * (1 + (int)cnnvis_rng_below(&rng, 9));
+        int oc = g * (1 + (int)cnnvis_rng_below(&rng, 20)), h = 1 + (int)cnnvis_rng_below(&rng, 20);
+        int w = 1 + (int)cnnvis_rng_below(&rng, 20), n = 1 + (int)cnnvis_rng_below(&rng, 5);
+        if (k > h + 2 * p || k > w + 2 * p) continue;
+        memset(&l, 0, sizeof l);
+        l.kind = CNNVIS_LAYER_CONV, l.out_channels = oc, l.kernel = k, l.stride = s, l.pad = p, l.groups = g;
+        snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, k%d s%d p%d g%d", n, c, h, w, oc, k, s, p, g);
+        tried++;
+        failed += !check_layer(&l, n, c, h, w, 1 + t % 3, &rng, &wr, name);
+    }
+    CHECK(failed == 0, "%d of %d random convolutions disagree", failed, tried);
+    printf("  %d random convolutions; worst difference %.3f of the tolerance\n", tried, wr.ratio);
+}
+
+static void test_fc_shapes(void)
+{
+    static const struct {
+        int n, c, h, w, out;
+    } shapes[] = {{1, 1, 1, 1, 1}, {1, 7, 3, 3, 17}, {3, 64, 4, 4, 256}, {64, 256, 1, 1, 10}, {5, 9216, 1, 1, 33}, {17, 30, 1, 1, 61}};
+    cnnvis_rng rng;
+    worst wr = {0};
+    size_t i;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 3);
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        cnnvis_layer_desc l;
+        char name[128];
+        memset(&l, 0, sizeof l);
+        l.kind = CNNVIS_LAYER_FC, l.out_channels = shapes[i].out;
+        snprintf(name, sizeof name, "fc %dx%dx%dx%d -> %d", shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, shapes[i].out);
+        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), &rng, &wr, name),
+              "%s: the fast kernels disagree with the reference", name);
+    }
+    printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
+}
+
+/* A whole net: forward outputs and the gradients of every layer. ReLU and max-pool decide
+   by comparisons, so an output a hair from a kink may route the gradient differently; the
+   inputs are smooth and the check is on the outputs and the parameter gradients, which
+   tolerate a rare switch better than the raw input gradient, and allows at most 1 in 1000
+   elements of any tensor to differ more. */
+static void test_whole_net(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x, g;
+    cnnvis_rng rng;
+    float *ref_out[CNNVIS_MAX_LAYERS], *ref_dw[CNNVIS_MAX_LAYERS];
+    int i, q, bad = 0;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+    d.max_batch = 4, d.seed = 9;
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    cnnvis_rng_seed(&rng, 4);
+    cnnvis_tensor_create(&x, 4, 3, 32, 32);
+    cnnvis_tensor_create(&g, 4, 10, 1, 1);
+    for (i = 0; i < (int)cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(&rng);
+    for (i = 0; i < 40; i++) g.data[i] = cnnvis_rng_normal(&rng);
+    for (q = 0; q < 2; q++) {
+        cnnvis_net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
+        cnnvis_net_forward(net, &x);
+        cnnvis_net_zero_grad(net);
+        cnnvis_net_backward(net, net->n_layers - 1, &g, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
+        for (i = 0; i < net->n_layers; i++) {
+            cnnvis_layer *L = &net->layers[i];
+            size_t n = cnnvis_tensor_count(&L->out), e, off = 0;
+            if (q == 0) {
+                ref_out[i] = copy_of(L->out.data, n);
+                ref_dw[i] = copy_of(L->dw, L->n_w);
+                continue;
+            }
+            {
+                double top = 0;
+                for (e = 0; e < n; e++) top = fabs(ref_out[i][e]) > top ? fabs(ref_out[i][e]) : top;
+                for (e = 0; e < n; e++) off += fabs((double)L->out.data[e] - ref_out[i][e]) > 1e-5 * top + 1e-7;
+                if (off * 1000 > n) bad++, printf("  %s output: %zu of %zu elements differ\n", L->desc.name, off, n);
+            }
+            if (L->n_w) {
+                double top = 0;
+                for (e = 0, off = 0; e < L->n_w; e++) top = fabs(ref_dw[i][e]) > top ? fabs(ref_dw[i][e]) : top;
+                for (e = 0; e < L->n_w; e++) off += fabs((double)L->dw[e] - ref_dw[i][e]) > 1e-3 * top + 1e-7;
+                if (off * 1000 > L->n_w) bad++, printf("  %s weight gradient: %zu of %zu elements differ\n", L->desc.name, off, L->n_w);
+            }
+            free(ref_out[i]), free(ref_dw[i]);
+        }
+    }
+    CHECK(bad == 0, "%d tensors of alexnet_mini disagree between the kernel sets", bad);
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&g);
+    cnnvis_net_free(net);
+}
+
+int main(void)
+{
+    printf("fast kernels here: %s\n", have_fast_kernels() ? "yes" : "no (reference only)");
+    RUN(test_conv_shapes);
+    RUN(test_conv_random);
+    RUN(test_fc_shapes);
+    RUN(test_whole_net);
+    return SUMMARY();
+}
