@@ -1,4 +1,5 @@
-# cnnvis.h - build, test, demo.  `make` builds everything; `make test` runs the tests.
+# cnnvis.h - build, test, demo.  `make` builds everything; `make test` runs the tests;
+# `make bench` measures the kernels (a few minutes).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c99 -Wall -Wextra -Wpedantic -Wshadow
@@ -10,8 +11,8 @@ TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test debug data cifar10 clean
-all: $(EXAMPLES) $(TESTS)
+.PHONY: all test bench debug data cifar10 clean test-arm64 test-nehalem
+all: $(EXAMPLES) $(TESTS) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h
 	@mkdir -p $(@D)
@@ -24,6 +25,33 @@ $(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h
 # Runs every test program and adds up their "N passed, N failed, N skipped" lines.
 test: $(TESTS)
 	@CC="$(CC)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS)
+
+# The NEON kernels: the tests cross-compiled for arm64 and run under qemu-aarch64
+# (Debian: gcc-aarch64-linux-gnu, qemu-user). test_train is left out: too slow emulated.
+ARM_CC    ?= aarch64-linux-gnu-gcc
+ARM_TESTS  = test_kernels test_layers test_grad test_concepts test_tensor test_checkpoint \
+             test_idx test_errors test_images
+test-arm64:
+	@mkdir -p build-arm64/tests
+	@for t in $(ARM_TESTS); do \
+	    $(ARM_CC) $(WARN) -O2 -static -I. -Itests tests/$$t.c -o build-arm64/tests/$$t $(LDLIBS) || exit 1; done
+	@RUNNER=qemu-aarch64 sh tests/run.sh $(addprefix build-arm64/tests/,$(ARM_TESTS))
+
+# The scalar fallback on an x86-64 CPU without AVX2 (qemu-user emulating a Nehalem).
+NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor
+test-nehalem: $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
+	@RUNNER="qemu-x86_64 -cpu Nehalem" sh tests/run.sh $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
+
+# The benchmark is always built at -O2 (whatever CFLAGS says): its figures are those of the
+# build users get. `make bench BENCH_ARGS=--quick` for a short smoke run.
+BENCH_CFLAGS ?= -O2 -g
+BENCH_ARGS   ?=
+$(BUILD)/bench: tests/bench.c cnnvis.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(BENCH_CFLAGS) -I. $< -o $@ $(LDLIBS)
+
+bench: $(BUILD)/bench
+	./$(BUILD)/bench --csv $(BUILD)/bench.csv $(BENCH_ARGS)
 
 # -O0 -g on the scalar reference path: for stepping through in a debugger.
 debug:

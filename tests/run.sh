@@ -2,10 +2,11 @@
 # Runs each test program given, prints its output, and adds up the
 # "N passed, N failed, N skipped" lines. A program that crashes or prints no
 # summary counts as one failure. Ends with "N passed, N failed".
+# RUNNER, if set, is put before each program (e.g. qemu-aarch64).
 passed=0 failed=0 skipped=0
 for t in "$@"; do
     echo "== $t"
-    out=$("$t" 2>&1); status=$?
+    out=$($RUNNER "$t" 2>&1); status=$?
     printf '%s\n' "$out"
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
