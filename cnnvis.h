@@ -457,6 +457,7 @@ typedef struct cnnvis_train_stats {
     float train_acc;    /* accuracy of the epoch so far (on augmented images) */
     float test_loss;    /* -1 if there is no test set or it is not the end of an epoch */
     float test_acc;
+    int steps_per_epoch;
     double seconds;     /* since training started */
     double images_per_s;
 } cnnvis_train_stats;
@@ -779,6 +780,94 @@ CNNVIS_API void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[
    more than 100,000 images. */
 CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths);
 CNNVIS_API cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size);
+
+/* ======================================================================================
+   1  Visualise filters                                                    >>s1_filters
+   "What do these filters detect?" - conv1's filters as colour tiles (the AlexNet slide:
+   "conv1: 96 filters 11x11x3"), deeper ones as grids of their input-channel slices, and
+   "good training: learned filters should exhibit structure and are uncorrelated" measured
+   while the net trains.
+   ====================================================================================== */
+
+/* Zero means default: one scale for the whole layer (per_filter 1: each filter its own),
+   zoom so that a filter is about 32 pixels across, cols about square, every filter
+   (max_filters), every input-channel slice of a deeper filter up to 64 (max_slices). */
+typedef struct cnnvis_filters_desc {
+    int per_filter;
+    int zoom;
+    int cols;
+    int max_filters;
+    int max_slices;
+} cnnvis_filters_desc;
+
+/* The filters of a conv layer as one montage, every weight mapped around mid-grey (zero
+   weight = grey; symmetric mapping). A filter with 3 input channels (conv1 on RGB images)
+   is one colour tile; with 1 a grey tile; with more, a grid of its slices in grey. out is
+   created here. */
+CNNVIS_API cnnvis_result cnnvis_filters_image(cnnvis_image *out, const cnnvis_net *net, const char *layer,
+                                              const cnnvis_filters_desc *d);
+
+/* What the lecture asks of well-trained filters, for one conv layer. */
+typedef struct cnnvis_filter_stats {
+    int layer;             /* index in the net */
+    int n_filters;
+    float mean_abs_corr;   /* mean |Pearson correlation| between pairs of filters (all their weights):
+                              near 0 when the filters are decorrelated */
+    float structure;       /* mean share of a kernel slice's energy (sum of squared DFT magnitudes)
+                              at low spatial frequencies, |f| <= K/4 cycles per kernel (at least the
+                              DC and its 4 neighbours) ... */
+    float structure_noise; /* ... and the share white noise would have there: (low bins) / K^2 */
+    float mean_norm, min_norm, max_norm; /* L2 norms of the filters */
+    int dead;              /* filters whose output is never > 0 on the probe images (-1: no probe) */
+} cnnvis_filter_stats;
+
+/* Statistics of conv layer `layer` (an index); probe (normalised images, may be NULL) is run
+   forward to count dead filters. */
+CNNVIS_API cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, int layer,
+                                                     const cnnvis_tensor *probe);
+
+/* Watching filters during training: hook cnnvis_monitor_callback on cnnvis_train_desc (with
+   user = the monitor). Zero means default: the first conv layer's montage, a snapshot at the
+   end of each epoch (every_steps n: every n steps), no probe (dead filters not counted), no
+   frames written, at most 256 snapshots. */
+typedef struct cnnvis_monitor_desc {
+    const char *layer;           /* whose montage to keep (name) */
+    int every_steps;
+    const cnnvis_dataset *probe; /* held-out images for the dead-filter count */
+    int probe_n;                 /* how many of them; default min(64, max_batch, probe->n) */
+    const char *frames_dir;      /* if set, each snapshot's montage is written there as PNG */
+    int max_snapshots;
+    int strip_filters;           /* filters per row of the evolution picture; default 16 */
+} cnnvis_monitor_desc;
+
+typedef struct cnnvis_monitor {
+    cnnvis_monitor_desc desc;    /* resolved */
+    int montage_layer;
+    int n_conv, conv[CNNVIS_MAX_LAYERS]; /* the conv layers followed */
+    char conv_names[CNNVIS_MAX_LAYERS][CNNVIS_NAME_LEN];
+    int n_snapshots;
+    float *epochs;               /* (max_snapshots) epoch (fraction for step snapshots) of each */
+    long long *steps;            /* (max_snapshots) */
+    cnnvis_filter_stats *stats;  /* (max_snapshots, n_conv) */
+    cnnvis_image *strips;        /* (max_snapshots) the first filters of each snapshot, in a row */
+    cnnvis_tensor probe;         /* the probe images, normalised */
+} cnnvis_monitor;
+
+CNNVIS_API cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_net *net, const cnnvis_monitor_desc *d);
+/* Take a snapshot now (the callback calls this). */
+CNNVIS_API cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net *net, float epoch);
+/* A cnnvis_train_callback: user is the cnnvis_monitor. Stops training (returns 1) if a
+   snapshot fails; the reason is in cnnvis_last_error(). */
+CNNVIS_API int cnnvis_monitor_callback(cnnvis_net *net, const cnnvis_train_stats *s, void *user);
+/* One row per snapshot of the first filters, labelled with the epoch (Zeiler & Fergus
+   2014, fig. 4: how features evolve). */
+CNNVIS_API cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, const cnnvis_monitor *m);
+/* The statistics over training as plots, one line per conv layer, side by side:
+   decorrelation, structure, mean filter norm and (with a probe) dead filters. */
+CNNVIS_API cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_monitor *m);
+/* The statistics as a table: one row per snapshot and conv layer, tab-separated. Atomic. */
+CNNVIS_API cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, const char *path);
+CNNVIS_API void cnnvis_monitor_free(cnnvis_monitor *m);
 
 #ifdef __cplusplus
 }
@@ -3745,7 +3834,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     ramp = d.dropout_ramp < 0 ? 0 : d.dropout_ramp > 0 ? d.dropout_ramp : total_steps / 2;
     step0 = net->step;
     memset(&st, 0, sizeof st);
-    st.epochs = d.epochs;
+    st.epochs = d.epochs, st.steps_per_epoch = steps_per_epoch;
     t0 = cnnvis__now();
     x = net->input; /* train_step copies into net->input anyway: build batches in place */
     for (epoch = 1; epoch <= d.epochs && r == CNNVIS_OK; epoch++) {
@@ -6116,6 +6205,394 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
     }
     for (k = 0; k < n_paths; k++) cnnvis_free(bufs[k]);
     if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
+}
+
+/* ======================================================================================
+   1  Visualise filters                                                    >>s1_filters
+   ====================================================================================== */
+
+/* The layer called name, which must be a convolution; its index, or -1 with an error. */
+static int cnnvis__conv_layer(const cnnvis_net *net, const char *name, const char *fn)
+{
+    int i = cnnvis_net_find(net, name);
+    if (i < 0) return -1;
+    if (net->layers[i].desc.kind != CNNVIS_LAYER_CONV) {
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer \"%s\" is a %s, not a convolution", fn, name, cnnvis__kind_prefix[net->layers[i].desc.kind]);
+        return -1;
+    }
+    return i;
+}
+
+/* Tiles of filters [0, n) of conv layer L: colour for 3 input channels, grey for 1, a grid
+   of slices for more; weights mapped as 0.5 + 0.5 w / scale. */
+static cnnvis_result cnnvis__filter_tiles(cnnvis_image *tiles, const cnnvis_layer *L, int n, int zoom, int per_filter,
+                                          int max_slices)
+{
+    int K = L->desc.kernel, icg = L->in_c / L->desc.groups, f, c, y, x, k;
+    size_t per = (size_t)icg * K * K;
+    float scale = 0;
+    int slices = icg == 3 ? 3 : CNNVIS__MIN(icg, max_slices), grid = icg == 3 || icg == 1 ? 1 : (int)ceil(sqrt((double)slices));
+    int side = grid * K * zoom + (grid - 1);
+    for (k = 0; k < n * (int)per; k++) scale = fabsf(L->w[k]) > scale ? fabsf(L->w[k]) : scale;
+    for (f = 0; f < n; f++) {
+        const float *w = L->w + (size_t)f * per;
+        cnnvis_result r;
+        if (per_filter)
+            for (k = 0, scale = 0; k < (int)per; k++) scale = fabsf(w[k]) > scale ? fabsf(w[k]) : scale;
+        r = cnnvis_image_create(&tiles[f], side, side, icg == 3 ? 3 : 1);
+        if (r != CNNVIS_OK) {
+            while (f--) cnnvis_image_free(&tiles[f]);
+            return r;
+        }
+        memset(tiles[f].px, 64, (size_t)side * side * tiles[f].c); /* the gaps between slices */
+        for (c = 0; c < slices; c++)
+            for (y = 0; y < K * zoom; y++)
+                for (x = 0; x < K * zoom; x++) {
+                    float v = w[((size_t)c * K + y / zoom) * K + x / zoom];
+                    unsigned char p = (unsigned char)(255.0f * cnnvis__map_value(v, -scale, scale) + 0.5f);
+                    if (icg == 3) {
+                        tiles[f].px[((size_t)y * side + x) * 3 + c] = p;
+                    } else {
+                        int gy = c / grid, gx = c % grid;
+                        tiles[f].px[(size_t)(gy * (K * zoom + 1) + y) * side + gx * (K * zoom + 1) + x] = p;
+                    }
+                }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_filters_image(cnnvis_image *out, const cnnvis_net *net, const char *layer,
+                                               const cnnvis_filters_desc *desc)
+{
+    cnnvis_filters_desc d;
+    cnnvis_montage_desc md;
+    cnnvis_image *tiles;
+    const cnnvis_layer *L;
+    char title[160];
+    int i, n, K, icg;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: net is NULL");
+    if ((i = cnnvis__conv_layer(net, layer, "cnnvis_filters_image")) < 0) return CNNVIS_ERR_ARG;
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    L = &net->layers[i], K = L->desc.kernel, icg = L->in_c / L->desc.groups;
+    if (d.zoom < 0 || d.zoom > 64 || d.cols < 0 || d.max_filters < 0 || d.max_slices < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: zoom %d (0..64), cols %d, max_filters %d, max_slices %d",
+                            d.zoom, d.cols, d.max_filters, d.max_slices);
+    d.zoom = CNNVIS__DEF_VAL(d.zoom, CNNVIS__MAX(1, 32 / K / (icg == 1 || icg == 3 ? 1 : (int)ceil(sqrt((double)CNNVIS__MIN(icg, 64))))));
+    d.max_slices = CNNVIS__DEF_VAL(d.max_slices, 64);
+    n = d.max_filters ? CNNVIS__MIN(d.max_filters, L->out_c) : L->out_c;
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_filters_image: out of memory");
+    r = cnnvis__filter_tiles(tiles, L, n, d.zoom, d.per_filter, d.max_slices);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = d.cols, md.title = title;
+        snprintf(title, sizeof title, "%s: %d filters %dx%dx%d (zero = grey, %s scale)", L->desc.name, L->out_c, K, K, icg,
+                 d.per_filter ? "per-filter" : "shared");
+        r = cnnvis_montage(out, tiles, n, NULL, &md);
+        for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    }
+    cnnvis_free(tiles);
+    return r;
+}
+
+/* Share of a K x K slice's energy at low spatial frequencies (|f| <= max(1, K/4) cycles per
+   kernel, folded so that f and K-f are one frequency), by a direct DFT. */
+static double cnnvis__low_frequency_share(const float *w, int K, int *low_bins)
+{
+    double low = 0, total = 0, radius = CNNVIS__MAX(1.0, K / 4.0);
+    int u, v, y, x;
+    *low_bins = 0;
+    for (u = 0; u < K; u++)
+        for (v = 0; v < K; v++) {
+            double re = 0, im = 0, e;
+            int fu = CNNVIS__MIN(u, K - u), fv = CNNVIS__MIN(v, K - v);
+            for (y = 0; y < K; y++)
+                for (x = 0; x < K; x++) {
+                    double angle = -6.283185307179586 * ((double)u * y + (double)v * x) / K;
+                    re += w[y * K + x] * cos(angle), im += w[y * K + x] * sin(angle);
+                }
+            e = re * re + im * im;
+            total += e;
+            if (fu * fu + fv * fv <= radius * radius) low += e, (*low_bins)++;
+        }
+    return total > 0 ? low / total : -1;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, int layer,
+                                                      const cnnvis_tensor *probe)
+{
+    const cnnvis_layer *L;
+    int K, icg, n, f, g, c, low_bins = 0, slices = 0;
+    size_t per, k;
+    double corr = 0, structure = 0, norm_sum = 0;
+    float *unit;
+    if (!st || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filter_stats_compute: NULL %s", st ? "net" : "st");
+    memset(st, 0, sizeof *st);
+    if (layer < 0 || layer >= net->n_layers || net->layers[layer].desc.kind != CNNVIS_LAYER_CONV)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filter_stats_compute: layer %d is not a convolution", layer);
+    L = &net->layers[layer], K = L->desc.kernel, icg = L->in_c / L->desc.groups, n = L->out_c;
+    per = (size_t)icg * K * K;
+    st->layer = layer, st->n_filters = n, st->dead = -1, st->min_norm = FLT_MAX;
+    /* each filter centred and scaled to unit length: then a dot product is Pearson's r */
+    unit = (float *)CNNVIS_MALLOC(sizeof(float) * per * (size_t)n);
+    if (!unit) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_filter_stats_compute: out of memory");
+    for (f = 0; f < n; f++) {
+        const float *w = L->w + (size_t)f * per;
+        double mean = 0, ss = 0, norm = 0;
+        for (k = 0; k < per; k++) mean += w[k], norm += (double)w[k] * w[k];
+        mean /= (double)per;
+        for (k = 0; k < per; k++) ss += (w[k] - mean) * (w[k] - mean);
+        for (k = 0; k < per; k++) unit[(size_t)f * per + k] = ss > 0 ? (float)((w[k] - mean) / sqrt(ss)) : 0.0f;
+        norm = sqrt(norm);
+        norm_sum += norm;
+        st->min_norm = (float)CNNVIS__MIN(st->min_norm, norm), st->max_norm = (float)CNNVIS__MAX(st->max_norm, norm);
+        for (c = 0; c < icg; c++) {
+            double share = cnnvis__low_frequency_share(w + (size_t)c * K * K, K, &low_bins);
+            if (share >= 0) structure += share, slices++;
+        }
+    }
+    for (f = 0; f < n; f++)
+        for (g = f + 1; g < n; g++) {
+            double dot = 0;
+            for (k = 0; k < per; k++) dot += (double)unit[(size_t)f * per + k] * unit[(size_t)g * per + k];
+            corr += fabs(dot);
+        }
+    CNNVIS_FREE(unit);
+    st->mean_abs_corr = n > 1 ? (float)(corr / ((double)n * (n - 1) / 2)) : 0;
+    st->structure = slices ? (float)(structure / slices) : 0;
+    st->structure_noise = (float)low_bins / (float)(K * K);
+    st->mean_norm = (float)(norm_sum / n);
+    if (probe) {
+        size_t plane = (size_t)L->out_h * L->out_w, p;
+        int i;
+        CNNVIS__TRY(cnnvis_net_forward(net, probe));
+        st->dead = 0;
+        for (f = 0; f < n; f++) {
+            int alive = 0;
+            for (i = 0; i < net->batch && !alive; i++) {
+                const float *y = L->out.data + ((size_t)i * n + f) * plane;
+                for (p = 0; p < plane && !alive; p++) alive = y[p] > 0;
+            }
+            st->dead += !alive;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
+{
+    int i;
+    if (!m) return;
+    for (i = 0; i < m->n_snapshots && m->strips; i++) cnnvis_image_free(&m->strips[i]);
+    cnnvis_free(m->epochs), cnnvis_free(m->steps), cnnvis_free(m->stats), cnnvis_free(m->strips);
+    cnnvis_tensor_free(&m->probe);
+    memset(m, 0, sizeof *m);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_net *net, const cnnvis_monitor_desc *desc)
+{
+    int i;
+    if (!m) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_init: m is NULL");
+    memset(m, 0, sizeof *m);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_init: net is NULL");
+    if (desc) m->desc = *desc;
+    for (i = 0; i < net->n_layers; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
+            cnnvis__copy_name(m->conv_names[m->n_conv], CNNVIS_NAME_LEN, net->layers[i].desc.name);
+            m->conv[m->n_conv++] = i;
+        }
+    if (!m->n_conv) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_init: the net has no convolution to watch");
+    m->montage_layer = m->desc.layer ? cnnvis__conv_layer(net, m->desc.layer, "cnnvis_monitor_init") : m->conv[0];
+    if (m->montage_layer < 0) return CNNVIS_ERR_ARG;
+    m->desc.max_snapshots = CNNVIS__DEF_VAL(m->desc.max_snapshots, 256);
+    m->desc.strip_filters = CNNVIS__DEF_VAL(m->desc.strip_filters, 16);
+    if (m->desc.every_steps < 0 || m->desc.max_snapshots < 1 || m->desc.max_snapshots > 100000 || m->desc.strip_filters < 1 ||
+        m->desc.probe_n < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_init: every_steps %d, max_snapshots %d, strip_filters %d or probe_n "
+                            "%d out of range", m->desc.every_steps, m->desc.max_snapshots, m->desc.strip_filters, m->desc.probe_n);
+    m->epochs = (float *)cnnvis__alloc(sizeof(float) * (size_t)m->desc.max_snapshots);
+    m->steps = (long long *)cnnvis__alloc(sizeof(long long) * (size_t)m->desc.max_snapshots);
+    m->stats = (cnnvis_filter_stats *)cnnvis__alloc(sizeof(cnnvis_filter_stats) * (size_t)m->desc.max_snapshots * m->n_conv);
+    m->strips = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)m->desc.max_snapshots);
+    if (!m->epochs || !m->steps || !m->stats || !m->strips) {
+        cnnvis_monitor_free(m);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_init: out of memory");
+    }
+    if (m->desc.probe) {
+        const cnnvis_dataset *ds = m->desc.probe;
+        int count = m->desc.probe_n ? m->desc.probe_n : CNNVIS__MIN(64, ds->n);
+        cnnvis_result r;
+        count = CNNVIS__MIN(count, net->desc.max_batch);
+        r = cnnvis__check_dataset("cnnvis_monitor_init (probe)", ds, net);
+        if (r == CNNVIS_OK) r = cnnvis_tensor_create(&m->probe, count, ds->c, ds->h, ds->w);
+        if (r == CNNVIS_OK) r = cnnvis_dataset_batch(ds, 0, CNNVIS__MIN(count, ds->n), net, &m->probe, NULL);
+        if (r != CNNVIS_OK) {
+            cnnvis_monitor_free(m);
+            return r;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net *net, float epoch)
+{
+    const cnnvis_layer *L;
+    cnnvis_image *tiles;
+    cnnvis_montage_desc md;
+    int i, n, s;
+    cnnvis_result r = CNNVIS_OK;
+    if (!m || !net || !m->stats) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_snapshot: NULL or uninitialised monitor");
+    if (m->n_snapshots >= m->desc.max_snapshots)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_snapshot: already %d snapshots (max_snapshots)", m->n_snapshots);
+    s = m->n_snapshots;
+    for (i = 0; i < m->n_conv && r == CNNVIS_OK; i++)
+        r = cnnvis_filter_stats_compute(&m->stats[(size_t)s * m->n_conv + i], net, m->conv[i], m->probe.data ? &m->probe : NULL);
+    CNNVIS__TRY(r);
+    L = &net->layers[m->montage_layer];
+    n = CNNVIS__MIN(m->desc.strip_filters, L->out_c);
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_snapshot: out of memory");
+    r = cnnvis__filter_tiles(tiles, L, n, CNNVIS__MAX(1, 24 / L->desc.kernel), 0, 16);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = n, md.pad = 1;
+        r = cnnvis_montage(&m->strips[s], tiles, n, NULL, &md);
+        for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    }
+    cnnvis_free(tiles);
+    CNNVIS__TRY(r);
+    if (m->desc.frames_dir) {
+        cnnvis_image frame;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s_step%06lld.png", m->desc.frames_dir, L->desc.name, net->step);
+        CNNVIS__TRY(cnnvis_filters_image(&frame, net, L->desc.name, NULL));
+        r = cnnvis_image_write(&frame, path);
+        cnnvis_image_free(&frame);
+        if (r != CNNVIS_OK) {
+            cnnvis_image_free(&m->strips[s]);
+            return r;
+        }
+    }
+    m->epochs[s] = epoch, m->steps[s] = net->step;
+    m->n_snapshots++;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF int cnnvis_monitor_callback(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
+{
+    cnnvis_monitor *m = (cnnvis_monitor *)user;
+    int due;
+    if (!m || !s) return 1;
+    due = m->desc.every_steps ? !s->end_of_epoch && s->step % m->desc.every_steps == 0 : s->end_of_epoch;
+    if (!due || m->n_snapshots >= m->desc.max_snapshots) return 0;
+    return cnnvis_monitor_snapshot(m, net, s->end_of_epoch ? (float)s->epoch : (float)s->step / (float)s->steps_per_epoch) !=
+           CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, const cnnvis_monitor *m)
+{
+    char (*captions)[32];
+    const char **cap;
+    cnnvis_montage_desc md;
+    int i;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: no snapshots yet");
+    captions = (char(*)[32])cnnvis__alloc(32 * (size_t)m->n_snapshots);
+    cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)m->n_snapshots);
+    if (!captions || !cap) {
+        cnnvis_free(captions), cnnvis_free(cap);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_evolution_image: out of memory");
+    }
+    for (i = 0; i < m->n_snapshots; i++) {
+        snprintf(captions[i], 32, "epoch %g (step %lld)", (double)m->epochs[i], m->steps[i]);
+        cap[i] = captions[i];
+    }
+    memset(&md, 0, sizeof md);
+    md.cols = 1, md.max_caption = 31, md.title = "filters during training, one row per snapshot";
+    r = cnnvis_montage(out, m->strips, m->n_snapshots, cap, &md);
+    cnnvis_free(captions), cnnvis_free(cap);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_monitor *m)
+{
+    static const char *titles[4] = {"mean |correlation| between filters", "low-frequency energy share (structure)",
+                                    "mean filter norm", "dead filters (probe images)"};
+    cnnvis_image plots[4];
+    cnnvis_montage_desc md;
+    float *values;
+    cnnvis_series series[CNNVIS_MAX_LAYERS + 1];
+    cnnvis_plot_desc pd;
+    int what, i, s, n_plots = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: no snapshots yet");
+    values = (float *)cnnvis__alloc(sizeof(float) * (size_t)m->n_snapshots * (m->n_conv + 1));
+    if (!values) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_plot: out of memory");
+    for (what = 0; what < 4 && r == CNNVIS_OK; what++) {
+        int n_series = m->n_conv;
+        if (what == 3 && m->stats[0].dead < 0) continue;
+        memset(series, 0, sizeof series);
+        for (i = 0; i < m->n_conv; i++) {
+            for (s = 0; s < m->n_snapshots; s++) {
+                const cnnvis_filter_stats *st = &m->stats[(size_t)s * m->n_conv + i];
+                values[(size_t)i * m->n_snapshots + s] =
+                    what == 0 ? st->mean_abs_corr : what == 1 ? st->structure : what == 2 ? st->mean_norm : (float)st->dead;
+            }
+            series[i].x = m->epochs, series[i].y = values + (size_t)i * m->n_snapshots;
+            series[i].n = m->n_snapshots;
+        }
+        if (what == 1) { /* where white noise would be, for the first layer */
+            for (s = 0; s < m->n_snapshots; s++) values[(size_t)m->n_conv * m->n_snapshots + s] = m->stats[s * m->n_conv].structure_noise;
+            series[n_series].x = m->epochs, series[n_series].y = values + (size_t)m->n_conv * m->n_snapshots;
+            series[n_series].n = m->n_snapshots, series[n_series].name = "noise (first)";
+            series[n_series].rgb[0] = series[n_series].rgb[1] = series[n_series].rgb[2] = 170;
+            n_series++;
+        }
+        for (i = 0; i < m->n_conv; i++) series[i].name = m->conv_names[i];
+        memset(&pd, 0, sizeof pd);
+        pd.w = 420, pd.h = 280, pd.title = titles[what], pd.xlabel = "epoch", pd.series = series, pd.n_series = n_series;
+        r = cnnvis_plot_lines(&plots[n_plots], &pd);
+        if (r == CNNVIS_OK) n_plots++;
+    }
+    cnnvis_free(values);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = 2, md.bg_grey = 255;
+        r = cnnvis_montage(out, plots, n_plots, NULL, &md);
+    }
+    for (i = 0; i < n_plots; i++) cnnvis_image_free(&plots[i]);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, const char *path)
+{
+    size_t cap, len = 0;
+    char *text;
+    int s, i;
+    cnnvis_result r;
+    if (!m || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_write_tsv: NULL argument");
+    cap = 256 + (size_t)m->n_snapshots * m->n_conv * 160;
+    text = (char *)CNNVIS_MALLOC(cap);
+    if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_write_tsv: out of memory");
+    cnnvis__cat(text, cap, &len, "epoch\tstep\tlayer\tfilters\tmean_abs_corr\tstructure\tstructure_noise\tmean_norm\tmin_norm\tmax_norm\tdead\n");
+    for (s = 0; s < m->n_snapshots; s++)
+        for (i = 0; i < m->n_conv; i++) {
+            const cnnvis_filter_stats *st = &m->stats[(size_t)s * m->n_conv + i];
+            cnnvis__cat(text, cap, &len, "%g\t%lld\t%s\t%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%d\n", (double)m->epochs[s],
+                        m->steps[s], m->conv_names[i], st->n_filters, st->mean_abs_corr, st->structure, st->structure_noise, st->mean_norm,
+                        st->min_norm, st->max_norm, st->dead);
+        }
+    r = cnnvis_file_write(path, text, CNNVIS__MIN(len, cap - 1));
+    CNNVIS_FREE(text);
     return r;
 }
 

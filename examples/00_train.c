@@ -52,24 +52,6 @@ static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
     return 0;
 }
 
-/* Per-channel mean and standard deviation of the training pixels in [0, 1]. */
-static void pixel_stats(const cnnvis_dataset *ds, float *mean, float *std)
-{
-    int ch, i;
-    size_t plane = (size_t)ds->h * ds->w, p;
-    for (ch = 0; ch < ds->c && ch < 3; ch++) {
-        double s = 0, s2 = 0, n = 0;
-        for (i = 0; i < ds->n; i++) {
-            const unsigned char *px = ds->px + ((size_t)i * ds->c + ch) * plane;
-            for (p = 0; p < plane; p++) s += px[p], s2 += (double)px[p] * px[p];
-            n += (double)plane;
-        }
-        mean[ch] = (float)(s / n / 255.0);
-        std[ch] = (float)(sqrt(s2 / n - (s / n) * (s / n)) / 255.0);
-        if (std[ch] < 1e-3f) std[ch] = 1;
-    }
-}
-
 /* samples.png: concept images beside their three label maps (object, colour, texture). */
 static void write_samples(const cnnvis_dataset *ds, const char *path)
 {
@@ -189,12 +171,7 @@ int main(int argc, char **argv)
     }
     t0 = ex_seconds();
     if (strcmp(data, "concepts") == 0) {
-        cnnvis_concepts_desc cd;
-        memset(&cd, 0, sizeof cd);
-        cd.n = n_train ? n_train : 20000, cd.seed = seed;
-        ex_check(cnnvis_concepts_generate(&train, &cd), "cnnvis_concepts_generate");
-        cd.n = 2000, cd.seed = seed + 1000003; /* another seed: test images the net never saw */
-        ex_check(cnnvis_concepts_generate(&test, &cd), "cnnvis_concepts_generate");
+        ex_make_concepts(&train, &test, n_train ? n_train : 20000, seed);
         is_concepts = 1;
         if (!epochs) epochs = 8;
         snprintf(path, sizeof path, "%s/samples.png", out);
@@ -232,7 +209,7 @@ int main(int argc, char **argv)
         for (i = 0; i < 10; i++) names[i] = train.class_names + (size_t)i * CNNVIS_CLASS_LEN;
     }
     d.class_names = names;
-    pixel_stats(&part, d.mean, d.std);
+    ex_pixel_stats(&part, d.mean, d.std);
     ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
     cnnvis_net_summary(net, summary, sizeof summary);
     printf("%s\n", summary);

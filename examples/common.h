@@ -8,6 +8,7 @@
 #define CNNVIS_EXAMPLES_COMMON_H
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ typedef struct ex_option {
 
 /* Parse argv against opts. Returns 0 to go on, 1 if --help was asked for, -1 on an error
    (then err holds one line). Prints nothing. */
-static int ex_parse_args(int argc, char **argv, const ex_option *opts, int n_opts, char *err, size_t err_size)
+static inline int ex_parse_args(int argc, char **argv, const ex_option *opts, int n_opts, char *err, size_t err_size)
 {
     int i, k;
     for (i = 1; i < argc; i++) {
@@ -94,7 +95,7 @@ static int ex_parse_args(int argc, char **argv, const ex_option *opts, int n_opt
     return 0;
 }
 
-static void ex_usage(const char *usage, const ex_option *opts, int n_opts)
+static inline void ex_usage(const char *usage, const ex_option *opts, int n_opts)
 {
     int k;
     printf("%s\n\noptions:\n", usage);
@@ -106,7 +107,7 @@ static void ex_usage(const char *usage, const ex_option *opts, int n_opts)
 }
 
 /* Parse or exit: --help prints the usage and exits 0, an error prints one line and exits 2. */
-static void ex_parse(int argc, char **argv, const ex_option *opts, int n_opts, const char *usage)
+static inline void ex_parse(int argc, char **argv, const ex_option *opts, int n_opts, const char *usage)
 {
     char err[512];
     int r = ex_parse_args(argc, argv, opts, n_opts, err, sizeof err);
@@ -121,7 +122,7 @@ static void ex_parse(int argc, char **argv, const ex_option *opts, int n_opts, c
 }
 
 /* Print the library's last error and exit 1 if r is not CNNVIS_OK. */
-static void ex_check(cnnvis_result r, const char *what)
+static inline void ex_check(cnnvis_result r, const char *what)
 {
     if (r != CNNVIS_OK) {
         fprintf(stderr, "%s: %s: %s\n", what, cnnvis_result_str(r), cnnvis_last_error());
@@ -130,7 +131,7 @@ static void ex_check(cnnvis_result r, const char *what)
 }
 
 /* mkdir -p */
-static int ex_mkdirs(const char *path)
+static inline int ex_mkdirs(const char *path)
 {
     char buf[1024];
     size_t i, len = strlen(path);
@@ -146,14 +147,14 @@ static int ex_mkdirs(const char *path)
     return 0;
 }
 
-static double ex_seconds(void)
+static inline double ex_seconds(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
 }
 
-static int ex_file_exists(const char *path)
+static inline int ex_file_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f) fclose(f);
@@ -162,7 +163,7 @@ static int ex_file_exists(const char *path)
 
 /* Fashion-MNIST or MNIST from data/<name>/ or Debian's /usr/share/datasets/<name>/, .gz or
    not. When neither is there it prints where to get them and returns CNNVIS_ERR_IO. */
-static cnnvis_result ex_load_idx(const char *name, cnnvis_dataset *train, cnnvis_dataset *test)
+static inline cnnvis_result ex_load_idx(const char *name, cnnvis_dataset *train, cnnvis_dataset *test)
 {
     static const char *dirs[] = {"data", "../data", "/usr/share/datasets"};
     static const char *suffix[] = {".gz", ""};
@@ -184,6 +185,64 @@ static cnnvis_result ex_load_idx(const char *name, cnnvis_dataset *train, cnnvis
         }
     fprintf(stderr, "%s not found in data/%s/ or /usr/share/datasets/%s/: run `make data`\n", name, name, name);
     return CNNVIS_ERR_IO;
+}
+
+/* The built-in concept images: n_train for training (seed) and 2000 for testing (another
+   seed, so that the test images are new to the net). */
+static inline void ex_make_concepts(cnnvis_dataset *train, cnnvis_dataset *test, int n_train, uint64_t seed)
+{
+    cnnvis_concepts_desc cd;
+    memset(&cd, 0, sizeof cd);
+    cd.n = n_train, cd.seed = seed;
+    ex_check(cnnvis_concepts_generate(train, &cd), "cnnvis_concepts_generate");
+    if (test) {
+        cd.n = 2000, cd.seed = seed + 1000003;
+        ex_check(cnnvis_concepts_generate(test, &cd), "cnnvis_concepts_generate");
+    }
+}
+
+/* Per-channel mean and standard deviation of a data set's pixels in [0, 1]: the net's
+   input normalisation. */
+static inline void ex_pixel_stats(const cnnvis_dataset *ds, float *mean, float *std)
+{
+    int ch, i;
+    size_t plane = (size_t)ds->h * ds->w, p;
+    for (ch = 0; ch < ds->c && ch < 3; ch++) {
+        double s = 0, s2 = 0, n = 0;
+        for (i = 0; i < ds->n; i++) {
+            const unsigned char *px = ds->px + ((size_t)i * ds->c + ch) * plane;
+            for (p = 0; p < plane; p++) s += px[p], s2 += (double)px[p] * px[p];
+            n += (double)plane;
+        }
+        mean[ch] = (float)(s / n / 255.0);
+        std[ch] = (float)(sqrt(s2 / n - (s / n) * (s / n)) / 255.0);
+        if (std[ch] < 1e-3f) std[ch] = 1;
+    }
+}
+
+/* alexnet_mini for a data set's images, normalised for its pixels, classes named after it. */
+static inline cnnvis_net *ex_alexnet_mini(const cnnvis_dataset *ds, int threads, uint64_t seed)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    const char *names[1024];
+    int i;
+    cnnvis_net_desc_alexnet_mini(&d, ds->c, ds->h, ds->w, ds->n_classes);
+    d.n_threads = threads, d.seed = seed;
+    for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++) names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+    d.class_names = ds->class_names ? names : NULL;
+    ex_pixel_stats(ds, d.mean, d.std);
+    ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
+    return net;
+}
+
+/* Write an image and say so; exit with the library's message if it fails. */
+static inline void ex_write(const cnnvis_image *im, const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ex_check(cnnvis_image_write(im, path), path);
+    printf("wrote %s (%dx%d)\n", path, im->w, im->h);
 }
 
 #endif
