@@ -1,0 +1,1085 @@
+#define _POSIX_C_SOURCE 200809L /* first line: clock_gettime, fork, getrusage under -std=c99 */
+/* bench.c - how fast are cnnvis.h's kernels on this machine, and how far from its peak?
+
+   A benchmark, not a test: it never fails because something is slow. `make bench` builds it
+   at -O2 and runs it (1.5 minutes on this project's 2-core machine); `./build/bench --help` lists the
+   options. It prints four tables and writes the same figures to build/bench.csv:
+
+     1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
+               (NEON) or a scalar estimate, on 1 thread and on all threads. Every "% of
+               peak" below divides by the peak of as many threads as the figure used.
+     2. conv   each convolution of the reference network and AlexNet's conv1 and conv2:
+               forward, backward-data and backward-weights, batch 1 and 64, 1 thread and all
+               threads, in GFLOP/s of the nominal count 2*OC*(IC/G)*K*K*OH*OW*N; the scalar
+               reference kernels at batch 1 on 1 thread beside them.
+     3. net    the whole reference network: training and inference images/s, the time of a
+               saliency map, the training run's peak memory.
+     4. presets the same for alexnet_mini, and batch-1 inference of torchvision's AlexNet.
+
+   Every figure is the median of several timed runs after one warm-up run; calls shorter
+   than 30 ms are repeated inside each timed run. The clock is CLOCK_MONOTONIC. Batch-1
+   figures use the same image again and again, so its data are warm in the caches. */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BENCH_X86 1
+#include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#define BENCH_NEON 1
+#include <arm_neon.h>
+#endif
+
+/* ======================================================================================
+   Settings, clock, CSV
+   ====================================================================================== */
+
+typedef struct bench_config {
+    int quick;            /* --quick: fewer and shorter runs, for a smoke test */
+    int threads;          /* --threads: the "all threads" count */
+    const char *csv_path; /* --csv */
+    const char *only;     /* --only: one section, or NULL for all */
+    int reps_fast;        /* timed runs of an item whose warm-up took < slow_s */
+    int reps_slow;
+    double slow_s;
+    double min_sample_s;  /* a timed run repeats a short item until it lasts this long */
+    double peak_s;        /* duration of one peak measurement */
+} bench_config;
+
+static bench_config cfg;
+static FILE *csv;
+static double peak_1, peak_all; /* GFLOP/s of one thread and of cfg.threads threads */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int want(const char *section) { return !cfg.only || strcmp(cfg.only, section) == 0; }
+
+/* Percent of the peak of `threads` threads, or -1 if there is none. */
+static double pct_of_peak(double gflops, int threads)
+{
+    double peak = threads == 1 ? peak_1 : peak_all;
+    return peak > 0 ? 100.0 * gflops / peak : -1;
+}
+
+/* One CSV line; batch or threads 0 and pct < 0 are written as empty fields. */
+static void csv_row(const char *section, const char *name, const char *pass, int batch, int threads, double value,
+                    const char *unit, double pct)
+{
+    if (!csv) return;
+    fprintf(csv, "%s,%s,%s,", section, name, pass);
+    if (batch) fprintf(csv, "%d", batch);
+    fputc(',', csv);
+    if (threads) fprintf(csv, "%d", threads);
+    fprintf(csv, ",%.6g,%s,", value, unit);
+    if (pct >= 0) fprintf(csv, "%.1f", pct);
+    fputc('\n', csv);
+    fflush(csv);
+}
+
+static void open_csv(void)
+{
+    const char *slash = strrchr(cfg.csv_path, '/');
+    if (slash && slash > cfg.csv_path) { /* make the folder (build/) if it is missing */
+        char dir[512];
+        size_t len = (size_t)(slash - cfg.csv_path);
+        if (len < sizeof dir) {
+            memcpy(dir, cfg.csv_path, len);
+            dir[len] = 0;
+            (void)mkdir(dir, 0777); /* it may exist; fopen below reports a real problem */
+        }
+    }
+    csv = fopen(cfg.csv_path, "w");
+    if (!csv) {
+        printf("(cannot write %s: %s; no CSV copy)\n", cfg.csv_path, strerror(errno));
+        return;
+    }
+    fprintf(csv, "section,name,pass,batch,threads,value,unit,pct_peak\n");
+}
+
+/* Resident memory of this process now, in MiB (Linux /proc), or -1. */
+static double current_rss_mib(void)
+{
+    long pages_total = 0, pages_resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2) pages_resident = -1;
+    fclose(f);
+    return pages_resident < 0 ? -1 : (double)pages_resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+/* --- Is anything else running? ---------------------------------------------------------
+   Other programs take CPU time from the bench and make every figure low. Linux counts the
+   busy time of all CPUs in /proc/stat; minus this process's own CPU time (and its
+   children's), what is left during the run was someone else's. */
+
+/* Busy CPU-seconds of the whole machine since boot, or -1 (no /proc/stat). */
+static double machine_busy_s(void)
+{
+    unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal = 0;
+    int n;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait, &irq, &softirq, &steal);
+    fclose(f);
+    if (n < 7) return -1;
+    return (double)(user + nice + sys + irq + softirq + steal) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU-seconds used by this process and the children it waited for. */
+static double own_cpu_s(void)
+{
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
+           1e-6 * (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
+                           children.ru_stime.tv_usec);
+}
+
+static void print_load_at_start(void)
+{
+    double load1;
+    int running, total;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    if (fscanf(f, "%lf %*f %*f %d/%d", &load1, &running, &total) == 3)
+        printf("load:     %.2f (1-minute average), %d runnable now besides the bench%s\n", load1, running - 1,
+               running > 1 || load1 >= 1.0 ? "  -- the machine is busy: figures will be low and noisy" : "");
+    fclose(f);
+}
+
+/* ======================================================================================
+   Timing: median of several runs after a warm-up
+   ====================================================================================== */
+
+typedef void (*work_fn)(void *ctx);
+
+typedef struct timing {
+    double seconds; /* median seconds of one call */
+    int runs;       /* timed runs the median is over */
+    int calls;      /* calls per timed run */
+    int skipped;    /* 1: the warm-up took longer than the limit; seconds is that one run */
+} timing;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Run fn once to warm caches and the thread pool, then time cfg.reps_fast runs (or
+   reps_slow if the warm-up took slow_s or more) and take the median. An item faster than
+   min_sample_s is called several times per timed run, so the clock's resolution and the
+   cost of reading it do not matter. limit > 0: if the warm-up alone took longer, stop
+   there (timing.skipped). */
+static timing measure(work_fn fn, void *ctx, double limit)
+{
+    double samples[16], warm, start;
+    timing t;
+    int r, c;
+    memset(&t, 0, sizeof t);
+    start = now_s();
+    fn(ctx);
+    warm = now_s() - start;
+    if (limit > 0 && warm > limit) {
+        t.seconds = warm, t.runs = 1, t.calls = 1, t.skipped = 1;
+        return t;
+    }
+    t.calls = 1;
+    if (warm < cfg.min_sample_s) t.calls = (int)CNNVIS__MIN(100000.0, ceil(cfg.min_sample_s / (warm > 1e-7 ? warm : 1e-7)));
+    t.runs = warm * t.calls >= cfg.slow_s ? cfg.reps_slow : cfg.reps_fast;
+    for (r = 0; r < t.runs; r++) {
+        start = now_s();
+        for (c = 0; c < t.calls; c++) fn(ctx);
+        samples[r] = (now_s() - start) / t.calls;
+    }
+    t.seconds = median(samples, t.runs);
+    return t;
+}
+
+/* Random numbers in [-1, 1): uniform rather than normal because the normal generator is
+   slow for tens of millions of values, and the values do not change the speed. */
+static void fill_random(float *v, size_t n, cnnvis_rng *rng)
+{
+    size_t i;
+    for (i = 0; i < n; i++) v[i] = 2.0f * cnnvis_rng_uniform(rng) - 1.0f;
+}
+
+/* ======================================================================================
+   1. Peak FMA throughput
+   ======================================================================================
+   Chains of fused multiply-adds on independent accumulators: each FMA waits only for the
+   one before it on the same accumulator, so with more accumulators than (FMA latency x FMA
+   units) the units never wait. The AVX2 and scalar loops compute c = c * a + b, which
+   converges to b / (1 - a) = 1: no overflow, no denormals. */
+
+#define PEAK_KIND_SCALAR 0
+#define PEAK_KIND_AVX2 1
+#define PEAK_KIND_NEON 2
+
+static int peak_kind;
+static double peak_flops_per_iter;
+
+#ifdef BENCH_X86
+#define AVX2_ACC 12
+__attribute__((target("avx2,fma"))) static float fma_loop_avx2(long iters)
+{
+    __m256 acc[AVX2_ACC], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f), sum = _mm256_setzero_ps();
+    float lanes[8], total = 0;
+    long i;
+    int k;
+    for (k = 0; k < AVX2_ACC; k++) acc[k] = _mm256_set1_ps(0.01f * (float)k);
+    for (i = 0; i < iters; i++) { /* 12 independent chains, written out so they stay in registers */
+        acc[0] = _mm256_fmadd_ps(acc[0], a, b), acc[1] = _mm256_fmadd_ps(acc[1], a, b);
+        acc[2] = _mm256_fmadd_ps(acc[2], a, b), acc[3] = _mm256_fmadd_ps(acc[3], a, b);
+        acc[4] = _mm256_fmadd_ps(acc[4], a, b), acc[5] = _mm256_fmadd_ps(acc[5], a, b);
+        acc[6] = _mm256_fmadd_ps(acc[6], a, b), acc[7] = _mm256_fmadd_ps(acc[7], a, b);
+        acc[8] = _mm256_fmadd_ps(acc[8], a, b), acc[9] = _mm256_fmadd_ps(acc[9], a, b);
+        acc[10] = _mm256_fmadd_ps(acc[10], a, b), acc[11] = _mm256_fmadd_ps(acc[11], a, b);
+    }
+    for (k = 0; k < AVX2_ACC; k++) sum = _mm256_add_ps(sum, acc[k]);
+    _mm256_storeu_ps(lanes, sum);
+    for (k = 0; k < 8; k++) total += lanes[k];
+    return total; /* used by the caller, so the loop cannot be removed */
+}
+#endif
+
+#ifdef BENCH_NEON
+#define NEON_ACC 16 /* wide cores have 4 FMA pipes of latency 3-4 */
+/* Named variables, not an array: gcc keeps an array of vectors in memory here. And
+   x += a * b rather than x = x * a + b: NEON's FMA adds into its destination, so the other
+   form would cost a register move per FMA. x grows by 1e-6 per step: no overflow. */
+#define NEON_FMA4(x, y, z, w) \
+    x = vfmaq_f32(x, a, b), y = vfmaq_f32(y, a, b), z = vfmaq_f32(z, a, b), w = vfmaq_f32(w, a, b)
+static float fma_loop_neon(long iters)
+{
+    float32x4_t a = vdupq_n_f32(1e-3f), b = vdupq_n_f32(1e-3f);
+    float32x4_t c0 = vdupq_n_f32(0.00f), c1 = vdupq_n_f32(0.01f), c2 = vdupq_n_f32(0.02f), c3 = vdupq_n_f32(0.03f);
+    float32x4_t c4 = vdupq_n_f32(0.04f), c5 = vdupq_n_f32(0.05f), c6 = vdupq_n_f32(0.06f), c7 = vdupq_n_f32(0.07f);
+    float32x4_t c8 = vdupq_n_f32(0.08f), c9 = vdupq_n_f32(0.09f), c10 = vdupq_n_f32(0.10f), c11 = vdupq_n_f32(0.11f);
+    float32x4_t c12 = vdupq_n_f32(0.12f), c13 = vdupq_n_f32(0.13f), c14 = vdupq_n_f32(0.14f), c15 = vdupq_n_f32(0.15f);
+    long i;
+    for (i = 0; i < iters; i++) {
+        NEON_FMA4(c0, c1, c2, c3);
+        NEON_FMA4(c4, c5, c6, c7);
+        NEON_FMA4(c8, c9, c10, c11);
+        NEON_FMA4(c12, c13, c14, c15);
+    }
+    c0 = vaddq_f32(vaddq_f32(vaddq_f32(c0, c1), vaddq_f32(c2, c3)), vaddq_f32(vaddq_f32(c4, c5), vaddq_f32(c6, c7)));
+    c8 = vaddq_f32(vaddq_f32(vaddq_f32(c8, c9), vaddq_f32(c10, c11)), vaddq_f32(vaddq_f32(c12, c13), vaddq_f32(c14, c15)));
+    return vaddvq_f32(vaddq_f32(c0, c8));
+}
+#endif
+
+/* Neither: 8 scalar chains of a multiply and an add. Only an estimate (the compiler may
+   vectorise it, or not fuse it). */
+static float fma_loop_scalar(long iters)
+{
+    float acc[8], total = 0;
+    long i;
+    int k;
+    for (k = 0; k < 8; k++) acc[k] = 0.01f * (float)k;
+    for (i = 0; i < iters; i++)
+        for (k = 0; k < 8; k++) acc[k] = acc[k] * 0.999999f + 1e-6f;
+    for (k = 0; k < 8; k++) total += acc[k];
+    return total;
+}
+
+static float fma_loop(long iters)
+{
+#ifdef BENCH_X86
+    if (peak_kind == PEAK_KIND_AVX2) return fma_loop_avx2(iters);
+#endif
+#ifdef BENCH_NEON
+    if (peak_kind == PEAK_KIND_NEON) return fma_loop_neon(iters);
+#endif
+    return fma_loop_scalar(iters);
+}
+
+static void choose_peak_kind(void)
+{
+    peak_kind = PEAK_KIND_SCALAR, peak_flops_per_iter = 8 * 2;
+#ifdef BENCH_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        peak_kind = PEAK_KIND_AVX2, peak_flops_per_iter = AVX2_ACC * 8 * 2; /* 8 lanes, 2 flops per FMA */
+#endif
+#ifdef BENCH_NEON
+    peak_kind = PEAK_KIND_NEON, peak_flops_per_iter = NEON_ACC * 4 * 2;
+#endif
+}
+
+typedef struct peak_job {
+    long iters;
+    int threads;
+    volatile float sink; /* the loops' results land here */
+} peak_job;
+
+static void *peak_thread(void *p)
+{
+    peak_job *job = (peak_job *)p;
+    job->sink = fma_loop(job->iters);
+    return NULL;
+}
+
+/* All threads run the same loop at once; GFLOP/s = all their flops / the wall time from
+   the first start to the last finish (not the sum of per-thread rates, which would count
+   threads that did not overlap). */
+static void peak_run(void *p)
+{
+    peak_job *job = (peak_job *)p;
+    pthread_t tid[CNNVIS__MAX_THREADS];
+    int t, started = 0;
+    for (t = 1; t < job->threads; t++)
+        if (pthread_create(&tid[started], NULL, peak_thread, job) == 0) started++;
+    peak_thread(job);
+    for (t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    if (started != job->threads - 1) printf("(peak: only %d of %d threads started)\n", started + 1, job->threads);
+}
+
+static double peak_gflops(int threads)
+{
+    peak_job job;
+    timing t;
+    double start, s;
+    memset(&job, 0, sizeof job);
+    job.threads = 1, job.iters = 100000;
+    start = now_s(); /* calibrate: iterations for cfg.peak_s on one thread */
+    job.sink = fma_loop(job.iters);
+    s = now_s() - start;
+    job.iters = (long)(job.iters * cfg.peak_s / (s > 1e-6 ? s : 1e-6));
+    job.threads = threads;
+    t = measure(peak_run, &job, 0);
+    return (double)threads * (double)job.iters * peak_flops_per_iter / t.seconds * 1e-9;
+}
+
+static void bench_peak(void)
+{
+    const char *kind = peak_kind == PEAK_KIND_AVX2   ? "fma_avx2"
+                       : peak_kind == PEAK_KIND_NEON ? "fma_neon"
+                                                     : "scalar_estimate";
+    printf("\n1. Peak FMA throughput (this machine's own micro-benchmark)\n");
+#ifdef BENCH_X86
+    if (peak_kind == PEAK_KIND_AVX2)
+        printf("   _mm256_fmadd_ps on %d independent accumulators: 8 lanes x 2 flops per FMA\n", AVX2_ACC);
+#endif
+#ifdef BENCH_NEON
+    if (peak_kind == PEAK_KIND_NEON)
+        printf("   vfmaq_f32 on %d independent accumulators: 4 lanes x 2 flops per FMA\n", NEON_ACC);
+#endif
+    if (peak_kind == PEAK_KIND_SCALAR)
+        printf("   NO AVX2+FMA or NEON here: a SCALAR ESTIMATE (8 chains of multiply + add); %% of peak is relative to it\n");
+    peak_1 = peak_gflops(1);
+    printf("   %3d thread  %8.1f GFLOP/s\n", 1, peak_1);
+    csv_row("peak", kind, "fma", 0, 1, peak_1, "GFLOP/s", -1);
+    if (cfg.threads > 1) {
+        peak_all = peak_gflops(cfg.threads);
+        printf("   %3d threads %8.1f GFLOP/s  (%.2fx one thread)\n", cfg.threads, peak_all, peak_all / peak_1);
+        csv_row("peak", kind, "fma", 0, cfg.threads, peak_all, "GFLOP/s", -1);
+    } else {
+        peak_all = peak_1;
+    }
+    fflush(stdout);
+}
+
+/* ======================================================================================
+   2. One convolution, pass by pass
+   ======================================================================================
+   A net of one conv layer. One forward pass through the public API sets the batch and the
+   input; after that the passes are timed through the internal dispatchers, so that the
+   forward figure does not include cnnvis_net_forward's copy of the input. */
+
+typedef struct conv_shape {
+    const char *name;
+    int ic, ih, iw, oc, k, s, p, groups;
+} conv_shape;
+
+static const conv_shape conv_shapes[] = {
+    {"ref.conv1", 3, 32, 32, 64, 5, 1, 2, 1},    /* the reference network */
+    {"ref.conv2", 64, 16, 16, 192, 5, 1, 2, 1},
+    {"ref.conv3", 192, 8, 8, 384, 3, 1, 1, 1},
+    {"ref.conv4", 384, 8, 8, 256, 3, 1, 1, 1},
+    {"ref.conv5", 256, 8, 8, 256, 3, 1, 1, 1},
+    {"alex.conv1", 3, 227, 227, 96, 11, 4, 0, 1}, /* AlexNet (Krizhevsky et al. 2012) */
+    {"alex.conv2", 96, 27, 27, 256, 5, 1, 2, 1},
+};
+
+enum { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_WEIGHTS, N_PASSES };
+static const char *pass_names[N_PASSES] = {"forward", "bwd-data", "bwd-weights"};
+static const char *pass_csv[N_PASSES] = {"forward", "backward_data", "backward_weights"};
+
+typedef struct conv_job {
+    cnnvis_net *net;
+    cnnvis__conv_args args;
+    int pass;
+} conv_job;
+
+static void conv_pass(void *p)
+{
+    conv_job *job = (conv_job *)p;
+    if (job->pass == PASS_FORWARD) cnnvis__conv2d_forward(job->net, &job->args);
+    else if (job->pass == PASS_BACKWARD_DATA) cnnvis__conv2d_backward_data(job->net, &job->args);
+    else cnnvis__conv2d_backward_weights(job->net, &job->args); /* accumulates into dw: fine for timing */
+}
+
+/* A one-layer net for shape s with `threads` threads, random weights, input and dout. */
+static cnnvis_net *conv_net(const conv_shape *s, int threads, cnnvis_tensor *x)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_layer *L;
+    cnnvis_rng rng;
+    cnnvis_net_desc_init(&d, s->ic, s->ih, s->iw);
+    cnnvis_net_desc_conv(&d, "conv", s->oc, s->k, s->s, s->p, s->groups);
+    d.max_batch = 64, d.n_threads = threads;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+        printf("   %s: %s\n", s->name, cnnvis_last_error());
+        return NULL;
+    }
+    if (cnnvis_tensor_create(x, 64, s->ic, s->ih, s->iw) != CNNVIS_OK) {
+        printf("   %s: %s\n", s->name, cnnvis_last_error());
+        cnnvis_net_free(net);
+        return NULL;
+    }
+    L = &net->layers[0];
+    cnnvis_rng_seed(&rng, 1);
+    fill_random(L->w, L->n_w, &rng);
+    fill_random(L->b, L->n_b, &rng);
+    fill_random(x->data, cnnvis_tensor_count(x), &rng);
+    fill_random(L->dout.data, cnnvis_tensor_count(&L->dout), &rng);
+    return net;
+}
+
+/* Seconds of one call of each pass at this batch (a view of the first `batch` images). */
+static void conv_time_passes(cnnvis_net *net, const cnnvis_tensor *x, int batch, double limit, timing out[N_PASSES])
+{
+    conv_job job;
+    cnnvis_tensor xb = *x;
+    int pass;
+    xb.n = batch, xb.owner = 0;
+    cnnvis_net_forward(net, &xb); /* sets net->batch and copies the input in */
+    job.net = net, job.args = cnnvis__conv_args_of(net, 0);
+    for (pass = 0; pass < N_PASSES; pass++) {
+        job.pass = pass;
+        out[pass] = measure(conv_pass, &job, limit);
+    }
+}
+
+static void print_cell(double gflops, int threads)
+{
+    printf(" %7.1f %3.0f%% |", gflops, pct_of_peak(gflops, threads));
+}
+
+static void bench_conv(void)
+{
+    const double ref_limit = 10.0; /* seconds: reference runs longer than this are not repeated */
+    int n_shapes = (int)(sizeof conv_shapes / sizeof conv_shapes[0]), i, pass, ti, bi;
+    int thread_counts[2], n_counts = cfg.threads > 1 ? 2 : 1, batches[2] = {1, 64};
+    int ref_skipped = 0;
+    const char *kernels = "?";
+    thread_counts[0] = 1, thread_counts[1] = cfg.threads;
+
+    printf("\n2. Convolutions, pass by pass: GFLOP/s and %% of the peak of as many threads\n");
+    printf("   nominal flops 2*OC*(IC/G)*K*K*OH*OW*N; timed through cnnvis__conv2d_* (no input copy)\n");
+    printf("   %-10s %-11s %9s |", "layer", "pass", "MFLOP/img");
+    for (bi = 0; bi < 2; bi++)
+        for (ti = 0; ti < n_counts; ti++) {
+            char label[32];
+            snprintf(label, sizeof label, "b%d %d thr", batches[bi], thread_counts[ti]);
+            printf(" %-12s |", label); /* as wide as print_cell's " %7.1f %3.0f%% |" */
+        }
+    if (n_counts > 1) printf(" b64 %d/1 |", cfg.threads);
+    printf(" reference b1 1 thr\n");
+    fflush(stdout);
+
+    for (i = 0; i < n_shapes; i++) {
+        const conv_shape *s = &conv_shapes[i];
+        timing t[2][2][N_PASSES], ref[N_PASSES]; /* [batch][threads][pass] */
+        double mflop = 0, gf[2][2][N_PASSES];
+        int oh = (s->ih + 2 * s->p - s->k) / s->s + 1, ow = (s->iw + 2 * s->p - s->k) / s->s + 1, ok = 1;
+        for (ti = 0; ti < n_counts && ok; ti++) {
+            cnnvis_tensor x;
+            cnnvis_net *net = conv_net(s, thread_counts[ti], &x);
+            if (!net) {
+                ok = 0;
+                break;
+            }
+            kernels = cnnvis_kernels_name(net->kernels);
+            mflop = (double)net->layers[0].flops * 1e-6; /* = 2*OC*(IC/G)*K*K*OH*OW per image */
+            for (bi = 0; bi < 2; bi++) conv_time_passes(net, &x, batches[bi], 0, t[bi][ti]);
+            if (ti == 0) { /* the scalar reference kernels, batch 1, 1 thread */
+                cnnvis_kernels fast = net->kernels;
+                cnnvis_net_set_kernels(net, CNNVIS_KERNELS_REFERENCE);
+                conv_time_passes(net, &x, 1, ref_limit, ref);
+                cnnvis_net_set_kernels(net, fast);
+            }
+            cnnvis_tensor_free(&x);
+            cnnvis_net_free(net);
+        }
+        if (!ok) continue;
+        printf("   %s: %dx%dx%d -> %dx%dx%d, %dx%d stride %d pad %d groups %d  [kernels %s]\n", s->name, s->ic, s->ih, s->iw,
+               s->oc, oh, ow, s->k, s->k, s->s, s->p, s->groups, kernels);
+        for (pass = 0; pass < N_PASSES; pass++) {
+            double ref_gf = mflop * 1e-3 / ref[pass].seconds;
+            printf("   %-10s %-11s %9.1f |", s->name, pass_names[pass], mflop);
+            for (bi = 0; bi < 2; bi++)
+                for (ti = 0; ti < n_counts; ti++) {
+                    gf[bi][ti][pass] = mflop * 1e-3 * batches[bi] / t[bi][ti][pass].seconds;
+                    print_cell(gf[bi][ti][pass], thread_counts[ti]);
+                    csv_row("conv", s->name, pass_csv[pass], batches[bi], thread_counts[ti], gf[bi][ti][pass], "GFLOP/s",
+                            pct_of_peak(gf[bi][ti][pass], thread_counts[ti]));
+                }
+            if (n_counts > 1) {
+                double ratio = gf[1][1][pass] / gf[1][0][pass];
+                printf("  %5.2fx |", ratio);
+                csv_row("conv_scaling", s->name, pass_csv[pass], 64, cfg.threads, ratio, "speedup_vs_1_thread", -1);
+            }
+            printf(" %6.2f GF/s %5.1fx faster%s\n", ref_gf, gf[0][0][pass] / ref_gf,
+                   ref[pass].skipped ? " *" : "");
+            csv_row("conv_reference", s->name, pass_csv[pass], 1, 1, ref_gf, "GFLOP/s", pct_of_peak(ref_gf, 1));
+            ref_skipped |= ref[pass].skipped;
+        }
+        fflush(stdout);
+    }
+    if (ref_skipped)
+        printf("   * one reference run took over %.0f s: not repeated, the figure is that single run\n", ref_limit);
+    printf("   \"faster\" = fast kernels / reference kernels, both at batch 1 on 1 thread\n");
+    fflush(stdout);
+}
+
+/* ======================================================================================
+   3 and 4. Whole networks
+   ====================================================================================== */
+
+/* The reference network: AlexNet's shape scaled to 3x32x32 images and 10 classes. */
+static void describe_reference(cnnvis_net_desc *d)
+{
+    cnnvis_net_desc_init(d, 3, 32, 32);
+    cnnvis_net_desc_conv(d, "conv1", 64, 5, 1, 2, 1);
+    cnnvis_net_desc_relu(d, "relu1");
+    cnnvis_net_desc_maxpool(d, "pool1", 3, 2, 1);
+    cnnvis_net_desc_conv(d, "conv2", 192, 5, 1, 2, 1);
+    cnnvis_net_desc_relu(d, "relu2");
+    cnnvis_net_desc_maxpool(d, "pool2", 3, 2, 1);
+    cnnvis_net_desc_conv(d, "conv3", 384, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu3");
+    cnnvis_net_desc_conv(d, "conv4", 256, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu4");
+    cnnvis_net_desc_conv(d, "conv5", 256, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(d, "relu5");
+    cnnvis_net_desc_maxpool(d, "pool5", 3, 2, 1);
+    cnnvis_net_desc_fc(d, "fc6", 256); /* 256x4x4 = 4096 inputs */
+    cnnvis_net_desc_relu(d, "relu6");
+    cnnvis_net_desc_fc(d, "fc7", 256);
+    cnnvis_net_desc_relu(d, "relu7");
+    cnnvis_net_desc_fc(d, "fc8", 10);
+}
+
+static void describe_mini(cnnvis_net_desc *d) { cnnvis_net_desc_alexnet_mini(d, 3, 32, 32, 10); }
+static void describe_alexnet(cnnvis_net_desc *d) { cnnvis_net_desc_alexnet(d, 1000); }
+
+typedef struct net_spec {
+    const char *name;
+    void (*describe)(cnnvis_net_desc *d);
+    int max_batch;
+    int full; /* 1: training, inference at 1 and 64, saliency; 0: inference at batch 1 only */
+} net_spec;
+
+/* What is measured of one net on one thread count; seconds < 0: not measured. */
+typedef struct net_figures {
+    double train_s, infer64_s, infer1_s, saliency_s; /* median seconds per call */
+    double peak_rss_mib, start_rss_mib, arena_mib;
+    double gflop_per_image; /* forward: the sum of the layers' flops */
+} net_figures;
+
+static cnnvis_net *make_net(const net_spec *spec, int threads)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    spec->describe(&d);
+    d.max_batch = spec->max_batch, d.n_threads = threads;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+        printf("   %s: %s\n", spec->name, cnnvis_last_error());
+        return NULL;
+    }
+    return net;
+}
+
+typedef struct net_job {
+    cnnvis_net *net;
+    cnnvis_tensor x;       /* max_batch random images */
+    cnnvis_tensor one;     /* a view of the first */
+    cnnvis_tensor onehot;  /* d(score of class 0)/d(scores) */
+    int32_t *labels;
+    cnnvis_result status;  /* the first failure, if any */
+    char error[640]; /* as long as cnnvis_last_error() can be */
+} net_job;
+
+static int net_job_init(net_job *job, const net_spec *spec, int threads)
+{
+    cnnvis_rng rng;
+    int i;
+    memset(job, 0, sizeof *job);
+    job->net = make_net(spec, threads);
+    if (!job->net) return 0;
+    cnnvis_rng_seed(&rng, 2);
+    cnnvis_tensor_create(&job->x, spec->max_batch, job->net->desc.in_c, job->net->desc.in_h, job->net->desc.in_w);
+    cnnvis_tensor_create(&job->onehot, 1, job->net->n_classes, 1, 1);
+    job->labels = (int32_t *)malloc(sizeof(int32_t) * (size_t)spec->max_batch);
+    if (!job->x.data || !job->onehot.data || !job->labels) {
+        printf("   %s: out of memory\n", spec->name);
+        return 0;
+    }
+    fill_random(job->x.data, cnnvis_tensor_count(&job->x), &rng);
+    for (i = 0; i < spec->max_batch; i++) job->labels[i] = (int32_t)cnnvis_rng_below(&rng, (uint32_t)job->net->n_classes);
+    job->one = cnnvis_tensor_image(&job->x, 0);
+    job->onehot.data[0] = 1.0f;
+    return 1;
+}
+
+static void net_job_free(net_job *job)
+{
+    cnnvis_tensor_free(&job->x);
+    cnnvis_tensor_free(&job->onehot);
+    free(job->labels);
+    cnnvis_net_free(job->net);
+    memset(job, 0, sizeof *job);
+}
+
+static void note_failure(net_job *job, cnnvis_result r)
+{
+    if (r == CNNVIS_OK || job->status != CNNVIS_OK) return;
+    job->status = r;
+    snprintf(job->error, sizeof job->error, "%s", cnnvis_last_error());
+}
+
+/* lr 0.001, momentum 0.9, weight decay 5e-4: the usual AlexNet settings, small enough that
+   random labels do not blow the weights up over a few steps. */
+static void train_step_work(void *p)
+{
+    net_job *job = (net_job *)p;
+    note_failure(job, cnnvis_net_train_step(job->net, &job->x, job->labels, 0.001f, 0.9f, 5e-4f, NULL));
+}
+
+static void infer_batch_work(void *p)
+{
+    net_job *job = (net_job *)p;
+    note_failure(job, cnnvis_net_forward(job->net, &job->x));
+}
+
+static void infer_one_work(void *p)
+{
+    net_job *job = (net_job *)p;
+    note_failure(job, cnnvis_net_forward(job->net, &job->one));
+}
+
+/* A saliency map (lecture section 4): forward one image, then back from the class scores
+   with a one-hot gradient; flags 0 = the input gradient only, no weight gradients. */
+static void saliency_work(void *p)
+{
+    net_job *job = (net_job *)p;
+    note_failure(job, cnnvis_net_forward(job->net, &job->one));
+    note_failure(job, cnnvis_net_backward(job->net, job->net->n_layers - 1, &job->onehot, CNNVIS_RELU_BACKPROP, 0));
+}
+
+/* --- Training in a child process, for its peak memory ----------------------------------
+   getrusage(RUSAGE_CHILDREN) gives the largest ru_maxrss of all the children a process has
+   waited for, so a second training run would report the larger of the two. Hence two
+   levels: a fresh "middle" process forks the worker that trains, waits for it and reads
+   RUSAGE_CHILDREN, which then covers that worker alone. Note that a forked child starts
+   with its parent's resident pages: the worker reports how many it had at its start. */
+
+typedef struct train_report {
+    int ok;
+    double seconds;       /* median seconds of one training step */
+    double start_rss_mib; /* resident at the worker's start (inherited at fork) */
+    double peak_rss_mib;  /* the worker's ru_maxrss */
+    char error[640]; /* as long as cnnvis_last_error() can be */
+} train_report;
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = (const char *)buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        p += w, n -= (size_t)w;
+    }
+    return 1;
+}
+
+static int read_all(int fd, void *buf, size_t n)
+{
+    char *p = (char *)buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return 0;
+        p += r, n -= (size_t)r;
+    }
+    return 1;
+}
+
+static void train_worker(const net_spec *spec, int threads, train_report *rep)
+{
+    net_job job;
+    timing t;
+    rep->start_rss_mib = current_rss_mib();
+    if (!net_job_init(&job, spec, threads)) {
+        snprintf(rep->error, sizeof rep->error, "%s", cnnvis_last_error());
+        net_job_free(&job);
+        return;
+    }
+    t = measure(train_step_work, &job, 0);
+    rep->ok = job.status == CNNVIS_OK;
+    rep->seconds = t.seconds;
+    snprintf(rep->error, sizeof rep->error, "%s", job.error);
+    net_job_free(&job);
+}
+
+static double ru_maxrss_mib(const struct rusage *ru)
+{
+#ifdef __APPLE__
+    return (double)ru->ru_maxrss / (1024.0 * 1024.0); /* bytes on macOS */
+#else
+    return (double)ru->ru_maxrss / 1024.0; /* KiB on Linux and the BSDs */
+#endif
+}
+
+/* The middle process: fork the worker, wait, add its peak memory to its report. */
+static void train_middle(const net_spec *spec, int threads, int to_parent)
+{
+    train_report rep;
+    struct rusage ru;
+    int fds[2], status = 0;
+    pid_t worker;
+    memset(&rep, 0, sizeof rep);
+    if (pipe(fds) != 0) {
+        snprintf(rep.error, sizeof rep.error, "pipe: %s", strerror(errno));
+    } else if ((worker = fork()) < 0) {
+        snprintf(rep.error, sizeof rep.error, "fork: %s", strerror(errno));
+    } else if (worker == 0) {
+        close(fds[0]);
+        train_worker(spec, threads, &rep);
+        write_all(fds[1], &rep, sizeof rep);
+        _exit(0);
+    } else {
+        close(fds[1]);
+        if (!read_all(fds[0], &rep, sizeof rep)) {
+            memset(&rep, 0, sizeof rep);
+            snprintf(rep.error, sizeof rep.error, "the training process died");
+        }
+        close(fds[0]);
+        while (waitpid(worker, &status, 0) < 0 && errno == EINTR) continue;
+        if (getrusage(RUSAGE_CHILDREN, &ru) == 0) rep.peak_rss_mib = ru_maxrss_mib(&ru);
+    }
+    write_all(to_parent, &rep, sizeof rep);
+}
+
+static void train_in_child(const net_spec *spec, int threads, train_report *rep)
+{
+    int fds[2], status = 0;
+    pid_t middle;
+    memset(rep, 0, sizeof *rep);
+    fflush(stdout); /* or the children would print what is still buffered */
+    if (csv) fflush(csv);
+    if (pipe(fds) != 0) {
+        snprintf(rep->error, sizeof rep->error, "pipe: %s", strerror(errno));
+        return;
+    }
+    middle = fork();
+    if (middle < 0) {
+        snprintf(rep->error, sizeof rep->error, "fork: %s", strerror(errno));
+        close(fds[0]), close(fds[1]);
+        return;
+    }
+    if (middle == 0) {
+        close(fds[0]);
+        train_middle(spec, threads, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (!read_all(fds[0], rep, sizeof *rep)) {
+        memset(rep, 0, sizeof *rep);
+        snprintf(rep->error, sizeof rep->error, "the measuring process died");
+    }
+    close(fds[0]);
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) continue;
+}
+
+/* Everything measured of one net on one thread count. The net for inference is made after
+   the training child has finished, so that the child does not inherit it. */
+static int measure_net(const net_spec *spec, int threads, net_figures *f)
+{
+    net_job job;
+    timing t;
+    int i;
+    f->train_s = f->infer64_s = f->infer1_s = f->saliency_s = -1;
+    f->peak_rss_mib = f->start_rss_mib = f->arena_mib = -1;
+    if (spec->full) {
+        train_report rep;
+        train_in_child(spec, threads, &rep);
+        if (rep.ok) f->train_s = rep.seconds, f->peak_rss_mib = rep.peak_rss_mib, f->start_rss_mib = rep.start_rss_mib;
+        else printf("   %s training, %d thread(s): %s\n", spec->name, threads, rep.error);
+    }
+    if (!net_job_init(&job, spec, threads)) {
+        net_job_free(&job);
+        return 0;
+    }
+    f->arena_mib = (double)job.net->arena_size / (1024.0 * 1024.0);
+    f->gflop_per_image = 0;
+    for (i = 0; i < job.net->n_layers; i++) f->gflop_per_image += (double)job.net->layers[i].flops * 1e-9;
+    if (spec->full) {
+        t = measure(infer_batch_work, &job, 0), f->infer64_s = t.seconds;
+        t = measure(saliency_work, &job, 0), f->saliency_s = t.seconds;
+    }
+    t = measure(infer_one_work, &job, 0), f->infer1_s = t.seconds;
+    if (job.status != CNNVIS_OK) {
+        printf("   %s, %d thread(s): %s\n", spec->name, threads, job.error);
+        f->infer64_s = f->infer1_s = f->saliency_s = -1;
+    }
+    net_job_free(&job);
+    return 1;
+}
+
+static void print_net_header(void)
+{
+    printf("   %-13s %3s | %-19s | %-19s | %-16s | %-11s | %s\n", "network", "thr", "train b64 img/s %pk",
+           "infer b64 img/s %pk", "infer b1 img/s ms", "saliency ms", "training peak RSS MiB");
+}
+
+static void print_net_row(const char *section, const net_spec *spec, int threads, const net_figures *f)
+{
+    char train[32] = "-", infer64[32] = "-", infer1[32] = "-", saliency[32] = "-", rss[96] = "-";
+    double ips;
+    if (f->train_s > 0) {
+        ips = spec->max_batch / f->train_s;
+        double pct = pct_of_peak(3 * f->gflop_per_image * ips, threads); /* forward + 2 backward products */
+        snprintf(train, sizeof train, "%10.1f %6.1f%%", ips, pct);
+        csv_row(section, spec->name, "train", spec->max_batch, threads, ips, "images/s", pct);
+    }
+    if (f->infer64_s > 0) {
+        ips = spec->max_batch / f->infer64_s;
+        double pct = pct_of_peak(f->gflop_per_image * ips, threads);
+        snprintf(infer64, sizeof infer64, "%10.1f %6.1f%%", ips, pct);
+        csv_row(section, spec->name, "infer", spec->max_batch, threads, ips, "images/s", pct);
+    }
+    if (f->infer1_s > 0) {
+        ips = 1 / f->infer1_s;
+        snprintf(infer1, sizeof infer1, "%8.1f %7.2f", ips, f->infer1_s * 1e3);
+        csv_row(section, spec->name, "infer", 1, threads, ips, "images/s", pct_of_peak(f->gflop_per_image * ips, threads));
+        csv_row(section, spec->name, "infer_latency", 1, threads, f->infer1_s * 1e3, "ms", -1);
+    }
+    if (f->saliency_s > 0) {
+        snprintf(saliency, sizeof saliency, "%11.2f", f->saliency_s * 1e3);
+        csv_row(section, spec->name, "saliency", 1, threads, f->saliency_s * 1e3, "ms", -1);
+    }
+    if (f->peak_rss_mib > 0) {
+        snprintf(rss, sizeof rss, "%7.1f (arena %.1f; %.1f at fork)", f->peak_rss_mib, f->arena_mib, f->start_rss_mib);
+        csv_row(section, spec->name, "train_peak_rss", spec->max_batch, threads, f->peak_rss_mib, "MiB", -1);
+    }
+    printf("   %-13s %3d | %19s | %19s | %16s | %11s | %s\n", spec->name, threads, train, infer64, infer1, saliency, rss);
+    fflush(stdout);
+}
+
+static void bench_nets(const char *section, const net_spec *specs, int n_specs)
+{
+    int i, ti, thread_counts[2], n_counts = cfg.threads > 1 ? 2 : 1;
+    thread_counts[0] = 1, thread_counts[1] = cfg.threads;
+    print_net_header();
+    for (i = 0; i < n_specs; i++)
+        for (ti = 0; ti < n_counts; ti++) {
+            net_figures f;
+            if (measure_net(&specs[i], thread_counts[ti], &f)) {
+                if (ti == 0)
+                    printf("   %s: %.3f GFLOP per image forward, max_batch %d\n", specs[i].name, f.gflop_per_image,
+                           specs[i].max_batch);
+                print_net_row(section, &specs[i], thread_counts[ti], &f);
+            }
+        }
+}
+
+static void bench_reference_net(void)
+{
+    static const net_spec spec = {"reference", describe_reference, 64, 1};
+    printf("\n3. The reference network (conv1-5 64/192/384/256/256, fc 4096-256-256-10, 3x32x32)\n");
+    printf("   training: cnnvis_net_train_step, lr 0.001 momentum 0.9 wd 5e-4, random images and labels, in a child\n");
+    printf("   process for its peak RSS; %%pk counts 3x the forward flops per image trained (forward + 2 backward)\n");
+    printf("   inference: cnnvis_net_forward in evaluation mode; saliency: forward + backward of one image, one-hot dout\n");
+    bench_nets("net", &spec, 1);
+}
+
+static void bench_presets(void)
+{
+    static const net_spec specs[] = {
+        {"alexnet_mini", describe_mini, 64, 1},
+        {"alexnet", describe_alexnet, 1, 0}, /* torchvision's, 3x224x224, 1000 classes: batch 1 only */
+    };
+    printf("\n4. Presets: alexnet_mini (3x32x32, 10 classes) as above; torchvision alexnet: inference at batch 1\n");
+    bench_nets("presets", specs, 2);
+}
+
+/* ======================================================================================
+   main
+   ====================================================================================== */
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: bench [--quick] [--threads N] [--csv PATH] [--only SECTION]\n"
+                "  --quick        fewer and shorter runs (a smoke test, figures are rougher)\n"
+                "  --threads N    the \"all threads\" count (default: online CPUs)\n"
+                "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
+                "  --only SECTION peak, conv, net or presets (the peak is measured anyway: it is the\n"
+                "                 denominator of every %% of peak)\n");
+}
+
+static int parse_args(int argc, char **argv)
+{
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--quick") == 0) {
+            cfg.quick = 1;
+        } else if (strcmp(a, "--threads") == 0 && value) {
+            char *end;
+            long n = strtol(value, &end, 10);
+            if (*end || n < 1 || n > CNNVIS__MAX_THREADS) {
+                fprintf(stderr, "bench: --threads %s is not in 1..%d\n", value, CNNVIS__MAX_THREADS);
+                return 0;
+            }
+            cfg.threads = (int)n, i++;
+        } else if (strcmp(a, "--csv") == 0 && value) {
+            cfg.csv_path = value, i++;
+        } else if (strcmp(a, "--only") == 0 && value) {
+            if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets")) {
+                fprintf(stderr, "bench: --only %s: expected peak, conv, net or presets\n", value);
+                return 0;
+            }
+            cfg.only = value, i++;
+        } else {
+            fprintf(stderr, "bench: unknown option or missing value: %s\n", a);
+            usage(stderr);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void print_cpu_model(void)
+{
+    char line[256], model[256] = "unknown (no \"model name\" in /proc/cpuinfo)";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(model, sizeof model, "%s", colon + 2 <= line + strlen(line) ? colon + 2 : "");
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    }
+    if (f) fclose(f);
+    printf("CPU:      %s, %ld online CPUs\n", model, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+/* The kernels a net gets by default here (AUTO, unless CNNVIS_KERNELS overrides it). */
+static const char *default_kernels(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    const char *name;
+    cnnvis_net_desc_init(&d, 1, 4, 4);
+    cnnvis_net_desc_fc(&d, "fc", 2);
+    d.n_threads = 1;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return "? (cannot create a net)";
+    name = cnnvis_kernels_name(net->kernels);
+    cnnvis_net_free(net);
+    return name;
+}
+
+int main(int argc, char **argv)
+{
+    double start = now_s(), busy_start = machine_busy_s(), others;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.threads = cpus < 1 ? 1 : cpus > CNNVIS__MAX_THREADS ? CNNVIS__MAX_THREADS : (int)cpus;
+    cfg.csv_path = "build/bench.csv";
+    if (!parse_args(argc, argv)) return 2;
+    cfg.reps_fast = cfg.quick ? 3 : 5;
+    cfg.reps_slow = cfg.quick ? 1 : 3;
+    cfg.slow_s = 0.1;
+    cfg.min_sample_s = cfg.quick ? 0.005 : 0.03;
+    cfg.peak_s = cfg.quick ? 0.05 : 0.3;
+    if (getenv("CNNVIS_THREADS")) { /* it would override every thread count below */
+        printf("(CNNVIS_THREADS=%s ignored: the bench sets its own thread counts)\n", getenv("CNNVIS_THREADS"));
+        unsetenv("CNNVIS_THREADS");
+    }
+
+    printf("cnnvis bench: cnnvis.h %d.%d.%d\n", CNNVIS_VERSION_MAJOR, CNNVIS_VERSION_MINOR, CNNVIS_VERSION_PATCH);
+    print_cpu_model();
+    printf("kernels:  %s%s\n", default_kernels(),
+           getenv("CNNVIS_KERNELS") ? " (CNNVIS_KERNELS is set in the environment)" : "");
+#ifdef __VERSION__
+    printf("compiler: %s%s%s\n",
+#if defined(__GNUC__) && !defined(__clang__)
+           "gcc ", /* gcc's __VERSION__ is only the number */
+#else
+           "",
+#endif
+           __VERSION__,
+#ifdef __OPTIMIZE__
+           ""
+#else
+           "  -- NOT OPTIMISED: build with -O2 (make bench)"
+#endif
+    );
+#endif
+    print_load_at_start();
+    printf("threads:  1 and %d (\"all threads\"; --threads N)\n", cfg.threads);
+    printf("timing:   median of %d runs after 1 warm-up (%d for items over %.1f s); items under %.0f ms repeated "
+           "within a run%s\n",
+           cfg.reps_fast, cfg.reps_slow, cfg.slow_s, cfg.min_sample_s * 1e3, cfg.quick ? "; --quick" : "");
+    open_csv();
+    fflush(stdout);
+
+    choose_peak_kind();
+    bench_peak(); /* always: it is the denominator of every % of peak */
+    if (want("conv")) bench_conv();
+    if (want("net")) bench_reference_net();
+    if (want("presets")) bench_presets();
+
+    if (csv) {
+        fclose(csv);
+        printf("\nCSV: %s\n", cfg.csv_path);
+    }
+    printf("total time: %.0f s\n", now_s() - start);
+    if (busy_start >= 0) {
+        others = machine_busy_s() - busy_start - own_cpu_s();
+        printf("other programs (or the hypervisor, as steal time) used %.1f CPU-seconds meanwhile (%.0f%% of %ld CPUs)%s\n", others > 0 ? others : 0,
+               100.0 * (others > 0 ? others : 0) / ((now_s() - start) * (double)sysconf(_SC_NPROCESSORS_ONLN)),
+               sysconf(_SC_NPROCESSORS_ONLN), others > 0.05 * (now_s() - start) ? ": the figures above are low" : "");
+    }
+    return 0;
+}
