@@ -869,6 +869,135 @@ CNNVIS_API cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_mon
 CNNVIS_API cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, const char *path);
 CNNVIS_API void cnnvis_monitor_free(cnnvis_monitor *m);
 
+/* ======================================================================================
+   2  Analyse activations                                               >>s2_activations
+   2a: "pick a neuron, record it for many images, show the images with the highest
+   activation" - feature maps, top-k images and their receptive-field patches.
+   2b: "quantify alignment with visual concepts" - Network Dissection (Bau et al. 2017):
+   threshold each unit's map at its top 0.5% quantile, upsample it, and measure its IoU
+   with every pixel-labelled concept.
+   ====================================================================================== */
+
+/* Forward pass through layers 0..last only (the rest keep their old outputs): what the
+   activation analyses need, without the classifier's cost. */
+CNNVIS_API cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last);
+
+/* Zero means default: every channel its own min-max (shared 1: one range for the layer),
+   grey (cmap), zoom to about 48 pixels a map, cols about square, every channel. */
+typedef struct cnnvis_maps_desc {
+    int shared;
+    cnnvis_colormap cmap;
+    int zoom;
+    int cols;
+    int max_maps;
+} cnnvis_maps_desc;
+
+/* Every channel of `layer`'s output for image `image` of the last forward pass, as one
+   montage with the channel numbers as captions. */
+CNNVIS_API cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnnvis_net *net, const char *layer, int image,
+                                                   const cnnvis_maps_desc *d);
+
+/* One of a unit's best activations: its value, the image, and where in the map. */
+typedef struct cnnvis_topk_hit {
+    float value;
+    int32_t image, y, x;
+} cnnvis_topk_hit;
+
+/* The top k images of every unit of a layer (a unit = a channel, scored by its maximum over
+   positions; or a fully connected neuron). Ties go to the earlier image, then the earlier
+   position. */
+typedef struct cnnvis_topk {
+    int layer, n_units, k;
+    char layer_name[CNNVIS_NAME_LEN];
+    int rf_size, rf_stride, rf_offset; /* the layer's receptive-field geometry (cnnvis_layer) */
+    int in_h, in_w;                    /* the images' size */
+    int *count;                        /* (n_units) hits found: k, or fewer for a small data set */
+    cnnvis_topk_hit *hits;             /* (n_units, k) best first */
+} cnnvis_topk;
+
+/* Zero means default: k 9, all units, images in batches of the net's max_batch. */
+typedef struct cnnvis_topk_desc {
+    int k;
+    int max_units;
+    int batch;
+} cnnvis_topk_desc;
+
+/* Stream the data set through the net once, keeping a k-entry min-heap per unit: memory
+   does not grow with the number of images. Free with cnnvis_topk_free. */
+CNNVIS_API cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds,
+                                             const cnnvis_topk_desc *d);
+CNNVIS_API void cnnvis_topk_free(cnnvis_topk *t);
+/* The receptive field of hit (unit, rank) cut from its image: rf_size x rf_size pixels
+   whose top-left is (rf_offset + y*rf_stride, rf_offset + x*rf_stride); the part outside
+   the image (the padding the unit saw) is drawn mid-grey. */
+CNNVIS_API cnnvis_result cnnvis_topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+                                           int rank);
+/* The lecture's "top-9 patches": one block of k patches per unit (3x3 for k = 9), units in
+   a grid, each block captioned with the unit number; at most max_units units (0: 64).
+   patches 0 shows the whole images instead of the receptive fields. */
+CNNVIS_API cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk *t, const cnnvis_dataset *ds, int max_units,
+                                           int patches);
+
+/* Network Dissection settings. Zero means default: quantile 0.005 (T_k is exceeded by
+   0.5% of the unit's activations over every position of every image), IoU threshold 0.04
+   for a detector, images in batches of the net's max_batch. */
+typedef struct cnnvis_dissect_desc {
+    float quantile;
+    float iou_threshold;
+    int batch;
+} cnnvis_dissect_desc;
+
+typedef struct cnnvis_dissect_unit {
+    float threshold;    /* T_k */
+    int category;       /* of its best concept */
+    int concept;        /* its best concept (index within the category) */
+    float iou;          /* IoU of that concept */
+    int detector;       /* iou > the IoU threshold */
+    int32_t top[8];     /* the images where the unit fires most (its maximum over positions), -1 if fewer */
+} cnnvis_dissect_unit;
+
+/* The dissection of one layer. IoU_{k,c} = |M_k n L_c| / |M_k u L_c| summed over the whole
+   data set, M_k the unit's upsampled (bilinear) map above T_k, L_c the pixels labelled c. */
+typedef struct cnnvis_dissection {
+    int layer, n_units;
+    char layer_name[CNNVIS_NAME_LEN];
+    int n_categories, n_concepts;              /* the data set's categories and all their concepts */
+    int offset[CNNVIS_MAX_CATEGORIES];         /* category c's concepts start at offset[c] in iou's rows */
+    float quantile, iou_threshold;
+    cnnvis_dissect_unit *units;                /* (n_units) */
+    float *iou;                                /* (n_units, n_concepts) */
+    int detectors[CNNVIS_MAX_CATEGORIES];      /* detector units whose best concept is of category c */
+    int unique[CNNVIS_MAX_CATEGORIES];         /* distinct concepts among them */
+} cnnvis_dissection;
+
+/* Dissect n_layers layers (names) of net on ds, which must label its pixels with concepts
+   (cnnvis_concepts_generate, or your own images and label maps). out is an array of
+   n_layers. The data set is streamed four times through the net up to the deepest layer:
+   three passes find each unit's exact quantile by radix selection on the floats' bits
+   (11, 11 and 10 bits, 2048 counters a unit), the fourth counts intersections; memory does
+   not grow with the number of images. Free each with cnnvis_dissection_free. */
+CNNVIS_API cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                        const cnnvis_dataset *ds, const cnnvis_dissect_desc *d);
+CNNVIS_API void cnnvis_dissection_free(cnnvis_dissection *dis);
+/* A table of every unit: layer, unit, concept, category, IoU, threshold, detector (TSV). */
+CNNVIS_API cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *dis, int n_layers, const cnnvis_dataset *ds,
+                                                     const char *path);
+/* Unique detectors per category and layer as a bar chart (Bau et al., fig. 5). */
+CNNVIS_API cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_dissection *dis, int n_layers,
+                                                const cnnvis_dataset *ds);
+/* The lecture's picture of one unit: its top images (up to 8) with the region above T_k
+   outlined, captioned "conv5 unit 107 circle (object) IoU=0.15". Runs the images forward. */
+CNNVIS_API cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
+                                                      const cnnvis_dataset *ds, int unit);
+/* Your own images and label maps as a data set for dissection: n image files (PNG, PPM,
+   PGM) resized to w x h (area or bilinear), and for each a label map file (8-bit PGM or PNG,
+   one concept index per pixel, 255 for unlabelled) resized by nearest neighbour, forming one
+   category with n_concepts concepts named in concept_names. Labels are 0 (no class). */
+CNNVIS_API cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
+                                                   const char *const *label_paths, int n, int w, int h,
+                                                   const char *category, const char *const *concept_names,
+                                                   int n_concepts);
+
 #ifdef __cplusplus
 }
 #endif
@@ -6593,6 +6722,746 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, cons
         }
     r = cnnvis_file_write(path, text, CNNVIS__MIN(len, cap - 1));
     CNNVIS_FREE(text);
+    return r;
+}
+
+/* ======================================================================================
+   2  Analyse activations                                               >>s2_activations
+   ====================================================================================== */
+
+CNNVIS__DEF cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
+{
+    int i;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: NULL %s", net ? "input" : "net");
+    if (last < 0 || last >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
+    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
+                            "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    cnnvis__set_batch(net, x->n);
+    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
+    for (i = 0; i <= last; i++) cnnvis__layer_forward(net, i);
+    return CNNVIS_OK;
+}
+
+/* --- 2a Feature maps ---------------------------------------------------------------------- */
+
+CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnnvis_net *net, const char *layer, int image,
+                                                    const cnnvis_maps_desc *desc)
+{
+    cnnvis_maps_desc d;
+    cnnvis_map_desc m;
+    cnnvis_montage_desc md;
+    cnnvis_image *tiles;
+    char (*captions)[16];
+    const char **cap;
+    const cnnvis_layer *L;
+    int li, n, c;
+    float lo = 0, hi = 0;
+    char title[128];
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_feature_maps_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_feature_maps_image: net is NULL");
+    if ((li = cnnvis_net_find(net, layer)) < 0) return CNNVIS_ERR_ARG;
+    if (image < 0 || image >= net->batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_feature_maps_image: image %d is not in the last forward pass (%d images)", image,
+                            net->batch);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    L = &net->layers[li];
+    if (d.zoom < 0 || d.zoom > 64 || d.cols < 0 || d.max_maps < 0 || (int)d.cmap < 0 || d.cmap > CNNVIS_CMAP_INFERNO)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_feature_maps_image: zoom %d (0..64), cols %d, max_maps %d or colormap %d",
+                            d.zoom, d.cols, d.max_maps, (int)d.cmap);
+    d.zoom = CNNVIS__DEF_VAL(d.zoom, CNNVIS__MAX(1, 48 / CNNVIS__MAX(L->out_h, L->out_w)));
+    n = d.max_maps ? CNNVIS__MIN(d.max_maps, L->out_c) : L->out_c;
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
+    captions = (char(*)[16])cnnvis__alloc(16 * (size_t)n);
+    cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n);
+    if (!tiles || !captions || !cap) {
+        cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_feature_maps_image: out of memory");
+    }
+    memset(&m, 0, sizeof m);
+    m.cmap = d.cmap;
+    if (d.shared) { /* one range for every map: which channels respond at all */
+        cnnvis__map_range(L->out.data + (size_t)image * L->out_c * L->out_h * L->out_w, (size_t)n * L->out_h * L->out_w, 1, &m,
+                          &lo, &hi);
+    }
+    for (c = 0; c < n && r == CNNVIS_OK; c++) {
+        const float *plane = L->out.data + ((size_t)image * L->out_c + c) * L->out_h * L->out_w;
+        cnnvis_image small;
+        if (d.shared) { /* map with the layer's range: feed the plane pre-scaled */
+            size_t p, count = (size_t)L->out_h * L->out_w;
+            float *scaled = (float *)CNNVIS_MALLOC(sizeof(float) * count);
+            if (!scaled) {
+                r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_feature_maps_image: out of memory");
+                break;
+            }
+            for (p = 0; p < count; p++) scaled[p] = cnnvis__map_value(plane[p], lo, hi);
+            m.clip_percentile = 0, m.mode = CNNVIS_MAP_MINMAX;
+            r = cnnvis__planes_to_image(&small, scaled, 1, L->out_w, L->out_h, &m);
+            if (r == CNNVIS_OK) { /* a plane that is flat after scaling maps to grey: restore its level */
+                for (p = 0; p < count; p++) {
+                    unsigned char rgb[3];
+                    cnnvis_colormap_rgb(d.cmap, scaled[p], rgb);
+                    if (small.c == 1) small.px[p] = rgb[0];
+                    else memcpy(small.px + 3 * p, rgb, 3);
+                }
+            }
+            CNNVIS_FREE(scaled);
+        } else {
+            r = cnnvis_plane_to_image(&small, plane, L->out_w, L->out_h, &m);
+        }
+        if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[c], &small, L->out_w * d.zoom, L->out_h * d.zoom, CNNVIS_RESIZE_NEAREST);
+        cnnvis_image_free(&small);
+        snprintf(captions[c], 16, "%d", c);
+        cap[c] = captions[c];
+    }
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = d.cols, md.title = title;
+        snprintf(title, sizeof title, "%s: %d feature maps %dx%d of image %d (%s range)", L->desc.name, L->out_c, L->out_h,
+                 L->out_w, image, d.shared ? "one" : "each its own");
+        r = cnnvis_montage(out, tiles, n, cap, &md);
+    }
+    for (c = 0; c < n; c++) cnnvis_image_free(&tiles[c]);
+    cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    return r;
+}
+
+/* --- 2a Top-k images ---------------------------------------------------------------------- */
+
+/* a before b in the ranking: higher value, then earlier image, then earlier position */
+static int cnnvis__hit_better(const cnnvis_topk_hit *a, const cnnvis_topk_hit *b)
+{
+    if (a->value != b->value) return a->value > b->value;
+    if (a->image != b->image) return a->image < b->image;
+    if (a->y != b->y) return a->y < b->y;
+    return a->x < b->x;
+}
+
+/* Offer a hit to a unit's min-heap of at most k (the worst kept hit at the root). */
+static void cnnvis__heap_offer(cnnvis_topk_hit *heap, int *count, int k, cnnvis_topk_hit hit)
+{
+    int i, child;
+    if (*count < k) { /* sift up */
+        i = (*count)++;
+        while (i > 0 && cnnvis__hit_better(&heap[(i - 1) / 2], &hit)) heap[i] = heap[(i - 1) / 2], i = (i - 1) / 2;
+        heap[i] = hit;
+        return;
+    }
+    if (!cnnvis__hit_better(&hit, &heap[0])) return;
+    for (i = 0; (child = 2 * i + 1) < k; i = child) { /* sift the root down */
+        if (child + 1 < k && cnnvis__hit_better(&heap[child], &heap[child + 1])) child++;
+        if (!cnnvis__hit_better(&hit, &heap[child])) break;
+        heap[i] = heap[child];
+    }
+    heap[i] = hit;
+}
+
+/* The unit's largest activation in image i of the last forward pass, and where. */
+static cnnvis_topk_hit cnnvis__unit_max(const cnnvis_layer *L, int i, int unit, int image_index)
+{
+    const float *plane = L->out.data + ((size_t)i * L->out_c + unit) * L->out_h * L->out_w;
+    cnnvis_topk_hit h;
+    int p, best = 0;
+    for (p = 1; p < L->out_h * L->out_w; p++)
+        if (plane[p] > plane[best]) best = p;
+    h.value = plane[best], h.image = image_index, h.y = best / L->out_w, h.x = best % L->out_w;
+    return h;
+}
+
+CNNVIS__DEF void cnnvis_topk_free(cnnvis_topk *t)
+{
+    if (!t) return;
+    cnnvis_free(t->count), cnnvis_free(t->hits);
+    memset(t, 0, sizeof *t);
+}
+
+static cnnvis_result cnnvis__batch_size(const char *fn, const cnnvis_net *net, int batch, int *out)
+{
+    if (batch < 0 || batch > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: batch %d is not in 1..%d (the net's max_batch; 0 for that)", fn, batch,
+                            net->desc.max_batch);
+    *out = batch ? batch : net->desc.max_batch;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds,
+                                              const cnnvis_topk_desc *desc)
+{
+    cnnvis_topk_desc d;
+    const cnnvis_layer *L;
+    int li, begin, i, u, batch = 0, was_training;
+    cnnvis_result r = CNNVIS_OK;
+    if (!t) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_compute: t is NULL");
+    memset(t, 0, sizeof *t);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_compute: net is NULL");
+    if ((li = cnnvis_net_find(net, layer)) < 0) return CNNVIS_ERR_ARG;
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_topk_compute", ds, net));
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (d.k < 0 || d.k > 1024 || d.max_units < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_compute: k %d is not in 1..1024 (0 for 9), or max_units %d < 0", d.k,
+                            d.max_units);
+    CNNVIS__TRY(cnnvis__batch_size("cnnvis_topk_compute", net, d.batch, &batch));
+    L = &net->layers[li];
+    t->k = CNNVIS__DEF_VAL(d.k, 9);
+    t->n_units = d.max_units ? CNNVIS__MIN(d.max_units, L->out_c) : L->out_c;
+    t->layer = li, t->rf_size = L->rf_size, t->rf_stride = L->rf_stride, t->rf_offset = L->rf_offset;
+    t->in_h = net->desc.in_h, t->in_w = net->desc.in_w;
+    cnnvis__copy_name(t->layer_name, sizeof t->layer_name, L->desc.name);
+    t->count = (int *)cnnvis__alloc(sizeof(int) * (size_t)t->n_units);
+    t->hits = (cnnvis_topk_hit *)cnnvis__alloc(sizeof(cnnvis_topk_hit) * (size_t)t->n_units * t->k);
+    if (!t->count || !t->hits) {
+        cnnvis_topk_free(t);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_topk_compute: out of memory for %d units", L->out_c);
+    }
+    was_training = net->training;
+    net->training = 0;
+    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
+        int count = CNNVIS__MIN(batch, ds->n - begin);
+        cnnvis_tensor x = net->input;
+        x.n = count;
+        r = cnnvis_dataset_batch(ds, begin, count, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, li);
+        for (i = 0; i < count && r == CNNVIS_OK; i++)
+            for (u = 0; u < t->n_units; u++)
+                cnnvis__heap_offer(t->hits + (size_t)u * t->k, &t->count[u], t->k, cnnvis__unit_max(L, i, u, begin + i));
+    }
+    net->training = was_training;
+    if (r != CNNVIS_OK) {
+        cnnvis_topk_free(t);
+        return r;
+    }
+    for (u = 0; u < t->n_units; u++) { /* heap order -> best first (insertion sort: k is small) */
+        cnnvis_topk_hit *h = t->hits + (size_t)u * t->k;
+        int a, b;
+        for (a = 1; a < t->count[u]; a++) {
+            cnnvis_topk_hit v = h[a];
+            for (b = a; b > 0 && cnnvis__hit_better(&v, &h[b - 1]); b--) h[b] = h[b - 1];
+            h[b] = v;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+                                            int rank)
+{
+    const cnnvis_topk_hit *h;
+    int y, x, ch, y0, x0, size;
+    if (!patch) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: patch is NULL");
+    memset(patch, 0, sizeof *patch);
+    if (!t || !t->hits || !ds || !ds->px) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: NULL top-k or data set");
+    if (unit < 0 || unit >= t->n_units || rank < 0 || rank >= t->count[unit])
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: unit %d rank %d not found (%d units, %d hits for this unit)", unit,
+                            rank, t->n_units, unit >= 0 && unit < t->n_units ? t->count[unit] : 0);
+    h = t->hits + (size_t)unit * t->k + rank;
+    if (h->image < 0 || h->image >= ds->n || ds->h != t->in_h || ds->w != t->in_w || (ds->c != 1 && ds->c != 3))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: the data set is not the one the top-k came from");
+    size = CNNVIS__MIN(t->rf_size, 4 * CNNVIS__MAX(t->in_h, t->in_w));
+    y0 = t->rf_offset + h->y * t->rf_stride, x0 = t->rf_offset + h->x * t->rf_stride;
+    if (t->rf_stride == 1 && t->rf_offset == 0 && size >= t->in_h && size >= t->in_w) y0 = x0 = 0; /* fc: the whole image */
+    CNNVIS__TRY(cnnvis_image_create(patch, size, size, ds->c));
+    for (y = 0; y < size; y++)
+        for (x = 0; x < size; x++)
+            for (ch = 0; ch < ds->c; ch++) {
+                int iy = y0 + y, ix = x0 + x;
+                patch->px[((size_t)y * size + x) * ds->c + ch] =
+                    iy >= 0 && iy < ds->h && ix >= 0 && ix < ds->w ? ds->px[(((size_t)h->image * ds->c + ch) * ds->h + iy) * ds->w + ix] : 128;
+            }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk *t, const cnnvis_dataset *ds, int max_units,
+                                            int patches)
+{
+    cnnvis_image *blocks, *tiles;
+    char (*captions)[24];
+    const char **cap;
+    cnnvis_montage_desc md;
+    char title[160];
+    int n, u, r_, zoom;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!t || !t->hits) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_image: NULL top-k");
+    if (max_units < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_image: max_units %d < 0", max_units);
+    n = CNNVIS__MIN(t->n_units, max_units ? max_units : 64);
+    blocks = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)t->k);
+    captions = (char(*)[24])cnnvis__alloc(24 * (size_t)n);
+    cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n);
+    if (!blocks || !tiles || !captions || !cap) {
+        cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_topk_image: out of memory");
+    }
+    /* small patches are magnified so that each block is about 72 pixels wide */
+    zoom = CNNVIS__MAX(1, 24 / CNNVIS__MAX(1, patches ? CNNVIS__MIN(t->rf_size, 4 * t->in_h) : t->in_h));
+    for (u = 0; u < n && r == CNNVIS_OK; u++) {
+        int made = 0;
+        memset(&md, 0, sizeof md);
+        md.cols = (int)ceil(sqrt((double)t->k)), md.pad = 1, md.bg_grey = 16;
+        for (r_ = 0; r_ < t->count[u] && r == CNNVIS_OK; r_++) {
+            cnnvis_image raw;
+            if (patches) r = cnnvis_topk_patch(&raw, t, ds, u, r_);
+            else r = cnnvis_dataset_image(&raw, ds, t->hits[(size_t)u * t->k + r_].image);
+            if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[made], &raw, raw.w * zoom, raw.h * zoom, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&raw);
+            if (r == CNNVIS_OK) made++;
+        }
+        if (r == CNNVIS_OK && made) r = cnnvis_montage(&blocks[u], tiles, made, NULL, &md);
+        else if (r == CNNVIS_OK) r = cnnvis_image_create(&blocks[u], 1, 1, 3);
+        while (made--) cnnvis_image_free(&tiles[made]);
+        snprintf(captions[u], 24, "unit %d", u);
+        cap[u] = captions[u];
+    }
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.title = title;
+        snprintf(title, sizeof title, "%s: top-%d %s of each unit (receptive field %dx%d)", t->layer_name, t->k,
+                 patches ? "patches" : "images", t->rf_size, t->rf_size);
+        r = cnnvis_montage(out, blocks, n, cap, &md);
+    }
+    for (u = 0; u < n; u++) cnnvis_image_free(&blocks[u]);
+    cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    return r;
+}
+
+/* --- 2b Network Dissection ------------------------------------------------------------------- */
+
+/* A float's bits as an unsigned key in the same order as the floats. */
+static uint32_t cnnvis__float_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+static float cnnvis__key_float(uint32_t k)
+{
+    uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+CNNVIS__DEF void cnnvis_dissection_free(cnnvis_dissection *dis)
+{
+    if (!dis) return;
+    cnnvis_free(dis->units), cnnvis_free(dis->iou);
+    memset(dis, 0, sizeof *dis);
+}
+
+/* The state of one sweep of dissection over all its layers and units. */
+typedef struct cnnvis__dissect {
+    cnnvis_net *net;
+    const cnnvis_dataset *ds;
+    cnnvis_dissection *out;
+    int n_layers, total_units;
+    int *unit_layer, *unit_index;   /* (total_units) */
+    /* radix selection */
+    uint32_t *prefix, *rank;        /* (total_units) key bits fixed so far; rank among the keys below the prefix */
+    uint32_t *hist;                 /* (total_units, 2048) */
+    int pass_shift, pass_bits;      /* this pass counts bits [shift, shift+bits) of keys whose higher bits equal prefix */
+    /* intersection counting */
+    long long *inter, *mask_area, *concept_area; /* (total_units, n_concepts), (total_units), (n_concepts) */
+    float *up;                      /* (threads, H*W) upsampled maps */
+    int32_t *top;                   /* (total_units, 8) best images, kept by value */
+    float *top_value;
+    int batch_begin, batch_count;
+} cnnvis__dissect;
+
+/* Radix pass over units [begin, end) for the images of the current batch. */
+static void cnnvis__dissect_count_range(void *p, int begin, int end)
+{
+    cnnvis__dissect *s = (cnnvis__dissect *)p;
+    int u, i;
+    for (u = begin; u < end; u++) {
+        const cnnvis_layer *L = &s->net->layers[s->out[s->unit_layer[u]].layer];
+        size_t plane = (size_t)L->out_h * L->out_w, q;
+        uint32_t *hist = s->hist + (size_t)u * 2048, mask = (1u << s->pass_bits) - 1;
+        int above = s->pass_shift + s->pass_bits; /* bits above this pass's are fixed by prefix */
+        for (i = 0; i < s->batch_count; i++) {
+            const float *a = L->out.data + ((size_t)i * L->out_c + s->unit_index[u]) * plane;
+            for (q = 0; q < plane; q++) {
+                uint32_t key = cnnvis__float_key(a[q]);
+                if (above < 32 && key >> above != s->prefix[u] >> above) continue;
+                hist[key >> s->pass_shift & mask]++;
+            }
+        }
+    }
+}
+
+/* Intersections of units [begin, end) with every concept, for the current batch. */
+static void cnnvis__dissect_iou_range(void *p, int begin, int end)
+{
+    cnnvis__dissect *s = (cnnvis__dissect *)p;
+    const cnnvis_dataset *ds = s->ds;
+    size_t pixels = (size_t)ds->h * ds->w, q;
+    float *up = s->up + (size_t)cnnvis__thread_index * pixels;
+    int u, i, c;
+    for (u = begin; u < end; u++) {
+        const cnnvis_dissection *dis = &s->out[s->unit_layer[u]];
+        const cnnvis_layer *L = &s->net->layers[dis->layer];
+        float T = dis->units[s->unit_index[u]].threshold;
+        long long *inter = s->inter + (size_t)u * dis->n_concepts;
+        for (i = 0; i < s->batch_count; i++) {
+            const float *a = L->out.data + ((size_t)i * L->out_c + s->unit_index[u]) * L->out_h * L->out_w;
+            const unsigned char *labels = ds->concepts + (size_t)(s->batch_begin + i) * ds->n_categories * pixels;
+            float best = a[0];
+            for (q = 1; q < (size_t)L->out_h * L->out_w; q++) best = a[q] > best ? a[q] : best;
+            { /* keep the 8 images where the unit fires most (ties: the earlier image) */
+                int32_t *top = s->top + (size_t)u * 8;
+                float *val = s->top_value + (size_t)u * 8;
+                int slot = 8;
+                while (slot > 0 && (top[slot - 1] < 0 || best > val[slot - 1])) slot--;
+                if (slot < 8) {
+                    memmove(top + slot + 1, top + slot, sizeof(int32_t) * (size_t)(7 - slot));
+                    memmove(val + slot + 1, val + slot, sizeof(float) * (size_t)(7 - slot));
+                    top[slot] = s->batch_begin + i, val[slot] = best;
+                }
+            }
+            cnnvis_plane_resize(up, ds->w, ds->h, a, L->out_w, L->out_h, CNNVIS_RESIZE_BILINEAR);
+            for (q = 0; q < pixels; q++) {
+                if (!(up[q] > T)) continue;
+                s->mask_area[u]++;
+                for (c = 0; c < ds->n_categories; c++) {
+                    int concept = labels[(size_t)c * pixels + q];
+                    if (concept < ds->n_concepts[c]) inter[dis->offset[c] + concept]++;
+                }
+            }
+        }
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc)
+{
+    cnnvis_dissect_desc d;
+    cnnvis__dissect s;
+    int l, u, c, k, deepest = 0, batch = 0, pass, begin, n_concepts = 0, was_training;
+    long long values_per_unit;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
+    memset(out, 0, sizeof *out * (size_t)n_layers);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: net is NULL");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissect", ds, net));
+    if (ds->n_categories < 1 || !ds->concepts)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set has no per-pixel concept labels (n_categories is 0)");
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.quantile = CNNVIS__DEF_VAL(d.quantile, 0.005f);
+    d.iou_threshold = CNNVIS__DEF_VAL(d.iou_threshold, 0.04f);
+    if (!(d.quantile > 0 && d.quantile < 1) || !(d.iou_threshold >= 0 && d.iou_threshold <= 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
+                            d.quantile, d.iou_threshold);
+    CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
+    for (c = 0; c < ds->n_categories; c++) n_concepts += ds->n_concepts[c];
+    memset(&s, 0, sizeof s);
+    s.net = net, s.ds = ds, s.out = out, s.n_layers = n_layers;
+    for (l = 0; l < n_layers; l++) {
+        int li = cnnvis_net_find(net, layers[l]);
+        const cnnvis_layer *L;
+        if (li < 0) {
+            for (k = 0; k < l; k++) cnnvis_dissection_free(&out[k]);
+            return CNNVIS_ERR_ARG;
+        }
+        L = &net->layers[li];
+        out[l].layer = li, out[l].n_units = L->out_c, out[l].n_categories = ds->n_categories, out[l].n_concepts = n_concepts;
+        out[l].quantile = d.quantile, out[l].iou_threshold = d.iou_threshold;
+        cnnvis__copy_name(out[l].layer_name, sizeof out[l].layer_name, L->desc.name);
+        for (c = 0, k = 0; c < ds->n_categories; k += ds->n_concepts[c], c++) out[l].offset[c] = k;
+        out[l].units = (cnnvis_dissect_unit *)cnnvis__alloc(sizeof(cnnvis_dissect_unit) * (size_t)L->out_c);
+        out[l].iou = (float *)cnnvis__alloc(sizeof(float) * (size_t)L->out_c * n_concepts);
+        if (!out[l].units || !out[l].iou) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
+        deepest = CNNVIS__MAX(deepest, li);
+        s.total_units += L->out_c;
+        if (r != CNNVIS_OK) break;
+    }
+    if (r == CNNVIS_OK) {
+        size_t U = (size_t)s.total_units;
+        s.unit_layer = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.unit_index = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.prefix = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.rank = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.hist = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U * 2048);
+        s.inter = (long long *)cnnvis__alloc(sizeof(long long) * U * (size_t)n_concepts);
+        s.mask_area = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.concept_area = (long long *)cnnvis__alloc(sizeof(long long) * (size_t)n_concepts);
+        s.up = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_threads * ds->h * ds->w);
+        s.top = (int32_t *)cnnvis__alloc(sizeof(int32_t) * U * 8);
+        s.top_value = (float *)cnnvis__alloc(sizeof(float) * U * 8);
+        if (!s.unit_layer || !s.unit_index || !s.prefix || !s.rank || !s.hist || !s.inter || !s.mask_area || !s.concept_area ||
+            !s.up || !s.top || !s.top_value)
+            r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for %d units", s.total_units);
+    }
+    if (r == CNNVIS_OK) {
+        for (l = 0, u = 0; l < n_layers; l++)
+            for (k = 0; k < out[l].n_units; k++, u++) s.unit_layer[u] = l, s.unit_index[u] = k;
+        for (u = 0; u < s.total_units * 8; u++) s.top[u] = -1;
+    }
+    was_training = net->training;
+    net->training = 0;
+    /* Passes 1-3: each unit's threshold T_k, the (r+1)-th largest of its N activations with
+       r = floor(q N) (exactly r exceed it, barring ties), by radix selection on the keys. */
+    for (pass = 0; pass < 3 && r == CNNVIS_OK; pass++) {
+        s.pass_bits = pass < 2 ? 11 : 10, s.pass_shift = pass == 0 ? 21 : pass == 1 ? 10 : 0;
+        memset(s.hist, 0, sizeof(uint32_t) * (size_t)s.total_units * 2048);
+        for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
+            cnnvis_tensor x = net->input;
+            s.batch_begin = begin, s.batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
+            r = cnnvis_dataset_batch(ds, begin, s.batch_count, net, &x, NULL);
+            if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
+            if (r == CNNVIS_OK) cnnvis__parallel_for(net->pool, s.total_units, cnnvis__dissect_count_range, &s);
+        }
+        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+            uint32_t *hist = s.hist + (size_t)u * 2048, below = 0, bin;
+            if (pass == 0) { /* the rank from the bottom of the value we want */
+                const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
+                values_per_unit = (long long)ds->n * L->out_h * L->out_w;
+                s.rank[u] = (uint32_t)(values_per_unit - 1 - (long long)floor((double)d.quantile * (double)values_per_unit));
+            }
+            for (bin = 0; bin < (1u << s.pass_bits); bin++) {
+                if (below + hist[bin] > s.rank[u]) break;
+                below += hist[bin];
+            }
+            s.prefix[u] |= bin << s.pass_shift;
+            s.rank[u] -= below;
+        }
+    }
+    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
+        out[s.unit_layer[u]].units[s.unit_index[u]].threshold = cnnvis__key_float(s.prefix[u]);
+    /* Pass 4: intersections with every concept, and each concept's area. */
+    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
+        cnnvis_tensor x = net->input;
+        size_t pixels = (size_t)ds->h * ds->w, q;
+        int i;
+        s.batch_begin = begin, s.batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
+        r = cnnvis_dataset_batch(ds, begin, s.batch_count, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
+        if (r != CNNVIS_OK) break;
+        cnnvis__parallel_for(net->pool, s.total_units, cnnvis__dissect_iou_range, &s);
+        for (i = 0; i < s.batch_count; i++) {
+            const unsigned char *labels = ds->concepts + (size_t)(begin + i) * ds->n_categories * pixels;
+            for (c = 0; c < ds->n_categories; c++)
+                for (q = 0; q < pixels; q++) {
+                    int concept = labels[(size_t)c * pixels + q];
+                    if (concept < ds->n_concepts[c]) s.concept_area[out[0].offset[c] + concept]++;
+                }
+        }
+    }
+    net->training = was_training;
+    /* IoU, each unit's best concept, and the detectors per category. */
+    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+        cnnvis_dissection *dis = &out[s.unit_layer[u]];
+        cnnvis_dissect_unit *unit = &dis->units[s.unit_index[u]];
+        float *iou = dis->iou + (size_t)s.unit_index[u] * n_concepts;
+        int best = 0;
+        for (k = 0; k < n_concepts; k++) {
+            long long inter = s.inter[(size_t)u * n_concepts + k], uni = s.mask_area[u] + s.concept_area[k] - inter;
+            iou[k] = uni > 0 ? (float)((double)inter / (double)uni) : 0.0f;
+            if (iou[k] > iou[best]) best = k;
+        }
+        for (c = ds->n_categories - 1; c > 0 && best < dis->offset[c]; c--) continue;
+        unit->category = c, unit->concept = best - dis->offset[c], unit->iou = iou[best];
+        unit->detector = iou[best] > d.iou_threshold;
+        memcpy(unit->top, s.top + (size_t)u * 8, sizeof unit->top);
+    }
+    for (l = 0; l < n_layers && r == CNNVIS_OK; l++) {
+        cnnvis_dissection *dis = &out[l];
+        for (c = 0; c < ds->n_categories; c++) {
+            for (k = 0; k < ds->n_concepts[c]; k++) {
+                int found = 0;
+                for (u = 0; u < dis->n_units; u++) {
+                    const cnnvis_dissect_unit *unit = &dis->units[u];
+                    if (!unit->detector || unit->category != c || unit->concept != k) continue;
+                    dis->detectors[c]++, found = 1;
+                }
+                dis->unique[c] += found;
+            }
+        }
+    }
+    cnnvis_free(s.unit_layer), cnnvis_free(s.unit_index), cnnvis_free(s.prefix), cnnvis_free(s.rank), cnnvis_free(s.hist);
+    cnnvis_free(s.inter), cnnvis_free(s.mask_area), cnnvis_free(s.concept_area), cnnvis_free(s.up);
+    cnnvis_free(s.top), cnnvis_free(s.top_value);
+    if (r != CNNVIS_OK)
+        for (l = 0; l < n_layers; l++) cnnvis_dissection_free(&out[l]);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *dis, int n_layers, const cnnvis_dataset *ds,
+                                                      const char *path)
+{
+    size_t cap = 256, len = 0;
+    char *text;
+    int l, u;
+    cnnvis_result r;
+    if (!dis || n_layers < 1 || !ds || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: NULL argument");
+    for (l = 0; l < n_layers; l++) cap += (size_t)dis[l].n_units * 160;
+    text = (char *)CNNVIS_MALLOC(cap);
+    if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_write_tsv: out of memory");
+    cnnvis__cat(text, cap, &len, "layer\tunit\tconcept\tcategory\tiou\tthreshold\tdetector\n");
+    for (l = 0; l < n_layers; l++)
+        for (u = 0; u < dis[l].n_units; u++) {
+            const cnnvis_dissect_unit *unit = &dis[l].units[u];
+            cnnvis__cat(text, cap, &len, "%s\t%d\t%s\t%s\t%.4f\t%.6g\t%d\n", dis[l].layer_name, u,
+                        cnnvis_dataset_concept_name(ds, unit->category, unit->concept),
+                        unit->category >= 0 && unit->category < ds->n_categories ? ds->category_names[unit->category] : "?",
+                        unit->iou, unit->threshold, unit->detector);
+        }
+    r = cnnvis_file_write(path, text, CNNVIS__MIN(len, cap - 1));
+    CNNVIS_FREE(text);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_dissection *dis, int n_layers,
+                                                 const cnnvis_dataset *ds)
+{
+    float values[CNNVIS_MAX_CATEGORIES][CNNVIS_MAX_LAYERS];
+    const char *names[CNNVIS_MAX_LAYERS];
+    cnnvis_series series[CNNVIS_MAX_CATEGORIES];
+    cnnvis_plot_desc pd;
+    int l, c;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!dis || !ds || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: NULL argument or %d layers", n_layers);
+    memset(series, 0, sizeof series);
+    for (l = 0; l < n_layers; l++) {
+        names[l] = dis[l].layer_name;
+        for (c = 0; c < ds->n_categories; c++) values[c][l] = (float)dis[l].unique[c];
+    }
+    for (c = 0; c < ds->n_categories; c++) series[c].name = ds->category_names[c], series[c].y = values[c], series[c].n = n_layers;
+    memset(&pd, 0, sizeof pd);
+    pd.title = "unique detectors per category (IoU > threshold)", pd.ylabel = "detectors";
+    pd.series = series, pd.n_series = ds->n_categories, pd.categories = names, pd.n_categories = n_layers;
+    return cnnvis_plot_bars(out, &pd);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
+                                                       const cnnvis_dataset *ds, int unit)
+{
+    static const unsigned char yellow[3] = {255, 230, 0};
+    cnnvis_image tiles[8];
+    cnnvis_montage_desc md;
+    const cnnvis_dissect_unit *U;
+    const cnnvis_layer *L;
+    char title[160];
+    int n = 0, i, zoom, was_training;
+    float *up = NULL;
+    unsigned char *mask = NULL;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net || !dis || !dis->units || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: NULL argument");
+    if (unit < 0 || unit >= dis->n_units)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d is not in [0, %d) of %s", unit, dis->n_units,
+                            dis->layer_name);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_unit_image", ds, net));
+    U = &dis->units[unit], L = &net->layers[dis->layer];
+    zoom = CNNVIS__MAX(1, 96 / CNNVIS__MAX(ds->h, ds->w));
+    up = (float *)CNNVIS_MALLOC(sizeof(float) * (size_t)ds->h * ds->w * zoom * zoom);
+    mask = (unsigned char *)CNNVIS_MALLOC((size_t)ds->h * ds->w * zoom * zoom);
+    if (!up || !mask) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_unit_image: out of memory");
+    was_training = net->training;
+    net->training = 0;
+    for (i = 0; i < 8 && U->top[i] >= 0 && r == CNNVIS_OK; i++) {
+        cnnvis_image im;
+        cnnvis_tensor x = net->input;
+        size_t q, pixels = (size_t)ds->h * ds->w * zoom * zoom;
+        x.n = 1;
+        r = cnnvis_dataset_batch(ds, U->top[i], 1, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, dis->layer);
+        if (r == CNNVIS_OK) r = cnnvis_dataset_image(&im, ds, U->top[i]);
+        if (r == CNNVIS_OK) {
+            r = cnnvis_image_resize(&tiles[n], &im, ds->w * zoom, ds->h * zoom, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&im);
+        }
+        if (r != CNNVIS_OK) break;
+        if (tiles[n].c == 1) { /* the outline is in colour */
+            cnnvis_image rgb;
+            r = cnnvis_image_create(&rgb, tiles[n].w, tiles[n].h, 3);
+            if (r == CNNVIS_OK) cnnvis_image_paste(&rgb, &tiles[n], 0, 0);
+            cnnvis_image_free(&tiles[n]);
+            tiles[n] = rgb;
+            if (r != CNNVIS_OK) break;
+        }
+        cnnvis_plane_resize(up, ds->w * zoom, ds->h * zoom, L->out.data + (size_t)unit * L->out_h * L->out_w, L->out_w, L->out_h,
+                            CNNVIS_RESIZE_BILINEAR);
+        for (q = 0; q < pixels; q++) mask[q] = up[q] > U->threshold;
+        cnnvis_image_outline(&tiles[n], mask, yellow);
+        n++;
+    }
+    net->training = was_training;
+    if (r == CNNVIS_OK && n == 0) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d has no images", unit);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = n, md.title = title;
+        snprintf(title, sizeof title, "%s unit %d %s (%s) IoU=%.2f", dis->layer_name, unit,
+                 cnnvis_dataset_concept_name(ds, U->category, U->concept),
+                 U->category >= 0 && U->category < ds->n_categories ? ds->category_names[U->category] : "?", U->iou);
+        r = cnnvis_montage(out, tiles, n, NULL, &md);
+    }
+    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    cnnvis_free(up), cnnvis_free(mask);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
+                                                    const char *const *label_paths, int n, int w, int h,
+                                                    const char *category, const char *const *concept_names, int n_concepts)
+{
+    int i, k, ch;
+    size_t pixels = (size_t)w * h, q;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!image_paths || n < 1 || w < 1 || h < 1 || w > 4096 || h > 4096 || (label_paths && (n_concepts < 1 || n_concepts > 254)))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: %d images of %dx%d (1..4096 a side), %d concepts (1..254)",
+                            n, w, h, n_concepts);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, n, 3, h, w, 1, label_paths ? 1 : 0));
+    if (label_paths) {
+        ds->concept_names = (char *)cnnvis__alloc((size_t)n_concepts * CNNVIS_NAME_LEN);
+        if (!ds->concept_names) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dataset_from_files: out of memory");
+        for (k = 0; k < n_concepts && r == CNNVIS_OK; k++) {
+            char fallback[16];
+            snprintf(fallback, sizeof fallback, "%d", k);
+            cnnvis__copy_name(ds->concept_names + (size_t)k * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN,
+                              concept_names && concept_names[k] ? concept_names[k] : fallback);
+        }
+        cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, category ? category : "labels");
+        ds->n_concepts[0] = n_concepts;
+    }
+    cnnvis__copy_name(ds->class_names, CNNVIS_CLASS_LEN, "image");
+    for (i = 0; i < n && r == CNNVIS_OK; i++) {
+        cnnvis_image im, sized;
+        r = cnnvis_image_read(&im, image_paths[i]);
+        if (r != CNNVIS_OK) break;
+        r = cnnvis_image_resize(&sized, &im, w, h, im.w > w ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR);
+        cnnvis_image_free(&im);
+        if (r != CNNVIS_OK) break;
+        for (ch = 0; ch < 3; ch++)
+            for (q = 0; q < pixels; q++) ds->px[((size_t)i * 3 + ch) * pixels + q] = sized.px[q * sized.c + (sized.c == 3 ? ch : 0)];
+        cnnvis_image_free(&sized);
+        if (label_paths) {
+            r = cnnvis_image_read(&im, label_paths[i]);
+            if (r == CNNVIS_OK && im.c != 1) {
+                cnnvis_image_free(&im);
+                r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: a label map must be a one-channel image (PGM or grey PNG)", label_paths[i]);
+            }
+            if (r == CNNVIS_OK) r = cnnvis_image_resize(&sized, &im, w, h, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&im);
+            if (r != CNNVIS_OK) break;
+            for (q = 0; q < pixels; q++) /* indices beyond the concepts count as unlabelled */
+                ds->concepts[(size_t)i * pixels + q] = sized.px[q] < n_concepts ? sized.px[q] : 255;
+            cnnvis_image_free(&sized);
+        }
+    }
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
     return r;
 }
 
