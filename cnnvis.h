@@ -667,9 +667,9 @@ CNNVIS_API cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *pl
 
 /* Montage: tiles in a grid, each with an optional caption underneath. Zero means default:
    cols ceil(sqrt(n)), pad 2 pixels, background 32 grey (bg_grey 0 -> 32; -1 for black),
-   text scale 1 (5x7 pixels a letter), no title. Tiles may differ in size (each is centred in
-   its cell); a grey tile is drawn in colour. Captions longer than max_caption characters
-   (default 24) are cut. */
+   text scale 1 (5x7 pixels a letter), no title (the picture widens to fit one). Tiles may
+   differ in size (each is centred in its cell); a grey tile is drawn in colour. Captions
+   longer than max_caption characters (default 24) are cut. */
 typedef struct cnnvis_montage_desc {
     int cols;
     int pad;
@@ -5676,7 +5676,7 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
                                          const cnnvis_montage_desc *desc)
 {
     cnnvis_montage_desc d;
-    int i, cols, rows, cell_w = 1, cell_h = 1, cap_lines = 0, cap_h, title_h, bg;
+    int i, cols, rows, cell_w = 1, cell_h = 1, cap_lines = 0, cap_h, title_h, bg, width;
     unsigned char fg[3] = {235, 235, 235}, bgc[3];
     char buf[512];
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
@@ -5706,10 +5706,12 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
     }
     cap_h = cap_lines ? cap_lines * 8 * d.text_scale + 2 : 0;
     title_h = d.title ? cnnvis__text_lines(d.title) * 8 * d.text_scale + d.pad + 2 : 0;
-    if ((long long)(cols * (cell_w + d.pad) + d.pad) * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
+    width = cols * (cell_w + d.pad) + d.pad;
+    if (d.title) width = CNNVIS__MAX(width, CNNVIS__MIN(cnnvis_text_width(d.title, d.text_scale), 4096) + 2 * d.pad);
+    if ((long long)width * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: %d tiles of %dx%d make more than %d pixels", n, cell_w, cell_h,
                             CNNVIS_IMAGE_MAX_PIXELS);
-    CNNVIS__TRY(cnnvis_image_create(out, cols * (cell_w + d.pad) + d.pad, title_h + rows * (cell_h + cap_h + d.pad) + d.pad, 3));
+    CNNVIS__TRY(cnnvis_image_create(out, width, title_h + rows * (cell_h + cap_h + d.pad) + d.pad, 3));
     cnnvis_image_fill(out, 0, 0, out->w, out->h, bgc);
     if (d.title) cnnvis_image_text(out, d.pad, d.pad + 1, d.title, fg, d.text_scale);
     for (i = 0; i < n; i++) {

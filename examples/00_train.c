@@ -13,6 +13,7 @@
        curve.tsv, curve.png  loss and accuracy per epoch
        confusion.png         the test set's confusion matrix
        samples.png           (concept images) images beside their object, colour and texture labels
+       epochs/epoch_NN.cnnvis  the net before training (00) and after every epoch
    Exercises:
        1. Train with --lr 0.1 and then 0.001: which fails, and how does the curve show it?
        2. Which classes does the confusion matrix mix up, and why those?
@@ -31,12 +32,12 @@ typedef struct history {
     int n;
     float epoch[MAX_EPOCHS], train_loss[MAX_EPOCHS], train_acc[MAX_EPOCHS], test_loss[MAX_EPOCHS], test_acc[MAX_EPOCHS];
     FILE *tsv;
+    char epochs_dir[1024]; /* a checkpoint after every epoch goes here (02b dissects them) */
 } history;
 
 static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
 {
     history *h = (history *)user;
-    (void)net;
     if (!s->end_of_epoch || h->n >= MAX_EPOCHS) return 0;
     printf("epoch %2d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.0f img/s  %.0fs\n", s->epoch,
            s->epochs, s->lr, s->train_loss, 100 * s->train_acc, s->test_loss, 100 * s->test_acc, s->images_per_s, s->seconds);
@@ -44,6 +45,11 @@ static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
     h->epoch[h->n] = (float)s->epoch, h->train_loss[h->n] = s->train_loss, h->train_acc[h->n] = s->train_acc;
     h->test_loss[h->n] = s->test_loss, h->test_acc[h->n] = s->test_acc;
     h->n++;
+    if (h->epochs_dir[0]) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/epoch_%02d.cnnvis", h->epochs_dir, s->epoch);
+        if (cnnvis_net_save(net, path) != CNNVIS_OK) fprintf(stderr, "%s\n", cnnvis_last_error());
+    }
     if (h->tsv) {
         fprintf(h->tsv, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\n", s->epoch, s->train_loss, s->train_acc, s->test_loss, s->test_acc,
                 s->seconds);
@@ -153,7 +159,7 @@ int main(int argc, char **argv)
         {"out", EX_STRING, &out, 0, 0, "output folder (out/00_train)"},
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "where to save the net (OUT/alexnet_mini.cnnvis)"},
     };
-    char path[1024], summary[8192];
+    char path[1100], summary[8192];
     cnnvis_dataset train, test, part;
     cnnvis_net_desc d;
     cnnvis_net *net;
@@ -222,6 +228,12 @@ int main(int argc, char **argv)
     t.crop_pad = train.h / 16;
     t.flip = strcmp(data, "mnist") != 0; /* no flips for digits: a mirrored 2 is no 2 */
     t.callback = on_epoch, t.user = &hist;
+    snprintf(hist.epochs_dir, sizeof hist.epochs_dir, "%s/epochs", out);
+    if (ex_mkdirs(hist.epochs_dir) != 0) hist.epochs_dir[0] = 0;
+    else {
+        snprintf(path, sizeof path, "%s/epoch_00.cnnvis", hist.epochs_dir); /* the random initialisation */
+        ex_check(cnnvis_net_save(net, path), path);
+    }
     ex_check(cnnvis_net_train(net, &part, &test, &t), "cnnvis_net_train");
     if (hist.tsv) fclose(hist.tsv);
     printf("trained in %.0f s\n", ex_seconds() - t0);

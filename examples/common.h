@@ -236,6 +236,67 @@ static inline cnnvis_net *ex_alexnet_mini(const cnnvis_dataset *ds, int threads,
     return net;
 }
 
+/* The checkpoint 00_train wrote (or any other), or a message saying how to get one. */
+static inline cnnvis_net *ex_load_net(const char *checkpoint, int threads)
+{
+    cnnvis_net_desc rt;
+    cnnvis_net *net;
+    if (!ex_file_exists(checkpoint)) {
+        fprintf(stderr, "%s not found: train a net first with ./build/00_train (or `make demo`), or pass --checkpoint\n",
+                checkpoint);
+        exit(1);
+    }
+    memset(&rt, 0, sizeof rt);
+    rt.n_threads = threads;
+    ex_check(cnnvis_net_load(checkpoint, &rt, &net), checkpoint);
+    return net;
+}
+
+/* Images to look at the net with, never seen in training: the built-in concept images of
+   00_train's test set (seed + 1000003), or the test set of Fashion-MNIST, MNIST or CIFAR-10. */
+static inline void ex_probe_data(cnnvis_dataset *ds, const cnnvis_net *net, const char *data, int n, uint64_t seed)
+{
+    cnnvis_dataset all;
+    memset(&all, 0, sizeof all);
+    if (strcmp(data, "concepts") == 0) {
+        cnnvis_concepts_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.n = n, cd.size = net->desc.in_h, cd.seed = seed + 1000003;
+        ex_check(cnnvis_concepts_generate(ds, &cd), "cnnvis_concepts_generate");
+    } else if (strcmp(data, "fashion") == 0 || strcmp(data, "mnist") == 0) {
+        cnnvis_dataset train;
+        if (ex_load_idx(strcmp(data, "fashion") == 0 ? "fashion-mnist" : "mnist", &train, &all) != CNNVIS_OK) exit(1);
+        cnnvis_dataset_free(&train);
+    } else if (strcmp(data, "cifar10") == 0) {
+        const char *path = "data/cifar10/test_batch.bin";
+        if (!ex_file_exists(path)) {
+            fprintf(stderr, "%s not found: run `make cifar10` (needs internet)\n", path);
+            exit(1);
+        }
+        ex_check(cnnvis_cifar10_load(&all, &path, 1), path);
+    } else {
+        fprintf(stderr, "--data %s: expected concepts, fashion, mnist or cifar10\n", data);
+        exit(2);
+    }
+    if (all.n > 0) { /* keep the first n images, as an owning copy: free `all` but not them */
+        if (n < all.n) all.n = n;
+        *ds = all;
+    }
+    if (ds->c != net->desc.in_c || ds->h != net->desc.in_h || ds->w != net->desc.in_w) {
+        fprintf(stderr, "--data %s gives %dx%dx%d images but the net takes %dx%dx%d: pass the data it was trained on\n",
+                data, ds->c, ds->h, ds->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        exit(1);
+    }
+}
+
+/* The layer whose output is a conv layer's activation: the ReLU right after it, if any. */
+static inline const char *ex_activation_of(const cnnvis_net *net, int conv)
+{
+    if (conv + 1 < net->n_layers && net->layers[conv + 1].desc.kind == CNNVIS_LAYER_RELU)
+        return net->layers[conv + 1].desc.name;
+    return net->layers[conv].desc.name;
+}
+
 /* Write an image and say so; exit with the library's message if it fails. */
 static inline void ex_write(const cnnvis_image *im, const char *dir, const char *name)
 {

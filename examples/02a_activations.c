@@ -1,0 +1,127 @@
+/* 02a_activations.c - lecture section 2: analyse activations.
+
+   "Pick a neuron, record it for many images, show the images with the highest
+   activation." First the feature maps of every conv layer for one image (what each
+   channel responds to, where), then the top-9 patches of every unit over held-out images:
+   the receptive field of the unit's strongest position, cut from each of its nine best
+   images (the lecture's "Top-9 patches" slides, from Zeiler & Fergus 2014, fig. 2).
+
+   Build and run (after 00_train):
+       make build/02a_activations && ./build/02a_activations
+       ./build/02a_activations --image my_photo.png          (feature maps of your own image)
+       ./build/02a_activations --checkpoint out/00_train/alexnet_mini.cnnvis --data concepts
+   Output (in --out, default out/02a_activations/):
+       input.png                 the image the feature maps are of (enlarged)
+       maps_conv1.png ...        every channel of each conv layer's activation (after its ReLU)
+       top9_conv1.png ...        each unit's top-9 receptive-field patches, a 3x3 block per unit
+       top9_conv5_images.png     conv5's top-9 as whole images (its fields cover most of them)
+       top9_fc7.png              the same for the penultimate fully connected layer's neurons
+   Exercises:
+       1. conv1's patches are 5x5 pixels: what do its best units respond to? And conv5's,
+          whose patches cover almost the whole image?
+       2. Find a conv5 unit whose nine images all share a shape, and one whose images share a
+          colour instead. Which kind is more common? (02b_dissection counts them.)
+       3. Run with --image on a photo. Which conv1 maps light up on its edges? */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+#include "common.h"
+
+int main(int argc, char **argv)
+{
+    const char *out = "out/02a_activations", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *data = "concepts";
+    const char *image = NULL;
+    int threads = 0, n_images = 2000, k = 9, max_units = 64, i;
+    uint64_t seed = 1;
+    ex_option opts[] = {
+        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+        {"data", EX_STRING, &data, 0, 0, "images to rank: concepts (default), fashion, mnist or cifar10"},
+        {"n-images", EX_INT, &n_images, 1, 1 << 24, "how many of them (2000)"},
+        {"image", EX_STRING, &image, 0, 0, "draw the feature maps of this image (PNG, PPM, PGM)"},
+        {"k", EX_INT, &k, 1, 100, "top images per unit (9)"},
+        {"max-units", EX_INT, &max_units, 1, 4096, "units per picture (64)"},
+        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
+        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are looked at (1)"},
+        {"out", EX_STRING, &out, 0, 0, "output folder (out/02a_activations)"},
+    };
+    cnnvis_net *net;
+    cnnvis_dataset ds;
+    cnnvis_tensor x;
+    cnnvis_image im, big;
+    cnnvis_topk top;
+    cnnvis_topk_desc td;
+    char name[64];
+    int last_conv = -1;
+    double t0;
+    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+             "usage: 02a_activations [options]\ndraws feature maps and every unit's top-k patches (lecture section 2)");
+    if (ex_mkdirs(out) != 0) {
+        fprintf(stderr, "02a_activations: cannot create %s\n", out);
+        return 1;
+    }
+    net = ex_load_net(checkpoint, threads);
+    ex_probe_data(&ds, net, data, n_images, seed);
+
+    /* Feature maps: one forward pass of one image, then every channel of every conv layer. */
+    ex_check(cnnvis_tensor_create(&x, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
+    if (image) {
+        ex_check(cnnvis_image_read(&im, image), image);
+        ex_check(cnnvis_image_to_input(net, &im, &x, 0), image);
+        cnnvis_image_free(&im);
+        /* show what the net sees: the centre crop at its input size */
+        ex_check(cnnvis_net_denormalize(net, &x, &x), "denormalize");
+        ex_check(cnnvis_tensor_to_image(&im, &x, 0, NULL), "input");
+        ex_check(cnnvis_image_to_input(net, &im, &x, 0), "input");
+    } else {
+        ex_check(cnnvis_dataset_image(&im, &ds, 0), "image 0");
+        ex_check(cnnvis_dataset_batch(&ds, 0, 1, net, &x, NULL), "image 0");
+    }
+    ex_check(cnnvis_image_resize(&big, &im, im.w * 4, im.h * 4, CNNVIS_RESIZE_NEAREST), "resize");
+    ex_write(&big, out, "input.png");
+    cnnvis_image_free(&big), cnnvis_image_free(&im);
+    ex_check(cnnvis_net_forward(net, &x), "forward");
+    for (i = 0; i < net->n_layers; i++) {
+        if (net->layers[i].desc.kind != CNNVIS_LAYER_CONV) continue;
+        last_conv = i;
+        ex_check(cnnvis_feature_maps_image(&im, net, ex_activation_of(net, i), 0, NULL), "feature maps");
+        snprintf(name, sizeof name, "maps_%s.png", net->layers[i].desc.name);
+        ex_write(&im, out, name);
+        cnnvis_image_free(&im);
+    }
+    cnnvis_tensor_free(&x);
+
+    /* Top-k: the data set streamed once per layer, a k-entry heap per unit. */
+    memset(&td, 0, sizeof td);
+    td.k = k;
+    for (i = 0; i < net->n_layers; i++) {
+        if (net->layers[i].desc.kind != CNNVIS_LAYER_CONV) continue;
+        t0 = ex_seconds();
+        ex_check(cnnvis_topk_compute(&top, net, ex_activation_of(net, i), &ds, &td), "cnnvis_topk_compute");
+        printf("%s: top-%d of %d units over %d images in %.2f s (receptive field %dx%d)\n", net->layers[i].desc.name, k,
+               top.n_units, ds.n, ex_seconds() - t0, top.rf_size, top.rf_size);
+        ex_check(cnnvis_topk_image(&im, &top, &ds, max_units, 1), "cnnvis_topk_image");
+        snprintf(name, sizeof name, "top9_%s.png", net->layers[i].desc.name);
+        ex_write(&im, out, name);
+        cnnvis_image_free(&im);
+        if (i == last_conv) {
+            ex_check(cnnvis_topk_image(&im, &top, &ds, max_units, 0), "cnnvis_topk_image");
+            snprintf(name, sizeof name, "top9_%s_images.png", net->layers[i].desc.name);
+            ex_write(&im, out, name);
+            cnnvis_image_free(&im);
+        }
+        cnnvis_topk_free(&top);
+    }
+    /* The penultimate fully connected layer: its neurons see the whole image. */
+    i = net->n_layers - 2;
+    while (i >= 0 && net->layers[i].desc.kind != CNNVIS_LAYER_FC) i--;
+    if (i >= 0) {
+        ex_check(cnnvis_topk_compute(&top, net, ex_activation_of(net, i), &ds, &td), "cnnvis_topk_compute");
+        ex_check(cnnvis_topk_image(&im, &top, &ds, max_units, 0), "cnnvis_topk_image");
+        snprintf(name, sizeof name, "top9_%s.png", net->layers[i].desc.name);
+        ex_write(&im, out, name);
+        cnnvis_image_free(&im);
+        cnnvis_topk_free(&top);
+    }
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+    return 0;
+}

@@ -1,0 +1,235 @@
+/* 02b_dissection.c - lecture section 2: analyse activations quantitatively.
+
+   "Network Dissection" (Bau et al. 2017): label every pixel of a data set with concepts
+   (objects, colours, textures), threshold each unit's activation map at its top quantile
+   T_k, upsample it to the image, and measure how well the region above T_k matches each
+   concept: IoU_{k,c} = |M_k n L_c| / |M_k u L_c| over the whole data set. A unit whose best
+   IoU exceeds 0.04 is a detector of that concept. Counting detectors per layer answers the
+   lecture's question: do more complex concepts emerge at later layers?
+
+   Build and run (after 00_train):
+       make build/02b_dissection && ./build/02b_dissection
+       ./build/02b_dissection --quantile 0.005                (Bau et al.'s setting: see below)
+       ./build/02b_dissection --list scenes.txt --concepts sky,road,car,...   (your own images)
+   Output (in --out, default out/02b_dissection/):
+       dissection.tsv          every unit: layer, unit, best concept, category, IoU, T_k, detector
+       detectors.png           unique detectors per category and layer (Bau et al., fig. 5)
+       units_conv1.png ...     each layer's best detectors: top images, region above T_k outlined
+       training.tsv, training.png   (when 00_train saved one checkpoint per epoch) detectors
+                               per category after every epoch of training
+   Why quantile 0.05 and not the paper's 0.005: a mask M covering a share q of all pixels has
+   IoU at most q / p against a concept covering a share p. On 32x32 images a colour covers
+   p ~ 10% of the pixels, so at q = 0.005 no unit can pass 0.04 however well it matches; on
+   Broden's 112x112 scenes concepts are smaller. Objects here cover ~2% and pass either way.
+   --list FILE: one "image label_map" pair of paths per line; label maps are 8-bit PGM or PNG
+   with one concept index per pixel (255: unlabelled); --concepts names them in order.
+   Exercises:
+       1. Which layer has the most colour detectors, which the most object detectors?
+       2. Dissect with --quantile 0.005 and 0.2. How do the counts change, and why?
+       3. In units_conv5.png, does the outlined region cover the whole shape or a part of it? */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+#include "common.h"
+
+#define MAX_CONV 64
+#define MAX_EPOCH_FILES 1000
+
+/* Your own images: "image label" pairs, one per line, and comma-separated concept names. */
+static void load_list(cnnvis_dataset *ds, const cnnvis_net *net, const char *list, const char *concepts)
+{
+    static char lines[4096][2][512];
+    static char names[256][CNNVIS_NAME_LEN];
+    const char *img[4096], *lab[4096], *nm[256];
+    char line[1100];
+    int n = 0, k = 0;
+    const char *p = concepts;
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        fprintf(stderr, "--list %s: cannot open\n", list);
+        exit(1);
+    }
+    while (n < 4096 && fgets(line, sizeof line, f))
+        if (sscanf(line, "%511s %511s", lines[n][0], lines[n][1]) == 2) img[n] = lines[n][0], lab[n] = lines[n][1], n++;
+    fclose(f);
+    while (p && *p && k < 256) {
+        size_t len = strcspn(p, ",");
+        snprintf(names[k], sizeof names[k], "%.*s", (int)(len < CNNVIS_NAME_LEN ? len : CNNVIS_NAME_LEN - 1), p);
+        nm[k] = names[k], k++;
+        p += len + (p[len] == ',');
+    }
+    if (k == 0) {
+        fprintf(stderr, "--list needs --concepts: the names of the label maps' indices 0, 1, ... in order\n");
+        exit(2);
+    }
+    ex_check(cnnvis_dataset_from_files(ds, img, lab, n, net->desc.in_w, net->desc.in_h, "object", nm, k), list);
+}
+
+/* The best detectors of one layer (highest IoU first), each unit's picture stacked. */
+static void write_units(cnnvis_net *net, const cnnvis_dissection *dis, const cnnvis_dataset *ds, int count,
+                        const char *out)
+{
+    cnnvis_image tiles[16], im;
+    cnnvis_montage_desc md;
+    char name[128];
+    int best[16], n, u, i;
+    for (n = 0; n < count; n++) { /* the count units of highest IoU, by repeated selection */
+        best[n] = -1;
+        for (u = 0; u < dis->n_units; u++) {
+            for (i = 0; i < n && best[i] != u; i++) {
+            }
+            if (i == n && dis->units[u].iou > 0 && (best[n] < 0 || dis->units[u].iou > dis->units[best[n]].iou)) best[n] = u;
+        }
+        if (best[n] < 0) break;
+    }
+    for (i = 0; i < n; i++) ex_check(cnnvis_dissection_unit_image(&tiles[i], net, dis, ds, best[i]), "unit image");
+    if (n == 0) return;
+    memset(&md, 0, sizeof md);
+    md.cols = 1;
+    ex_check(cnnvis_montage(&im, tiles, n, NULL, &md), "montage");
+    snprintf(name, sizeof name, "units_%s.png", dis->layer_name);
+    ex_write(&im, out, name);
+    cnnvis_image_free(&im);
+    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+}
+
+static void print_table(const cnnvis_dissection *dis, int n, const cnnvis_dataset *ds)
+{
+    int l, c;
+    printf("\n%-8s %6s", "layer", "units");
+    for (c = 0; c < ds->n_categories; c++) printf(" %16s", ds->category_names[c]);
+    printf("   (detectors / unique concepts)\n");
+    for (l = 0; l < n; l++) {
+        printf("%-8s %6d", dis[l].layer_name, dis[l].n_units);
+        for (c = 0; c < ds->n_categories; c++) printf(" %10d / %3d", dis[l].detectors[c], dis[l].unique[c]);
+        printf("\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *out = "out/02b_dissection", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
+    const char *list = NULL, *concepts = NULL, *epochs_dir = NULL;
+    int threads = 0, n_images = 2000, per_layer = 4, i, l, c;
+    float quantile = 0.05f, iou = 0.04f;
+    uint64_t seed = 1;
+    ex_option opts[] = {
+        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+        {"n-images", EX_INT, &n_images, 1, 1 << 24, "built-in concept images to dissect on (2000)"},
+        {"quantile", EX_FLOAT, &quantile, 1e-6, 0.5, "share of activations above T_k (0.05; the paper: 0.005)"},
+        {"iou", EX_FLOAT, &iou, 1e-6, 1, "IoU above which a unit is a detector (0.04)"},
+        {"units", EX_INT, &per_layer, 1, 16, "detectors drawn per layer (4)"},
+        {"epochs-dir", EX_STRING, &epochs_dir, 0, 0, "checkpoints epoch_NN.cnnvis to dissect (CHECKPOINT's folder/epochs)"},
+        {"list", EX_STRING, &list, 0, 0, "your own images: a file of \"image label_map\" lines"},
+        {"concepts", EX_STRING, &concepts, 0, 0, "with --list: the label maps' concept names, comma-separated"},
+        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
+        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are dissected on (1)"},
+        {"out", EX_STRING, &out, 0, 0, "output folder (out/02b_dissection)"},
+    };
+    const char *layers[MAX_CONV];
+    char layer_names[MAX_CONV][CNNVIS_NAME_LEN]; /* copied: the net is freed and others loaded */
+    cnnvis_dissection dis[MAX_CONV];
+    cnnvis_dissect_desc dd;
+    cnnvis_dataset ds;
+    cnnvis_net *net;
+    cnnvis_image im;
+    char path[1024], dir[1024];
+    int n_conv = 0;
+    double t0;
+    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+             "usage: 02b_dissection [options]\nNetwork Dissection of every conv layer (lecture section 2)");
+    if (ex_mkdirs(out) != 0) {
+        fprintf(stderr, "02b_dissection: cannot create %s\n", out);
+        return 1;
+    }
+    net = ex_load_net(checkpoint, threads);
+    if (list) load_list(&ds, net, list, concepts);
+    else ex_probe_data(&ds, net, "concepts", n_images, seed);
+    for (i = 0; i < net->n_layers && n_conv < MAX_CONV; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
+            snprintf(layer_names[n_conv], CNNVIS_NAME_LEN, "%s", net->layers[i].desc.name);
+            layers[n_conv] = layer_names[n_conv], n_conv++;
+        }
+    memset(&dd, 0, sizeof dd);
+    dd.quantile = quantile, dd.iou_threshold = iou;
+
+    t0 = ex_seconds();
+    ex_check(cnnvis_dissect(dis, net, layers, n_conv, &ds, &dd), "cnnvis_dissect");
+    printf("dissected %d conv layers on %d images in %.1f s (quantile %g, IoU > %g)\n", n_conv, ds.n, ex_seconds() - t0,
+           quantile, iou);
+    print_table(dis, n_conv, &ds);
+    snprintf(path, sizeof path, "%s/dissection.tsv", out);
+    ex_check(cnnvis_dissection_write_tsv(dis, n_conv, &ds, path), path);
+    printf("wrote %s\n", path);
+    ex_check(cnnvis_dissection_plot(&im, dis, n_conv, &ds), "plot");
+    ex_write(&im, out, "detectors.png");
+    cnnvis_image_free(&im);
+    for (l = 0; l < n_conv; l++) write_units(net, &dis[l], &ds, per_layer, out);
+    for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
+    cnnvis_net_free(net);
+
+    /* The same after every epoch of training, if 00_train kept the checkpoints. */
+    if (!epochs_dir) {
+        const char *slash = strrchr(checkpoint, '/');
+        snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - checkpoint) : 0, checkpoint, slash ? "/" : "");
+        epochs_dir = dir;
+    }
+    if (!list) {
+        static float counts[CNNVIS_MAX_CATEGORIES][MAX_EPOCH_FILES], xs[MAX_EPOCH_FILES];
+        cnnvis_series series[CNNVIS_MAX_CATEGORIES];
+        cnnvis_plot_desc pd;
+        FILE *tsv;
+        int e, n_points = 0;
+        snprintf(path, sizeof path, "%s/training.tsv", out);
+        tsv = NULL;
+        for (e = 0; e < MAX_EPOCH_FILES; e++) {
+            char ck[1100];
+            snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
+            if (!ex_file_exists(ck)) continue;
+            net = ex_load_net(ck, threads);
+            ex_check(cnnvis_dissect(dis, net, layers, n_conv, &ds, &dd), "cnnvis_dissect");
+            if (!tsv) {
+                tsv = fopen(path, "w");
+                if (!tsv) {
+                    fprintf(stderr, "cannot write %s\n", path);
+                    return 1;
+                }
+                fprintf(tsv, "epoch\tlayer\tcategory\tdetectors\tunique\n");
+                printf("\ndetectors (all conv layers) after each epoch of training:\n");
+            }
+            xs[n_points] = (float)e;
+            printf("epoch %2d:", e);
+            for (c = 0; c < ds.n_categories; c++) {
+                int total = 0;
+                for (l = 0; l < n_conv; l++) {
+                    total += dis[l].detectors[c];
+                    fprintf(tsv, "%d\t%s\t%s\t%d\t%d\n", e, dis[l].layer_name, ds.category_names[c], dis[l].detectors[c],
+                            dis[l].unique[c]);
+                }
+                counts[c][n_points] = (float)total;
+                printf("  %s %d", ds.category_names[c], total);
+            }
+            printf("\n");
+            n_points++;
+            for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
+            cnnvis_net_free(net);
+        }
+        if (tsv) {
+            fclose(tsv);
+            printf("wrote %s\n", path);
+            memset(series, 0, sizeof series);
+            for (c = 0; c < ds.n_categories; c++)
+                series[c].name = ds.category_names[c], series[c].x = xs, series[c].y = counts[c], series[c].n = n_points;
+            memset(&pd, 0, sizeof pd);
+            pd.title = "detectors in all conv layers during training", pd.xlabel = "epoch", pd.ylabel = "detectors";
+            pd.series = series, pd.n_series = ds.n_categories;
+            ex_check(cnnvis_plot_lines(&im, &pd), "plot");
+            ex_write(&im, out, "training.png");
+            cnnvis_image_free(&im);
+        } else {
+            printf("(no %s/epoch_NN.cnnvis: 00_train writes them; the detectors-during-training plot is skipped)\n",
+                   epochs_dir);
+        }
+    }
+    cnnvis_dataset_free(&ds);
+    return 0;
+}
