@@ -6346,7 +6346,12 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
 /* The layer called name, which must be a convolution; its index, or -1 with an error. */
 static int cnnvis__conv_layer(const cnnvis_net *net, const char *name, const char *fn)
 {
-    int i = cnnvis_net_find(net, name);
+    int i;
+    if (!name) {
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+        return -1;
+    }
+    i = cnnvis_net_find(net, name);
     if (i < 0) return -1;
     if (net->layers[i].desc.kind != CNNVIS_LAYER_CONV) {
         CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer \"%s\" is a %s, not a convolution", fn, name, cnnvis__kind_prefix[net->layers[i].desc.kind]);
@@ -6365,7 +6370,7 @@ static cnnvis_result cnnvis__filter_tiles(cnnvis_image *tiles, const cnnvis_laye
     float scale = 0;
     int slices = icg == 3 ? 3 : CNNVIS__MIN(icg, max_slices), grid = icg == 3 || icg == 1 ? 1 : (int)ceil(sqrt((double)slices));
     int side = grid * K * zoom + (grid - 1);
-    for (k = 0; k < n * (int)per; k++) scale = fabsf(L->w[k]) > scale ? fabsf(L->w[k]) : scale;
+    for (k = 0; k < (int)L->n_w; k++) scale = fabsf(L->w[k]) > scale ? fabsf(L->w[k]) : scale; /* the whole layer's */
     for (f = 0; f < n; f++) {
         const float *w = L->w + (size_t)f * per;
         cnnvis_result r;
@@ -6558,10 +6563,10 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_ne
         const cnnvis_dataset *ds = m->desc.probe;
         int count = m->desc.probe_n ? m->desc.probe_n : CNNVIS__MIN(64, ds->n);
         cnnvis_result r;
-        count = CNNVIS__MIN(count, net->desc.max_batch);
+        count = CNNVIS__MIN(CNNVIS__MIN(count, net->desc.max_batch), ds->n);
         r = cnnvis__check_dataset("cnnvis_monitor_init (probe)", ds, net);
         if (r == CNNVIS_OK) r = cnnvis_tensor_create(&m->probe, count, ds->c, ds->h, ds->w);
-        if (r == CNNVIS_OK) r = cnnvis_dataset_batch(ds, 0, CNNVIS__MIN(count, ds->n), net, &m->probe, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_dataset_batch(ds, 0, count, net, &m->probe, NULL);
         if (r != CNNVIS_OK) {
             cnnvis_monitor_free(m);
             return r;
@@ -6710,19 +6715,21 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, cons
     char *text;
     int s, i;
     cnnvis_result r;
-    if (!m || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_write_tsv: NULL argument");
-    cap = 256 + (size_t)m->n_snapshots * m->n_conv * 160;
+    if (!m || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_write_tsv: %s is NULL", m ? "path" : "m");
+    cap = 256 + (size_t)m->n_snapshots * m->n_conv * 256; /* a row is at most ~200 characters */
     text = (char *)CNNVIS_MALLOC(cap);
     if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_write_tsv: out of memory");
     cnnvis__cat(text, cap, &len, "epoch\tstep\tlayer\tfilters\tmean_abs_corr\tstructure\tstructure_noise\tmean_norm\tmin_norm\tmax_norm\tdead\n");
     for (s = 0; s < m->n_snapshots; s++)
         for (i = 0; i < m->n_conv; i++) {
             const cnnvis_filter_stats *st = &m->stats[(size_t)s * m->n_conv + i];
-            cnnvis__cat(text, cap, &len, "%g\t%lld\t%s\t%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%d\n", (double)m->epochs[s],
+            cnnvis__cat(text, cap, &len, "%.6g\t%lld\t%s\t%d\t%.5f\t%.5f\t%.5f\t%.6g\t%.6g\t%.6g\t%d\n", (double)m->epochs[s],
                         m->steps[s], m->conv_names[i], st->n_filters, st->mean_abs_corr, st->structure, st->structure_noise, st->mean_norm,
                         st->min_norm, st->max_norm, st->dead);
         }
-    r = cnnvis_file_write(path, text, CNNVIS__MIN(len, cap - 1));
+    /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
+    r = len < cap ? cnnvis_file_write(path, text, len)
+                  : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_monitor_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
     CNNVIS_FREE(text);
     return r;
 }
@@ -7315,7 +7322,9 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *d
                         unit->category >= 0 && unit->category < ds->n_categories ? ds->category_names[unit->category] : "?",
                         unit->iou, unit->threshold, unit->detector);
         }
-    r = cnnvis_file_write(path, text, CNNVIS__MIN(len, cap - 1));
+    /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
+    r = len < cap ? cnnvis_file_write(path, text, len)
+                  : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_dissection_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
     CNNVIS_FREE(text);
     return r;
 }
