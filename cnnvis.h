@@ -6632,7 +6632,7 @@ CNNVIS__DEF int cnnvis_monitor_callback(cnnvis_net *net, const cnnvis_train_stat
 
 CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, const cnnvis_monitor *m)
 {
-    char (*captions)[32];
+    char (*captions)[48];
     const char **cap;
     cnnvis_montage_desc md;
     int i;
@@ -6640,14 +6640,15 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, cons
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: out is NULL");
     memset(out, 0, sizeof *out);
     if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: no snapshots yet");
-    captions = (char(*)[32])cnnvis__alloc(32 * (size_t)m->n_snapshots);
+    captions = (char(*)[48])cnnvis__alloc(48 * (size_t)m->n_snapshots);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)m->n_snapshots);
     if (!captions || !cap) {
         cnnvis_free(captions), cnnvis_free(cap);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_evolution_image: out of memory");
     }
     for (i = 0; i < m->n_snapshots; i++) {
-        snprintf(captions[i], 32, "epoch %g (step %lld)", (double)m->epochs[i], m->steps[i]);
+        if (m->steps[i] > 0) snprintf(captions[i], 48, "epoch %g (step %lld)", (double)m->epochs[i], m->steps[i]);
+        else snprintf(captions[i], 48, "epoch %g", (double)m->epochs[i]); /* before training, or a loaded checkpoint */
         cap[i] = captions[i];
     }
     memset(&md, 0, sizeof md);

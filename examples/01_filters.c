@@ -3,11 +3,13 @@
    "conv1: 96 filters 11x11x3 - what do these filters detect?" Oriented edges (Gabor-like)
    and coloured blobs, on AlexNet; here on alexnet_mini trained on the built-in concept
    images. "Good training: learned filters should exhibit structure and are uncorrelated" -
-   the monitor measures both, every epoch.
+   the monitor measures both at every epoch.
 
-   Build and run:
-       make build/01_filters && ./build/01_filters                  (trains, ~5 minutes)
-       ./build/01_filters --checkpoint out/00_train/alexnet_mini.cnnvis   (pictures of a trained net only)
+   Build and run (after 00_train, which keeps a checkpoint per epoch):
+       make build/01_filters && ./build/01_filters
+       ./build/01_filters --train                  (train here with the monitor hooked on training:
+                                                    ~5 minutes; --every-steps 100 for finer curves)
+   Without out/00_train/ it trains here too.
    Output (in --out, default out/01_filters/):
        conv1_filters.png, conv1_filters_per_filter.png   conv1's filters, one shared scale / each its own
        conv2_filters.png                                 conv2's filters as grids of their input slices
@@ -18,77 +20,110 @@
    Exercises:
        1. Compare evolution.png's first row (random weights) with its last. Which filters
           become colour blobs, which edges?
-       2. Train with --lr 0.1: what happens to the dead-filter count and to the norms?
+       2. Train with --train --lr 0.1: what happens to the dead-filter count and to the norms?
        3. Per-filter scaling makes weak filters visible: which filters hardly changed at all? */
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
 #include "common.h"
 
+/* The monitor's pictures and table, once it holds its snapshots. */
+static void write_monitor(cnnvis_monitor *mon, const char *out)
+{
+    cnnvis_image im;
+    char path[1100];
+    const cnnvis_filter_stats *first = &mon->stats[0], *last = &mon->stats[(size_t)(mon->n_snapshots - 1) * mon->n_conv];
+    ex_check(cnnvis_monitor_evolution_image(&im, mon), "evolution");
+    ex_write(&im, out, "evolution.png");
+    cnnvis_image_free(&im);
+    ex_check(cnnvis_monitor_plot(&im, mon), "monitor plot");
+    ex_write(&im, out, "monitor.png");
+    cnnvis_image_free(&im);
+    snprintf(path, sizeof path, "%s/monitor.tsv", out);
+    ex_check(cnnvis_monitor_write_tsv(mon, path), path);
+    printf("wrote %s\n", path);
+    printf("conv1 first / last snapshot: mean |correlation| %.3f / %.3f, low-frequency share %.3f / %.3f "
+           "(white noise %.3f), dead %d / %d\n", first->mean_abs_corr, last->mean_abs_corr, first->structure,
+           last->structure, first->structure_noise, first->dead, last->dead);
+}
+
 int main(int argc, char **argv)
 {
-    const char *out = "out/01_filters", *checkpoint = NULL;
-    int epochs = 8, threads = 0, n_train = 20000;
+    const char *out = "out/01_filters", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *epochs_dir = NULL;
+    int epochs = 8, threads = 0, n_train = 20000, train = 0, every_steps = 0, e;
     float lr = 0.02f;
     uint64_t seed = 1;
     ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "draw the filters of this checkpoint instead of training"},
-        {"epochs", EX_INT, &epochs, 1, 1000, "epochs of training (8)"},
-        {"n-train", EX_INT, &n_train, 100, 1 << 26, "training images (20000)"},
-        {"lr", EX_FLOAT, &lr, 1e-6, 10, "initial learning rate (0.02)"},
+        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+        {"epochs-dir", EX_STRING, &epochs_dir, 0, 0, "its checkpoints epoch_NN.cnnvis (CHECKPOINT's folder/epochs)"},
+        {"train", EX_FLAG, &train, 0, 0, "train here with the monitor hooked on training"},
+        {"every-steps", EX_INT, &every_steps, 0, 1 << 30, "with --train: a snapshot every n steps (0: every epoch)"},
+        {"epochs", EX_INT, &epochs, 1, 1000, "with --train: epochs of training (8)"},
+        {"n-train", EX_INT, &n_train, 100, 1 << 26, "with --train: training images (20000)"},
+        {"lr", EX_FLOAT, &lr, 1e-6, 10, "with --train: initial learning rate (0.02)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "seed of the data and the weights (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/01_filters)"},
     };
-    cnnvis_net *net;
+    cnnvis_net *net = NULL;
     cnnvis_image im;
     cnnvis_filters_desc fd;
-    char frames[1024];
+    cnnvis_dataset probe;
+    cnnvis_monitor mon;
+    cnnvis_monitor_desc md;
+    char frames[1100], dir[1100];
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
              "usage: 01_filters [options]\ndraws conv filters and how they evolve during training (lecture section 1)");
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "01_filters: cannot create %s\n", out);
+    snprintf(frames, sizeof frames, "%s/frames", out);
+    if (ex_mkdirs(out) != 0 || ex_mkdirs(frames) != 0) {
+        fprintf(stderr, "01_filters: cannot create %s\n", frames);
         return 1;
     }
-    if (checkpoint) {
-        cnnvis_net_desc rt;
-        memset(&rt, 0, sizeof rt);
-        rt.n_threads = threads;
-        ex_check(cnnvis_net_load(checkpoint, &rt, &net), checkpoint);
-    } else {
-        cnnvis_dataset train, test;
-        cnnvis_monitor mon;
-        cnnvis_monitor_desc md;
+    if (!train && !ex_file_exists(checkpoint)) {
+        printf("%s not found: training here (./build/00_train would keep it for the other examples)\n", checkpoint);
+        train = 1;
+    }
+    memset(&md, 0, sizeof md);
+    md.probe = &probe, md.frames_dir = frames, md.every_steps = every_steps; /* held-out images count dead filters */
+    if (train) {
+        cnnvis_dataset train_set;
         cnnvis_train_desc t;
-        ex_make_concepts(&train, &test, n_train, seed);
-        net = ex_alexnet_mini(&train, threads, seed);
-        snprintf(frames, sizeof frames, "%s/frames", out);
-        if (ex_mkdirs(frames) != 0) return 1;
-        memset(&md, 0, sizeof md);
-        md.probe = &test, md.frames_dir = frames; /* held-out images count the dead filters */
+        ex_make_concepts(&train_set, &probe, n_train, seed);
+        net = ex_alexnet_mini(&train_set, threads, seed);
         ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
         ex_check(cnnvis_monitor_snapshot(&mon, net, 0), "snapshot"); /* the random initialisation */
         memset(&t, 0, sizeof t);
         t.epochs = epochs, t.lr = lr, t.seed = seed, t.crop_pad = 2, t.flip = 1;
         t.callback = cnnvis_monitor_callback, t.user = &mon;
-        ex_check(cnnvis_net_train(net, &train, &test, &t), "cnnvis_net_train");
-        ex_check(cnnvis_monitor_evolution_image(&im, &mon), "evolution");
-        ex_write(&im, out, "evolution.png");
-        cnnvis_image_free(&im);
-        ex_check(cnnvis_monitor_plot(&im, &mon), "monitor plot");
-        ex_write(&im, out, "monitor.png");
-        cnnvis_image_free(&im);
-        snprintf(frames, sizeof frames, "%s/monitor.tsv", out);
-        ex_check(cnnvis_monitor_write_tsv(&mon, frames), frames);
-        printf("wrote %s\n", frames);
-        {
-            const cnnvis_filter_stats *first = &mon.stats[0], *last = &mon.stats[(size_t)(mon.n_snapshots - 1) * mon.n_conv];
-            printf("conv1 before / after training: mean |correlation| %.3f / %.3f, low-frequency share %.3f / %.3f "
-                   "(white noise %.3f), dead %d / %d\n", first->mean_abs_corr, last->mean_abs_corr, first->structure,
-                   last->structure, first->structure_noise, first->dead, last->dead);
-        }
+        ex_check(cnnvis_net_train(net, &train_set, &probe, &t), "cnnvis_net_train");
+        write_monitor(&mon, out);
         cnnvis_monitor_free(&mon);
-        cnnvis_dataset_free(&train), cnnvis_dataset_free(&test);
+        cnnvis_dataset_free(&train_set);
+    } else {
+        /* The monitor replayed over the checkpoints 00_train kept, one snapshot each. */
+        int snapshots = 0;
+        net = ex_load_net(checkpoint, threads);
+        ex_probe_data(&probe, net, "concepts", 2000, seed);
+        if (!epochs_dir) {
+            const char *slash = strrchr(checkpoint, '/');
+            snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - checkpoint) : 0, checkpoint, slash ? "/" : "");
+            epochs_dir = dir;
+        }
+        ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
+        for (e = 0; e < 1000; e++) {
+            char ck[1200];
+            cnnvis_net *at;
+            snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
+            if (!ex_file_exists(ck)) continue;
+            at = ex_load_net(ck, threads);
+            ex_check(cnnvis_monitor_snapshot(&mon, at, (float)e), ck);
+            cnnvis_net_free(at);
+            snapshots++;
+        }
+        if (snapshots) write_monitor(&mon, out);
+        else printf("no %s/epoch_NN.cnnvis (00_train writes them): no evolution or monitor pictures\n", epochs_dir);
+        cnnvis_monitor_free(&mon);
     }
+    cnnvis_dataset_free(&probe);
     memset(&fd, 0, sizeof fd);
     ex_check(cnnvis_filters_image(&im, net, "conv1", &fd), "conv1 filters");
     ex_write(&im, out, "conv1_filters.png");
