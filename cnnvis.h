@@ -3082,6 +3082,8 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
             break;
         case CNNVIS_LAYER_FLATTEN:
             L->out_c = c * h * w, L->out_h = 1, L->out_w = 1;
+            /* one geometry for all its units, which sat at different positions: the image */
+            rf_size = CNNVIS__MAX(d->in_h, d->in_w), rf_stride = 1, rf_offset = 0;
             break;
         default: break;
         }
@@ -3789,6 +3791,9 @@ static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset 
 {
     if (!ds || !ds->px || !ds->labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set is NULL or empty", fn);
     if (ds->n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set has no images", fn);
+    if (ds->n_categories < 0 || ds->n_categories > CNNVIS_MAX_CATEGORIES)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's n_categories %d is not in [0, %d]", fn, ds->n_categories,
+                            CNNVIS_MAX_CATEGORIES);
     if (net && (ds->c != net->desc.in_c || ds->h != net->desc.in_h || ds->w != net->desc.in_w))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's images are %dx%dx%d, the net takes %dx%dx%d", fn, ds->c, ds->h,
                             ds->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
@@ -7170,7 +7175,13 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
                             d.quantile, d.iou_threshold);
     CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
-    for (c = 0; c < ds->n_categories; c++) n_concepts += ds->n_concepts[c];
+    for (c = 0; c < ds->n_categories; c++) {
+        if (ds->n_concepts[c] < 0 || ds->n_concepts[c] > 255)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's n_concepts[%d] = %d is not in [0, 255]", c,
+                                ds->n_concepts[c]);
+        n_concepts += ds->n_concepts[c];
+    }
+    if (n_concepts == 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's categories have no concepts");
     memset(&s, 0, sizeof s);
     s.net = net, s.ds = ds, s.out = out, s.n_layers = n_layers;
     for (l = 0; l < n_layers; l++) {
@@ -7233,7 +7244,10 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
             if (pass == 0) { /* the rank from the bottom of the value we want */
                 const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
                 values_per_unit = (long long)ds->n * L->out_h * L->out_w;
-                s.rank[u] = (uint32_t)(values_per_unit - 1 - (long long)floor((double)d.quantile * (double)values_per_unit));
+                /* (1 + FLT_EPSILON): the float 0.005f is a little below 0.005, and the count of
+                   values above T_k is meant to be that of the decimal quantile */
+                s.rank[u] = (uint32_t)(values_per_unit - 1 -
+                                       (long long)floor((double)d.quantile * (double)values_per_unit * (1.0 + FLT_EPSILON)));
             }
             for (bin = 0; bin < (1u << s.pass_bits); bin++) {
                 if (below + hist[bin] > s.rank[u]) break;
@@ -7310,7 +7324,10 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *d
     char *text;
     int l, u;
     cnnvis_result r;
-    if (!dis || n_layers < 1 || !ds || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: NULL argument");
+    if (!dis || !ds || !path)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: %s is NULL", !dis ? "dis" : !ds ? "ds" : "path");
+    if (n_layers < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: n_layers %d < 1", n_layers);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_write_tsv", ds, NULL));
     for (l = 0; l < n_layers; l++) cap += (size_t)dis[l].n_units * 160;
     text = (char *)CNNVIS_MALLOC(cap);
     if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_write_tsv: out of memory");
@@ -7341,7 +7358,10 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: out is NULL");
     memset(out, 0, sizeof *out);
     if (!dis || !ds || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: NULL argument or %d layers", n_layers);
+        return !dis || !ds ? CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %s is NULL", !dis ? "dis" : "ds")
+                           : CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %d layers (n_layers) not in [1, %d]", n_layers,
+                                          CNNVIS_MAX_LAYERS);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_plot", ds, NULL));
     memset(series, 0, sizeof series);
     for (l = 0; l < n_layers; l++) {
         names[l] = dis[l].layer_name;
@@ -7369,7 +7389,9 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
     cnnvis_result r = CNNVIS_OK;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: out is NULL");
     memset(out, 0, sizeof *out);
-    if (!net || !dis || !dis->units || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: NULL argument");
+    if (!net || !dis || !dis->units || !ds)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: %s is NULL",
+                            !net ? "net" : !dis ? "dis" : !ds ? "ds" : "dis->units");
     if (unit < 0 || unit >= dis->n_units)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d is not in [0, %d) of %s", unit, dis->n_units,
                             dis->layer_name);
