@@ -998,6 +998,183 @@ CNNVIS_API cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const cha
                                                    const char *category, const char *const *concept_names,
                                                    int n_concepts);
 
+/* ======================================================================================
+   3  Deconvolutional networks                                            >>s3_deconvnet
+   "Project activations back to pixel space" (Zeiler & Fergus 2014): keep one unit's
+   activation, zero the rest, and go down layer by layer - unpooling through the forward
+   pass's switches, un-ReLU (max(R, 0) on the signal), transposed convolution with the same
+   filters. That is cnnvis_net_backward with CNNVIS_RELU_DECONVNET; these functions choose
+   the signal, and draw it.
+   Images here are pixels in [0, 1] with the net's input shape (1, C, H, W); the functions
+   normalise them with the net's mean/std, and give results with respect to pixels.
+   ====================================================================================== */
+
+typedef enum cnnvis_project_mode {
+    CNNVIS_PROJECT_UNIT_MAX = 0, /* the unit's strongest activation only (ties: the first) */
+    CNNVIS_PROJECT_MAP = 1       /* the unit's whole map */
+} cnnvis_project_mode;
+
+/* Forward `pixels`, keep channel `unit` of `layer`'s output as mode says, zero everything
+   else, and run the deconvnet down to the pixels. out (1, C, H, W) is created here; *y, *x
+   (either may be NULL) receive the position kept (UNIT_MAX; -1 for MAP). */
+CNNVIS_API cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                               const char *layer, int unit, cnnvis_project_mode mode, int *y, int *x);
+/* Any signal (1, C, h, w) at layer index `layer`'s output, after a forward pass of one image,
+   projected down with a ReLU rule (DECONVNET for Zeiler & Fergus). out (1, C, H, W) is created
+   here, with respect to pixels. */
+CNNVIS_API cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
+                                               cnnvis_relu_rule rule);
+/* The receptive field of position (y, x) of layer index `layer` cut from a map (1, C, H, W)
+   with the input's size: out (1, C, rf_size, rf_size) is created here, zero outside the map. */
+CNNVIS_API cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
+                                        int x);
+/* The lecture's "top-9 patches" figure (Zeiler & Fergus 2014, fig. 2): per unit, the deconvnet
+   projections of its top-k activations (each cropped to its receptive field, mapped around
+   grey) beside the image patches. At most max_units units (0: 16). */
+CNNVIS_API cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_topk *t,
+                                                  const cnnvis_dataset *ds, int max_units);
+
+/* ======================================================================================
+   4  Saliency                                                              >>s4_saliency
+   "Which pixels matter for the class?" - one backward pass of the unnormalised class score
+   S_c (Simonyan et al. 2014), the three ReLU rules of the "Deconv net vs Saliency net"
+   slide, class models by gradient ascent on the image, DeepDream, and the attribution
+   methods students reach for next: Grad-CAM, SmoothGrad, integrated gradients, occlusion,
+   t-SNE of the codes, and the sanity checks of Adebayo et al. 2018.
+   ====================================================================================== */
+
+/* Scores S (n_classes) and softmax probabilities of one image of pixels (either may be NULL). */
+CNNVIS_API cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs);
+
+typedef enum cnnvis_saliency_method {
+    CNNVIS_SALIENCY_GRADIENT = 0,   /* dS_c/dI: the saliency net (Simonyan et al. 2014) */
+    CNNVIS_SALIENCY_DECONVNET,      /* the same pass with un-ReLU: max(R, 0) */
+    CNNVIS_SALIENCY_GUIDED,         /* guided backpropagation (Springenberg et al. 2015) */
+    CNNVIS_SALIENCY_GRAD_X_INPUT,   /* I * dS_c/dI */
+    CNNVIS_SALIENCY_SMOOTHGRAD,     /* mean gradient over noisy copies (Smilkov et al. 2017) */
+    CNNVIS_SALIENCY_INTEGRATED,     /* integrated gradients (Sundararajan et al. 2017) */
+    CNNVIS_SALIENCY_GRADCAM,        /* Grad-CAM (Selvaraju et al. 2017), upsampled: 1 channel */
+    CNNVIS_SALIENCY_GUIDED_GRADCAM, /* guided backpropagation times Grad-CAM */
+    CNNVIS_SALIENCY_OCCLUSION,      /* the drop of p(c) when a grey square covers the pixel
+                                       (Zeiler & Fergus 2014, sec. 4.2): 1 channel */
+    CNNVIS_SALIENCY_COUNT
+} cnnvis_saliency_method;
+
+/* "gradient", "deconvnet", "guided", "grad*input", "smoothgrad", "integrated", "grad-cam",
+   "guided grad-cam", "occlusion". */
+CNNVIS_API const char *cnnvis_saliency_name(cnnvis_saliency_method m);
+
+/* Zero means default: SmoothGrad 50 copies with noise sigma 0.15 of the image's range;
+   integrated gradients over 64 steps from a black image (all pixels 0); Grad-CAM at the last
+   conv layer's activation (the ReLU after it); occlusion by a square of a quarter of the
+   image's side (occlusion_size -1: no square at all), moved by half its side, of grey 0.5;
+   noise seed 0. */
+typedef struct cnnvis_saliency_desc {
+    int smooth_n;
+    float smooth_sigma;
+    int ig_steps;
+    const cnnvis_tensor *ig_baseline; /* pixels (1, C, H, W) */
+    const char *cam_layer;
+    int occlusion_size, occlusion_stride;
+    float occlusion_value;
+    uint64_t seed;
+} cnnvis_saliency_desc;
+
+/* The attribution of class cls for one image of pixels: out is created here, (1, C, H, W)
+   per pixel and channel (signed; gradient methods are with respect to pixels in [0, 1]), or
+   (1, 1, H, W) for GRADCAM and OCCLUSION. Dropout is off during the passes. */
+CNNVIS_API cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                         cnnvis_saliency_method method, const cnnvis_saliency_desc *d);
+/* Simonyan's map from an attribution: M(y, x) = max over channels of |A(c, y, x)|. map
+   (1, 1, H, W) is created here. */
+CNNVIS_API cnnvis_result cnnvis_saliency_map(cnnvis_tensor *map, const cnnvis_tensor *attribution);
+/* Grad-CAM at the layer's own resolution: cam = ReLU(sum_k alpha_k A_k), alpha_k the mean
+   over positions of dS_c/dA_k. cam (1, 1, h, w) is created here. layer NULL: the default. */
+CNNVIS_API cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                        const char *layer);
+/* Integrated gradients (x - b) * mean of dS_c/dI along the straight path from baseline b
+   (NULL: black) to x, by the midpoint rule with `steps` points (0: 64). Completeness check:
+   *sum (may be NULL) gets the sum of the attributions, *delta (may be NULL) S_c(x) - S_c(b);
+   they agree as the steps grow. */
+CNNVIS_API cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                     const cnnvis_tensor *baseline, int cls, int steps, double *sum,
+                                                     double *delta);
+
+/* Class model visualisation (Simonyan et al. 2014): argmax_I S_c(I) - l2 ||I||^2 by gradient
+   ascent from the zero image (the mean image; plus noise of 0.01) in the net's normalised
+   input space, with
+   the optional regularisers of Yosinski et al. 2015. Or, with layer set, activation
+   maximisation of a hidden unit: channel `unit` of a conv layer at its centre position,
+   or neuron `unit` of a fully connected one. Zero means default: 200 steps of size 0.1
+   (each step is scaled by the mean |gradient|), l2 0.01, no jitter, no blur (blur_every k:
+   a Gaussian blur of blur_sigma, default 0.5 pixels, every k steps), no clipping
+   (clip_norm / clip_contribution p in (0, 100): pixels whose norm / |contribution| is below
+   the p-th percentile are set to the mean), no total variation, seed 0. */
+typedef struct cnnvis_class_model_desc {
+    int steps;
+    float lr;
+    float l2;
+    int jitter;
+    int blur_every;
+    float blur_sigma;
+    float clip_norm, clip_contribution;
+    float tv;
+    const char *layer;
+    int unit;
+    uint64_t seed;
+} cnnvis_class_model_desc;
+
+/* pixels (1, C, H, W) is created here: the image found, the mean added back (not clamped:
+   show it with cnnvis_tensor_to_image, which maps its range). *score (may be NULL) gets the
+   objective's final value without the regulariser: S_c, or the unit's activation. */
+CNNVIS_API cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_class_model_desc *d,
+                                            float *score);
+
+/* DeepDream: gradient ascent on 1/2 ||A_l||^2 (or of one channel) of a layer, at several
+   scales (octaves). Images larger than the net's input are processed in tiles of the input's
+   size, rolled by a random offset at every step so the seams move. Zero means default:
+   the last conv layer's activation, all channels (one_channel 1: channel `channel` only),
+   4 octaves of scale 1.4 (each octave at least the net's input size), 10 steps per octave of
+   size 0.01 in pixels (each step scaled by the mean |gradient|), jitter of an eighth of the
+   input's side, seed 0. */
+typedef struct cnnvis_deepdream_desc {
+    const char *layer;
+    int one_channel, channel;
+    int octaves;
+    float octave_scale;
+    int steps;
+    float step;
+    int jitter;
+    uint64_t seed;
+} cnnvis_deepdream_desc;
+
+/* pixels (1, C, H, W), H and W at least the net's input size, is dreamed in place and kept
+   in [0, 1]. *before and *after (may be NULL) get the objective summed over the tiles of the
+   whole image, before and after. */
+CNNVIS_API cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_deepdream_desc *d,
+                                          double *before, double *after);
+
+/* Every unit of a layer for images [begin, begin+n) of a data set: codes (n, units), units =
+   the layer's C*H*W (the penultimate fully connected layer's for t-SNE). */
+CNNVIS_API cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds,
+                                          int begin, int n);
+/* Exact t-SNE (van der Maaten & Hinton 2008) of n points of dim values into y (n, 2):
+   perplexity (0: 30), iterations (0: 1000), early exaggeration 12 for the first 250, momentum
+   0.5 then 0.8, learning rate max(n / 12, 50) with gains. O(n^2) memory and time: a few
+   thousand points. Deterministic for a seed. */
+CNNVIS_API cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, float perplexity, int iterations,
+                                     uint64_t seed);
+/* The t-SNE map as a picture: each point's image (images[i] of ds) as a thumbnail at its place,
+   framed in its class's colour, on a size x size canvas (0: 1024). */
+CNNVIS_API cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, int n, const cnnvis_dataset *ds,
+                                           const int *images, int size);
+
+/* Sanity checks (Adebayo et al. 2018): re-draw a layer's weights as at creation (Kaiming-
+   uniform from `seed`, zero biases), so that maps can be compared before and after. */
+CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed);
+/* Spearman's rank correlation of two arrays (ties get their mean rank); 0 if either is constant. */
+CNNVIS_API double cnnvis_spearman(const float *a, const float *b, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
@@ -7497,6 +7674,1172 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
     }
     if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
     return r;
+}
+
+
+/* ======================================================================================
+   3  Deconvolutional networks                                            >>s3_deconvnet
+   ====================================================================================== */
+
+/* pixels (1, C, H, W) of the net's input shape, or an error naming the argument. */
+static cnnvis_result cnnvis__check_pixels(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
+{
+    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (p->n != 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes one image (1, %d, %d, %d)", fn, what, p->n,
+                            p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* Copy n images of pixels into the net's input, normalised. */
+static void cnnvis__put_pixels(cnnvis_net *net, const float *pixels, int n)
+{
+    cnnvis_tensor x = net->input;
+    x.n = n;
+    memcpy(x.data, pixels, sizeof(float) * cnnvis_tensor_count(&x));
+    cnnvis_net_normalize(net, &x, &x);
+    cnnvis__set_batch(net, n);
+}
+
+/* net->dinput (n images) as a gradient with respect to pixels: the chain rule through
+   x = (p - mean) / std divides each channel by its std. */
+static void cnnvis__dinput_to_pixels(const cnnvis_net *net, float *dst, int n, float scale)
+{
+    int i, ch;
+    size_t plane = (size_t)net->desc.in_h * net->desc.in_w, q;
+    const float *g = net->dinput.data;
+    for (i = 0; i < n; i++)
+        for (ch = 0; ch < net->desc.in_c; ch++) {
+            float k = scale / cnnvis__chan_stat(net->desc.std, ch);
+            for (q = 0; q < plane; q++) *dst++ = *g++ * k;
+        }
+}
+
+static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, const char *layer, int *li)
+{
+    *li = -1;
+    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    *li = cnnvis_net_find(net, layer);
+    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
+                                                cnnvis_relu_rule rule)
+{
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: net is NULL");
+    if (net->batch != 1)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: needs a forward pass of one image (the last had %d)",
+                            net->batch);
+    CNNVIS__TRY(cnnvis_net_backward(net, layer, signal, rule, 0));
+    CNNVIS__TRY(cnnvis_tensor_create(out, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w));
+    cnnvis__dinput_to_pixels(net, out->data, 1, 1.0f);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                const char *layer, int unit, cnnvis_project_mode mode, int *y, int *x)
+{
+    static const char *fn = "cnnvis_deconv_project";
+    cnnvis_layer *L;
+    int li, was_training;
+    size_t plane, q, best = 0;
+    float *map, *sig;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (y) *y = -1;
+    if (x) *x = -1;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
+    L = &net->layers[li];
+    if (unit < 0 || unit >= L->out_c)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unit %d is not in [0, %d) of layer %s", fn, unit, L->out_c, layer);
+    if ((int)mode < 0 || mode > CNNVIS_PROJECT_MAP) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown mode %d", fn, (int)mode);
+    was_training = net->training, net->training = 0;
+    cnnvis__put_pixels(net, pixels->data, 1);
+    cnnvis_net_forward_until(net, &net->input, li);
+    net->training = was_training;
+    plane = (size_t)L->out_h * L->out_w;
+    map = L->out.data + (size_t)unit * plane;
+    sig = L->dout.data;
+    memset(sig, 0, sizeof(float) * plane * L->out_c);
+    for (q = 1; q < plane; q++)
+        if (map[q] > map[best]) best = q;
+    if (mode == CNNVIS_PROJECT_MAP) memcpy(sig + (size_t)unit * plane, map, sizeof(float) * plane);
+    else {
+        sig[(size_t)unit * plane + best] = map[best];
+        if (y) *y = (int)(best / L->out_w);
+        if (x) *x = (int)(best % L->out_w);
+    }
+    return cnnvis_project_signal(out, net, li, &L->dout, CNNVIS_RELU_DECONVNET);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
+                                         int x)
+{
+    const cnnvis_layer *L;
+    int ch, i, j, top, left, size;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net || !map || !map->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: %s is NULL", !net ? "net" : "map");
+    if (layer < 0 || layer >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: layer index %d is not in [0, %d)", layer, net->n_layers);
+    L = &net->layers[layer];
+    if (y < 0 || y >= L->out_h || x < 0 || x >= L->out_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: position (y %d, x %d) is outside layer %s's %dx%d map", y, x,
+                            L->desc.name, L->out_h, L->out_w);
+    if (map->n < 1 || map->h != net->desc.in_h || map->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: map is %dx%d, the input %dx%d", map->h, map->w, net->desc.in_h,
+                            net->desc.in_w);
+    size = L->rf_size, top = L->rf_offset + y * L->rf_stride, left = L->rf_offset + x * L->rf_stride;
+    CNNVIS__TRY(cnnvis_tensor_create(out, 1, map->c, size, size));
+    for (ch = 0; ch < map->c; ch++)
+        for (i = 0; i < size; i++)
+            for (j = 0; j < size; j++) {
+                int sy = top + i, sx = left + j;
+                out->data[((size_t)ch * size + i) * size + j] =
+                    sy >= 0 && sy < map->h && sx >= 0 && sx < map->w ? map->data[((size_t)ch * map->h + sy) * map->w + sx] : 0.0f;
+            }
+    return CNNVIS_OK;
+}
+
+/* Image i of a data set as pixels (1, C, H, W) in [0, 1]. */
+static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i)
+{
+    size_t k, count = (size_t)ds->c * ds->h * ds->w;
+    const unsigned char *px = ds->px + (size_t)i * count;
+    for (k = 0; k < count; k++) dst[k] = px[k] * (1.0f / 255.0f);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_topk *t,
+                                                   const cnnvis_dataset *ds, int max_units)
+{
+    static const char *fn = "cnnvis_topk_deconv_image";
+    cnnvis_image *blocks = NULL, *tiles = NULL;
+    char (*captions)[24] = NULL;
+    const char **cap = NULL;
+    cnnvis_tensor pixels, proj, crop;
+    cnnvis_montage_desc md;
+    cnnvis_map_desc m;
+    const cnnvis_layer *L;
+    int n_units, u, r, n_blocks = 0, zoom, cols, was_training;
+    cnnvis_result res = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!net || !t || !t->hits) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "t");
+    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
+    if (t->layer < 0 || t->layer >= net->n_layers || net->layers[t->layer].out_c != t->n_units)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: t was not computed on this net", fn);
+    if (max_units < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: max_units %d < 0", fn, max_units);
+    L = &net->layers[t->layer];
+    n_units = CNNVIS__MIN(t->n_units, max_units ? max_units : 16);
+    zoom = CNNVIS__MAX(1, 48 / CNNVIS__MAX(1, L->rf_size));
+    cols = t->k >= 9 ? 3 : (int)ceil(sqrt((double)t->k));
+    memset(&pixels, 0, sizeof pixels), memset(&proj, 0, sizeof proj), memset(&crop, 0, sizeof crop);
+    blocks = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n_units);
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)t->k * 2);
+    captions = (char(*)[24])cnnvis__alloc(24 * (size_t)n_units);
+    cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n_units);
+    if (!blocks || !tiles || !captions || !cap) res = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    if (res == CNNVIS_OK) res = cnnvis_tensor_create(&pixels, 1, ds->c, ds->h, ds->w);
+    was_training = net->training, net->training = 0;
+    memset(&m, 0, sizeof m);
+    m.mode = CNNVIS_MAP_SYMMETRIC, m.cmap = CNNVIS_CMAP_DIVERGING;
+    for (u = 0; u < n_units && res == CNNVIS_OK; u++) {
+        int n = t->count[u];
+        cnnvis_image pair[2];
+        cnnvis_montage_desc bd;
+        memset(tiles, 0, sizeof(cnnvis_image) * (size_t)t->k * 2);
+        for (r = 0; r < n && res == CNNVIS_OK; r++) {
+            const cnnvis_topk_hit *h = &t->hits[(size_t)u * t->k + r];
+            size_t plane = (size_t)L->out_h * L->out_w, at = (size_t)u * plane + (size_t)h->y * L->out_w + h->x;
+            cnnvis_image im;
+            float *sig;
+            /* the projection of exactly the hit's position */
+            cnnvis__dataset_pixels(pixels.data, ds, h->image);
+            cnnvis__put_pixels(net, pixels.data, 1);
+            cnnvis_net_forward_until(net, &net->input, t->layer);
+            sig = net->layers[t->layer].dout.data;
+            memset(sig, 0, sizeof(float) * plane * L->out_c);
+            sig[at] = net->layers[t->layer].out.data[at];
+            res = cnnvis_project_signal(&proj, net, t->layer, &net->layers[t->layer].dout, CNNVIS_RELU_DECONVNET);
+            if (res == CNNVIS_OK) res = cnnvis_rf_crop(&crop, net, t->layer, &proj, h->y, h->x);
+            if (res == CNNVIS_OK) res = cnnvis_tensor_to_image(&im, &crop, 0, &m);
+            cnnvis_tensor_free(&proj), cnnvis_tensor_free(&crop);
+            if (res == CNNVIS_OK) {
+                res = cnnvis_image_resize(&tiles[r], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST);
+                cnnvis_image_free(&im);
+            }
+            if (res == CNNVIS_OK) res = cnnvis_topk_patch(&im, t, ds, u, r);
+            if (res == CNNVIS_OK) {
+                res = cnnvis_image_resize(&tiles[t->k + r], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST);
+                cnnvis_image_free(&im);
+            }
+        }
+        memset(&bd, 0, sizeof bd);
+        bd.cols = cols, bd.pad = 1, bd.bg_grey = -1;
+        if (res == CNNVIS_OK && n > 0) {
+            res = cnnvis_montage(&pair[0], tiles, n, NULL, &bd);
+            if (res == CNNVIS_OK) {
+                res = cnnvis_montage(&pair[1], tiles + t->k, n, NULL, &bd);
+                if (res == CNNVIS_OK) {
+                    bd.cols = 2, bd.pad = 3;
+                    res = cnnvis_montage(&blocks[n_blocks], pair, 2, NULL, &bd);
+                    cnnvis_image_free(&pair[1]);
+                }
+                cnnvis_image_free(&pair[0]);
+            }
+            if (res == CNNVIS_OK) {
+                snprintf(captions[n_blocks], 24, "unit %d", u);
+                cap[n_blocks] = captions[n_blocks];
+                n_blocks++;
+            }
+        }
+        for (r = 0; r < 2 * t->k; r++) cnnvis_image_free(&tiles[r]);
+    }
+    net->training = was_training;
+    if (res == CNNVIS_OK && n_blocks == 0) res = CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: no unit has any hit", fn);
+    if (res == CNNVIS_OK) {
+        char title[128];
+        memset(&md, 0, sizeof md);
+        snprintf(title, sizeof title, "%s: deconvnet projections of the top-%d | their patches (field %dx%d)", t->layer_name, t->k,
+                 L->rf_size, L->rf_size);
+        md.title = title, md.cols = CNNVIS__MIN(n_blocks, 4);
+        res = cnnvis_montage(out, blocks, n_blocks, cap, &md);
+    }
+    for (u = 0; u < n_blocks; u++) cnnvis_image_free(&blocks[u]);
+    cnnvis_tensor_free(&pixels);
+    cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    return res;
+}
+
+/* ======================================================================================
+   4  Saliency                                                              >>s4_saliency
+   ====================================================================================== */
+
+CNNVIS__DEF cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs)
+{
+    const cnnvis_layer *last;
+    int was_training, c;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_predict: net is NULL");
+    CNNVIS__TRY(cnnvis__check_pixels("cnnvis_net_predict", "pixels", net, pixels));
+    was_training = net->training, net->training = 0;
+    cnnvis__put_pixels(net, pixels->data, 1);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    last = &net->layers[net->n_layers - 1];
+    if (scores) memcpy(scores, last->out.data, sizeof(float) * (size_t)net->n_classes);
+    if (probs) {
+        double mx = last->out.data[0], sum = 0;
+        for (c = 1; c < net->n_classes; c++) mx = last->out.data[c] > mx ? last->out.data[c] : mx;
+        for (c = 0; c < net->n_classes; c++) sum += exp(last->out.data[c] - mx);
+        for (c = 0; c < net->n_classes; c++) probs[c] = (float)(exp(last->out.data[c] - mx) / sum);
+    }
+    return CNNVIS_OK;
+}
+
+/* The gradient of S_cls with respect to the pixels of n images (n <= max_batch), with a ReLU
+   rule: one forward and one backward pass, dropout off. grad and scores (n) may be NULL. */
+static void cnnvis__score_grad(cnnvis_net *net, const float *pixels, int n, int cls, cnnvis_relu_rule rule, float *grad,
+                               float *scores)
+{
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    int was_training = net->training, i;
+    net->training = 0;
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    for (i = 0; i < n; i++)
+        if (scores) scores[i] = last->out.data[(size_t)i * net->n_classes + cls];
+    if (!grad) return;
+    memset(last->dout.data, 0, sizeof(float) * (size_t)n * net->n_classes);
+    for (i = 0; i < n; i++) last->dout.data[(size_t)i * net->n_classes + cls] = 1.0f; /* dS_c / dscores: one-hot */
+    cnnvis_net_backward(net, net->n_layers - 1, NULL, rule, CNNVIS_BACKWARD_KEEP);
+    cnnvis__dinput_to_pixels(net, grad, n, 1.0f);
+}
+
+/* The activation whose Grad-CAM is taken by default: the last conv layer's, after its ReLU. */
+static int cnnvis__default_cam_layer(const cnnvis_net *net)
+{
+    int i;
+    for (i = net->n_layers - 1; i >= 0; i--)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV)
+            return i + 1 < net->n_layers && net->layers[i + 1].desc.kind == CNNVIS_LAYER_RELU ? i + 1 : i;
+    return -1;
+}
+
+static cnnvis_result cnnvis__check_class(const char *fn, const cnnvis_net *net, int cls)
+{
+    if (cls < 0 || cls >= net->n_classes)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: class %d is not in [0, %d)", fn, cls, net->n_classes);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                         const char *layer)
+{
+    static const char *fn = "cnnvis_gradcam";
+    const cnnvis_layer *L;
+    int li, k;
+    size_t plane, q;
+    if (!cam) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: cam is NULL", fn);
+    memset(cam, 0, sizeof *cam);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if (layer) CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
+    else if ((li = cnnvis__default_cam_layer(net)) < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the net has no conv layer (pass a layer)", fn);
+    L = &net->layers[li];
+    CNNVIS__TRY(cnnvis_tensor_create(cam, 1, 1, L->out_h, L->out_w));
+    cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, NULL);
+    {
+        cnnvis_layer *last = &net->layers[net->n_layers - 1];
+        memset(last->dout.data, 0, sizeof(float) * (size_t)net->n_classes);
+        last->dout.data[cls] = 1.0f;
+        cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+    }
+    plane = (size_t)L->out_h * L->out_w;
+    for (k = 0; k < L->out_c; k++) {
+        const float *a = L->out.data + (size_t)k * plane, *g = L->dout.data + (size_t)k * plane;
+        double alpha = 0;
+        for (q = 0; q < plane; q++) alpha += g[q];
+        alpha /= (double)plane; /* global average pooling of the gradient: the channel's weight */
+        for (q = 0; q < plane; q++) cam->data[q] += (float)(alpha * a[q]);
+    }
+    for (q = 0; q < plane; q++) cam->data[q] = cam->data[q] > 0 ? cam->data[q] : 0.0f;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                      const cnnvis_tensor *baseline, int cls, int steps, double *sum,
+                                                      double *delta)
+{
+    static const char *fn = "cnnvis_integrated_gradients";
+    float *path = NULL, *grad = NULL, *scores = NULL;
+    size_t count, q;
+    int s, i, n;
+    double total = 0;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    if (baseline) CNNVIS__TRY(cnnvis__check_pixels(fn, "baseline", net, baseline));
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if (steps < 0 || steps > (1 << 20)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d is not in 0..2^20", fn, steps);
+    steps = steps ? steps : 64;
+    count = cnnvis_tensor_count(pixels);
+    CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, pixels->h, pixels->w));
+    path = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    scores = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->desc.max_batch);
+    if (!path || !grad || !scores) {
+        cnnvis_free(path), cnnvis_free(grad), cnnvis_free(scores), cnnvis_tensor_free(out);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    /* the midpoint rule: points (s + 1/2) / steps along the path, in batches */
+    for (s = 0; s < steps; s += n) {
+        n = CNNVIS__MIN(steps - s, net->desc.max_batch);
+        for (i = 0; i < n; i++) {
+            float a = ((float)(s + i) + 0.5f) / (float)steps;
+            for (q = 0; q < count; q++) {
+                float b = baseline ? baseline->data[q] : 0.0f;
+                path[(size_t)i * count + q] = b + a * (pixels->data[q] - b);
+            }
+        }
+        cnnvis__score_grad(net, path, n, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
+        for (i = 0; i < n; i++)
+            for (q = 0; q < count; q++) out->data[q] += grad[(size_t)i * count + q];
+    }
+    for (q = 0; q < count; q++) {
+        float b = baseline ? baseline->data[q] : 0.0f;
+        out->data[q] *= (pixels->data[q] - b) / (float)steps;
+        total += out->data[q];
+    }
+    if (sum) *sum = total;
+    if (delta) {
+        float sx, sb;
+        cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sx);
+        for (q = 0; q < count; q++) path[q] = baseline ? baseline->data[q] : 0.0f;
+        cnnvis__score_grad(net, path, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sb);
+        *delta = (double)sx - (double)sb;
+    }
+    cnnvis_free(path), cnnvis_free(grad), cnnvis_free(scores);
+    return CNNVIS_OK;
+}
+
+/* SmoothGrad: the mean gradient over n copies with Gaussian noise of sigma (pixels). */
+static cnnvis_result cnnvis__smoothgrad(float *out, cnnvis_net *net, const float *pixels, size_t count, int cls, int n,
+                                        float sigma, uint64_t seed)
+{
+    float *batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    float *grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    cnnvis_rng rng;
+    size_t q;
+    int s, i, m;
+    if (!batch || !grad) {
+        cnnvis_free(batch), cnnvis_free(grad);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (smoothgrad): out of memory");
+    }
+    cnnvis_rng_seed(&rng, seed);
+    memset(out, 0, sizeof(float) * count);
+    for (s = 0; s < n; s += m) {
+        m = CNNVIS__MIN(n - s, net->desc.max_batch);
+        for (i = 0; i < m; i++)
+            for (q = 0; q < count; q++) batch[(size_t)i * count + q] = pixels[q] + sigma * cnnvis_rng_normal(&rng);
+        cnnvis__score_grad(net, batch, m, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
+        for (i = 0; i < m; i++)
+            for (q = 0; q < count; q++) out[q] += grad[(size_t)i * count + q];
+    }
+    for (q = 0; q < count; q++) out[q] /= (float)n;
+    cnnvis_free(batch), cnnvis_free(grad);
+    return CNNVIS_OK;
+}
+
+/* Occlusion (Zeiler & Fergus 2014, sec. 4.2): for each placement of a size x size square of
+   grey, the drop p_c(image) - p_c(occluded); each pixel gets the mean drop over the squares
+   covering it (0 where none does). */
+static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float *pixels, int cls, int size, int stride,
+                                       float value)
+{
+    int C = net->desc.in_c, H = net->desc.in_h, W = net->desc.in_w, n_y, n_x, total, p, i, m, ch, y, x;
+    size_t count = (size_t)C * H * W, plane = (size_t)H * W;
+    float *batch, *cover, base;
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    memset(heat, 0, sizeof(float) * plane);
+    if (size <= 0) return CNNVIS_OK;
+    n_y = (H - 1) / stride + 1, n_x = (W - 1) / stride + 1, total = n_y * n_x;
+    batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    cover = (float *)cnnvis__alloc(sizeof(float) * plane);
+    if (!batch || !cover) {
+        cnnvis_free(batch), cnnvis_free(cover);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
+    }
+    memset(cover, 0, sizeof(float) * plane);
+    {
+        cnnvis_tensor t = cnnvis_tensor_wrap((float *)pixels, 1, C, H, W);
+        float *probs = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_classes);
+        if (!probs) {
+            cnnvis_free(batch), cnnvis_free(cover);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
+        }
+        cnnvis_net_predict(net, &t, NULL, probs);
+        base = probs[cls];
+        cnnvis_free(probs);
+    }
+    for (p = 0; p < total; p += m) {
+        int was_training = net->training;
+        m = CNNVIS__MIN(total - p, net->desc.max_batch);
+        for (i = 0; i < m; i++) {
+            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
+            float *dst = batch + (size_t)i * count;
+            memcpy(dst, pixels, sizeof(float) * count);
+            for (ch = 0; ch < C; ch++)
+                for (y = y0; y < y0 + size && y < H; y++)
+                    for (x = x0; x < x0 + size && x < W; x++) dst[(size_t)ch * plane + (size_t)y * W + x] = value;
+        }
+        net->training = 0;
+        cnnvis__put_pixels(net, batch, m);
+        cnnvis_net_forward(net, &net->input);
+        net->training = was_training;
+        for (i = 0; i < m; i++) {
+            const float *s = last->out.data + (size_t)i * net->n_classes;
+            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride, c;
+            double mx = s[0], sum = 0, drop;
+            for (c = 1; c < net->n_classes; c++) mx = s[c] > mx ? s[c] : mx;
+            for (c = 0; c < net->n_classes; c++) sum += exp(s[c] - mx);
+            drop = base - exp(s[cls] - mx) / sum;
+            for (y = y0; y < y0 + size && y < H; y++)
+                for (x = x0; x < x0 + size && x < W; x++) heat[(size_t)y * W + x] += (float)drop, cover[(size_t)y * W + x] += 1;
+        }
+    }
+    for (i = 0; i < (int)plane; i++) heat[i] = cover[i] > 0 ? heat[i] / cover[i] : 0.0f;
+    cnnvis_free(batch), cnnvis_free(cover);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF const char *cnnvis_saliency_name(cnnvis_saliency_method m)
+{
+    static const char *names[CNNVIS_SALIENCY_COUNT] = {"gradient",   "deconvnet", "guided",          "grad*input", "smoothgrad",
+                                                       "integrated", "grad-cam",  "guided grad-cam", "occlusion"};
+    return (int)m >= 0 && m < CNNVIS_SALIENCY_COUNT ? names[m] : "?";
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                          cnnvis_saliency_method method, const cnnvis_saliency_desc *desc)
+{
+    static const char *fn = "cnnvis_saliency";
+    cnnvis_saliency_desc d;
+    size_t count, plane, q;
+    int H, W, ch;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if ((int)method < 0 || method >= CNNVIS_SALIENCY_COUNT)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown method %d", fn, (int)method);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    H = net->desc.in_h, W = net->desc.in_w;
+    d.smooth_n = CNNVIS__DEF_VAL(d.smooth_n, 50);
+    d.smooth_sigma = CNNVIS__DEF_VAL(d.smooth_sigma, 0.15f);
+    d.occlusion_size = CNNVIS__DEF_VAL(d.occlusion_size, CNNVIS__MAX(1, CNNVIS__MIN(H, W) / 4));
+    d.occlusion_stride = CNNVIS__DEF_VAL(d.occlusion_stride, CNNVIS__MAX(1, d.occlusion_size / 2));
+    d.occlusion_value = CNNVIS__DEF_VAL(d.occlusion_value, 0.5f);
+    if (d.smooth_n < 1 || d.smooth_n > (1 << 20) || !(d.smooth_sigma >= 0 && d.smooth_sigma <= 10))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: smooth_n %d or smooth_sigma %g out of range", fn, d.smooth_n, d.smooth_sigma);
+    if (d.occlusion_size < -1 || d.occlusion_size > CNNVIS__MAX(H, W) || d.occlusion_stride < 1 || !isfinite(d.occlusion_value))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: occlusion_size %d or occlusion_stride %d out of range", fn, d.occlusion_size,
+                            d.occlusion_stride);
+    count = cnnvis_tensor_count(pixels), plane = (size_t)H * W;
+    switch (method) {
+    case CNNVIS_SALIENCY_GRADIENT:
+    case CNNVIS_SALIENCY_DECONVNET:
+    case CNNVIS_SALIENCY_GUIDED:
+    case CNNVIS_SALIENCY_GRAD_X_INPUT:
+    case CNNVIS_SALIENCY_GUIDED_GRADCAM: {
+        cnnvis_relu_rule rule = method == CNNVIS_SALIENCY_DECONVNET ? CNNVIS_RELU_DECONVNET
+                                : method == CNNVIS_SALIENCY_GUIDED || method == CNNVIS_SALIENCY_GUIDED_GRADCAM
+                                    ? CNNVIS_RELU_GUIDED
+                                    : CNNVIS_RELU_BACKPROP;
+        CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, H, W));
+        cnnvis__score_grad(net, pixels->data, 1, cls, rule, out->data, NULL);
+        if (method == CNNVIS_SALIENCY_GRAD_X_INPUT)
+            for (q = 0; q < count; q++) out->data[q] *= pixels->data[q];
+        if (method == CNNVIS_SALIENCY_GUIDED_GRADCAM) {
+            cnnvis_tensor cam;
+            float *up = (float *)cnnvis__alloc(sizeof(float) * plane);
+            r = up ? cnnvis_gradcam(&cam, net, pixels, cls, d.cam_layer) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+            if (r == CNNVIS_OK) {
+                cnnvis_plane_resize(up, W, H, cam.data, cam.w, cam.h, CNNVIS_RESIZE_BILINEAR);
+                for (ch = 0; ch < pixels->c; ch++)
+                    for (q = 0; q < plane; q++) out->data[(size_t)ch * plane + q] *= up[q];
+                cnnvis_tensor_free(&cam);
+            }
+            cnnvis_free(up);
+        }
+        break;
+    }
+    case CNNVIS_SALIENCY_SMOOTHGRAD: {
+        float lo, hi;
+        cnnvis_tensor_minmax(pixels, &lo, &hi);
+        CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, H, W));
+        r = cnnvis__smoothgrad(out->data, net, pixels->data, count, cls, d.smooth_n, d.smooth_sigma * (hi - lo), d.seed);
+        break;
+    }
+    case CNNVIS_SALIENCY_INTEGRATED:
+        return cnnvis_integrated_gradients(out, net, pixels, d.ig_baseline, cls, d.ig_steps, NULL, NULL);
+    case CNNVIS_SALIENCY_GRADCAM: {
+        cnnvis_tensor cam;
+        CNNVIS__TRY(cnnvis_gradcam(&cam, net, pixels, cls, d.cam_layer));
+        r = cnnvis_tensor_create(out, 1, 1, H, W);
+        if (r == CNNVIS_OK) cnnvis_plane_resize(out->data, W, H, cam.data, cam.w, cam.h, CNNVIS_RESIZE_BILINEAR);
+        cnnvis_tensor_free(&cam);
+        break;
+    }
+    case CNNVIS_SALIENCY_OCCLUSION:
+        CNNVIS__TRY(cnnvis_tensor_create(out, 1, 1, H, W));
+        r = cnnvis__occlusion(out->data, net, pixels->data, cls, d.occlusion_size < 0 ? 0 : d.occlusion_size,
+                              d.occlusion_stride, d.occlusion_value);
+        break;
+    default: break;
+    }
+    if (r != CNNVIS_OK) cnnvis_tensor_free(out);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_saliency_map(cnnvis_tensor *map, const cnnvis_tensor *a)
+{
+    size_t plane, q;
+    int ch;
+    if (!map) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_saliency_map: map is NULL");
+    memset(map, 0, sizeof *map);
+    if (!a || !a->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_saliency_map: attribution is NULL");
+    CNNVIS__TRY(cnnvis_tensor_create(map, 1, 1, a->h, a->w));
+    plane = (size_t)a->h * a->w;
+    for (ch = 0; ch < a->c; ch++)
+        for (q = 0; q < plane; q++) {
+            float v = fabsf(a->data[(size_t)ch * plane + q]);
+            map->data[q] = v > map->data[q] ? v : map->data[q];
+        }
+    return CNNVIS_OK;
+}
+
+/* --- Class models, activation maximisation, DeepDream -------------------------------- */
+
+/* dst = src rolled by (dy, dx) with wrap-around, per plane (C, H, W). */
+static void cnnvis__roll(float *dst, const float *src, int C, int H, int W, int dy, int dx)
+{
+    int ch, y, x;
+    for (ch = 0; ch < C; ch++)
+        for (y = 0; y < H; y++) {
+            int sy = ((y - dy) % H + H) % H;
+            for (x = 0; x < W; x++) {
+                int sx = ((x - dx) % W + W) % W;
+                dst[((size_t)ch * H + y) * W + x] = src[((size_t)ch * H + sy) * W + sx];
+            }
+        }
+}
+
+/* Separable Gaussian blur of each plane (C, H, W) in place, edges clamped. */
+static cnnvis_result cnnvis__blur(float *v, int C, int H, int W, float sigma)
+{
+    int r = (int)ceil(3 * sigma), ch, y, x, k;
+    float kernel[65], sum = 0, *tmp;
+    if (r < 1) return CNNVIS_OK;
+    r = CNNVIS__MIN(r, 32);
+    for (k = -r; k <= r; k++) sum += kernel[k + r] = (float)exp(-0.5 * k * k / ((double)sigma * sigma));
+    for (k = 0; k <= 2 * r; k++) kernel[k] /= sum;
+    tmp = (float *)cnnvis__alloc(sizeof(float) * (size_t)H * W);
+    if (!tmp) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "blur: out of memory");
+    for (ch = 0; ch < C; ch++) {
+        float *p = v + (size_t)ch * H * W;
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++) {
+                float acc = 0;
+                for (k = -r; k <= r; k++) acc += kernel[k + r] * p[y * W + CNNVIS__MIN(W - 1, CNNVIS__MAX(0, x + k))];
+                tmp[y * W + x] = acc;
+            }
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++) {
+                float acc = 0;
+                for (k = -r; k <= r; k++) acc += kernel[k + r] * tmp[CNNVIS__MIN(H - 1, CNNVIS__MAX(0, y + k)) * W + x];
+                p[y * W + x] = acc;
+            }
+    }
+    cnnvis_free(tmp);
+    return CNNVIS_OK;
+}
+
+/* Pixels (C, H, W) whose score (per position) is below the p-th percentile are set to 0
+   (the mean image, in the normalised space): Yosinski et al. 2015's clipping. */
+static void cnnvis__clip_below(float *x, const float *score, int C, size_t plane, float pct)
+{
+    float cut = cnnvis__percentile(score, plane, 1, pct, 0);
+    size_t q;
+    int ch;
+    for (q = 0; q < plane; q++)
+        if (score[q] < cut)
+            for (ch = 0; ch < C; ch++) x[(size_t)ch * plane + q] = 0;
+}
+
+/* The objective of activation maximisation: a conv unit at its map's centre, or a neuron. */
+static size_t cnnvis__unit_centre(const cnnvis_layer *L, int unit)
+{
+    return ((size_t)unit * L->out_h + (size_t)(L->out_h / 2)) * L->out_w + (size_t)(L->out_w / 2);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_class_model_desc *desc,
+                                             float *score)
+{
+    static const char *fn = "cnnvis_class_model";
+    cnnvis_class_model_desc d;
+    int C, H, W, li, step, was_training, ch;
+    size_t count, plane, q, at = 0;
+    float *x = NULL, *rolled = NULL, *g = NULL, *norm = NULL, value = 0;
+    cnnvis_layer *L;
+    cnnvis_rng rng;
+    cnnvis_result r = CNNVIS_OK;
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels is NULL", fn);
+    memset(pixels, 0, sizeof *pixels);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.steps = CNNVIS__DEF_VAL(d.steps, 200);
+    d.lr = CNNVIS__DEF_VAL(d.lr, 0.1f);
+    d.l2 = CNNVIS__DEF_VAL(d.l2, 0.01f);
+    d.blur_sigma = CNNVIS__DEF_VAL(d.blur_sigma, 0.5f);
+    if (d.layer) {
+        CNNVIS__TRY(cnnvis__layer_index(fn, net, d.layer, &li));
+        if (d.unit < 0 || d.unit >= net->layers[li].out_c)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unit %d is not in [0, %d) of layer %s", fn, d.unit, net->layers[li].out_c,
+                                d.layer);
+    } else {
+        CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+        li = net->n_layers - 1;
+    }
+    if (d.steps < 1 || d.steps > 1000000 || !(d.lr > 0 && d.lr < 1e6f) || !(d.l2 >= 0 && d.l2 < 1e6f) || d.jitter < 0 ||
+        d.blur_every < 0 || !(d.blur_sigma > 0 && d.blur_sigma <= 10) || !(d.clip_norm >= 0 && d.clip_norm < 100) ||
+        !(d.clip_contribution >= 0 && d.clip_contribution < 100) || !(d.tv >= 0 && d.tv < 1e6f))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: a setting is out of range (steps %d, lr %g, l2 %g, jitter %d, blur_every %d, "
+                            "blur_sigma %g, clip_norm %g, clip_contribution %g, tv %g)", fn, d.steps, d.lr, d.l2, d.jitter,
+                            d.blur_every, d.blur_sigma, d.clip_norm, d.clip_contribution, d.tv);
+    C = net->desc.in_c, H = net->desc.in_h, W = net->desc.in_w;
+    count = (size_t)C * H * W, plane = (size_t)H * W;
+    L = &net->layers[li];
+    at = d.layer ? cnnvis__unit_centre(L, d.unit) : (size_t)cls;
+    x = (float *)cnnvis__alloc(sizeof(float) * count);
+    rolled = (float *)cnnvis__alloc(sizeof(float) * count);
+    g = (float *)cnnvis__alloc(sizeof(float) * count);
+    norm = (float *)cnnvis__alloc(sizeof(float) * plane);
+    if (!x || !rolled || !g || !norm) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    cnnvis_rng_seed(&rng, d.seed);
+    was_training = net->training, net->training = 0;
+    /* the zero image (the mean image in pixels) plus a little noise: on a uniform image
+       every ReLU of a layer can be off together, and the gradient is exactly zero there */
+    if (x)
+        for (q = 0; q < count; q++) x[q] = 0.01f * cnnvis_rng_normal(&rng);
+    for (step = 0; step < d.steps && r == CNNVIS_OK; step++) {
+        int dy = 0, dx = 0;
+        double mean_abs = 0;
+        if (d.jitter) {
+            dy = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            dx = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+        }
+        cnnvis__roll(rolled, x, C, H, W, dy, dx);
+        /* the net's input is normalised already: x is optimised in that space */
+        memcpy(net->input.data, rolled, sizeof(float) * count);
+        cnnvis__set_batch(net, 1);
+        cnnvis_net_forward_until(net, &net->input, li);
+        memset(L->dout.data, 0, sizeof(float) * (size_t)L->out_c * L->out_h * L->out_w);
+        L->dout.data[at] = 1.0f;
+        cnnvis_net_backward(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__roll(g, net->dinput.data, C, H, W, -dy, -dx);
+        for (q = 0; q < count; q++) {
+            g[q] -= 2 * d.l2 * x[q];
+            if (d.tv > 0) { /* the gradient of the total variation sum |x(y,x+1) - x(y,x)| + |x(y+1,x) - x(y,x)| */
+                size_t p = q % plane;
+                int yy = (int)(p / W), xx = (int)(p % W);
+                float t = 0;
+                if (xx + 1 < W) t += x[q + 1] > x[q] ? 1.0f : x[q + 1] < x[q] ? -1.0f : 0.0f;
+                if (xx > 0) t -= x[q] > x[q - 1] ? 1.0f : x[q] < x[q - 1] ? -1.0f : 0.0f;
+                if (yy + 1 < H) t += x[q + W] > x[q] ? 1.0f : x[q + W] < x[q] ? -1.0f : 0.0f;
+                if (yy > 0) t -= x[q] > x[q - W] ? 1.0f : x[q] < x[q - W] ? -1.0f : 0.0f;
+                g[q] += d.tv * t;
+            }
+            mean_abs += fabsf(g[q]);
+        }
+        mean_abs /= (double)count;
+        if (mean_abs > 0)
+            for (q = 0; q < count; q++) x[q] += (float)(d.lr * g[q] / mean_abs);
+        if (d.blur_every && (step + 1) % d.blur_every == 0) r = cnnvis__blur(x, C, H, W, d.blur_sigma);
+        if (r == CNNVIS_OK && d.clip_norm > 0) {
+            for (q = 0; q < plane; q++) {
+                double s2 = 0;
+                for (ch = 0; ch < C; ch++) s2 += (double)x[(size_t)ch * plane + q] * x[(size_t)ch * plane + q];
+                norm[q] = (float)sqrt(s2);
+            }
+            cnnvis__clip_below(x, norm, C, plane, d.clip_norm);
+        }
+        if (r == CNNVIS_OK && d.clip_contribution > 0) {
+            for (q = 0; q < plane; q++) {
+                double s = 0;
+                for (ch = 0; ch < C; ch++) s += (double)x[(size_t)ch * plane + q] * g[(size_t)ch * plane + q];
+                norm[q] = (float)fabs(s);
+            }
+            cnnvis__clip_below(x, norm, C, plane, d.clip_contribution);
+        }
+    }
+    if (r == CNNVIS_OK) { /* the objective at the final image, unrolled */
+        memcpy(net->input.data, x, sizeof(float) * count);
+        cnnvis__set_batch(net, 1);
+        cnnvis_net_forward_until(net, &net->input, li);
+        value = L->out.data[at];
+        r = cnnvis_tensor_create(pixels, 1, C, H, W);
+    }
+    net->training = was_training;
+    if (r == CNNVIS_OK) {
+        cnnvis_tensor t = cnnvis_tensor_wrap(x, 1, C, H, W);
+        cnnvis_net_denormalize(net, pixels, &t);
+        if (score) *score = value;
+    }
+    cnnvis_free(x), cnnvis_free(rolled), cnnvis_free(g), cnnvis_free(norm);
+    return r;
+}
+
+/* DeepDream's gradient over an image of any size >= the net's input: tiles of the input's
+   size (the last row and column of tiles aligned with the far edges), each pixel's gradient
+   the mean over the tiles covering it. Returns the objective summed over the tiles. */
+static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const float *img, int H, int W, float *grad,
+                                 float *cover, float *batch)
+{
+    cnnvis_layer *L = &net->layers[li];
+    int C = net->desc.in_c, th = net->desc.in_h, tw = net->desc.in_w, ny = (H + th - 1) / th, nx = (W + tw - 1) / tw;
+    int total = ny * nx, t, i, m, ch, y, x;
+    size_t tile = (size_t)C * th * tw, lplane = (size_t)L->out_h * L->out_w, lcount = lplane * L->out_c, q;
+    double objective = 0;
+    memset(grad, 0, sizeof(float) * (size_t)C * H * W);
+    memset(cover, 0, sizeof(float) * (size_t)H * W);
+    for (t = 0; t < total; t += m) {
+        m = CNNVIS__MIN(total - t, net->desc.max_batch);
+        for (i = 0; i < m; i++) {
+            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < th; y++)
+                    memcpy(batch + (size_t)i * tile + ((size_t)ch * th + y) * tw, img + ((size_t)ch * H + y0 + y) * W + x0,
+                           sizeof(float) * tw);
+        }
+        cnnvis__put_pixels(net, batch, m);
+        cnnvis_net_forward_until(net, &net->input, li);
+        /* d(1/2 ||A||^2)/dA = A: the activations are their own gradient */
+        for (i = 0; i < m; i++)
+            for (q = 0; q < lcount; q++) {
+                float a = L->out.data[(size_t)i * lcount + q];
+                int keep = channel < 0 || (int)(q / lplane) == channel;
+                L->dout.data[(size_t)i * lcount + q] = keep ? a : 0.0f;
+                if (keep) objective += 0.5 * a * a;
+            }
+        cnnvis_net_backward(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__dinput_to_pixels(net, batch, m, 1.0f);
+        for (i = 0; i < m; i++) {
+            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < th; y++)
+                    for (x = 0; x < tw; x++)
+                        grad[((size_t)ch * H + y0 + y) * W + x0 + x] += batch[(size_t)i * tile + ((size_t)ch * th + y) * tw + x];
+            for (y = 0; y < th; y++)
+                for (x = 0; x < tw; x++) cover[(size_t)(y0 + y) * W + x0 + x] += 1;
+        }
+    }
+    for (ch = 0; ch < C; ch++)
+        for (q = 0; q < (size_t)H * W; q++) grad[(size_t)ch * H * W + q] /= cover[q];
+    return objective;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_deepdream_desc *desc,
+                                           double *before, double *after)
+{
+    static const char *fn = "cnnvis_deepdream";
+    cnnvis_deepdream_desc d;
+    int li, C, H, W, o, step, ch, was_training, oh[64], ow[64];
+    float *base = NULL, *small = NULL, *detail = NULL, *cur = NULL, *rolled = NULL, *grad = NULL, *cover = NULL, *batch = NULL;
+    size_t full;
+    cnnvis_rng rng;
+    cnnvis_result r = CNNVIS_OK;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    if (!pixels || !pixels->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels is NULL", fn);
+    if (pixels->n != 1 || pixels->c != net->desc.in_c || pixels->h < net->desc.in_h || pixels->w < net->desc.in_w ||
+        (long long)pixels->h * pixels->w > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels is (%d, %d, %d, %d): one image of %d channels, at least %dx%d", fn,
+                            pixels->n, pixels->c, pixels->h, pixels->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (d.layer) CNNVIS__TRY(cnnvis__layer_index(fn, net, d.layer, &li));
+    else if ((li = cnnvis__default_cam_layer(net)) < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the net has no conv layer", fn);
+    d.octaves = CNNVIS__DEF_VAL(d.octaves, 4);
+    d.octave_scale = CNNVIS__DEF_VAL(d.octave_scale, 1.4f);
+    d.steps = CNNVIS__DEF_VAL(d.steps, 10);
+    d.step = CNNVIS__DEF_VAL(d.step, 0.01f);
+    d.jitter = CNNVIS__DEF_VAL(d.jitter, CNNVIS__MAX(1, net->desc.in_w / 8));
+    if (d.one_channel && (d.channel < 0 || d.channel >= net->layers[li].out_c))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: channel %d is not in [0, %d) of layer %s", fn, d.channel,
+                            net->layers[li].out_c, net->layers[li].desc.name);
+    if (d.octaves < 1 || d.octaves > 64 || !(d.octave_scale >= 1 && d.octave_scale <= 4) || d.steps < 1 || d.steps > 100000 ||
+        !(d.step > 0 && d.step < 10) || d.jitter < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: octaves %d, octave_scale %g, steps %d, step %g or jitter %d out of range", fn,
+                            d.octaves, d.octave_scale, d.steps, d.step, d.jitter);
+    C = pixels->c, H = pixels->h, W = pixels->w, full = (size_t)C * H * W;
+    for (o = 0; o < d.octaves; o++) { /* octave 0 is the image's own size, each next one smaller */
+        double s = pow(d.octave_scale, o);
+        oh[o] = CNNVIS__MAX(net->desc.in_h, (int)floor(H / s + 0.5));
+        ow[o] = CNNVIS__MAX(net->desc.in_w, (int)floor(W / s + 0.5));
+    }
+    base = (float *)cnnvis__alloc(sizeof(float) * full);
+    small = (float *)cnnvis__alloc(sizeof(float) * full);
+    detail = (float *)cnnvis__alloc(sizeof(float) * full);
+    cur = (float *)cnnvis__alloc(sizeof(float) * full);
+    rolled = (float *)cnnvis__alloc(sizeof(float) * full);
+    grad = (float *)cnnvis__alloc(sizeof(float) * full);
+    cover = (float *)cnnvis__alloc(sizeof(float) * (size_t)H * W);
+    batch = (float *)cnnvis__alloc(sizeof(float) * (size_t)C * net->desc.in_h * net->desc.in_w * net->desc.max_batch);
+    if (!base || !small || !detail || !cur || !rolled || !grad || !cover || !batch)
+        r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    cnnvis_rng_seed(&rng, d.seed);
+    was_training = net->training, net->training = 0;
+    if (r == CNNVIS_OK) {
+        double obj = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
+        if (before) *before = obj;
+        memcpy(base, pixels->data, sizeof(float) * full);
+    }
+    /* coarse to fine: dream at the smallest octave, carry the added detail up */
+    for (o = d.octaves - 1; o >= 0 && r == CNNVIS_OK; o--) {
+        int h = oh[o], w = ow[o];
+        size_t n = (size_t)C * h * w, q;
+        for (ch = 0; ch < C; ch++)
+            cnnvis_plane_resize(small + (size_t)ch * h * w, w, h, base + (size_t)ch * H * W, W, H, CNNVIS_RESIZE_BILINEAR);
+        if (o == d.octaves - 1) memset(detail, 0, sizeof(float) * n);
+        else {
+            int ph = oh[o + 1], pw = ow[o + 1];
+            memcpy(rolled, detail, sizeof(float) * (size_t)C * ph * pw);
+            for (ch = 0; ch < C; ch++)
+                cnnvis_plane_resize(detail + (size_t)ch * h * w, w, h, rolled + (size_t)ch * ph * pw, pw, ph,
+                                    CNNVIS_RESIZE_BILINEAR);
+        }
+        for (q = 0; q < n; q++) cur[q] = small[q] + detail[q];
+        for (step = 0; step < d.steps; step++) {
+            int dy = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            int dx = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            double mean_abs = 0;
+            cnnvis__roll(rolled, cur, C, h, w, dy, dx);
+            cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, rolled, h, w, grad, cover, batch);
+            cnnvis__roll(rolled, grad, C, h, w, -dy, -dx);
+            for (q = 0; q < n; q++) mean_abs += fabsf(rolled[q]);
+            mean_abs /= (double)n;
+            if (mean_abs > 0)
+                for (q = 0; q < n; q++) {
+                    float v = cur[q] + (float)(d.step * rolled[q] / mean_abs);
+                    cur[q] = v < 0 ? 0.0f : v > 1 ? 1.0f : v; /* pixels stay valid */
+                }
+        }
+        for (q = 0; q < n; q++) detail[q] = cur[q] - small[q];
+    }
+    if (r == CNNVIS_OK) {
+        memcpy(pixels->data, cur, sizeof(float) * full); /* octave 0 has the image's size */
+        if (after) *after = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
+    }
+    net->training = was_training;
+    cnnvis_free(base), cnnvis_free(small), cnnvis_free(detail), cnnvis_free(cur), cnnvis_free(rolled), cnnvis_free(grad);
+    cnnvis_free(cover), cnnvis_free(batch);
+    return r;
+}
+
+/* --- t-SNE, codes, sanity checks ------------------------------------------------------ */
+
+CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds, int begin,
+                                           int n)
+{
+    static const char *fn = "cnnvis_net_codes";
+    const cnnvis_layer *L;
+    int li, b, m, was_training;
+    size_t units;
+    if (!codes || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !codes ? "codes" : "net");
+    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
+    CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
+    if (begin < 0 || n < 1 || begin > ds->n - n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: images [%d, %d + %d) are not in the data set's [0, %d)", fn, begin, begin, n,
+                            ds->n);
+    L = &net->layers[li];
+    units = (size_t)L->out_c * L->out_h * L->out_w;
+    was_training = net->training, net->training = 0;
+    for (b = 0; b < n; b += m) {
+        cnnvis_tensor x = net->input;
+        m = CNNVIS__MIN(n - b, net->desc.max_batch);
+        x.n = m;
+        cnnvis_dataset_batch(ds, begin + b, m, net, &x, NULL);
+        cnnvis_net_forward_until(net, &x, li);
+        memcpy(codes + (size_t)b * units, L->out.data, sizeof(float) * units * m);
+    }
+    net->training = was_training;
+    return CNNVIS_OK;
+}
+
+/* P(j|i) for one point with precision beta from squared distances d (n), P(i|i) = 0; the
+   entropy H (nats) of the row. */
+static double cnnvis__tsne_row(double *p, const double *d, int n, int i, double beta)
+{
+    double sum = 0, h = 0, dmin = 1e300;
+    int j;
+    for (j = 0; j < n; j++)
+        if (j != i && d[j] < dmin) dmin = d[j];
+    for (j = 0; j < n; j++) sum += p[j] = j == i ? 0.0 : exp(-(d[j] - dmin) * beta); /* shifted: no underflow */
+    for (j = 0; j < n; j++) {
+        p[j] /= sum;
+        if (p[j] > 1e-300) h -= p[j] * log(p[j]);
+    }
+    return h;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, float perplexity, int iterations, uint64_t seed)
+{
+    static const char *fn = "cnnvis_tsne";
+    double *P, *D, *Y, *dY, *gains, *upd, *num, lr, target;
+    int i, j, k, it;
+    cnnvis_rng rng;
+    if (!y || !x) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !y ? "y" : "x");
+    perplexity = CNNVIS__DEF_VAL(perplexity, 30.0f);
+    iterations = CNNVIS__DEF_VAL(iterations, 1000);
+    if (n < 2 || n > 20000 || dim < 1 || dim > (1 << 20))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n %d (2..20000) or dim %d out of range", fn, n, dim);
+    if (!(perplexity >= 1 && perplexity < n) || iterations < 1 || iterations > 100000)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: perplexity %g (1..n-1) or iterations %d out of range", fn, perplexity, iterations);
+    P = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * n);
+    D = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * n);
+    Y = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
+    dY = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
+    gains = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
+    upd = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
+    if (!P || !D || !Y || !dY || !gains || !upd) {
+        cnnvis_free(P), cnnvis_free(D), cnnvis_free(Y), cnnvis_free(dY), cnnvis_free(gains), cnnvis_free(upd);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %d points (n^2 doubles twice)", fn, n);
+    }
+    for (i = 0; i < n; i++) /* squared distances */
+        for (j = i; j < n; j++) {
+            double s = 0;
+            for (k = 0; k < dim; k++) {
+                double t = (double)x[(size_t)i * dim + k] - x[(size_t)j * dim + k];
+                s += t * t;
+            }
+            D[(size_t)i * n + j] = D[(size_t)j * n + i] = s;
+        }
+    /* each row's precision by bisection so that its entropy is log(perplexity) */
+    target = log((double)perplexity);
+    for (i = 0; i < n; i++) {
+        double beta = 1, lo = 0, hi = 1e300, h;
+        for (it = 0; it < 100; it++) {
+            h = cnnvis__tsne_row(P + (size_t)i * n, D + (size_t)i * n, n, i, beta);
+            if (fabs(h - target) < 1e-5) break;
+            if (h > target) lo = beta, beta = hi >= 1e300 ? beta * 2 : (beta + hi) / 2;
+            else hi = beta, beta = (beta + lo) / 2;
+        }
+    }
+    for (i = 0; i < n; i++) /* symmetrise: p_ij = (p_j|i + p_i|j) / 2n */
+        for (j = i + 1; j < n; j++) {
+            double v = (P[(size_t)i * n + j] + P[(size_t)j * n + i]) / (2.0 * n);
+            v = v > 1e-12 ? v : 1e-12;
+            P[(size_t)i * n + j] = P[(size_t)j * n + i] = v;
+        }
+    for (i = 0; i < n; i++) P[(size_t)i * n + i] = 0;
+    cnnvis_rng_seed(&rng, seed);
+    for (i = 0; i < 2 * n; i++) Y[i] = 1e-4 * cnnvis_rng_normal(&rng), gains[i] = 1, upd[i] = 0;
+    lr = n / 12.0 > 50 ? n / 12.0 : 50;
+    num = D; /* reuse: the Student-t kernel 1 / (1 + |y_i - y_j|^2) */
+    for (it = 0; it < iterations; it++) {
+        double zsum = 0, exag = it < 250 ? 12.0 : 1.0, mom = it < 250 ? 0.5 : 0.8, mean[2] = {0, 0};
+        for (i = 0; i < n; i++)
+            for (j = i + 1; j < n; j++) {
+                double a = Y[2 * i] - Y[2 * j], b = Y[2 * i + 1] - Y[2 * j + 1], q = 1.0 / (1.0 + a * a + b * b);
+                num[(size_t)i * n + j] = num[(size_t)j * n + i] = q;
+                zsum += 2 * q;
+            }
+        for (i = 0; i < n; i++) {
+            double gx = 0, gy = 0;
+            for (j = 0; j < n; j++) {
+                double q, m;
+                if (j == i) continue;
+                q = num[(size_t)i * n + j];
+                m = (exag * P[(size_t)i * n + j] - q / zsum) * q; /* dC/dy_i = 4 sum_j (p_ij - q_ij) q_ij-kernel (y_i - y_j) */
+                gx += m * (Y[2 * i] - Y[2 * j]), gy += m * (Y[2 * i + 1] - Y[2 * j + 1]);
+            }
+            dY[2 * i] = 4 * gx, dY[2 * i + 1] = 4 * gy;
+        }
+        for (i = 0; i < 2 * n; i++) { /* delta-bar-delta gains (Jacobs 1988), as in the reference code */
+            gains[i] = (dY[i] > 0) != (upd[i] > 0) ? gains[i] + 0.2 : gains[i] * 0.8;
+            if (gains[i] < 0.01) gains[i] = 0.01;
+            upd[i] = mom * upd[i] - lr * gains[i] * dY[i];
+            Y[i] += upd[i];
+        }
+        for (i = 0; i < n; i++) mean[0] += Y[2 * i], mean[1] += Y[2 * i + 1];
+        for (i = 0; i < n; i++) Y[2 * i] -= mean[0] / n, Y[2 * i + 1] -= mean[1] / n;
+    }
+    for (i = 0; i < 2 * n; i++) y[i] = (float)Y[i];
+    cnnvis_free(P), cnnvis_free(D), cnnvis_free(Y), cnnvis_free(dY), cnnvis_free(gains), cnnvis_free(upd);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, int n, const cnnvis_dataset *ds, const int *images,
+                                            int size)
+{
+    static const char *fn = "cnnvis_tsne_image";
+    float lo[2] = {FLT_MAX, FLT_MAX}, hi[2] = {-FLT_MAX, -FLT_MAX};
+    int i, k, thumb, margin;
+    unsigned char bg[3] = {255, 255, 255};
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!y || !images) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !y ? "y" : "images");
+    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, NULL));
+    size = CNNVIS__DEF_VAL(size, 1024);
+    if (n < 1 || size < 64 || size > 8192) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n %d < 1 or size %d not in 64..8192", fn, n, size);
+    for (i = 0; i < n; i++) {
+        if (images[i] < 0 || images[i] >= ds->n)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: images[%d] = %d is not in the data set's [0, %d)", fn, i, images[i], ds->n);
+        for (k = 0; k < 2; k++) lo[k] = CNNVIS__MIN(lo[k], y[2 * i + k]), hi[k] = CNNVIS__MAX(hi[k], y[2 * i + k]);
+    }
+    thumb = CNNVIS__MIN(CNNVIS__MAX(ds->h, ds->w), size / 16) + 2;
+    margin = thumb / 2 + 1;
+    CNNVIS__TRY(cnnvis_image_create(out, size, size, 3));
+    cnnvis_image_fill(out, 0, 0, size, size, bg);
+    for (i = 0; i < n; i++) {
+        cnnvis_image im, small;
+        unsigned char rgb[3];
+        int cx = margin + (int)((y[2 * i] - lo[0]) / (hi[0] > lo[0] ? hi[0] - lo[0] : 1) * (size - 2 * margin));
+        int cy = margin + (int)((y[2 * i + 1] - lo[1]) / (hi[1] > lo[1] ? hi[1] - lo[1] : 1) * (size - 2 * margin));
+        cnnvis_result r = cnnvis_dataset_image(&im, ds, images[i]);
+        if (r == CNNVIS_OK) r = cnnvis_image_resize(&small, &im, thumb - 2, thumb - 2, CNNVIS_RESIZE_AREA);
+        cnnvis_image_free(&im);
+        if (r != CNNVIS_OK) {
+            cnnvis_image_free(out);
+            return r;
+        }
+        memcpy(rgb, cnnvis__palette[(ds->labels[images[i]] % 8 + 8) % 8], 3); /* the frame: the class's colour */
+        cnnvis_image_fill(out, cx - thumb / 2, cy - thumb / 2, thumb, thumb, rgb);
+        cnnvis_image_paste(out, &small, cx - thumb / 2 + 1, cy - thumb / 2 + 1);
+        cnnvis_image_free(&small);
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed)
+{
+    cnnvis_layer *L;
+    cnnvis_rng rng;
+    size_t j;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: net is NULL");
+    if (layer < 0 || layer >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer index %d is not in [0, %d)", layer, net->n_layers);
+    L = &net->layers[layer];
+    if (!L->n_w) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer %s has no weights", L->desc.name);
+    cnnvis_rng_seed(&rng, seed);
+    {
+        double fan_in = (double)L->n_w / L->n_b, gain = layer == net->n_layers - 1 ? 1.0 : 2.0; /* as cnnvis_net_create */
+        float bound = (float)sqrt(3.0 * gain / fan_in);
+        for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis_rng_uniform(&rng) - 1.0f) * bound;
+        memset(L->b, 0, sizeof(float) * L->n_b);
+    }
+    return CNNVIS_OK;
+}
+
+/* Ranks 1..n of v with ties given their mean rank. */
+static int cnnvis__ranks(double *rank, const float *v, size_t n)
+{
+    size_t *idx = (size_t *)cnnvis__alloc(sizeof(size_t) * n), i, j, k;
+    if (!idx) return 0;
+    for (i = 0; i < n; i++) idx[i] = i;
+    { /* heap sort of the indices by value */
+        size_t start, end, root, child;
+        for (start = n / 2; start-- > 0;)
+            for (root = start; (child = 2 * root + 1) < n; root = child) {
+                if (child + 1 < n && v[idx[child + 1]] > v[idx[child]]) child++;
+                if (v[idx[root]] >= v[idx[child]]) break;
+                k = idx[root], idx[root] = idx[child], idx[child] = k;
+            }
+        for (end = n; end-- > 1;) {
+            k = idx[0], idx[0] = idx[end], idx[end] = k;
+            for (root = 0; (child = 2 * root + 1) < end; root = child) {
+                if (child + 1 < end && v[idx[child + 1]] > v[idx[child]]) child++;
+                if (v[idx[root]] >= v[idx[child]]) break;
+                k = idx[root], idx[root] = idx[child], idx[child] = k;
+            }
+        }
+    }
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && v[idx[j]] == v[idx[i]]; j++) {
+        }
+        for (k = i; k < j; k++) rank[idx[k]] = (double)(i + j + 1) / 2.0; /* mean of ranks i+1 .. j */
+    }
+    cnnvis_free(idx);
+    return 1;
+}
+
+CNNVIS__DEF double cnnvis_spearman(const float *a, const float *b, size_t n)
+{
+    double *ra, *rb, ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    size_t i;
+    if (!a || !b || n < 2) return 0;
+    ra = (double *)cnnvis__alloc(sizeof(double) * n);
+    rb = (double *)cnnvis__alloc(sizeof(double) * n);
+    if (!ra || !rb || !cnnvis__ranks(ra, a, n) || !cnnvis__ranks(rb, b, n)) {
+        cnnvis_free(ra), cnnvis_free(rb);
+        return 0;
+    }
+    for (i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= (double)n, mb /= (double)n;
+    for (i = 0; i < n; i++) sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
+    cnnvis_free(ra), cnnvis_free(rb);
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
 }
 
 #endif /* CNNVIS_IMPLEMENTATION_DONE */
