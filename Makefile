@@ -6,12 +6,12 @@ WARN     = -std=c99 -Wall -Wextra -Wpedantic -Wshadow
 LDLIBS   = -lm -lpthread
 BUILD   ?= build
 
-EXAMPLE_SRC = $(wildcard examples/*.c)
+EXAMPLE_SRC = $(sort $(wildcard examples/*.c))
 TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test bench debug data cifar10 clean test-arm64 test-nehalem
+.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem
 all: $(EXAMPLES) $(TESTS) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h
@@ -21,6 +21,12 @@ $(BUILD)/%: examples/%.c cnnvis.h
 $(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. -Itests $< -o $@ $(LDLIBS)
+
+# Every numbered example in order: 00_train trains alexnet_mini on the built-in concept
+# images (a few minutes on two cores), the others draw the lecture's pictures from it.
+demo: $(EXAMPLES)
+	@for e in $(sort $(EXAMPLES)); do echo "== $$e"; ./$$e || exit 1; done
+	@echo "pictures in out/"
 
 # Runs every test program and adds up their "N passed, N failed, N skipped" lines.
 test: $(TESTS)

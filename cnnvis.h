@@ -1102,8 +1102,7 @@ CNNVIS_API cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis_
 
 /* Class model visualisation (Simonyan et al. 2014): argmax_I S_c(I) - l2 ||I||^2 by gradient
    ascent from the zero image (the mean image; plus noise of 0.01) in the net's normalised
-   input space, with
-   the optional regularisers of Yosinski et al. 2015. Or, with layer set, activation
+   input space, with the optional regularisers of Yosinski et al. 2015. Or, with layer set, activation
    maximisation of a hidden unit: channel `unit` of a conv layer at its centre position,
    or neuron `unit` of a fully connected one. Zero means default: 200 steps of size 0.1
    (each step is scaled by the mean |gradient|), l2 0.01, no jitter, no blur (blur_every k:
@@ -7732,6 +7731,15 @@ CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *
     if (net->batch != 1)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: needs a forward pass of one image (the last had %d)",
                             net->batch);
+    if (layer < 0 || layer >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
+    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
+    {
+        const cnnvis_layer *L = &net->layers[layer];
+        if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
+                                signal->n, signal->c, signal->h, signal->w, L->desc.name, L->out_c, L->out_h, L->out_w);
+    }
     CNNVIS__TRY(cnnvis_net_backward(net, layer, signal, rule, 0));
     CNNVIS__TRY(cnnvis_tensor_create(out, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w));
     cnnvis__dinput_to_pixels(net, out->data, 1, 1.0f);
@@ -7830,7 +7838,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     memset(out, 0, sizeof *out);
     if (!net || !t || !t->hits) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "t");
     CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
-    if (t->layer < 0 || t->layer >= net->n_layers || net->layers[t->layer].out_c != t->n_units)
+    if (t->layer < 0 || t->layer >= net->n_layers || t->n_units < 1 || t->n_units > net->layers[t->layer].out_c)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: t was not computed on this net", fn);
     if (max_units < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: max_units %d < 0", fn, max_units);
     L = &net->layers[t->layer];
@@ -8654,7 +8662,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, 
     iterations = CNNVIS__DEF_VAL(iterations, 1000);
     if (n < 2 || n > 20000 || dim < 1 || dim > (1 << 20))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n %d (2..20000) or dim %d out of range", fn, n, dim);
-    if (!(perplexity >= 1 && perplexity < n) || iterations < 1 || iterations > 100000)
+    if (!(perplexity >= 1 && perplexity <= n - 1) || iterations < 1 || iterations > 100000)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: perplexity %g (1..n-1) or iterations %d out of range", fn, perplexity, iterations);
     P = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * n);
     D = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * n);
