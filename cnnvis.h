@@ -7855,6 +7855,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     was_training = net->training, net->training = 0;
     memset(&m, 0, sizeof m);
     m.mode = CNNVIS_MAP_SYMMETRIC, m.cmap = CNNVIS_CMAP_DIVERGING;
+    m.clip_percentile = 99.5f; /* a few extreme values would leave the rest grey */
     for (u = 0; u < n_units && res == CNNVIS_OK; u++) {
         int n = t->count[u];
         cnnvis_image pair[2];

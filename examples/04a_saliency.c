@@ -1,0 +1,385 @@
+/* 04a_saliency.c - lecture section 4a: saliency maps.
+
+   "Which pixels matter for the class?" Simonyan et al. 2014: one backward pass of the
+   unnormalised class score S_c down to the image gives dS_c/dI, and the map
+   M(y, x) = max_channel |dS_c/dI(channel, y, x)|. The same pass with other ReLU rules gives
+   the lecture's "Deconv net vs Saliency net" slide: the deconvnet passes max(R, 0) back
+   whatever the forward input was, the gradient passes R where the input was positive,
+   guided backpropagation (Springenberg et al. 2015) only where both are. Then what students
+   reach for next: Grad-CAM, guided Grad-CAM, SmoothGrad, integrated gradients and occlusion.
+   Finally the POINTING GAME (Zhang et al. 2016): does the map's maximum fall on the object?
+   The built-in concept images know where their object is, pixel by pixel.
+
+   Build and run (after 00_train):
+       make build/04a_saliency && ./build/04a_saliency
+       ./build/04a_saliency --image my_photo.png --n-pointing 0   (explain the net's top class of a photo)
+       ./build/04a_saliency --pointing-full               (the pointing game with the library's
+                                                            default settings: ~3 minutes)
+   Output (in --out, default out/04a_saliency/):
+       saliency.png         one row per image: the image (true class, the net's class and its
+                            probability) | gradient | deconvnet | guided | Grad-CAM | guided Grad-CAM |
+                            SmoothGrad | IG | occlusion. Per-pixel methods as Simonyan's map
+                            max_channel |A| (inferno, black = 0); Grad-CAM and occlusion as heat on the image
+       deconv_vs_saliency.png   the slide: image | deconvnet | gradient | guided, signed, per
+                            channel (grey = 0), for 4 images
+       pointing.tsv         the pointing game: each method's hit rate (all images, those with a
+                            distractor, and within --tolerance pixels) beside the centre baseline
+   The pointing game: for each held-out image and its TRUE class, the method's map points at
+   its maximum (where several pixels tie, as in occlusion's blocks, the tied pixel nearest
+   their centroid); a hit is a pointed pixel labelled with the image's class shape (object
+   concept 1 + class; 0 is background). A map flat everywhere points nowhere and misses. The
+   centre baseline points at the centre pixel whatever the image: the objects here are large
+   and often central, so a method has to beat it to show that it looks at the object. Images
+   with a distractor (a smaller second shape) are the telling ones; a distractor of the
+   class's own shape (one in ten) counts as the object. Zhang et al. forgive 15 pixels of 224;
+   --tolerance (2, the same share of 32) does the same in a column of its own: gradients peak
+   on edges, and half of an edge's pixels are background.
+   SmoothGrad and integrated gradients cost 50 and 64 passes an image and occlusion 65: the
+   pointing game uses 10 copies, 10 steps and occlusion squares moved by their whole side
+   (16 placements) unless --pointing-full, and prints the time each method takes.
+   Exercises:
+       1. Which methods fall to the centre baseline's level on images with a distractor? Find
+          the rows of saliency.png with a second shape: where does each method's maximum sit?
+          Compare Grad-CAM (conv5's 8x8 resolution) with the gradient (every pixel).
+       2. On deconv_vs_saliency.png the deconvnet's and guided backprop's pictures look sharper
+          than the gradient's. Re-run with --checkpoint out/00_train/epochs/epoch_00.cnnvis
+          (random weights): which of the three pictures still shows the shape? (Adebayo et al.
+          2018: guided backprop hardly depends on the weights.)
+       3. Run with --pointing-full and compare the hit rates of SmoothGrad, IG and occlusion:
+          how many samples does the pointing game need? And with --tolerance 0 and 1? */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+#include "common.h"
+
+#define TILE 96      /* pixels a side of every tile */
+#define MAX_ROWS 64  /* images in saliency.png */
+#define N_POINTING 6 /* methods in the pointing game */
+
+/* Image i of a data set as pixels (1, C, H, W) in [0, 1]; p has that shape. */
+static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
+{
+    size_t count = cnnvis_tensor_count(p), q;
+    const unsigned char *px = ds->px + (size_t)i * count;
+    for (q = 0; q < count; q++) p->data[q] = px[q] / 255.0f;
+}
+
+/* Pixels (1, C, H, W) in [0, 1] as a TILE x TILE image, blocky, values as they are. */
+static cnnvis_image image_tile(const cnnvis_tensor *p)
+{
+    cnnvis_image im, big;
+    size_t plane = (size_t)p->h * p->w, q;
+    int ch;
+    ex_check(cnnvis_image_create(&im, p->w, p->h, p->c), "image");
+    for (ch = 0; ch < p->c; ch++)
+        for (q = 0; q < plane; q++) {
+            float v = p->data[(size_t)ch * plane + q];
+            im.px[q * p->c + ch] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f + 0.5f);
+        }
+    ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, CNNVIS_RESIZE_NEAREST), "resize");
+    cnnvis_image_free(&im);
+    return big;
+}
+
+/* A tensor (1, C, H, W) through a mapping, as a TILE x TILE image. */
+static cnnvis_image mapped_tile(const cnnvis_tensor *t, const cnnvis_map_desc *m)
+{
+    cnnvis_image im, big;
+    ex_check(cnnvis_tensor_to_image(&im, t, 0, m), "tensor to image");
+    ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, CNNVIS_RESIZE_NEAREST), "resize");
+    cnnvis_image_free(&im);
+    return big;
+}
+
+/* A one-channel heat map (1, 1, H, W), its positive part scaled to [0, 1] by its maximum,
+   smoothly upsampled and blended onto the image tile. */
+static cnnvis_image heat_tile(const cnnvis_image *image, const cnnvis_tensor *heat)
+{
+    cnnvis_image out;
+    size_t n = (size_t)TILE * TILE, q;
+    float *up = (float *)malloc(sizeof(float) * n), lo, hi;
+    if (!up) {
+        fprintf(stderr, "04a_saliency: out of memory\n");
+        exit(1);
+    }
+    cnnvis_plane_resize(up, TILE, TILE, heat->data, heat->w, heat->h, CNNVIS_RESIZE_BILINEAR);
+    cnnvis_tensor_minmax(heat, &lo, &hi);
+    for (q = 0; q < n; q++) up[q] = hi > 0 && up[q] > 0 ? up[q] / hi : 0.0f; /* a negative drop: no evidence */
+    ex_check(cnnvis_image_overlay(&out, image, up, 0.6f, CNNVIS_CMAP_INFERNO), "overlay");
+    free(up);
+    return out;
+}
+
+/* Where a map points: its maximum; where several pixels tie (occlusion's blocks, a flat
+   Grad-CAM corner), the tied pixel nearest their centroid. -1 if the map is flat. */
+static int point_at(const cnnvis_tensor *map)
+{
+    size_t n = cnnvis_tensor_count(map), q;
+    float lo, hi;
+    double sy = 0, sx = 0, count = 0, best_d = 1e30;
+    int best = -1;
+    cnnvis_tensor_minmax(map, &lo, &hi);
+    if (!(hi > lo)) return -1;
+    for (q = 0; q < n; q++)
+        if (map->data[q] == hi) sy += (double)(q / map->w), sx += (double)(q % map->w), count++;
+    sy /= count, sx /= count;
+    for (q = 0; q < n; q++)
+        if (map->data[q] == hi) {
+            double dy = (double)(q / map->w) - sy, dx = (double)(q % map->w) - sx;
+            if (dy * dy + dx * dx < best_d) best_d = dy * dy + dx * dx, best = (int)q;
+        }
+    return best;
+}
+
+/* The map a method points with: Simonyan's max_channel |A| for per-pixel attributions, the
+   method's own one-channel map for Grad-CAM and occlusion. *ms accumulates the time. */
+static void method_map(cnnvis_tensor *map, cnnvis_net *net, const cnnvis_tensor *pixels, int cls, cnnvis_saliency_method m,
+                       const cnnvis_saliency_desc *sd, double *ms)
+{
+    cnnvis_tensor a;
+    double t0 = ex_seconds();
+    ex_check(cnnvis_saliency(&a, net, pixels, cls, m, sd), cnnvis_saliency_name(m));
+    if (a.c == 1) *map = a;
+    else {
+        ex_check(cnnvis_saliency_map(map, &a), "cnnvis_saliency_map");
+        cnnvis_tensor_free(&a);
+    }
+    *ms += 1000 * (ex_seconds() - t0);
+}
+
+int main(int argc, char **argv)
+{
+    static const cnnvis_saliency_method grid_methods[] = {
+        CNNVIS_SALIENCY_GRADIENT, CNNVIS_SALIENCY_DECONVNET,      CNNVIS_SALIENCY_GUIDED,     CNNVIS_SALIENCY_GRADCAM,
+        CNNVIS_SALIENCY_GUIDED_GRADCAM, CNNVIS_SALIENCY_SMOOTHGRAD, CNNVIS_SALIENCY_INTEGRATED, CNNVIS_SALIENCY_OCCLUSION};
+    static const char *grid_names[] = {"gradient",   "deconvnet", "guided", "Grad-CAM", "guided Grad-CAM",
+                                       "SmoothGrad", "IG",        "occlusion"};
+    static const cnnvis_saliency_method slide_methods[] = {CNNVIS_SALIENCY_DECONVNET, CNNVIS_SALIENCY_GRADIENT,
+                                                           CNNVIS_SALIENCY_GUIDED};
+    static const cnnvis_saliency_method pointing_methods[N_POINTING] = {
+        CNNVIS_SALIENCY_GRADIENT, CNNVIS_SALIENCY_GUIDED,     CNNVIS_SALIENCY_GRADCAM,
+        CNNVIS_SALIENCY_OCCLUSION, CNNVIS_SALIENCY_SMOOTHGRAD, CNNVIS_SALIENCY_INTEGRATED};
+    enum { N_GRID = (int)(sizeof grid_methods / sizeof grid_methods[0]), N_SLIDE = 3 };
+    const char *out = "out/04a_saliency", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
+    int threads = 0, n_images = 8, n_pointing = 500, full = 0, tolerance = 2, i, k, r;
+    uint64_t seed = 1;
+    ex_option opts[] = {
+        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+        {"n-images", EX_INT, &n_images, 1, MAX_ROWS, "held-out concept images in saliency.png (8)"},
+        {"image", EX_STRING, &image, 0, 0, "explain this image (PNG, PPM, PGM) instead"},
+        {"n-pointing", EX_INT, &n_pointing, 0, 1 << 20, "held-out images for the pointing game (500; 0: none)"},
+        {"tolerance", EX_INT, &tolerance, 0, 64, "pointing game: a hit may miss the object by this many pixels (2)"},
+        {"pointing-full", EX_FLAG, &full, 0, 0, "pointing game with the library's default settings (slow)"},
+        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
+        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are looked at (1)"},
+        {"out", EX_STRING, &out, 0, 0, "output folder (out/04a_saliency)"},
+    };
+    cnnvis_net *net;
+    cnnvis_dataset ds;
+    cnnvis_tensor pixels, a, map;
+    cnnvis_saliency_desc defaults, quick;
+    cnnvis_map_desc heat, signed_map;
+    cnnvis_montage_desc md;
+    cnnvis_image im, *tiles;
+    char (*captions)[64], path[1100];
+    const char **cap;
+    int n_rows, n_tiles = 0, n_probe;
+    double grid_ms[N_GRID], t_all = ex_seconds();
+    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+             "usage: 04a_saliency [options]\nsaliency maps by nine methods and the pointing game (lecture section 4a)");
+    if (ex_mkdirs(out) != 0) {
+        fprintf(stderr, "04a_saliency: cannot create %s\n", out);
+        return 1;
+    }
+    net = ex_load_net(checkpoint, threads);
+    n_probe = n_pointing > n_images ? n_pointing : n_images;
+    ex_probe_data(&ds, net, "concepts", n_probe, seed);
+    n_rows = image ? 1 : n_images;
+    ex_check(cnnvis_tensor_create(&pixels, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
+    memset(&defaults, 0, sizeof defaults); /* the library's defaults: SmoothGrad 50, IG 64 steps, ... */
+    memset(&heat, 0, sizeof heat);
+    heat.mode = CNNVIS_MAP_MINMAX, heat.cmap = CNNVIS_CMAP_INFERNO; /* max |A|: 0 black, the maximum light yellow */
+    heat.clip_percentile = 99.5f; /* so that one extreme pixel does not make the rest black */
+    memset(&signed_map, 0, sizeof signed_map);
+    signed_map.mode = CNNVIS_MAP_SYMMETRIC, signed_map.clip_percentile = 99.5f; /* grey = 0 */
+    tiles = (cnnvis_image *)calloc((size_t)n_rows * (1 + N_GRID), sizeof *tiles);
+    captions = (char(*)[64])calloc((size_t)n_rows * (1 + N_GRID), sizeof *captions);
+    cap = (const char **)calloc((size_t)n_rows * (1 + N_GRID), sizeof *cap);
+    if (!tiles || !captions || !cap) {
+        fprintf(stderr, "04a_saliency: out of memory\n");
+        return 1;
+    }
+
+    /* saliency.png: every method on each image, for its true class (the net's for --image). */
+    memset(grid_ms, 0, sizeof grid_ms);
+    for (r = 0; r < n_rows; r++) {
+        float probs[1024];
+        int pred = 0, cls, c;
+        cnnvis_image base;
+        if (image) {
+            ex_check(cnnvis_image_read(&im, image), image);
+            ex_check(cnnvis_image_to_input(net, &im, &pixels, 0), image);
+            cnnvis_image_free(&im);
+            ex_check(cnnvis_net_denormalize(net, &pixels, &pixels), "denormalize"); /* what the net sees, as pixels */
+            cnnvis_tensor_clamp(&pixels, 0, 1);
+        } else {
+            dataset_pixels(&pixels, &ds, r);
+        }
+        ex_check(cnnvis_net_predict(net, &pixels, NULL, probs), "cnnvis_net_predict");
+        for (c = 1; c < net->n_classes && c < 1024; c++)
+            if (probs[c] > probs[pred]) pred = c;
+        cls = image ? pred : ds.labels[r];
+        base = image_tile(&pixels);
+        tiles[n_tiles] = base;
+        if (image) snprintf(captions[n_tiles], 64, "net: %s\np = %.2f", cnnvis_net_class_name(net, pred), probs[pred]);
+        else
+            snprintf(captions[n_tiles], 64, "true: %s\nnet: %s %.2f", cnnvis_net_class_name(net, cls),
+                     cnnvis_net_class_name(net, pred), probs[pred]);
+        n_tiles++;
+        for (k = 0; k < N_GRID; k++) {
+            double t0 = ex_seconds();
+            ex_check(cnnvis_saliency(&a, net, &pixels, cls, grid_methods[k], &defaults), cnnvis_saliency_name(grid_methods[k]));
+            grid_ms[k] += 1000 * (ex_seconds() - t0);
+            if (a.c == 1) tiles[n_tiles] = heat_tile(&base, &a); /* Grad-CAM, occlusion: coarse, so on the image */
+            else {
+                ex_check(cnnvis_saliency_map(&map, &a), "cnnvis_saliency_map");
+                tiles[n_tiles] = mapped_tile(&map, &heat);
+                cnnvis_tensor_free(&map);
+            }
+            snprintf(captions[n_tiles++], 64, "%s", grid_names[k]);
+            cnnvis_tensor_free(&a);
+        }
+    }
+    for (i = 0; i < n_tiles; i++) cap[i] = captions[i];
+    memset(&md, 0, sizeof md);
+    md.cols = 1 + N_GRID, md.pad = 4;
+    md.title = image ? "saliency of the net's class: max over channels of |attribution| (inferno) or heat on the image"
+                     : "saliency of the true class: max over channels of |attribution| (inferno) or heat on the image";
+    ex_check(cnnvis_montage(&im, tiles, n_tiles, cap, &md), "montage");
+    ex_write(&im, out, "saliency.png");
+    cnnvis_image_free(&im);
+    for (i = 0; i < n_tiles; i++) cnnvis_image_free(&tiles[i]);
+    printf("time per image (library defaults):");
+    for (k = 0; k < N_GRID; k++) printf(" %s %.1f ms%s", grid_names[k], grid_ms[k] / n_rows, k + 1 < N_GRID ? "," : "\n");
+
+    /* The slide "Deconv net vs Saliency net": the three ReLU rules, signed, per channel. */
+    n_tiles = 0;
+    for (r = 0; r < (image ? 1 : 4); r++) {
+        int cls;
+        float probs[1024];
+        if (image) { /* pixels still hold the user's image */
+            ex_check(cnnvis_net_predict(net, &pixels, NULL, probs), "cnnvis_net_predict");
+            for (cls = 0, k = 1; k < net->n_classes && k < 1024; k++)
+                if (probs[k] > probs[cls]) cls = k;
+        } else {
+            dataset_pixels(&pixels, &ds, r);
+            cls = ds.labels[r];
+        }
+        tiles[n_tiles] = image_tile(&pixels);
+        snprintf(captions[n_tiles++], 64, "%s", cnnvis_net_class_name(net, cls));
+        for (k = 0; k < N_SLIDE; k++) {
+            ex_check(cnnvis_saliency(&a, net, &pixels, cls, slide_methods[k], &defaults), cnnvis_saliency_name(slide_methods[k]));
+            tiles[n_tiles] = mapped_tile(&a, &signed_map);
+            snprintf(captions[n_tiles++], 64, "%s", k == 0 ? "deconvnet\nmax(R, 0)"
+                                                    : k == 1 ? "gradient\nR 1(H > 0)"
+                                                             : "guided\nR 1(H > 0) 1(R > 0)");
+            cnnvis_tensor_free(&a);
+        }
+    }
+    for (i = 0; i < n_tiles; i++) cap[i] = captions[i];
+    memset(&md, 0, sizeof md);
+    md.cols = 1 + N_SLIDE, md.pad = 4;
+    md.title = "Deconv net vs Saliency net: dS_c/dI by three ReLU rules,\nsigned per channel (grey = 0)";
+    ex_check(cnnvis_montage(&im, tiles, n_tiles, cap, &md), "montage");
+    ex_write(&im, out, "deconv_vs_saliency.png");
+    cnnvis_image_free(&im);
+    for (i = 0; i < n_tiles; i++) cnnvis_image_free(&tiles[i]);
+    free(tiles), free(captions), free(cap);
+
+    /* The pointing game on held-out images, for their true class. */
+    memset(&quick, 0, sizeof quick);
+    if (!full) { /* occlusion's default square is a quarter of the side: move it by its whole side */
+        int side = (net->desc.in_h < net->desc.in_w ? net->desc.in_h : net->desc.in_w) / 4;
+        quick.smooth_n = 10, quick.ig_steps = 10, quick.occlusion_stride = side > 1 ? side : 1;
+    }
+    if (n_pointing > 0) {
+        const int H = net->desc.in_h, W = net->desc.in_w, plane = H * W, centre = H / 2 * W + W / 2;
+        int hits[N_POINTING + 1] = {0}, near_hits[N_POINTING + 1] = {0}, dhits[N_POINTING + 1] = {0};
+        int flat[N_POINTING + 1] = {0}, n_distractor = 0, m, q;
+        double ms[N_POINTING + 1] = {0};
+        unsigned char *near = (unsigned char *)malloc((size_t)plane);
+        FILE *tsv;
+        if (!near) {
+            fprintf(stderr, "04a_saliency: out of memory\n");
+            return 1;
+        }
+        if (full) printf("\npointing game on %d held-out images (true class; library defaults)...\n", n_pointing);
+        else
+            printf("\npointing game on %d held-out images (true class; SmoothGrad %d copies, IG %d steps, occlusion stride %d;"
+                   " --pointing-full for the defaults)...\n", n_pointing, quick.smooth_n, quick.ig_steps, quick.occlusion_stride);
+        for (i = 0; i < n_pointing; i++) {
+            const unsigned char *object = ds.concepts + (size_t)i * ds.n_categories * plane + (size_t)CNNVIS_CAT_OBJECT * plane;
+            int cls = ds.labels[i], distractor = 0;
+            for (q = 0; q < plane; q++) distractor |= object[q] != 0 && object[q] != 1 + cls;
+            n_distractor += distractor;
+            /* near[p]: an object pixel lies within `tolerance` pixels of p (Zhang et al. allow 15 of 224) */
+            for (q = 0; q < plane; q++) {
+                int y = q / W, x = q % W, dy, dx;
+                near[q] = 0;
+                for (dy = -tolerance; dy <= tolerance && !near[q]; dy++)
+                    for (dx = -tolerance; dx <= tolerance; dx++)
+                        if (dy * dy + dx * dx <= tolerance * tolerance && y + dy >= 0 && y + dy < H && x + dx >= 0 &&
+                            x + dx < W && object[(y + dy) * W + x + dx] == 1 + cls) {
+                            near[q] = 1;
+                            break;
+                        }
+            }
+            dataset_pixels(&pixels, &ds, i);
+            for (m = 0; m <= N_POINTING; m++) {
+                int at;
+                if (m < N_POINTING) {
+                    method_map(&map, net, &pixels, cls, pointing_methods[m], &quick, &ms[m]);
+                    at = point_at(&map);
+                    cnnvis_tensor_free(&map);
+                } else {
+                    at = centre; /* the baseline */
+                }
+                flat[m] += at < 0;
+                hits[m] += at >= 0 && object[at] == 1 + cls;
+                near_hits[m] += at >= 0 && near[at];
+                dhits[m] += at >= 0 && object[at] == 1 + cls && distractor;
+            }
+        }
+        free(near);
+        snprintf(path, sizeof path, "%s/pointing.tsv", out);
+        tsv = fopen(path, "w");
+        if (!tsv) {
+            fprintf(stderr, "cannot write %s\n", path);
+            return 1;
+        }
+        fprintf(tsv, "method\timages\thits\thit_rate\tdistractor_images\tdistractor_hits\tdistractor_hit_rate\t"
+                     "tolerance_px\thits_within_tolerance\thit_rate_within_tolerance\tflat_maps\tms_per_image\n");
+        printf("\n%-12s %9s %16s %12s %6s %11s\n", "", "hit rate", "hit rate", "hit rate", "flat", "");
+        printf("%-12s %9s %16s %7s%2d px %6s %11s\n", "method", "exact", "with distractor", "within", tolerance, "maps",
+               "ms / image");
+        for (m = 0; m <= N_POINTING; m++) {
+            const char *name = m < N_POINTING ? cnnvis_saliency_name(pointing_methods[m]) : "centre";
+            double rate = (double)hits[m] / n_pointing, near_rate = (double)near_hits[m] / n_pointing;
+            double drate = n_distractor ? (double)dhits[m] / n_distractor : 0;
+            printf("%-12s %8.1f%% %15.1f%% %11.1f%% %6d %11.1f\n", name, 100 * rate, 100 * drate, 100 * near_rate, flat[m],
+                   ms[m] / n_pointing);
+            fprintf(tsv, "%s\t%d\t%d\t%.4f\t%d\t%d\t%.4f\t%d\t%d\t%.4f\t%d\t%.2f\n", name, n_pointing, hits[m], rate,
+                    n_distractor, dhits[m], drate, tolerance, near_hits[m], near_rate, flat[m], ms[m] / n_pointing);
+        }
+        printf("(%d of the %d images have a distractor of another shape)\n", n_distractor, n_pointing);
+        if (fclose(tsv) != 0) {
+            fprintf(stderr, "cannot write %s\n", path);
+            return 1;
+        }
+        printf("wrote %s\n", path);
+    }
+    cnnvis_tensor_free(&pixels);
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+    printf("done in %.1f s\n", ex_seconds() - t_all);
+    return 0;
+}
