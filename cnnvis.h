@@ -644,7 +644,8 @@ CNNVIS_API void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char
 typedef enum cnnvis_map_mode {
     CNNVIS_MAP_MINMAX = 0,  /* [min, max] of all channels -> [0, 1] */
     CNNVIS_MAP_CHANNEL,     /* each channel's own [min, max] -> [0, 1] */
-    CNNVIS_MAP_SYMMETRIC    /* [-m, m] -> [0, 1] with m = max |v|: zero is mid-grey (weights, gradients) */
+    CNNVIS_MAP_SYMMETRIC,   /* [-m, m] -> [0, 1] with m = max |v|: zero is mid-grey (weights, gradients) */
+    CNNVIS_MAP_PIXELS       /* values are pixels in [0, 1]: shown as they are, clamped */
 } cnnvis_map_mode;
 
 /* How cnnvis_tensor_to_image maps values to pixels. Zero means default: MINMAX, no clipping,
@@ -1019,6 +1020,8 @@ typedef enum cnnvis_project_mode {
    (either may be NULL) receive the position kept (UNIT_MAX; -1 for MAP). */
 CNNVIS_API cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                const char *layer, int unit, cnnvis_project_mode mode, int *y, int *x);
+/* Image i of a data set as pixels in [0, 1]: pixels (1, C, H, W) is created here. */
+CNNVIS_API cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i);
 /* Any signal (1, C, h, w) at layer index `layer`'s output, after a forward pass of one image,
    projected down with a ReLU rule (DECONVNET for Zeiler & Fergus). out (1, C, H, W) is created
    here, with respect to pixels. */
@@ -5684,6 +5687,10 @@ static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnn
     size_t i;
     float a = FLT_MAX, b = -FLT_MAX;
     int clip = m->clip_percentile > 50 && m->clip_percentile < 100;
+    if (m->mode == CNNVIS_MAP_PIXELS) {
+        *lo = 0, *hi = 1;
+        return;
+    }
     if (m->mode == CNNVIS_MAP_SYMMETRIC) {
         float top = 0;
         if (clip) top = cnnvis__percentile(v, n, stride, m->clip_percentile, 1);
@@ -5722,7 +5729,7 @@ static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data
     if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: im is NULL");
     memset(&m, 0, sizeof m);
     if (md) m = *md;
-    if ((int)m.mode < 0 || m.mode > CNNVIS_MAP_SYMMETRIC || (int)m.cmap < 0 || m.cmap > CNNVIS_CMAP_INFERNO ||
+    if ((int)m.mode < 0 || m.mode > CNNVIS_MAP_PIXELS || (int)m.cmap < 0 || m.cmap > CNNVIS_CMAP_INFERNO ||
         (m.clip_percentile != 0 && !(m.clip_percentile > 50 && m.clip_percentile < 100)))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: mode %d, colormap %d or clip percentile %g invalid (clip in (50, 100))",
                             (int)m.mode, (int)m.cmap, m.clip_percentile);
@@ -6153,16 +6160,18 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *val
     return CNNVIS_OK;
 }
 
+/* Twelve distinguishable colours (label maps, t-SNE classes). */
+static const unsigned char cnnvis__categorical[12][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                                                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                                         {188, 189, 34},  {23, 190, 207}, {255, 255, 255}, {90, 60, 20}};
+
 CNNVIS__DEF cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h)
 {
-    static const unsigned char palette[12][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
-                                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
-                                                 {188, 189, 34}, {23, 190, 207}, {255, 255, 255}, {90, 60, 20}};
     size_t px;
     if (!labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_labels_to_image: labels is NULL");
     CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
     for (px = 0; px < (size_t)w * h; px++)
-        if (labels[px] != 255) memcpy(out->px + px * 3, palette[labels[px] % 12], 3);
+        if (labels[px] != 255) memcpy(out->px + px * 3, cnnvis__categorical[labels[px] % 12], 3);
     return CNNVIS_OK;
 }
 
@@ -7813,12 +7822,24 @@ CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *n
     return CNNVIS_OK;
 }
 
-/* Image i of a data set as pixels (1, C, H, W) in [0, 1]. */
+/* Image i of a data set as pixels (C, H, W) in [0, 1]. */
 static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i)
 {
     size_t k, count = (size_t)ds->c * ds->h * ds->w;
     const unsigned char *px = ds->px + (size_t)i * count;
     for (k = 0; k < count; k++) dst[k] = px[k] * (1.0f / 255.0f);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i)
+{
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: pixels is NULL");
+    memset(pixels, 0, sizeof *pixels);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_pixels", ds, NULL));
+    if (i < 0 || i >= ds->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: image %d is not in the data set's [0, %d)", i, ds->n);
+    CNNVIS__TRY(cnnvis_tensor_create(pixels, 1, ds->c, ds->h, ds->w));
+    cnnvis__dataset_pixels(pixels->data, ds, i);
+    return CNNVIS_OK;
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_topk *t,
@@ -8773,7 +8794,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
             cnnvis_image_free(out);
             return r;
         }
-        memcpy(rgb, cnnvis__palette[(ds->labels[images[i]] % 8 + 8) % 8], 3); /* the frame: the class's colour */
+        memcpy(rgb, cnnvis__categorical[(ds->labels[images[i]] % 12 + 12) % 12], 3); /* the frame: the class's colour */
         cnnvis_image_fill(out, cx - thumb / 2, cy - thumb / 2, thumb, thumb, rgb);
         cnnvis_image_paste(out, &small, cx - thumb / 2 + 1, cy - thumb / 2 + 1);
         cnnvis_image_free(&small);

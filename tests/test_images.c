@@ -2089,7 +2089,7 @@ static void test_tensor_to_image(void)
         static const struct {
             int mode, cmap;
             float clip;
-        } bad[] = {{3, 0, 0}, {-1, 0, 0}, {0, 4, 0}, {0, -1, 0}, {0, 0, 50}, {0, 0, 100}, {0, 0, 20}, {0, 0, 150}, {0, 0, -99}};
+        } bad[] = {{4, 0, 0}, {-1, 0, 0}, {0, 4, 0}, {0, -1, 0}, {0, 0, 50}, {0, 0, 100}, {0, 0, 20}, {0, 0, 150}, {0, 0, -99}};
         size_t b;
         for (b = 0; b < sizeof bad / sizeof bad[0]; b++) {
             memset(&im, 0x5a, sizeof im);
@@ -2485,6 +2485,35 @@ static void test_fill_line_paste(void)
     cnnvis_image_free(&src), cnnvis_image_free(&im);
 }
 
+/* Pixels mode shows [0, 1] as it is (a dream or an adversarial image is not stretched), and
+   a data set's image comes back as those pixels. */
+static void test_pixels_mode(void)
+{
+    float v[4] = {-1.0f, 0.25f, 1.0f, 2.0f};
+    cnnvis_tensor t = cnnvis_tensor_wrap(v, 1, 1, 2, 2), p;
+    cnnvis_map_desc m;
+    cnnvis_image im;
+    cnnvis_dataset ds;
+    cnnvis_concepts_desc cd;
+    size_t k;
+    int same = 1;
+    memset(&m, 0, sizeof m);
+    m.mode = CNNVIS_MAP_PIXELS;
+    REQUIRE(cnnvis_tensor_to_image(&im, &t, 0, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(im.px[0] == 0 && im.px[1] == 64 && im.px[2] == 255 && im.px[3] == 255, "pixels %d %d %d %d", im.px[0], im.px[1],
+          im.px[2], im.px[3]);
+    cnnvis_image_free(&im);
+    memset(&cd, 0, sizeof cd);
+    cd.n = 3, cd.seed = 5;
+    REQUIRE(cnnvis_concepts_generate(&ds, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_dataset_pixels(&p, &ds, 2) == CNNVIS_OK, "%s", cnnvis_last_error());
+    for (k = 0; k < cnnvis_tensor_count(&p); k++) same &= p.data[k] == ds.px[2 * cnnvis_tensor_count(&p) + k] * (1.0f / 255.0f);
+    CHECK(same && p.n == 1 && p.c == 3 && p.h == ds.h, "cnnvis_dataset_pixels differs from the bytes * (1 / 255)");
+    cnnvis_tensor_free(&p);
+    CHECK(cnnvis_dataset_pixels(&p, &ds, 3) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "image 3"), "index 3 of 3 accepted");
+    cnnvis_dataset_free(&ds);
+}
+
 int main(void)
 {
     int result;
@@ -2517,6 +2546,7 @@ int main(void)
     RUN(test_dataset_image);
     RUN(test_colormaps);
     RUN(test_tensor_to_image);
+    RUN(test_pixels_mode);
     RUN(test_montage);
     RUN(test_text);
     RUN(test_outline_overlay);
