@@ -2,8 +2,9 @@
 /* bench.c - how fast are cnnvis.h's kernels on this machine, and how far from its peak?
 
    A benchmark, not a test: it never fails because something is slow. `make bench` builds it
-   at -O2 and runs it (1.5 minutes on this project's 2-core machine); `./build/bench --help` lists the
-   options. It prints four tables and writes the same figures to build/bench.csv:
+   at -O2 and runs it (about 4.5 minutes on this project's 2-core machine, 1.5 without section 5);
+   `./build/bench --help` lists the options. It prints five tables and writes the same figures to
+   build/bench.csv:
 
      1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
                (NEON) or a scalar estimate, on 1 thread and on all threads. Every "% of
@@ -15,8 +16,14 @@
      3. net    the whole reference network: training and inference images/s, the time of a
                saliency map, the training run's peak memory.
      4. presets the same for alexnet_mini, and batch-1 inference of torchvision's AlexNet.
+     5. activations  lecture section 2 on alexnet_mini (untrained) over 10,000 built-in concept
+               images (1,000 with --quick): (a) the forward passes alone to conv5, (b) Network
+               Dissection of all conv layers in one call and (on the first 2,000 images) of each
+               on its own, as multiples of (a), (c) top-k of conv5, (d) peak memory of top-k and
+               dissection on 10,000 and 50,000 images (1,000 and 5,000), each in a forked child.
 
-   Every figure is the median of several timed runs after one warm-up run; calls shorter
+   Every figure is the median of several timed runs after one warm-up run (section 5's runs of
+   seconds: no warm-up, the median of 3 only if the first took under 2 s); calls shorter
    than 30 ms are repeated inside each timed run. The clock is CLOCK_MONOTONIC. Batch-1
    figures use the same image again and again, so its data are warm in the caches. */
 #define CNNVIS_IMPLEMENTATION
@@ -157,8 +164,8 @@ static void print_load_at_start(void)
     FILE *f = fopen("/proc/loadavg", "r");
     if (!f) return;
     if (fscanf(f, "%lf %*f %*f %d/%d", &load1, &running, &total) == 3)
-        printf("load:     %.2f (1-minute average), %d runnable now besides the bench%s\n", load1, running - 1,
-               running > 1 || load1 >= 1.0 ? "  -- the machine is busy: figures will be low and noisy" : "");
+        printf("load:     %d runnable now besides the bench (1-minute load average %.2f)%s\n", running - 1, load1,
+               running > 1 ? "  -- the machine is busy: figures will be low and noisy" : "");
     fclose(f);
 }
 
@@ -941,6 +948,476 @@ static void bench_presets(void)
 }
 
 /* ======================================================================================
+   5. Activations (lecture section 2): top-k images and Network Dissection
+   ======================================================================================
+   alexnet_mini (3x32x32) over the built-in concept images, with the weights it is created
+   with (untrained): the work does not depend on what the units have learned.
+   cnnvis_dissect streams the images four times through the net up to the deepest layer it
+   dissects (three radix-selection passes find each unit's threshold T_k, the fourth counts
+   intersections with the concepts); cnnvis_topk_compute streams them once. Both are set
+   against (a), the forward passes alone over the same images. Their time is linear in the
+   number of images; dissecting all 10,000 for each conv layer on its own as well would add
+   about 75 s and take this section well past 3 minutes here, so the layers dissected one at
+   a time see only the first act_sizes.layer_images images, set against (a) over those. */
+
+typedef struct act_sizes {
+    int images;        /* (a), (c) and the dissection of all conv layers in one call */
+    int layer_images;  /* the dissection of each conv layer on its own */
+    int mem_images[2]; /* (d): the same run on these two numbers of images */
+    double repeat_s;   /* a run shorter than this is repeated: median of 3 */
+} act_sizes;
+
+static const net_spec act_spec = {"alexnet_mini", describe_mini, 64, 1};
+
+/* n concept images of 32x32, seed 1. */
+static cnnvis_result act_dataset(cnnvis_dataset *ds, int n)
+{
+    cnnvis_concepts_desc d;
+    memset(&d, 0, sizeof d);
+    d.n = n, d.size = 32, d.seed = 1;
+    return cnnvis_concepts_generate(ds, &d);
+}
+
+/* The bytes a data set holds, from its struct: pixels, class labels, concept maps, names. */
+static double dataset_mib(const cnnvis_dataset *ds)
+{
+    double bytes = (double)ds->n * ds->c * ds->h * ds->w + (double)ds->n * sizeof(int32_t) +
+                   (double)ds->n * ds->n_categories * ds->h * ds->w;
+    int k;
+    if (ds->class_names) bytes += (double)ds->n_classes * CNNVIS_CLASS_LEN;
+    if (ds->concept_names)
+        for (k = 0; k < ds->n_categories; k++) bytes += (double)ds->n_concepts[k] * CNNVIS_NAME_LEN;
+    return bytes / (1024.0 * 1024.0);
+}
+
+/* The net's conv layers: their indices and names, in order; returns how many. */
+static int conv_layers(const cnnvis_net *net, int *index, const char **names)
+{
+    int i, n = 0;
+    for (i = 0; i < net->n_layers; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) index[n] = i, names[n] = net->layers[i].desc.name, n++;
+    return n;
+}
+
+/* Long items (seconds each) get no warm-up run: the median of 3 runs if the first took
+   less than repeat_s, otherwise that one run. *others: the percent of the machine's CPUs
+   that other programs used meanwhile (as in main's last line), or -1 if unknown. The
+   ratios below divide one item by another timed at another moment: a row whose figure
+   is high was disturbed. */
+static timing measure_long(work_fn fn, void *ctx, double repeat_s, double *others)
+{
+    double samples[3], start, first = now_s(), busy = machine_busy_s(), own = own_cpu_s(), used;
+    timing t;
+    memset(&t, 0, sizeof t);
+    t.calls = 1;
+    do {
+        start = now_s();
+        fn(ctx);
+        samples[t.runs++] = now_s() - start;
+    } while (t.runs < 3 && samples[0] < repeat_s);
+    t.seconds = median(samples, t.runs);
+    used = machine_busy_s() - busy - (own_cpu_s() - own);
+    *others = busy < 0 ? -1 : 100.0 * CNNVIS__MAX(used, 0) / ((now_s() - first) * (double)sysconf(_SC_NPROCESSORS_ONLN));
+    return t;
+}
+
+static void act_note_failure(cnnvis_result *status, char *error, size_t size, cnnvis_result r)
+{
+    if (r == CNNVIS_OK || *status != CNNVIS_OK) return;
+    *status = r;
+    snprintf(error, size, "%s", cnnvis_last_error());
+}
+
+/* (a): every image once through layers 0..last, in batches of max_batch, as top-k and
+   dissection stream them. Only cnnvis_net_forward_until is timed, not the bytes-to-floats
+   conversion (cnnvis_dataset_batch): forward_s[run] is what that timing adds up to. */
+typedef struct sweep_job {
+    cnnvis_net *net;
+    const cnnvis_dataset *ds;
+    int last, runs;
+    double forward_s[3];
+    cnnvis_result status;
+    char error[640];
+} sweep_job;
+
+static void sweep_work(void *p)
+{
+    sweep_job *job = (sweep_job *)p;
+    cnnvis_net *net = job->net;
+    int begin;
+    double sum = 0, start;
+    cnnvis_result r = CNNVIS_OK;
+    for (begin = 0; begin < job->ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
+        cnnvis_tensor x = net->input; /* a view of the net's input: nothing is copied */
+        x.n = CNNVIS__MIN(net->desc.max_batch, job->ds->n - begin);
+        r = cnnvis_dataset_batch(job->ds, begin, x.n, net, &x, NULL);
+        start = now_s();
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, job->last);
+        sum += now_s() - start;
+    }
+    if (job->runs < 3) job->forward_s[job->runs++] = sum;
+    act_note_failure(&job->status, job->error, sizeof job->error, r);
+}
+
+/* The median forward time alone of the sweeps measure_long makes (up to 3). */
+static timing measure_sweep(sweep_job *job, double repeat_s, double *others)
+{
+    timing t;
+    job->runs = 0;
+    t = measure_long(sweep_work, job, repeat_s, others);
+    t.seconds = median(job->forward_s, job->runs);
+    return t;
+}
+
+/* cnnvis_dissect of layers[0..n_layers) or, with topk, cnnvis_topk_compute of layers[0]
+   (k 9, every unit), over ds with the default settings; the results are thrown away. */
+typedef struct act_job {
+    cnnvis_net *net;
+    const cnnvis_dataset *ds;
+    const char *const *layers;
+    int n_layers, topk;
+    cnnvis_result status;
+    char error[640];
+} act_job;
+
+static void act_work(void *p)
+{
+    act_job *job = (act_job *)p;
+    cnnvis_result r;
+    if (job->topk) {
+        cnnvis_topk t;
+        r = cnnvis_topk_compute(&t, job->net, job->layers[0], job->ds, NULL);
+        cnnvis_topk_free(&t);
+    } else {
+        cnnvis_dissection dis[CNNVIS_MAX_LAYERS];
+        int l;
+        r = cnnvis_dissect(dis, job->net, job->layers, job->n_layers, job->ds, NULL);
+        if (r == CNNVIS_OK)
+            for (l = 0; l < job->n_layers; l++) cnnvis_dissection_free(&dis[l]);
+    }
+    act_note_failure(&job->status, job->error, sizeof job->error, r);
+}
+
+/* --- (d) Memory, in a forked child --------------------------------------------------------
+   The child generates its own images, makes the net, runs one batch (so that pages the net
+   touches first are not counted as the algorithm's), and then runs top-k or dissection
+   once. Linux's /proc/self/status gives VmRSS (resident now) and VmHWM (the peak);
+   writing 5 to /proc/self/clear_refs (Linux 4.0 and later) sets the peak back to VmRSS, so
+   VmHWM after the run minus VmRSS before it is what the run itself added at its worst.
+   The reset also lowers what getrusage reports as ru_maxrss, so the child's peak over its
+   whole life is the larger of the peak before the reset and ru_maxrss at the end. */
+
+typedef struct act_mem_report {
+    int ok;
+    int hwm_reset;     /* 1: the peak was reset before the run; 0: growth_mib is an upper bound */
+    double seconds;    /* the run */
+    double start_mib;  /* VmRSS at the child's start: pages it shares with the bench */
+    double data_mib;   /* the data set's own bytes */
+    double before_mib; /* VmRSS just before the run */
+    double growth_mib; /* VmHWM after the run - before_mib */
+    double peak_mib;   /* the child's peak RSS */
+    char error[640];
+} act_mem_report;
+
+/* A field of /proc/self/status in kB ("VmRSS", "VmHWM"), as MiB; -1 if there is none. */
+static double proc_status_mib(const char *field)
+{
+    char line[256];
+    size_t len = strlen(field);
+    double kib = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kib = strtod(line + len + 1, NULL);
+            break;
+        }
+    if (f) fclose(f);
+    return kib < 0 ? -1 : kib / 1024.0;
+}
+
+/* 1 if the kernel set VmHWM back to VmRSS. */
+static int reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int ok;
+    if (!f) return 0;
+    ok = fputs("5", f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok && proc_status_mib("VmHWM") <= proc_status_mib("VmRSS") + 0.25;
+}
+
+static void act_mem_worker(int n_images, int topk, int threads, act_mem_report *rep)
+{
+    cnnvis_dataset ds;
+    cnnvis_net_desc d;
+    cnnvis_net *net = NULL;
+    cnnvis_tensor x;
+    struct rusage ru;
+    act_job job;
+    int conv[CNNVIS_MAX_LAYERS];
+    const char *names[CNNVIS_MAX_LAYERS];
+    double peak_before_reset, start;
+    cnnvis_result r;
+    memset(&ds, 0, sizeof ds);
+    rep->start_mib = proc_status_mib("VmRSS");
+    r = act_dataset(&ds, n_images);
+    if (r == CNNVIS_OK) {
+        act_spec.describe(&d);
+        d.max_batch = act_spec.max_batch, d.n_threads = threads;
+        r = cnnvis_net_create(&d, &net);
+    }
+    if (r == CNNVIS_OK && conv_layers(net, conv, names) < 1) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "the net has no conv layer");
+    if (r == CNNVIS_OK) { /* one batch through conv1 before measuring */
+        x = net->input;
+        x.n = CNNVIS__MIN(net->desc.max_batch, ds.n);
+        r = cnnvis_dataset_batch(&ds, 0, x.n, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, conv[0]);
+    }
+    if (r != CNNVIS_OK) {
+        snprintf(rep->error, sizeof rep->error, "%s", cnnvis_last_error());
+    } else {
+        rep->data_mib = dataset_mib(&ds);
+        rep->before_mib = proc_status_mib("VmRSS");
+        peak_before_reset = proc_status_mib("VmHWM");
+        rep->hwm_reset = reset_peak_rss();
+        memset(&job, 0, sizeof job);
+        job.net = net, job.ds = &ds, job.layers = names, job.n_layers = 1, job.topk = topk;
+        start = now_s();
+        act_work(&job);
+        rep->seconds = now_s() - start;
+        rep->growth_mib = proc_status_mib("VmHWM") - rep->before_mib;
+        getrusage(RUSAGE_SELF, &ru);
+        rep->peak_mib = CNNVIS__MAX(ru_maxrss_mib(&ru), peak_before_reset);
+        rep->ok = job.status == CNNVIS_OK && rep->before_mib > 0;
+        snprintf(rep->error, sizeof rep->error, "%s", job.status != CNNVIS_OK ? job.error : "no /proc/self/status");
+    }
+    cnnvis_net_free(net);
+    cnnvis_dataset_free(&ds);
+}
+
+static void act_mem_in_child(int n_images, int topk, int threads, act_mem_report *rep)
+{
+    int fds[2], status = 0;
+    pid_t child;
+    memset(rep, 0, sizeof *rep);
+    fflush(stdout); /* or the child would print what is still buffered */
+    if (csv) fflush(csv);
+    if (pipe(fds) != 0) {
+        snprintf(rep->error, sizeof rep->error, "pipe: %s", strerror(errno));
+        return;
+    }
+    child = fork();
+    if (child < 0) {
+        snprintf(rep->error, sizeof rep->error, "fork: %s", strerror(errno));
+        close(fds[0]), close(fds[1]);
+        return;
+    }
+    if (child == 0) {
+        close(fds[0]);
+        act_mem_worker(n_images, topk, threads, rep);
+        write_all(fds[1], rep, sizeof *rep);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (!read_all(fds[0], rep, sizeof *rep)) {
+        memset(rep, 0, sizeof *rep);
+        snprintf(rep->error, sizeof rep->error, "the measuring process died");
+    }
+    close(fds[0]);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) continue;
+}
+
+/* (d) for top-k or dissection of conv1 on the two sizes; prints its rows and ratios. */
+static void bench_act_memory(const act_sizes *z, int topk, int threads)
+{
+    const char *what = topk ? "topk" : "dissect";
+    act_mem_report rep[2];
+    char pass[96];
+    int s;
+    for (s = 0; s < 2; s++) {
+        act_mem_report *m = &rep[s];
+        act_mem_in_child(z->mem_images[s], topk, threads, m);
+        if (!m->ok) {
+            printf("       %-13s %6d  %s\n", what, z->mem_images[s], m->error);
+            continue;
+        }
+        printf("       %-7s conv1 %6d %8.2f | %6.1f %9.1f %9.1f %11.1f | %7.1f %7.2f%s\n", what, z->mem_images[s], m->seconds,
+               m->start_mib, m->peak_mib, m->data_mib, m->peak_mib - m->data_mib, m->before_mib, m->growth_mib,
+               m->hwm_reset ? "" : " (upper bound: VmHWM could not be reset)");
+        snprintf(pass, sizeof pass, "%s_%dimg", what, z->mem_images[s]);
+        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->seconds, "s", -1);
+        snprintf(pass, sizeof pass, "%s_peak_rss_%dimg", what, z->mem_images[s]);
+        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->peak_mib, "MiB", -1);
+        snprintf(pass, sizeof pass, "%s_peak_rss_minus_data_%dimg", what, z->mem_images[s]);
+        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->peak_mib - m->data_mib, "MiB", -1);
+        snprintf(pass, sizeof pass, "%s_rss_growth_in_run_%dimg", what, z->mem_images[s]);
+        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->growth_mib, "MiB", -1);
+        fflush(stdout);
+    }
+    if (rep[0].ok && rep[1].ok) {
+        /* the algorithm's part: the child's peak less its images (the net, ~90 MiB, stays in it) */
+        double minus_data = (rep[1].peak_mib - rep[1].data_mib) / (rep[0].peak_mib - rep[0].data_mib);
+        double growth = rep[0].growth_mib > 0 ? rep[1].growth_mib / rep[0].growth_mib : -1;
+        char growth_text[64];
+        if (rep[0].growth_mib >= 1 || rep[1].growth_mib >= 1) snprintf(growth_text, sizeof growth_text, "x%.2f", growth);
+        else snprintf(growth_text, sizeof growth_text, "both under 1 MiB: page noise");
+        printf("       %-7s %d/%d images: peak - data set x%.3f; growth in the run %.2f -> %.2f MiB (%s); time x%.2f\n",
+               what, z->mem_images[1], z->mem_images[0], minus_data, rep[0].growth_mib, rep[1].growth_mib, growth_text,
+               rep[1].seconds / rep[0].seconds);
+        snprintf(pass, sizeof pass, "%s_peak_rss_minus_data_ratio_%d/%dimg", what, z->mem_images[1], z->mem_images[0]);
+        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, minus_data, "ratio", -1);
+        snprintf(pass, sizeof pass, "%s_rss_growth_in_run_ratio_%d/%dimg", what, z->mem_images[1], z->mem_images[0]);
+        if (growth > 0) csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, growth, "ratio", -1);
+    }
+}
+
+static void bench_activations(void)
+{
+    act_sizes z;
+    cnnvis_dataset ds, head;
+    cnnvis_net *net;
+    sweep_job sweep;
+    act_job job;
+    timing t, a;
+    int conv[CNNVIS_MAX_LAYERS], n_conv, l, threads = cfg.threads, batch = act_spec.max_batch;
+    const char *names[CNNVIS_MAX_LAYERS];
+    double section_start = now_s(), gen_s, a_s, others, head_s[CNNVIS_MAX_LAYERS], all_ratio = -1;
+    char name[96], pass[96];
+    cnnvis_result r;
+
+    memset(&z, 0, sizeof z);
+    z.images = cfg.quick ? 1000 : 10000;
+    z.layer_images = cfg.quick ? 1000 : 2000;
+    z.mem_images[0] = cfg.quick ? 1000 : 10000, z.mem_images[1] = cfg.quick ? 5000 : 50000;
+    z.repeat_s = 2.0;
+
+    printf("\n5. Activations (section 2 of the lecture): top-k and Network Dissection\n");
+    r = act_dataset(&ds, z.images);
+    gen_s = now_s() - section_start;
+    if (r != CNNVIS_OK) {
+        printf("   concept images: %s\n", cnnvis_last_error());
+        return;
+    }
+    net = make_net(&act_spec, threads);
+    if (!net) {
+        cnnvis_dataset_free(&ds);
+        return;
+    }
+    n_conv = conv_layers(net, conv, names);
+    printf("   alexnet_mini 3x32x32, UNTRAINED (the Kaiming-uniform weights it is created with: fine for timing,\n"
+           "   the work does not depend on what the units detect); %d thread(s), batches of %d (max_batch)\n",
+           threads, batch);
+    printf("   %d concept images 32x32 (cnnvis_concepts_generate, seed 1): %.2f s to generate, %.1f MiB\n", ds.n, gen_s,
+           dataset_mib(&ds));
+    printf("   conv layers (units x map):");
+    for (l = 0; l < n_conv; l++)
+        printf(" %s %dx%dx%d", names[l], net->layers[conv[l]].out_c, net->layers[conv[l]].out_h, net->layers[conv[l]].out_w);
+    printf("\n");
+    fflush(stdout);
+
+    /* (a) */
+    memset(&sweep, 0, sizeof sweep);
+    sweep.net = net, sweep.ds = &ds, sweep.last = conv[n_conv - 1];
+    a = measure_sweep(&sweep, z.repeat_s, &others);
+    a_s = a.seconds;
+    printf("   (a) forward passes alone, cnnvis_net_forward_until(%s), converting the bytes to floats not timed:\n",
+           names[n_conv - 1]);
+    if (sweep.status != CNNVIS_OK) {
+        printf("       %s\n", sweep.error);
+        cnnvis_net_free(net), cnnvis_dataset_free(&ds);
+        return;
+    }
+    printf("       %d images %7.2f s  %5.0f images/s  (%d run%s); others %.0f%%\n", ds.n, a_s, ds.n / a_s, a.runs,
+           a.runs > 1 ? "s, median" : "", others);
+    snprintf(pass, sizeof pass, "forward_until_%s_%dimg", names[n_conv - 1], ds.n);
+    csv_row("activations", "alexnet_mini", pass, batch, threads, a_s, "s", -1);
+    csv_row("activations", "alexnet_mini", pass, batch, threads, ds.n / a_s, "images/s", -1);
+    /* up to each conv layer, over the images each is dissected on alone */
+    cnnvis_dataset_slice(&head, &ds, 0, CNNVIS__MIN(z.layer_images, ds.n));
+    sweep.ds = &head;
+    printf("       %d images up to", head.n);
+    for (l = 0; l < n_conv && sweep.status == CNNVIS_OK; l++) {
+        sweep.last = conv[l];
+        if (l == n_conv - 1 && head.n == ds.n) head_s[l] = a_s; /* (a) itself */
+        else head_s[l] = measure_sweep(&sweep, z.repeat_s, &others).seconds;
+        printf(" %s %.2f", names[l], head_s[l]);
+        snprintf(pass, sizeof pass, "forward_until_%s_%dimg", names[l], head.n);
+        csv_row("activations", "alexnet_mini", pass, batch, threads, head_s[l], "s", -1);
+    }
+    printf(" s (median of 3 each, 1 run if over %.0f s)\n", z.repeat_s);
+    if (sweep.status != CNNVIS_OK) {
+        printf("       %s\n", sweep.error);
+        cnnvis_net_free(net), cnnvis_dataset_free(&ds);
+        return;
+    }
+    fflush(stdout);
+
+    /* (b) */
+    printf("   (b) cnnvis_dissect (default quantile 0.005): 4 streams through the net up to the deepest layer named;\n"
+           "       x(a) = its time / (a) over the same images; 4 fwd = 4x the forward alone up to that layer over\n"
+           "       the same images; rest = the time dissection spends on its own (radix counting, upsampling, IoU);\n"
+           "       others = the share of the CPUs other programs took meanwhile (over a few %% and the row is disturbed)\n");
+    printf("       %-14s %5s %6s %4s %9s %7s | %8s %8s %5s | %s\n", "layers", "units", "images", "runs", "seconds", "x(a)",
+           "4 fwd s", "rest s", "rest", "others");
+    for (l = 0; l <= n_conv; l++) { /* each conv layer alone, then all in one call */
+        int all = l == n_conv, units = 0, k;
+        double ratio, sweeps_s;
+        memset(&job, 0, sizeof job);
+        job.net = net, job.ds = all ? &ds : &head, job.layers = all ? names : names + l, job.n_layers = all ? n_conv : 1;
+        for (k = all ? 0 : l; k <= (all ? n_conv - 1 : l); k++) units += net->layers[conv[k]].out_c;
+        t = measure_long(act_work, &job, z.repeat_s, &others);
+        if (all) snprintf(name, sizeof name, "%s..%s", names[0], names[n_conv - 1]);
+        else snprintf(name, sizeof name, "%s", names[l]);
+        if (job.status != CNNVIS_OK) {
+            printf("       %-14s %s\n", name, job.error);
+            continue;
+        }
+        ratio = t.seconds / (all ? a_s : head_s[n_conv - 1]);
+        sweeps_s = 4 * (all ? a_s : head_s[l]);
+        printf("       %-14s %5d %6d %4d %9.2f %6.2fx | %8.2f %8.2f %4.0f%% | %5.0f%%\n", name, units, job.ds->n, t.runs,
+               t.seconds, ratio, sweeps_s, t.seconds - sweeps_s, 100 * (t.seconds - sweeps_s) / t.seconds, others);
+        snprintf(name, sizeof name, "alexnet_mini.%s%s%s", names[all ? 0 : l], all ? "-" : "", all ? names[n_conv - 1] : "");
+        snprintf(pass, sizeof pass, "dissect_%dimg", job.ds->n);
+        csv_row("activations", name, pass, batch, threads, t.seconds, "s", -1);
+        csv_row("activations", name, pass, batch, threads, ratio, "x_forward", -1);
+        if (all) all_ratio = ratio;
+        fflush(stdout);
+    }
+    if (all_ratio > 0)
+        printf("       target: dissection within 3x of (a); all conv layers in one call: %.2fx: %s\n", all_ratio,
+               all_ratio <= 3 ? "met" : "NOT met\n       (its 4 streams through the net alone take 4x (a))");
+
+    /* (c) */
+    memset(&job, 0, sizeof job);
+    job.net = net, job.ds = &ds, job.layers = names + n_conv - 1, job.topk = 1;
+    t = measure_long(act_work, &job, z.repeat_s, &others);
+    if (job.status != CNNVIS_OK) {
+        printf("   (c) cnnvis_topk_compute: %s\n", job.error);
+    } else {
+        printf("   (c) cnnvis_topk_compute(%s), k 9, %d images: %.2f s = %.2fx (a)  (%d run%s); others %.0f%%\n",
+               names[n_conv - 1], ds.n, t.seconds, t.seconds / a_s, t.runs, t.runs > 1 ? "s, median" : "", others);
+        snprintf(name, sizeof name, "alexnet_mini.%s", names[n_conv - 1]);
+        snprintf(pass, sizeof pass, "topk_%dimg", ds.n);
+        csv_row("activations", name, pass, batch, threads, t.seconds, "s", -1);
+        csv_row("activations", name, pass, batch, threads, t.seconds / a_s, "x_forward", -1);
+    }
+    cnnvis_net_free(net); /* before forking: the children should not inherit them */
+    cnnvis_dataset_free(&ds);
+
+    /* (d) */
+    printf("   (d) memory in MiB, each run alone in a forked child that makes its own images and net; on conv1, the\n"
+           "       cheapest forward (the question is whether memory grows with the images, not how much a layer needs).\n"
+           "       start = VmRSS at the fork (shared with the bench); peak RSS = the child's ru_maxrss; before = VmRSS\n"
+           "       with the images, the net and one batch run; growth = VmHWM after the run - before\n");
+    printf("       %-13s %6s %8s | %6s %9s %9s %11s | %7s %7s\n", "run", "images", "seconds", "start", "peak RSS",
+           "data set", "peak - data", "before", "growth");
+    bench_act_memory(&z, 1, threads);
+    bench_act_memory(&z, 0, threads);
+    printf("   section 5 took %.0f s\n", now_s() - section_start);
+    fflush(stdout);
+}
+
+/* ======================================================================================
    main
    ====================================================================================== */
 
@@ -950,8 +1427,8 @@ static void usage(FILE *to)
                 "  --quick        fewer and shorter runs (a smoke test, figures are rougher)\n"
                 "  --threads N    the \"all threads\" count (default: online CPUs)\n"
                 "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
-                "  --only SECTION peak, conv, net or presets (the peak is measured anyway: it is the\n"
-                "                 denominator of every %% of peak)\n");
+                "  --only SECTION peak, conv, net, presets or activations (the peak is measured anyway:\n"
+                "                 it is the denominator of every %% of peak)\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -975,8 +1452,9 @@ static int parse_args(int argc, char **argv)
         } else if (strcmp(a, "--csv") == 0 && value) {
             cfg.csv_path = value, i++;
         } else if (strcmp(a, "--only") == 0 && value) {
-            if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets")) {
-                fprintf(stderr, "bench: --only %s: expected peak, conv, net or presets\n", value);
+            if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets") &&
+                strcmp(value, "activations")) {
+                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets or activations\n", value);
                 return 0;
             }
             cfg.only = value, i++;
@@ -1069,6 +1547,7 @@ int main(int argc, char **argv)
     if (want("conv")) bench_conv();
     if (want("net")) bench_reference_net();
     if (want("presets")) bench_presets();
+    if (want("activations")) bench_activations();
 
     if (csv) {
         fclose(csv);
