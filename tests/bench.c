@@ -21,6 +21,9 @@
                Dissection of all conv layers in one call and (on the first 2,000 images) of each
                on its own, as multiples of (a), (c) top-k of conv5, (d) peak memory of top-k and
                dissection on 10,000 and 50,000 images (1,000 and 5,000), each in a forked child.
+     6. saliency  lecture section 4 on alexnet_mini, one image: ms per map for gradient, guided
+               backpropagation, Grad-CAM, SmoothGrad(50), integrated gradients(64), occlusion
+               and a 200-step class model, on 1 and all threads.
 
    Every figure is the median of several timed runs after one warm-up run (section 5's runs of
    seconds: no warm-up, the median of 3 only if the first took under 2 s); calls shorter
@@ -1417,6 +1420,87 @@ static void bench_activations(void)
     fflush(stdout);
 }
 
+
+/* ======================================================================================
+   6. Saliency (lecture section 4) on alexnet_mini, one image
+   ======================================================================================
+   The per-image cost of the methods a student runs most: one backward pass (gradient,
+   guided backpropagation), SmoothGrad's 50 noisy copies, a 200-step class model. Untrained
+   weights: the work does not depend on them. */
+
+typedef struct saliency_job {
+    cnnvis_net *net;
+    cnnvis_tensor pixels;
+    cnnvis_saliency_method method;
+} saliency_job;
+
+static void run_saliency(void *ctx)
+{
+    saliency_job *j = (saliency_job *)ctx;
+    cnnvis_tensor out;
+    if (cnnvis_saliency(&out, j->net, &j->pixels, 0, j->method, NULL) == CNNVIS_OK) cnnvis_tensor_free(&out);
+}
+
+static void run_class_model(void *ctx)
+{
+    saliency_job *j = (saliency_job *)ctx;
+    cnnvis_tensor out;
+    if (cnnvis_class_model(&out, j->net, 0, NULL, NULL) == CNNVIS_OK) cnnvis_tensor_free(&out);
+}
+
+static void bench_saliency(void)
+{
+    static const struct {
+        const char *name;
+        cnnvis_saliency_method method;
+        double target_ms;
+    } rows[] = {{"gradient", CNNVIS_SALIENCY_GRADIENT, 2},     {"guided", CNNVIS_SALIENCY_GUIDED, 2},
+                {"grad-cam", CNNVIS_SALIENCY_GRADCAM, 0},      {"smoothgrad(50)", CNNVIS_SALIENCY_SMOOTHGRAD, 100},
+                {"integrated(64)", CNNVIS_SALIENCY_INTEGRATED, 0}, {"occlusion", CNNVIS_SALIENCY_OCCLUSION, 0}};
+    int threads[2], t, r, n_threads = cfg.threads > 1 ? 2 : 1;
+    cnnvis_rng rng;
+    threads[0] = 1, threads[1] = cfg.threads;
+    printf("\n6. Saliency (lecture section 4): alexnet_mini 3x32x32, one image, ms per map (median)\n");
+    printf("   %-16s", "method");
+    for (t = 0; t < n_threads; t++) printf(" %6d thr", threads[t]);
+    printf("   target (1 thread)\n");
+    for (r = 0; r < (int)(sizeof rows / sizeof rows[0]) + 1; r++) {
+        const char *name = r < (int)(sizeof rows / sizeof rows[0]) ? rows[r].name : "class model(200)";
+        double target = r < (int)(sizeof rows / sizeof rows[0]) ? rows[r].target_ms : 1000;
+        double ms1 = 0;
+        printf("   %-16s", name);
+        for (t = 0; t < n_threads; t++) {
+            cnnvis_net_desc d;
+            saliency_job j;
+            timing tm;
+            cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+            d.n_threads = threads[t], d.seed = 1;
+            memset(&j, 0, sizeof j);
+            if (cnnvis_net_create(&d, &j.net) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
+                printf(" (%s)\n", cnnvis_last_error());
+                return;
+            }
+            cnnvis_rng_seed(&rng, 5);
+            fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
+            cnnvis_tensor_clamp(&j.pixels, 0, 1);
+            if (r < (int)(sizeof rows / sizeof rows[0])) {
+                j.method = rows[r].method;
+                tm = measure(run_saliency, &j, 0);
+            } else {
+                tm = measure(run_class_model, &j, 0);
+            }
+            printf(" %10.2f", tm.seconds * 1e3);
+            if (t == 0) ms1 = tm.seconds * 1e3;
+            csv_row("saliency", "alexnet_mini", name, 1, threads[t], tm.seconds * 1e3, "ms", -1);
+            cnnvis_tensor_free(&j.pixels);
+            cnnvis_net_free(j.net);
+        }
+        if (target > 0) printf("   <= %g ms: %s", target, ms1 <= target ? "met" : "NOT met");
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
 /* ======================================================================================
    main
    ====================================================================================== */
@@ -1427,7 +1511,7 @@ static void usage(FILE *to)
                 "  --quick        fewer and shorter runs (a smoke test, figures are rougher)\n"
                 "  --threads N    the \"all threads\" count (default: online CPUs)\n"
                 "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
-                "  --only SECTION peak, conv, net, presets or activations (the peak is measured anyway:\n"
+                "  --only SECTION peak, conv, net, presets, activations or saliency (the peak is measured anyway:\n"
                 "                 it is the denominator of every %% of peak)\n");
 }
 
@@ -1453,8 +1537,8 @@ static int parse_args(int argc, char **argv)
             cfg.csv_path = value, i++;
         } else if (strcmp(a, "--only") == 0 && value) {
             if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets") &&
-                strcmp(value, "activations")) {
-                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets or activations\n", value);
+                strcmp(value, "activations") && strcmp(value, "saliency")) {
+                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets, activations or saliency\n", value);
                 return 0;
             }
             cfg.only = value, i++;
@@ -1548,6 +1632,7 @@ int main(int argc, char **argv)
     if (want("net")) bench_reference_net();
     if (want("presets")) bench_presets();
     if (want("activations")) bench_activations();
+    if (want("saliency")) bench_saliency();
 
     if (csv) {
         fclose(csv);
