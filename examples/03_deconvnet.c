@@ -36,12 +36,11 @@
 #define MAX_CONV 16
 #define TILE 96 /* pixels a side of every tile in projections.png */
 
-/* Image i of a data set as pixels (1, C, H, W) in [0, 1]; p has that shape. */
+/* Image i of a data set as pixels (1, C, H, W) in [0, 1], into p (made anew). */
 static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
 {
-    size_t count = cnnvis_tensor_count(p), q;
-    const unsigned char *px = ds->px + (size_t)i * count;
-    for (q = 0; q < count; q++) p->data[q] = px[q] / 255.0f;
+    cnnvis_tensor_free(p);
+    ex_check(cnnvis_dataset_pixels(p, ds, i), "cnnvis_dataset_pixels");
 }
 
 /* A tensor image (1, C, h, w) as a TILE x TILE picture, blocky so that pixels stay pixels:
@@ -50,17 +49,10 @@ static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
 static cnnvis_image tile_of(const cnnvis_tensor *t, const cnnvis_map_desc *m)
 {
     cnnvis_image im, big;
-    if (m) ex_check(cnnvis_tensor_to_image(&im, t, 0, m), "tensor to image");
-    else {
-        size_t plane = (size_t)t->h * t->w, q;
-        int ch;
-        ex_check(cnnvis_image_create(&im, t->w, t->h, t->c), "image");
-        for (ch = 0; ch < t->c; ch++)
-            for (q = 0; q < plane; q++) {
-                float v = t->data[(size_t)ch * plane + q];
-                im.px[q * t->c + ch] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f + 0.5f);
-            }
-    }
+    cnnvis_map_desc as_is;
+    memset(&as_is, 0, sizeof as_is);
+    as_is.mode = CNNVIS_MAP_PIXELS;
+    ex_check(cnnvis_tensor_to_image(&im, t, 0, m ? m : &as_is), "tensor to image");
     ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
     return big;

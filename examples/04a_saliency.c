@@ -55,26 +55,21 @@
 #define MAX_ROWS 64  /* images in saliency.png */
 #define N_POINTING 6 /* methods in the pointing game */
 
-/* Image i of a data set as pixels (1, C, H, W) in [0, 1]; p has that shape. */
+/* Image i of a data set as pixels (1, C, H, W) in [0, 1], into p (made anew). */
 static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
 {
-    size_t count = cnnvis_tensor_count(p), q;
-    const unsigned char *px = ds->px + (size_t)i * count;
-    for (q = 0; q < count; q++) p->data[q] = px[q] / 255.0f;
+    cnnvis_tensor_free(p);
+    ex_check(cnnvis_dataset_pixels(p, ds, i), "cnnvis_dataset_pixels");
 }
 
 /* Pixels (1, C, H, W) in [0, 1] as a TILE x TILE image, blocky, values as they are. */
 static cnnvis_image image_tile(const cnnvis_tensor *p)
 {
     cnnvis_image im, big;
-    size_t plane = (size_t)p->h * p->w, q;
-    int ch;
-    ex_check(cnnvis_image_create(&im, p->w, p->h, p->c), "image");
-    for (ch = 0; ch < p->c; ch++)
-        for (q = 0; q < plane; q++) {
-            float v = p->data[(size_t)ch * plane + q];
-            im.px[q * p->c + ch] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f + 0.5f);
-        }
+    cnnvis_map_desc as_is;
+    memset(&as_is, 0, sizeof as_is);
+    as_is.mode = CNNVIS_MAP_PIXELS;
+    ex_check(cnnvis_tensor_to_image(&im, p, 0, &as_is), "image");
     ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
     return big;

@@ -59,21 +59,16 @@ static void read_image(cnnvis_tensor *x, const cnnvis_net *net, const char *path
 static void concept_image(cnnvis_tensor *x, const cnnvis_net *net, int index, int size, uint64_t seed)
 {
     cnnvis_dataset ds;
-    float *plane;
-    size_t count, q;
+    cnnvis_tensor small;
     int ch;
     ex_probe_data(&ds, net, "concepts", index + 1, seed);
-    count = (size_t)ds.h * ds.w;
-    plane = (float *)malloc(sizeof(float) * count);
-    if (!plane) exit(1);
+    ex_check(cnnvis_dataset_pixels(&small, &ds, index), "cnnvis_dataset_pixels");
     ex_check(cnnvis_tensor_create(x, 1, ds.c, size, size), "tensor");
-    for (ch = 0; ch < ds.c; ch++) {
-        const unsigned char *px = ds.px + ((size_t)index * ds.c + ch) * count;
-        for (q = 0; q < count; q++) plane[q] = px[q] / 255.0f;
-        cnnvis_plane_resize(x->data + (size_t)ch * size * size, size, size, plane, ds.w, ds.h, CNNVIS_RESIZE_BILINEAR);
-    }
+    for (ch = 0; ch < ds.c; ch++)
+        cnnvis_plane_resize(x->data + (size_t)ch * size * size, size, size, small.data + (size_t)ch * ds.h * ds.w, ds.w, ds.h,
+                            CNNVIS_RESIZE_BILINEAR);
     printf("held-out concept image %d: a %s\n", index, cnnvis_net_class_name(net, ds.labels[index]));
-    free(plane);
+    cnnvis_tensor_free(&small);
     cnnvis_dataset_free(&ds);
 }
 
@@ -99,16 +94,12 @@ static void add_tile(cnnvis_image *tiles, char (*captions)[64], int *n, const cn
                      const char *out, const char *file)
 {
     cnnvis_image im;
-    int ch;
-    size_t plane = (size_t)x->h * x->w, q;
+    cnnvis_map_desc as_is;
     /* pixels in [0, 1] shown as they are (a min-max mapping would stretch the input's
        contrast and not the dreams', which reach 0 and 1) */
-    ex_check(cnnvis_image_create(&im, x->w, x->h, x->c == 1 ? 1 : 3), "image");
-    for (ch = 0; ch < im.c; ch++)
-        for (q = 0; q < plane; q++) {
-            float v = x->data[(size_t)ch * plane + q];
-            im.px[q * im.c + ch] = (unsigned char)(255.0f * (v < 0 ? 0 : v > 1 ? 1 : v) + 0.5f);
-        }
+    memset(&as_is, 0, sizeof as_is);
+    as_is.mode = CNNVIS_MAP_PIXELS;
+    ex_check(cnnvis_tensor_to_image(&im, x, 0, &as_is), "image");
     if (file) ex_write(&im, out, file);
     ex_check(cnnvis_image_resize(&tiles[*n], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_BILINEAR), "resize");
     snprintf(captions[*n], sizeof captions[0], "%s", caption);
