@@ -153,11 +153,7 @@ int main(int argc, char **argv)
         float probs[1024];
         int pred = 0, c;
         if (image) {
-            ex_check(cnnvis_image_read(&im, image), image);
-            ex_check(cnnvis_image_to_input(net, &im, &pixels, 0), image);
-            cnnvis_image_free(&im);
-            ex_check(cnnvis_net_denormalize(net, &pixels, &pixels), "denormalize"); /* what the net sees, as pixels */
-            cnnvis_tensor_clamp(&pixels, 0, 1);
+            ex_image_pixels(&pixels, net, image);
         } else {
             dataset_pixels(&pixels, &ds, s); /* images 0..3 of a balanced set: four different classes */
         }

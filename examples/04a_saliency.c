@@ -211,11 +211,7 @@ int main(int argc, char **argv)
         int pred = 0, cls, c;
         cnnvis_image base;
         if (image) {
-            ex_check(cnnvis_image_read(&im, image), image);
-            ex_check(cnnvis_image_to_input(net, &im, &pixels, 0), image);
-            cnnvis_image_free(&im);
-            ex_check(cnnvis_net_denormalize(net, &pixels, &pixels), "denormalize"); /* what the net sees, as pixels */
-            cnnvis_tensor_clamp(&pixels, 0, 1);
+            ex_image_pixels(&pixels, net, image);
         } else {
             dataset_pixels(&pixels, &ds, r);
         }

@@ -289,6 +289,18 @@ static inline void ex_probe_data(cnnvis_dataset *ds, const cnnvis_net *net, cons
     }
 }
 
+/* A photo as pixels (1, C, H, W) in [0, 1] at the net's input size: what the net sees of it
+   (the shorter side resized, the centre cropped). pixels must have that shape. */
+static inline void ex_image_pixels(cnnvis_tensor *pixels, const cnnvis_net *net, const char *path)
+{
+    cnnvis_image im;
+    ex_check(cnnvis_image_read(&im, path), path);
+    ex_check(cnnvis_image_to_input(net, &im, pixels, 0), path);
+    cnnvis_image_free(&im);
+    ex_check(cnnvis_net_denormalize(net, pixels, pixels), "denormalize");
+    cnnvis_tensor_clamp(pixels, 0, 1);
+}
+
 /* The layer whose output is a conv layer's activation: the ReLU right after it, if any. */
 static inline const char *ex_activation_of(const cnnvis_net *net, int conv)
 {
