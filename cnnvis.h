@@ -57,7 +57,13 @@
                       softmax cross-entropy: forward and backward, reference and SIMD kernels
      A3 >>a3_net      the network, presets (alexnet_mini, alexnet, alexnet_original), training,
                       checkpoints
-     A4 >>a4_data     data sets (IDX with gzip)
+     A4 >>a4_data     data sets (IDX with gzip, CIFAR-10, images with label maps), the built-in
+                      pixel-labelled concept images, PPM/PGM/PNG, the drawing kit
+     1  >>s1_filters      filter montages, filter statistics, the training monitor
+     2  >>s2_activations  feature maps, top-k images and patches, Network Dissection
+     3  >>s3_deconvnet    deconvnet projections
+     4  >>s4_saliency     nine saliency methods, class models, DeepDream, t-SNE, sanity checks
+   Each tag appears twice: at the declarations, then at the implementation.
 
    CONVENTIONS
      Tensors are float32, contiguous NCHW. Pixels of images on disk are [0,1] after
