@@ -2,8 +2,8 @@
 /* bench.c - how fast are cnnvis.h's kernels on this machine, and how far from its peak?
 
    A benchmark, not a test: it never fails because something is slow. `make bench` builds it
-   at -O2 and runs it (about 4.5 minutes on this project's 2-core machine, 1.5 without section 5);
-   `./build/bench --help` lists the options. It prints five tables and writes the same figures to
+   at -O2 and runs it (about 5 minutes on this project's 2-core machine, 1.5 without section 5);
+   `./build/bench --help` lists the options. It prints six tables and writes the same figures to
    build/bench.csv:
 
      1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
@@ -1508,7 +1508,8 @@ static void bench_saliency(void)
 static void usage(FILE *to)
 {
     fprintf(to, "usage: bench [--quick] [--threads N] [--csv PATH] [--only SECTION]\n"
-                "  --quick        fewer and shorter runs (a smoke test, figures are rougher)\n"
+                "  --quick        fewer and shorter runs (a smoke test, figures are rougher); section 5\n"
+                "                 streams 1,000 images instead of 10,000, its memory runs 1,000 and 5,000\n"
                 "  --threads N    the \"all threads\" count (default: online CPUs)\n"
                 "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
                 "  --only SECTION peak, conv, net, presets, activations or saliency (the peak is measured anyway:\n"
