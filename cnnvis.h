@@ -8054,7 +8054,7 @@ CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis
                                                       double *delta)
 {
     static const char *fn = "cnnvis_integrated_gradients";
-    float *path = NULL, *grad = NULL, *scores = NULL;
+    float *path = NULL, *grad = NULL;
     size_t count, q;
     int s, i, n;
     double total = 0;
@@ -8070,9 +8070,8 @@ CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis
     CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, pixels->h, pixels->w));
     path = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
     grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    scores = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->desc.max_batch);
-    if (!path || !grad || !scores) {
-        cnnvis_free(path), cnnvis_free(grad), cnnvis_free(scores), cnnvis_tensor_free(out);
+    if (!path || !grad) {
+        cnnvis_free(path), cnnvis_free(grad), cnnvis_tensor_free(out);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
     /* the midpoint rule: points (s + 1/2) / steps along the path, in batches */
@@ -8102,7 +8101,7 @@ CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis
         cnnvis__score_grad(net, path, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sb);
         *delta = (double)sx - (double)sb;
     }
-    cnnvis_free(path), cnnvis_free(grad), cnnvis_free(scores);
+    cnnvis_free(path), cnnvis_free(grad);
     return CNNVIS_OK;
 }
 
