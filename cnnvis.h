@@ -46,6 +46,8 @@
      CNNVIS_FORCE_REFERENCE   always the scalar reference kernels
      CNNVIS_NO_THREADS        no pthreads: everything runs on the calling thread
      CNNVIS_BREAK_ON_ERROR    assert at the line where an error is raised
+     CNNVIS_DISSECT_CAP       values a unit may keep in memory in Network Dissection (8192);
+                              beyond it, more streams over the data (tests set it tiny)
 
    ENVIRONMENT
      CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads
@@ -7261,86 +7263,267 @@ CNNVIS__DEF void cnnvis_dissection_free(cnnvis_dissection *dis)
     memset(dis, 0, sizeof *dis);
 }
 
-/* The state of one sweep of dissection over all its layers and units. */
+/* How cnnvis_dissect finds T_k exactly in two streams over the data set. The first counts
+   each unit's activations in 65,536 bins (the top 16 bits of their keys: sign, exponent
+   and 7 bits of mantissa), which leaves T_k inside one bin, [lo, hi]. The second collects
+   that bin's values (1/128 of an octave wide, it holds a few hundred), which gives T_k
+   exactly, and meanwhile counts the intersections: an upsampled pixel above the bin is in
+   M_k, one below it is out, and the few inside it are kept until T_k is known. A unit
+   whose bin holds more than CNNVIS_DISSECT_CAP values or pixels (heavy ties, or a huge
+   data set) takes more streams: the bin is narrowed 12 bits at a time, then the
+   intersections are counted with T_k known. Memory stays bounded either way. */
+#ifndef CNNVIS_DISSECT_CAP
+#define CNNVIS_DISSECT_CAP 8192
+#endif
+
+enum {
+    CNNVIS__UNIT_DONE,    /* T_k and the intersections are known */
+    CNNVIS__UNIT_COLLECT, /* this stream collects the bin's values, and counts intersections */
+    CNNVIS__UNIT_NARROW,  /* this stream counts the bin's values in 4096 narrower bins */
+    CNNVIS__UNIT_EXACT    /* T_k is known; this stream counts intersections */
+};
+
+/* An upsampled pixel whose value is inside a unit's bin. */
+typedef struct cnnvis__dissect_pixel {
+    float v;
+    int32_t image, pixel;
+} cnnvis__dissect_pixel;
+
+/* The state of dissection over all its layers and units. */
 typedef struct cnnvis__dissect {
     cnnvis_net *net;
     const cnnvis_dataset *ds;
     cnnvis_dissection *out;
-    int n_layers, total_units;
-    int *unit_layer, *unit_index;   /* (total_units) */
-    /* radix selection */
-    uint32_t *prefix, *rank;        /* (total_units) key bits fixed so far; rank among the keys below the prefix */
-    uint32_t *hist;                 /* (total_units, 2048) */
-    int pass_shift, pass_bits;      /* this pass counts bits [shift, shift+bits) of keys whose higher bits equal prefix */
+    int n_layers, total_units, out_of_memory;
+    int *unit_layer, *unit_index;      /* (total_units) layers interleaved, so that threads get equal work */
+    /* the quantile */
+    int *state;                        /* (total_units) CNNVIS__UNIT_* */
+    uint32_t *lo, *hi;                 /* (total_units) T_k's key is in [lo, hi] */
+    long long *rank, *in_bin;          /* (total_units) T_k is the rank-th smallest (from 0) of the in_bin keys in [lo, hi] */
+    uint32_t **blocks;                 /* (total_units, 512) first stream: 128 bins an exponent, allocated when first hit */
+    uint32_t **values;                 /* (total_units) COLLECT: the keys in [lo, hi]; NARROW: 4096 bins over [lo, hi] */
+    long long *n_values;
     /* intersection counting */
+    cnnvis__dissect_pixel **pending;   /* (total_units) upsampled pixels inside [lo, hi], until T_k is known */
+    int *n_pending, *cap_pending, *overflow;
     long long *inter, *mask_area, *concept_area; /* (total_units, n_concepts), (total_units), (n_concepts) */
-    float *up;                      /* (threads, H*W) upsampled maps */
-    int32_t *top;                   /* (total_units, 8) best images, kept by value */
+    float *up;                         /* (threads, H*W) upsampled maps */
+    int32_t *top;                      /* (total_units, 8) best images, kept by value */
     float *top_value;
     int batch_begin, batch_count;
 } cnnvis__dissect;
 
-/* Radix pass over units [begin, end) for the images of the current batch. */
-static void cnnvis__dissect_count_range(void *p, int begin, int end)
+/* The first stream over units [begin, end) for the images of the current batch: the
+   16-bit histogram of each unit's keys, and the 8 images where it fires most. */
+static void cnnvis__dissect_first_range(void *p, int begin, int end)
 {
     cnnvis__dissect *s = (cnnvis__dissect *)p;
     int u, i;
     for (u = begin; u < end; u++) {
         const cnnvis_layer *L = &s->net->layers[s->out[s->unit_layer[u]].layer];
         size_t plane = (size_t)L->out_h * L->out_w, q;
-        uint32_t *hist = s->hist + (size_t)u * 2048, mask = (1u << s->pass_bits) - 1;
-        int above = s->pass_shift + s->pass_bits; /* bits above this pass's are fixed by prefix */
+        uint32_t **blocks = s->blocks + (size_t)u * 512;
         for (i = 0; i < s->batch_count; i++) {
             const float *a = L->out.data + ((size_t)i * L->out_c + s->unit_index[u]) * plane;
+            int32_t *top = s->top + (size_t)u * 8;
+            float *val = s->top_value + (size_t)u * 8, best = a[0];
+            int slot = 8;
             for (q = 0; q < plane; q++) {
                 uint32_t key = cnnvis__float_key(a[q]);
-                if (above < 32 && key >> above != s->prefix[u] >> above) continue;
-                hist[key >> s->pass_shift & mask]++;
+                uint32_t **block = &blocks[key >> 23];
+                if (!*block && !(*block = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * 128))) {
+                    s->out_of_memory = 1;
+                    return;
+                }
+                (*block)[key >> 16 & 127]++;
+                best = a[q] > best ? a[q] : best;
+            }
+            /* keep the 8 images where the unit fires most (ties: the earlier image) */
+            while (slot > 0 && (top[slot - 1] < 0 || best > val[slot - 1])) slot--;
+            if (slot < 8) {
+                memmove(top + slot + 1, top + slot, sizeof(int32_t) * (size_t)(7 - slot));
+                memmove(val + slot + 1, val + slot, sizeof(float) * (size_t)(7 - slot));
+                top[slot] = s->batch_begin + i, val[slot] = best;
             }
         }
     }
 }
 
-/* Intersections of units [begin, end) with every concept, for the current batch. */
-static void cnnvis__dissect_iou_range(void *p, int begin, int end)
+/* Pixel `pixel` of image `image` is in unit u's mask: count it with its concepts. */
+static void cnnvis__dissect_count(cnnvis__dissect *s, int u, int image, size_t pixel)
+{
+    const cnnvis_dataset *ds = s->ds;
+    const cnnvis_dissection *dis = &s->out[s->unit_layer[u]];
+    const unsigned char *labels = ds->concepts + (size_t)image * ds->n_categories * ds->h * ds->w + pixel;
+    long long *inter = s->inter + (size_t)u * dis->n_concepts;
+    int c;
+    s->mask_area[u]++;
+    for (c = 0; c < ds->n_categories; c++) {
+        int concept = labels[(size_t)c * ds->h * ds->w];
+        if (concept < ds->n_concepts[c]) inter[dis->offset[c] + concept]++;
+    }
+}
+
+/* Keep a pixel inside unit u's bin for later; overflow if there are too many. */
+static void cnnvis__dissect_pend(cnnvis__dissect *s, int u, float v, int image, size_t pixel)
+{
+    cnnvis__dissect_pixel *px;
+    if (s->overflow[u]) return;
+    if (s->n_pending[u] == s->cap_pending[u]) {
+        int cap = s->cap_pending[u] ? 2 * s->cap_pending[u] : CNNVIS__MIN(256, CNNVIS_DISSECT_CAP);
+        cnnvis__dissect_pixel *grown = NULL;
+        if (cap <= CNNVIS_DISSECT_CAP) grown = (cnnvis__dissect_pixel *)CNNVIS_MALLOC(sizeof *grown * (size_t)cap);
+        if (!grown) { /* not an error: this unit gets one more stream */
+            s->overflow[u] = 1;
+            return;
+        }
+        if (s->n_pending[u]) memcpy(grown, s->pending[u], sizeof *grown * (size_t)s->n_pending[u]);
+        cnnvis_free(s->pending[u]);
+        s->pending[u] = grown, s->cap_pending[u] = cap;
+    }
+    px = &s->pending[u][s->n_pending[u]++];
+    px->v = v, px->image = image, px->pixel = (int32_t)pixel;
+}
+
+/* Bins over [lo, hi] (a power of two wide) of at most 4096 keys each: the shift. */
+static int cnnvis__dissect_shift(uint32_t lo, uint32_t hi)
+{
+    int shift = 0;
+    while ((((uint64_t)hi - lo + 1) >> shift) > 4096) shift++;
+    return shift;
+}
+
+/* The later streams over units [begin, end) for the current batch: the bin's values,
+   and the intersections of the upsampled maps with every concept. */
+static void cnnvis__dissect_bin_range(void *p, int begin, int end)
 {
     cnnvis__dissect *s = (cnnvis__dissect *)p;
     const cnnvis_dataset *ds = s->ds;
     size_t pixels = (size_t)ds->h * ds->w, q;
     float *up = s->up + (size_t)cnnvis__thread_index * pixels;
-    int u, i, c;
+    int u, i;
     for (u = begin; u < end; u++) {
-        const cnnvis_dissection *dis = &s->out[s->unit_layer[u]];
-        const cnnvis_layer *L = &s->net->layers[dis->layer];
-        float T = dis->units[s->unit_index[u]].threshold;
-        long long *inter = s->inter + (size_t)u * dis->n_concepts;
+        const cnnvis_layer *L = &s->net->layers[s->out[s->unit_layer[u]].layer];
+        size_t plane = (size_t)L->out_h * L->out_w;
+        uint32_t lo = s->lo[u], hi = s->hi[u], *values = s->values[u];
+        float lo_v = cnnvis__key_float(lo), hi_v = cnnvis__key_float(hi);
+        int state = s->state[u], shift = cnnvis__dissect_shift(lo, hi);
+        if (state == CNNVIS__UNIT_DONE) continue;
         for (i = 0; i < s->batch_count; i++) {
-            const float *a = L->out.data + ((size_t)i * L->out_c + s->unit_index[u]) * L->out_h * L->out_w;
-            const unsigned char *labels = ds->concepts + (size_t)(s->batch_begin + i) * ds->n_categories * pixels;
-            float best = a[0];
-            for (q = 1; q < (size_t)L->out_h * L->out_w; q++) best = a[q] > best ? a[q] : best;
-            { /* keep the 8 images where the unit fires most (ties: the earlier image) */
-                int32_t *top = s->top + (size_t)u * 8;
-                float *val = s->top_value + (size_t)u * 8;
-                int slot = 8;
-                while (slot > 0 && (top[slot - 1] < 0 || best > val[slot - 1])) slot--;
-                if (slot < 8) {
-                    memmove(top + slot + 1, top + slot, sizeof(int32_t) * (size_t)(7 - slot));
-                    memmove(val + slot + 1, val + slot, sizeof(float) * (size_t)(7 - slot));
-                    top[slot] = s->batch_begin + i, val[slot] = best;
-                }
+            const float *a = L->out.data + ((size_t)i * L->out_c + s->unit_index[u]) * plane;
+            float most = a[0], biggest = 0;
+            for (q = 0; q < plane; q++) {
+                uint32_t key = cnnvis__float_key(a[q]);
+                most = a[q] > most ? a[q] : most;
+                biggest = fabsf(a[q]) > biggest ? fabsf(a[q]) : biggest;
+                if (key < lo || key > hi) continue;
+                if (state == CNNVIS__UNIT_NARROW) values[(key - lo) >> shift]++;
+                else if (state == CNNVIS__UNIT_COLLECT && s->n_values[u] < s->in_bin[u]) values[s->n_values[u]++] = key;
             }
+            /* Bilinear upsampling only mixes the map's values, so no pixel of a map whose
+               maximum is below the bin can reach it (the margin covers rounding). Most
+               maps are skipped: T_k is exceeded by 0.5% of the activations. */
+            if (state == CNNVIS__UNIT_NARROW || (double)most + 16.0 * FLT_EPSILON * biggest < (double)lo_v) continue;
             cnnvis_plane_resize(up, ds->w, ds->h, a, L->out_w, L->out_h, CNNVIS_RESIZE_BILINEAR);
             for (q = 0; q < pixels; q++) {
-                if (!(up[q] > T)) continue;
-                s->mask_area[u]++;
-                for (c = 0; c < ds->n_categories; c++) {
-                    int concept = labels[(size_t)c * pixels + q];
-                    if (concept < ds->n_concepts[c]) inter[dis->offset[c] + concept]++;
-                }
+                float v = up[q];
+                if (state == CNNVIS__UNIT_EXACT ? v > lo_v : v > hi_v) cnnvis__dissect_count(s, u, s->batch_begin + i, q);
+                else if (state == CNNVIS__UNIT_COLLECT && v >= lo_v) cnnvis__dissect_pend(s, u, v, s->batch_begin + i, q);
             }
         }
     }
+}
+
+static int cnnvis__key_order(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* After a stream: settle what it found out about unit u's T_k and intersections. Returns
+   0 if the stream disagreed with the one before (the forward pass is deterministic). */
+static int cnnvis__dissect_settle(cnnvis__dissect *s, int u)
+{
+    uint32_t *values = s->values[u];
+    int ok = 1;
+    if (s->state[u] == CNNVIS__UNIT_COLLECT) {
+        float T;
+        int k;
+        if (s->n_values[u] != s->in_bin[u] || s->rank[u] >= s->n_values[u]) {
+            ok = 0;
+        } else {
+            qsort(values, (size_t)s->n_values[u], sizeof *values, cnnvis__key_order);
+            s->lo[u] = s->hi[u] = values[s->rank[u]];
+            T = cnnvis__key_float(s->lo[u]);
+            s->state[u] = s->overflow[u] ? CNNVIS__UNIT_EXACT : CNNVIS__UNIT_DONE;
+            for (k = 0; k < s->n_pending[u] && !s->overflow[u]; k++)
+                if (s->pending[u][k].v > T) cnnvis__dissect_count(s, u, s->pending[u][k].image, (size_t)s->pending[u][k].pixel);
+        }
+    } else if (s->state[u] == CNNVIS__UNIT_NARROW) {
+        int shift = cnnvis__dissect_shift(s->lo[u], s->hi[u]);
+        uint32_t bin = 0, bins = (uint32_t)((((uint64_t)s->hi[u] - s->lo[u]) >> shift) + 1);
+        while (bin < bins && s->rank[u] >= (long long)values[bin]) s->rank[u] -= values[bin++];
+        if (bin == bins) {
+            ok = 0;
+        } else {
+            s->lo[u] += bin << shift, s->hi[u] = s->lo[u] + ((1u << shift) - 1);
+            s->in_bin[u] = values[bin];
+            s->state[u] = s->lo[u] == s->hi[u] ? CNNVIS__UNIT_EXACT
+                          : s->in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
+        }
+    } else if (s->state[u] == CNNVIS__UNIT_EXACT) {
+        s->state[u] = CNNVIS__UNIT_DONE;
+    }
+    cnnvis_free(values), s->values[u] = NULL;
+    cnnvis_free(s->pending[u]), s->pending[u] = NULL, s->n_pending[u] = s->cap_pending[u] = 0;
+    return ok;
+}
+
+/* Before a stream: unit u's buffers for what it counts, and its counts zeroed. */
+static int cnnvis__dissect_prepare(cnnvis__dissect *s, int u)
+{
+    int n_concepts = s->out[0].n_concepts;
+    if (s->state[u] == CNNVIS__UNIT_DONE) return 1;
+    if (s->state[u] == CNNVIS__UNIT_NARROW) {
+        s->values[u] = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * 4096);
+        return s->values[u] != NULL;
+    }
+    s->mask_area[u] = 0, s->n_pending[u] = 0, s->overflow[u] = 0, s->n_values[u] = 0;
+    memset(s->inter + (size_t)u * n_concepts, 0, sizeof(long long) * (size_t)n_concepts);
+    if (s->state[u] == CNNVIS__UNIT_COLLECT) {
+        s->values[u] = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * (size_t)CNNVIS__MAX(1, s->in_bin[u]));
+        return s->values[u] != NULL;
+    }
+    return 1;
+}
+
+/* One stream: every image through the net up to layer `deepest`, then fn on all units. */
+static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int batch, cnnvis__range_fn fn)
+{
+    const cnnvis_dataset *ds = s->ds;
+    cnnvis_net *net = s->net;
+    size_t pixels = (size_t)ds->h * ds->w, q;
+    int begin, i, c;
+    cnnvis_result r = CNNVIS_OK;
+    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
+        cnnvis_tensor x = net->input;
+        s->batch_begin = begin, s->batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
+        r = cnnvis_dataset_batch(ds, begin, s->batch_count, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
+        if (r != CNNVIS_OK) break;
+        cnnvis__parallel_for(net->pool, s->total_units, fn, s);
+        if (s->out_of_memory) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for the histograms");
+        if (fn != cnnvis__dissect_first_range) continue;
+        for (i = 0; i < s->batch_count; i++) { /* each concept's area, once */
+            const unsigned char *labels = ds->concepts + (size_t)(begin + i) * ds->n_categories * pixels;
+            for (c = 0; c < ds->n_categories; c++)
+                for (q = 0; q < pixels; q++) {
+                    int concept = labels[(size_t)c * pixels + q];
+                    if (concept < ds->n_concepts[c]) s->concept_area[s->out[0].offset[c] + concept]++;
+                }
+        }
+    }
+    return r;
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
@@ -7348,8 +7531,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
 {
     cnnvis_dissect_desc d;
     cnnvis__dissect s;
-    int l, u, c, k, deepest = 0, batch = 0, pass, begin, n_concepts = 0, was_training;
-    long long values_per_unit;
+    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, was_training, most_units = 0, busy;
     cnnvis_result r = CNNVIS_OK;
     if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
@@ -7391,6 +7573,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         out[l].iou = (float *)cnnvis__alloc(sizeof(float) * (size_t)L->out_c * n_concepts);
         if (!out[l].units || !out[l].iou) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
         deepest = CNNVIS__MAX(deepest, li);
+        most_units = CNNVIS__MAX(most_units, L->out_c);
         s.total_units += L->out_c;
         if (r != CNNVIS_OK) break;
     }
@@ -7398,77 +7581,78 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         size_t U = (size_t)s.total_units;
         s.unit_layer = (int *)cnnvis__alloc(sizeof(int) * U);
         s.unit_index = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.prefix = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
-        s.rank = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
-        s.hist = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U * 2048);
+        s.state = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.lo = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.hi = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.rank = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.in_bin = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.blocks = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U * 512);
+        s.values = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U);
+        s.n_values = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.pending = (cnnvis__dissect_pixel **)cnnvis__alloc(sizeof(cnnvis__dissect_pixel *) * U);
+        s.n_pending = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.cap_pending = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.overflow = (int *)cnnvis__alloc(sizeof(int) * U);
         s.inter = (long long *)cnnvis__alloc(sizeof(long long) * U * (size_t)n_concepts);
         s.mask_area = (long long *)cnnvis__alloc(sizeof(long long) * U);
         s.concept_area = (long long *)cnnvis__alloc(sizeof(long long) * (size_t)n_concepts);
         s.up = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_threads * ds->h * ds->w);
         s.top = (int32_t *)cnnvis__alloc(sizeof(int32_t) * U * 8);
         s.top_value = (float *)cnnvis__alloc(sizeof(float) * U * 8);
-        if (!s.unit_layer || !s.unit_index || !s.prefix || !s.rank || !s.hist || !s.inter || !s.mask_area || !s.concept_area ||
-            !s.up || !s.top || !s.top_value)
+        if (!s.unit_layer || !s.unit_index || !s.state || !s.lo || !s.hi || !s.rank || !s.in_bin || !s.blocks || !s.values ||
+            !s.n_values || !s.pending || !s.n_pending || !s.cap_pending || !s.overflow || !s.inter || !s.mask_area ||
+            !s.concept_area || !s.up || !s.top || !s.top_value)
             r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for %d units", s.total_units);
     }
     if (r == CNNVIS_OK) {
-        for (l = 0, u = 0; l < n_layers; l++)
-            for (k = 0; k < out[l].n_units; k++, u++) s.unit_layer[u] = l, s.unit_index[u] = k;
+        /* unit k of every layer, then unit k + 1: neighbouring units cost about the same */
+        for (k = 0, u = 0; k < most_units; k++)
+            for (l = 0; l < n_layers; l++)
+                if (k < out[l].n_units) s.unit_layer[u] = l, s.unit_index[u] = k, u++;
         for (u = 0; u < s.total_units * 8; u++) s.top[u] = -1;
     }
     was_training = net->training;
     net->training = 0;
-    /* Passes 1-3: each unit's threshold T_k, the (r+1)-th largest of its N activations with
-       r = floor(q N) (exactly r exceed it, barring ties), by radix selection on the keys. */
-    for (pass = 0; pass < 3 && r == CNNVIS_OK; pass++) {
-        s.pass_bits = pass < 2 ? 11 : 10, s.pass_shift = pass == 0 ? 21 : pass == 1 ? 10 : 0;
-        memset(s.hist, 0, sizeof(uint32_t) * (size_t)s.total_units * 2048);
-        for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
-            cnnvis_tensor x = net->input;
-            s.batch_begin = begin, s.batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
-            r = cnnvis_dataset_batch(ds, begin, s.batch_count, net, &x, NULL);
-            if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
-            if (r == CNNVIS_OK) cnnvis__parallel_for(net->pool, s.total_units, cnnvis__dissect_count_range, &s);
+    /* T_k is the (r+1)-th largest of the unit's N activations with r = floor(q N) (exactly
+       r exceed it, barring ties): the rank-th smallest, counting from 0. */
+    if (r == CNNVIS_OK) r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_first_range);
+    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+        const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
+        long long n = (long long)ds->n * L->out_h * L->out_w, below = 0;
+        uint32_t **blocks = s.blocks + (size_t)u * 512, bin;
+        /* (1 + FLT_EPSILON): the float 0.005f is a little below 0.005, and the count of
+           values above T_k is meant to be that of the decimal quantile */
+        s.rank[u] = CNNVIS__MAX(0, n - 1 - (long long)floor((double)d.quantile * (double)n * (1.0 + FLT_EPSILON)));
+        for (bin = 0; bin < 65536; bin++) {
+            long long count = blocks[bin >> 7] ? blocks[bin >> 7][bin & 127] : 0;
+            if (below + count > s.rank[u]) {
+                s.in_bin[u] = count;
+                break;
+            }
+            below += count;
         }
+        if (bin == 65536)
+            r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d: fewer activations than %lld", out[s.unit_layer[u]].layer_name,
+                             s.unit_index[u], n);
+        s.rank[u] -= below;
+        s.lo[u] = bin << 16, s.hi[u] = s.lo[u] | 0xffffu;
+        s.state[u] = s.in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
+    }
+    for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis_free(s.blocks[u]), s.blocks[u] = NULL;
+    /* Then stream until every unit's T_k and intersections are known (twice but for ties). */
+    do {
+        busy = 0;
         for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
-            uint32_t *hist = s.hist + (size_t)u * 2048, below = 0, bin;
-            if (pass == 0) { /* the rank from the bottom of the value we want */
-                const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
-                values_per_unit = (long long)ds->n * L->out_h * L->out_w;
-                /* (1 + FLT_EPSILON): the float 0.005f is a little below 0.005, and the count of
-                   values above T_k is meant to be that of the decimal quantile */
-                s.rank[u] = (uint32_t)(values_per_unit - 1 -
-                                       (long long)floor((double)d.quantile * (double)values_per_unit * (1.0 + FLT_EPSILON)));
-            }
-            for (bin = 0; bin < (1u << s.pass_bits); bin++) {
-                if (below + hist[bin] > s.rank[u]) break;
-                below += hist[bin];
-            }
-            s.prefix[u] |= bin << s.pass_shift;
-            s.rank[u] -= below;
+            busy |= s.state[u] != CNNVIS__UNIT_DONE;
+            if (!cnnvis__dissect_prepare(&s, u)) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
         }
-    }
-    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
-        out[s.unit_layer[u]].units[s.unit_index[u]].threshold = cnnvis__key_float(s.prefix[u]);
-    /* Pass 4: intersections with every concept, and each concept's area. */
-    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
-        cnnvis_tensor x = net->input;
-        size_t pixels = (size_t)ds->h * ds->w, q;
-        int i;
-        s.batch_begin = begin, s.batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
-        r = cnnvis_dataset_batch(ds, begin, s.batch_count, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
-        if (r != CNNVIS_OK) break;
-        cnnvis__parallel_for(net->pool, s.total_units, cnnvis__dissect_iou_range, &s);
-        for (i = 0; i < s.batch_count; i++) {
-            const unsigned char *labels = ds->concepts + (size_t)(begin + i) * ds->n_categories * pixels;
-            for (c = 0; c < ds->n_categories; c++)
-                for (q = 0; q < pixels; q++) {
-                    int concept = labels[(size_t)c * pixels + q];
-                    if (concept < ds->n_concepts[c]) s.concept_area[out[0].offset[c] + concept]++;
-                }
-        }
-    }
+        if (!busy || r != CNNVIS_OK) break;
+        r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_bin_range);
+        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
+            if (!cnnvis__dissect_settle(&s, u))
+                r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d gave other activations in another stream (a forward pass that is not deterministic?)",
+                                 out[s.unit_layer[u]].layer_name, s.unit_index[u]);
+    } while (r == CNNVIS_OK);
     net->training = was_training;
     /* IoU, each unit's best concept, and the detectors per category. */
     for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
@@ -7476,6 +7660,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         cnnvis_dissect_unit *unit = &dis->units[s.unit_index[u]];
         float *iou = dis->iou + (size_t)s.unit_index[u] * n_concepts;
         int best = 0;
+        unit->threshold = cnnvis__key_float(s.lo[u]);
         for (k = 0; k < n_concepts; k++) {
             long long inter = s.inter[(size_t)u * n_concepts + k], uni = s.mask_area[u] + s.concept_area[k] - inter;
             iou[k] = uni > 0 ? (float)((double)inter / (double)uni) : 0.0f;
@@ -7500,7 +7685,14 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
             }
         }
     }
-    cnnvis_free(s.unit_layer), cnnvis_free(s.unit_index), cnnvis_free(s.prefix), cnnvis_free(s.rank), cnnvis_free(s.hist);
+    for (u = 0; u < s.total_units && s.blocks; u++) {
+        for (k = 0; k < 512; k++) cnnvis_free(s.blocks[(size_t)u * 512 + k]);
+        if (s.values) cnnvis_free(s.values[u]);
+        if (s.pending) cnnvis_free(s.pending[u]);
+    }
+    cnnvis_free(s.unit_layer), cnnvis_free(s.unit_index), cnnvis_free(s.state), cnnvis_free(s.lo), cnnvis_free(s.hi);
+    cnnvis_free(s.rank), cnnvis_free(s.in_bin), cnnvis_free(s.blocks), cnnvis_free(s.values), cnnvis_free(s.n_values);
+    cnnvis_free(s.pending), cnnvis_free(s.n_pending), cnnvis_free(s.cap_pending), cnnvis_free(s.overflow);
     cnnvis_free(s.inter), cnnvis_free(s.mask_area), cnnvis_free(s.concept_area), cnnvis_free(s.up);
     cnnvis_free(s.top), cnnvis_free(s.top_value);
     if (r != CNNVIS_OK)
