@@ -22,6 +22,7 @@ $(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. -Itests $< -o $@ $(LDLIBS)
 $(BUILD)/tests/test_activations_cap: tests/test_activations.c
+$(BUILD)/tests/test_gallery: $(BUILD)/99_gallery
 
 # Every numbered example in order: 00_train trains alexnet_mini on the built-in concept
 # images (a few minutes on two cores), the others draw the lecture's pictures from it.
