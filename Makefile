@@ -11,7 +11,7 @@ TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem
+.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem fuzz fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h
@@ -74,4 +74,18 @@ cifar10:
 	@sh data/get-cifar10.sh
 
 clean:
-	rm -rf build build-debug out
+	rm -rf build build-debug build-asan build-arm64 build-fuzz out
+
+# libFuzzer harnesses for every parser (clang: -fsanitize=fuzzer,address,undefined).
+# `make fuzz` runs each for FUZZ_SECONDS (60); `make fuzz-replay` only replays the
+# committed corpora in tests/fuzz/corpus, which hold every input that once crashed.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZERS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+build-fuzz/%: tests/fuzz/%.c cnnvis.h examples/common.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@ $(LDLIBS)
+fuzz: $(FUZZERS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+fuzz-replay: $(FUZZERS)
+	@sh tests/fuzz/run.sh 0 $(FUZZERS)

@@ -2488,7 +2488,7 @@ static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int e
                         int iy = run_oy[run] * g->s - g->p + ky, ix0 = run_ox[run] * g->s - g->p + kx;
                         int len = run_j[run + 1] - run_j[run], t;
                         float *d = dst + run_j[run];
-                        const float *row = plane + (size_t)iy * g->iw;
+                        const float *row = plane + (size_t)CNNVIS__MAX(iy, 0) * g->iw; /* not formed above the plane */
                         if (iy < 0 || iy >= g->ih) {
                             for (t = 0; t < len; t++) d[t] = 0.0f;
                         } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {

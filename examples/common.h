@@ -83,7 +83,11 @@ static inline int ex_parse_args(int argc, char **argv, const ex_option *opts, in
                 snprintf(err, err_size, "option --%s: %.100s is not in [%g, %g]", o->name, value, o->lo, o->hi);
                 return -1;
             }
-            if ((o->kind == EX_INT || o->kind == EX_U64) && v != (double)(long long)v) {
+            if (o->kind == EX_U64 && !(v < 18446744073709551616.0)) { /* 2^64: a table's upper bound may round to it */
+                snprintf(err, err_size, "option --%s: %.100s does not fit in 64 bits", o->name, value);
+                return -1;
+            }
+            if ((o->kind == EX_INT || o->kind == EX_U64) && v != floor(v)) {
                 snprintf(err, err_size, "option --%s: %.100s is not a whole number", o->name, value);
                 return -1;
             }

@@ -1,0 +1,12 @@
+/* fuzz_gunzip.c - libFuzzer harness: gzip members (RFC 1952 + 1951) with a small output cap. */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+    unsigned char *out = NULL;
+    size_t out_size = 0;
+    if (cnnvis_gunzip(&out, &out_size, data, size, (size_t)1 << 22) == CNNVIS_OK) cnnvis_free(out);
+    return 0;
+}

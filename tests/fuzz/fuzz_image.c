@@ -1,0 +1,17 @@
+/* fuzz_image.c - libFuzzer harness: PPM/PGM (binary and ascii) and PNG from memory, then the
+   image written back as PNM and PNG (a decoded image must be a valid one). */
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+    cnnvis_image im;
+    unsigned char *out = NULL;
+    size_t out_size = 0;
+    if (cnnvis_image_read_memory(&im, data, size) != CNNVIS_OK) return 0;
+    if (cnnvis_pnm_encode(&im, 0, 255, &out, &out_size) == CNNVIS_OK) cnnvis_free(out);
+    if (cnnvis_png_encode(&im, &out, &out_size) == CNNVIS_OK) cnnvis_free(out);
+    cnnvis_image_free(&im);
+    return 0;
+}
