@@ -181,7 +181,9 @@ typedef struct cnnvis_rng {
     uint64_t s[4];
 } cnnvis_rng;
 
+/* Start the generator from seed (any value, 0 included). */
 CNNVIS_API void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed);
+/* The next 64 random bits. */
 CNNVIS_API uint64_t cnnvis_rng_u64(cnnvis_rng *rng);
 /* Uniform integer in [0, n), without modulo bias; 0 if n == 0. */
 CNNVIS_API uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n);
@@ -438,6 +440,8 @@ typedef struct cnnvis_dataset {
     int owner;              /* 1 if cnnvis_dataset_free releases the arrays */
 } cnnvis_dataset;
 
+/* Release what the data set owns (nothing for a view made by cnnvis_dataset_slice) and
+   zero it. NULL is fine. */
 CNNVIS_API void cnnvis_dataset_free(cnnvis_dataset *ds);
 /* A view of images [begin, begin+count) (nothing copied). */
 CNNVIS_API cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds,
@@ -688,6 +692,8 @@ typedef struct cnnvis_montage_desc {
     const char *title;
 } cnnvis_montage_desc;
 
+/* n tiles into one picture *out (created here, RGB; the caller frees it), captions[i] under
+   tile i (captions and any entry may be NULL); d may be NULL for the defaults above. */
 CNNVIS_API cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n,
                                         const char *const *captions, const cnnvis_montage_desc *d);
 
@@ -734,6 +740,8 @@ typedef struct cnnvis_plot_desc {
     int n_categories;
 } cnnvis_plot_desc;
 
+/* Draw d's series as lines (points joined in order), or as bars grouped by category, into
+   *out (created here, RGB; the caller frees it). Non-finite points are left out. */
 CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
 CNNVIS_API cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
 /* A matrix (rows, cols) as a grid of cells coloured by value (viridis over [0, max]) with
@@ -862,6 +870,8 @@ typedef struct cnnvis_monitor {
     cnnvis_tensor probe;         /* the probe images, normalised */
 } cnnvis_monitor;
 
+/* Set up a monitor of net's conv layers with the settings d (zero means default; see above).
+   Takes no snapshot yet. Free with cnnvis_monitor_free. */
 CNNVIS_API cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_net *net, const cnnvis_monitor_desc *d);
 /* Take a snapshot now (the callback calls this). */
 CNNVIS_API cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net *net, float epoch);
