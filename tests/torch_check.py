@@ -6,6 +6,10 @@
                                    one image of random pixels in [0, 1]; PyTorch's scores S of
                                    it and dS_c/dpixels through ImageNet's normalisation, c its
                                    top class. Prints c.
+    torch_check.py make-small DIR  the same with an nn.Sequential of every supported kind
+                                   (grouped conv, LRN, padded max-pool, a Flatten cnnvis
+                                   keeps, dropout, two Linear) on 3x19x17 images, saved whole
+                                   and converted with mean 0.5 and std 0.25.
     torch_check.py same A B        the two checkpoints hold the same layers, weights, names,
                                    normalisation and classes (and are byte for byte equal).
 """
@@ -19,20 +23,34 @@ import torch  # noqa: E402
 import torch2cnnvis as t2c  # noqa: E402
 
 
-def make(out):
+def make(out, small=False):
     torch.manual_seed(8)
-    model = t2c.AlexNet().eval()
-    torch.save(model.state_dict(), os.path.join(out, "alexnet.pt"))
-    if t2c.main([os.path.join(out, "alexnet.pt"), os.path.join(out, "alexnet.cnnvis")]) != 0:
+    if small:
+        nn = torch.nn
+        model = nn.Sequential(
+            nn.Conv2d(3, 12, 5, stride=2, padding=2), nn.ReLU(), nn.LocalResponseNorm(4, 1e-2, 0.75, 1.5),
+            nn.MaxPool2d(3, 2, padding=1), nn.Conv2d(12, 16, 3, padding=1, groups=4), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16 * 2 * 2, 32), nn.ReLU(),
+            nn.Dropout(0.3), nn.Linear(32, 7)).eval()
+        shape, mean, std, args = (3, 19, 17), [0.5] * 3, [0.25] * 3, ["--input", "3x19x17", "--mean", "0.5",
+                                                                       "--std", "0.25"]
+        torch.save(model, os.path.join(out, "small.pt"))
+        name = "small"
+    else:
+        model = t2c.AlexNet().eval()
+        shape, mean, std, args = (3, 224, 224), t2c.IMAGENET_MEAN, t2c.IMAGENET_STD, []
+        torch.save(model.state_dict(), os.path.join(out, "alexnet.pt"))
+        name = "alexnet"
+    if t2c.main([os.path.join(out, name + ".pt"), os.path.join(out, name + ".cnnvis")] + args) != 0:
         sys.exit(1)
-    pixels = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(9), requires_grad=True)
-    mean = torch.tensor(t2c.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(t2c.IMAGENET_STD).view(1, 3, 1, 1)
+    pixels = torch.rand(1, *shape, generator=torch.Generator().manual_seed(9), requires_grad=True)
+    mean = torch.tensor(mean).view(1, 3, 1, 1)
+    std = torch.tensor(std).view(1, 3, 1, 1)
     scores = model((pixels - mean) / std)
     c = int(scores[0].argmax())
     scores[0, c].backward()
-    for name, values in (("pixels", pixels), ("logits", scores), ("grad", pixels.grad)):
-        values.detach().numpy().astype("<f4").tofile(os.path.join(out, name + ".f32"))
+    for what, values in (("pixels", pixels), ("logits", scores), ("grad", pixels.grad)):
+        values.detach().numpy().astype("<f4").tofile(os.path.join(out, "%s_%s.f32" % (name, what)))
     print(c)
 
 
@@ -64,8 +82,8 @@ def same(a, b):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "make":
-        make(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] in ("make", "make-small"):
+        make(sys.argv[2], sys.argv[1] == "make-small")
     elif len(sys.argv) == 4 and sys.argv[1] == "same":
         sys.exit(same(sys.argv[2], sys.argv[3]))
     else:
