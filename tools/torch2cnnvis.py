@@ -207,7 +207,7 @@ def _alexnet_shaped(module):
 
 def _square(value, what, where):
     if isinstance(value, str):
-        raise ConvertError("%s: %s=%r: give the padding as a number" % (where, what, value))
+        raise ConvertError("%s: %s=%r: give it as a number" % (where, what, value))
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:
             raise ConvertError("%s: %s %r is not square; cnnvis layers are square" % (where, what, tuple(value)))
@@ -224,7 +224,7 @@ def module_to_checkpoint(model, input_shape=(3, 224, 224), mean=None, std=None, 
     into a Checkpoint. mean/std: 3 numbers each (None: ImageNet's for 3 channels, else 0 and
     1); class_names: None for "0", "1", ..."""
     c, h, w = (int(v) for v in input_shape)
-    leaves = [(".".join(p) or "the model", m, name) for p, m, name in _leaves(model, [])]
+    leaves = [(".".join(["model"] + p), m, name) for p, m, name in _leaves(model, [])]
     layers, stage, flat = [], 0, False
     for i, (where, m, name) in enumerate(leaves):
         own = name if name and not name.isdigit() else None  # a named child keeps its name
@@ -253,7 +253,12 @@ def module_to_checkpoint(model, input_shape=(3, 224, 224), mean=None, std=None, 
             layers.append(Layer(MAXPOOL, own or "pool%d" % stage, 0, k, s, p))
             h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         elif isinstance(m, nn.LocalResponseNorm):
+            if not (m.size > 0 and m.alpha != 0 and m.beta != 0 and m.k != 0):
+                raise ConvertError("%s: LocalResponseNorm(%r, %r, %r, %r): cnnvis reads a size, alpha, beta or k of 0 "
+                                   "as its default (5, 1e-4, 0.75, 2)" % (where, m.size, m.alpha, m.beta, m.k))
             layers.append(Layer(LRN, own or "norm%d" % stage, size=m.size, alpha=m.alpha, beta=m.beta, k=m.k))
+        elif type(m) is nn.Dropout and m.p == 0:
+            pass  # the identity; cnnvis would read p = 0 as its default, 0.5
         elif type(m) is nn.Dropout:
             following = [n for _, n, _ in leaves[i + 1:] if isinstance(n, (nn.Conv2d, nn.Linear))]
             layers.append(Layer(DROPOUT, own or "drop%d" % (stage + (1 if following else 0)), p=m.p))
@@ -268,7 +273,7 @@ def module_to_checkpoint(model, input_shape=(3, 224, 224), mean=None, std=None, 
             if m.in_features != c * h * w:
                 raise ConvertError("%s: Linear takes %d inputs, it gets %dx%dx%d = %d" % (
                     where, m.in_features, c, h, w, c * h * w))
-            if not flat and (h, w) != (1, 1):
+            if not flat and (c, h) != (1, 1):  # PyTorch's Linear would act on the last axis alone
                 raise ConvertError("%s: Linear on a %dx%dx%d input without Flatten before it" % (where, c, h, w))
             stage += 1
             bias = _numpy(m.bias) if m.bias is not None else np.zeros(m.out_features, np.float32)
