@@ -27,27 +27,27 @@ static int cls;
 static int read_f32(const char *path, float *dst, size_t n)
 {
     unsigned char b[4];
-    size_t i;
+    size_t value; /* index of the number being read */
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    for (i = 0; i < n && fread(b, 1, 4, f) == 4; i++) {
-        uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-        memcpy(&dst[i], &v, 4);
+    for (value = 0; value < n && fread(b, 1, 4, f) == 4; value++) {
+        uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        memcpy(&dst[value], &bits, 4);
     }
-    if (i == n && fgetc(f) != EOF) i = 0;
+    if (value == n && fgetc(f) != EOF) value = 0; /* longer than n numbers */
     fclose(f);
-    return i == n;
+    return value == n;
 }
 
 /* max |a - b| / max |b| over n values, with both maxima reported. */
 static double rel_diff(const float *a, const float *b, size_t n, double *max_abs_diff, double *max_ref)
 {
-    size_t i;
+    size_t value; /* index into a and b */
     *max_abs_diff = 0, *max_ref = 0;
-    for (i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
+    for (value = 0; value < n; value++) {
+        double d = fabs((double)a[value] - (double)b[value]);
         if (!(d <= *max_abs_diff)) *max_abs_diff = d; /* a NaN wins */
-        if (fabs((double)b[i]) > *max_ref) *max_ref = fabs((double)b[i]);
+        if (fabs((double)b[value]) > *max_ref) *max_ref = fabs((double)b[value]);
     }
     return *max_ref > 0 ? *max_abs_diff / *max_ref : *max_abs_diff;
 }
@@ -67,22 +67,22 @@ static void test_layers_are_the_preset(void)
 {
     cnnvis_net_desc d;
     cnnvis_net *net = load();
-    int i, c;
+    int layer, ch; /* layer index; input channel */
     REQUIRE(net, "the converted checkpoint loads");
     cnnvis_net_desc_alexnet(&d, net->n_classes);
     CHECK(net->n_layers == d.n_layers, "%d layers, the preset has %d", net->n_layers, d.n_layers);
-    for (i = 0; i < net->n_layers && i < d.n_layers; i++) {
-        const cnnvis_layer_desc *a = &net->layers[i].desc, *b = &d.layers[i];
-        CHECK(strcmp(a->name, b->name) == 0 && a->kind == b->kind, "layer %d is %s (kind %d), the preset's %s (%d)", i,
+    for (layer = 0; layer < net->n_layers && layer < d.n_layers; layer++) {
+        const cnnvis_layer_desc *a = &net->layers[layer].desc, *b = &d.layers[layer];
+        CHECK(strcmp(a->name, b->name) == 0 && a->kind == b->kind, "layer %d is %s (kind %d), the preset's %s (%d)", layer,
               a->name, (int)a->kind, b->name, (int)b->kind);
         CHECK(a->out_channels == b->out_channels && a->kernel == b->kernel && a->stride == b->stride &&
               a->pad == b->pad && a->p == b->p,
               "layer %s: out %d kernel %d stride %d pad %d p %g; the preset: %d %d %d %d %g", a->name, a->out_channels,
               a->kernel, a->stride, a->pad, a->p, b->out_channels, b->kernel, b->stride, b->pad, b->p);
     }
-    for (c = 0; c < 3; c++)
-        CHECK(net->desc.mean[c] == d.mean[c] && net->desc.std[c] == d.std[c], "channel %d: mean %g std %g, ImageNet's %g %g",
-              c, net->desc.mean[c], net->desc.std[c], d.mean[c], d.std[c]);
+    for (ch = 0; ch < 3; ch++)
+        CHECK(net->desc.mean[ch] == d.mean[ch] && net->desc.std[ch] == d.std[ch], "channel %d: mean %g std %g, ImageNet's %g %g",
+              ch, net->desc.mean[ch], net->desc.std[ch], d.mean[ch], d.std[ch]);
     cnnvis_net_free(net);
 }
 
