@@ -9,6 +9,7 @@
 #   3. round trips: cnnvis's own AlexNet checkpoint -> torch -> cnnvis, and the small
 #      model's, give the same file, bit for bit;
 #   4. an AdaptiveAvgPool2d that is not the identity (AlexNet at 256x256) is refused.
+# The AlexNet files are 233 MB each; at most three are kept at a time, in $TMPDIR or /tmp.
 # Needs python3 with PyTorch (Debian: python3-torch) and $BUILD/tests/torch_check; without
 # python3 or PyTorch it prints why and counts as skipped. Ends with "N passed, N failed, N skipped".
 BUILD=${BUILD:-build}
@@ -66,6 +67,17 @@ for net in alexnet small; do
     fi
 done
 
+# 4 (while alexnet.pt is here): refusing what cnnvis cannot compute
+if "$python" "$here/../tools/torch2cnnvis.py" "$dir/alexnet.pt" "$dir/no.cnnvis" --input 3x256x256 >"$dir/log" 2>&1; then
+    fail "AlexNet at 256x256 was converted although its AdaptiveAvgPool2d averages there"
+elif grep -q 'AdaptiveAvgPool2d((6, 6)) sees a 7x7 input' "$dir/log" && [ ! -e "$dir/no.cnnvis" ]; then
+    ok "AlexNet at 256x256 refused: $(head -c 90 "$dir/log")..."
+else
+    fail "AlexNet at 256x256: not the expected message"
+fi
+
+rm -f "$dir"/alexnet*  # 233 MB each
+
 # 3: round trips through PyTorch
 count "$check" save-alexnet "$dir/cnnvis_alexnet.cnnvis"
 for net in cnnvis_alexnet small; do
@@ -79,15 +91,7 @@ for net in cnnvis_alexnet small; do
         fail "$net: cnnvis -> torch -> cnnvis"
     fi
 done
-
-# 4: refusing what cnnvis cannot compute
-if "$python" "$here/../tools/torch2cnnvis.py" "$dir/alexnet.pt" "$dir/no.cnnvis" --input 3x256x256 >"$dir/log" 2>&1; then
-    fail "AlexNet at 256x256 was converted although its AdaptiveAvgPool2d averages there"
-elif grep -q 'AdaptiveAvgPool2d((6, 6)) sees a 7x7 input' "$dir/log" && [ ! -e "$dir/no.cnnvis" ]; then
-    ok "AlexNet at 256x256 refused: $(head -c 90 "$dir/log")..."
-else
-    fail "AlexNet at 256x256: not the expected message"
-fi
+rm -f "$dir"/cnnvis_alexnet*
 
 echo "$passed passed, $failed failed, 0 skipped"
 [ "$failed" -eq 0 ]
