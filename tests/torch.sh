@@ -9,7 +9,7 @@
 #   3. round trips: cnnvis's own AlexNet checkpoint -> torch -> cnnvis, and the small
 #      model's, give the same file, bit for bit;
 #   4. an AdaptiveAvgPool2d that is not the identity (AlexNet at 256x256) is refused.
-# The AlexNet files are 233 MB each; at most three are kept at a time, in $TMPDIR or /tmp.
+# The AlexNet files are 244 MB each; at most three are kept at a time, in $TMPDIR or /tmp.
 # Needs python3 with PyTorch (Debian: python3-torch) and $BUILD/tests/torch_check; without
 # python3 or PyTorch it prints why and counts as skipped. Ends with "N passed, N failed, N skipped".
 BUILD=${BUILD:-build}
@@ -76,7 +76,7 @@ else
     fail "AlexNet at 256x256: not the expected message"
 fi
 
-rm -f "$dir"/alexnet*  # 233 MB each
+rm -f "$dir"/alexnet*  # 244 MB each
 
 # 3: round trips through PyTorch
 count "$check" save-alexnet "$dir/cnnvis_alexnet.cnnvis"
