@@ -10,9 +10,11 @@ EXAMPLE_SRC = $(sort $(wildcard examples/*.c))
 TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# The cnnvis side of tests/torch.sh (not a test_*.c: it needs files PyTorch makes).
+TORCH_CHECK = $(BUILD)/tests/torch_check
 
 .PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem fuzz fuzz-replay
-all: $(EXAMPLES) $(TESTS) $(BUILD)/bench
+all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h
 	@mkdir -p $(@D)
@@ -30,9 +32,11 @@ demo: $(EXAMPLES)
 	@for e in $(sort $(EXAMPLES)); do echo "== $$e"; ./$$e || exit 1; done
 	@echo "pictures in out/"
 
-# Runs every test program and adds up their "N passed, N failed, N skipped" lines.
-test: $(TESTS)
-	@CC="$(CC)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS)
+# Runs every test program and script and adds up their "N passed, N failed, N skipped" lines.
+# tests/doc_check.sh: every public function has a comment; tests/torch.sh: agreement with
+# PyTorch through tools/torch2cnnvis.py (skipped without python3 and PyTorch).
+test: $(TESTS) $(TORCH_CHECK)
+	@CC="$(CC)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS) tests/doc_check.sh tests/torch.sh
 
 # The NEON kernels: the tests cross-compiled for arm64 and run under qemu-aarch64
 # (Debian: gcc-aarch64-linux-gnu, qemu-user). test_train is left out: too slow emulated.

@@ -102,26 +102,32 @@ int main(int argc, char **argv)
         /* The monitor replayed over the checkpoints 00_train kept, one snapshot each. */
         int snapshots = 0;
         net = ex_load_net(checkpoint, threads);
-        ex_probe_data(&probe, net, "concepts", 2000, seed);
         if (!epochs_dir) {
             const char *slash = strrchr(checkpoint, '/');
             snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - checkpoint) : 0, checkpoint, slash ? "/" : "");
             epochs_dir = dir;
         }
-        ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
+        memset(&probe, 0, sizeof probe);
         for (e = 0; e < 1000; e++) {
             char ck[1200];
             cnnvis_net *at;
             snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
             if (!ex_file_exists(ck)) continue;
+            if (snapshots == 0) { /* held-out images only when there is something to replay (none for 224x224 nets) */
+                ex_probe_data(&probe, net, "concepts", 2000, seed);
+                ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
+            }
             at = ex_load_net(ck, threads);
             ex_check(cnnvis_monitor_snapshot(&mon, at, (float)e), ck);
             cnnvis_net_free(at);
             snapshots++;
         }
-        if (snapshots) write_monitor(&mon, out);
-        else printf("no %s/epoch_NN.cnnvis (00_train writes them): no evolution or monitor pictures\n", epochs_dir);
-        cnnvis_monitor_free(&mon);
+        if (snapshots) {
+            write_monitor(&mon, out);
+            cnnvis_monitor_free(&mon);
+        } else {
+            printf("no %s/epoch_NN.cnnvis (00_train writes them): no evolution or monitor pictures\n", epochs_dir);
+        }
     }
     cnnvis_dataset_free(&probe);
     memset(&fd, 0, sizeof fd);

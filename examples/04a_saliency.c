@@ -187,7 +187,8 @@ int main(int argc, char **argv)
     }
     net = ex_load_net(checkpoint, threads);
     n_probe = n_pointing > n_images ? n_pointing : n_images;
-    ex_probe_data(&ds, net, "concepts", n_probe, seed);
+    memset(&ds, 0, sizeof ds);
+    if (!image || n_pointing > 0) ex_probe_data(&ds, net, "concepts", n_probe, seed); /* not for a photo alone */
     n_rows = image ? 1 : n_images;
     ex_check(cnnvis_tensor_create(&pixels, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
     memset(&defaults, 0, sizeof defaults); /* the library's defaults: SmoothGrad 50, IG 64 steps, ... */
