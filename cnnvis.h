@@ -9160,6 +9160,25 @@ static void cnnvis__project(float *adv, const float *pixels, int n, size_t count
     }
 }
 
+/* adv += step * sign(grad) (L-inf) or step * grad / ||grad||_2 (L2), image by image: the
+   steepest ascent of a linear function within a small ball of that norm. */
+static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t count, cnnvis_norm norm, float step)
+{
+    size_t q;
+    int i;
+    for (i = 0; i < n; i++) {
+        float *a = adv + (size_t)i * count;
+        const float *g = grad + (size_t)i * count;
+        if (norm == CNNVIS_NORM_LINF) {
+            for (q = 0; q < count; q++) a[q] += step * (float)((g[q] > 0) - (g[q] < 0));
+        } else {
+            double len = cnnvis__l2(g, count);
+            if (len > 0)
+                for (q = 0; q < count; q++) a[q] += (float)(step * g[q] / len);
+        }
+    }
+}
+
 /* FGSM and PGD on n images (n <= max_batch), d resolved. grad has room for n images.
      untargeted:  x <- x + step * sign(dJ(x, label)/dx)    (climb the loss of the truth)
      targeted:    x <- x - step * sign(dJ(x, target)/dx)   (descend the loss of the target)
@@ -9191,17 +9210,7 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, const 
     }
     for (s = 0; s < steps; s++) {
         cnnvis__loss_grad(net, adv, labels, n, grad);
-        for (i = 0; i < n; i++) {
-            float *a = adv + (size_t)i * count;
-            const float *g = grad + (size_t)i * count;
-            if (d->norm == CNNVIS_NORM_LINF) {
-                for (q = 0; q < count; q++) a[q] += direction * step * (float)((g[q] > 0) - (g[q] < 0));
-            } else {
-                double len = cnnvis__l2(g, count);
-                if (len > 0)
-                    for (q = 0; q < count; q++) a[q] += (float)(direction * step * g[q] / len);
-            }
-        }
+        cnnvis__gradient_step(adv, grad, n, count, d->norm, step * direction);
         cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
     }
 }
@@ -9587,10 +9596,10 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
     cnnvis_attack_desc d;
     cnnvis_rng rng;
     double *correct, *conf_sum, t0 = cnnvis__now();
-    float *pix, *adv, *conf;
-    int32_t *labels, *pred;
+    float *pix, *adv, *grad, *conf;
+    int32_t *labels, *pred, *target;
     size_t count;
-    int n, i, k, b, B;
+    int n, i, k, b, B, fgsm;
     cnnvis_result r = CNNVIS_OK;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
     CNNVIS__TRY(cnnvis__dataset_images(fn, ds, net, n_images, &n));
@@ -9601,24 +9610,35 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
         if (!(eps[k] >= 0) || !isfinite(eps[k])) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: eps[%d] %g must be >= 0", fn, k, eps[k]);
     B = net->desc.max_batch;
     count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
-    pix = (float *)cnnvis__alloc(sizeof(float) * count * 2 * (size_t)B);
+    pix = (float *)cnnvis__alloc(sizeof(float) * count * 3 * (size_t)B);
     conf = (float *)cnnvis__alloc(sizeof(float) * (size_t)B);
-    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 2 * (size_t)B);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 3 * (size_t)B);
     correct = (double *)cnnvis__alloc(sizeof(double) * 2 * (size_t)n_eps);
     if (!pix || !conf || !labels || !correct) {
         cnnvis_free(pix), cnnvis_free(conf), cnnvis_free(labels), cnnvis_free(correct);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
-    adv = pix + count * B, pred = labels + B, conf_sum = correct + n_eps;
+    adv = pix + count * B, grad = adv + count * B, pred = labels + B, target = pred + B, conf_sum = correct + n_eps;
+    fgsm = d.method == CNNVIS_ATTACK_FGSM;
     cnnvis_rng_seed(&rng, d.seed);
     for (i = 0, b = 0; i < n && r == CNNVIS_OK; i += B, b++) {
         int m = CNNVIS__MIN(B, n - i), j;
         cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
+        /* FGSM's gradient is taken at x whatever eps is: one backward pass serves every eps */
+        if (fgsm) {
+            for (j = 0; j < m; j++) target[j] = d.targeted ? d.target : labels[j];
+            cnnvis__loss_grad(net, pix, target, m, grad);
+        }
         for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
             d.eps = eps[k];
-            if (desc && desc->step == 0) d.step = 2.5f * d.eps / (float)d.steps; /* the default step follows eps */
-            if (eps[k] > 0) r = cnnvis__attack_run(net, adv, pix, labels, m, &d, &rng);
-            else memcpy(adv, pix, sizeof(float) * count * m);
+            if (!(desc && desc->step)) d.step = 2.5f * d.eps / (float)d.steps; /* the default step follows eps */
+            memcpy(adv, pix, sizeof(float) * count * m);
+            if (eps[k] > 0 && fgsm) { /* as cnnvis__pgd's one step */
+                cnnvis__gradient_step(adv, grad, m, count, d.norm, d.targeted ? -d.eps : d.eps);
+                cnnvis__project(adv, pix, m, count, d.norm, d.eps);
+            } else if (eps[k] > 0) {
+                r = cnnvis__attack_run(net, adv, pix, labels, m, &d, &rng);
+            }
             cnnvis__classify_run(net, adv, m, pred, conf);
             for (j = 0; j < m; j++) correct[k] += pred[j] == labels[j], conf_sum[k] += conf[j];
             if (progress) /* batches done, counting this one's budgets so far */

@@ -366,6 +366,21 @@ static void test_curve_and_transfer(void)
     CHECK(acc[2] == 0.0f, "PGD with eps 0.5 left accuracy %g", acc[2]);
     CHECK(conf[0] > 0.25f && conf[0] <= 1.0f, "mean confidence %g", conf[0]);
     cnnvis_eval_free(&ev);
+    { /* the FGSM curve (one gradient per batch for all eps) against cnnvis_attack at one eps */
+        cnnvis_tensor px, adv;
+        int32_t predicted[10];
+        int i, correct = 0;
+        d.method = CNNVIS_ATTACK_FGSM;
+        REQUIRE(cnnvis_robustness_curve(acc, NULL, net, &ds, 0, &d, eps, 3, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_tensor_create(&px, 10, 3, 8, 8) == CNNVIS_OK, "px");
+        for (i = 0; i < 10 * 192; i++) px.data[i] = ds.px[i] / 255.0f;
+        d.eps = eps[1];
+        REQUIRE(cnnvis_attack(&adv, net, &px, ds.labels, &d, predicted, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        for (i = 0; i < 10; i++) correct += predicted[i] == ds.labels[i];
+        CHECK(fabsf(acc[1] - correct / 10.0f) < 1e-6f, "FGSM curve %g, cnnvis_attack %g", acc[1], correct / 10.0f);
+        cnnvis_tensor_free(&px), cnnvis_tensor_free(&adv);
+        d.method = CNNVIS_ATTACK_PGD;
+    }
     /* a net's adversarial images always transfer to the same net */
     d.eps = 0.5f;
     REQUIRE(cnnvis_transfer_rate(&rate, &fooled, net, net, &ds, 0, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
