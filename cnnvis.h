@@ -9111,18 +9111,36 @@ static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, in
 
 /* The gradient dJ/dx of the cross-entropy J(x, labels[i]) of each of n images (n <=
    max_batch) with respect to its own pixels: one forward and one backward pass, dropout
-   off. Returns the mean J; net->probs holds the softmax. */
-static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad)
+   off. Returns the mean J; net->probs holds the softmax.
+   direction_only 1: each image's gradient only up to a positive factor, which is all that
+   sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
+   a largest entry of 1 before the backward pass: for an image the net is very sure about,
+   p - onehot rounds to 0 in float (1 - p_y below 1e-38), the gradient vanishes and the
+   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing. */
+static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad,
+                                int direction_only)
 {
-    int was_training = net->training;
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    int was_training = net->training, i, c, K = net->n_classes;
     net->training = 0;
     cnnvis__put_pixels(net, pixels, n);
     cnnvis_net_forward(net, &net->input);
     net->training = was_training;
     cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
+    for (i = 0; direction_only && i < n; i++) {
+        const float *s = last->out.data + (size_t)i * K;
+        float *g = last->dout.data + (size_t)i * K;
+        double m = s[0], sum = 0, others = 0, biggest;
+        for (c = 1; c < K; c++) m = s[c] > m ? s[c] : m;
+        for (c = 0; c < K; c++) sum += exp((double)s[c] - m);
+        for (c = 0; c < K; c++)
+            if (c != labels[i]) others += exp((double)s[c] - m) / sum; /* 1 - p_y without cancellation */
+        biggest = others; /* |dJ/dS_y| = 1 - p_y is the largest entry: the others add up to it */
+        for (c = 0; c < K; c++) g[c] = biggest > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / sum) / biggest) : 0.0f;
+    }
     cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
     /* times n: undo the batch mean, so that each image gets the gradient of its own loss */
-    cnnvis__dinput_to_pixels(net, grad, n, (float)n);
+    cnnvis__dinput_to_pixels(net, grad, n, direction_only ? 1.0f : (float)n);
     return net->loss;
 }
 
@@ -9209,7 +9227,7 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, const 
         cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
     }
     for (s = 0; s < steps; s++) {
-        cnnvis__loss_grad(net, adv, labels, n, grad);
+        cnnvis__loss_grad(net, adv, labels, n, grad, 1);
         cnnvis__gradient_step(adv, grad, n, count, d->norm, step * direction);
         cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
     }
@@ -9364,7 +9382,7 @@ typedef struct cnnvis__lbfgs_attack {
 static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user)
 {
     cnnvis__lbfgs_attack *u = (cnnvis__lbfgs_attack *)user;
-    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad), r2 = 0, norm;
+    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0), r2 = 0, norm;
     int q;
     for (q = 0; q < n; q++) r2 += (double)(a[q] - u->pixels[q]) * (a[q] - u->pixels[q]);
     norm = sqrt(r2);
@@ -9531,7 +9549,7 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net
     for (s = 0; s < d.steps; s++) {
         /* ascent on log p(cls) = descent on J(x, cls); sign steps, as FGSM, so that the
            pace does not depend on the gradient's scale */
-        cnnvis__loss_grad(net, pixels->data, &label, 1, grad);
+        cnnvis__loss_grad(net, pixels->data, &label, 1, grad, 1);
         if (net->probs.data[cls] >= d.confidence) break;
         for (q = 0; q < count; q++) {
             float v = pixels->data[q] - d.step * (float)((grad[q] > 0) - (grad[q] < 0));
@@ -9627,7 +9645,7 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
         /* FGSM's gradient is taken at x whatever eps is: one backward pass serves every eps */
         if (fgsm) {
             for (j = 0; j < m; j++) target[j] = d.targeted ? d.target : labels[j];
-            cnnvis__loss_grad(net, pix, target, m, grad);
+            cnnvis__loss_grad(net, pix, target, m, grad, 1);
         }
         for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
             d.eps = eps[k];
