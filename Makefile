@@ -42,7 +42,7 @@ test: $(TESTS) $(TORCH_CHECK)
 # (Debian: gcc-aarch64-linux-gnu, qemu-user). test_train is left out: too slow emulated.
 ARM_CC    ?= aarch64-linux-gnu-gcc
 ARM_TESTS  = test_kernels test_layers test_grad test_concepts test_tensor test_checkpoint \
-             test_idx test_errors test_images test_filters test_saliency
+             test_idx test_errors test_images test_filters test_saliency test_adversarial
 test-arm64:
 	@mkdir -p build-arm64/tests
 	@for t in $(ARM_TESTS); do \
@@ -50,7 +50,7 @@ test-arm64:
 	@RUNNER=qemu-aarch64 sh tests/run.sh $(addprefix build-arm64/tests/,$(ARM_TESTS))
 
 # The scalar fallback on an x86-64 CPU without AVX2 (qemu-user emulating a Nehalem).
-NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor test_saliency
+NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor test_saliency test_adversarial
 test-nehalem: $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
 	@RUNNER="qemu-x86_64 -cpu Nehalem" sh tests/run.sh $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
 

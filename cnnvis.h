@@ -491,7 +491,12 @@ typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *
      crop_pad 0: no random crops (n: pad by n zeros, crop back at a random offset);
      flip 0: no horizontal flips (1: flip half the images; leave off for digits).
      progress 0: a one-line progress bar on stderr if stderr is a terminal; -1: never.
-     callback NULL; callback_every 0: only at the end of each epoch.                  */
+     callback NULL; callback_every 0: only at the end of each epoch.
+     adversarial NULL: off. Otherwise adversarial training (section 5; Goodfellow et al.
+     2015, Madry et al. 2018): in every batch, a share adversarial_share (0: 0.5; 1: all,
+     as Madry et al.) of the images is replaced by the attack's adversarial versions,
+     crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).          */
+struct cnnvis_attack_desc; /* section 5 */
 typedef struct cnnvis_train_desc {
     int epochs;
     int batch;
@@ -508,6 +513,8 @@ typedef struct cnnvis_train_desc {
     cnnvis_train_callback callback;
     void *user;
     int callback_every;
+    const struct cnnvis_attack_desc *adversarial;
+    float adversarial_share;
 } cnnvis_train_desc;
 
 /* One SGD step on a batch: forward (with dropout), loss, backward, update of every weight
@@ -1194,6 +1201,142 @@ CNNVIS_API cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, in
 CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed);
 /* Spearman's rank correlation of two arrays (ties get their mean rank); 0 if either is constant. */
 CNNVIS_API double cnnvis_spearman(const float *a, const float *b, size_t n);
+
+/* ======================================================================================
+   5  Adversarial noise                                                  >>s5_adversarial
+   "Problem common to any discriminative method!" - a change of the pixels too small to see
+   moves the class (Szegedy et al. 2014): box-constrained L-BFGS, the fast gradient sign
+   method (Goodfellow et al. 2015), its iterated and projected form (Kurakin et al. 2017,
+   Madry et al. 2018), fooling images grown from noise (Nguyen et al. 2015), robustness
+   curves, transfer between nets, and adversarial training.
+   Everything here works in PIXEL SPACE: images are pixels in [0, 1], budgets (eps) are in
+   pixel units (8/255 is eight grey levels), and every adversarial image stays in [0, 1].
+   The net's normalisation is applied inside, as in section 4.
+   ====================================================================================== */
+
+typedef enum cnnvis_attack_method {
+    CNNVIS_ATTACK_FGSM = 0, /* x' = x + eps sign(dJ/dx): one step (Goodfellow et al. 2015) */
+    CNNVIS_ATTACK_PGD,      /* `steps` such steps of size `step`, each projected back onto the
+                               eps-ball around x and onto [0, 1] (Kurakin et al. 2017; Madry
+                               et al. 2018) */
+    CNNVIS_ATTACK_LBFGS     /* min c ||r||_2 + J(x + r, target) with x + r in [0, 1], by
+                               box-constrained L-BFGS and a search over c (Szegedy et al.
+                               2014); targeted only */
+} cnnvis_attack_method;
+
+typedef enum cnnvis_norm {
+    CNNVIS_NORM_LINF = 0, /* max_i |r_i| <= eps: every pixel moves by at most eps */
+    CNNVIS_NORM_L2 = 1    /* ||r||_2 <= eps over all pixels and channels of one image */
+} cnnvis_norm;
+
+/* An attack. J is the cross-entropy loss of the net's softmax. Untargeted attacks climb
+   J(x', true class); targeted ones (targeted = 1) descend J(x', target). Zero means
+   default:
+     method FGSM, norm LINF, eps 8/255 (LINF) or 1.0 (L2), in pixel units;
+     steps 10 (PGD; FGSM is always one step of size eps), step 2.5 eps / steps (Madry et al.);
+     random_start 0 (1: start PGD at a uniform point of the eps-ball);
+     seed 0 (random starts);
+     L-BFGS: c_init 0.1, c_search 8 runs of L-BFGS to find the boundary value of c,
+     lbfgs_iters 50 per run. eps, steps and step do not apply to L-BFGS (its perturbation
+     is unbounded but for [0, 1]).
+   A negative eps, step, steps, c_init, c_search or lbfgs_iters is refused (CNNVIS_ERR_ARG).*/
+typedef struct cnnvis_attack_desc {
+    cnnvis_attack_method method;
+    cnnvis_norm norm;
+    float eps;
+    int steps;
+    float step;
+    int random_start;
+    int targeted;
+    int target;
+    uint64_t seed;
+    float c_init;
+    int c_search;
+    int lbfgs_iters;
+} cnnvis_attack_desc;
+
+/* Adversarial versions of n images of pixels (n, C, H, W), any n (done in batches of the
+   net's max_batch; L-BFGS one image at a time). labels (n) are the true classes; NULL uses
+   the net's own predictions (which avoids "label leaking", Kurakin et al. 2017). adv is
+   created here with pixels' shape. predicted and confidence (n, may be NULL) get the class
+   the net gives each adversarial image and its softmax probability. Dropout is off. Every
+   adversarial image is in [0, 1] and, for FGSM and PGD, within eps of its image in the
+   chosen norm (up to float rounding, ~1e-7 relative). */
+CNNVIS_API cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                       const int32_t *labels, const cnnvis_attack_desc *d, int32_t *predicted,
+                                       float *confidence);
+
+/* The net's class and softmax probability for each of n images of pixels (n, C, H, W), any n,
+   dropout off. predicted or confidence (n) may be NULL. */
+CNNVIS_API cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net,
+                                             const cnnvis_tensor *pixels);
+
+/* --- The box-constrained L-BFGS core ------------------------------------------------------
+   An objective: returns f(x) and writes its gradient (n) into grad. */
+typedef double (*cnnvis_objective)(const float *x, float *grad, int n, void *user);
+
+/* Zero means default: memory 10 (s, y) pairs, max_iters 100, tol 1e-5 (stop when every
+   component of the projected gradient x - clamp(x - g) is below it). */
+typedef struct cnnvis_lbfgs_desc {
+    int memory;
+    int max_iters;
+    float tol;
+} cnnvis_lbfgs_desc;
+
+/* Minimise f over the box lower <= x <= upper (either may be NULL: unbounded on that side)
+   from the x given, by projected L-BFGS: the two-loop recursion (Nocedal 1980) over the free
+   variables (those not held at a bound by their gradient), then a backtracking Armijo search
+   along the projected path (Bertsekas 1982; a simpler relative of L-BFGS-B, Byrd et al.
+   1995). x (n) is replaced by the minimiser found; *fx and *iters (may be NULL) get its value
+   and the iterations taken. The starting x is first clamped into the box. */
+CNNVIS_API cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
+                                          void *user, const cnnvis_lbfgs_desc *d, double *fx, int *iters);
+
+/* --- Fooling images ------------------------------------------------------------------------ */
+
+/* Zero means default: from uniform noise in [0, 1] (seed 0), at most 500 steps of gradient
+   ascent on log p(cls), each moving every pixel by `step` (1/255) in the sign of the
+   gradient and clamping to [0, 1], stopping once p(cls) >= confidence (0.99). */
+typedef struct cnnvis_fooling_desc {
+    float confidence;
+    int steps;
+    float step;
+    uint64_t seed;
+} cnnvis_fooling_desc;
+
+/* An image the net gives class cls with high confidence although it shows nothing (Nguyen et
+   al. 2015, the gradient-ascent variant). pixels (1, C, H, W) is created here, in [0, 1];
+   *p (may be NULL) gets p(cls) reached and *steps_taken (may be NULL) the steps used. */
+CNNVIS_API cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net *net, int cls,
+                                              const cnnvis_fooling_desc *d, float *p, int *steps_taken);
+
+/* --- Measuring robustness ------------------------------------------------------------------ */
+
+/* The attack d run at each of n_eps budgets eps[k] (>= 0; 0 is the clean images) on the first
+   n_images images of ds (0: all): accuracy[k] (share still classified as their label) and
+   confidence[k] (mean softmax probability of the class predicted), either may be NULL.
+   Images are attacked in batches of the net's max_batch. progress 1 draws a bar on stderr. */
+CNNVIS_API cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confidence, cnnvis_net *net,
+                                                 const cnnvis_dataset *ds, int n_images, const cnnvis_attack_desc *d,
+                                                 const float *eps, int n_eps, int progress);
+
+/* Transfer (Szegedy et al. 2014, sec. 4.3; Papernot et al. 2016): adversarial images made on
+   `source` for the first n_images images of ds (0: all), given to `target`. Among the images
+   both nets classify correctly and whose adversarial version fools source, *rate gets the
+   share that also fools target; *fooled_source (may be NULL) the share of all correctly
+   classified images that fool source. */
+CNNVIS_API cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source, cnnvis_net *source, cnnvis_net *target,
+                                              const cnnvis_dataset *ds, int n_images, const cnnvis_attack_desc *d);
+
+/* --- Pictures ---------------------------------------------------------------------------- */
+
+/* The lecture's slide, one row per image: original | perturbation | adversarial. The first
+   and last are captioned with the class the net gives and its probability ("star 97.1%"); the
+   perturbation r = adv - pixels is averaged over channels and shown amplified, symmetric
+   around grey on the diverging colormap (blue -, red +), captioned with its L-inf size in
+   grey levels. pixels and adv are (n, C, H, W); tiles are enlarged zoom times (0: 3). */
+CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                  const cnnvis_tensor *adv, int zoom, const char *title);
 
 #ifdef __cplusplus
 }
@@ -4111,9 +4254,18 @@ static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, doubl
     fflush(stderr);
 }
 
+/* Adversarial training's two steps, in section 5. */
+static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_attack_desc *d,
+                                                  const struct cnnvis_attack_desc *in, const cnnvis_net *net);
+static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const int32_t *labels, int n,
+                                               const struct cnnvis_attack_desc *d, cnnvis_rng *rng, float *work);
+
 CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train, const cnnvis_dataset *test,
                                            const cnnvis_train_desc *desc)
 {
+    cnnvis_attack_desc attack;
+    cnnvis_rng attack_rng;
+    float *attack_work = NULL;
     cnnvis_train_desc d;
     cnnvis_train_stats st;
     cnnvis_rng rng;
@@ -4150,10 +4302,21 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (train->labels[i] < 0 || train->labels[i] >= net->n_classes)
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: label %d of training image %d is not in [0, %d)",
                                 (int)train->labels[i], i, net->n_classes);
+    if (d.adversarial) {
+        CNNVIS__TRY(cnnvis__attack_desc_defaults("cnnvis_net_train (adversarial)", &attack, d.adversarial, net));
+        if (attack.method == CNNVIS_ATTACK_LBFGS)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial training takes FGSM or PGD, not L-BFGS");
+        if (!(d.adversarial_share >= 0 && d.adversarial_share <= 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial_share %g is not in (0, 1]", d.adversarial_share);
+        d.adversarial_share = CNNVIS__DEF_VAL(d.adversarial_share, 0.5f);
+        attack_work = (float *)cnnvis__alloc(sizeof(float) * 2 * (size_t)d.batch * train->c * train->h * train->w);
+        if (!attack_work) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for adversarial images");
+        cnnvis_rng_seed(&attack_rng, d.seed ^ 0xad5e7a11ULL); /* its own stream: training without it is unchanged */
+    }
     order = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)train->n);
     labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)d.batch);
     if (!order || !labels) {
-        cnnvis_free(order), cnnvis_free(labels);
+        cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
     }
     for (i = 0; i < train->n; i++) order[i] = i;
@@ -4191,6 +4354,11 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
                 int flip = d.flip ? (int)(cnnvis_rng_u64(&rng) >> 63) : 0;
                 cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
                 labels[b] = train->labels[order[i + b]];
+            }
+            if (d.adversarial) {
+                int n_adv = (int)(d.adversarial_share * count + 0.5f);
+                if (n_adv > 0) r = cnnvis__train_adversarial(net, x.data, labels, n_adv, &attack, &attack_rng, attack_work);
+                if (r != CNNVIS_OK) break;
             }
             r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
             if (r != CNNVIS_OK) break;
@@ -4235,7 +4403,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (stop) break;
     }
     net->dropout_scale = 1.0f;
-    cnnvis_free(order), cnnvis_free(labels);
+    cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
     return r;
 }
 
@@ -9105,6 +9273,778 @@ CNNVIS__DEF double cnnvis_spearman(const float *a, const float *b, size_t n)
     for (i = 0; i < n; i++) sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
     cnnvis_free(ra), cnnvis_free(rb);
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
+}
+
+/* ======================================================================================
+   5  Adversarial noise                                                  >>s5_adversarial
+   ====================================================================================== */
+
+/* n >= 1 images of pixels (n, C, H, W) of the net's input shape, or an error naming them. */
+static cnnvis_result cnnvis__check_images(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
+{
+    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (p->n < 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes images (n, %d, %d, %d) with n >= 1", fn,
+                            what, p->n, p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* The desc with its defaults filled in, or an error naming the field at fault. */
+static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_attack_desc *d,
+                                                  const struct cnnvis_attack_desc *in, const cnnvis_net *net)
+{
+    if (in) *d = *in;
+    else memset(d, 0, sizeof *d);
+    if ((int)d->method < 0 || d->method > CNNVIS_ATTACK_LBFGS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown attack method %d", fn, (int)d->method);
+    if ((int)d->norm < 0 || d->norm > CNNVIS_NORM_L2) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown norm %d", fn, (int)d->norm);
+    if (!(d->eps >= 0) || !isfinite(d->eps)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: eps %g must be >= 0 (pixel units)", fn, d->eps);
+    if (d->steps < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d must be >= 1 (0: the default 10)", fn, d->steps);
+    if (!(d->step >= 0) || !isfinite(d->step)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: step %g must be > 0 (0: default)", fn, d->step);
+    if (!(d->c_init >= 0) || !isfinite(d->c_init)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: c_init %g must be > 0", fn, d->c_init);
+    if (d->c_search < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: c_search %d must be >= 1", fn, d->c_search);
+    if (d->lbfgs_iters < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: lbfgs_iters %d must be >= 1", fn, d->lbfgs_iters);
+    if (d->targeted && (d->target < 0 || d->target >= net->n_classes))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: target class %d is not in [0, %d)", fn, d->target, net->n_classes);
+    if (d->method == CNNVIS_ATTACK_LBFGS && !d->targeted)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: method L-BFGS is a targeted attack: set targeted = 1 and target", fn);
+    d->eps = CNNVIS__DEF_VAL(d->eps, d->norm == CNNVIS_NORM_LINF ? 8.0f / 255.0f : 1.0f);
+    d->steps = CNNVIS__DEF_VAL(d->steps, 10);
+    d->step = CNNVIS__DEF_VAL(d->step, 2.5f * d->eps / (float)d->steps);
+    d->c_init = CNNVIS__DEF_VAL(d->c_init, 0.1f);
+    d->c_search = CNNVIS__DEF_VAL(d->c_search, 8);
+    d->lbfgs_iters = CNNVIS__DEF_VAL(d->lbfgs_iters, 50);
+    return CNNVIS_OK;
+}
+
+/* Class and softmax probability of the n images (n <= max_batch) of pixels: one forward
+   pass, dropout off. */
+static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
+{
+    const float *scores = net->layers[net->n_layers - 1].out.data;
+    int was_training = net->training, i, c, K = net->n_classes;
+    net->training = 0;
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    for (i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * K;
+        double sum = 0;
+        int best = 0;
+        for (c = 1; c < K; c++)
+            if (s[c] > s[best]) best = c;
+        for (c = 0; c < K; c++) sum += exp((double)s[c] - s[best]); /* p(best) = 1 / sum exp(s_c - s_best) */
+        if (predicted) predicted[i] = best;
+        if (confidence) confidence[i] = (float)(1.0 / sum);
+    }
+}
+
+/* The gradient dJ/dx of the cross-entropy J(x, labels[i]) of each of n images (n <=
+   max_batch) with respect to its own pixels: one forward and one backward pass, dropout
+   off. Returns the mean J; net->probs holds the softmax.
+   direction_only 1: each image's gradient only up to a positive factor, which is all that
+   sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
+   a largest entry of 1 before the backward pass: for an image the net is very sure about,
+   p - onehot rounds to 0 in float (1 - p_y below 1e-38), the gradient vanishes and the
+   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing. */
+static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad,
+                                int direction_only)
+{
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    int was_training = net->training, i, c, K = net->n_classes;
+    net->training = 0;
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
+    for (i = 0; direction_only && i < n; i++) {
+        const float *s = last->out.data + (size_t)i * K;
+        float *g = last->dout.data + (size_t)i * K;
+        double m = s[0], sum = 0, others = 0, biggest;
+        for (c = 1; c < K; c++) m = s[c] > m ? s[c] : m;
+        for (c = 0; c < K; c++) sum += exp((double)s[c] - m);
+        for (c = 0; c < K; c++)
+            if (c != labels[i]) others += exp((double)s[c] - m) / sum; /* 1 - p_y without cancellation */
+        biggest = others; /* |dJ/dS_y| = 1 - p_y is the largest entry: the others add up to it */
+        for (c = 0; c < K; c++) g[c] = biggest > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / sum) / biggest) : 0.0f;
+    }
+    cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+    /* times n: undo the batch mean, so that each image gets the gradient of its own loss */
+    cnnvis__dinput_to_pixels(net, grad, n, direction_only ? 1.0f : (float)n);
+    return net->loss;
+}
+
+static double cnnvis__l2(const float *v, size_t n)
+{
+    double s = 0;
+    size_t q;
+    for (q = 0; q < n; q++) s += (double)v[q] * v[q];
+    return sqrt(s);
+}
+
+/* Project each of n images of adv (count pixels each) onto the eps-ball around its image of
+   pixels, then onto [0, 1]. Clamping to [0, 1] after the ball keeps it in the ball: each
+   pixel only moves towards its original, which is in [0, 1] too. */
+static void cnnvis__project(float *adv, const float *pixels, int n, size_t count, cnnvis_norm norm, float eps)
+{
+    int i;
+    size_t q;
+    for (i = 0; i < n; i++) {
+        float *a = adv + (size_t)i * count;
+        const float *p = pixels + (size_t)i * count;
+        if (norm == CNNVIS_NORM_LINF) {
+            for (q = 0; q < count; q++) {
+                float lo = p[q] - eps, hi = p[q] + eps;
+                a[q] = a[q] < lo ? lo : a[q] > hi ? hi : a[q];
+            }
+        } else {
+            double r2 = 0, scale;
+            for (q = 0; q < count; q++) r2 += (double)(a[q] - p[q]) * (a[q] - p[q]);
+            scale = r2 > (double)eps * eps ? eps / sqrt(r2) : 1.0; /* shrink r onto the sphere ||r|| = eps */
+            if (scale < 1.0)
+                for (q = 0; q < count; q++) a[q] = p[q] + (float)((a[q] - p[q]) * scale);
+        }
+        for (q = 0; q < count; q++) a[q] = a[q] < 0.0f ? 0.0f : a[q] > 1.0f ? 1.0f : a[q];
+    }
+}
+
+/* adv += step * sign(grad) (L-inf) or step * grad / ||grad||_2 (L2), image by image: the
+   steepest ascent of a linear function within a small ball of that norm. */
+static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t count, cnnvis_norm norm, float step)
+{
+    size_t q;
+    int i;
+    for (i = 0; i < n; i++) {
+        float *a = adv + (size_t)i * count;
+        const float *g = grad + (size_t)i * count;
+        if (norm == CNNVIS_NORM_LINF) {
+            for (q = 0; q < count; q++) a[q] += step * (float)((g[q] > 0) - (g[q] < 0));
+        } else {
+            double len = cnnvis__l2(g, count);
+            if (len > 0)
+                for (q = 0; q < count; q++) a[q] += (float)(step * g[q] / len);
+        }
+    }
+}
+
+/* FGSM and PGD on n images (n <= max_batch), d resolved. grad has room for n images.
+     untargeted:  x <- x + step * sign(dJ(x, label)/dx)    (climb the loss of the truth)
+     targeted:    x <- x - step * sign(dJ(x, target)/dx)   (descend the loss of the target)
+   with sign() replaced by g / ||g||_2 in the L2 ball, each step followed by the projection.
+   FGSM is exactly the first step from x with step = eps (Goodfellow et al. 2015: the loss is
+   nearly linear in x, so the best move within ||r||_inf <= eps is eps * sign(gradient)). */
+static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
+                        const cnnvis_attack_desc *d, cnnvis_rng *rng, float *grad)
+{
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    int steps = d->method == CNNVIS_ATTACK_FGSM ? 1 : d->steps, s, i;
+    float step = d->method == CNNVIS_ATTACK_FGSM ? d->eps : d->step, direction = d->targeted ? -1.0f : 1.0f;
+    memcpy(adv, pixels, sizeof(float) * count * n);
+    if (d->method == CNNVIS_ATTACK_PGD && d->random_start) {
+        /* Madry et al.: start at a random point of the ball, so that the attack does not
+           begin where the loss surface of adversarially trained nets is flattest */
+        for (i = 0; i < n; i++) {
+            float *a = adv + (size_t)i * count;
+            if (d->norm == CNNVIS_NORM_LINF) {
+                for (q = 0; q < count; q++) a[q] += d->eps * (2.0f * cnnvis_rng_uniform(rng) - 1.0f);
+            } else { /* a uniform direction (normal samples) times a uniform radius */
+                double len, radius = d->eps * cnnvis_rng_uniform(rng);
+                for (q = 0; q < count; q++) grad[q] = cnnvis_rng_normal(rng);
+                len = cnnvis__l2(grad, count);
+                for (q = 0; q < count; q++) a[q] += len > 0 ? (float)(grad[q] * radius / len) : 0.0f;
+            }
+        }
+        cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
+    }
+    for (s = 0; s < steps; s++) {
+        cnnvis__loss_grad(net, adv, labels, n, grad, 1);
+        cnnvis__gradient_step(adv, grad, n, count, d->norm, step * direction);
+        cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
+    }
+}
+
+/* --- The box-constrained L-BFGS core ---------------------------------------------------- */
+
+static double cnnvis__dot_free(const float *a, const float *b, const unsigned char *free_var, int n)
+{
+    double s = 0;
+    int i;
+    for (i = 0; i < n; i++)
+        if (free_var[i]) s += (double)a[i] * b[i];
+    return s;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
+                                           void *user, const cnnvis_lbfgs_desc *desc, double *fx, int *iters)
+{
+    static const char *fn = "cnnvis_lbfgs_box";
+    cnnvis_lbfgs_desc d;
+    float *block, *g, *xn, *gn, *q, *S, *Y;
+    double *alpha, fval, fnew;
+    unsigned char *free_var;
+    int i, it, k, m, pairs = 0, newest = -1;
+    if (fx) *fx = 0;
+    if (iters) *iters = 0;
+    if (!x) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: x is NULL", fn);
+    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the objective f is NULL", fn);
+    if (n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n %d must be >= 1", fn, n);
+    if (desc) d = *desc;
+    else memset(&d, 0, sizeof d);
+    if (d.memory < 0 || d.memory > 1000 || d.max_iters < 0 || !(d.tol >= 0))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: memory %d (0..1000), max_iters %d (>= 0) or tol %g (>= 0) out of range", fn,
+                            d.memory, d.max_iters, d.tol);
+    d.memory = CNNVIS__DEF_VAL(d.memory, 10);
+    d.max_iters = CNNVIS__DEF_VAL(d.max_iters, 100);
+    d.tol = CNNVIS__DEF_VAL(d.tol, 1e-5f);
+    for (i = 0; lower && upper && i < n; i++)
+        if (!(lower[i] <= upper[i])) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: lower[%d] %g > upper[%d] %g", fn, i, lower[i], i, upper[i]);
+    m = d.memory;
+    if (!cnnvis__mul_ok((size_t)n, 2u * m + 4u)) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: n %d is too large", fn, n);
+    block = (float *)cnnvis__alloc(sizeof(float) * (size_t)n * (2u * m + 4u));
+    alpha = (double *)cnnvis__alloc(sizeof(double) * m);
+    free_var = (unsigned char *)cnnvis__alloc((size_t)n);
+    if (!block || !alpha || !free_var) {
+        cnnvis_free(block), cnnvis_free(alpha), cnnvis_free(free_var);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %d variables", fn, n);
+    }
+    g = block, xn = g + n, gn = xn + n, q = gn + n, S = q + n, Y = S + (size_t)m * n;
+    for (i = 0; i < n; i++) {
+        if (lower && x[i] < lower[i]) x[i] = lower[i];
+        if (upper && x[i] > upper[i]) x[i] = upper[i];
+    }
+    fval = f(x, g, n, user);
+    for (it = 0; it < d.max_iters; it++) {
+        double pg = 0, gd, t, first_scale = 1.0;
+        int accepted = 0, ls;
+        /* Stop at a stationary point of the box problem: the projected gradient step
+           x - clamp(x - g) is zero there (KKT: g_i >= 0 at a lower bound, <= 0 at an upper one). */
+        for (i = 0; i < n; i++) {
+            double v = (double)x[i] - g[i];
+            if (lower && v < lower[i]) v = lower[i];
+            if (upper && v > upper[i]) v = upper[i];
+            v = fabs(x[i] - v);
+            pg = v > pg ? v : pg;
+        }
+        if (pg < d.tol) break;
+        /* A variable at a bound whose gradient pushes it out stays there this iteration; the
+           quasi-Newton model is built on the others only. */
+        for (i = 0; i < n; i++)
+            free_var[i] = !((lower && x[i] <= lower[i] && g[i] > 0) || (upper && x[i] >= upper[i] && g[i] < 0));
+        /* Two-loop recursion (Nocedal 1980): q = H g with H the inverse-Hessian estimate from
+           the last pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k. */
+        for (i = 0; i < n; i++) q[i] = free_var[i] ? g[i] : 0.0f;
+        for (k = 0; k < pairs; k++) {
+            int slot = (newest - k + m) % m;
+            const float *s = S + (size_t)slot * n, *y = Y + (size_t)slot * n;
+            double sy = cnnvis__dot_free(s, y, free_var, n);
+            alpha[slot] = sy > 0 ? cnnvis__dot_free(s, q, free_var, n) / sy : 0;
+            for (i = 0; i < n; i++)
+                if (free_var[i]) q[i] -= (float)(alpha[slot] * y[i]);
+        }
+        if (pairs > 0) { /* H0 = (s.y / y.y) I, the usual scaling of the newest pair */
+            const float *s = S + (size_t)newest * n, *y = Y + (size_t)newest * n;
+            double sy = cnnvis__dot_free(s, y, free_var, n), yy = cnnvis__dot_free(y, y, free_var, n);
+            first_scale = sy > 0 && yy > 0 ? sy / yy : 1.0;
+        } else { /* no curvature yet: a first step of unit length */
+            double gg = sqrt(cnnvis__dot_free(g, g, free_var, n));
+            first_scale = gg > 0 ? 1.0 / gg : 1.0;
+        }
+        for (i = 0; i < n; i++) q[i] = (float)(q[i] * first_scale);
+        for (k = pairs - 1; k >= 0; k--) {
+            int slot = (newest - k + m) % m;
+            const float *s = S + (size_t)slot * n, *y = Y + (size_t)slot * n;
+            double sy = cnnvis__dot_free(s, y, free_var, n), beta;
+            if (!(sy > 0)) continue;
+            beta = cnnvis__dot_free(y, q, free_var, n) / sy;
+            for (i = 0; i < n; i++)
+                if (free_var[i]) q[i] += (float)((alpha[slot] - beta) * s[i]);
+        }
+        gd = -cnnvis__dot_free(g, q, free_var, n); /* the direction is -q */
+        if (!(gd < 0)) { /* not a descent direction: forget the pairs, take steepest descent */
+            double gg = sqrt(cnnvis__dot_free(g, g, free_var, n));
+            pairs = 0;
+            for (i = 0; i < n; i++) q[i] = free_var[i] && gg > 0 ? (float)(g[i] / gg) : 0.0f;
+        }
+        /* Backtracking along the projected path x(t) = clamp(x - t q) until Armijo's
+           sufficient decrease f(x(t)) <= f(x) + 1e-4 g.(x(t) - x) holds. */
+        for (t = 1.0, ls = 0; ls < 40 && !accepted; ls++, t *= 0.5) {
+            double decrease = 0;
+            for (i = 0; i < n; i++) {
+                double v = free_var[i] ? (double)x[i] - t * q[i] : x[i];
+                if (lower && v < lower[i]) v = lower[i];
+                if (upper && v > upper[i]) v = upper[i];
+                xn[i] = (float)v;
+                decrease += (double)g[i] * (xn[i] - x[i]);
+            }
+            if (!(decrease < 0)) continue;
+            fnew = f(xn, gn, n, user);
+            if (fnew <= fval + 1e-4 * decrease) accepted = 1;
+        }
+        if (!accepted) break; /* no step lowers f: as close as float arithmetic gets */
+        newest = (newest + 1) % m;
+        {
+            float *s = S + (size_t)newest * n, *y = Y + (size_t)newest * n;
+            double sy = 0;
+            for (i = 0; i < n; i++) s[i] = xn[i] - x[i], y[i] = gn[i] - g[i], sy += (double)s[i] * y[i];
+            if (sy > 1e-12) pairs = pairs < m ? pairs + 1 : m; /* keep only pairs of positive curvature */
+            else newest = (newest - 1 + m) % m;
+        }
+        memcpy(x, xn, sizeof(float) * n);
+        memcpy(g, gn, sizeof(float) * n);
+        fval = fnew;
+    }
+    if (fx) *fx = fval;
+    if (iters) *iters = it;
+    cnnvis_free(block), cnnvis_free(alpha), cnnvis_free(free_var);
+    return isfinite(fval) ? CNNVIS_OK : CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s: the objective is not finite", fn);
+}
+
+/* Szegedy et al.'s objective for one image, over the adversarial image a = x + r:
+   f(a) = c ||a - x||_2 + J(a, target), gradient c (a - x) / ||a - x|| + dJ/da (taking 0 for
+   the norm's gradient at r = 0, where it has none). */
+typedef struct cnnvis__lbfgs_attack {
+    cnnvis_net *net;
+    const float *pixels; /* (C, H, W) the original x */
+    int32_t target;
+    float c;
+} cnnvis__lbfgs_attack;
+
+static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user)
+{
+    cnnvis__lbfgs_attack *u = (cnnvis__lbfgs_attack *)user;
+    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0), r2 = 0, norm;
+    int q;
+    for (q = 0; q < n; q++) r2 += (double)(a[q] - u->pixels[q]) * (a[q] - u->pixels[q]);
+    norm = sqrt(r2);
+    if (norm > 0)
+        for (q = 0; q < n; q++) grad[q] += (float)(u->c * (a[q] - u->pixels[q]) / norm);
+    return u->c * norm + loss;
+}
+
+/* One image: L-BFGS in the box [0, 1] for several c. A small c lets r grow until the target
+   wins; a large c keeps r small and may miss it. The paper asks for the c at that boundary
+   ("line-search to find the minimum c > 0 for which the minimizer r ... satisfies f(x + r) =
+   l", where its larger c means a smaller r): here c grows tenfold while the target is
+   reached (shrinks while it is not), then the boundary is bisected in log c. The result is
+   the successful a with the smallest ||r||_2, or, if no c reached the target, the run of the
+   smallest c. */
+static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const float *pixels, const cnnvis_attack_desc *d,
+                                              float *work, const float *zeros, const float *ones)
+{
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    cnnvis__lbfgs_attack u;
+    cnnvis_lbfgs_desc ld;
+    double c_ok = 0, c_bad = 0, best = -1, c_smallest = 0;
+    int run;
+    memset(&ld, 0, sizeof ld);
+    ld.max_iters = d->lbfgs_iters;
+    u.net = net, u.pixels = pixels, u.target = d->target;
+    for (run = 0; run < d->c_search; run++) {
+        double c = run == 0 ? d->c_init : c_bad == 0 ? c_ok * 10 : c_ok == 0 ? c_bad / 10 : sqrt(c_ok * c_bad);
+        int32_t predicted;
+        double r;
+        u.c = (float)c;
+        memcpy(work, pixels, sizeof(float) * count); /* every run starts from r = 0 */
+        CNNVIS__TRY(cnnvis_lbfgs_box(work, (int)count, zeros, ones, cnnvis__lbfgs_objective, &u, &ld, NULL, NULL));
+        cnnvis__classify_run(net, work, 1, &predicted, NULL);
+        for (r = 0, q = 0; q < count; q++) r += (double)(work[q] - pixels[q]) * (work[q] - pixels[q]);
+        if (predicted == d->target) {
+            c_ok = c;
+            if (best < 0 || r < best) best = r, memcpy(adv, work, sizeof(float) * count);
+        } else {
+            c_bad = c;
+            if (best < 0 && (c_smallest == 0 || c < c_smallest)) c_smallest = c, memcpy(adv, work, sizeof(float) * count);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+/* Any attack on n images (n <= max_batch), d resolved; labels (n) are the classes the
+   untargeted attacks move away from. Allocates its scratch (a few images). */
+static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
+                                        const cnnvis_attack_desc *d, cnnvis_rng *rng)
+{
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    cnnvis_result r = CNNVIS_OK;
+    int32_t *y = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
+    float *work = (float *)cnnvis__alloc(sizeof(float) * count * (d->method == CNNVIS_ATTACK_LBFGS ? 3 : (size_t)n));
+    int i;
+    if (!y || !work) {
+        cnnvis_free(y), cnnvis_free(work);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_attack: out of memory for %d images", n);
+    }
+    for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels[i];
+    if (d->method == CNNVIS_ATTACK_LBFGS) {
+        float *zeros = work + count, *ones = zeros + count;
+        for (q = 0; q < count; q++) ones[q] = 1.0f;
+        for (i = 0; i < n && r == CNNVIS_OK; i++)
+            r = cnnvis__lbfgs_attack_one(net, adv + (size_t)i * count, pixels + (size_t)i * count, d, work, zeros, ones);
+    } else {
+        cnnvis__pgd(net, adv, pixels, y, n, d, rng, work);
+    }
+    cnnvis_free(y), cnnvis_free(work);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
+{
+    size_t count;
+    int i;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_classify: net is NULL");
+    CNNVIS__TRY(cnnvis__check_images("cnnvis_net_classify", "pixels", net, pixels));
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    for (i = 0; i < pixels->n; i += net->desc.max_batch) {
+        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
+        cnnvis__classify_run(net, pixels->data + (size_t)i * count, m, predicted ? predicted + i : NULL,
+                             confidence ? confidence + i : NULL);
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, const cnnvis_tensor *pixels, const int32_t *labels,
+                                        const cnnvis_attack_desc *desc, int32_t *predicted, float *confidence)
+{
+    static const char *fn = "cnnvis_attack";
+    cnnvis_attack_desc d;
+    cnnvis_rng rng;
+    int32_t *own = NULL;
+    size_t count, q;
+    int i;
+    cnnvis_result r = CNNVIS_OK;
+    if (!adv) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv is NULL", fn);
+    memset(adv, 0, sizeof *adv);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_images(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, net));
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    for (i = 0; labels && i < pixels->n; i++)
+        if (labels[i] < 0 || labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class in [0, %d)", fn, (int)labels[i], i,
+                                net->n_classes);
+    for (q = 0; q < count * (size_t)pixels->n; q++)
+        if (!(pixels->data[q] >= 0.0f && pixels->data[q] <= 1.0f))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels[%lu] = %g is not in [0, 1] (pixel space)", fn, (unsigned long)q,
+                                pixels->data[q]);
+    if (!labels) { /* no labels: attack the net's own answer */
+        own = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)pixels->n);
+        if (!own) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+        cnnvis_net_classify(own, NULL, net, pixels);
+        labels = own;
+    }
+    r = cnnvis_tensor_create(adv, pixels->n, pixels->c, pixels->h, pixels->w);
+    cnnvis_rng_seed(&rng, d.seed);
+    for (i = 0; i < pixels->n && r == CNNVIS_OK; i += net->desc.max_batch) {
+        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
+        r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels + i, m, &d, &rng);
+    }
+    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis_net_classify(predicted, confidence, net, adv);
+    if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
+    cnnvis_free(own);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_fooling_desc *desc,
+                                               float *p, int *steps_taken)
+{
+    static const char *fn = "cnnvis_fooling_image";
+    cnnvis_fooling_desc d;
+    cnnvis_rng rng;
+    float *grad, prob = 0;
+    size_t count, q;
+    int s;
+    int32_t label = cls;
+    if (p) *p = 0;
+    if (steps_taken) *steps_taken = 0;
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels is NULL", fn);
+    memset(pixels, 0, sizeof *pixels);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if (desc) d = *desc;
+    else memset(&d, 0, sizeof d);
+    if (!(d.confidence >= 0 && d.confidence < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: confidence %g is not in (0, 1)", fn, d.confidence);
+    if (d.steps < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d must be >= 1 (0: default)", fn, d.steps);
+    if (!(d.step >= 0) || !isfinite(d.step)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: step %g must be > 0 (0: default)", fn, d.step);
+    d.confidence = CNNVIS__DEF_VAL(d.confidence, 0.99f);
+    d.steps = CNNVIS__DEF_VAL(d.steps, 500);
+    d.step = CNNVIS__DEF_VAL(d.step, 1.0f / 255.0f);
+    CNNVIS__TRY(cnnvis_tensor_create(pixels, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w));
+    count = cnnvis_tensor_count(pixels);
+    grad = (float *)cnnvis__alloc(sizeof(float) * count);
+    if (!grad) {
+        cnnvis_tensor_free(pixels);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    cnnvis_rng_seed(&rng, d.seed);
+    for (q = 0; q < count; q++) pixels->data[q] = cnnvis_rng_uniform(&rng);
+    for (s = 0; s < d.steps; s++) {
+        /* ascent on log p(cls) = descent on J(x, cls); sign steps, as FGSM, so that the
+           pace does not depend on the gradient's scale */
+        cnnvis__loss_grad(net, pixels->data, &label, 1, grad, 1);
+        if (net->probs.data[cls] >= d.confidence) break;
+        for (q = 0; q < count; q++) {
+            float v = pixels->data[q] - d.step * (float)((grad[q] > 0) - (grad[q] < 0));
+            pixels->data[q] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        }
+    }
+    cnnvis__classify_run(net, pixels->data, 1, NULL, NULL);
+    {
+        const float *sc = net->layers[net->n_layers - 1].out.data;
+        double sum = 0;
+        int c;
+        for (c = 0; c < net->n_classes; c++) sum += exp((double)sc[c] - sc[cls]);
+        prob = (float)(1.0 / sum);
+    }
+    if (p) *p = prob;
+    if (steps_taken) *steps_taken = s;
+    cnnvis_free(grad);
+    return CNNVIS_OK;
+}
+
+/* Images [begin, begin+m) of ds as pixels in [0, 1] and their labels. */
+static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m)
+{
+    size_t count = (size_t)ds->c * ds->h * ds->w, q;
+    const unsigned char *src = ds->px + (size_t)begin * count;
+    int i;
+    for (q = 0; q < count * (size_t)m; q++) dst[q] = src[q] * (1.0f / 255.0f);
+    for (i = 0; i < m; i++) labels[i] = ds->labels[begin + i];
+}
+
+static void cnnvis__progress_bar(const char *what, double fraction, double seconds)
+{
+    char bar[31];
+    int i, filled = (int)(fraction * 30);
+    double eta = fraction > 0 ? seconds / fraction * (1 - fraction) : 0;
+    for (i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r%s [%s] %3d%%  %.0fs  ETA %.0fs ", what, bar, (int)(fraction * 100), seconds, eta);
+    if (fraction >= 1) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+/* Check a data set and the number of its images to use. */
+static cnnvis_result cnnvis__dataset_images(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net, int n_images, int *n)
+{
+    int i;
+    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
+    if (n_images < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n_images %d must be >= 0 (0: all)", fn, n_images);
+    *n = n_images == 0 || n_images > ds->n ? ds->n : n_images;
+    for (i = 0; i < *n; i++)
+        if (ds->labels[i] < 0 || ds->labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class of the net [0, %d)", fn,
+                                (int)ds->labels[i], i, net->n_classes);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confidence, cnnvis_net *net, const cnnvis_dataset *ds,
+                                                  int n_images, const cnnvis_attack_desc *desc, const float *eps, int n_eps,
+                                                  int progress)
+{
+    static const char *fn = "cnnvis_robustness_curve";
+    cnnvis_attack_desc d;
+    cnnvis_rng rng;
+    double *correct, *conf_sum, t0 = cnnvis__now();
+    float *pix, *adv, *grad, *conf;
+    int32_t *labels, *pred, *target;
+    size_t count;
+    int n, i, k, b, B, fgsm;
+    cnnvis_result r = CNNVIS_OK;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__dataset_images(fn, ds, net, n_images, &n));
+    CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, net));
+    if (!eps) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: eps is NULL", fn);
+    if (n_eps < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n_eps %d must be >= 1", fn, n_eps);
+    for (k = 0; k < n_eps; k++)
+        if (!(eps[k] >= 0) || !isfinite(eps[k])) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: eps[%d] %g must be >= 0", fn, k, eps[k]);
+    B = net->desc.max_batch;
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    pix = (float *)cnnvis__alloc(sizeof(float) * count * 3 * (size_t)B);
+    conf = (float *)cnnvis__alloc(sizeof(float) * (size_t)B);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 3 * (size_t)B);
+    correct = (double *)cnnvis__alloc(sizeof(double) * 2 * (size_t)n_eps);
+    if (!pix || !conf || !labels || !correct) {
+        cnnvis_free(pix), cnnvis_free(conf), cnnvis_free(labels), cnnvis_free(correct);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    adv = pix + count * B, grad = adv + count * B, pred = labels + B, target = pred + B, conf_sum = correct + n_eps;
+    fgsm = d.method == CNNVIS_ATTACK_FGSM;
+    cnnvis_rng_seed(&rng, d.seed);
+    for (i = 0, b = 0; i < n && r == CNNVIS_OK; i += B, b++) {
+        int m = CNNVIS__MIN(B, n - i), j;
+        cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
+        /* FGSM's gradient is taken at x whatever eps is: one backward pass serves every eps */
+        if (fgsm) {
+            for (j = 0; j < m; j++) target[j] = d.targeted ? d.target : labels[j];
+            cnnvis__loss_grad(net, pix, target, m, grad, 1);
+        }
+        for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
+            d.eps = eps[k];
+            if (!(desc && desc->step)) d.step = 2.5f * d.eps / (float)d.steps; /* the default step follows eps */
+            memcpy(adv, pix, sizeof(float) * count * m);
+            if (eps[k] > 0 && fgsm) { /* as cnnvis__pgd's one step */
+                cnnvis__gradient_step(adv, grad, m, count, d.norm, d.targeted ? -d.eps : d.eps);
+                cnnvis__project(adv, pix, m, count, d.norm, d.eps);
+            } else if (eps[k] > 0) {
+                r = cnnvis__attack_run(net, adv, pix, labels, m, &d, &rng);
+            }
+            cnnvis__classify_run(net, adv, m, pred, conf);
+            for (j = 0; j < m; j++) correct[k] += pred[j] == labels[j], conf_sum[k] += conf[j];
+            if (progress) /* batches done, counting this one's budgets so far */
+                cnnvis__progress_bar("robustness", ((double)b * n_eps + k + 1) / ((double)((n + B - 1) / B) * n_eps),
+                                     cnnvis__now() - t0);
+        }
+    }
+    for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
+        if (accuracy) accuracy[k] = (float)(correct[k] / n);
+        if (confidence) confidence[k] = (float)(conf_sum[k] / n);
+    }
+    cnnvis_free(pix), cnnvis_free(conf), cnnvis_free(labels), cnnvis_free(correct);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source, cnnvis_net *source, cnnvis_net *target,
+                                               const cnnvis_dataset *ds, int n_images, const cnnvis_attack_desc *desc)
+{
+    static const char *fn = "cnnvis_transfer_rate";
+    cnnvis_attack_desc d;
+    cnnvis_rng rng;
+    float *pix, *adv;
+    int32_t *labels, *p_src, *p_tgt, *a_src, *a_tgt;
+    size_t count;
+    int n, i, j, B;
+    long both_correct = 0, fooled = 0, transferred = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (rate) *rate = 0;
+    if (fooled_source) *fooled_source = 0;
+    if (!source || !target) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, source ? "target" : "source");
+    CNNVIS__TRY(cnnvis__dataset_images(fn, ds, source, n_images, &n));
+    CNNVIS__TRY(cnnvis__dataset_images(fn, ds, target, n_images, &n));
+    CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, source));
+    if (target->n_classes != source->n_classes)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: target has %d classes, source %d", fn, target->n_classes, source->n_classes);
+    B = CNNVIS__MIN(source->desc.max_batch, target->desc.max_batch);
+    count = (size_t)ds->c * ds->h * ds->w;
+    pix = (float *)cnnvis__alloc(sizeof(float) * count * 2 * (size_t)B);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 5 * (size_t)B);
+    if (!pix || !labels) {
+        cnnvis_free(pix), cnnvis_free(labels);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    adv = pix + count * B, p_src = labels + B, p_tgt = p_src + B, a_src = p_tgt + B, a_tgt = a_src + B;
+    cnnvis_rng_seed(&rng, d.seed);
+    for (i = 0; i < n && r == CNNVIS_OK; i += B) {
+        int m = CNNVIS__MIN(B, n - i);
+        cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
+        cnnvis__classify_run(source, pix, m, p_src, NULL);
+        cnnvis__classify_run(target, pix, m, p_tgt, NULL);
+        r = cnnvis__attack_run(source, adv, pix, labels, m, &d, &rng);
+        cnnvis__classify_run(source, adv, m, a_src, NULL);
+        cnnvis__classify_run(target, adv, m, a_tgt, NULL);
+        for (j = 0; j < m; j++) {
+            int fools_source = d.targeted ? a_src[j] == d.target : a_src[j] != labels[j];
+            int fools_target = d.targeted ? a_tgt[j] == d.target : a_tgt[j] != labels[j];
+            if (p_src[j] != labels[j] || p_tgt[j] != labels[j]) continue;
+            both_correct++;
+            if (fools_source) fooled++, transferred += fools_target;
+        }
+    }
+    if (rate && fooled) *rate = (float)((double)transferred / fooled);
+    if (fooled_source && both_correct) *fooled_source = (float)((double)fooled / both_correct);
+    cnnvis_free(pix), cnnvis_free(labels);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                   const cnnvis_tensor *adv, int zoom, const char *title)
+{
+    static const char *fn = "cnnvis_adversarial_image";
+    cnnvis_image *tiles;
+    char *text, **captions;
+    float *plane;
+    size_t hw, q;
+    int i, ch, t, n, C;
+    cnnvis_montage_desc md;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_images(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_images(fn, "adv", net, adv));
+    if (adv->n != pixels->n) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv has %d images, pixels %d", fn, adv->n, pixels->n);
+    if (zoom < 0 || zoom > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: zoom %d is not in 1..64 (0: 3)", fn, zoom);
+    zoom = CNNVIS__DEF_VAL(zoom, 3);
+    n = pixels->n, C = pixels->c, hw = (size_t)pixels->h * pixels->w;
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * 3 * (size_t)n);
+    captions = (char **)cnnvis__alloc(sizeof(char *) * 3 * (size_t)n);
+    text = (char *)cnnvis__alloc(64 * 3 * (size_t)n);
+    plane = (float *)cnnvis__alloc(sizeof(float) * hw);
+    if (!tiles || !captions || !text || !plane) {
+        cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(text), cnnvis_free(plane);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    for (i = 0; i < n && r == CNNVIS_OK; i++) {
+        const float *p = pixels->data + (size_t)i * C * hw, *a = adv->data + (size_t)i * C * hw;
+        cnnvis_map_desc map;
+        cnnvis_image im;
+        float conf[2], m = 0;
+        int32_t cls[2];
+        cnnvis__classify_run(net, p, 1, &cls[0], &conf[0]);
+        cnnvis__classify_run(net, a, 1, &cls[1], &conf[1]);
+        /* the perturbation r = adv - pixels, averaged over channels: signed, so mapped
+           symmetrically around grey (the map amplifies it to fill the colour range) */
+        memset(plane, 0, sizeof(float) * hw);
+        for (ch = 0; ch < C; ch++)
+            for (q = 0; q < hw; q++) {
+                float d = a[ch * hw + q] - p[ch * hw + q];
+                plane[q] += d / (float)C;
+                m = fabsf(d) > m ? fabsf(d) : m;
+            }
+        for (t = 0; t < 3; t++) captions[3 * i + t] = text + 64 * (3 * i + t);
+        snprintf(captions[3 * i], 64, "%s %.1f%%", cnnvis_net_class_name(net, cls[0]), 100.0 * conf[0]);
+        snprintf(captions[3 * i + 1], 64, "r: max %.1f/255", 255.0 * m);
+        snprintf(captions[3 * i + 2], 64, "%s %.1f%%", cnnvis_net_class_name(net, cls[1]), 100.0 * conf[1]);
+        for (t = 0; t < 3 && r == CNNVIS_OK; t++) {
+            memset(&map, 0, sizeof map);
+            if (t == 1) {
+                map.mode = CNNVIS_MAP_SYMMETRIC, map.cmap = CNNVIS_CMAP_DIVERGING;
+                r = cnnvis_plane_to_image(&im, plane, pixels->w, pixels->h, &map);
+            } else {
+                map.mode = CNNVIS_MAP_PIXELS;
+                r = cnnvis_tensor_to_image(&im, t == 0 ? pixels : adv, i, &map);
+            }
+            if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[3 * i + t], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&im);
+        }
+    }
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = 3, md.title = title, md.max_caption = 40;
+        r = cnnvis_montage(out, tiles, 3 * n, (const char *const *)captions, &md);
+    }
+    for (i = 0; i < 3 * n; i++) cnnvis_image_free(&tiles[i]);
+    cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(text), cnnvis_free(plane);
+    return r;
+}
+
+/* Adversarial training (Goodfellow et al. 2015; Madry et al. 2018), called by cnnvis_net_train
+   for each batch: the first n of the batch's normalised images x are replaced by adversarial
+   versions made against the net as it is now. work holds 2 n images. */
+static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const int32_t *labels, int n,
+                                               const struct cnnvis_attack_desc *d, cnnvis_rng *rng, float *work)
+{
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    float *pix = work, *adv = work + count * n;
+    cnnvis_tensor t = net->input;
+    t.n = n;
+    t.data = pix;
+    memcpy(pix, x, sizeof(float) * count * n);
+    cnnvis_net_denormalize(net, &t, &t);
+    for (q = 0; q < count * n; q++) pix[q] = pix[q] < 0.0f ? 0.0f : pix[q] > 1.0f ? 1.0f : pix[q];
+    CNNVIS__TRY(cnnvis__attack_run(net, adv, pix, labels, n, d, rng));
+    t.data = adv;
+    cnnvis_net_normalize(net, &t, &t);
+    memcpy(x, adv, sizeof(float) * count * n); /* after the attack: its passes used net->input, which is x */
+    return CNNVIS_OK;
 }
 
 #endif /* CNNVIS_IMPLEMENTATION_DONE */

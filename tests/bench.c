@@ -3,7 +3,7 @@
 
    A benchmark, not a test: it never fails because something is slow. `make bench` builds it
    at -O2 and runs it (about 5 minutes on this project's 2-core machine, 1.5 without section 5);
-   `./build/bench --help` lists the options. It prints six tables and writes the same figures to
+   `./build/bench --help` lists the options. It prints seven tables and writes the same figures to
    build/bench.csv:
 
      1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
@@ -24,6 +24,9 @@
      6. saliency  lecture section 4 on alexnet_mini, one image: ms per map for gradient, guided
                backpropagation, Grad-CAM, SmoothGrad(50), integrated gradients(64), occlusion
                and a 200-step class model, on 1 and all threads.
+     7. adversarial  lecture section 5 on alexnet_mini: one image's FGSM and 20-step PGD on 1
+               and all threads; the FGSM robustness curve (8 budgets) over 1,000 concept images
+               (200 with --quick) and PGD(20)'s (4 budgets) over 100 (20), on all threads.
 
    Every figure is the median of several timed runs after one warm-up run (section 5's runs of
    seconds: no warm-up, the median of 3 only if the first took under 2 s); calls shorter
@@ -1512,6 +1515,109 @@ static void bench_saliency(void)
     }
 }
 
+
+/* ======================================================================================
+   7. Adversarial (lecture section 5) on alexnet_mini
+   ======================================================================================
+   The cost of an attack is that of its forward and backward passes: one image's 20-step PGD
+   (the standard eps = 8/255 attack) and FGSM on 1 and all threads, then whole robustness
+   curves, accuracy at 8 budgets over 1,000 built-in concept images (200 with --quick) for
+   FGSM and at 4 over a tenth of them for PGD(20), done in batches, with the library's
+   progress bar. Untrained weights: the work does not depend on them. */
+
+typedef struct attack_job {
+    cnnvis_net *net;
+    cnnvis_tensor pixels;
+    cnnvis_attack_desc desc;
+} attack_job;
+
+static void run_attack(void *ctx)
+{
+    attack_job *j = (attack_job *)ctx;
+    cnnvis_tensor adv;
+    if (cnnvis_attack(&adv, j->net, &j->pixels, NULL, &j->desc, NULL, NULL) == CNNVIS_OK) cnnvis_tensor_free(&adv);
+}
+
+static void bench_adversarial(void)
+{
+    static const struct {
+        const char *name;
+        cnnvis_attack_method method;
+        int steps;
+        double target_ms;
+    } rows[] = {{"fgsm", CNNVIS_ATTACK_FGSM, 1, 0}, {"pgd(20)", CNNVIS_ATTACK_PGD, 20, 20}};
+    static const float eps[8] = {0, 1 / 255.0f, 2 / 255.0f, 4 / 255.0f, 8 / 255.0f, 16 / 255.0f, 32 / 255.0f, 64 / 255.0f};
+    int threads[2], t, r, k, n_threads = cfg.threads > 1 ? 2 : 1, n_images = cfg.quick ? 200 : 1000, n_eps = 8;
+    cnnvis_rng rng;
+    threads[0] = 1, threads[1] = cfg.threads;
+    printf("\n7. Adversarial (lecture section 5): alexnet_mini 3x32x32, one image, ms per attack (median), eps 8/255\n");
+    printf("   %-16s", "attack");
+    for (t = 0; t < n_threads; t++) printf(" %6d thr", threads[t]);
+    printf("   target (1 thread)\n");
+    for (r = 0; r < (int)(sizeof rows / sizeof rows[0]); r++) {
+        double ms1 = 0;
+        printf("   %-16s", rows[r].name);
+        for (t = 0; t < n_threads; t++) {
+            cnnvis_net_desc d;
+            attack_job j;
+            timing tm;
+            cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+            d.n_threads = threads[t], d.seed = 1;
+            memset(&j, 0, sizeof j);
+            if (cnnvis_net_create(&d, &j.net) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
+                printf(" (%s)\n", cnnvis_last_error());
+                return;
+            }
+            cnnvis_rng_seed(&rng, 5);
+            fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
+            cnnvis_tensor_clamp(&j.pixels, 0, 1);
+            j.desc.method = rows[r].method, j.desc.steps = rows[r].steps;
+            tm = measure(run_attack, &j, 0);
+            printf(" %10.2f", tm.seconds * 1e3);
+            if (t == 0) ms1 = tm.seconds * 1e3;
+            csv_row("adversarial", "alexnet_mini", rows[r].name, 1, threads[t], tm.seconds * 1e3, "ms", -1);
+            cnnvis_tensor_free(&j.pixels);
+            cnnvis_net_free(j.net);
+        }
+        if (rows[r].target_ms > 0) printf("   <= %g ms: %s", rows[r].target_ms, ms1 <= rows[r].target_ms ? "met" : "NOT met");
+        printf("\n");
+        fflush(stdout);
+    }
+    for (r = 0; r < (int)(sizeof rows / sizeof rows[0]); r++) {
+        cnnvis_net_desc d;
+        cnnvis_net *net;
+        cnnvis_dataset ds;
+        cnnvis_concepts_desc cd;
+        cnnvis_attack_desc ad;
+        float acc[8];
+        double start, s;
+        cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+        d.n_threads = cfg.threads, d.seed = 1;
+        memset(&cd, 0, sizeof cd), memset(&ad, 0, sizeof ad);
+        cd.n = n_images, cd.seed = 3;
+        if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return;
+        if (cnnvis_concepts_generate(&ds, &cd) != CNNVIS_OK) {
+            cnnvis_net_free(net);
+            return;
+        }
+        ad.method = rows[r].method, ad.steps = rows[r].steps;
+        if (r) n_images /= 10, n_eps = 4; /* PGD(20) costs 20 times as much: 100 images, eps 0..8/255 */
+        printf("   curve %s, %d images, %d eps, %d threads:\n", rows[r].name, n_images, n_eps, cfg.threads);
+        fflush(stdout);
+        start = now_s();
+        if (cnnvis_robustness_curve(acc, NULL, net, &ds, n_images, &ad, eps, n_eps, 1) != CNNVIS_OK)
+            printf(" (%s)\n", cnnvis_last_error());
+        s = now_s() - start;
+        printf("   curve %-10s %8.1f s  (%.2f ms per image and eps)", rows[r].name, s, 1e3 * s / ((double)n_eps * n_images));
+        for (k = 0; k < n_eps; k++) printf("%s%.2f", k ? " " : "  acc ", acc[k]);
+        printf("\n");
+        csv_row("adversarial", "alexnet_mini", r ? "curve_pgd20" : "curve_fgsm", n_images, cfg.threads, s, "s", -1);
+        fflush(stdout);
+        cnnvis_dataset_free(&ds);
+        cnnvis_net_free(net);
+    }
+}
+
 /* ======================================================================================
    main
    ====================================================================================== */
@@ -1523,8 +1629,8 @@ static void usage(FILE *to)
                 "                 streams 1,000 images instead of 10,000, its memory runs 1,000 and 5,000\n"
                 "  --threads N    the \"all threads\" count (default: online CPUs)\n"
                 "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
-                "  --only SECTION peak, conv, net, presets, activations or saliency (the peak is measured anyway:\n"
-                "                 it is the denominator of every %% of peak)\n");
+                "  --only SECTION peak, conv, net, presets, activations, saliency or adversarial\n"
+                "                 (the peak is measured anyway: it is the denominator of every %% of peak)\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -1549,8 +1655,9 @@ static int parse_args(int argc, char **argv)
             cfg.csv_path = value, i++;
         } else if (strcmp(a, "--only") == 0 && value) {
             if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets") &&
-                strcmp(value, "activations") && strcmp(value, "saliency")) {
-                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets, activations or saliency\n", value);
+                strcmp(value, "activations") && strcmp(value, "saliency") && strcmp(value, "adversarial")) {
+                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets, activations, saliency or adversarial\n",
+                        value);
                 return 0;
             }
             cfg.only = value, i++;
@@ -1645,6 +1752,7 @@ int main(int argc, char **argv)
     if (want("presets")) bench_presets();
     if (want("activations")) bench_activations();
     if (want("saliency")) bench_saliency();
+    if (want("adversarial")) bench_adversarial();
 
     if (csv) {
         fclose(csv);
