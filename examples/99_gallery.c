@@ -72,6 +72,19 @@ static const picture pictures[] = {
     {"04e_tsne", "tsne_classes.png", "Which images does the network find alike? t-SNE of the penultimate layer's codes, coloured by class.",
      "cnnvis_net_codes, cnnvis_tsne"},
     {"04e_tsne", "tsne_*.png", "The same map drawn with the images themselves.", "cnnvis_tsne_image"},
+
+    {"05_adversarial", "fgsm.png", "Can an invisible change fool the network? Original | perturbation (amplified) | adversarial, by FGSM: x + eps sign(grad_x J).",
+     "cnnvis_attack (CNNVIS_ATTACK_FGSM), cnnvis_adversarial_image"},
+    {"05_adversarial", "pgd.png", "The same with projected gradient descent: many small steps inside the eps-ball.", "cnnvis_attack (CNNVIS_ATTACK_PGD)"},
+    {"05_adversarial", "targeted.png", "Can any image be made any class? Targeted attacks over many images and classes.", "cnnvis_attack (targeted)"},
+    {"05_adversarial", "lbfgs.png", "The smallest change that reaches a target class: Szegedy et al.'s box-constrained L-BFGS.",
+     "cnnvis_attack (CNNVIS_ATTACK_LBFGS), cnnvis_lbfgs_box"},
+    {"05_adversarial", "fooling.png", "Images that mean nothing to us, classified with 99% confidence (Nguyen et al. 2015).", "cnnvis_fooling_image"},
+    {"05_adversarial", "curves.png", "How fast does accuracy fall as the budget eps grows? Robustness curves for FGSM and PGD.",
+     "cnnvis_robustness_curve, cnnvis_plot_lines"},
+    {"05b_adversarial_training", "curves.png", "Does training on adversarial examples help? The plain and the adversarially trained network's curves.",
+     "cnnvis_net_train (adversarial), cnnvis_robustness_curve"},
+    {"05b_adversarial_training", "pgd_*.png", "PGD against the plain and the robust network.", "cnnvis_attack, cnnvis_adversarial_image"},
 };
 
 /* The lecture's sections, by the first two characters of an example's folder. */
