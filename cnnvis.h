@@ -65,6 +65,8 @@
      2  >>s2_activations  feature maps, top-k images and patches, Network Dissection
      3  >>s3_deconvnet    deconvnet projections
      4  >>s4_saliency     nine saliency methods, class models, DeepDream, t-SNE, sanity checks
+     5  >>s5_adversarial  FGSM, PGD (L-inf, L2), box-constrained L-BFGS, fooling images,
+                          robustness curves, transfer, adversarial training
    Each tag appears twice: at the declarations, then at the implementation.
 
    CONVENTIONS
@@ -83,7 +85,9 @@
      multiply-add rounds once); they agree to about 1e-5 relative to the output's magnitude.
 
    CHANGELOG
-     0.1.0  tensors, layers, network, training, checkpoints, IDX reader
+     0.1.0  tensors, layers, network, training, checkpoints, IDX reader; the lecture's
+            sections 1-5 (filters, activations and Network Dissection, deconvnet,
+            saliency, adversarial examples)
 */
 #ifndef CNNVIS_H
 #define CNNVIS_H
