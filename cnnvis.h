@@ -2847,6 +2847,220 @@ static void cnnvis__fc_db_range(void *p, int begin, int end)
         for (n = 0; n < a->n; n++) a->db[o] += a->dy[(size_t)n * a->out + o];
 }
 
+/* --- Fully connected, a few images: matrix-vector products ---------------------------------
+   With one image the product above fills one of a micro-tile's 16 columns and packs all of
+   W for it, so for up to CNNVIS__FC_GEMV_MAX images the fast kernels read W in place instead.
+   They do the same arithmetic as the GEMM, operation for operation: each sum starts from the
+   bias (forward) or from zero (backward), adds the fused multiply-add chain of each KC-long
+   stretch of k, started from zero, in order. So an image gets the same bits whichever path
+   and batch it went through, as it does on the GEMM path at any batch.
+   forward:  items (image, group of CNNVIS__FC_ROWS outputs); 8 rows of W are read along k and
+             transposed in registers, so that the lanes are outputs as in the micro-kernel.
+   backward: items (image, block of CNNVIS__FC_COLS inputs); a row of W is already a row of
+             W^T's lanes. */
+#define CNNVIS__FC_GEMV_MAX 4 /* images; the GEMM costs the same from 1 to 16 */
+#define CNNVIS__FC_ROWS 8
+#define CNNVIS__FC_COLS 64
+
+static int cnnvis__fc_row_groups(const cnnvis__fc_args *a) { return (a->out + CNNVIS__FC_ROWS - 1) / CNNVIS__FC_ROWS; }
+static int cnnvis__fc_col_blocks(const cnnvis__fc_args *a) { return (a->in + CNNVIS__FC_COLS - 1) / CNNVIS__FC_COLS; }
+
+#if CNNVIS__HAVE_AVX2
+/* acc + w * x, rounded once, as one lane of _mm256_fmadd_ps. */
+CNNVIS__AVX2_FN static float cnnvis__fma1__avx2(float w, float x, float acc)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(x), _mm_set_ss(acc)));
+}
+
+CNNVIS__AVX2_FN static void cnnvis__fc_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r;
+        const float *x = a->x + (size_t)n * a->in, *w = a->w + (size_t)o0 * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            if (rows == CNNVIS__FC_ROWS) {
+                __m256 acc = _mm256_setzero_ps();
+                float lane[CNNVIS__FC_ROWS];
+                for (k = pc; k + 8 <= pc + kc; k += 8) {
+                    /* rows o0..o0+7, columns k..k+7, transposed: t[j] holds column k+j */
+                    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + (size_t)a->in + k);
+                    __m256 r2 = _mm256_loadu_ps(w + (size_t)2 * a->in + k), r3 = _mm256_loadu_ps(w + (size_t)3 * a->in + k);
+                    __m256 r4 = _mm256_loadu_ps(w + (size_t)4 * a->in + k), r5 = _mm256_loadu_ps(w + (size_t)5 * a->in + k);
+                    __m256 r6 = _mm256_loadu_ps(w + (size_t)6 * a->in + k), r7 = _mm256_loadu_ps(w + (size_t)7 * a->in + k);
+                    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
+                    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
+                    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
+                    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
+                    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+                    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+                    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
+                    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
+                }
+                _mm256_storeu_ps(lane, acc);
+                for (r = 0; r < rows; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    y[r] += lane[r];
+                }
+            } else {
+                for (r = 0; r < rows; r++) {
+                    float acc = 0.0f;
+                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * a->in + k], x[k], acc);
+                    y[r] += acc;
+                }
+            }
+        }
+    }
+}
+
+CNNVIS__AVX2_FN static void cnnvis__fc_backward_data__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            i = 0;
+            if (cols == CNNVIS__FC_COLS) { /* 8 independent chains keep the FMA units busy */
+                __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in;
+                    __m256 g = _mm256_broadcast_ss(dy + o);
+                    c0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 0), g, c0), c1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), g, c1);
+                    c2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 16), g, c2), c3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 24), g, c3);
+                    c4 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 32), g, c4), c5 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 40), g, c5);
+                    c6 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 48), g, c6), c7 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 56), g, c7);
+                }
+                _mm256_storeu_ps(dx + 0, _mm256_add_ps(_mm256_loadu_ps(dx + 0), c0));
+                _mm256_storeu_ps(dx + 8, _mm256_add_ps(_mm256_loadu_ps(dx + 8), c1));
+                _mm256_storeu_ps(dx + 16, _mm256_add_ps(_mm256_loadu_ps(dx + 16), c2));
+                _mm256_storeu_ps(dx + 24, _mm256_add_ps(_mm256_loadu_ps(dx + 24), c3));
+                _mm256_storeu_ps(dx + 32, _mm256_add_ps(_mm256_loadu_ps(dx + 32), c4));
+                _mm256_storeu_ps(dx + 40, _mm256_add_ps(_mm256_loadu_ps(dx + 40), c5));
+                _mm256_storeu_ps(dx + 48, _mm256_add_ps(_mm256_loadu_ps(dx + 48), c6));
+                _mm256_storeu_ps(dx + 56, _mm256_add_ps(_mm256_loadu_ps(dx + 56), c7));
+                i = CNNVIS__FC_COLS;
+            }
+            for (; i + 8 <= cols; i += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (o = pc; o < pc + kc; o++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + (size_t)o * a->in + i), _mm256_broadcast_ss(dy + o), acc);
+                _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = cnnvis__fma1__avx2(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__fc_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r, q;
+        const float *x = a->x + (size_t)n * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            for (q = 0; q < rows; q += 4) { /* quads of outputs */
+                const float *w = a->w + (size_t)(o0 + q) * a->in;
+                float lane[4];
+                int quad = CNNVIS__MIN(4, rows - q);
+                k = pc;
+                if (quad == 4) {
+                    float32x4_t acc = vdupq_n_f32(0.0f);
+                    for (; k + 4 <= pc + kc; k += 4) {
+                        /* rows q..q+3, columns k..k+3, transposed: c[j] holds column k+j */
+                        float32x4_t r0 = vld1q_f32(w + k), r1 = vld1q_f32(w + (size_t)a->in + k);
+                        float32x4_t r2 = vld1q_f32(w + (size_t)2 * a->in + k), r3 = vld1q_f32(w + (size_t)3 * a->in + k);
+                        float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+                        float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)), vdupq_n_f32(x[k + 0]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)), vdupq_n_f32(x[k + 1]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)), vdupq_n_f32(x[k + 2]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)), vdupq_n_f32(x[k + 3]));
+                    }
+                    vst1q_f32(lane, acc);
+                } else {
+                    lane[0] = lane[1] = lane[2] = lane[3] = 0.0f;
+                }
+                for (r = 0; r < quad; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = fmaf(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    y[q + r] += lane[r];
+                }
+            }
+        }
+    }
+}
+
+static void cnnvis__fc_backward_data__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            for (i = 0; i + 16 <= cols; i += 16) { /* 4 independent chains */
+                float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in + i;
+                    float32x4_t g = vdupq_n_f32(dy[o]);
+                    c0 = vfmaq_f32(c0, vld1q_f32(row), g), c1 = vfmaq_f32(c1, vld1q_f32(row + 4), g);
+                    c2 = vfmaq_f32(c2, vld1q_f32(row + 8), g), c3 = vfmaq_f32(c3, vld1q_f32(row + 12), g);
+                }
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), c0));
+                vst1q_f32(dx + i + 4, vaddq_f32(vld1q_f32(dx + i + 4), c1));
+                vst1q_f32(dx + i + 8, vaddq_f32(vld1q_f32(dx + i + 8), c2));
+                vst1q_f32(dx + i + 12, vaddq_f32(vld1q_f32(dx + i + 12), c3));
+            }
+            for (; i + 4 <= cols; i += 4) {
+                float32x4_t acc = vdupq_n_f32(0.0f);
+                for (o = pc; o < pc + kc; o++) acc = vfmaq_f32(acc, vld1q_f32(w + (size_t)o * a->in + i), vdupq_n_f32(dy[o]));
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = fmaf(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
 static void cnnvis__fc_fast(cnnvis__fc_args *a, cnnvis_kernels kernels, int pass)
 {
     cnnvis__gemm gm;
@@ -2926,15 +3140,43 @@ static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *
     else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
 }
 
+static cnnvis__range_fn cnnvis__fc_forward_gemv_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_forward__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+static cnnvis__range_fn cnnvis__fc_backward_data_gemv_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_backward_data__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_backward_data__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
 static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
+    cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_for(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
+    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
     else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
 }
 
 static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
+    cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_for(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
+    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
     else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
 }
 

@@ -167,7 +167,8 @@ static void test_fc_shapes(void)
 {
     static const struct {
         int n, c, h, w, out;
-    } shapes[] = {{1, 1, 1, 1, 1}, {1, 7, 3, 3, 17}, {3, 64, 4, 4, 256}, {64, 256, 1, 1, 10}, {5, 9216, 1, 1, 33}, {17, 30, 1, 1, 61}};
+    } shapes[] = {{1, 1, 1, 1, 1}, {1, 7, 3, 3, 17}, {3, 64, 4, 4, 256}, {64, 256, 1, 1, 10}, {5, 9216, 1, 1, 33}, {17, 30, 1, 1, 61},
+                  {1, 1030, 1, 1, 13}, {2, 100, 1, 1, 300}, {4, 64, 4, 4, 256}, {1, 5, 1, 1, 9}};
     cnnvis_rng rng;
     worst wr = {0};
     size_t i;
@@ -183,6 +184,58 @@ static void test_fc_shapes(void)
               "%s: the fast kernels disagree with the reference", name);
     }
     printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
+}
+
+/* Up to CNNVIS__FC_GEMV_MAX images the fast fc kernels read W in place instead of running
+   the GEMM; they are meant to do the same arithmetic, so an image gets the same bits alone
+   as in a batch of 8 (which takes the GEMM), forward and backward to the input. */
+static void test_fc_gemv_bits(void)
+{
+    static const struct {
+        int in, out;
+    } shapes[] = {{1, 1}, {7, 17}, {1024, 256}, {1030, 13}, {100, 300}, {600, 9}, {64, 64}, {257, 8}};
+    cnnvis_rng rng;
+    size_t s;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 5);
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        cnnvis_net_desc d;
+        cnnvis_net *net;
+        cnnvis_tensor x, dy, x1, dy1;
+        cnnvis_layer *L;
+        float *y_batch, *dx_batch;
+        int in = shapes[s].in, out = shapes[s].out, n, bad_y = 0, bad_dx = 0;
+        size_t i;
+        cnnvis_net_desc_init(&d, in, 1, 1);
+        cnnvis_net_desc_fc(&d, "fc", out);
+        d.max_batch = 8, d.n_threads = 1 + (int)(s % 2);
+        REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+        L = &net->layers[0];
+        for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(&rng);
+        for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(&rng);
+        cnnvis_tensor_create(&x, 8, in, 1, 1);
+        cnnvis_tensor_create(&dy, 8, out, 1, 1);
+        for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(&rng);
+        for (i = 0; i < cnnvis_tensor_count(&dy); i++) dy.data[i] = cnnvis_rng_normal(&rng);
+        cnnvis_net_forward(net, &x);
+        cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+        y_batch = copy_of(L->out.data, (size_t)8 * out);
+        dx_batch = copy_of(net->dinput.data, (size_t)8 * in);
+        for (n = 0; n < 8; n++) {
+            x1 = cnnvis_tensor_wrap(x.data + (size_t)n * in, 1, in, 1, 1);
+            dy1 = cnnvis_tensor_wrap(dy.data + (size_t)n * out, 1, out, 1, 1);
+            cnnvis_net_forward(net, &x1);
+            cnnvis_net_backward(net, 0, &dy1, CNNVIS_RELU_BACKPROP, 0);
+            bad_y += memcmp(L->out.data, y_batch + (size_t)n * out, sizeof(float) * out) != 0;
+            bad_dx += memcmp(net->dinput.data, dx_batch + (size_t)n * in, sizeof(float) * in) != 0;
+        }
+        CHECK(bad_y == 0 && bad_dx == 0, "fc %d -> %d: %d forward and %d backward images differ alone from in a batch of 8",
+              in, out, bad_y, bad_dx);
+        free(y_batch), free(dx_batch);
+        cnnvis_tensor_free(&x), cnnvis_tensor_free(&dy);
+        cnnvis_net_free(net);
+    }
+    printf("  %zu shapes, 8 images each\n", sizeof shapes / sizeof shapes[0]);
 }
 
 /* A whole net: forward outputs and the gradients of every layer. ReLU and max-pool decide
@@ -246,6 +299,7 @@ int main(void)
     RUN(test_conv_shapes);
     RUN(test_conv_random);
     RUN(test_fc_shapes);
+    RUN(test_fc_gemv_bits);
     RUN(test_whole_net);
     return SUMMARY();
 }
