@@ -2359,14 +2359,112 @@ static cnnvis__micro_fn cnnvis__micro_for(cnnvis_kernels k)
     return NULL;
 }
 
+/* The same tile with A read where it lies, element (i, k) at a[i*a_rs + k*a_cs], for the
+   weights of a convolution at small batch: packing them would cost as much as the product.
+   Row i < mr of the tile reads row i of A; the rows past mr (an edge panel) read row mr-1
+   again rather than memory past A's end, and are not stored. The arithmetic is the packed
+   kernel's, so both give the same bits. */
+typedef void (*cnnvis__micro_direct_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                        size_t rs, size_t cs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro_direct__avx2(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                                                       float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
+    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
+    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
+    int k;
+    for (k = 0; k < kc; k++, b += CNNVIS__NR, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+#define CNNVIS__ADD_ROW(r, lo, hi)                                                          \
+    _mm256_storeu_ps(c + r * rs, _mm256_add_ps(_mm256_loadu_ps(c + r * rs), lo));          \
+    _mm256_storeu_ps(c + r * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + r * rs + 8), hi))
+        CNNVIS__ADD_ROW(0, c00, c01);
+        CNNVIS__ADD_ROW(1, c10, c11);
+        CNNVIS__ADD_ROW(2, c20, c21);
+        CNNVIS__ADD_ROW(3, c30, c31);
+        CNNVIS__ADD_ROW(4, c40, c41);
+        CNNVIS__ADD_ROW(5, c50, c51);
+#undef CNNVIS__ADD_ROW
+    } else {
+        float tile[CNNVIS__MR * CNNVIS__NR];
+        _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
+        _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
+        _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
+        _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
+        _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
+        _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
+        cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro_direct__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                       size_t rs, size_t cs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    const float *row[CNNVIS__MR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++) {
+        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    }
+    for (k = 0; k < kc; k++, b += CNNVIS__NR) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        size_t at = (size_t)k * a_cs;
+        for (i = 0; i < CNNVIS__MR; i++) {
+            float32x4_t ai = vdupq_n_f32(row[i][at]);
+            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
+            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
+        }
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+#endif
+
+static cnnvis__micro_direct_fn cnnvis__micro_direct_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_direct__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_direct__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
 /* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
-   panels, full K); A either too (ap) or, when ap is NULL, packed block by block from
-   a[i*a_rs + kk*a_cs] into each thread's a_buf. */
+   panels, full K); A either too (ap) or, when ap is NULL, read from a[i*a_rs + kk*a_cs]:
+   in place by micro_direct if it is set, otherwise packed block by block into each
+   thread's a_buf. */
 typedef struct cnnvis__gemm {
     int m, n, k;
     const float *ap;      /* packed A: ceil(m/MR) panels of k x MR, or NULL */
     const float *a;       /* raw A when ap is NULL */
     size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct; /* A in place, or NULL */
     const float *bp;      /* packed B: ceil(n/NR) panels of k x NR */
     float *c;             /* C element (i, j) at c[i*c_rs + j*c_cs] */
     size_t c_rs, c_cs;
@@ -2425,7 +2523,7 @@ static void cnnvis__gemm_range(void *p, int begin, int end)
 {
     const cnnvis__gemm *g = (const cnnvis__gemm *)p;
     int b_panels = (g->n + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
-    float *a_buf = g->ap ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
+    float *a_buf = g->ap || g->micro_direct ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
     for (pc = 0; pc < g->k; pc += CNNVIS__KC) {
         int kc = CNNVIS__MIN(CNNVIS__KC, g->k - pc);
         for (ib = begin; ib < end; ib += CNNVIS__MCP) {
@@ -2435,11 +2533,16 @@ static void cnnvis__gemm_range(void *p, int begin, int end)
                 const float *bp = g->bp + (size_t)jr * g->k * CNNVIS__NR + (size_t)pc * CNNVIS__NR;
                 int nr = CNNVIS__MIN(CNNVIS__NR, g->n - jr * CNNVIS__NR);
                 for (ir = ib; ir < ie; ir++) {
-                    const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
-                                            : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
                     int mr = CNNVIS__MIN(CNNVIS__MR, g->m - ir * CNNVIS__MR);
-                    g->micro(kc, ap, bp, g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs,
-                             g->c_rs, g->c_cs, mr, nr);
+                    float *c = g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs;
+                    if (g->micro_direct) {
+                        g->micro_direct(kc, g->a + (size_t)ir * CNNVIS__MR * g->a_rs + (size_t)pc * g->a_cs, g->a_rs, g->a_cs,
+                                        bp, c, g->c_rs, g->c_cs, mr, nr);
+                    } else {
+                        const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
+                                                : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
+                        g->micro(kc, ap, bp, c, g->c_rs, g->c_cs, mr, nr);
+                    }
                 }
             }
         }
@@ -2580,12 +2683,19 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     return pl;
 }
 
+/* Up to this many images the convolution reads its weights in place (cnnvis__micro_direct)
+   instead of packing them on every call: packing costs about as much as one image's product. */
+#define CNNVIS__CONV_DIRECT_MAX 4
+
 /* Forward of one image on one thread: im2col into this thread's scratch, then the product. */
 typedef struct cnnvis__conv_fast {
     cnnvis__conv_args *a;
     cnnvis__conv_plan pl;
     cnnvis__micro_fn micro;
-    const float *ap;     /* packed A of the current group */
+    const float *ap;     /* packed A of the current group, or NULL: A read in place */
+    const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
+    size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct;
     float *shared_b;     /* B (and dcol) shared when images are split within */
     int group;
 } cnnvis__conv_fast;
@@ -2604,6 +2714,7 @@ static void cnnvis__conv_forward_image(const cnnvis__conv_fast *f, int n, float 
     ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
     gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
     gm.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
     if (serial) {
         cnnvis__im2col_panels(&ia, 0, cnnvis__panels_b(f->pl.P));
@@ -2639,11 +2750,16 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;
         pk.rows = f.pl.ocg, pk.cols = f.pl.kd;
-        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        }
         f.ap = ap, f.group = group;
         if (a->g.n >= a->n_threads) {
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_forward_images, &f);
@@ -2667,6 +2783,7 @@ static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, 
     pk.rs = (size_t)f->pl.P, pk.cs = 1, pk.rows = f->pl.ocg, pk.cols = f->pl.P;
     gm.m = f->pl.kd, gm.n = f->pl.P, gm.k = f->pl.ocg;
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
     ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
     memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
     if (serial) {
@@ -2702,11 +2819,16 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
         pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
-        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        }
         f.ap = ap, f.group = group;
         if (a->g.n >= a->n_threads) {
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
