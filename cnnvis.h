@@ -2500,6 +2500,11 @@ static void cnnvis__pack_b_range(void *p, int begin, int end)
     int panel, kk, j;
     for (panel = begin; panel < end; panel++) {
         float *dst = a->dst + (size_t)panel * a->rows * CNNVIS__NR;
+        if (a->cs == 1 && (panel + 1) * CNNVIS__NR <= a->cols) { /* whole rows of 16: copies */
+            for (kk = 0; kk < a->rows; kk++, dst += CNNVIS__NR)
+                memcpy(dst, a->src + (size_t)kk * a->rs + (size_t)panel * CNNVIS__NR, sizeof(float) * CNNVIS__NR);
+            continue;
+        }
         for (kk = 0; kk < a->rows; kk++)
             for (j = 0; j < CNNVIS__NR; j++) {
                 int col = panel * CNNVIS__NR + j;
@@ -2594,6 +2599,11 @@ static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int e
                             for (t = 0; t < len; t++) d[t] = 0.0f;
                         } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {
                             memcpy(d, row + ix0, sizeof(float) * (size_t)len);
+                        } else if (g->s == 1) { /* over the left or right border: zeros, the inside, zeros */
+                            int t0 = CNNVIS__MIN(len, CNNVIS__MAX(0, -ix0)), t1 = CNNVIS__MAX(t0, CNNVIS__MIN(len, g->iw - ix0));
+                            for (t = 0; t < t0; t++) d[t] = 0.0f;
+                            if (t1 > t0) memcpy(d + t0, row + ix0 + t0, sizeof(float) * (size_t)(t1 - t0));
+                            for (t = t1; t < len; t++) d[t] = 0.0f;
                         } else {
                             for (t = 0; t < len; t++) {
                                 int ix = ix0 + t * g->s;
@@ -2611,6 +2621,47 @@ static void cnnvis__im2col_range(void *p, int begin, int end)
     cnnvis__im2col_panels((const cnnvis__im2col_args *)p, begin, end);
 }
 
+/* dst[i] += src[i] for i < n: col2im's inner loop. The SIMD versions do the same additions
+   lane by lane, so they give the same bits; they exist because the compiler at -O2 leaves
+   this loop scalar (it cannot rule out that dst and src overlap). */
+typedef void (*cnnvis__add_row_fn)(float *dst, const float *src, int n);
+
+static void cnnvis__add_row__reference(float *dst, const float *src, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) dst[i] += src[i];
+}
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__add_row__avx2(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__add_row__neon(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__add_row__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__add_row__neon;
+#endif
+    (void)k;
+    return cnnvis__add_row__reference;
+}
+
 /* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
    channels [begin, end) of the group. */
 typedef struct cnnvis__col2im_args {
@@ -2618,6 +2669,7 @@ typedef struct cnnvis__col2im_args {
     const float *dcol;
     float *dx;
     int group;
+    cnnvis__add_row_fn add_row; /* for stride 1 */
 } cnnvis__col2im_args;
 
 static void cnnvis__col2im_range(void *p, int begin, int end)
@@ -2639,7 +2691,7 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
                     const float *src = row + (size_t)oy * g->ow;
                     if (iy < 0 || iy >= g->ih) continue;
                     if (g->s == 1)
-                        for (ox = ox0; ox < ox1; ox++) dst[ox] += src[ox];
+                        a->add_row(dst + ox0, src + ox0, ox1 - ox0);
                     else
                         for (ox = ox0; ox < ox1; ox++) dst[ox * g->s] += src[ox];
                 }
@@ -2696,6 +2748,7 @@ typedef struct cnnvis__conv_fast {
     const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
     size_t a_rs, a_cs;
     cnnvis__micro_direct_fn micro_direct;
+    cnnvis__add_row_fn add_row; /* col2im */
     float *shared_b;     /* B (and dcol) shared when images are split within */
     int group;
 } cnnvis__conv_fast;
@@ -2785,6 +2838,7 @@ static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, 
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
     if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
     ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
+    ca.add_row = f->add_row;
     memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
     if (serial) {
         cnnvis__pack_b_range(&pk, 0, cnnvis__panels_b(f->pl.P));
@@ -2818,6 +2872,7 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
     int group, n;
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
+    f.add_row = cnnvis__add_row_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
     f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {

@@ -266,6 +266,32 @@ static void test_small_batch_bits(void)
     printf("  %zu fc and %zu conv shapes, 8 images each\n", sizeof fc / sizeof fc[0], sizeof conv / sizeof conv[0]);
 }
 
+/* col2im's row addition: the SIMD versions add lane by lane, the same bits as the loop. */
+static void test_add_row(void)
+{
+    float dst[64], ref[64], src[64];
+    cnnvis_rng rng;
+    cnnvis__add_row_fn fast;
+    int n, off, i, bad = 0;
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_net_desc_init(&d, 1, 4, 4);
+    cnnvis_net_desc_fc(&d, "fc", 2);
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    fast = cnnvis__add_row_for(net->kernels);
+    cnnvis_net_free(net);
+    cnnvis_rng_seed(&rng, 6);
+    for (n = 0; n <= 40; n++)
+        for (off = 0; off < 3; off++) {
+            for (i = 0; i < 64; i++) dst[i] = ref[i] = cnnvis_rng_normal(&rng), src[i] = cnnvis_rng_normal(&rng);
+            fast(dst + off, src + off, n);
+            cnnvis__add_row__reference(ref + off, src + off, n);
+            bad += memcmp(dst, ref, sizeof dst) != 0;
+        }
+    CHECK(bad == 0, "%d of 123 rows differ from the reference", bad);
+}
+
 /* A whole net: forward outputs and the gradients of every layer. ReLU and max-pool decide
    by comparisons, so an output a hair from a kink may route the gradient differently; the
    inputs are smooth and the check is on the outputs and the parameter gradients, which
@@ -328,6 +354,7 @@ int main(void)
     RUN(test_conv_random);
     RUN(test_fc_shapes);
     RUN(test_small_batch_bits);
+    RUN(test_add_row);
     RUN(test_whole_net);
     return SUMMARY();
 }
