@@ -2518,14 +2518,112 @@ static cnnvis__micro_fn cnnvis__micro_for(cnnvis_kernels k)
     return NULL;
 }
 
+/* The same tile with A read where it lies, element (i, k) at a[i*a_rs + k*a_cs], for the
+   weights of a convolution at small batch: packing them would cost as much as the product.
+   Row i < mr of the tile reads row i of A; the rows past mr (an edge panel) read row mr-1
+   again rather than memory past A's end, and are not stored. The arithmetic is the packed
+   kernel's, so both give the same bits. */
+typedef void (*cnnvis__micro_direct_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                        size_t rs, size_t cs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro_direct__avx2(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                                                       float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
+    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
+    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
+    int k;
+    for (k = 0; k < kc; k++, b += CNNVIS__NR, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+#define CNNVIS__ADD_ROW(r, lo, hi)                                                          \
+    _mm256_storeu_ps(c + r * rs, _mm256_add_ps(_mm256_loadu_ps(c + r * rs), lo));          \
+    _mm256_storeu_ps(c + r * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + r * rs + 8), hi))
+        CNNVIS__ADD_ROW(0, c00, c01);
+        CNNVIS__ADD_ROW(1, c10, c11);
+        CNNVIS__ADD_ROW(2, c20, c21);
+        CNNVIS__ADD_ROW(3, c30, c31);
+        CNNVIS__ADD_ROW(4, c40, c41);
+        CNNVIS__ADD_ROW(5, c50, c51);
+#undef CNNVIS__ADD_ROW
+    } else {
+        float tile[CNNVIS__MR * CNNVIS__NR];
+        _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
+        _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
+        _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
+        _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
+        _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
+        _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
+        cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro_direct__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                       size_t rs, size_t cs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    const float *row[CNNVIS__MR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++) {
+        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    }
+    for (k = 0; k < kc; k++, b += CNNVIS__NR) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        size_t at = (size_t)k * a_cs;
+        for (i = 0; i < CNNVIS__MR; i++) {
+            float32x4_t ai = vdupq_n_f32(row[i][at]);
+            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
+            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
+        }
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+#endif
+
+static cnnvis__micro_direct_fn cnnvis__micro_direct_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_direct__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_direct__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
 /* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
-   panels, full K); A either too (ap) or, when ap is NULL, packed block by block from
-   a[i*a_rs + kk*a_cs] into each thread's a_buf. */
+   panels, full K); A either too (ap) or, when ap is NULL, read from a[i*a_rs + kk*a_cs]:
+   in place by micro_direct if it is set, otherwise packed block by block into each
+   thread's a_buf. */
 typedef struct cnnvis__gemm {
     int m, n, k;
     const float *ap;      /* packed A: ceil(m/MR) panels of k x MR, or NULL */
     const float *a;       /* raw A when ap is NULL */
     size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct; /* A in place, or NULL */
     const float *bp;      /* packed B: ceil(n/NR) panels of k x NR */
     float *c;             /* C element (i, j) at c[i*c_rs + j*c_cs] */
     size_t c_rs, c_cs;
@@ -2561,6 +2659,11 @@ static void cnnvis__pack_b_range(void *p, int begin, int end)
     int panel, kk, j;
     for (panel = begin; panel < end; panel++) {
         float *dst = a->dst + (size_t)panel * a->rows * CNNVIS__NR;
+        if (a->cs == 1 && (panel + 1) * CNNVIS__NR <= a->cols) { /* whole rows of 16: copies */
+            for (kk = 0; kk < a->rows; kk++, dst += CNNVIS__NR)
+                memcpy(dst, a->src + (size_t)kk * a->rs + (size_t)panel * CNNVIS__NR, sizeof(float) * CNNVIS__NR);
+            continue;
+        }
         for (kk = 0; kk < a->rows; kk++)
             for (j = 0; j < CNNVIS__NR; j++) {
                 int col = panel * CNNVIS__NR + j;
@@ -2584,7 +2687,7 @@ static void cnnvis__gemm_range(void *p, int begin, int end)
 {
     const cnnvis__gemm *g = (const cnnvis__gemm *)p;
     int b_panels = (g->n + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
-    float *a_buf = g->ap ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
+    float *a_buf = g->ap || g->micro_direct ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
     for (pc = 0; pc < g->k; pc += CNNVIS__KC) {
         int kc = CNNVIS__MIN(CNNVIS__KC, g->k - pc);
         for (ib = begin; ib < end; ib += CNNVIS__MCP) {
@@ -2594,11 +2697,16 @@ static void cnnvis__gemm_range(void *p, int begin, int end)
                 const float *bp = g->bp + (size_t)jr * g->k * CNNVIS__NR + (size_t)pc * CNNVIS__NR;
                 int nr = CNNVIS__MIN(CNNVIS__NR, g->n - jr * CNNVIS__NR);
                 for (ir = ib; ir < ie; ir++) {
-                    const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
-                                            : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
                     int mr = CNNVIS__MIN(CNNVIS__MR, g->m - ir * CNNVIS__MR);
-                    g->micro(kc, ap, bp, g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs,
-                             g->c_rs, g->c_cs, mr, nr);
+                    float *c = g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs;
+                    if (g->micro_direct) {
+                        g->micro_direct(kc, g->a + (size_t)ir * CNNVIS__MR * g->a_rs + (size_t)pc * g->a_cs, g->a_rs, g->a_cs,
+                                        bp, c, g->c_rs, g->c_cs, mr, nr);
+                    } else {
+                        const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
+                                                : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
+                        g->micro(kc, ap, bp, c, g->c_rs, g->c_cs, mr, nr);
+                    }
                 }
             }
         }
@@ -2650,6 +2758,11 @@ static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int e
                             for (t = 0; t < len; t++) d[t] = 0.0f;
                         } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {
                             memcpy(d, row + ix0, sizeof(float) * (size_t)len);
+                        } else if (g->s == 1) { /* over the left or right border: zeros, the inside, zeros */
+                            int t0 = CNNVIS__MIN(len, CNNVIS__MAX(0, -ix0)), t1 = CNNVIS__MAX(t0, CNNVIS__MIN(len, g->iw - ix0));
+                            for (t = 0; t < t0; t++) d[t] = 0.0f;
+                            if (t1 > t0) memcpy(d + t0, row + ix0 + t0, sizeof(float) * (size_t)(t1 - t0));
+                            for (t = t1; t < len; t++) d[t] = 0.0f;
                         } else {
                             for (t = 0; t < len; t++) {
                                 int ix = ix0 + t * g->s;
@@ -2667,6 +2780,47 @@ static void cnnvis__im2col_range(void *p, int begin, int end)
     cnnvis__im2col_panels((const cnnvis__im2col_args *)p, begin, end);
 }
 
+/* dst[i] += src[i] for i < n: col2im's inner loop. The SIMD versions do the same additions
+   lane by lane, so they give the same bits; they exist because the compiler at -O2 leaves
+   this loop scalar (it cannot rule out that dst and src overlap). */
+typedef void (*cnnvis__add_row_fn)(float *dst, const float *src, int n);
+
+static void cnnvis__add_row__reference(float *dst, const float *src, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) dst[i] += src[i];
+}
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__add_row__avx2(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__add_row__neon(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__add_row__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__add_row__neon;
+#endif
+    (void)k;
+    return cnnvis__add_row__reference;
+}
+
 /* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
    channels [begin, end) of the group. */
 typedef struct cnnvis__col2im_args {
@@ -2674,6 +2828,7 @@ typedef struct cnnvis__col2im_args {
     const float *dcol;
     float *dx;
     int group;
+    cnnvis__add_row_fn add_row; /* for stride 1 */
 } cnnvis__col2im_args;
 
 static void cnnvis__col2im_range(void *p, int begin, int end)
@@ -2695,7 +2850,7 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
                     const float *src = row + (size_t)oy * g->ow;
                     if (iy < 0 || iy >= g->ih) continue;
                     if (g->s == 1)
-                        for (ox = ox0; ox < ox1; ox++) dst[ox] += src[ox];
+                        a->add_row(dst + ox0, src + ox0, ox1 - ox0);
                     else
                         for (ox = ox0; ox < ox1; ox++) dst[ox * g->s] += src[ox];
                 }
@@ -2739,12 +2894,20 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     return pl;
 }
 
+/* Up to this many images the convolution reads its weights in place (cnnvis__micro_direct)
+   instead of packing them on every call: packing costs about as much as one image's product. */
+#define CNNVIS__CONV_DIRECT_MAX 4
+
 /* Forward of one image on one thread: im2col into this thread's scratch, then the product. */
 typedef struct cnnvis__conv_fast {
     cnnvis__conv_args *a;
     cnnvis__conv_plan pl;
     cnnvis__micro_fn micro;
-    const float *ap;     /* packed A of the current group */
+    const float *ap;     /* packed A of the current group, or NULL: A read in place */
+    const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
+    size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct;
+    cnnvis__add_row_fn add_row; /* col2im */
     float *shared_b;     /* B (and dcol) shared when images are split within */
     int group;
 } cnnvis__conv_fast;
@@ -2763,6 +2926,7 @@ static void cnnvis__conv_forward_image(const cnnvis__conv_fast *f, int n, float 
     ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
     gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
     gm.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
     if (serial) {
         cnnvis__im2col_panels(&ia, 0, cnnvis__panels_b(f->pl.P));
@@ -2798,11 +2962,16 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;
         pk.rows = f.pl.ocg, pk.cols = f.pl.kd;
-        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        }
         f.ap = ap, f.group = group;
         if (a->g.n >= a->n_threads) {
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_forward_images, &f);
@@ -2826,7 +2995,9 @@ static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, 
     pk.rs = (size_t)f->pl.P, pk.cs = 1, pk.rows = f->pl.ocg, pk.cols = f->pl.P;
     gm.m = f->pl.kd, gm.n = f->pl.P, gm.k = f->pl.ocg;
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
     ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
+    ca.add_row = f->add_row;
     memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
     if (serial) {
         cnnvis__pack_b_range(&pk, 0, cnnvis__panels_b(f->pl.P));
@@ -2860,12 +3031,18 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
     int group, n;
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
+    f.add_row = cnnvis__add_row_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
         pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
-        cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        }
         f.ap = ap, f.group = group;
         if (a->g.n >= a->n_threads) {
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
@@ -3006,6 +3183,220 @@ static void cnnvis__fc_db_range(void *p, int begin, int end)
         for (n = 0; n < a->n; n++) a->db[o] += a->dy[(size_t)n * a->out + o];
 }
 
+/* --- Fully connected, a few images: matrix-vector products ---------------------------------
+   With one image the product above fills one of a micro-tile's 16 columns and packs all of
+   W for it, so for up to CNNVIS__FC_GEMV_MAX images the fast kernels read W in place instead.
+   They do the same arithmetic as the GEMM, operation for operation: each sum starts from the
+   bias (forward) or from zero (backward), adds the fused multiply-add chain of each KC-long
+   stretch of k, started from zero, in order. So an image gets the same bits whichever path
+   and batch it went through, as it does on the GEMM path at any batch.
+   forward:  items (image, group of CNNVIS__FC_ROWS outputs); 8 rows of W are read along k and
+             transposed in registers, so that the lanes are outputs as in the micro-kernel.
+   backward: items (image, block of CNNVIS__FC_COLS inputs); a row of W is already a row of
+             W^T's lanes. */
+#define CNNVIS__FC_GEMV_MAX 4 /* images; the GEMM costs the same from 1 to 16 */
+#define CNNVIS__FC_ROWS 8
+#define CNNVIS__FC_COLS 64
+
+static int cnnvis__fc_row_groups(const cnnvis__fc_args *a) { return (a->out + CNNVIS__FC_ROWS - 1) / CNNVIS__FC_ROWS; }
+static int cnnvis__fc_col_blocks(const cnnvis__fc_args *a) { return (a->in + CNNVIS__FC_COLS - 1) / CNNVIS__FC_COLS; }
+
+#if CNNVIS__HAVE_AVX2
+/* acc + w * x, rounded once, as one lane of _mm256_fmadd_ps. */
+CNNVIS__AVX2_FN static float cnnvis__fma1__avx2(float w, float x, float acc)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(x), _mm_set_ss(acc)));
+}
+
+CNNVIS__AVX2_FN static void cnnvis__fc_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r;
+        const float *x = a->x + (size_t)n * a->in, *w = a->w + (size_t)o0 * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            if (rows == CNNVIS__FC_ROWS) {
+                __m256 acc = _mm256_setzero_ps();
+                float lane[CNNVIS__FC_ROWS];
+                for (k = pc; k + 8 <= pc + kc; k += 8) {
+                    /* rows o0..o0+7, columns k..k+7, transposed: t[j] holds column k+j */
+                    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + (size_t)a->in + k);
+                    __m256 r2 = _mm256_loadu_ps(w + (size_t)2 * a->in + k), r3 = _mm256_loadu_ps(w + (size_t)3 * a->in + k);
+                    __m256 r4 = _mm256_loadu_ps(w + (size_t)4 * a->in + k), r5 = _mm256_loadu_ps(w + (size_t)5 * a->in + k);
+                    __m256 r6 = _mm256_loadu_ps(w + (size_t)6 * a->in + k), r7 = _mm256_loadu_ps(w + (size_t)7 * a->in + k);
+                    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
+                    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
+                    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
+                    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
+                    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+                    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+                    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
+                    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
+                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
+                }
+                _mm256_storeu_ps(lane, acc);
+                for (r = 0; r < rows; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    y[r] += lane[r];
+                }
+            } else {
+                for (r = 0; r < rows; r++) {
+                    float acc = 0.0f;
+                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * a->in + k], x[k], acc);
+                    y[r] += acc;
+                }
+            }
+        }
+    }
+}
+
+CNNVIS__AVX2_FN static void cnnvis__fc_backward_data__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            i = 0;
+            if (cols == CNNVIS__FC_COLS) { /* 8 independent chains keep the FMA units busy */
+                __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in;
+                    __m256 g = _mm256_broadcast_ss(dy + o);
+                    c0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 0), g, c0), c1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), g, c1);
+                    c2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 16), g, c2), c3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 24), g, c3);
+                    c4 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 32), g, c4), c5 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 40), g, c5);
+                    c6 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 48), g, c6), c7 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 56), g, c7);
+                }
+                _mm256_storeu_ps(dx + 0, _mm256_add_ps(_mm256_loadu_ps(dx + 0), c0));
+                _mm256_storeu_ps(dx + 8, _mm256_add_ps(_mm256_loadu_ps(dx + 8), c1));
+                _mm256_storeu_ps(dx + 16, _mm256_add_ps(_mm256_loadu_ps(dx + 16), c2));
+                _mm256_storeu_ps(dx + 24, _mm256_add_ps(_mm256_loadu_ps(dx + 24), c3));
+                _mm256_storeu_ps(dx + 32, _mm256_add_ps(_mm256_loadu_ps(dx + 32), c4));
+                _mm256_storeu_ps(dx + 40, _mm256_add_ps(_mm256_loadu_ps(dx + 40), c5));
+                _mm256_storeu_ps(dx + 48, _mm256_add_ps(_mm256_loadu_ps(dx + 48), c6));
+                _mm256_storeu_ps(dx + 56, _mm256_add_ps(_mm256_loadu_ps(dx + 56), c7));
+                i = CNNVIS__FC_COLS;
+            }
+            for (; i + 8 <= cols; i += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (o = pc; o < pc + kc; o++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + (size_t)o * a->in + i), _mm256_broadcast_ss(dy + o), acc);
+                _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = cnnvis__fma1__avx2(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__fc_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r, q;
+        const float *x = a->x + (size_t)n * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            for (q = 0; q < rows; q += 4) { /* quads of outputs */
+                const float *w = a->w + (size_t)(o0 + q) * a->in;
+                float lane[4];
+                int quad = CNNVIS__MIN(4, rows - q);
+                k = pc;
+                if (quad == 4) {
+                    float32x4_t acc = vdupq_n_f32(0.0f);
+                    for (; k + 4 <= pc + kc; k += 4) {
+                        /* rows q..q+3, columns k..k+3, transposed: c[j] holds column k+j */
+                        float32x4_t r0 = vld1q_f32(w + k), r1 = vld1q_f32(w + (size_t)a->in + k);
+                        float32x4_t r2 = vld1q_f32(w + (size_t)2 * a->in + k), r3 = vld1q_f32(w + (size_t)3 * a->in + k);
+                        float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+                        float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)), vdupq_n_f32(x[k + 0]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)), vdupq_n_f32(x[k + 1]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)), vdupq_n_f32(x[k + 2]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)), vdupq_n_f32(x[k + 3]));
+                    }
+                    vst1q_f32(lane, acc);
+                } else {
+                    lane[0] = lane[1] = lane[2] = lane[3] = 0.0f;
+                }
+                for (r = 0; r < quad; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = fmaf(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    y[q + r] += lane[r];
+                }
+            }
+        }
+    }
+}
+
+static void cnnvis__fc_backward_data__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            for (i = 0; i + 16 <= cols; i += 16) { /* 4 independent chains */
+                float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in + i;
+                    float32x4_t g = vdupq_n_f32(dy[o]);
+                    c0 = vfmaq_f32(c0, vld1q_f32(row), g), c1 = vfmaq_f32(c1, vld1q_f32(row + 4), g);
+                    c2 = vfmaq_f32(c2, vld1q_f32(row + 8), g), c3 = vfmaq_f32(c3, vld1q_f32(row + 12), g);
+                }
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), c0));
+                vst1q_f32(dx + i + 4, vaddq_f32(vld1q_f32(dx + i + 4), c1));
+                vst1q_f32(dx + i + 8, vaddq_f32(vld1q_f32(dx + i + 8), c2));
+                vst1q_f32(dx + i + 12, vaddq_f32(vld1q_f32(dx + i + 12), c3));
+            }
+            for (; i + 4 <= cols; i += 4) {
+                float32x4_t acc = vdupq_n_f32(0.0f);
+                for (o = pc; o < pc + kc; o++) acc = vfmaq_f32(acc, vld1q_f32(w + (size_t)o * a->in + i), vdupq_n_f32(dy[o]));
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = fmaf(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
 static void cnnvis__fc_fast(cnnvis__fc_args *a, cnnvis_kernels kernels, int pass)
 {
     cnnvis__gemm gm;
@@ -3085,15 +3476,43 @@ static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *
     else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
 }
 
+static cnnvis__range_fn cnnvis__fc_forward_gemv_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_forward__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+static cnnvis__range_fn cnnvis__fc_backward_data_gemv_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_backward_data__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_backward_data__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
 static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
+    cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_for(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
+    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
     else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
 }
 
 static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
+    cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_for(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
+    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
     else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
 }
 

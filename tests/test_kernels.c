@@ -167,7 +167,8 @@ static void test_fc_shapes(void)
 {
     static const struct {
         int n, c, h, w, out;
-    } shapes[] = {{1, 1, 1, 1, 1}, {1, 7, 3, 3, 17}, {3, 64, 4, 4, 256}, {64, 256, 1, 1, 10}, {5, 9216, 1, 1, 33}, {17, 30, 1, 1, 61}};
+    } shapes[] = {{1, 1, 1, 1, 1}, {1, 7, 3, 3, 17}, {3, 64, 4, 4, 256}, {64, 256, 1, 1, 10}, {5, 9216, 1, 1, 33}, {17, 30, 1, 1, 61},
+                  {1, 1030, 1, 1, 13}, {2, 100, 1, 1, 300}, {4, 64, 4, 4, 256}, {1, 5, 1, 1, 9}};
     cnnvis_rng rng;
     worst wr = {0};
     size_t i;
@@ -183,6 +184,112 @@ static void test_fc_shapes(void)
               "%s: the fast kernels disagree with the reference", name);
     }
     printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
+}
+
+/* One layer: each of 8 images alone must give the same bits as in the batch of 8, forward
+   and backward to the input. Returns the number of images that differ. */
+static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int threads, cnnvis_rng *rng)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x, dy, x1, dy1;
+    cnnvis_layer *L;
+    float *y_batch, *dx_batch;
+    size_t i, in, out;
+    int n, bad = 0;
+    cnnvis_net_desc_init(&d, c, h, w);
+    cnnvis_net_desc_add(&d, l);
+    d.max_batch = 8, d.n_threads = threads;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return 8;
+    L = &net->layers[0];
+    in = (size_t)c * h * w, out = (size_t)L->out_c * L->out_h * L->out_w;
+    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(rng);
+    cnnvis_tensor_create(&x, 8, c, h, w);
+    cnnvis_tensor_create(&dy, 8, L->out_c, L->out_h, L->out_w);
+    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < cnnvis_tensor_count(&dy); i++) dy.data[i] = cnnvis_rng_normal(rng);
+    cnnvis_net_forward(net, &x);
+    cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+    y_batch = copy_of(L->out.data, 8 * out);
+    dx_batch = copy_of(net->dinput.data, 8 * in);
+    for (n = 0; n < 8; n++) {
+        x1 = cnnvis_tensor_wrap(x.data + n * in, 1, c, h, w);
+        dy1 = cnnvis_tensor_wrap(dy.data + n * out, 1, L->out_c, L->out_h, L->out_w);
+        cnnvis_net_forward(net, &x1);
+        cnnvis_net_backward(net, 0, &dy1, CNNVIS_RELU_BACKPROP, 0);
+        bad += memcmp(L->out.data, y_batch + n * out, sizeof(float) * out) != 0 ||
+               memcmp(net->dinput.data, dx_batch + n * in, sizeof(float) * in) != 0;
+    }
+    free(y_batch), free(dx_batch);
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&dy);
+    cnnvis_net_free(net);
+    return bad;
+}
+
+/* Up to a few images the fast fc kernels read W in place (matrix-vector products) instead of
+   running the GEMM, and the convolutions read their weights in place instead of packing
+   them; both are meant to do the same arithmetic, so an image gets the same bits alone as
+   in a batch of 8 (which takes the packed GEMM). Top-k relies on this. */
+static void test_small_batch_bits(void)
+{
+    static const struct {
+        int in, out;
+    } fc[] = {{1, 1}, {7, 17}, {1024, 256}, {1030, 13}, {100, 300}, {600, 9}, {64, 64}, {257, 8}};
+    static const struct {
+        int c, h, w, oc, k, s, p, g;
+    } conv[] = {{3, 32, 32, 32, 5, 1, 2, 1}, {32, 16, 16, 64, 5, 1, 2, 1}, {64, 8, 8, 96, 3, 1, 1, 1},
+                {7, 9, 11, 13, 3, 2, 1, 1},  {6, 12, 10, 9, 3, 1, 1, 3},   {5, 6, 7, 23, 1, 1, 0, 1},
+                {2, 1, 3, 4, 5, 1, 2, 2},    {96, 13, 13, 20, 3, 1, 1, 2}};
+    cnnvis_rng rng;
+    size_t s;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 5);
+    for (s = 0; s < sizeof fc / sizeof fc[0]; s++) {
+        cnnvis_layer_desc l;
+        int bad;
+        memset(&l, 0, sizeof l);
+        l.kind = CNNVIS_LAYER_FC, l.out_channels = fc[s].out;
+        bad = alone_vs_batch(&l, fc[s].in, 1, 1, 1 + (int)(s % 2), &rng);
+        CHECK(bad == 0, "fc %d -> %d: %d of 8 images differ alone from in a batch", fc[s].in, fc[s].out, bad);
+    }
+    for (s = 0; s < sizeof conv / sizeof conv[0]; s++) {
+        cnnvis_layer_desc l;
+        int bad;
+        memset(&l, 0, sizeof l);
+        l.kind = CNNVIS_LAYER_CONV, l.out_channels = conv[s].oc, l.kernel = conv[s].k, l.stride = conv[s].s;
+        l.pad = conv[s].p, l.groups = conv[s].g;
+        bad = alone_vs_batch(&l, conv[s].c, conv[s].h, conv[s].w, 1 + (int)(s % 2), &rng);
+        CHECK(bad == 0, "conv %dx%dx%d -> %d k%d s%d p%d g%d: %d of 8 images differ alone from in a batch", conv[s].c,
+              conv[s].h, conv[s].w, conv[s].oc, conv[s].k, conv[s].s, conv[s].p, conv[s].g, bad);
+    }
+    printf("  %zu fc and %zu conv shapes, 8 images each\n", sizeof fc / sizeof fc[0], sizeof conv / sizeof conv[0]);
+}
+
+/* col2im's row addition: the SIMD versions add lane by lane, the same bits as the loop. */
+static void test_add_row(void)
+{
+    float dst[64], ref[64], src[64];
+    cnnvis_rng rng;
+    cnnvis__add_row_fn fast;
+    int n, off, i, bad = 0;
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_net_desc_init(&d, 1, 4, 4);
+    cnnvis_net_desc_fc(&d, "fc", 2);
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    fast = cnnvis__add_row_for(net->kernels);
+    cnnvis_net_free(net);
+    cnnvis_rng_seed(&rng, 6);
+    for (n = 0; n <= 40; n++)
+        for (off = 0; off < 3; off++) {
+            for (i = 0; i < 64; i++) dst[i] = ref[i] = cnnvis_rng_normal(&rng), src[i] = cnnvis_rng_normal(&rng);
+            fast(dst + off, src + off, n);
+            cnnvis__add_row__reference(ref + off, src + off, n);
+            bad += memcmp(dst, ref, sizeof dst) != 0;
+        }
+    CHECK(bad == 0, "%d of 123 rows differ from the reference", bad);
 }
 
 /* A whole net: forward outputs and the gradients of every layer. ReLU and max-pool decide
@@ -246,6 +353,8 @@ int main(void)
     RUN(test_conv_shapes);
     RUN(test_conv_random);
     RUN(test_fc_shapes);
+    RUN(test_small_batch_bits);
+    RUN(test_add_row);
     RUN(test_whole_net);
     return SUMMARY();
 }
