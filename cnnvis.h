@@ -1004,7 +1004,8 @@ typedef struct cnnvis_dissection {
    (cnnvis_concepts_generate, or your own images and label maps). out is an array of
    n_layers. The data set is streamed twice through the net up to the deepest layer: the
    first stream counts each unit's activations in 65,536 bins, the second finds T_k exactly
-   inside its bin and counts the intersections (heavy ties can take a stream or two more).
+   inside its bin and counts the intersections (units with heavy ties take one or two more,
+   through the net up to their layer only).
    Memory does not grow with the number of images. Free each with cnnvis_dissection_free. */
 CNNVIS_API cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *d);
@@ -8268,15 +8269,17 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         s.state[u] = s.in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
     }
     for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis_free(s.blocks[u]), s.blocks[u] = NULL;
-    /* Then stream until every unit's T_k and intersections are known (twice but for ties). */
+    /* Then stream until every unit's T_k and intersections are known: once more, but for
+       units with heavy ties, for which the net runs only up to the deepest of them (such
+       units are mostly in conv1, whose maps hold the most values). */
     do {
-        busy = 0;
+        busy = -1; /* the deepest layer with a unit still to settle */
         for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
-            busy |= s.state[u] != CNNVIS__UNIT_DONE;
+            if (s.state[u] != CNNVIS__UNIT_DONE) busy = CNNVIS__MAX(busy, out[s.unit_layer[u]].layer);
             if (!cnnvis__dissect_prepare(&s, u)) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
         }
-        if (!busy || r != CNNVIS_OK) break;
-        r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_bin_range);
+        if (busy < 0 || r != CNNVIS_OK) break;
+        r = cnnvis__dissect_stream(&s, busy, batch, cnnvis__dissect_bin_range);
         for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
             if (!cnnvis__dissect_settle(&s, u))
                 r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d gave other activations in another stream (a forward pass that is not deterministic?)",
