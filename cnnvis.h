@@ -2429,6 +2429,23 @@ static void cnnvis__micro_store(const float *tile, float *c, size_t rs, size_t c
 #endif
 
 #if CNNVIS__HAVE_AVX2
+/* The end of both AVX2 micro-kernels: C += the 6x16 tile held in registers, straight into
+   C when the tile is whole and its rows contiguous, else through cnnvis__micro_store. */
+CNNVIS__AVX2_FN static void cnnvis__micro_add__avx2(__m256 acc[CNNVIS__MR][2], float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    int i;
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++) {
+            _mm256_storeu_ps(c + i * rs, _mm256_add_ps(_mm256_loadu_ps(c + i * rs), acc[i][0]));
+            _mm256_storeu_ps(c + i * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + i * rs + 8), acc[i][1]));
+        }
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++) _mm256_storeu_ps(tile + i * CNNVIS__NR, acc[i][0]), _mm256_storeu_ps(tile + i * CNNVIS__NR + 8, acc[i][1]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+
 CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs,
                                                 int mr, int nr)
 {
@@ -2445,26 +2462,9 @@ CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const fl
         ai = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
         ai = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
     }
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
-#define CNNVIS__ADD_ROW(r, lo, hi)                                                          \
-    _mm256_storeu_ps(c + r * rs, _mm256_add_ps(_mm256_loadu_ps(c + r * rs), lo));          \
-    _mm256_storeu_ps(c + r * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + r * rs + 8), hi))
-        CNNVIS__ADD_ROW(0, c00, c01);
-        CNNVIS__ADD_ROW(1, c10, c11);
-        CNNVIS__ADD_ROW(2, c20, c21);
-        CNNVIS__ADD_ROW(3, c30, c31);
-        CNNVIS__ADD_ROW(4, c40, c41);
-        CNNVIS__ADD_ROW(5, c50, c51);
-#undef CNNVIS__ADD_ROW
-    } else {
-        float tile[CNNVIS__MR * CNNVIS__NR];
-        _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
-        _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
-        _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
-        _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
-        _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
-        _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
-        cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
     }
 }
 #endif
@@ -2547,26 +2547,9 @@ CNNVIS__AVX2_FN static void cnnvis__micro_direct__avx2(int kc, const float *a, s
         ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
         ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
     }
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
-#define CNNVIS__ADD_ROW(r, lo, hi)                                                          \
-    _mm256_storeu_ps(c + r * rs, _mm256_add_ps(_mm256_loadu_ps(c + r * rs), lo));          \
-    _mm256_storeu_ps(c + r * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + r * rs + 8), hi))
-        CNNVIS__ADD_ROW(0, c00, c01);
-        CNNVIS__ADD_ROW(1, c10, c11);
-        CNNVIS__ADD_ROW(2, c20, c21);
-        CNNVIS__ADD_ROW(3, c30, c31);
-        CNNVIS__ADD_ROW(4, c40, c41);
-        CNNVIS__ADD_ROW(5, c50, c51);
-#undef CNNVIS__ADD_ROW
-    } else {
-        float tile[CNNVIS__MR * CNNVIS__NR];
-        _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
-        _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
-        _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
-        _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
-        _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
-        _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
-        cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
     }
 }
 #endif
