@@ -13,7 +13,8 @@ TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # The cnnvis side of tests/torch.sh (not a test_*.c: it needs files PyTorch makes).
 TORCH_CHECK = $(BUILD)/tests/torch_check
 
-.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem fuzz fuzz-replay
+.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem test-tsan test-O0 test-valgrind \
+        fuzz fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h
@@ -36,7 +37,7 @@ demo: $(EXAMPLES)
 # tests/doc_check.sh: every public function has a comment; tests/torch.sh: agreement with
 # PyTorch through tools/torch2cnnvis.py (skipped without python3 and PyTorch).
 test: $(TESTS) $(TORCH_CHECK)
-	@CC="$(CC)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS) tests/doc_check.sh tests/torch.sh
+	@CC="$(CC)" CXX="$(CXX)" BUILD="$(BUILD)" sh tests/run.sh tests/compile.sh $(TESTS) tests/doc_check.sh tests/torch.sh
 
 # The NEON kernels: the tests cross-compiled for arm64 and run under qemu-aarch64
 # (Debian: gcc-aarch64-linux-gnu, qemu-user). test_train is left out: too slow emulated.
@@ -53,6 +54,37 @@ test-arm64:
 NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor test_saliency test_adversarial
 test-nehalem: $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
 	@RUNNER="qemu-x86_64 -cpu Nehalem" sh tests/run.sh $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
+
+# ThreadSanitizer on the tests whose work the thread pool splits: the kernels, dissection
+# and top-k over data sets, saliency, attacks and robustness curves, and test_layers'
+# comparison of 1, 2 and 3 threads (only that one of its tests: the others are single-pixel
+# probes, minutes under TSan and nothing to do with threads).
+TSAN_TESTS = test_kernels test_activations test_saliency test_adversarial
+test-tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" \
+	    $(addprefix build-tsan/tests/,$(TSAN_TESTS) test_layers)
+	@MINITEST_ONLY=test_threads sh tests/run.sh build-tsan/tests/test_layers
+	@sh tests/run.sh $(addprefix build-tsan/tests/,$(TSAN_TESTS))
+
+# -O0 with the SIMD kernels compiled out (CNNVIS_NO_SIMD), built by clang: the scalar path
+# as a student steps through it, read by the other compiler. test_train is left out (its
+# real-data training takes minutes at -O0); test_kernels has nothing to compare and skips.
+O0_CC    ?= clang
+O0_TESTS  = test_grad test_layers test_kernels test_tensor test_errors test_checkpoint test_images test_idx \
+            test_concepts test_filters test_activations test_saliency test_adversarial
+test-O0:
+	@$(MAKE) --no-print-directory CC=$(O0_CC) BUILD=build-O0 CFLAGS="-O0 -g -DCNNVIS_NO_SIMD" \
+	    $(addprefix build-O0/tests/,$(O0_TESTS))
+	@sh tests/run.sh $(addprefix build-O0/tests/,$(O0_TESTS))
+
+# valgrind memcheck of one small example run: zero errors and zero leaks of any kind.
+# 04a_saliency on one image, without the pointing game, reads the net `make demo` (00_train)
+# trained; without it the target says so.
+VALGRIND = valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all
+test-valgrind: $(BUILD)/04a_saliency
+	@if [ ! -f out/00_train/alexnet_mini.cnnvis ]; then \
+	    echo "test-valgrind: out/00_train/alexnet_mini.cnnvis not found: run make demo (or build/00_train) first"; exit 1; fi
+	$(VALGRIND) ./$(BUILD)/04a_saliency --threads 2 --n-images 1 --n-pointing 0 --out build-valgrind/04a_saliency
 
 # The benchmark is always built at -O2 (whatever CFLAGS says): its figures are those of the
 # build users get. `make bench BENCH_ARGS=--quick` for a short smoke run.
@@ -78,18 +110,19 @@ cifar10:
 	@sh data/get-cifar10.sh
 
 clean:
-	rm -rf build build-debug build-asan build-arm64 build-fuzz out
+	rm -rf build build-debug build-asan build-tsan build-O0 build-valgrind build-arm64 build-fuzz out
 
 # libFuzzer harnesses for every parser (clang: -fsanitize=fuzzer,address,undefined).
-# `make fuzz` runs each for FUZZ_SECONDS (60); `make fuzz-replay` only replays the
+# `make fuzz` runs each for FUZZ_SECONDS (60), FUZZ_JOBS (1) at a time; `make fuzz-replay` only replays the
 # committed corpora in tests/fuzz/corpus, which hold every input that once crashed.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
 FUZZERS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 build-fuzz/%: tests/fuzz/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@ $(LDLIBS)
 fuzz: $(FUZZERS)
-	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+	@FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 fuzz-replay: $(FUZZERS)
 	@sh tests/fuzz/run.sh 0 $(FUZZERS)

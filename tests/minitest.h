@@ -5,12 +5,16 @@
    SKIP(why)               inside a test: prints the reason, counts it skipped, returns
    SUMMARY()               prints "N passed, N failed" (and skipped) and returns the exit code
 
-   Each test file is one program; `make test` runs them all and adds up their lines. */
+   Each test file is one program; `make test` runs them all and adds up their lines.
+   MINITEST_ONLY="test_a test_b" in the environment runs only the tests named (to step
+   through one in a debugger, or to give a slow tool such as ThreadSanitizer only the
+   tests that matter to it). */
 #ifndef MINITEST_H
 #define MINITEST_H
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
+#include <stdlib.h>
 
 static int minitest_passed, minitest_failed, minitest_skipped, minitest_current_failed, minitest_current_skipped;
 
@@ -45,8 +49,19 @@ static int minitest_passed, minitest_failed, minitest_skipped, minitest_current_
         return;                                                               \
     } while (0)
 
+/* Whether MINITEST_ONLY is unset or lists `name` as a whole word. */
+static int minitest_selected(const char *name)
+{
+    const char *only = getenv("MINITEST_ONLY"), *p;
+    size_t n = strlen(name);
+    if (!only || !*only) return 1;
+    for (p = strstr(only, name); p; p = strstr(p + 1, name))
+        if ((p == only || p[-1] == ' ' || p[-1] == ',') && (p[n] == 0 || p[n] == ' ' || p[n] == ',')) return 1;
+    return 0;
+}
+
 #define RUN(fn)                                                               \
-    do {                                                                      \
+    if (minitest_selected(#fn)) do {                                          \
         minitest_current_failed = 0, minitest_current_skipped = 0;            \
         printf("%s\n", #fn);                                                  \
         fflush(stdout);                                                       \

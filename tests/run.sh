@@ -6,8 +6,10 @@
 passed=0 failed=0 skipped=0
 for t in "$@"; do
     echo "== $t"
+    t0=$(date +%s)
     out=$($RUNNER "$t" 2>&1); status=$?
     printf '%s\n' "$out"
+    echo "   ($(( $(date +%s) - t0 )) s)"
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
         echo "   $t exited with status $status and no summary: counted as 1 failure"
