@@ -40,6 +40,9 @@
      CNNVIS_API               declaration prefix, default extern
      CNNVIS_ASSERT(c)         internal invariant check, default assert(c)
      CNNVIS_MALLOC(sz)/CNNVIS_FREE(p)   allocator; define both or neither
+     CNNVIS_FWRITE(ptr, size, n, f)     what writes files, default fwrite (a test can make
+                              it fail part-way: every file is written to path.tmp and
+                              renamed, so the old file survives a failed write)
      CNNVIS_NO_SIMD           no AVX2/NEON kernels (same as NO_AVX2 + NO_NEON)
      CNNVIS_NO_AVX2           no AVX2/FMA kernels
      CNNVIS_NO_NEON           no NEON kernels
@@ -530,7 +533,10 @@ CNNVIS_API cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_ten
                                                float weight_decay, float *loss);
 /* Train on `train` for desc->epochs, shuffling each epoch, evaluating on `test` (may be
    NULL) after each. Same net seed, same desc and same data give bit-identical weights,
-   whatever the number of threads. */
+   whatever the number of threads. Stops at the first step that fails: a non-finite
+   training image (once normalised), weight, loss, gradient or update gives
+   CNNVIS_ERR_NUMERIC with a message naming the epoch, the step and the layer (or the
+   image); the weights are those after the last good step. */
 CNNVIS_API cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train,
                                           const cnnvis_dataset *test,
                                           const cnnvis_train_desc *desc);
@@ -552,7 +558,9 @@ CNNVIS_API void cnnvis_eval_free(cnnvis_eval *ev);
 /* --- Checkpoints (byte layout in README.md, "Checkpoint format") --------------------- */
 
 /* Save architecture, weights, class names, mean and std. Atomic: written to path.tmp, then
-   renamed over path, so a failure never leaves a half-written file at path. */
+   renamed over path, so a failure never leaves a half-written file at path. Refuses
+   (CNNVIS_ERR_NUMERIC, naming the layer, writing nothing) a net with a NaN or infinite
+   weight or bias, so a bad net never overwrites the last good checkpoint. */
 CNNVIS_API cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path);
 /* Load a checkpoint into a new net. runtime may be NULL; otherwise its max_batch,
    n_threads, kernels and seed are used. Refuses (CNNVIS_ERR_FORMAT, with a message) a wrong
@@ -591,7 +599,9 @@ CNNVIS_API cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, co
 /* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis_free. */
 CNNVIS_API cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out,
                                           size_t *size);
-/* Write a whole file atomically (path.tmp, then rename). */
+/* Write a whole file atomically: to path.tmp, then renamed over path. If anything fails
+   (CNNVIS_ERR_IO), path.tmp is removed and the old file at path is left as it was. Every
+   writer of the library (checkpoints, images, TSV tables) goes through here. */
 CNNVIS_API cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size);
 /* Release memory the library returned (CNNVIS_FREE). */
 CNNVIS_API void cnnvis_free(void *p);
@@ -1381,6 +1391,11 @@ CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net 
 #define CNNVIS_MALLOC(sz) malloc(sz)
 #define CNNVIS_FREE(p) free(p)
 #endif
+/* Every byte the library writes to a file passes through here, so a test can make a write
+   fail part-way (tests/test_faults.c) and check that the old file survives. */
+#ifndef CNNVIS_FWRITE
+#define CNNVIS_FWRITE(ptr, size, n, f) fwrite(ptr, size, n, f)
+#endif
 #ifndef CNNVIS_ASSERT
 #include <assert.h>
 #define CNNVIS_ASSERT(c) assert(c)
@@ -1476,6 +1491,26 @@ static cnnvis_result cnnvis__fail(cnnvis_result code, const char *file, int line
     return code;
 }
 #define CNNVIS__FAIL(code, ...) cnnvis__fail((code), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Put context before the message a callee left ("cnnvis_net_train, epoch 3 of 10: ..."),
+   keeping the callee's file:line; returns code unchanged. */
+static cnnvis_result cnnvis__fail_context(cnnvis_result code, const char *fmt, ...)
+{
+    char prefix[160], callee[sizeof cnnvis__error_msg];
+    size_t np, nc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(callee, cnnvis__error_msg, sizeof callee);
+    np = strlen(prefix), nc = strlen(callee);
+    if (nc > sizeof cnnvis__error_msg - np - 3) nc = sizeof cnnvis__error_msg - np - 3; /* the callee's tail is cut */
+    memcpy(cnnvis__error_msg, prefix, np);
+    memcpy(cnnvis__error_msg + np, ": ", 2);
+    memcpy(cnnvis__error_msg + np + 2, callee, nc);
+    cnnvis__error_msg[np + 2 + nc] = 0;
+    return code;
+}
 #define CNNVIS__TRY(expr)                   \
     do {                                    \
         cnnvis_result try_r_ = (expr);      \
@@ -3903,23 +3938,29 @@ static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
     net->scratch = (float *)cnnvis__take(ar, net->scratch_count, sizeof(float));
 }
 
-CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
+/* The arena's size for d in *size; the result tells why not (an invalid desc, or no memory
+   for the scratch net that works it out), which cnnvis_net_create passes on. */
+static cnnvis_result cnnvis__net_memory_size(const cnnvis_net_desc *d, size_t *size)
 {
     cnnvis_net *net = (cnnvis_net *)cnnvis__alloc(sizeof(cnnvis_net));
     cnnvis__arena ar = {NULL, 0, 0};
-    size_t size = 0;
-    if (!net) {
-        CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_memory_size: out of memory");
-        return 0;
-    }
-    if (cnnvis__net_resolve(net, d) == CNNVIS_OK) {
+    cnnvis_result r;
+    *size = 0;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_memory_size: out of memory");
+    r = cnnvis__net_resolve(net, d);
+    if (r == CNNVIS_OK) {
         cnnvis__net_layout(net, &ar);
-        if (ar.overflow)
-            CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
-        else
-            size = ar.used + CNNVIS__ALIGN;
+        if (ar.overflow) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
+        else *size = ar.used + CNNVIS__ALIGN;
     }
     CNNVIS_FREE(net);
+    return r;
+}
+
+CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
+{
+    size_t size;
+    cnnvis__net_memory_size(d, &size);
     return size;
 }
 
@@ -4041,8 +4082,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net
     cnnvis_result r;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_create: out is NULL");
     *out = NULL;
-    size = cnnvis_net_memory_size(d);
-    if (!size) return CNNVIS_ERR_ARG; /* message already set */
+    CNNVIS__TRY(cnnvis__net_memory_size(d, &size));
     net = (cnnvis_net *)cnnvis__alloc(sizeof *net);
     mem = CNNVIS_MALLOC(size);
     if (!net || !mem) {
@@ -4489,6 +4529,18 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
             return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
                                 L->desc.name);
     }
+    /* A learning rate far too high shows first here: the update itself overflows. Refused
+       before any weight changes, so the net stays as it was before this step. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        int bad = 0;
+        for (j = 0; j < L->n_w && !bad; j++)
+            bad = !isfinite(L->w[j] - lr * (momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j]));
+        for (j = 0; j < L->n_b && !bad; j++) bad = !isfinite(L->b[j] - lr * (momentum * L->vb[j] + L->db[j]));
+        if (bad)
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
+                                "high?)", net->step, L->desc.name, lr);
+    }
     /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
@@ -4762,13 +4814,29 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
                 cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
                 labels[b] = train->labels[order[i + b]];
             }
+            /* The pixels are bytes, but a mean or std changed by hand in net->desc can make
+               them NaN or infinite once normalised: name the training image. */
+            for (b = 0; b < count && r == CNNVIS_OK; b++) {
+                size_t per = (size_t)train->c * train->h * train->w;
+                if (!cnnvis__all_finite(x.data + b * per, per))
+                    r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_train, epoch %d of %d, step %lld: training image %d is "
+                                     "not finite once normalised (check net->desc.mean and std)", epoch, d.epochs, net->step,
+                                     (int)order[i + b]);
+            }
+            if (r != CNNVIS_OK) break;
             if (d.adversarial) {
                 int n_adv = (int)(d.adversarial_share * count + 0.5f);
                 if (n_adv > 0) r = cnnvis__train_adversarial(net, x.data, labels, n_adv, &attack, &attack_rng, attack_work);
-                if (r != CNNVIS_OK) break;
+                if (r != CNNVIS_OK) {
+                    r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (adversarial images)", epoch, d.epochs);
+                    break;
+                }
             }
             r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
-            if (r != CNNVIS_OK) break;
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
+                break;
+            }
             loss_sum += (double)l * count;
             for (b = 0; b < count; b++) {
                 const float *p = net->probs.data + (size_t)b * net->n_classes;
@@ -4794,7 +4862,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (test) {
             cnnvis_eval ev;
             r = cnnvis_net_evaluate(net, test, &ev);
-            if (r != CNNVIS_OK) break;
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (test set)", epoch, d.epochs);
+                break;
+            }
             st.test_loss = ev.loss, st.test_acc = ev.accuracy;
             cnnvis_eval_free(&ev);
         }
@@ -4883,6 +4954,14 @@ CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *pat
     int i;
     cnnvis_result r;
     if (!net || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_save: NULL %s", net ? "path" : "net");
+    /* A net that went bad (NaN after a too high learning rate) must not replace the last
+       good checkpoint, e.g. from a per-epoch save in a training callback. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_save: layer %s has a non-finite weight; %s is left as it was",
+                                L->desc.name, path);
+    }
     for (i = 0; i < net->n_layers; i++) size += CNNVIS__CKPT_LAYER + 4 * (net->layers[i].n_w + net->layers[i].n_b);
     for (i = 0; i < net->n_classes; i++) size += 1 + strlen(cnnvis_net_class_name(net, i));
     p = buf = (unsigned char *)cnnvis__alloc(size);
@@ -5158,17 +5237,24 @@ CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, un
     return CNNVIS_OK;
 }
 
+#define CNNVIS__WRITE_PIECE ((size_t)1 << 16)
+
 CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
 {
     char tmp[4096];
     FILE *f;
+    size_t done, piece;
     int ok;
     if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
     if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "wb");
     if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
-    ok = fwrite(data, 1, size, f) == size;
+    /* In pieces, as a long write may fail part-way on a real disk. */
+    for (done = 0, ok = 1; ok && done < size; done += piece) {
+        piece = size - done < CNNVIS__WRITE_PIECE ? size - done : CNNVIS__WRITE_PIECE;
+        ok = CNNVIS_FWRITE((const unsigned char *)data + done, 1, piece, f) == piece;
+    }
     ok = fflush(f) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok) {
