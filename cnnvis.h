@@ -53,7 +53,9 @@
                               beyond it, more streams over the data (tests set it tiny)
 
    ENVIRONMENT
-     CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads
+     CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads; n must be 1..256, anything
+                              else ("abc", "0", "-1", "10000") makes cnnvis_net_create fail
+                              with CNNVIS_ERR_ARG; empty means unset
      CNNVIS_KERNELS=reference forces the reference kernels at run time
 
    SECTIONS (grep the tag to jump to the code)
@@ -80,6 +82,9 @@
      Errors: every function that can fail returns cnnvis_result (CNNVIS_OK = 0, negative on
      failure) and leaves a message for cnnvis_last_error() (per thread). Nothing in the
      library exits, aborts or prints, except the training progress bar on a terminal.
+     A NULL where a function needs a pointer gives CNNVIS_ERR_ARG with a message naming it;
+     functions without a status (the *_free, tensor helpers, drawing, RNG) do nothing with
+     a NULL and return 0, NULL or "?".
      Memory: a net owns one arena holding weights, gradients, momentum, every layer's output
      and gradient, and scratch; forward and backward never allocate. What a function returns
      in an out-parameter is owned by the caller and has a matching *_free.
@@ -292,7 +297,8 @@ typedef enum cnnvis_kernels {
 /* A network description. Fill it with the cnnvis_net_desc_* builders (or by hand), then
    cnnvis_net_create. Zero means default:
      max_batch   64      images per forward/backward pass (activations are sized for it)
-     n_threads   0       = number of online CPUs; CNNVIS_THREADS overrides
+     n_threads   0       = number of online CPUs; at most 256 (more, or a negative number, is
+                         refused with CNNVIS_ERR_ARG); CNNVIS_THREADS overrides it
      kernels     AUTO    CNNVIS_KERNELS=reference overrides
      seed        0       is a seed like any other (weights, dropout)
      std[c]      1       (mean[c] defaults to 0)
@@ -1630,6 +1636,9 @@ CNNVIS__DEF size_t cnnvis_tensor_count(const cnnvis_tensor *t)
     return t ? (size_t)t->n * t->c * t->h * t->w : 0;
 }
 
+/* Elements the helpers below may touch: none for a NULL tensor or one without data. */
+static size_t cnnvis__elems(const cnnvis_tensor *t) { return t && t->data ? cnnvis_tensor_count(t) : 0; }
+
 CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     return a && b && a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
@@ -1637,6 +1646,7 @@ CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_te
 
 CNNVIS__DEF float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
 {
+    if (!t || !t->data) return NULL;
     return t->data + (((size_t)i * t->c + ch) * t->h + y) * t->w + x;
 }
 
@@ -1658,13 +1668,13 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_te
 
 CNNVIS__DEF void cnnvis_tensor_fill(cnnvis_tensor *t, float v)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = v;
 }
 
 CNNVIS__DEF void cnnvis_tensor_scale(cnnvis_tensor *t, float s)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] *= s;
 }
 
@@ -1688,13 +1698,13 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tenso
 
 CNNVIS__DEF void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = t->data[i] < lo ? lo : t->data[i] > hi ? hi : t->data[i];
 }
 
 CNNVIS__DEF double cnnvis_tensor_sum(const cnnvis_tensor *t)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     double s = 0;
     for (i = 0; i < count; i++) s += t->data[i];
     return s;
@@ -1704,8 +1714,8 @@ CNNVIS__DEF double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor
 {
     size_t i, count;
     double s = 0;
-    if (!cnnvis_tensor_same_shape(a, b)) return 0;
-    count = cnnvis_tensor_count(a);
+    if (!cnnvis_tensor_same_shape(a, b) || !b->data) return 0;
+    count = cnnvis__elems(a);
     for (i = 0; i < count; i++) s += (double)a->data[i] * b->data[i];
     return s;
 }
@@ -1714,7 +1724,7 @@ CNNVIS__DEF double cnnvis_tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnn
 
 CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     float lo = FLT_MAX, hi = -FLT_MAX;
     for (i = 0; i < count; i++) {
         float v = t->data[i];
@@ -1728,7 +1738,7 @@ CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float 
 
 CNNVIS__DEF size_t cnnvis_tensor_argmax(const cnnvis_tensor *t)
 {
-    size_t i, best = 0, count = cnnvis_tensor_count(t);
+    size_t i, best = 0, count = cnnvis__elems(t);
     for (i = 1; i < count; i++)
         if (t->data[i] > t->data[best]) best = i;
     return best;
@@ -1747,6 +1757,7 @@ static uint64_t cnnvis__splitmix64(uint64_t *x)
 CNNVIS__DEF void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed)
 {
     int i;
+    if (!rng) return;
     for (i = 0; i < 4; i++) rng->s[i] = cnnvis__splitmix64(&seed);
 }
 
@@ -1754,8 +1765,10 @@ static uint64_t cnnvis__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - 
 
 CNNVIS__DEF uint64_t cnnvis_rng_u64(cnnvis_rng *rng)
 {
-    uint64_t *s = rng->s;
-    uint64_t result = cnnvis__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    uint64_t *s, result, t;
+    if (!rng) return 0;
+    s = rng->s;
+    result = cnnvis__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3];
     s[2] ^= t;
     s[3] = cnnvis__rotl(s[3], 45);
@@ -1766,7 +1779,7 @@ CNNVIS__DEF uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n)
 {
     /* Reject the top sliver of the 32-bit range that does not divide evenly by n. */
     uint32_t threshold, r;
-    if (n == 0) return 0;
+    if (!rng || n == 0) return 0;
     threshold = (uint32_t)(0u - n) % n;
     do r = (uint32_t)(cnnvis_rng_u64(rng) >> 32);
     while (r < threshold);
@@ -1793,6 +1806,7 @@ static double cnnvis__log(double x)
 CNNVIS__DEF float cnnvis_rng_normal(cnnvis_rng *rng)
 {
     double u, v, s;
+    if (!rng) return 0;
     do {
         u = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
         v = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
@@ -3575,12 +3589,18 @@ static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv
 
 CNNVIS__DEF void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w)
 {
+    if (!d) return;
     memset(d, 0, sizeof *d);
     d->in_c = in_c, d->in_h = in_h, d->in_w = in_w;
 }
 
 CNNVIS__DEF void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer)
 {
+    if (!d) return;
+    if (!layer) { /* reported by create, like the other builder errors */
+        d->error = 3;
+        return;
+    }
     if (d->n_layers >= CNNVIS_MAX_LAYERS) {
         d->error = 1;
         return;
@@ -3592,6 +3612,7 @@ static void cnnvis__desc_push(cnnvis_net_desc *d, cnnvis_layer_kind kind, const 
                               int kernel, int stride, int pad, int groups)
 {
     cnnvis_layer_desc l;
+    if (!d) return;
     memset(&l, 0, sizeof l);
     l.kind = kind;
     cnnvis__copy_name(l.name, sizeof l.name, name);
@@ -3619,7 +3640,7 @@ CNNVIS__DEF void cnnvis_net_desc_maxpool(cnnvis_net_desc *d, const char *name, i
 CNNVIS__DEF void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int size, float alpha, float beta, float k)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_LRN, name, 0, 0, 0, 0, 0);
-    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_LRN) {
+    if (d && d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_LRN) {
         cnnvis_layer_desc *l = &d->layers[d->n_layers - 1];
         l->size = size, l->alpha = alpha, l->beta = beta, l->k = k;
     }
@@ -3628,7 +3649,7 @@ CNNVIS__DEF void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int s
 CNNVIS__DEF void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_DROPOUT, name, 0, 0, 0, 0, 0);
-    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_DROPOUT) d->layers[d->n_layers - 1].p = p;
+    if (d && d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_DROPOUT) d->layers[d->n_layers - 1].p = p;
 }
 
 CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs)
@@ -3650,6 +3671,7 @@ CNNVIS__DEF void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name)
    four epochs of 20,000 concept images, 0.5 three points after one epoch of Fashion-MNIST). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, in_c, in_h, in_w);
     cnnvis_net_desc_conv(d, "conv1", 32, 5, 1, 2, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3677,6 +3699,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int 
    (its adaptive average pool is the identity at 224x224, where conv5's pool gives 6x6). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, 3, 224, 224);
     cnnvis_net_desc_conv(d, "conv1", 64, 11, 4, 2, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3708,6 +3731,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
    split the work over two GPUs (conv2, conv4, conv5). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, 3, 227, 227);
     cnnvis_net_desc_conv(d, "conv1", 96, 11, 4, 0, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3748,6 +3772,7 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
     if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc is NULL");
     if (d->error == 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: more than %d layers", CNNVIS_MAX_LAYERS);
     if (d->error == 2) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a layer name has %d characters or more", CNNVIS_NAME_LEN);
+    if (d->error == 3) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: cnnvis_net_desc_add was given a NULL layer");
     if (d->error) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a builder failed (error %d)", d->error);
     if (d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->in_c > CNNVIS__MAX_DIM || d->in_h > CNNVIS__MAX_DIM || d->in_w > CNNVIS__MAX_DIM)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: input shape %dx%dx%d is not in 1..%d x 1..%d x 1..%d", d->in_c,
@@ -4913,6 +4938,7 @@ CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
         }
         cnnvis__crc_ready = 1;
     }
+    if (!p) return crc; /* no bytes */
     crc = ~crc;
     for (i = 0; i < n; i++) crc = cnnvis__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
@@ -6141,6 +6167,7 @@ static void cnnvis__resize_bilinear(float *dst, int dw, int dh, const float *src
 CNNVIS__DEF void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode)
 {
     int x, y;
+    if (!dst || !src || w < 1 || h < 1) return; /* nothing to resize (no status to report) */
     if (mode == CNNVIS_RESIZE_BILINEAR) {
         cnnvis__resize_bilinear(dst, dw, dh, src, w, h);
         return;
@@ -6227,6 +6254,7 @@ CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnn
 CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
 {
     int ch, px;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: ds is NULL");
     if (!ds || !ds->px || i < 0 || i >= ds->n)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
     if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
@@ -6350,6 +6378,7 @@ CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned cha
     const unsigned char(*stops)[3] = cmap == CNNVIS_CMAP_VIRIDIS ? viridis : cmap == CNNVIS_CMAP_INFERNO ? inferno : diverging;
     float t;
     int i, k;
+    if (!rgb) return;
     if (!(v >= 0)) v = 0; /* NaN too */
     if (v > 1) v = 1;
     if (cmap != CNNVIS_CMAP_VIRIDIS && cmap != CNNVIS_CMAP_INFERNO && cmap != CNNVIS_CMAP_DIVERGING) {
@@ -6458,6 +6487,7 @@ static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data
 
 CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i, const cnnvis_map_desc *m)
 {
+    if (!t || !t->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: t or t->data is NULL");
     if (!t || !t->data || i < 0 || i >= t->n)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: no image %d in the tensor", i);
     return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
@@ -6465,6 +6495,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_
 
 CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
 {
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: plane is NULL");
     if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
     return cnnvis__planes_to_image(im, plane, 1, w, h, m);
 }
@@ -6481,7 +6512,7 @@ static void cnnvis__put_pixel(cnnvis_image *im, int x, int y, const unsigned cha
 CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3])
 {
     int i, j;
-    if (!im || !im->px) return;
+    if (!im || !im->px || !rgb) return;
     for (j = CNNVIS__MAX(y, 0); j < y + h && j < im->h; j++)
         for (i = CNNVIS__MAX(x, 0); i < x + w && i < im->w; i++) cnnvis__put_pixel(im, i, j, rgb);
 }
@@ -6490,7 +6521,7 @@ CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h,
 CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3])
 {
     int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy, steps = 0;
-    if (!im || !im->px) return;
+    if (!im || !im->px || !rgb) return;
     for (;;) {
         int e2 = 2 * err;
         cnnvis__put_pixel(im, x0, y0, rgb);
@@ -6516,7 +6547,7 @@ CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, 
 CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3], int scale)
 {
     int cx = x, row, col, sx, sy;
-    if (!im || !im->px || !text) return;
+    if (!im || !im->px || !text || !rgb) return;
     if (scale < 1) scale = 1;
     for (; *text; text++) {
         unsigned char ch = (unsigned char)*text;
@@ -6576,6 +6607,7 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
     char buf[512];
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: tiles is NULL");
     if (!tiles || n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: no tiles (n = %d)", n);
     memset(&d, 0, sizeof d);
     if (desc) d = *desc;
@@ -6748,6 +6780,7 @@ static cnnvis_result cnnvis__plot_check(const cnnvis_plot_desc *d, cnnvis_image 
     int i;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!d || !d->series) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: the desc or its series is NULL");
     if (!d || !d->series || d->n_series < 1 || d->n_series > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: 1..64 series");
     if (bars && (!d->categories || d->n_categories < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: a bar chart needs categories");
     for (i = 0; i < d->n_series; i++)
@@ -6828,6 +6861,7 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *val
     char text[32];
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!values) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: values is NULL");
     if (!values || rows < 1 || cols < 1 || rows > 1000 || cols > 1000 || decimals < 0 || decimals > 6)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
                             decimals);
@@ -6928,6 +6962,7 @@ static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", 
 
 CNNVIS__DEF void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3])
 {
+    if (!rgb) return;
     if (colour < 0 || colour > 10) colour = 3;
     memcpy(rgb, cnnvis__colour_rgb[shade ? 1 : 0][colour], 3);
 }
@@ -7216,6 +7251,7 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
     cnnvis_result r = CNNVIS_OK;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
     memset(ds, 0, sizeof *ds);
+    if (!paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: paths is NULL");
     if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
     memset(bufs, 0, sizeof bufs);
     for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
@@ -7536,6 +7572,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, cons
     cnnvis_result r;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!m) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: m is NULL");
     if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: no snapshots yet");
     captions = (char(*)[48])cnnvis__alloc(48 * (size_t)m->n_snapshots);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)m->n_snapshots);
@@ -7568,6 +7605,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_mo
     cnnvis_result r = CNNVIS_OK;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!m) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: m is NULL");
     if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: no snapshots yet");
     values = (float *)cnnvis__alloc(sizeof(float) * (size_t)m->n_snapshots * (m->n_conv + 1));
     if (!values) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_plot: out of memory");
@@ -8232,6 +8270,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
     cnnvis__dissect s;
     int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, was_training, most_units = 0, busy;
     cnnvis_result r = CNNVIS_OK;
+    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
     if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
     memset(out, 0, sizeof *out * (size_t)n_layers);
@@ -8538,6 +8577,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
     cnnvis_result r = CNNVIS_OK;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: ds is NULL");
     memset(ds, 0, sizeof *ds);
+    if (!image_paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: image_paths is NULL");
     if (!image_paths || n < 1 || w < 1 || h < 1 || w > 4096 || h > 4096 || (label_paths && (n_concepts < 1 || n_concepts > 254)))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: %d images of %dx%d (1..4096 a side), %d concepts (1..254)",
                             n, w, h, n_concepts);
@@ -8636,12 +8676,12 @@ CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: out is NULL");
     memset(out, 0, sizeof *out);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: net is NULL");
+    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
     if (net->batch != 1)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: needs a forward pass of one image (the last had %d)",
                             net->batch);
     if (layer < 0 || layer >= net->n_layers)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
-    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
     {
         const cnnvis_layer *L = &net->layers[layer];
         if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)
