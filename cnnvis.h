@@ -40,6 +40,9 @@
      CNNVIS_API               declaration prefix, default extern
      CNNVIS_ASSERT(c)         internal invariant check, default assert(c)
      CNNVIS_MALLOC(sz)/CNNVIS_FREE(p)   allocator; define both or neither
+     CNNVIS_FWRITE(ptr, size, n, f)     what writes files, default fwrite (a test can make
+                              it fail part-way: every file is written to path.tmp and
+                              renamed, so the old file survives a failed write)
      CNNVIS_NO_SIMD           no AVX2/NEON kernels (same as NO_AVX2 + NO_NEON)
      CNNVIS_NO_AVX2           no AVX2/FMA kernels
      CNNVIS_NO_NEON           no NEON kernels
@@ -50,7 +53,9 @@
                               beyond it, more streams over the data (tests set it tiny)
 
    ENVIRONMENT
-     CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads
+     CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads; n must be 1..256, anything
+                              else ("abc", "0", "-1", "10000") makes cnnvis_net_create fail
+                              with CNNVIS_ERR_ARG; empty means unset
      CNNVIS_KERNELS=reference forces the reference kernels at run time
 
    SECTIONS (grep the tag to jump to the code)
@@ -77,6 +82,9 @@
      Errors: every function that can fail returns cnnvis_result (CNNVIS_OK = 0, negative on
      failure) and leaves a message for cnnvis_last_error() (per thread). Nothing in the
      library exits, aborts or prints, except the training progress bar on a terminal.
+     A NULL where a function needs a pointer gives CNNVIS_ERR_ARG with a message naming it;
+     functions without a status (the *_free, tensor helpers, drawing, RNG) do nothing with
+     a NULL and return 0, NULL or "?".
      Memory: a net owns one arena holding weights, gradients, momentum, every layer's output
      and gradient, and scratch; forward and backward never allocate. What a function returns
      in an out-parameter is owned by the caller and has a matching *_free.
@@ -289,7 +297,8 @@ typedef enum cnnvis_kernels {
 /* A network description. Fill it with the cnnvis_net_desc_* builders (or by hand), then
    cnnvis_net_create. Zero means default:
      max_batch   64      images per forward/backward pass (activations are sized for it)
-     n_threads   0       = number of online CPUs; CNNVIS_THREADS overrides
+     n_threads   0       = number of online CPUs; at most 256 (more, or a negative number, is
+                         refused with CNNVIS_ERR_ARG); CNNVIS_THREADS overrides it
      kernels     AUTO    CNNVIS_KERNELS=reference overrides
      seed        0       is a seed like any other (weights, dropout)
      std[c]      1       (mean[c] defaults to 0)
@@ -530,7 +539,10 @@ CNNVIS_API cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_ten
                                                float weight_decay, float *loss);
 /* Train on `train` for desc->epochs, shuffling each epoch, evaluating on `test` (may be
    NULL) after each. Same net seed, same desc and same data give bit-identical weights,
-   whatever the number of threads. */
+   whatever the number of threads. Stops at the first step that fails: a non-finite
+   training image (once normalised), weight, loss, gradient or update gives
+   CNNVIS_ERR_NUMERIC with a message naming the epoch, the step and the layer (or the
+   image); the weights are those after the last good step. */
 CNNVIS_API cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train,
                                           const cnnvis_dataset *test,
                                           const cnnvis_train_desc *desc);
@@ -552,7 +564,9 @@ CNNVIS_API void cnnvis_eval_free(cnnvis_eval *ev);
 /* --- Checkpoints (byte layout in README.md, "Checkpoint format") --------------------- */
 
 /* Save architecture, weights, class names, mean and std. Atomic: written to path.tmp, then
-   renamed over path, so a failure never leaves a half-written file at path. */
+   renamed over path, so a failure never leaves a half-written file at path. Refuses
+   (CNNVIS_ERR_NUMERIC, naming the layer, writing nothing) a net with a NaN or infinite
+   weight or bias, so a bad net never overwrites the last good checkpoint. */
 CNNVIS_API cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path);
 /* Load a checkpoint into a new net. runtime may be NULL; otherwise its max_batch,
    n_threads, kernels and seed are used. Refuses (CNNVIS_ERR_FORMAT, with a message) a wrong
@@ -591,7 +605,9 @@ CNNVIS_API cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, co
 /* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis_free. */
 CNNVIS_API cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out,
                                           size_t *size);
-/* Write a whole file atomically (path.tmp, then rename). */
+/* Write a whole file atomically: to path.tmp, then renamed over path. If anything fails
+   (CNNVIS_ERR_IO), path.tmp is removed and the old file at path is left as it was. Every
+   writer of the library (checkpoints, images, TSV tables) goes through here. */
 CNNVIS_API cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size);
 /* Release memory the library returned (CNNVIS_FREE). */
 CNNVIS_API void cnnvis_free(void *p);
@@ -1381,6 +1397,11 @@ CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net 
 #define CNNVIS_MALLOC(sz) malloc(sz)
 #define CNNVIS_FREE(p) free(p)
 #endif
+/* Every byte the library writes to a file passes through here, so a test can make a write
+   fail part-way (tests/test_faults.c) and check that the old file survives. */
+#ifndef CNNVIS_FWRITE
+#define CNNVIS_FWRITE(ptr, size, n, f) fwrite(ptr, size, n, f)
+#endif
 #ifndef CNNVIS_ASSERT
 #include <assert.h>
 #define CNNVIS_ASSERT(c) assert(c)
@@ -1476,6 +1497,26 @@ static cnnvis_result cnnvis__fail(cnnvis_result code, const char *file, int line
     return code;
 }
 #define CNNVIS__FAIL(code, ...) cnnvis__fail((code), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Put context before the message a callee left ("cnnvis_net_train, epoch 3 of 10: ..."),
+   keeping the callee's file:line; returns code unchanged. */
+static cnnvis_result cnnvis__fail_context(cnnvis_result code, const char *fmt, ...)
+{
+    char prefix[160], callee[sizeof cnnvis__error_msg];
+    size_t np, nc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(callee, cnnvis__error_msg, sizeof callee);
+    np = strlen(prefix), nc = strlen(callee);
+    if (nc > sizeof cnnvis__error_msg - np - 3) nc = sizeof cnnvis__error_msg - np - 3; /* the callee's tail is cut */
+    memcpy(cnnvis__error_msg, prefix, np);
+    memcpy(cnnvis__error_msg + np, ": ", 2);
+    memcpy(cnnvis__error_msg + np + 2, callee, nc);
+    cnnvis__error_msg[np + 2 + nc] = 0;
+    return code;
+}
 #define CNNVIS__TRY(expr)                   \
     do {                                    \
         cnnvis_result try_r_ = (expr);      \
@@ -1595,6 +1636,9 @@ CNNVIS__DEF size_t cnnvis_tensor_count(const cnnvis_tensor *t)
     return t ? (size_t)t->n * t->c * t->h * t->w : 0;
 }
 
+/* Elements the helpers below may touch: none for a NULL tensor or one without data. */
+static size_t cnnvis__elems(const cnnvis_tensor *t) { return t && t->data ? cnnvis_tensor_count(t) : 0; }
+
 CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     return a && b && a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
@@ -1602,6 +1646,7 @@ CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_te
 
 CNNVIS__DEF float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
 {
+    if (!t || !t->data) return NULL;
     return t->data + (((size_t)i * t->c + ch) * t->h + y) * t->w + x;
 }
 
@@ -1623,13 +1668,13 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_te
 
 CNNVIS__DEF void cnnvis_tensor_fill(cnnvis_tensor *t, float v)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = v;
 }
 
 CNNVIS__DEF void cnnvis_tensor_scale(cnnvis_tensor *t, float s)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] *= s;
 }
 
@@ -1653,13 +1698,13 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tenso
 
 CNNVIS__DEF void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = t->data[i] < lo ? lo : t->data[i] > hi ? hi : t->data[i];
 }
 
 CNNVIS__DEF double cnnvis_tensor_sum(const cnnvis_tensor *t)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     double s = 0;
     for (i = 0; i < count; i++) s += t->data[i];
     return s;
@@ -1669,8 +1714,8 @@ CNNVIS__DEF double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor
 {
     size_t i, count;
     double s = 0;
-    if (!cnnvis_tensor_same_shape(a, b)) return 0;
-    count = cnnvis_tensor_count(a);
+    if (!cnnvis_tensor_same_shape(a, b) || !b->data) return 0;
+    count = cnnvis__elems(a);
     for (i = 0; i < count; i++) s += (double)a->data[i] * b->data[i];
     return s;
 }
@@ -1679,7 +1724,7 @@ CNNVIS__DEF double cnnvis_tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnn
 
 CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
 {
-    size_t i, count = cnnvis_tensor_count(t);
+    size_t i, count = cnnvis__elems(t);
     float lo = FLT_MAX, hi = -FLT_MAX;
     for (i = 0; i < count; i++) {
         float v = t->data[i];
@@ -1693,7 +1738,7 @@ CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float 
 
 CNNVIS__DEF size_t cnnvis_tensor_argmax(const cnnvis_tensor *t)
 {
-    size_t i, best = 0, count = cnnvis_tensor_count(t);
+    size_t i, best = 0, count = cnnvis__elems(t);
     for (i = 1; i < count; i++)
         if (t->data[i] > t->data[best]) best = i;
     return best;
@@ -1712,6 +1757,7 @@ static uint64_t cnnvis__splitmix64(uint64_t *x)
 CNNVIS__DEF void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed)
 {
     int i;
+    if (!rng) return;
     for (i = 0; i < 4; i++) rng->s[i] = cnnvis__splitmix64(&seed);
 }
 
@@ -1719,8 +1765,10 @@ static uint64_t cnnvis__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - 
 
 CNNVIS__DEF uint64_t cnnvis_rng_u64(cnnvis_rng *rng)
 {
-    uint64_t *s = rng->s;
-    uint64_t result = cnnvis__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    uint64_t *s, result, t;
+    if (!rng) return 0;
+    s = rng->s;
+    result = cnnvis__rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3];
     s[2] ^= t;
     s[3] = cnnvis__rotl(s[3], 45);
@@ -1731,7 +1779,7 @@ CNNVIS__DEF uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n)
 {
     /* Reject the top sliver of the 32-bit range that does not divide evenly by n. */
     uint32_t threshold, r;
-    if (n == 0) return 0;
+    if (!rng || n == 0) return 0;
     threshold = (uint32_t)(0u - n) % n;
     do r = (uint32_t)(cnnvis_rng_u64(rng) >> 32);
     while (r < threshold);
@@ -1758,6 +1806,7 @@ static double cnnvis__log(double x)
 CNNVIS__DEF float cnnvis_rng_normal(cnnvis_rng *rng)
 {
     double u, v, s;
+    if (!rng) return 0;
     do {
         u = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
         v = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
@@ -3540,12 +3589,18 @@ static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv
 
 CNNVIS__DEF void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w)
 {
+    if (!d) return;
     memset(d, 0, sizeof *d);
     d->in_c = in_c, d->in_h = in_h, d->in_w = in_w;
 }
 
 CNNVIS__DEF void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer)
 {
+    if (!d) return;
+    if (!layer) { /* reported by create, like the other builder errors */
+        d->error = 3;
+        return;
+    }
     if (d->n_layers >= CNNVIS_MAX_LAYERS) {
         d->error = 1;
         return;
@@ -3557,6 +3612,7 @@ static void cnnvis__desc_push(cnnvis_net_desc *d, cnnvis_layer_kind kind, const 
                               int kernel, int stride, int pad, int groups)
 {
     cnnvis_layer_desc l;
+    if (!d) return;
     memset(&l, 0, sizeof l);
     l.kind = kind;
     cnnvis__copy_name(l.name, sizeof l.name, name);
@@ -3584,7 +3640,7 @@ CNNVIS__DEF void cnnvis_net_desc_maxpool(cnnvis_net_desc *d, const char *name, i
 CNNVIS__DEF void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int size, float alpha, float beta, float k)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_LRN, name, 0, 0, 0, 0, 0);
-    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_LRN) {
+    if (d && d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_LRN) {
         cnnvis_layer_desc *l = &d->layers[d->n_layers - 1];
         l->size = size, l->alpha = alpha, l->beta = beta, l->k = k;
     }
@@ -3593,7 +3649,7 @@ CNNVIS__DEF void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int s
 CNNVIS__DEF void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_DROPOUT, name, 0, 0, 0, 0, 0);
-    if (d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_DROPOUT) d->layers[d->n_layers - 1].p = p;
+    if (d && d->n_layers > 0 && d->layers[d->n_layers - 1].kind == CNNVIS_LAYER_DROPOUT) d->layers[d->n_layers - 1].p = p;
 }
 
 CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs)
@@ -3615,6 +3671,7 @@ CNNVIS__DEF void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name)
    four epochs of 20,000 concept images, 0.5 three points after one epoch of Fashion-MNIST). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, in_c, in_h, in_w);
     cnnvis_net_desc_conv(d, "conv1", 32, 5, 1, 2, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3642,6 +3699,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int 
    (its adaptive average pool is the identity at 224x224, where conv5's pool gives 6x6). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, 3, 224, 224);
     cnnvis_net_desc_conv(d, "conv1", 64, 11, 4, 2, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3673,6 +3731,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
    split the work over two GPUs (conv2, conv4, conv5). */
 CNNVIS__DEF void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes)
 {
+    if (!d) return;
     cnnvis_net_desc_init(d, 3, 227, 227);
     cnnvis_net_desc_conv(d, "conv1", 96, 11, 4, 0, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -3713,6 +3772,7 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
     if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc is NULL");
     if (d->error == 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: more than %d layers", CNNVIS_MAX_LAYERS);
     if (d->error == 2) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a layer name has %d characters or more", CNNVIS_NAME_LEN);
+    if (d->error == 3) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: cnnvis_net_desc_add was given a NULL layer");
     if (d->error) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: a builder failed (error %d)", d->error);
     if (d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->in_c > CNNVIS__MAX_DIM || d->in_h > CNNVIS__MAX_DIM || d->in_w > CNNVIS__MAX_DIM)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: input shape %dx%dx%d is not in 1..%d x 1..%d x 1..%d", d->in_c,
@@ -3903,23 +3963,29 @@ static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
     net->scratch = (float *)cnnvis__take(ar, net->scratch_count, sizeof(float));
 }
 
-CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
+/* The arena's size for d in *size; the result tells why not (an invalid desc, or no memory
+   for the scratch net that works it out), which cnnvis_net_create passes on. */
+static cnnvis_result cnnvis__net_memory_size(const cnnvis_net_desc *d, size_t *size)
 {
     cnnvis_net *net = (cnnvis_net *)cnnvis__alloc(sizeof(cnnvis_net));
     cnnvis__arena ar = {NULL, 0, 0};
-    size_t size = 0;
-    if (!net) {
-        CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_memory_size: out of memory");
-        return 0;
-    }
-    if (cnnvis__net_resolve(net, d) == CNNVIS_OK) {
+    cnnvis_result r;
+    *size = 0;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_memory_size: out of memory");
+    r = cnnvis__net_resolve(net, d);
+    if (r == CNNVIS_OK) {
         cnnvis__net_layout(net, &ar);
-        if (ar.overflow)
-            CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
-        else
-            size = ar.used + CNNVIS__ALIGN;
+        if (ar.overflow) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "net desc: the network needs more memory than can be addressed");
+        else *size = ar.used + CNNVIS__ALIGN;
     }
     CNNVIS_FREE(net);
+    return r;
+}
+
+CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
+{
+    size_t size;
+    cnnvis__net_memory_size(d, &size);
     return size;
 }
 
@@ -4041,8 +4107,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net
     cnnvis_result r;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_create: out is NULL");
     *out = NULL;
-    size = cnnvis_net_memory_size(d);
-    if (!size) return CNNVIS_ERR_ARG; /* message already set */
+    CNNVIS__TRY(cnnvis__net_memory_size(d, &size));
     net = (cnnvis_net *)cnnvis__alloc(sizeof *net);
     mem = CNNVIS_MALLOC(size);
     if (!net || !mem) {
@@ -4489,6 +4554,18 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
             return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
                                 L->desc.name);
     }
+    /* A learning rate far too high shows first here: the update itself overflows. Refused
+       before any weight changes, so the net stays as it was before this step. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        int bad = 0;
+        for (j = 0; j < L->n_w && !bad; j++)
+            bad = !isfinite(L->w[j] - lr * (momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j]));
+        for (j = 0; j < L->n_b && !bad; j++) bad = !isfinite(L->b[j] - lr * (momentum * L->vb[j] + L->db[j]));
+        if (bad)
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
+                                "high?)", net->step, L->desc.name, lr);
+    }
     /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
@@ -4762,13 +4839,29 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
                 cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
                 labels[b] = train->labels[order[i + b]];
             }
+            /* The pixels are bytes, but a mean or std changed by hand in net->desc can make
+               them NaN or infinite once normalised: name the training image. */
+            for (b = 0; b < count && r == CNNVIS_OK; b++) {
+                size_t per = (size_t)train->c * train->h * train->w;
+                if (!cnnvis__all_finite(x.data + b * per, per))
+                    r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_train, epoch %d of %d, step %lld: training image %d is "
+                                     "not finite once normalised (check net->desc.mean and std)", epoch, d.epochs, net->step,
+                                     (int)order[i + b]);
+            }
+            if (r != CNNVIS_OK) break;
             if (d.adversarial) {
                 int n_adv = (int)(d.adversarial_share * count + 0.5f);
                 if (n_adv > 0) r = cnnvis__train_adversarial(net, x.data, labels, n_adv, &attack, &attack_rng, attack_work);
-                if (r != CNNVIS_OK) break;
+                if (r != CNNVIS_OK) {
+                    r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (adversarial images)", epoch, d.epochs);
+                    break;
+                }
             }
             r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
-            if (r != CNNVIS_OK) break;
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
+                break;
+            }
             loss_sum += (double)l * count;
             for (b = 0; b < count; b++) {
                 const float *p = net->probs.data + (size_t)b * net->n_classes;
@@ -4794,7 +4887,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (test) {
             cnnvis_eval ev;
             r = cnnvis_net_evaluate(net, test, &ev);
-            if (r != CNNVIS_OK) break;
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (test set)", epoch, d.epochs);
+                break;
+            }
             st.test_loss = ev.loss, st.test_acc = ev.accuracy;
             cnnvis_eval_free(&ev);
         }
@@ -4842,6 +4938,7 @@ CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
         }
         cnnvis__crc_ready = 1;
     }
+    if (!p) return crc; /* no bytes */
     crc = ~crc;
     for (i = 0; i < n; i++) crc = cnnvis__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
@@ -4883,6 +4980,14 @@ CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *pat
     int i;
     cnnvis_result r;
     if (!net || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_save: NULL %s", net ? "path" : "net");
+    /* A net that went bad (NaN after a too high learning rate) must not replace the last
+       good checkpoint, e.g. from a per-epoch save in a training callback. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_save: layer %s has a non-finite weight; %s is left as it was",
+                                L->desc.name, path);
+    }
     for (i = 0; i < net->n_layers; i++) size += CNNVIS__CKPT_LAYER + 4 * (net->layers[i].n_w + net->layers[i].n_b);
     for (i = 0; i < net->n_classes; i++) size += 1 + strlen(cnnvis_net_class_name(net, i));
     p = buf = (unsigned char *)cnnvis__alloc(size);
@@ -5158,17 +5263,24 @@ CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, un
     return CNNVIS_OK;
 }
 
+#define CNNVIS__WRITE_PIECE ((size_t)1 << 16)
+
 CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
 {
     char tmp[4096];
     FILE *f;
+    size_t done, piece;
     int ok;
     if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
     if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "wb");
     if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
-    ok = fwrite(data, 1, size, f) == size;
+    /* In pieces, as a long write may fail part-way on a real disk. */
+    for (done = 0, ok = 1; ok && done < size; done += piece) {
+        piece = size - done < CNNVIS__WRITE_PIECE ? size - done : CNNVIS__WRITE_PIECE;
+        ok = CNNVIS_FWRITE((const unsigned char *)data + done, 1, piece, f) == piece;
+    }
     ok = fflush(f) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok) {
@@ -6055,6 +6167,7 @@ static void cnnvis__resize_bilinear(float *dst, int dw, int dh, const float *src
 CNNVIS__DEF void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode)
 {
     int x, y;
+    if (!dst || !src || w < 1 || h < 1) return; /* nothing to resize (no status to report) */
     if (mode == CNNVIS_RESIZE_BILINEAR) {
         cnnvis__resize_bilinear(dst, dw, dh, src, w, h);
         return;
@@ -6141,6 +6254,7 @@ CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnn
 CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
 {
     int ch, px;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: ds is NULL");
     if (!ds || !ds->px || i < 0 || i >= ds->n)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
     if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
@@ -6264,6 +6378,7 @@ CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned cha
     const unsigned char(*stops)[3] = cmap == CNNVIS_CMAP_VIRIDIS ? viridis : cmap == CNNVIS_CMAP_INFERNO ? inferno : diverging;
     float t;
     int i, k;
+    if (!rgb) return;
     if (!(v >= 0)) v = 0; /* NaN too */
     if (v > 1) v = 1;
     if (cmap != CNNVIS_CMAP_VIRIDIS && cmap != CNNVIS_CMAP_INFERNO && cmap != CNNVIS_CMAP_DIVERGING) {
@@ -6372,6 +6487,7 @@ static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data
 
 CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i, const cnnvis_map_desc *m)
 {
+    if (!t || !t->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: t or t->data is NULL");
     if (!t || !t->data || i < 0 || i >= t->n)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: no image %d in the tensor", i);
     return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
@@ -6379,6 +6495,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_
 
 CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
 {
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: plane is NULL");
     if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
     return cnnvis__planes_to_image(im, plane, 1, w, h, m);
 }
@@ -6395,7 +6512,7 @@ static void cnnvis__put_pixel(cnnvis_image *im, int x, int y, const unsigned cha
 CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3])
 {
     int i, j;
-    if (!im || !im->px) return;
+    if (!im || !im->px || !rgb) return;
     for (j = CNNVIS__MAX(y, 0); j < y + h && j < im->h; j++)
         for (i = CNNVIS__MAX(x, 0); i < x + w && i < im->w; i++) cnnvis__put_pixel(im, i, j, rgb);
 }
@@ -6404,7 +6521,7 @@ CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h,
 CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3])
 {
     int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy, steps = 0;
-    if (!im || !im->px) return;
+    if (!im || !im->px || !rgb) return;
     for (;;) {
         int e2 = 2 * err;
         cnnvis__put_pixel(im, x0, y0, rgb);
@@ -6430,7 +6547,7 @@ CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, 
 CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3], int scale)
 {
     int cx = x, row, col, sx, sy;
-    if (!im || !im->px || !text) return;
+    if (!im || !im->px || !text || !rgb) return;
     if (scale < 1) scale = 1;
     for (; *text; text++) {
         unsigned char ch = (unsigned char)*text;
@@ -6490,6 +6607,7 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
     char buf[512];
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: tiles is NULL");
     if (!tiles || n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: no tiles (n = %d)", n);
     memset(&d, 0, sizeof d);
     if (desc) d = *desc;
@@ -6662,6 +6780,7 @@ static cnnvis_result cnnvis__plot_check(const cnnvis_plot_desc *d, cnnvis_image 
     int i;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!d || !d->series) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: the desc or its series is NULL");
     if (!d || !d->series || d->n_series < 1 || d->n_series > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: 1..64 series");
     if (bars && (!d->categories || d->n_categories < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: a bar chart needs categories");
     for (i = 0; i < d->n_series; i++)
@@ -6742,6 +6861,7 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *val
     char text[32];
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!values) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: values is NULL");
     if (!values || rows < 1 || cols < 1 || rows > 1000 || cols > 1000 || decimals < 0 || decimals > 6)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
                             decimals);
@@ -6842,6 +6962,7 @@ static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", 
 
 CNNVIS__DEF void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3])
 {
+    if (!rgb) return;
     if (colour < 0 || colour > 10) colour = 3;
     memcpy(rgb, cnnvis__colour_rgb[shade ? 1 : 0][colour], 3);
 }
@@ -7130,6 +7251,7 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
     cnnvis_result r = CNNVIS_OK;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
     memset(ds, 0, sizeof *ds);
+    if (!paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: paths is NULL");
     if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
     memset(bufs, 0, sizeof bufs);
     for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
@@ -7450,6 +7572,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, cons
     cnnvis_result r;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!m) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: m is NULL");
     if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_evolution_image: no snapshots yet");
     captions = (char(*)[48])cnnvis__alloc(48 * (size_t)m->n_snapshots);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)m->n_snapshots);
@@ -7482,6 +7605,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_mo
     cnnvis_result r = CNNVIS_OK;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: out is NULL");
     memset(out, 0, sizeof *out);
+    if (!m) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: m is NULL");
     if (!m || m->n_snapshots < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_plot: no snapshots yet");
     values = (float *)cnnvis__alloc(sizeof(float) * (size_t)m->n_snapshots * (m->n_conv + 1));
     if (!values) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_plot: out of memory");
@@ -8146,6 +8270,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
     cnnvis__dissect s;
     int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, was_training, most_units = 0, busy;
     cnnvis_result r = CNNVIS_OK;
+    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
     if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
     memset(out, 0, sizeof *out * (size_t)n_layers);
@@ -8452,6 +8577,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
     cnnvis_result r = CNNVIS_OK;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: ds is NULL");
     memset(ds, 0, sizeof *ds);
+    if (!image_paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: image_paths is NULL");
     if (!image_paths || n < 1 || w < 1 || h < 1 || w > 4096 || h > 4096 || (label_paths && (n_concepts < 1 || n_concepts > 254)))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: %d images of %dx%d (1..4096 a side), %d concepts (1..254)",
                             n, w, h, n_concepts);
@@ -8550,12 +8676,12 @@ CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: out is NULL");
     memset(out, 0, sizeof *out);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: net is NULL");
+    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
     if (net->batch != 1)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: needs a forward pass of one image (the last had %d)",
                             net->batch);
     if (layer < 0 || layer >= net->n_layers)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
-    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
     {
         const cnnvis_layer *L = &net->layers[layer];
         if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)

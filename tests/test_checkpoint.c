@@ -318,6 +318,9 @@ static void test_round_trip_mini(void) { round_trip(desc_mini, "mini.cnnvis"); }
 static void test_round_trip_small(void) { round_trip(desc_small, "small.cnnvis"); }
 
 /* The bytes of each float are kept, whatever they are: -0, denormals, infinities, NaN payloads. */
+/* Every finite float keeps its bits: -0, the smallest denormal, FLT_MAX, -FLT_MIN. An
+   infinity or a NaN is refused by the save (CNNVIS_ERR_NUMERIC naming the layer, nothing
+   written): a net that went bad must not replace a good checkpoint. */
 static void test_round_trip_special_floats(void)
 {
     cnnvis_net *a = make(desc_small), *b = NULL;
@@ -329,16 +332,27 @@ static void test_round_trip_special_floats(void)
     a->layers[0].w[0] = -0.0f;
     a->layers[0].w[1] = 1e-45f;
     a->layers[0].w[2] = FLT_MAX;
-    a->layers[0].w[3] = -INFINITY;
-    a->layers[0].w[4] = nan_payload;
+    a->layers[0].w[3] = -FLT_MAX;
     a->layers[0].b[7] = -FLT_MIN;
     a->layers[9].b[4] = 1e-40f;
     rt = runtime_of(a);
     REQUIRE(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_OK, "save: %s", cnnvis_last_error());
     REQUIRE(cnnvis_net_load(tmp_path("special.cnnvis"), &rt, &b) == CNNVIS_OK, "load: %s", cnnvis_last_error());
     CHECK(compare_nets(a, b) == 0, "special floats changed");
-    cnnvis_net_free(a), cnnvis_net_free(b);
+    cnnvis_net_free(b), b = NULL;
     remove(tmp_path("special.cnnvis"));
+
+    a->layers[0].w[3] = -INFINITY;
+    cnnvis_clear_error();
+    CHECK(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_ERR_NUMERIC && has(cnnvis_last_error(), "conv1"),
+          "-inf in conv1: %s", cnnvis_last_error());
+    a->layers[0].w[3] = 0, a->layers[9].b[4] = nan_payload;
+    cnnvis_clear_error();
+    CHECK(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_ERR_NUMERIC &&
+              has(cnnvis_last_error(), a->layers[9].desc.name),
+          "NaN in %s: %s", a->layers[9].desc.name, cnnvis_last_error());
+    CHECK(!file_exists(tmp_path("special.cnnvis")) && !file_exists(tmp_path("special.cnnvis.tmp")), "a refused save wrote a file");
+    cnnvis_net_free(a);
 }
 
 static void test_load_weights(void)

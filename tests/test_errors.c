@@ -303,6 +303,13 @@ static void test_create_runtime_limits(void)
     d.n_threads = 10000;
     EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads 10000");
     CHECK(net == NULL, "net");
+    small_desc(&d);
+    d.n_threads = 257; /* the documented maximum is 256 */
+    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads 257 is not in 1..256");
+    small_desc(&d);
+    d.n_threads = INT_MIN;
+    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads");
+    CHECK(net == NULL, "net");
     /* max_batch 0 means 64 */
     small_desc(&d);
     d.max_batch = 0;
@@ -313,7 +320,7 @@ static void test_create_runtime_limits(void)
 
 static void test_env_threads(void)
 {
-    static const char *bad[] = {"0", "abc", "100000", "-2"};
+    static const char *bad[] = {"0", "abc", "100000", "10000", "257", "-1", "-2", "3x", " "};
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     size_t k;
@@ -803,6 +810,353 @@ static void test_preallocated(void)
     free(mem);
 }
 
+/* --- Every public function with each pointer argument NULL ------------------------------ */
+
+/* Each call gets CNNVIS_ERR_ARG and a message (never a crash); the message names the
+   function or the argument. */
+static int sweep_cases;
+#define NULL_ARG(call)                                                                             \
+    do {                                                                                           \
+        cnnvis_result r_;                                                                          \
+        cnnvis_clear_error();                                                                      \
+        r_ = (call);                                                                               \
+        sweep_cases++;                                                                             \
+        CHECK(r_ == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "%s: %s (%s)", #call, cnnvis_result_str(r_), \
+              cnnvis_last_error());                                                                \
+        CHECK(has(cnnvis_last_error(), "NULL") || has(cnnvis_last_error(), "null"),               \
+              "%s: message \"%s\" does not say what is NULL", #call, cnnvis_last_error());         \
+    } while (0)
+
+static double sweep_objective(const float *x, float *grad, int n, void *user)
+{
+    (void)x, (void)grad, (void)n, (void)user;
+    return 0;
+}
+
+static void test_null_sweep(void)
+{
+    cnnvis_net *net = small_net();
+    cnnvis_tensor x, t, px, sig;
+    cnnvis_image im, out, tiles[2];
+    cnnvis_dataset ds, ds2;
+    cnnvis_net_desc d;
+    cnnvis_layer_desc ld;
+    cnnvis_eval ev;
+    cnnvis_filter_stats fst;
+    cnnvis_monitor m;
+    cnnvis_monitor_desc md;
+    cnnvis_topk tk;
+    cnnvis_dissection dis;
+    cnnvis_plot_desc pd;
+    cnnvis_attack_desc ad;
+    cnnvis_net *made = NULL;
+    unsigned char *bytes = NULL, mask[64], rgb[3] = {1, 2, 3}, labels8[64];
+    size_t n_bytes = 0;
+    int32_t labels[2] = {0, 1}, pred[2];
+    float scores[3], probs[3], values[4] = {1, 2, 3, 4}, conf[2], acc[2], eps[2] = {0, 0.1f}, rate, fooled, p;
+    float lo[2] = {0, 0}, hi[2] = {1, 1}, xv[2] = {0.5f, 0.5f}, codes[64], y2[8];
+    double fx, sum, delta, before, after;
+    int iters, yy, xx, steps;
+    const char *layer = "conv1", *path = "/tmp/cnnvis_null_sweep.ppm"; /* written first: each call must fail on NULL, not on the file */
+    const char *const paths[1] = {path};
+    REQUIRE(net, "net");
+    REQUIRE(cnnvis_tensor_create(&x, 2, 1, 8, 8) == CNNVIS_OK, "x");
+    REQUIRE(cnnvis_tensor_create(&px, 1, 1, 8, 8) == CNNVIS_OK, "px");
+    REQUIRE(cnnvis_tensor_create(&sig, 1, 6, 4, 4) == CNNVIS_OK, "sig");
+    REQUIRE(cnnvis_image_create(&im, 8, 8, 3) == CNNVIS_OK, "im");
+    fill_input(&x), fill_input(&px);
+    cnnvis_tensor_clamp(&px, 0, 1); /* pixels */
+    tiles[0] = im, tiles[1] = im;
+    make_dataset(&ds, 4, 1, 8, 8, 3);
+    memset(&d, 0, sizeof d), memset(&ld, 0, sizeof ld), memset(&md, 0, sizeof md), memset(&pd, 0, sizeof pd);
+    memset(&ad, 0, sizeof ad), memset(&tk, 0, sizeof tk), memset(&dis, 0, sizeof dis), memset(&m, 0, sizeof m);
+    memset(mask, 1, sizeof mask), memset(labels8, 0, sizeof labels8);
+    ld.kind = CNNVIS_LAYER_RELU;
+    REQUIRE(cnnvis_image_write(&im, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+
+    /* A1 tensors */
+    NULL_ARG(cnnvis_tensor_create(NULL, 1, 1, 1, 1));
+    NULL_ARG(cnnvis_tensor_copy(NULL, &x));
+    NULL_ARG(cnnvis_tensor_copy(&t, NULL));
+    NULL_ARG(cnnvis_tensor_axpy(NULL, 1, &x));
+    NULL_ARG(cnnvis_tensor_axpy(&x, 1, NULL));
+    NULL_ARG(cnnvis_tensor_mul(NULL, &x));
+    NULL_ARG(cnnvis_tensor_mul(&x, NULL));
+    /* functions without a status: NULL is a no-op or a neutral value */
+    cnnvis_tensor_free(NULL);
+    cnnvis_tensor_fill(NULL, 1);
+    cnnvis_tensor_scale(NULL, 2);
+    cnnvis_tensor_clamp(NULL, 0, 1);
+    CHECK(cnnvis_tensor_image(NULL, 0).data == NULL && cnnvis_tensor_channel(NULL, 0, 0).data == NULL, "views of NULL");
+    CHECK(cnnvis_tensor_count(NULL) == 0 && !cnnvis_tensor_same_shape(NULL, &x) && !cnnvis_tensor_same_shape(&x, NULL),
+          "count/same_shape of NULL");
+    CHECK(cnnvis_tensor_at(NULL, 0, 0, 0, 0) == NULL, "at(NULL)");
+    CHECK(cnnvis_tensor_sum(NULL) == 0 && cnnvis_tensor_dot(NULL, &x) == 0 && cnnvis_tensor_norm2(NULL) == 0, "reductions of NULL");
+    {
+        float mn = 5, mx = 5;
+        cnnvis_tensor_minmax(NULL, &mn, &mx);
+        cnnvis_tensor_minmax(&x, NULL, NULL);
+        CHECK(cnnvis_tensor_argmax(NULL) == 0, "argmax(NULL)");
+    }
+    cnnvis_rng_seed(NULL, 1);
+    CHECK(cnnvis_rng_u64(NULL) == 0 && cnnvis_rng_below(NULL, 5) == 0 && cnnvis_rng_uniform(NULL) == 0 && cnnvis_rng_normal(NULL) == 0,
+          "rng NULL");
+
+    /* A3 the net */
+    cnnvis_net_desc_init(NULL, 1, 8, 8);
+    cnnvis_net_desc_conv(NULL, "c", 1, 1, 1, 0, 1);
+    cnnvis_net_desc_relu(NULL, "r");
+    cnnvis_net_desc_maxpool(NULL, "p", 2, 2, 0);
+    cnnvis_net_desc_lrn(NULL, "n", 5, 1e-4f, 0.75f, 2);
+    cnnvis_net_desc_dropout(NULL, "d", 0.5f);
+    cnnvis_net_desc_fc(NULL, "f", 3);
+    cnnvis_net_desc_flatten(NULL, "f");
+    cnnvis_net_desc_add(NULL, &ld);
+    cnnvis_net_desc_init(&d, 1, 8, 8);
+    cnnvis_net_desc_add(&d, NULL);
+    CHECK(d.n_layers == 0 && d.error, "desc_add(&d, NULL): %d layers, error %d", d.n_layers, d.error);
+    cnnvis_net_desc_alexnet_mini(NULL, 1, 28, 28, 10);
+    cnnvis_net_desc_alexnet(NULL, 10);
+    cnnvis_net_desc_alexnet_original(NULL, 10);
+    NULL_ARG(cnnvis_net_create(NULL, &made));
+    {
+        static cnnvis_net scratch; /* an out-parameter: init_preallocated overwrites it */
+        NULL_ARG(cnnvis_net_init_preallocated(NULL, bytes, 100, &scratch));
+    }
+    CHECK(cnnvis_net_layer(NULL, "conv1") == NULL && cnnvis_net_layer(net, NULL) == NULL, "layer(NULL)");
+    CHECK(cnnvis_net_summary(NULL, NULL, 0) <= 0, "summary(NULL)");
+    CHECK(cnnvis_net_summary(net, NULL, 0) >= 0, "summary(net, NULL, 0) measures");
+    cnnvis_net_set_training(NULL, 1);
+    cnnvis_net_zero_grad(NULL);
+    NULL_ARG(cnnvis_net_normalize(net, NULL, &x));
+    NULL_ARG(cnnvis_net_normalize(net, &x, NULL));
+    NULL_ARG(cnnvis_net_denormalize(NULL, &x, &x));
+    NULL_ARG(cnnvis_net_denormalize(net, NULL, &x));
+    NULL_ARG(cnnvis_net_denormalize(net, &x, NULL));
+    NULL_ARG(cnnvis_net_train_step(NULL, &x, labels, 0.01f, 0, 0, NULL));
+    NULL_ARG(cnnvis_net_train_step(net, NULL, labels, 0.01f, 0, 0, NULL));
+    NULL_ARG(cnnvis_net_save(NULL, path));
+    NULL_ARG(cnnvis_net_save(net, NULL));
+    NULL_ARG(cnnvis_net_load(NULL, NULL, &made));
+    NULL_ARG(cnnvis_net_load(path, NULL, NULL));
+    NULL_ARG(cnnvis_net_load_memory(NULL, 100, NULL, &made));
+    NULL_ARG(cnnvis_net_load_memory(mask, sizeof mask, NULL, NULL));
+    NULL_ARG(cnnvis_net_load_weights(NULL, path));
+    NULL_ARG(cnnvis_net_load_weights(net, NULL));
+    CHECK(cnnvis_crc32(7, NULL, 0) == 7 && cnnvis_crc32(7, NULL, 10) == 7, "crc32 of NULL");
+    NULL_ARG(cnnvis_net_forward_until(NULL, &x, 0));
+    NULL_ARG(cnnvis_net_forward_until(net, NULL, 0));
+
+    /* A4 data and images */
+    NULL_ARG(cnnvis_idx_load(NULL, path, path));
+    NULL_ARG(cnnvis_idx_load(&ds2, NULL, path));
+    NULL_ARG(cnnvis_idx_load(&ds2, path, NULL));
+    NULL_ARG(cnnvis_idx_load_memory(NULL, mask, 64, mask, 64));
+    NULL_ARG(cnnvis_idx_load_memory(&ds2, NULL, 64, mask, 64));
+    NULL_ARG(cnnvis_idx_load_memory(&ds2, mask, 64, NULL, 64));
+    NULL_ARG(cnnvis_gunzip(NULL, &n_bytes, mask, 64, 100));
+    NULL_ARG(cnnvis_gunzip(&bytes, NULL, mask, 64, 100));
+    NULL_ARG(cnnvis_gunzip(&bytes, &n_bytes, NULL, 64, 100));
+    NULL_ARG(cnnvis_file_read(NULL, 100, &bytes, &n_bytes));
+    NULL_ARG(cnnvis_file_read(path, 100, NULL, &n_bytes));
+    NULL_ARG(cnnvis_file_read(path, 100, &bytes, NULL));
+    NULL_ARG(cnnvis_file_write(NULL, mask, 4));
+    NULL_ARG(cnnvis_file_write(path, NULL, 4));
+    cnnvis_free(NULL);
+    NULL_ARG(cnnvis_image_create(NULL, 4, 4, 3));
+    cnnvis_image_free(NULL);
+    NULL_ARG(cnnvis_image_read(NULL, path));
+    NULL_ARG(cnnvis_image_read(&out, NULL));
+    NULL_ARG(cnnvis_image_read_memory(NULL, mask, 64));
+    NULL_ARG(cnnvis_image_read_memory(&out, NULL, 64));
+    NULL_ARG(cnnvis_pnm_encode(NULL, 0, 255, &bytes, &n_bytes));
+    NULL_ARG(cnnvis_pnm_encode(&im, 0, 255, NULL, &n_bytes));
+    NULL_ARG(cnnvis_pnm_encode(&im, 0, 255, &bytes, NULL));
+    NULL_ARG(cnnvis_png_encode(NULL, &bytes, &n_bytes));
+    NULL_ARG(cnnvis_png_encode(&im, NULL, &n_bytes));
+    NULL_ARG(cnnvis_png_encode(&im, &bytes, NULL));
+    NULL_ARG(cnnvis_image_write(NULL, path));
+    NULL_ARG(cnnvis_image_write(&im, NULL));
+    NULL_ARG(cnnvis_image_resize(NULL, &im, 4, 4, CNNVIS_RESIZE_BILINEAR));
+    NULL_ARG(cnnvis_image_resize(&out, NULL, 4, 4, CNNVIS_RESIZE_BILINEAR));
+    cnnvis_plane_resize(NULL, 4, 4, values, 2, 2, CNNVIS_RESIZE_BILINEAR);
+    cnnvis_plane_resize(values, 2, 2, NULL, 2, 2, CNNVIS_RESIZE_BILINEAR);
+    NULL_ARG(cnnvis_image_crop(NULL, &im, 0, 0, 2, 2));
+    NULL_ARG(cnnvis_image_crop(&out, NULL, 0, 0, 2, 2));
+    NULL_ARG(cnnvis_image_to_input(NULL, &im, &x, 0));
+    NULL_ARG(cnnvis_image_to_input(net, NULL, &x, 0));
+    NULL_ARG(cnnvis_image_to_input(net, &im, NULL, 0));
+    NULL_ARG(cnnvis_dataset_image(NULL, &ds, 0));
+    NULL_ARG(cnnvis_dataset_image(&out, NULL, 0));
+    cnnvis_colormap_rgb(CNNVIS_CMAP_GREY, 0.5f, NULL);
+    NULL_ARG(cnnvis_tensor_to_image(NULL, &x, 0, NULL));
+    NULL_ARG(cnnvis_tensor_to_image(&out, NULL, 0, NULL));
+    NULL_ARG(cnnvis_plane_to_image(NULL, values, 2, 2, NULL));
+    NULL_ARG(cnnvis_plane_to_image(&out, NULL, 2, 2, NULL));
+    NULL_ARG(cnnvis_montage(NULL, tiles, 2, NULL, NULL));
+    NULL_ARG(cnnvis_montage(&out, NULL, 2, NULL, NULL));
+    NULL_ARG(cnnvis_image_overlay(NULL, &im, codes, 0.5f, CNNVIS_CMAP_GREY));
+    NULL_ARG(cnnvis_image_overlay(&out, NULL, codes, 0.5f, CNNVIS_CMAP_GREY));
+    NULL_ARG(cnnvis_image_overlay(&out, &im, NULL, 0.5f, CNNVIS_CMAP_GREY));
+    NULL_ARG(cnnvis_image_outline(NULL, mask, rgb));
+    NULL_ARG(cnnvis_image_outline(&im, NULL, rgb));
+    NULL_ARG(cnnvis_image_outline(&im, mask, NULL));
+    cnnvis_image_text(NULL, 0, 0, "a", rgb, 1);
+    cnnvis_image_text(&im, 0, 0, NULL, rgb, 1);
+    cnnvis_image_text(&im, 0, 0, "a", NULL, 1);
+    CHECK(cnnvis_text_width(NULL, 1) == 0, "text_width(NULL)");
+    cnnvis_image_fill(NULL, 0, 0, 2, 2, rgb);
+    cnnvis_image_fill(&im, 0, 0, 2, 2, NULL);
+    cnnvis_image_line(NULL, 0, 0, 2, 2, rgb);
+    cnnvis_image_line(&im, 0, 0, 2, 2, NULL);
+    cnnvis_image_paste(NULL, &im, 0, 0);
+    cnnvis_image_paste(&im, NULL, 0, 0);
+    NULL_ARG(cnnvis_plot_lines(NULL, &pd));
+    NULL_ARG(cnnvis_plot_lines(&out, NULL));
+    NULL_ARG(cnnvis_plot_bars(NULL, &pd));
+    NULL_ARG(cnnvis_plot_bars(&out, NULL));
+    NULL_ARG(cnnvis_plot_matrix(NULL, values, 2, 2, NULL, NULL, NULL, 1));
+    NULL_ARG(cnnvis_plot_matrix(&out, NULL, 2, 2, NULL, NULL, NULL, 1));
+    NULL_ARG(cnnvis_labels_to_image(NULL, labels8, 8, 8));
+    NULL_ARG(cnnvis_labels_to_image(&out, NULL, 8, 8));
+    NULL_ARG(cnnvis_concepts_generate(NULL, NULL));
+    CHECK(strcmp(cnnvis_dataset_concept_name(NULL, 0, 0), "?") == 0, "concept name of NULL");
+    cnnvis_concepts_colour(0, 0, NULL);
+    NULL_ARG(cnnvis_cifar10_load(NULL, paths, 1));
+    NULL_ARG(cnnvis_cifar10_load(&ds2, NULL, 1));
+    NULL_ARG(cnnvis_cifar10_load_memory(NULL, mask, 64));
+    NULL_ARG(cnnvis_cifar10_load_memory(&ds2, NULL, 3073));
+    NULL_ARG(cnnvis_dataset_from_files(NULL, paths, NULL, 1, 8, 8, NULL, NULL, 0));
+    NULL_ARG(cnnvis_dataset_from_files(&ds2, NULL, NULL, 1, 8, 8, NULL, NULL, 0));
+    NULL_ARG(cnnvis_dataset_pixels(NULL, &ds, 0));
+    NULL_ARG(cnnvis_dataset_pixels(&t, NULL, 0));
+
+    /* 1 filters */
+    NULL_ARG(cnnvis_filters_image(NULL, net, layer, NULL));
+    NULL_ARG(cnnvis_filters_image(&out, NULL, layer, NULL));
+    NULL_ARG(cnnvis_filter_stats_compute(NULL, net, 0, NULL));
+    NULL_ARG(cnnvis_filter_stats_compute(&fst, NULL, 0, NULL));
+    NULL_ARG(cnnvis_monitor_init(NULL, net, &md));
+    NULL_ARG(cnnvis_monitor_init(&m, NULL, &md));
+    NULL_ARG(cnnvis_monitor_snapshot(NULL, net, 0));
+    NULL_ARG(cnnvis_monitor_snapshot(&m, NULL, 0));
+    CHECK(cnnvis_monitor_callback(NULL, NULL, NULL) != 0, "monitor_callback(NULL) asks training to stop");
+    NULL_ARG(cnnvis_monitor_evolution_image(NULL, &m));
+    NULL_ARG(cnnvis_monitor_evolution_image(&out, NULL));
+    NULL_ARG(cnnvis_monitor_plot(NULL, &m));
+    NULL_ARG(cnnvis_monitor_plot(&out, NULL));
+    NULL_ARG(cnnvis_monitor_write_tsv(NULL, path));
+    NULL_ARG(cnnvis_monitor_write_tsv(&m, NULL));
+    cnnvis_monitor_free(NULL);
+
+    /* 2 activations */
+    NULL_ARG(cnnvis_feature_maps_image(NULL, net, layer, 0, NULL));
+    NULL_ARG(cnnvis_feature_maps_image(&out, NULL, layer, 0, NULL));
+    NULL_ARG(cnnvis_feature_maps_image(&out, net, NULL, 0, NULL));
+    NULL_ARG(cnnvis_topk_compute(NULL, net, layer, &ds, NULL));
+    NULL_ARG(cnnvis_topk_compute(&tk, NULL, layer, &ds, NULL));
+    NULL_ARG(cnnvis_topk_compute(&tk, net, NULL, &ds, NULL));
+    NULL_ARG(cnnvis_topk_compute(&tk, net, layer, NULL, NULL));
+    cnnvis_topk_free(NULL);
+    NULL_ARG(cnnvis_topk_patch(NULL, &tk, &ds, 0, 0));
+    NULL_ARG(cnnvis_topk_patch(&out, NULL, &ds, 0, 0));
+    NULL_ARG(cnnvis_topk_patch(&out, &tk, NULL, 0, 0));
+    NULL_ARG(cnnvis_topk_image(NULL, &tk, &ds, 1, 0));
+    NULL_ARG(cnnvis_topk_image(&out, NULL, &ds, 1, 0));
+    NULL_ARG(cnnvis_topk_image(&out, &tk, NULL, 1, 0));
+    NULL_ARG(cnnvis_dissect(NULL, net, &layer, 1, &ds, NULL));
+    NULL_ARG(cnnvis_dissect(&dis, NULL, &layer, 1, &ds, NULL));
+    NULL_ARG(cnnvis_dissect(&dis, net, NULL, 1, &ds, NULL));
+    NULL_ARG(cnnvis_dissect(&dis, net, &layer, 1, NULL, NULL));
+    cnnvis_dissection_free(NULL);
+    NULL_ARG(cnnvis_dissection_write_tsv(NULL, 1, &ds, path));
+    NULL_ARG(cnnvis_dissection_write_tsv(&dis, 1, NULL, path));
+    NULL_ARG(cnnvis_dissection_write_tsv(&dis, 1, &ds, NULL));
+    NULL_ARG(cnnvis_dissection_plot(NULL, &dis, 1, &ds));
+    NULL_ARG(cnnvis_dissection_plot(&out, NULL, 1, &ds));
+    NULL_ARG(cnnvis_dissection_plot(&out, &dis, 1, NULL));
+    NULL_ARG(cnnvis_dissection_unit_image(NULL, net, &dis, &ds, 0));
+    NULL_ARG(cnnvis_dissection_unit_image(&out, NULL, &dis, &ds, 0));
+    NULL_ARG(cnnvis_dissection_unit_image(&out, net, NULL, &ds, 0));
+    NULL_ARG(cnnvis_dissection_unit_image(&out, net, &dis, NULL, 0));
+
+    /* 3 deconvnet */
+    NULL_ARG(cnnvis_deconv_project(NULL, net, &px, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
+    NULL_ARG(cnnvis_deconv_project(&t, NULL, &px, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
+    NULL_ARG(cnnvis_deconv_project(&t, net, NULL, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
+    NULL_ARG(cnnvis_deconv_project(&t, net, &px, NULL, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
+    NULL_ARG(cnnvis_project_signal(NULL, net, 3, &sig, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis_project_signal(&t, NULL, 3, &sig, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis_project_signal(&t, net, 3, NULL, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis_rf_crop(NULL, net, 3, &px, 0, 0));
+    NULL_ARG(cnnvis_rf_crop(&t, NULL, 3, &px, 0, 0));
+    NULL_ARG(cnnvis_rf_crop(&t, net, 3, NULL, 0, 0));
+    NULL_ARG(cnnvis_topk_deconv_image(NULL, net, &tk, &ds, 1));
+    NULL_ARG(cnnvis_topk_deconv_image(&out, NULL, &tk, &ds, 1));
+    NULL_ARG(cnnvis_topk_deconv_image(&out, net, NULL, &ds, 1));
+    NULL_ARG(cnnvis_topk_deconv_image(&out, net, &tk, NULL, 1));
+
+    /* 4 saliency */
+    NULL_ARG(cnnvis_net_predict(NULL, &px, scores, probs));
+    NULL_ARG(cnnvis_net_predict(net, NULL, scores, probs));
+    NULL_ARG(cnnvis_saliency(NULL, net, &px, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
+    NULL_ARG(cnnvis_saliency(&t, NULL, &px, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
+    NULL_ARG(cnnvis_saliency(&t, net, NULL, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
+    NULL_ARG(cnnvis_saliency_map(NULL, &px));
+    NULL_ARG(cnnvis_saliency_map(&t, NULL));
+    NULL_ARG(cnnvis_gradcam(NULL, net, &px, 0, NULL));
+    NULL_ARG(cnnvis_gradcam(&t, NULL, &px, 0, NULL));
+    NULL_ARG(cnnvis_gradcam(&t, net, NULL, 0, NULL));
+    NULL_ARG(cnnvis_integrated_gradients(NULL, net, &px, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis_integrated_gradients(&t, NULL, &px, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis_integrated_gradients(&t, net, NULL, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis_class_model(NULL, net, 0, NULL, &p));
+    NULL_ARG(cnnvis_class_model(&t, NULL, 0, NULL, &p));
+    NULL_ARG(cnnvis_deepdream(NULL, net, NULL, &before, &after));
+    NULL_ARG(cnnvis_deepdream(&t, NULL, NULL, &before, &after));
+    NULL_ARG(cnnvis_net_codes(NULL, net, "fc3", &ds, 0, 1));
+    NULL_ARG(cnnvis_net_codes(codes, NULL, "fc3", &ds, 0, 1));
+    NULL_ARG(cnnvis_net_codes(codes, net, NULL, &ds, 0, 1));
+    NULL_ARG(cnnvis_net_codes(codes, net, "fc3", NULL, 0, 1));
+    NULL_ARG(cnnvis_tsne(NULL, values, 2, 2, 1, 10, 1));
+    NULL_ARG(cnnvis_tsne(y2, NULL, 2, 2, 1, 10, 1));
+    NULL_ARG(cnnvis_tsne_image(NULL, y2, 2, &ds, NULL, 64));
+    NULL_ARG(cnnvis_tsne_image(&out, NULL, 2, &ds, NULL, 64));
+    NULL_ARG(cnnvis_tsne_image(&out, y2, 2, NULL, NULL, 64));
+    NULL_ARG(cnnvis_net_randomize_layer(NULL, 0, 1));
+    CHECK(isnan(cnnvis_spearman(NULL, values, 4)) || cnnvis_spearman(NULL, values, 4) == 0, "spearman(NULL)");
+
+    /* 5 adversarial */
+    NULL_ARG(cnnvis_attack(NULL, net, &px, labels, &ad, pred, conf));
+    NULL_ARG(cnnvis_attack(&t, NULL, &px, labels, &ad, pred, conf));
+    NULL_ARG(cnnvis_attack(&t, net, NULL, labels, &ad, pred, conf));
+    /* labels NULL is documented: the net's own predictions are used */
+    NULL_ARG(cnnvis_net_classify(pred, conf, NULL, &px));
+    NULL_ARG(cnnvis_net_classify(pred, conf, net, NULL));
+    NULL_ARG(cnnvis_lbfgs_box(NULL, 2, lo, hi, sweep_objective, NULL, NULL, &fx, &iters));
+    NULL_ARG(cnnvis_lbfgs_box(xv, 2, lo, hi, NULL, NULL, NULL, &fx, &iters));
+    NULL_ARG(cnnvis_fooling_image(NULL, net, 0, NULL, &p, &steps));
+    NULL_ARG(cnnvis_fooling_image(&t, NULL, 0, NULL, &p, &steps));
+    NULL_ARG(cnnvis_robustness_curve(acc, conf, NULL, &ds, 2, &ad, eps, 2, -1));
+    NULL_ARG(cnnvis_robustness_curve(acc, conf, net, NULL, 2, &ad, eps, 2, -1));
+    NULL_ARG(cnnvis_robustness_curve(acc, conf, net, &ds, 2, &ad, NULL, 2, -1));
+    NULL_ARG(cnnvis_transfer_rate(&rate, &fooled, NULL, net, &ds, 2, &ad));
+    NULL_ARG(cnnvis_transfer_rate(&rate, &fooled, net, NULL, &ds, 2, &ad));
+    NULL_ARG(cnnvis_transfer_rate(&rate, &fooled, net, net, NULL, 2, &ad));
+    NULL_ARG(cnnvis_adversarial_image(NULL, net, &px, &px, 1, NULL));
+    NULL_ARG(cnnvis_adversarial_image(&out, NULL, &px, &px, 1, NULL));
+    NULL_ARG(cnnvis_adversarial_image(&out, net, NULL, &px, 1, NULL));
+    NULL_ARG(cnnvis_adversarial_image(&out, net, &px, NULL, 1, NULL));
+    printf("  %d calls with a NULL argument\n", sweep_cases);
+
+    (void)ev;
+    remove(path);
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&px), cnnvis_tensor_free(&sig);
+    cnnvis_image_free(&im);
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+}
+
 int main(void)
 {
     unsetenv("CNNVIS_THREADS");
@@ -822,6 +1176,7 @@ int main(void)
     RUN(test_train_step_numeric);
     RUN(test_evaluate_errors);
     RUN(test_preallocated);
+    RUN(test_null_sweep);
     RUN(test_dataset_range_overflow);
     return SUMMARY();
 }

@@ -1051,7 +1051,7 @@ static void test_bad_arguments(void)
     REQUIRE(cnnvis_monitor_init(&m, net, &md) == CNNVIS_OK, "%s", cnnvis_last_error());
     EXPECT(cnnvis_monitor_evolution_image(NULL, &m), CNNVIS_ERR_ARG, "out");
     EXPECT(cnnvis_monitor_evolution_image(&im, &m), CNNVIS_ERR_ARG, "snapshot");
-    EXPECT(cnnvis_monitor_evolution_image(&im, NULL), CNNVIS_ERR_ARG, "snapshot");
+    EXPECT(cnnvis_monitor_evolution_image(&im, NULL), CNNVIS_ERR_ARG, "m is NULL");
     EXPECT(cnnvis_monitor_plot(NULL, &m), CNNVIS_ERR_ARG, "out");
     EXPECT(cnnvis_monitor_plot(&im, &m), CNNVIS_ERR_ARG, "snapshot");
     EXPECT(cnnvis_monitor_snapshot(NULL, net, 0), CNNVIS_ERR_ARG, "monitor");
