@@ -78,13 +78,13 @@ test-O0:
 	@sh tests/run.sh $(addprefix build-O0/tests/,$(O0_TESTS))
 
 # valgrind memcheck of one small example run: zero errors and zero leaks of any kind.
-# 04a_saliency on one image, without the pointing game, reads the net `make demo` (00_train)
+# 03_deconvnet on 100 images and 4 units a layer, on the net `make demo` (00_train)
 # trained; without it the target says so.
 VALGRIND = valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all
-test-valgrind: $(BUILD)/04a_saliency
+test-valgrind: $(BUILD)/03_deconvnet
 	@if [ ! -f out/00_train/alexnet_mini.cnnvis ]; then \
 	    echo "test-valgrind: out/00_train/alexnet_mini.cnnvis not found: run make demo (or build/00_train) first"; exit 1; fi
-	$(VALGRIND) ./$(BUILD)/04a_saliency --threads 2 --n-images 1 --n-pointing 0 --out build-valgrind/04a_saliency
+	$(VALGRIND) ./$(BUILD)/03_deconvnet --threads 2 --n-images 100 --units 4 --out build-valgrind/03_deconvnet
 
 # The benchmark is always built at -O2 (whatever CFLAGS says): its figures are those of the
 # build users get. `make bench BENCH_ARGS=--quick` for a short smoke run.
