@@ -16,7 +16,7 @@ TORCH_CHECK = $(BUILD)/tests/torch_check
 .PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem fuzz fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
-$(BUILD)/%: examples/%.c cnnvis.h
+$(BUILD)/%: examples/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
