@@ -17,7 +17,7 @@ TORCH_CHECK = $(BUILD)/tests/torch_check
         fuzz fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
-$(BUILD)/%: examples/%.c cnnvis.h
+$(BUILD)/%: examples/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
@@ -28,9 +28,12 @@ $(BUILD)/tests/test_activations_cap: tests/test_activations.c
 $(BUILD)/tests/test_gallery: $(BUILD)/99_gallery
 
 # Every numbered example in order: 00_train trains alexnet_mini on the built-in concept
-# images (a few minutes on two cores), the others draw the lecture's pictures from it.
+# images (a few minutes on two cores), the others draw the lecture's pictures from it with
+# defaults sized for CI (README.md gives the flags of the full-size runs). Each one's
+# wall-clock seconds are printed after it.
 demo: $(EXAMPLES)
-	@for e in $(sort $(EXAMPLES)); do echo "== $$e"; ./$$e || exit 1; done
+	@for e in $(sort $(EXAMPLES)); do echo "== $$e"; s=$$(date +%s); ./$$e || exit 1; \
+	    echo "== $$e: $$(( $$(date +%s) - s )) s"; done
 	@echo "pictures in out/"
 
 # Runs every test program and script and adds up their "N passed, N failed, N skipped" lines.

@@ -9,6 +9,7 @@
        ./build/00_train --data fashion                          (after `make data`)
        ./build/00_train --data cifar10                          (after `make cifar10`)
    Output (in --out, default out/00_train/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        alexnet_mini.cnnvis   the checkpoint (architecture, weights, class names, mean/std)
        curve.tsv, curve.png  loss and accuracy per epoch
        confusion.png         the test set's confusion matrix
@@ -63,7 +64,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
 {
     cnnvis_image tiles[48];
     char captions[48][32];
-    const char *cap[48];
+    const char *cap[48] = {0}; /* (gcc 12 at -O2 cannot see that the loop fills the first n) */
     int i, k, n = 0;
     cnnvis_montage_desc md;
     cnnvis_image out, im;
@@ -91,7 +92,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
     memset(&md, 0, sizeof md);
     md.cols = 8, md.title = "built-in concept images: image | object | colour | texture labels";
     ex_check(cnnvis_montage(&out, tiles, n, cap, &md), "montage");
-    ex_check(cnnvis_image_write(&out, path), path);
+    ex_write_file(&out, path); /* and its .ppm */
     cnnvis_image_free(&out);
     for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
 }
@@ -118,7 +119,7 @@ static void write_curves(const history *h, const char *path)
     memset(&md, 0, sizeof md);
     md.cols = 2, md.bg_grey = 255;
     ex_check(cnnvis_montage(&out, both, 2, NULL, &md), "montage");
-    ex_check(cnnvis_image_write(&out, path), path);
+    ex_write_file(&out, path); /* and its .ppm */
     cnnvis_image_free(&out), cnnvis_image_free(&loss_img), cnnvis_image_free(&acc_img);
 }
 
@@ -136,7 +137,7 @@ static void write_confusion(const cnnvis_eval *ev, const cnnvis_net *net, const 
     }
     ex_check(cnnvis_plot_matrix(&out, rates, ev->n_classes, ev->n_classes, names, names,
                                 "confusion (% of each true class; rows true, columns predicted)", 0), "matrix");
-    ex_check(cnnvis_image_write(&out, path), path);
+    ex_write_file(&out, path); /* and its .ppm */
     cnnvis_image_free(&out);
     free(rates);
 }

@@ -11,6 +11,7 @@
                                                     ~5 minutes; --every-steps 100 for finer curves)
    Without out/00_train/ it trains here too.
    Output (in --out, default out/01_filters/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        conv1_filters.png, conv1_filters_per_filter.png   conv1's filters, one shared scale / each its own
        conv2_filters.png                                 conv2's filters as grids of their input slices
        evolution.png        conv1's first filters at every snapshot, random initialisation first

@@ -9,8 +9,12 @@
    Build and run (after 00_train):
        make build/02a_activations && ./build/02a_activations
        ./build/02a_activations --image my_photo.png          (feature maps of your own image)
+       ./build/02a_activations --checkpoint alexnet.cnnvis --image my_photo.png
+                          (a 224x224 net: the photo resized to its input; feature maps only,
+                          the concept images being too small to rank for its top-k)
        ./build/02a_activations --checkpoint out/00_train/alexnet_mini.cnnvis --data concepts
    Output (in --out, default out/02a_activations/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        input.png                 the image the feature maps are of (enlarged)
        maps_conv1.png ...        every channel of each conv layer's activation (after its ReLU)
        top9_conv1.png ...        each unit's top-9 receptive-field patches, a 3x3 block per unit
@@ -50,7 +54,7 @@ int main(int argc, char **argv)
     cnnvis_topk top;
     cnnvis_topk_desc td;
     char name[64];
-    int last_conv = -1;
+    int last_conv = -1, rank, zoom;
     double t0;
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
              "usage: 02a_activations [options]\ndraws feature maps and every unit's top-k patches (lecture section 2)");
@@ -59,7 +63,12 @@ int main(int argc, char **argv)
         return 1;
     }
     net = ex_load_net(checkpoint, threads);
-    ex_probe_data(&ds, net, data, n_images, seed);
+    /* a photo for a net the built-in images do not fit (a 224x224 AlexNet): its feature maps
+       only, as there is no data set of its size to rank for the top-k */
+    rank = !image || strcmp(data, "concepts") != 0 || ex_concepts_fit(net);
+    if (rank) ex_probe_data(&ds, net, data, n_images, seed);
+    else memset(&ds, 0, sizeof ds);
+    zoom = net->desc.in_w >= 128 ? 1 : 128 / net->desc.in_w; /* input.png about 128 pixels wide or more */
 
     /* Feature maps: one forward pass of one image, then every channel of every conv layer. */
     ex_check(cnnvis_tensor_create(&x, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
@@ -75,7 +84,7 @@ int main(int argc, char **argv)
         ex_check(cnnvis_dataset_image(&im, &ds, 0), "image 0");
         ex_check(cnnvis_dataset_batch(&ds, 0, 1, net, &x, NULL), "image 0");
     }
-    ex_check(cnnvis_image_resize(&big, &im, im.w * 4, im.h * 4, CNNVIS_RESIZE_NEAREST), "resize");
+    ex_check(cnnvis_image_resize(&big, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     ex_write(&big, out, "input.png");
     cnnvis_image_free(&big), cnnvis_image_free(&im);
     ex_check(cnnvis_net_forward(net, &x), "forward");
@@ -88,6 +97,12 @@ int main(int argc, char **argv)
         cnnvis_image_free(&im);
     }
     cnnvis_tensor_free(&x);
+    if (!rank) {
+        printf("feature maps only, no top-k: it ranks a data set of the net's input size, %dx%dx%d, and the --data "
+               "sets are at most 3x128x128\n", net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        cnnvis_net_free(net);
+        return 0;
+    }
 
     /* Top-k: the data set streamed once per layer, a k-entry heap per unit. */
     memset(&td, 0, sizeof td);

@@ -10,8 +10,10 @@
    Build and run (after 00_train):
        make build/02b_dissection && ./build/02b_dissection
        ./build/02b_dissection --quantile 0.005                (Bau et al.'s setting: see below)
+       ./build/02b_dissection --epoch-images 2000     (each epoch on all 2000 images, as in README.md)
        ./build/02b_dissection --list scenes.txt --concepts sky,road,car,...   (your own images)
    Output (in --out, default out/02b_dissection/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        dissection.tsv          every unit: layer, unit, best concept, category, IoU, T_k, detector
        detectors.png           unique detectors per category and layer (Bau et al., fig. 5)
        units_conv1.png ...     each layer's best detectors: top images, region above T_k outlined
@@ -108,8 +110,8 @@ static void print_table(const cnnvis_dissection *dis, int n, const cnnvis_datase
 int main(int argc, char **argv)
 {
     const char *out = "out/02b_dissection", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
-    const char *list = NULL, *concepts = NULL, *epochs_dir = NULL;
-    int threads = 0, n_images = 2000, per_layer = 4, i, l, c;
+    const char *list = NULL, *concepts = NULL, *epochs_dir = NULL, *image = NULL;
+    int threads = 0, n_images = 2000, epoch_images = 500, per_layer = 4, i, l, c;
     float quantile = 0.05f, iou = 0.04f;
     uint64_t seed = 1;
     ex_option opts[] = {
@@ -119,8 +121,10 @@ int main(int argc, char **argv)
         {"iou", EX_FLOAT, &iou, 1e-6, 1, "IoU above which a unit is a detector (0.04)"},
         {"units", EX_INT, &per_layer, 1, 16, "detectors drawn per layer (4)"},
         {"epochs-dir", EX_STRING, &epochs_dir, 0, 0, "checkpoints epoch_NN.cnnvis to dissect (CHECKPOINT's folder/epochs)"},
+        {"epoch-images", EX_INT, &epoch_images, 1, 1 << 24, "the first N of the images for each epoch's dissection (500)"},
         {"list", EX_STRING, &list, 0, 0, "your own images: a file of \"image label_map\" lines"},
         {"concepts", EX_STRING, &concepts, 0, 0, "with --list: the label maps' concept names, comma-separated"},
+        {"image", EX_STRING, &image, 0, 0, "refused: dissection needs many images labelled per pixel (--list)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are dissected on (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/02b_dissection)"},
@@ -137,13 +141,24 @@ int main(int argc, char **argv)
     double t0;
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
              "usage: 02b_dissection [options]\nNetwork Dissection of every conv layer (lecture section 2)");
+    if (image) {
+        fprintf(stderr, "02b_dissection: --image: dissection scores each unit against concepts labelled on every pixel of "
+                "many images, not one photo: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n");
+        return 2;
+    }
     if (ex_mkdirs(out) != 0) {
         fprintf(stderr, "02b_dissection: cannot create %s\n", out);
         return 1;
     }
     net = ex_load_net(checkpoint, threads);
     if (list) load_list(&ds, net, list, concepts);
-    else ex_probe_data(&ds, net, "concepts", n_images, seed);
+    else if (!ex_concepts_fit(net)) {
+        fprintf(stderr, "02b_dissection: the net takes %dx%dx%d images and the built-in concept images (labelled per pixel) "
+                "are at most 3x128x128: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n",
+                net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        return 1;
+    } else
+        ex_probe_data(&ds, net, "concepts", n_images, seed);
     for (i = 0; i < net->n_layers && n_conv < MAX_CONV; i++)
         if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
             snprintf(layer_names[n_conv], CNNVIS_NAME_LEN, "%s", net->layers[i].desc.name);
@@ -174,6 +189,7 @@ int main(int argc, char **argv)
         epochs_dir = dir;
     }
     if (!list) {
+        cnnvis_dataset first; /* the first epoch_images images: nine dissections cost more than one */
         static float counts[CNNVIS_MAX_CATEGORIES][MAX_EPOCH_FILES], xs[MAX_EPOCH_FILES];
         cnnvis_series series[CNNVIS_MAX_CATEGORIES];
         cnnvis_plot_desc pd;
@@ -181,12 +197,13 @@ int main(int argc, char **argv)
         int e, n_points = 0;
         snprintf(path, sizeof path, "%s/training.tsv", out);
         tsv = NULL;
+        ex_check(cnnvis_dataset_slice(&first, &ds, 0, epoch_images < ds.n ? epoch_images : ds.n), "slice");
         for (e = 0; e < MAX_EPOCH_FILES; e++) {
             char ck[1100];
             snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
             if (!ex_file_exists(ck)) continue;
             net = ex_load_net(ck, threads);
-            ex_check(cnnvis_dissect(dis, net, layers, n_conv, &ds, &dd), "cnnvis_dissect");
+            ex_check(cnnvis_dissect(dis, net, layers, n_conv, &first, &dd), "cnnvis_dissect");
             if (!tsv) {
                 tsv = fopen(path, "w");
                 if (!tsv) {
@@ -194,7 +211,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 fprintf(tsv, "epoch\tlayer\tcategory\tdetectors\tunique\n");
-                printf("\ndetectors (all conv layers) after each epoch of training:\n");
+                printf("\ndetectors (all conv layers, on %d images) after each epoch of training:\n", first.n);
             }
             xs[n_points] = (float)e;
             printf("epoch %2d:", e);

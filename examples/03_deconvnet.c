@@ -14,8 +14,11 @@
    Build and run (after 00_train):
        make build/03_deconvnet && ./build/03_deconvnet
        ./build/03_deconvnet --image my_photo.png        (project your own image)
+       ./build/03_deconvnet --checkpoint alexnet.cnnvis --image my_photo.png
+                          (a 224x224 net: the photo resized to its input; projections.png only)
        ./build/03_deconvnet --units 64 --n-images 5000  (more units, more images to rank)
    Output (in --out, default out/03_deconvnet/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        top9_deconv_conv1.png ...   per unit: projections of its top-9 | their patches
        projections.png             one row per image: the image, then for each conv layer
                                    its strongest unit's projection (receptive field boxed in
@@ -43,7 +46,8 @@ static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
     ex_check(cnnvis_dataset_pixels(p, ds, i), "cnnvis_dataset_pixels");
 }
 
-/* A tensor image (1, C, h, w) as a TILE x TILE picture, blocky so that pixels stay pixels:
+/* A tensor image (1, C, h, w) as a TILE x TILE picture, blocky so that pixels stay pixels
+   (or averaged down, when larger than TILE):
    through the map m, or (m NULL) as pixels in [0, 1] just as they are, clamped - a min-max
    map would stretch an image's contrast. */
 static cnnvis_image tile_of(const cnnvis_tensor *t, const cnnvis_map_desc *m)
@@ -53,7 +57,8 @@ static cnnvis_image tile_of(const cnnvis_tensor *t, const cnnvis_map_desc *m)
     memset(&as_is, 0, sizeof as_is);
     as_is.mode = CNNVIS_MAP_PIXELS;
     ex_check(cnnvis_tensor_to_image(&im, t, 0, m ? m : &as_is), "tensor to image");
-    ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, CNNVIS_RESIZE_NEAREST), "resize");
+    ex_check(cnnvis_image_resize(&big, &im, TILE, TILE, im.w > TILE || im.h > TILE ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_NEAREST),
+             "resize"); /* a 224x224 photo is shrunk, averaging */
     cnnvis_image_free(&im);
     return big;
 }
@@ -65,8 +70,9 @@ static void draw_field(cnnvis_image *tile, const cnnvis_net *net, int li, int y,
     static const unsigned char yellow[3] = {255, 220, 0};
     const cnnvis_layer *L = &net->layers[li];
     int top = L->rf_offset + y * L->rf_stride, left = L->rf_offset + x * L->rf_stride, size = L->rf_size;
-    int zoom_x = TILE / net->desc.in_w, zoom_y = TILE / net->desc.in_h;
-    int x0 = left * zoom_x - 1, y0 = top * zoom_y - 1, x1 = (left + size) * zoom_x, y1 = (top + size) * zoom_y;
+    double zoom_x = (double)TILE / net->desc.in_w, zoom_y = (double)TILE / net->desc.in_h; /* below 1 for a photo */
+    int x0 = (int)floor(left * zoom_x) - 1, y0 = (int)floor(top * zoom_y) - 1;
+    int x1 = (int)ceil((left + size) * zoom_x), y1 = (int)ceil((top + size) * zoom_y);
     x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
     x1 = x1 > tile->w - 1 ? tile->w - 1 : x1, y1 = y1 > tile->h - 1 ? tile->h - 1 : y1;
     cnnvis_image_line(tile, x0, y0, x1, y0, yellow);
@@ -99,7 +105,7 @@ int main(int argc, char **argv)
     cnnvis_montage_desc md;
     char name[64], (*captions)[64];
     const char **cap;
-    int conv[MAX_CONV], act[MAX_CONV], unit[MAX_CONV], n_conv = 0, n_tiles = 0, per_row;
+    int conv[MAX_CONV], act[MAX_CONV], unit[MAX_CONV], n_conv = 0, n_tiles = 0, per_row, rank;
     float best[MAX_CONV];
     double t0, t_all = ex_seconds();
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -109,7 +115,15 @@ int main(int argc, char **argv)
         return 1;
     }
     net = ex_load_net(checkpoint, threads);
-    ex_probe_data(&ds, net, "concepts", n_images, seed);
+    /* a photo for a net the built-in images do not fit (a 224x224 AlexNet): its projections
+       only, as there is no data set of its size to rank for the top-9 */
+    rank = !image || ex_concepts_fit(net);
+    if (rank) ex_probe_data(&ds, net, "concepts", n_images, seed);
+    else {
+        memset(&ds, 0, sizeof ds);
+        printf("projections of %s only, no top-9: it ranks the built-in concept images, at most 3x128x128, and the net "
+               "takes %dx%dx%d\n", image, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    }
     for (i = 0; i < net->n_layers && n_conv < MAX_CONV; i++)
         if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
             conv[n_conv] = i;
@@ -120,7 +134,7 @@ int main(int argc, char **argv)
     /* Zeiler & Fergus's figure 2: every conv layer's top-9, projected beside the patches. */
     memset(&td, 0, sizeof td);
     td.k = 9; /* every unit: cnnvis_topk_deconv_image refuses a top-k of fewer units than the layer has */
-    for (l = 0; l < n_conv; l++) {
+    for (l = 0; rank && l < n_conv; l++) {
         const char *layer = net->layers[conv[l]].desc.name;
         t0 = ex_seconds();
         ex_check(cnnvis_topk_compute(&top, net, ex_activation_of(net, conv[l]), &ds, &td), "cnnvis_topk_compute");

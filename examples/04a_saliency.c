@@ -13,9 +13,11 @@
    Build and run (after 00_train):
        make build/04a_saliency && ./build/04a_saliency
        ./build/04a_saliency --image my_photo.png --n-pointing 0   (explain the net's top class of a photo)
-       ./build/04a_saliency --pointing-full               (the pointing game with the library's
-                                                            default settings: ~3 minutes)
+       ./build/04a_saliency --n-pointing 500              (README.md's pointing game: ~40 s)
+       ./build/04a_saliency --n-pointing 500 --pointing-full   (with the library's default
+                                                            settings: ~3 minutes)
    Output (in --out, default out/04a_saliency/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        saliency.png         one row per image: the image (true class, the net's class and its
                             probability) | gradient | deconvnet | guided | Grad-CAM | guided Grad-CAM |
                             SmoothGrad | IG | occlusion. Per-pixel methods as Simonyan's map
@@ -155,13 +157,13 @@ int main(int argc, char **argv)
         CNNVIS_SALIENCY_OCCLUSION, CNNVIS_SALIENCY_SMOOTHGRAD, CNNVIS_SALIENCY_INTEGRATED};
     enum { N_GRID = (int)(sizeof grid_methods / sizeof grid_methods[0]), N_SLIDE = 3 };
     const char *out = "out/04a_saliency", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
-    int threads = 0, n_images = 8, n_pointing = 500, full = 0, tolerance = 2, i, k, r;
+    int threads = 0, n_images = 8, n_pointing = 100, full = 0, tolerance = 2, i, k, r;
     uint64_t seed = 1;
     ex_option opts[] = {
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
         {"n-images", EX_INT, &n_images, 1, MAX_ROWS, "held-out concept images in saliency.png (8)"},
         {"image", EX_STRING, &image, 0, 0, "explain this image (PNG, PPM, PGM) instead"},
-        {"n-pointing", EX_INT, &n_pointing, 0, 1 << 20, "held-out images for the pointing game (500; 0: none)"},
+        {"n-pointing", EX_INT, &n_pointing, 0, 1 << 20, "held-out images for the pointing game (100; 0: none)"},
         {"tolerance", EX_INT, &tolerance, 0, 64, "pointing game: a hit may miss the object by this many pixels (2)"},
         {"pointing-full", EX_FLAG, &full, 0, 0, "pointing game with the library's default settings (slow)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
@@ -186,6 +188,11 @@ int main(int argc, char **argv)
         return 1;
     }
     net = ex_load_net(checkpoint, threads);
+    if (image && n_pointing > 0 && !ex_concepts_fit(net)) { /* a 224x224 AlexNet: the photo's maps alone */
+        printf("no pointing game: it needs the built-in concept images (their objects' masks), at most 3x128x128, and "
+               "the net takes %dx%dx%d\n", net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        n_pointing = 0;
+    }
     n_probe = n_pointing > n_images ? n_pointing : n_images;
     memset(&ds, 0, sizeof ds);
     if (!image || n_pointing > 0) ex_probe_data(&ds, net, "concepts", n_probe, seed); /* not for a photo alone */

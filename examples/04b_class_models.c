@@ -10,15 +10,17 @@
    (activation maximisation) shows what a conv5 channel (at its centre position) or an fc7
    neuron wants to see.
    Each class model is checked against the data: its score S_c is compared with the highest
-   S_c over all the training images, and its softmax probability p(c) is printed - as found,
-   and again with its pixels clamped to [0, 1], since the ascent is free to leave the range
-   of a real image (and does, by far).
+   S_c over the training images (the first 5000 by default), and its softmax probability
+   p(c) is printed - as found, and again with its pixels clamped to [0, 1], since the ascent
+   is free to leave the range of a real image (and does, by far).
 
    Build and run (after 00_train):
        make build/04b_class_models && ./build/04b_class_models
        ./build/04b_class_models --steps 1000 --l2 0.001        (longer ascent, weaker penalty)
        ./build/04b_class_models --blur-every 2 --clip-norm 50   (stronger regularisers)
+       ./build/04b_class_models --n-train 20000      (scores against all of 00_train's images, as in README.md)
    Output (in --out, default out/04b_class_models/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        class_models.png              one image per class, L2 only: class, score S_c, p(c)
        class_models_regularised.png  the same with jitter, blur and norm clipping
        units_conv5.png               activation maximisation of conv5 channels that respond
@@ -99,7 +101,7 @@ static int pick_units(int *units, const float *best, const int *best_class, int 
 int main(int argc, char **argv)
 {
     const char *out = "out/04b_class_models", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
-    int threads = 0, steps = 200, jitter = 2, blur_every = 4, n_train = 20000, n_units = 10, zoom = 4;
+    int threads = 0, steps = 200, jitter = 2, blur_every = 4, n_train = 5000, n_units = 10, zoom = 4;
     float lr = 0.1f, l2 = 0.01f, blur_sigma = 0.5f, clip_norm = 20, clip = 99;
     uint64_t seed = 1;
     ex_option opts[] = {
@@ -112,7 +114,7 @@ int main(int argc, char **argv)
         {"blur-sigma", EX_FLOAT, &blur_sigma, 0.01, 10, "regularised: the blur's sigma in pixels (0.5)"},
         {"clip-norm", EX_FLOAT, &clip_norm, 0, 99, "regularised: reset pixels below this percentile of norm (20)"},
         {"units", EX_INT, &n_units, 1, MAX_UNITS, "conv5 channels and fc7 neurons to maximise (10)"},
-        {"n-train", EX_INT, &n_train, 10, 1000000, "training images to compare the scores with (20000)"},
+        {"n-train", EX_INT, &n_train, 10, 1000000, "training images to compare the scores with (5000; 00_train used 20000)"},
         {"clip", EX_FLOAT, &clip, 0, 99.99, "display: clip values beyond this percentile (99; 0: min-max)"},
         {"zoom", EX_INT, &zoom, 1, 16, "display: enlarge each image N times (4)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},

@@ -12,7 +12,10 @@
        make build/04c_deepdream && ./build/04c_deepdream
        ./build/04c_deepdream --index 7 --size 192           (another held-out image, larger)
        ./build/04c_deepdream --image my_photo.png --size 256
+       ./build/04c_deepdream --checkpoint alexnet.cnnvis --image my_photo.png   (a 224x224 net:
+                          the photo's shorter side resized to 224; add --size for larger)
    Output (in --out, default out/04c_deepdream/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        input.png                 the image dreamed on (a held-out concept image, upscaled)
        dream_conv3.png ...       dreamed at conv3, conv4, conv5 (the ReLU after each), all channels
        dream_conv5_chN.png       dreamed at conv5's channel N alone (the channels the image
@@ -110,21 +113,21 @@ static void add_tile(cnnvis_image *tiles, char (*captions)[64], int *n, const cn
 int main(int argc, char **argv)
 {
     const char *out = "out/04c_deepdream", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
-    int threads = 0, index = 0, size = 128, octaves = 4, steps = 10, n_channels = 4, zoom = 2, n_layers = 3;
+    int threads = 0, index = 0, size = 0, octaves = 4, steps = 10, n_channels = 4, zoom = 0, n_layers = 3;
     float octave_scale = 1.4f, step = 0.01f;
     uint64_t seed = 1;
     ex_option opts[] = {
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
         {"image", EX_STRING, &image, 0, 0, "dream on this image (PNG, PPM, PGM) instead of a concept image"},
         {"index", EX_INT, &index, 0, 100000, "which held-out concept image (0)"},
-        {"size", EX_INT, &size, 8, 2048, "upscale it to N x N; --image: its shorter side to N (128)"},
+        {"size", EX_INT, &size, 8, 2048, "upscale it to N x N; --image: its shorter side to N (128, or the net's input if larger)"},
         {"layers", EX_INT, &n_layers, 1, 16, "dream at each of the last N conv layers (3: conv3, conv4, conv5)"},
         {"channels", EX_INT, &n_channels, 0, 16, "and at N single channels of the last conv layer (4)"},
         {"octaves", EX_INT, &octaves, 1, 64, "scales, each octave-scale times smaller (4)"},
         {"octave-scale", EX_FLOAT, &octave_scale, 1, 4, "size ratio of consecutive octaves (1.4)"},
         {"steps", EX_INT, &steps, 1, 100000, "ascent steps per octave (10)"},
         {"step", EX_FLOAT, &step, 1e-5, 9.99, "step size in pixels, per mean |gradient| (0.01)"},
-        {"zoom", EX_INT, &zoom, 1, 8, "enlarge the pictures in dreams.png N times (2)"},
+        {"zoom", EX_INT, &zoom, 0, 8, "enlarge the pictures in dreams.png N times (2; 1 from 200 pixels)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are dreamed on (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/04c_deepdream)"},
@@ -154,6 +157,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (n_layers > n_conv) n_layers = n_conv;
+    if (size == 0) { /* 128, but never smaller than the net's input (224 for an ImageNet AlexNet) */
+        size = net->desc.in_h > net->desc.in_w ? net->desc.in_h : net->desc.in_w;
+        size = size > 128 ? size : 128;
+    }
     if (image) read_image(&input, net, image, size);
     else concept_image(&input, net, index, size, seed);
     if (input.h < net->desc.in_h || input.w < net->desc.in_w) {
@@ -161,6 +168,7 @@ int main(int argc, char **argv)
                 input.h, net->desc.in_w, net->desc.in_h);
         return 2;
     }
+    if (zoom == 0) zoom = input.w >= 200 && input.h >= 200 ? 1 : 2;
     cls = classify(net, &input, &p);
     snprintf(label, sizeof label, "input: %s %.2f", cnnvis_net_class_name(net, cls), p);
     add_tile(tiles, captions, &n_tiles, &input, zoom, label, out, "input.png");

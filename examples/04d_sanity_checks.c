@@ -13,8 +13,12 @@
 
    Build and run (after 00_train):
        make build/04d_sanity_checks && ./build/04d_sanity_checks
+       ./build/04d_sanity_checks --n 20                (README.md's table: 20 images, ~1 minute)
        ./build/04d_sanity_checks --n 50 --show 3       (more images; draw the grid for image 3)
+       ./build/04d_sanity_checks --checkpoint alexnet.cnnvis --image my_photo.png
+                          (one photo, resized to the net's input, for the class the net gives it)
    Output (in --out, default out/04d_sanity_checks/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        spearman.png     mean rank correlation with the trained net's maps, per method, against
                         the number of layers randomised (from the top)
        spearman.tsv     the same numbers, with their standard deviations over the images
@@ -77,17 +81,18 @@ static int map_tile(cnnvis_image *tile, const float *map, int w, int h, int zoom
 
 int main(int argc, char **argv)
 {
-    const char *out = "out/04d_sanity_checks", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
-    int threads = 0, n_images = 20, show = 0, smooth_n = 0, ig_steps = 0, zoom = 3, independent = 0;
+    const char *out = "out/04d_sanity_checks", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
+    int threads = 0, n_images = 8, show = 0, smooth_n = 0, ig_steps = 0, zoom = 0, independent = 0;
     uint64_t seed = 1;
     ex_option opts[] = {
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"n", EX_INT, &n_images, 1, 10000, "held-out images to average over (20)"},
+        {"n", EX_INT, &n_images, 1, 10000, "held-out images to average over (8)"},
+        {"image", EX_STRING, &image, 0, 0, "check the maps of this image (PNG, PPM, PGM) for the net's class instead"},
         {"show", EX_INT, &show, 0, 9999, "which of them cascade.png shows (0)"},
         {"smooth-n", EX_INT, &smooth_n, 0, 10000, "SmoothGrad's noisy copies (0: the library's 50)"},
         {"ig-steps", EX_INT, &ig_steps, 0, 10000, "integrated gradients' steps (0: the library's 64)"},
         {"independent", EX_FLAG, &independent, 0, 0, "randomise each layer alone instead of cumulatively"},
-        {"zoom", EX_INT, &zoom, 1, 16, "enlarge the maps in cascade.png N times (3)"},
+        {"zoom", EX_INT, &zoom, 0, 16, "enlarge the maps in cascade.png N times (3; 1 from 128 pixels)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are looked at (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/04d_sanity_checks)"},
@@ -97,7 +102,7 @@ int main(int argc, char **argv)
     static char step_names[MAX_STEPS][CNNVIS_NAME_LEN + 8];
     cnnvis_net *net;
     cnnvis_dataset ds;
-    cnnvis_tensor x, px;
+    cnnvis_tensor x, px, photo;
     cnnvis_saliency_desc sdesc;
     cnnvis_image *tiles, im;
     cnnvis_series series[N_METHODS];
@@ -106,7 +111,7 @@ int main(int argc, char **argv)
     char (*captions)[48], path[1024], xlabel[512];
     const char **caps;
     float *original, *map, *rho, *shown;
-    int weighted[CNNVIS_MAX_LAYERS], n_weighted = 0, n_steps, step, i, m, k, cols;
+    int weighted[CNNVIS_MAX_LAYERS], n_weighted = 0, n_steps, step, i, m, k, cols, n, photo_class = 0;
     size_t plane;
     double t0 = ex_seconds();
     FILE *tsv;
@@ -118,18 +123,34 @@ int main(int argc, char **argv)
         return 1;
     }
     net = ex_load_net(checkpoint, threads);
-    ex_probe_data(&ds, net, "concepts", n_images, seed);
-    if (show >= ds.n) {
-        fprintf(stderr, "--show %d: only %d images (raise --n)\n", show, ds.n);
+    memset(&ds, 0, sizeof ds);
+    memset(&photo, 0, sizeof photo);
+    if (image) { /* one photo, resized to the net's input, explained for the class the trained net gives it */
+        float probs[1024];
+        ex_check(cnnvis_tensor_create(&photo, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
+        ex_image_pixels(&photo, net, image);
+        ex_check(cnnvis_net_predict(net, &photo, NULL, probs), "cnnvis_net_predict");
+        for (k = 1; k < net->n_classes && k < 1024; k++)
+            if (probs[k] > probs[photo_class]) photo_class = k;
+        printf("%s: the trained net says %s (%.1f%%); its maps are for that class\n", image,
+               cnnvis_net_class_name(net, photo_class), 100 * probs[photo_class]);
+        n = 1, show = 0;
+    } else {
+        ex_probe_data(&ds, net, "concepts", n_images, seed);
+        n = ds.n;
+    }
+    if (show >= n) {
+        fprintf(stderr, "--show %d: only %d images (raise --n)\n", show, n);
         return 2;
     }
+    if (zoom == 0) zoom = net->desc.in_w >= 128 ? 1 : 3;
     for (i = net->n_layers - 1; i >= 0; i--) /* weighted layers from the top: fc8, fc7, ... conv1 */
         if (net->layers[i].n_w) weighted[n_weighted++] = i;
     n_steps = n_weighted + 1; /* step 0: the trained net */
     plane = (size_t)net->desc.in_h * net->desc.in_w;
-    original = (float *)malloc(sizeof(float) * plane * N_METHODS * ds.n);
+    original = (float *)malloc(sizeof(float) * plane * N_METHODS * n);
     map = (float *)malloc(sizeof(float) * plane);
-    rho = (float *)malloc(sizeof(float) * N_METHODS * ds.n * n_steps);
+    rho = (float *)malloc(sizeof(float) * N_METHODS * n * n_steps);
     shown = (float *)malloc(sizeof(float) * plane * N_METHODS * n_steps);
     tiles = (cnnvis_image *)calloc((size_t)N_METHODS * (n_steps + 1), sizeof *tiles);
     captions = (char(*)[48])calloc((size_t)N_METHODS * (n_steps + 1), sizeof *captions);
@@ -153,16 +174,20 @@ int main(int argc, char **argv)
                      net->layers[layer].desc.name);
         } else
             snprintf(step_names[step], sizeof step_names[0], "trained");
-        for (i = 0; i < ds.n; i++) {
-            ex_check(cnnvis_dataset_batch(&ds, i, 1, net, &x, NULL), "batch");
-            ex_check(cnnvis_net_denormalize(net, &px, &x), "denormalize"); /* the pixels in [0, 1] */
+        for (i = 0; i < n; i++) {
+            int label = image ? photo_class : ds.labels[i];
+            if (image) ex_check(cnnvis_tensor_copy(&px, &photo), "copy");
+            else {
+                ex_check(cnnvis_dataset_batch(&ds, i, 1, net, &x, NULL), "batch");
+                ex_check(cnnvis_net_denormalize(net, &px, &x), "denormalize"); /* the pixels in [0, 1] */
+            }
             for (m = 0; m < N_METHODS; m++) {
                 float *orig = original + ((size_t)i * N_METHODS + m) * plane;
                 float *now = step == 0 ? orig : map;
                 size_t q;
                 int flat = 1;
-                saliency_map(now, net, &px, ds.labels[i], methods[m], &sdesc);
-                rho[((size_t)step * N_METHODS + m) * ds.n + i] =
+                saliency_map(now, net, &px, label, methods[m], &sdesc);
+                rho[((size_t)step * N_METHODS + m) * n + i] =
                     step == 0 ? 1.0f : (float)cnnvis_spearman(orig, map, plane);
                 for (q = 1; q < plane; q++) flat &= now[q] == now[0];
                 constant[m][step] += flat;
@@ -171,20 +196,21 @@ int main(int argc, char **argv)
         }
         for (m = 0; m < N_METHODS; m++) {
             double s = 0, s2 = 0;
-            for (i = 0; i < ds.n; i++) {
-                double r = rho[((size_t)step * N_METHODS + m) * ds.n + i];
+            for (i = 0; i < n; i++) {
+                double r = rho[((size_t)step * N_METHODS + m) * n + i];
                 s += r, s2 += r * r;
             }
-            mean[m][step] = (float)(s / ds.n);
-            sd[m][step] = (float)sqrt(s2 / ds.n - (s / ds.n) * (s / ds.n) > 0 ? s2 / ds.n - (s / ds.n) * (s / ds.n) : 0);
+            mean[m][step] = (float)(s / n);
+            sd[m][step] = (float)sqrt(s2 / n - (s / n) * (s / n) > 0 ? s2 / n - (s / n) * (s / n) : 0);
         }
         xs[step] = (float)step;
         if (step == 0)
-            printf("maps of %d held-out images by %d methods in %.1f s per step\n", ds.n, N_METHODS, ex_seconds() - ts);
+            printf("maps of %d %s by %d methods in %.1f s per step\n", n, image ? "image" : "held-out images", N_METHODS,
+                   ex_seconds() - ts);
     }
 
     /* The table: mean Spearman over the images, a row per step. */
-    printf("\nmean Spearman rank correlation of |map| with the trained net's (%d images), %s\n", ds.n,
+    printf("\nmean Spearman rank correlation of |map| with the trained net's (%d image%s), %s\n", n, n == 1 ? "" : "s",
            independent ? "each layer randomised alone" : "layers randomised cumulatively from the top");
     printf("%-10s", "randomised");
     for (m = 0; m < N_METHODS; m++) printf(" %11s", cnnvis_saliency_name(methods[m]));
@@ -200,7 +226,7 @@ int main(int argc, char **argv)
         if (!any) continue;
         printf("%s maps that are constant (all zero: no ranking, Spearman counted as 0):", cnnvis_saliency_name(methods[m]));
         for (step = 0; step < n_steps; step++)
-            printf(" %s %d/%d%s", step_names[step], constant[m][step], ds.n, step + 1 < n_steps ? "," : "\n");
+            printf(" %s %d/%d%s", step_names[step], constant[m][step], n, step + 1 < n_steps ? "," : "\n");
     }
     snprintf(path, sizeof path, "%s/spearman.tsv", out);
     tsv = fopen(path, "w");
@@ -237,7 +263,13 @@ int main(int argc, char **argv)
     cols = n_steps + 1;
     for (m = 0; m < N_METHODS; m++) {
         cnnvis_image small;
-        ex_check(cnnvis_dataset_image(&small, &ds, show), "image");
+        if (image) {
+            cnnvis_map_desc as_is;
+            memset(&as_is, 0, sizeof as_is);
+            as_is.mode = CNNVIS_MAP_PIXELS; /* pixels in [0, 1] as they are */
+            ex_check(cnnvis_tensor_to_image(&small, &photo, 0, &as_is), "image");
+        } else
+            ex_check(cnnvis_dataset_image(&small, &ds, show), "image");
         ex_check(cnnvis_image_resize(&tiles[m * cols], &small, small.w * zoom, small.h * zoom, CNNVIS_RESIZE_NEAREST),
                  "resize");
         cnnvis_image_free(&small);
@@ -249,15 +281,19 @@ int main(int argc, char **argv)
             else if (empty) snprintf(captions[m * cols + 1 + step], sizeof captions[0], "%.30s empty", step_names[step]);
             else
                 snprintf(captions[m * cols + 1 + step], sizeof captions[0], "%.30s %.2f", step_names[step],
-                         rho[((size_t)step * N_METHODS + m) * ds.n + show]);
+                         rho[((size_t)step * N_METHODS + m) * n + show]);
         }
     }
     for (i = 0; i < N_METHODS * cols; i++) caps[i] = captions[i];
     memset(&md, 0, sizeof md);
     md.cols = cols, md.pad = 3;
-    snprintf(xlabel, sizeof xlabel,
-             "held-out image %d (%s): |map| after each randomisation step, with its Spearman to the trained map", show,
-             cnnvis_net_class_name(net, ds.labels[show]));
+    if (image)
+        snprintf(xlabel, sizeof xlabel, "%.200s (the net's class %s): |map| after each randomisation step, with its Spearman "
+                 "to the trained map", image, cnnvis_net_class_name(net, photo_class));
+    else
+        snprintf(xlabel, sizeof xlabel,
+                 "held-out image %d (%s): |map| after each randomisation step, with its Spearman to the trained map", show,
+                 cnnvis_net_class_name(net, ds.labels[show]));
     md.title = xlabel;
     ex_check(cnnvis_montage(&im, tiles, N_METHODS * cols, caps, &md), "montage");
     ex_write(&im, out, "cascade.png");
@@ -265,7 +301,7 @@ int main(int argc, char **argv)
     for (i = 0; i < N_METHODS * cols; i++) cnnvis_image_free(&tiles[i]);
     printf("total %.1f s\n", ex_seconds() - t0);
     free(original), free(map), free(rho), free(shown), free(tiles), free(captions), free(caps);
-    cnnvis_tensor_free(&x), cnnvis_tensor_free(&px);
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&px), cnnvis_tensor_free(&photo);
     cnnvis_dataset_free(&ds);
     cnnvis_net_free(net);
     return 0;

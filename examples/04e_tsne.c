@@ -12,6 +12,7 @@
        ./build/04e_tsne --n 2000 --perplexity 50           (more points: O(n^2) time and memory)
        ./build/04e_tsne --layer relu5                      (conv5's codes: 64x8x8 numbers)
    Output (in --out, default out/04e_tsne/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        tsne_relu7.png       each image as a thumbnail at its t-SNE place, framed in its class's
                             colour (see the note on colours below)
        tsne_classes.png     the same places as dots, one colour per class, beside the map of
@@ -114,7 +115,7 @@ static void scatter(cnnvis_image *im, const float *y, int n, const cnnvis_datase
 
 int main(int argc, char **argv)
 {
-    const char *out = "out/04e_tsne", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *layer = NULL;
+    const char *out = "out/04e_tsne", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *layer = NULL, *image = NULL;
     int threads = 0, n = 1000, iterations = 1000, size = 1024, no_pixels = 0, fc = -1, li, i, dim, dim_px;
     float perplexity = 30;
     uint64_t seed = 1;
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
         {"iterations", EX_INT, &iterations, 1, 100000, "t-SNE's gradient steps (1000)"},
         {"size", EX_INT, &size, 256, 8192, "side of the thumbnail map in pixels (1024)"},
         {"no-pixels", EX_FLAG, &no_pixels, 0, 0, "skip the map of the raw pixels"},
+        {"image", EX_STRING, &image, 0, 0, "refused: t-SNE maps many labelled images, not one"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used (its held-out images are mapped) and t-SNE's (1)"},
         {"out", EX_STRING, &out, 0, 0, "output folder (out/04e_tsne)"},
@@ -141,6 +143,11 @@ int main(int argc, char **argv)
     double t0 = ex_seconds(), t, agree_codes, agree_map, agree_px = 0;
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
              "usage: 04e_tsne [options]\nt-SNE map of the penultimate layer's codes (lecture section 4)");
+    if (image) {
+        fprintf(stderr, "04e_tsne: --image: t-SNE places many images with known classes by how alike the net finds them, "
+                "and one photo makes no map: run it on a net trained on the built-in concept images (--checkpoint)\n");
+        return 2;
+    }
     if (ex_mkdirs(out) != 0) {
         fprintf(stderr, "04e_tsne: cannot create %s\n", out);
         return 1;
@@ -158,6 +165,12 @@ int main(int argc, char **argv)
     if ((li = cnnvis_net_find(net, layer)) < 0) {
         fprintf(stderr, "--layer %s: %s\n", layer, cnnvis_last_error());
         return 2;
+    }
+    if (!ex_concepts_fit(net)) {
+        fprintf(stderr, "04e_tsne: the net takes %dx%dx%d images; the map is of the built-in concept images (at most "
+                "3x128x128) and their classes: pass --checkpoint of a net trained on them (./build/00_train)\n",
+                net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        return 1;
     }
     ex_probe_data(&ds, net, "concepts", n, seed);
     dim = net->layers[li].out_c * net->layers[li].out_h * net->layers[li].out_w;

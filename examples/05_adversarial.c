@@ -14,10 +14,13 @@
 
    Build and run (after 00_train):
        make build/05_adversarial && ./build/05_adversarial
+       ./build/05_adversarial --n-test 1000 --n-pgd 200 --n-lbfgs 30   (README.md's figures: the
+                          default run is short enough for CI; this one takes minutes)
        ./build/05_adversarial --data fashion --checkpoint out/00_train_fashion/alexnet_mini.cnnvis
        ./build/05_adversarial --second out/00_train_seed2/alexnet_mini.cnnvis   (transfer: train
                           the second net with ./build/00_train --seed 2 --out out/00_train_seed2)
    Output (in --out, default out/05_adversarial/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        fgsm.png, pgd.png, lbfgs.png   the slide, one row per image: original | perturbation
                           (amplified, blue -, red +) | adversarial, each with the net's class
                           and probability
@@ -102,7 +105,7 @@ int main(int argc, char **argv)
 {
     const char *out = "out/05_adversarial", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *data = "concepts";
     const char *second = "out/00_train_seed2/alexnet_mini.cnnvis";
-    int threads = 0, n_test = 1000, n_pgd = 200, n_lbfgs = 30, steps = 20, rows = 6;
+    int threads = 0, n_test = 500, n_pgd = 50, n_lbfgs = 5, steps = 20, rows = 6;
     float eps_levels = 8;
     uint64_t seed = 1;
     ex_option opts[] = {
@@ -110,9 +113,9 @@ int main(int argc, char **argv)
         {"data", EX_STRING, &data, 0, 0, "the images it was trained on: concepts, fashion, mnist or cifar10"},
         {"eps", EX_FLOAT, &eps_levels, 0.01, 255, "the budget in grey levels, eps = N/255 (8)"},
         {"steps", EX_INT, &steps, 1, 1000, "PGD's steps (20)"},
-        {"n-test", EX_INT, &n_test, 10, 100000, "test images for the FGSM curve (1000)"},
-        {"n-pgd", EX_INT, &n_pgd, 10, 100000, "test images for the PGD curve and the transfer (200)"},
-        {"n-lbfgs", EX_INT, &n_lbfgs, 1, 10000, "test images for L-BFGS (30)"},
+        {"n-test", EX_INT, &n_test, 10, 100000, "test images for the FGSM curve (500)"},
+        {"n-pgd", EX_INT, &n_pgd, 10, 100000, "test images for the PGD curve and the transfer (50)"},
+        {"n-lbfgs", EX_INT, &n_lbfgs, 1, 10000, "test images for L-BFGS (5)"},
         {"rows", EX_INT, &rows, 1, 8, "images on the slides (6)"},
         {"second", EX_STRING, &second, 0, 0, "a second trained net, for the transfer rate"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},

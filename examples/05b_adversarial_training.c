@@ -11,8 +11,12 @@
 
    Build and run (after 00_train):
        make build/05b_adversarial_training && ./build/05b_adversarial_training
+                          (a short fine-tuning, one epoch on 5000 images, for CI; README.md's
+                          figures come from the full one, about ten minutes:)
+       ./build/05b_adversarial_training --epochs 2 --n-train 20000 --n-test 1000 --n-pgd 200
        ./build/05b_adversarial_training --data fashion --checkpoint out/00_train_fashion/alexnet_mini.cnnvis
    Output (in --out, default out/05b_adversarial_training/):
+       (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        alexnet_mini_robust.cnnvis   the fine-tuned net
        curves.png         accuracy against eps under FGSM and PGD, plain net beside robust net
        pgd_plain.png, pgd_robust.png   the slide for each net: original | perturbation | PGD image
@@ -40,20 +44,20 @@ static void curves(float acc[2][16], cnnvis_net *net, const cnnvis_dataset *test
 int main(int argc, char **argv)
 {
     const char *out = "out/05b_adversarial_training", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *data = "concepts";
-    int threads = 0, n_train = 20000, n_test = 1000, n_pgd = 200, epochs = 2, steps = 1, pgd_steps = 20;
+    int threads = 0, n_train = 5000, n_test = 500, n_pgd = 50, epochs = 1, steps = 1, pgd_steps = 20;
     float eps_levels = 8, lr = 0.005f, share = 0.5f;
     uint64_t seed = 1;
     ex_option opts[] = {
         {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
         {"data", EX_STRING, &data, 0, 0, "the images it was trained on: concepts, fashion or mnist"},
         {"eps", EX_FLOAT, &eps_levels, 0.01, 255, "the budget in grey levels, eps = N/255 (8)"},
-        {"epochs", EX_INT, &epochs, 1, 1000, "epochs of adversarial fine-tuning (2)"},
+        {"epochs", EX_INT, &epochs, 1, 1000, "epochs of adversarial fine-tuning (1)"},
         {"lr", EX_FLOAT, &lr, 1e-6, 1, "initial learning rate, cosine schedule (0.005)"},
         {"steps", EX_INT, &steps, 1, 100, "attack steps in training (1: FGSM with a random start)"},
         {"share", EX_FLOAT, &share, 0.01, 1, "share of each batch made adversarial (0.5)"},
-        {"n-train", EX_INT, &n_train, 100, 1000000, "concept training images (20000)"},
-        {"n-test", EX_INT, &n_test, 10, 100000, "test images for the FGSM curves (1000)"},
-        {"n-pgd", EX_INT, &n_pgd, 10, 100000, "test images for the PGD curves (200)"},
+        {"n-train", EX_INT, &n_train, 100, 1000000, "concept training images (5000; 00_train used 20000)"},
+        {"n-test", EX_INT, &n_test, 10, 100000, "test images for the FGSM curves (500)"},
+        {"n-pgd", EX_INT, &n_pgd, 10, 100000, "test images for the PGD curves (50)"},
         {"pgd-steps", EX_INT, &pgd_steps, 1, 1000, "PGD's steps in the evaluation (20)"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used (1)"},
@@ -98,7 +102,8 @@ int main(int argc, char **argv)
     t.epochs = epochs, t.lr = lr, t.seed = seed, t.warmup = -1, t.dropout_ramp = -1;
     t.crop_pad = train.h / 16, t.flip = strcmp(data, "mnist") != 0;
     t.adversarial = &attack, t.adversarial_share = share;
-    printf("adversarial fine-tuning: %d epochs on %d images, %s of each batch attacked (%d step%s, eps %g/255)\n", epochs,
+    printf("adversarial fine-tuning: %d epoch%s on %d images, %s of each batch attacked (%d step%s, eps %g/255)\n", epochs,
+           epochs == 1 ? "" : "s",
            train.n, share >= 1 ? "all" : "a share", steps, steps > 1 ? "s" : "", eps_levels);
     ex_check(cnnvis_net_train(robust, &train, NULL, &t), "cnnvis_net_train");
     snprintf(path, sizeof path, "%s/alexnet_mini_robust.cnnvis", out);

@@ -4,7 +4,9 @@
    `make demo` runs it last. It only reads the folders under --out (default out/) and
    writes one static page: plain HTML and CSS, no scripts, nothing fetched from the
    network, the images linked by relative paths, so the folder can be zipped and opened
-   anywhere. A picture it has no caption for is still shown, under its file name. */
+   anywhere. A picture it has no caption for is still shown, under its file name. Under
+   each caption, a "PPM" (or "PGM") link opens the same picture as the examples also wrote
+   it beside the PNG (examples/common.h's ex_write), in the format netpbm tools read. */
 #define _POSIX_C_SOURCE 200809L /* opendir */
 #include <dirent.h>
 #include <stdarg.h>
@@ -185,10 +187,15 @@ static void put_text(page *p, const char *text)
     }
 }
 
-static void put_figure(page *p, const char *folder, const char *file, const picture *pic)
+/* A picture, its caption, and a link to the same picture as PPM or PGM when the example
+   wrote one beside the PNG (dir is the folder on disk, folder the page's relative one). */
+static void put_figure(page *p, const char *dir, const char *folder, const char *file, const picture *pic)
 {
-    char path[1024];
+    static const char *const pnm[2] = {".ppm", ".pgm"};
+    char path[1024], stem[1024], other[2048];
+    int k;
     snprintf(path, sizeof path, "%s/%s", folder, file);
+    snprintf(stem, sizeof stem, "%.*s", (int)(strlen(file) - 4), file); /* file ends in .png */
     put(p, "<figure><a href=\"%s\"><img src=\"%s\" alt=\"", path, path);
     put_text(p, file);
     put(p, "\"></a><figcaption><b>%s/%s</b><br>", folder, file);
@@ -197,6 +204,11 @@ static void put_figure(page *p, const char *folder, const char *file, const pict
         put(p, "<br><span class=\"how\">drawn by ");
         put_text(p, pic->how);
         put(p, "</span>");
+    }
+    for (k = 0; k < 2; k++) {
+        snprintf(other, sizeof other, "%s/%s%s", dir, stem, pnm[k]);
+        if (!ex_file_exists(other)) continue;
+        put(p, "<br><a class=\"pnm\" href=\"%s/%s%s\">%s</a>", folder, stem, pnm[k], k == 0 ? "PPM" : "PGM");
     }
     put(p, "</figcaption></figure>\n");
 }
@@ -223,10 +235,12 @@ int main(int argc, char **argv)
             "figure img{max-width:100%%;image-rendering:pixelated;display:block}\n"
             "figcaption{font-size:0.9em;max-width:40em}\n"
             "span.how{font-family:monospace;color:#555}\n"
+            "a.pnm{font-size:0.85em}\n"
             "</style></head><body>\n"
             "<h1>Inside a convolutional network</h1>\n"
             "<p>Every picture below was drawn by the numbered examples (<code>make demo</code>) from the network they trained, "
-            "in the order of the lecture's sections. Click a picture for its full size.</p>\n");
+            "in the order of the lecture's sections. Click a picture for its full size; the PPM or PGM link under it "
+            "opens the same picture in the netpbm format.</p>\n");
     for (s = 0; s < (int)(sizeof sections / sizeof sections[0]) + 1; s++) {
         int shown = 0;
         for (f = 0; f < n_folders; f++) {
@@ -256,12 +270,12 @@ int main(int argc, char **argv)
                     for (j = 0; j < k; j++) /* an earlier, more specific pattern took it */
                         if (strcmp(pictures[j].folder, folders[f]) == 0 && matches(pictures[j].pattern, files[i])) first = j;
                     if (first != k) continue;
-                    put_figure(&p, folders[f], files[i], &pictures[k]);
+                    put_figure(&p, dir, folders[f], files[i], &pictures[k]);
                     free(files[i]), files[i] = NULL, total++;
                 }
             }
             for (i = 0; i < n_files; i++)
-                if (files[i]) put_figure(&p, folders[f], files[i], NULL), free(files[i]), total++;
+                if (files[i]) put_figure(&p, dir, folders[f], files[i], NULL), free(files[i]), total++;
             free(files);
         }
     }

@@ -256,6 +256,13 @@ static inline cnnvis_net *ex_load_net(const char *checkpoint, int threads)
     return net;
 }
 
+/* Can the built-in concept images be made at the net's input size? They come in colour,
+   square, 16 to 128 pixels a side (a 224x224 ImageNet net needs photos: --image). */
+static inline int ex_concepts_fit(const cnnvis_net *net)
+{
+    return net->desc.in_c == 3 && net->desc.in_h == net->desc.in_w && net->desc.in_h >= 16 && net->desc.in_h <= 128;
+}
+
 /* Images to look at the net with, never seen in training: the built-in concept images of
    00_train's test set (seed + 1000003), or the test set of Fashion-MNIST, MNIST or CIFAR-10. */
 static inline void ex_probe_data(cnnvis_dataset *ds, const cnnvis_net *net, const char *data, int n, uint64_t seed)
@@ -264,6 +271,12 @@ static inline void ex_probe_data(cnnvis_dataset *ds, const cnnvis_net *net, cons
     memset(&all, 0, sizeof all);
     if (strcmp(data, "concepts") == 0) {
         cnnvis_concepts_desc cd;
+        if (!ex_concepts_fit(net)) {
+            fprintf(stderr, "the net takes %dx%dx%d images, but the built-in concept images are 3x16x16 to 3x128x128 "
+                    "(and the other --data sets 28x28 or 32x32): use a net trained on them, or --image PHOTO if the "
+                    "example takes one\n", net->desc.in_c, net->desc.in_h, net->desc.in_w);
+            exit(1);
+        }
         memset(&cd, 0, sizeof cd);
         cd.n = n, cd.size = net->desc.in_h, cd.seed = seed + 1000003;
         ex_check(cnnvis_concepts_generate(ds, &cd), "cnnvis_concepts_generate");
@@ -313,13 +326,31 @@ static inline const char *ex_activation_of(const cnnvis_net *net, int conv)
     return net->layers[conv].desc.name;
 }
 
-/* Write an image and say so; exit with the library's message if it fails. */
+/* Write an image to path (cnnvis_image_write picks the format from the ending) and, for a
+   .png, the same picture beside it as .ppm (colour) or .pgm (grey): the PNG is for browsers
+   and the gallery, the PPM/PGM for any netpbm tool and for reading back with a few lines of
+   C. Exits with the library's message if either fails. Returns the PPM/PGM's ending, or
+   NULL if only path was written. */
+static inline const char *ex_write_file(const cnnvis_image *im, const char *path)
+{
+    char pnm[1024];
+    size_t len = strlen(path);
+    ex_check(cnnvis_image_write(im, path), path);
+    if (len < 4 || strcmp(path + len - 4, ".png") != 0 || len >= sizeof pnm) return NULL;
+    memcpy(pnm, path, len - 4);
+    snprintf(pnm + len - 4, sizeof pnm - (len - 4), "%s", im->c == 1 ? ".pgm" : ".ppm");
+    ex_check(cnnvis_image_write(im, pnm), pnm);
+    return im->c == 1 ? ".pgm" : ".ppm";
+}
+
+/* Write an image as dir/name (and its PPM/PGM, see ex_write_file) and say so. */
 static inline void ex_write(const cnnvis_image *im, const char *dir, const char *name)
 {
     char path[1024];
+    const char *pnm;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ex_check(cnnvis_image_write(im, path), path);
-    printf("wrote %s (%dx%d)\n", path, im->w, im->h);
+    pnm = ex_write_file(im, path);
+    printf("wrote %s%s%s (%dx%d)\n", path, pnm ? " and " : "", pnm ? pnm : "", im->w, im->h);
 }
 
 #endif

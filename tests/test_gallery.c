@@ -167,12 +167,23 @@ static void test_gallery_page(void)
         else printf("  could not copy %s: %s\n", from, cnnvis_last_error());
     }
     CHECK(made == (int)(sizeof layout / sizeof layout[0]), "%d of %d pictures copied", made, (int)(sizeof layout / sizeof layout[0]));
+    { /* the examples write a PPM (or PGM) beside each PNG; the page links it under the caption */
+        cnnvis_image im;
+        char ppm[1024];
+        snprintf(ppm, sizeof ppm, "%s/01_filters/conv1_filters.ppm", dir);
+        CHECK(cnnvis_image_read(&im, "docs/img/s1_conv1_filters.png") == CNNVIS_OK && cnnvis_image_write(&im, ppm) == CNNVIS_OK,
+              "could not write %s: %s", ppm, cnnvis_last_error());
+        cnnvis_image_free(&im);
+    }
     snprintf(cmd, sizeof cmd, "\"%s\" --out \"%s\" >/dev/null", tool, dir);
     REQUIRE(system(cmd) == 0, "%s failed", cmd);
     snprintf(page, sizeof page, "%s/index.html", dir);
     CHECK(count_in_file(page, "<img ") == made, "the page shows %d pictures, %d were there", count_in_file(page, "<img "), made);
     CHECK(count_in_file(page, "drawn by cnnvis_dissect") == 1 && count_in_file(page, "no caption for this picture") == 1,
           "captions: the dissection picture's or the uncaptioned picture's is missing");
+    CHECK(count_in_file(page, "<a class=\"pnm\" href=\"01_filters/conv1_filters.ppm\">PPM</a>") == 1 &&
+              count_in_file(page, "class=\"pnm\"") == 1,
+          "the page should link the one PPM there is (01_filters/conv1_filters.ppm), and only it");
     CHECK(count_in_file(page, "<script") == 0 && count_in_file(page, "http") == 0, "the page has a script or a network address");
     check_page(dir, page, made);
     /* the check must catch a picture that does not load */
