@@ -2877,15 +2877,17 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
                 /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
                 int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
                 int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
+                if (ox1 <= ox0) continue;
                 for (oy = 0; oy < g->oh; oy++) {
                     int iy = oy * g->s - g->p + ky;
-                    float *dst = plane + (size_t)iy * g->iw - g->p + kx;
+                    float *dst; /* input row iy, column ox*S - P + kx (never formed below 0: C's rule) */
                     const float *src = row + (size_t)oy * g->ow;
                     if (iy < 0 || iy >= g->ih) continue;
+                    dst = plane + (size_t)iy * g->iw;
                     if (g->s == 1)
-                        a->add_row(dst + ox0, src + ox0, ox1 - ox0);
+                        a->add_row(dst + (ox0 - g->p + kx), src + ox0, ox1 - ox0);
                     else
-                        for (ox = ox0; ox < ox1; ox++) dst[ox * g->s] += src[ox];
+                        for (ox = ox0; ox < ox1; ox++) dst[ox * g->s - g->p + kx] += src[ox];
                 }
             }
     }

@@ -19,8 +19,9 @@
      5. activations  lecture section 2 on alexnet_mini (untrained) over 10,000 built-in concept
                images (1,000 with --quick): (a) the forward passes alone to conv5, (b) Network
                Dissection of all conv layers in one call and (on the first 2,000 images) of each
-               on its own, as multiples of (a), (c) top-k of conv5, (d) peak memory of top-k and
-               dissection on 10,000 and 50,000 images (1,000 and 5,000), each in a forked child.
+               on its own, as multiples of (a), (c) top-k of conv5, (d) peak memory of top-k,
+               dissection (conv1) and an FGSM robustness curve (the whole net) on 5,000 and 50,000
+               images (1,000 and 5,000), each in a forked child.
      6. saliency  lecture section 4 on alexnet_mini, one image: ms per map for gradient, guided
                backpropagation, Grad-CAM, SmoothGrad(50), integrated gradients(64), occlusion
                and a 200-step class model, on 1 and all threads.
@@ -1082,16 +1083,23 @@ typedef struct act_job {
     cnnvis_net *net;
     const cnnvis_dataset *ds;
     const char *const *layers;
-    int n_layers, topk;
+    int n_layers, topk; /* topk: 1 top-k, 0 dissection, ACT_CURVE an FGSM robustness curve */
     cnnvis_result status;
     char error[640];
 } act_job;
+
+#define ACT_CURVE 2
 
 static void act_work(void *p)
 {
     act_job *job = (act_job *)p;
     cnnvis_result r;
-    if (job->topk) {
+    if (job->topk == ACT_CURVE) { /* section 5's curve streams the data set in batches too */
+        cnnvis_attack_desc d;
+        float eps = 2.0f / 255.0f, accuracy, confidence;
+        memset(&d, 0, sizeof d);
+        r = cnnvis_robustness_curve(&accuracy, &confidence, job->net, job->ds, 0, &d, &eps, 1, 0);
+    } else if (job->topk) {
         cnnvis_topk t;
         r = cnnvis_topk_compute(&t, job->net, job->layers[0], job->ds, NULL);
         cnnvis_topk_free(&t);
@@ -1107,8 +1115,8 @@ static void act_work(void *p)
 
 /* --- (d) Memory, in a forked child --------------------------------------------------------
    The child generates its own images, makes the net, runs one batch (so that pages the net
-   touches first are not counted as the algorithm's), and then runs top-k or dissection
-   once. Linux's /proc/self/status gives VmRSS (resident now) and VmHWM (the peak);
+   touches first are not counted as the algorithm's), and then runs top-k, dissection or
+   the robustness curve once. Linux's /proc/self/status gives VmRSS (resident now) and VmHWM (the peak);
    writing 5 to /proc/self/clear_refs (Linux 4.0 and later) sets the peak back to VmRSS, so
    VmHWM after the run minus VmRSS before it is what the run itself added at its worst.
    The reset also lowers what getrusage reports as ru_maxrss, so the child's peak over its
@@ -1234,10 +1242,11 @@ static void act_mem_in_child(int n_images, int topk, int threads, act_mem_report
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) continue;
 }
 
-/* (d) for top-k or dissection of conv1 on the two sizes; prints its rows and ratios. */
+/* (d) for top-k or dissection of conv1, or the curve, on the two sizes; prints its rows and ratios. */
 static void bench_act_memory(const act_sizes *z, int topk, int threads)
 {
-    const char *what = topk ? "topk" : "dissect";
+    const char *what = topk == ACT_CURVE ? "curve" : topk ? "topk" : "dissect";
+    const char *where = topk == ACT_CURVE ? "alexnet_mini" : "alexnet_mini.conv1";
     act_mem_report rep[2];
     char pass[96];
     int s;
@@ -1248,17 +1257,17 @@ static void bench_act_memory(const act_sizes *z, int topk, int threads)
             printf("       %-13s %6d  %s\n", what, z->mem_images[s], m->error);
             continue;
         }
-        printf("       %-7s conv1 %6d %8.2f | %6.1f %9.1f %9.1f %11.1f | %7.1f %7.2f%s\n", what, z->mem_images[s], m->seconds,
+        printf("       %-7s %-5s %6d %8.2f | %6.1f %9.1f %9.1f %11.1f | %7.1f %7.2f%s\n", what, topk == ACT_CURVE ? "fgsm" : "conv1", z->mem_images[s], m->seconds,
                m->start_mib, m->peak_mib, m->data_mib, m->peak_mib - m->data_mib, m->before_mib, m->growth_mib,
                m->hwm_reset ? "" : " (upper bound: VmHWM could not be reset)");
         snprintf(pass, sizeof pass, "%s_%dimg", what, z->mem_images[s]);
-        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->seconds, "s", -1);
+        csv_row("activations", where, pass, act_spec.max_batch, threads, m->seconds, "s", -1);
         snprintf(pass, sizeof pass, "%s_peak_rss_%dimg", what, z->mem_images[s]);
-        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->peak_mib, "MiB", -1);
+        csv_row("activations", where, pass, act_spec.max_batch, threads, m->peak_mib, "MiB", -1);
         snprintf(pass, sizeof pass, "%s_peak_rss_minus_data_%dimg", what, z->mem_images[s]);
-        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->peak_mib - m->data_mib, "MiB", -1);
+        csv_row("activations", where, pass, act_spec.max_batch, threads, m->peak_mib - m->data_mib, "MiB", -1);
         snprintf(pass, sizeof pass, "%s_rss_growth_in_run_%dimg", what, z->mem_images[s]);
-        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, m->growth_mib, "MiB", -1);
+        csv_row("activations", where, pass, act_spec.max_batch, threads, m->growth_mib, "MiB", -1);
         fflush(stdout);
     }
     if (rep[0].ok && rep[1].ok) {
@@ -1272,9 +1281,9 @@ static void bench_act_memory(const act_sizes *z, int topk, int threads)
                what, z->mem_images[1], z->mem_images[0], minus_data, rep[0].growth_mib, rep[1].growth_mib, growth_text,
                rep[1].seconds / rep[0].seconds);
         snprintf(pass, sizeof pass, "%s_peak_rss_minus_data_ratio_%d/%dimg", what, z->mem_images[1], z->mem_images[0]);
-        csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, minus_data, "ratio", -1);
+        csv_row("activations", where, pass, act_spec.max_batch, threads, minus_data, "ratio", -1);
         snprintf(pass, sizeof pass, "%s_rss_growth_in_run_ratio_%d/%dimg", what, z->mem_images[1], z->mem_images[0]);
-        if (growth > 0) csv_row("activations", "alexnet_mini.conv1", pass, act_spec.max_batch, threads, growth, "ratio", -1);
+        if (growth > 0) csv_row("activations", where, pass, act_spec.max_batch, threads, growth, "ratio", -1);
     }
 }
 
@@ -1295,7 +1304,7 @@ static void bench_activations(void)
     memset(&z, 0, sizeof z);
     z.images = cfg.quick ? 1000 : 10000;
     z.layer_images = cfg.quick ? 1000 : 2000;
-    z.mem_images[0] = cfg.quick ? 1000 : 10000, z.mem_images[1] = cfg.quick ? 5000 : 50000;
+    z.mem_images[0] = cfg.quick ? 1000 : 5000, z.mem_images[1] = cfg.quick ? 5000 : 50000;
     z.repeat_s = 2.0;
 
     printf("\n5. Activations (section 2 of the lecture): top-k and Network Dissection\n");
@@ -1432,14 +1441,16 @@ static void bench_activations(void)
     cnnvis_dataset_free(&ds);
 
     /* (d) */
-    printf("   (d) memory in MiB, each run alone in a forked child that makes its own images and net; on conv1, the\n"
-           "       cheapest forward (the question is whether memory grows with the images, not how much a layer needs).\n"
+    printf("   (d) memory in MiB, each run alone in a forked child that makes its own images and net; top-k and\n"
+           "       dissection on conv1, the cheapest forward (the question is whether memory grows with the images, not\n"
+           "       how much a layer needs); the curve: FGSM at 2/255 through the whole net\n"
            "       start = VmRSS at the fork (shared with the bench); peak RSS = the child's ru_maxrss; before = VmRSS\n"
            "       with the images, the net and one batch run; growth = VmHWM after the run - before\n");
     printf("       %-13s %6s %8s | %6s %9s %9s %11s | %7s %7s\n", "run", "images", "seconds", "start", "peak RSS",
            "data set", "peak - data", "before", "growth");
     bench_act_memory(&z, 1, threads);
     bench_act_memory(&z, 0, threads);
+    bench_act_memory(&z, ACT_CURVE, threads);
     printf("   section 5 took %.0f s\n", now_s() - section_start);
     fflush(stdout);
 }

@@ -150,7 +150,7 @@ static bytes gzip_stored(const unsigned char *data, size_t n)
         size_t len = n - at > 65535 ? 65535 : n - at;
         put8(&b, at + len == n ? 1 : 0); /* BFINAL, BTYPE 00, then the rest of the byte skipped */
         put_le16(&b, (unsigned)len), put_le16(&b, (unsigned)(~len & 0xffff));
-        put(&b, data + at, len);
+        put(&b, len ? data + at : data, len); /* data may be NULL when n is 0 */
         at += len;
     } while (at < n);
     put_le32(&b, cnnvis_crc32(0, data, n)), put_le32(&b, (uint32_t)n);
