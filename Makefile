@@ -21,7 +21,7 @@ $(BUILD)/%: examples/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h
+$(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h tests/expect.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. -Itests $< -o $@ $(LDLIBS)
 $(BUILD)/tests/test_activations_cap: tests/test_activations.c

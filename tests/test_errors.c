@@ -6,21 +6,7 @@
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
 #include "minitest.h"
-
-
-static int has(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
-
-/* Expect code `code` with a non-empty message containing `word`. */
-#define EXPECT(call, code, word)                                                                   \
-    do {                                                                                           \
-        cnnvis_result r_;                                                                          \
-        cnnvis_clear_error();                                                                      \
-        r_ = (call);                                                                               \
-        CHECK(r_ == (code), "%s: got %s, expected %s (%s)", #call, cnnvis_result_str(r_), #code,   \
-              cnnvis_last_error());                                                                \
-        CHECK(has(cnnvis_last_error(), word), "%s: message \"%s\" lacks \"%s\"", #call,           \
-              cnnvis_last_error(), word);                                                          \
-    } while (0)
+#include "expect.h"
 
 /* A small net: 1x8x8 -> 3 classes. */
 static void small_desc(cnnvis_net_desc *d)
