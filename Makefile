@@ -13,7 +13,8 @@ TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # The cnnvis side of tests/torch.sh (not a test_*.c: it needs files PyTorch makes).
 TORCH_CHECK = $(BUILD)/tests/torch_check
 
-.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem test-tsan test-O0 test-valgrind \
+.PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem test-tsan test-O0 test-O0-gcc \
+        test-O0-clang test-asan test-valgrind \
         fuzz fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
@@ -44,6 +45,7 @@ test: $(TESTS) $(TORCH_CHECK)
 
 # The NEON kernels: the tests cross-compiled for arm64 and run under qemu-aarch64
 # (Debian: gcc-aarch64-linux-gnu, qemu-user). test_train is left out: too slow emulated.
+# MINITEST_EMULATED (tests/minitest.h) gives the heaviest checks smaller nets under qemu.
 ARM_CC    ?= aarch64-linux-gnu-gcc
 ARM_TESTS  = test_kernels test_layers test_grad test_concepts test_tensor test_checkpoint \
              test_idx test_errors test_images test_filters test_saliency test_adversarial
@@ -51,12 +53,12 @@ test-arm64:
 	@mkdir -p build-arm64/tests
 	@for t in $(ARM_TESTS); do \
 	    $(ARM_CC) $(WARN) -O2 -static -I. -Itests tests/$$t.c -o build-arm64/tests/$$t $(LDLIBS) || exit 1; done
-	@RUNNER=qemu-aarch64 sh tests/run.sh $(addprefix build-arm64/tests/,$(ARM_TESTS))
+	@MINITEST_EMULATED=1 RUNNER=qemu-aarch64 sh tests/run.sh $(addprefix build-arm64/tests/,$(ARM_TESTS))
 
 # The scalar fallback on an x86-64 CPU without AVX2 (qemu-user emulating a Nehalem).
 NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor test_saliency test_adversarial
 test-nehalem: $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
-	@RUNNER="qemu-x86_64 -cpu Nehalem" sh tests/run.sh $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
+	@MINITEST_EMULATED=1 RUNNER="qemu-x86_64 -cpu Nehalem" sh tests/run.sh $(addprefix $(BUILD)/tests/,$(NEHALEM_TESTS))
 
 # ThreadSanitizer on the tests whose work the thread pool splits: the kernels, dissection
 # and top-k over data sets, saliency, attacks and robustness curves, and test_layers'
@@ -69,14 +71,25 @@ test-tsan:
 	@MINITEST_ONLY=test_threads sh tests/run.sh build-tsan/tests/test_layers
 	@sh tests/run.sh $(addprefix build-tsan/tests/,$(TSAN_TESTS))
 
-# -O0 with the SIMD kernels compiled out (CNNVIS_NO_SIMD), built by clang: the scalar path
-# as a student steps through it, read by the other compiler. test_train is left out (its
-# real-data training takes minutes at -O0); test_kernels has nothing to compare and skips.
-O0_CC    ?= clang
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer, built by clang at -O2 (clang's
+# -O2 in the compiler matrix; -O1 is the usual advice, but -O2 runs the float loops several
+# times faster and still reports every error with its line). Any error stops the program.
+ASAN_CFLAGS = -O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+test-asan:
+	@$(MAKE) --no-print-directory CC=clang CXX=clang++ BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" test
+
+# -O0, as a student steps through it, by both compilers: gcc with the SIMD kernels (their
+# intrinsics unoptimised), clang with them compiled out (CNNVIS_NO_SIMD: the scalar path,
+# read by the other compiler). test_train is left out (its real-data training takes
+# minutes at -O0); test_kernels has nothing to compare without SIMD and skips there.
 O0_TESTS  = test_grad test_layers test_kernels test_tensor test_errors test_checkpoint test_images test_idx \
-            test_concepts test_filters test_activations test_saliency test_adversarial
-test-O0:
-	@$(MAKE) --no-print-directory CC=$(O0_CC) BUILD=build-O0 CFLAGS="-O0 -g -DCNNVIS_NO_SIMD" \
+            test_concepts test_filters test_activations test_saliency test_adversarial test_memory
+test-O0: test-O0-gcc test-O0-clang
+test-O0-gcc:
+	@$(MAKE) --no-print-directory CC=gcc BUILD=build-O0-gcc CFLAGS="-O0 -g" $(addprefix build-O0-gcc/tests/,$(O0_TESTS))
+	@sh tests/run.sh $(addprefix build-O0-gcc/tests/,$(O0_TESTS))
+test-O0-clang:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-O0 CFLAGS="-O0 -g -DCNNVIS_NO_SIMD" \
 	    $(addprefix build-O0/tests/,$(O0_TESTS))
 	@sh tests/run.sh $(addprefix build-O0/tests/,$(O0_TESTS))
 
@@ -115,7 +128,7 @@ cifar10:
 	@sh data/get-cifar10.sh
 
 clean:
-	rm -rf build build-debug build-asan build-tsan build-O0 build-valgrind build-arm64 build-fuzz out
+	rm -rf build build-debug build-asan build-tsan build-O0 build-O0-gcc build-valgrind build-arm64 build-fuzz build-ci out
 
 # libFuzzer harnesses for every parser (clang: -fsanitize=fuzzer,address,undefined).
 # `make fuzz` runs each for FUZZ_SECONDS (60), FUZZ_JOBS (1) at a time; `make fuzz-replay` only replays the

@@ -49,8 +49,9 @@
      CNNVIS_FORCE_REFERENCE   always the scalar reference kernels
      CNNVIS_NO_THREADS        no pthreads: everything runs on the calling thread
      CNNVIS_BREAK_ON_ERROR    assert at the line where an error is raised
-     CNNVIS_DISSECT_CAP       values a unit may keep in memory in Network Dissection (8192);
-                              beyond it, more streams over the data (tests set it tiny)
+     CNNVIS_DISSECT_CAP       values a unit keeps in memory in Network Dissection (8192, 16
+                              bytes each); beyond it, more streams over the data (tests set
+                              it tiny)
 
    ENVIRONMENT
      CNNVIS_THREADS=n         overrides cnnvis_net_desc.n_threads; n must be 1..256, anything
@@ -1022,7 +1023,10 @@ typedef struct cnnvis_dissection {
    first stream counts each unit's activations in 65,536 bins, the second finds T_k exactly
    inside its bin and counts the intersections (units with heavy ties take one or two more,
    through the net up to their layer only).
-   Memory does not grow with the number of images. Free each with cnnvis_dissection_free. */
+   Memory does not grow with the number of images: the first stream keeps a histogram a
+   unit (512 bytes for each octave its values reach), the later ones room for
+   CNNVIS_DISSECT_CAP values and pixels a unit (128 KiB at the default 8192), allocated
+   whatever the data set's size. Free each with cnnvis_dissection_free. */
 CNNVIS_API cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *d);
 CNNVIS_API void cnnvis_dissection_free(cnnvis_dissection *dis);
@@ -8044,7 +8048,7 @@ typedef struct cnnvis__dissect {
     long long *n_values;
     /* intersection counting */
     cnnvis__dissect_pixel **pending;   /* (total_units) upsampled pixels inside [lo, hi], until T_k is known */
-    int *n_pending, *cap_pending, *overflow;
+    int *n_pending, *overflow;
     long long *inter, *mask_area, *concept_area; /* (total_units, n_concepts), (total_units), (n_concepts) */
     float *up;                         /* (threads, H*W) upsampled maps */
     int32_t *top;                      /* (total_units, 8) best images, kept by value */
@@ -8103,22 +8107,15 @@ static void cnnvis__dissect_count(cnnvis__dissect *s, int u, int image, size_t p
     }
 }
 
-/* Keep a pixel inside unit u's bin for later; overflow if there are too many. */
+/* Keep a pixel inside unit u's bin for later; overflow (this unit gets one more stream)
+   if there are too many. */
 static void cnnvis__dissect_pend(cnnvis__dissect *s, int u, float v, int image, size_t pixel)
 {
     cnnvis__dissect_pixel *px;
     if (s->overflow[u]) return;
-    if (s->n_pending[u] == s->cap_pending[u]) {
-        int cap = s->cap_pending[u] ? 2 * s->cap_pending[u] : CNNVIS__MIN(256, CNNVIS_DISSECT_CAP);
-        cnnvis__dissect_pixel *grown = NULL;
-        if (cap <= CNNVIS_DISSECT_CAP) grown = (cnnvis__dissect_pixel *)CNNVIS_MALLOC(sizeof *grown * (size_t)cap);
-        if (!grown) { /* not an error: this unit gets one more stream */
-            s->overflow[u] = 1;
-            return;
-        }
-        if (s->n_pending[u]) memcpy(grown, s->pending[u], sizeof *grown * (size_t)s->n_pending[u]);
-        cnnvis_free(s->pending[u]);
-        s->pending[u] = grown, s->cap_pending[u] = cap;
+    if (s->n_pending[u] == CNNVIS_DISSECT_CAP) {
+        s->overflow[u] = 1;
+        return;
     }
     px = &s->pending[u][s->n_pending[u]++];
     px->v = v, px->image = image, px->pixel = (int32_t)pixel;
@@ -8214,11 +8211,13 @@ static int cnnvis__dissect_settle(cnnvis__dissect *s, int u)
         s->state[u] = CNNVIS__UNIT_DONE;
     }
     cnnvis_free(values), s->values[u] = NULL;
-    cnnvis_free(s->pending[u]), s->pending[u] = NULL, s->n_pending[u] = s->cap_pending[u] = 0;
+    cnnvis_free(s->pending[u]), s->pending[u] = NULL, s->n_pending[u] = 0;
     return ok;
 }
 
-/* Before a stream: unit u's buffers for what it counts, and its counts zeroed. */
+/* Before a stream: unit u's buffers for what it counts, and its counts zeroed. A
+   collecting unit gets room for CNNVIS_DISSECT_CAP values and pixels whatever the data
+   set's size, so that the peak memory does not depend on the number of images. */
 static int cnnvis__dissect_prepare(cnnvis__dissect *s, int u)
 {
     int n_concepts = s->out[0].n_concepts;
@@ -8229,9 +8228,10 @@ static int cnnvis__dissect_prepare(cnnvis__dissect *s, int u)
     }
     s->mask_area[u] = 0, s->n_pending[u] = 0, s->overflow[u] = 0, s->n_values[u] = 0;
     memset(s->inter + (size_t)u * n_concepts, 0, sizeof(long long) * (size_t)n_concepts);
-    if (s->state[u] == CNNVIS__UNIT_COLLECT) {
-        s->values[u] = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * (size_t)CNNVIS__MAX(1, s->in_bin[u]));
-        return s->values[u] != NULL;
+    if (s->state[u] == CNNVIS__UNIT_COLLECT) { /* in_bin <= CNNVIS_DISSECT_CAP */
+        s->values[u] = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * CNNVIS_DISSECT_CAP);
+        s->pending[u] = (cnnvis__dissect_pixel *)cnnvis__alloc(sizeof(cnnvis__dissect_pixel) * CNNVIS_DISSECT_CAP);
+        return s->values[u] != NULL && s->pending[u] != NULL;
     }
     return 1;
 }
@@ -8331,7 +8331,6 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         s.n_values = (long long *)cnnvis__alloc(sizeof(long long) * U);
         s.pending = (cnnvis__dissect_pixel **)cnnvis__alloc(sizeof(cnnvis__dissect_pixel *) * U);
         s.n_pending = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.cap_pending = (int *)cnnvis__alloc(sizeof(int) * U);
         s.overflow = (int *)cnnvis__alloc(sizeof(int) * U);
         s.inter = (long long *)cnnvis__alloc(sizeof(long long) * U * (size_t)n_concepts);
         s.mask_area = (long long *)cnnvis__alloc(sizeof(long long) * U);
@@ -8340,7 +8339,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         s.top = (int32_t *)cnnvis__alloc(sizeof(int32_t) * U * 8);
         s.top_value = (float *)cnnvis__alloc(sizeof(float) * U * 8);
         if (!s.unit_layer || !s.unit_index || !s.state || !s.lo || !s.hi || !s.rank || !s.in_bin || !s.blocks || !s.values ||
-            !s.n_values || !s.pending || !s.n_pending || !s.cap_pending || !s.overflow || !s.inter || !s.mask_area ||
+            !s.n_values || !s.pending || !s.n_pending || !s.overflow || !s.inter || !s.mask_area ||
             !s.concept_area || !s.up || !s.top || !s.top_value)
             r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for %d units", s.total_units);
     }
@@ -8434,7 +8433,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
     }
     cnnvis_free(s.unit_layer), cnnvis_free(s.unit_index), cnnvis_free(s.state), cnnvis_free(s.lo), cnnvis_free(s.hi);
     cnnvis_free(s.rank), cnnvis_free(s.in_bin), cnnvis_free(s.blocks), cnnvis_free(s.values), cnnvis_free(s.n_values);
-    cnnvis_free(s.pending), cnnvis_free(s.n_pending), cnnvis_free(s.cap_pending), cnnvis_free(s.overflow);
+    cnnvis_free(s.pending), cnnvis_free(s.n_pending), cnnvis_free(s.overflow);
     cnnvis_free(s.inter), cnnvis_free(s.mask_area), cnnvis_free(s.concept_area), cnnvis_free(s.up);
     cnnvis_free(s.top), cnnvis_free(s.top_value);
     if (r != CNNVIS_OK)

@@ -8,7 +8,9 @@
    Each test file is one program; `make test` runs them all and adds up their lines.
    MINITEST_ONLY="test_a test_b" in the environment runs only the tests named (to step
    through one in a debugger, or to give a slow tool such as ThreadSanitizer only the
-   tests that matter to it). */
+   tests that matter to it). MINITEST_EMULATED=1 (set by `make test-arm64` and `make
+   test-nehalem`) says the program runs under qemu-user, about a hundred times slower than
+   natively: the heaviest checks then use smaller nets or fewer points (minitest_emulated). */
 #ifndef MINITEST_H
 #define MINITEST_H
 #include <stdio.h>
@@ -58,6 +60,13 @@ static int minitest_selected(const char *name)
     for (p = strstr(only, name); p; p = strstr(p + 1, name))
         if ((p == only || p[-1] == ' ' || p[-1] == ',') && (p[n] == 0 || p[n] == ' ' || p[n] == ',')) return 1;
     return 0;
+}
+
+/* Whether MINITEST_EMULATED is set to something other than 0. */
+static inline int minitest_emulated(void)
+{
+    const char *e = getenv("MINITEST_EMULATED");
+    return e && *e && strcmp(e, "0") != 0;
 }
 
 #define RUN(fn)                                                               \

@@ -1,7 +1,8 @@
 /* test_errors.c - misuse of the API returns a status and leaves a message naming the problem;
    nothing crashes, and a refused call changes nothing. */
-#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, getpid */
 #include <stdlib.h>
+#include <unistd.h>
 #include <limits.h>
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
@@ -819,6 +820,8 @@ static double sweep_objective(const float *x, float *grad, int n, void *user)
     return 0;
 }
 
+static char sweep_path[64];
+
 static void test_null_sweep(void)
 {
     cnnvis_net *net = small_net();
@@ -843,9 +846,11 @@ static void test_null_sweep(void)
     float lo[2] = {0, 0}, hi[2] = {1, 1}, xv[2] = {0.5f, 0.5f}, codes[64], y2[8];
     double fx, sum, delta, before, after;
     int iters, yy, xx, steps;
-    const char *layer = "conv1", *path = "/tmp/cnnvis_null_sweep.ppm"; /* written first: each call must fail on NULL, not on the file */
+    const char *layer = "conv1", *path = sweep_path; /* written first: each call must fail on NULL, not on the file */
     const char *const paths[1] = {path};
     REQUIRE(net, "net");
+    /* one name per process: the -O0 builds of gcc and clang run this at the same time in CI */
+    snprintf(sweep_path, sizeof sweep_path, "/tmp/cnnvis_null_sweep_%ld.ppm", (long)getpid());
     REQUIRE(cnnvis_tensor_create(&x, 2, 1, 8, 8) == CNNVIS_OK, "x");
     REQUIRE(cnnvis_tensor_create(&px, 1, 1, 8, 8) == CNNVIS_OK, "px");
     REQUIRE(cnnvis_tensor_create(&sig, 1, 6, 4, 4) == CNNVIS_OK, "sig");
