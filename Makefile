@@ -15,7 +15,7 @@ TORCH_CHECK = $(BUILD)/tests/torch_check
 
 .PHONY: all test bench debug demo data cifar10 clean test-arm64 test-nehalem test-tsan test-O0 test-O0-gcc \
         test-O0-clang test-asan test-valgrind \
-        fuzz fuzz-replay
+        fuzz fuzz-build fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
 $(BUILD)/%: examples/%.c cnnvis.h examples/common.h
@@ -49,11 +49,12 @@ test: $(TESTS) $(TORCH_CHECK)
 ARM_CC    ?= aarch64-linux-gnu-gcc
 ARM_TESTS  = test_kernels test_layers test_grad test_concepts test_tensor test_checkpoint \
              test_idx test_errors test_images test_filters test_saliency test_adversarial
-test-arm64:
-	@mkdir -p build-arm64/tests
-	@for t in $(ARM_TESTS); do \
-	    $(ARM_CC) $(WARN) -O2 -static -I. -Itests tests/$$t.c -o build-arm64/tests/$$t $(LDLIBS) || exit 1; done
-	@MINITEST_EMULATED=1 RUNNER=qemu-aarch64 sh tests/run.sh $(addprefix build-arm64/tests/,$(ARM_TESTS))
+ARM_BINS   = $(addprefix build-arm64/tests/,$(ARM_TESTS))
+build-arm64/tests/%: tests/%.c cnnvis.h tests/minitest.h tests/expect.h
+	@mkdir -p $(@D)
+	$(ARM_CC) $(WARN) -O2 -static -I. -Itests $< -o $@ $(LDLIBS)
+test-arm64: $(ARM_BINS)
+	@MINITEST_EMULATED=1 RUNNER=qemu-aarch64 sh tests/run.sh $(ARM_BINS)
 
 # The scalar fallback on an x86-64 CPU without AVX2 (qemu-user emulating a Nehalem).
 NEHALEM_TESTS = test_kernels test_grad test_layers test_tensor test_saliency test_adversarial
@@ -73,8 +74,9 @@ test-tsan:
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, built by clang at -O2 (clang's
 # -O2 in the compiler matrix; -O1 is the usual advice, but -O2 runs the float loops several
-# times faster and still reports every error with its line). Any error stops the program.
-ASAN_CFLAGS = -O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# times faster and still reports every error with its line: -gline-tables-only keeps the
+# lines and builds faster than -g). Any error stops the program.
+ASAN_CFLAGS = -O2 -gline-tables-only -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 test-asan:
 	@$(MAKE) --no-print-directory CC=clang CXX=clang++ BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" test
 
@@ -132,14 +134,16 @@ clean:
 
 # libFuzzer harnesses for every parser (clang: -fsanitize=fuzzer,address,undefined).
 # `make fuzz` runs each for FUZZ_SECONDS (60), FUZZ_JOBS (1) at a time; `make fuzz-replay` only replays the
-# committed corpora in tests/fuzz/corpus, which hold every input that once crashed.
+# committed corpora in tests/fuzz/corpus, which hold every input that once crashed; `make fuzz-build`
+# only builds the harnesses.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 FUZZERS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 build-fuzz/%: tests/fuzz/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@ $(LDLIBS)
+	$(FUZZ_CC) -gline-tables-only -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@ $(LDLIBS)
+fuzz-build: $(FUZZERS)
 fuzz: $(FUZZERS)
 	@FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 fuzz-replay: $(FUZZERS)
