@@ -22,7 +22,7 @@ $(BUILD)/%: examples/%.c cnnvis.h examples/common.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h tests/expect.h
+$(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h tests/expect.h tests/procmem.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -I. -Itests $< -o $@ $(LDLIBS)
 $(BUILD)/tests/test_activations_cap: tests/test_activations.c
@@ -110,7 +110,7 @@ test-valgrind: $(BUILD)/01_filters
 # build users get. `make bench BENCH_ARGS=--quick` for a short smoke run.
 BENCH_CFLAGS ?= -O2 -g
 BENCH_ARGS   ?=
-$(BUILD)/bench: tests/bench.c cnnvis.h
+$(BUILD)/bench: tests/bench.c cnnvis.h tests/procmem.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(BENCH_CFLAGS) -I. $< -o $@ $(LDLIBS)
 

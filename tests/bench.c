@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "procmem.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BENCH_X86 1
@@ -731,30 +732,6 @@ typedef struct train_report {
     char error[640]; /* as long as cnnvis_last_error() can be */
 } train_report;
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = (const char *)buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return 0;
-        p += w, n -= (size_t)w;
-    }
-    return 1;
-}
-
-static int read_all(int fd, void *buf, size_t n)
-{
-    char *p = (char *)buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return 0;
-        p += r, n -= (size_t)r;
-    }
-    return 1;
-}
-
 static void train_worker(const net_spec *spec, int threads, train_report *rep)
 {
     net_job job;
@@ -796,11 +773,11 @@ static void train_middle(const net_spec *spec, int threads, int to_parent)
     } else if (worker == 0) {
         close(fds[0]);
         train_worker(spec, threads, &rep);
-        write_all(fds[1], &rep, sizeof rep);
+        procmem_write_all(fds[1], &rep, sizeof rep);
         _exit(0);
     } else {
         close(fds[1]);
-        if (!read_all(fds[0], &rep, sizeof rep)) {
+        if (!procmem_read_all(fds[0], &rep, sizeof rep)) {
             memset(&rep, 0, sizeof rep);
             snprintf(rep.error, sizeof rep.error, "the training process died");
         }
@@ -808,7 +785,7 @@ static void train_middle(const net_spec *spec, int threads, int to_parent)
         while (waitpid(worker, &status, 0) < 0 && errno == EINTR) continue;
         if (getrusage(RUSAGE_CHILDREN, &ru) == 0) rep.peak_rss_mib = ru_maxrss_mib(&ru);
     }
-    write_all(to_parent, &rep, sizeof rep);
+    procmem_write_all(to_parent, &rep, sizeof rep);
 }
 
 static void train_in_child(const net_spec *spec, int threads, train_report *rep)
@@ -834,7 +811,7 @@ static void train_in_child(const net_spec *spec, int threads, train_report *rep)
         _exit(0);
     }
     close(fds[1]);
-    if (!read_all(fds[0], rep, sizeof *rep)) {
+    if (!procmem_read_all(fds[0], rep, sizeof *rep)) {
         memset(rep, 0, sizeof *rep);
         snprintf(rep->error, sizeof rep->error, "the measuring process died");
     }
@@ -1134,31 +1111,11 @@ typedef struct act_mem_report {
     char error[640];
 } act_mem_report;
 
-/* A field of /proc/self/status in kB ("VmRSS", "VmHWM"), as MiB; -1 if there is none. */
+/* A field of /proc/self/status ("VmRSS", "VmHWM") in MiB; -1 if there is none. */
 static double proc_status_mib(const char *field)
 {
-    char line[256];
-    size_t len = strlen(field);
-    double kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            kib = strtod(line + len + 1, NULL);
-            break;
-        }
-    if (f) fclose(f);
+    double kib = procmem_status_kib(field);
     return kib < 0 ? -1 : kib / 1024.0;
-}
-
-/* 1 if the kernel set VmHWM back to VmRSS. */
-static int reset_peak_rss(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    int ok;
-    if (!f) return 0;
-    ok = fputs("5", f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    return ok && proc_status_mib("VmHWM") <= proc_status_mib("VmRSS") + 0.25;
 }
 
 static void act_mem_worker(int n_images, int topk, int threads, act_mem_report *rep)
@@ -1194,7 +1151,7 @@ static void act_mem_worker(int n_images, int topk, int threads, act_mem_report *
         rep->data_mib = dataset_mib(&ds);
         rep->before_mib = proc_status_mib("VmRSS");
         peak_before_reset = proc_status_mib("VmHWM");
-        rep->hwm_reset = reset_peak_rss();
+        rep->hwm_reset = procmem_reset_peak(256);
         memset(&job, 0, sizeof job);
         job.net = net, job.ds = &ds, job.layers = names, job.n_layers = 1, job.topk = topk;
         start = now_s();
@@ -1230,11 +1187,11 @@ static void act_mem_in_child(int n_images, int topk, int threads, act_mem_report
     if (child == 0) {
         close(fds[0]);
         act_mem_worker(n_images, topk, threads, rep);
-        write_all(fds[1], rep, sizeof *rep);
+        procmem_write_all(fds[1], rep, sizeof *rep);
         _exit(0);
     }
     close(fds[1]);
-    if (!read_all(fds[0], rep, sizeof *rep)) {
+    if (!procmem_read_all(fds[0], rep, sizeof *rep)) {
         memset(rep, 0, sizeof *rep);
         snprintf(rep->error, sizeof rep->error, "the measuring process died");
     }

@@ -38,6 +38,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "procmem.h"
 #define MEM_POSIX 1
 #endif
 #if defined(__linux__)
@@ -120,33 +121,6 @@ static void count_read(size_t *live, size_t *peak)
 
 /* --- Resident memory (Linux) ----------------------------------------------------------------- */
 
-/* A field of /proc/self/status ("VmRSS", "VmHWM") in KiB, or -1. */
-static double proc_status_kib(const char *field)
-{
-    char line[256];
-    size_t len = strlen(field);
-    double kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            kib = strtod(line + len + 1, NULL);
-            break;
-        }
-    if (f) fclose(f);
-    return kib;
-}
-
-/* Set VmHWM back to VmRSS (Linux 4.0 and later: "5" to clear_refs); 1 if it worked. */
-static int reset_peak_rss(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    int ok;
-    if (!f) return 0;
-    ok = fputs("5", f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    return ok && proc_status_kib("VmHWM") <= proc_status_kib("VmRSS") + 64;
-}
-
 /* Run on one CPU from now on. Linux keeps a process's count of resident pages in parts, one
    per CPU (per thread before Linux 6.2), and adds a part to the total only every few dozen
    pages, so VmRSS and VmHWM are off by up to that much for each CPU the process ran on: on
@@ -176,7 +150,7 @@ static const char *rss_unavailable(void)
     return "not Linux: needs /proc/self/status and /proc/self/clear_refs";
 #else
     static int checked, ok;
-    if (!checked) checked = 1, ok = proc_status_kib("VmRSS") > 0 && reset_peak_rss();
+    if (!checked) checked = 1, ok = procmem_status_kib("VmRSS") > 0 && procmem_reset_peak(64);
     return ok ? NULL : "/proc/self/status or /proc/self/clear_refs is not usable (Linux < 4.0, or no /proc)";
 #endif
 }
@@ -332,9 +306,9 @@ static void measure_here(analysis a, int n, int rss, mem_report *rep)
         touch_pages(images.px, (size_t)images.n * images.c * plane);
         touch_pages(images.concepts, (size_t)images.n * images.n_categories * plane);
         touch_pages(images.labels, sizeof(int32_t) * (size_t)images.n);
-        hwm_before = proc_status_kib("VmHWM");
-        rep->rss_before = proc_status_kib("VmRSS");
-        rep->rss = reset_peak_rss() && rep->rss_before > 0;
+        hwm_before = procmem_status_kib("VmHWM");
+        rep->rss_before = procmem_status_kib("VmRSS");
+        rep->rss = procmem_reset_peak(64) && rep->rss_before > 0;
     }
     before = count_reset_peak();
     start = cnnvis__now();
@@ -344,7 +318,7 @@ static void measure_here(analysis a, int n, int rss, mem_report *rep)
     rep->heap_peak = peak - before;
     rep->heap_left = (long long)live - (long long)before;
     if (rep->rss) {
-        double hwm = proc_status_kib("VmHWM");
+        double hwm = procmem_status_kib("VmHWM");
         rep->rss_growth = hwm - rep->rss_before;
         rep->rss_peak = hwm > hwm_before ? hwm : hwm_before;
     }
@@ -354,30 +328,6 @@ static void measure_here(analysis a, int n, int rss, mem_report *rep)
 }
 
 #ifdef MEM_POSIX
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = (const char *)p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return 0;
-        c += w, n -= (size_t)w;
-    }
-    return 1;
-}
-
-static int read_all(int fd, void *p, size_t n)
-{
-    char *c = (char *)p;
-    while (n) {
-        ssize_t got = read(fd, c, n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return 0;
-        c += got, n -= (size_t)got;
-    }
-    return 1;
-}
-
 /* measure_here in a forked child: each size starts from this process's heap as it is now. */
 static void measure_in_child(analysis a, int n, mem_report *rep)
 {
@@ -399,10 +349,10 @@ static void measure_in_child(analysis a, int n, mem_report *rep)
     if (child == 0) {
         close(fds[0]);
         measure_here(a, n, 1, rep);
-        _exit(write_all(fds[1], rep, sizeof *rep) ? 0 : 1);
+        _exit(procmem_write_all(fds[1], rep, sizeof *rep) ? 0 : 1);
     }
     close(fds[1]);
-    if (!read_all(fds[0], rep, sizeof *rep)) {
+    if (!procmem_read_all(fds[0], rep, sizeof *rep)) {
         memset(rep, 0, sizeof *rep);
         snprintf(rep->error, sizeof rep->error, "the measuring process died");
     }
