@@ -18,8 +18,8 @@
        as qsort's buffer). The child's whole peak RSS less the data set is printed too, as
        tests/bench.c section 5(d) does with the big net (it takes minutes; this, seconds).
    Network Dissection allocates its per-unit buffers at their full size (CNNVIS_DISSECT_CAP)
-   whatever the data set's size, for this: sized by the data, they grew 2x from 5,000 to
-   50,000 images here, bounded but not flat.
+   whatever the data set's size, for this: sized by the data, they grew with it (bounded by
+   the cap, but not flat), which this test caught.
    The results are checked for sense as well (k hits per unit, every unit dissected, the
    accuracy in [0, 1] and no higher at eps 8/255 than on the clean images), and the heap must be
    back where it was once each result is freed. */
