@@ -2011,6 +2011,7 @@ typedef struct cnnvis__conv_args {
     float *scratch;  /* fast kernels: packed operands */
     struct cnnvis_pool *pool;
     int n_threads, max_batch;
+    int sparse_ok;   /* backward data may scatter a sparse dY (cnnvis__conv_sparse_dx) */
 } cnnvis__conv_args;
 
 /* --- Convolution, reference ------------------------------------------------------------ */
@@ -2452,6 +2453,8 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
    Convolution becomes matrix products (im2col; Chellapilla et al. 2006):
      forward          Y_g (OCg x P)  = W_g (OCg x Kd) . col(x) (Kd x P)
      backward data    dcol (Kd x P)  = W_g^T (Kd x OCg) . dY_g (OCg x P), then col2im adds it to dx
+                      (or, when dY_g is mostly zeros, as below a max-pool, a scatter of its
+                      nonzero terms: cnnvis__conv_sparse_dx)
      backward weights dW_g (OCg x Kd) += dY_g (OCg x P) . col(x)^T (P x Kd)
    with Kd = ICg*K*K and P = OH*OW; fully connected layers are products directly. The
    product C += A.B is computed as in BLIS (Van Zee & van de Geijn 2015): A is packed in
@@ -2858,6 +2861,46 @@ static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
     return cnnvis__add_row__reference;
 }
 
+/* dst[i] += v * src[i] for i < n: the sparse backward pass's inner loop (below). */
+typedef void (*cnnvis__axpy_fn)(float *dst, const float *src, float v, int n);
+
+static void cnnvis__axpy__reference(float *dst, const float *src, float v, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) dst[i] += v * src[i];
+}
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, const float *src, float v, int n)
+{
+    __m256 vv = _mm256_set1_ps(v);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_fmadd_ps(vv, _mm256_loadu_ps(src + i), _mm256_loadu_ps(dst + i)));
+    for (; i < n; i++) dst[i] += v * src[i];
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__axpy__neon(float *dst, const float *src, float v, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vfmaq_n_f32(vld1q_f32(dst + i), vld1q_f32(src + i), v));
+    for (; i < n; i++) dst[i] += v * src[i];
+}
+#endif
+
+static cnnvis__axpy_fn cnnvis__axpy_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__axpy__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__axpy__neon;
+#endif
+    (void)k;
+    return cnnvis__axpy__reference;
+}
+
 /* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
    channels [begin, end) of the group. */
 typedef struct cnnvis__col2im_args {
@@ -2919,6 +2962,8 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     /* backward data: A = W_g^T packed; per thread: B = dY_g packed and dcol */
     bwd_shared = cnnvis__pad((size_t)pl.kd, CNNVIS__MR) * pl.ocg;
     bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
+    /* or, when dY is sparse, dx of the group channels-last (cnnvis__conv_sparse_dx) */
+    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + (size_t)pl.ocg * pl.P);
     /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
        only on the layer's shape, so the order of the sums does not depend on threads */
     w_a = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.P;
@@ -2947,8 +2992,11 @@ typedef struct cnnvis__conv_fast {
     size_t a_rs, a_cs;
     cnnvis__micro_direct_fn micro_direct;
     cnnvis__add_row_fn add_row; /* col2im */
+    cnnvis__axpy_fn axpy;       /* the sparse backward pass */
     float *shared_b;     /* B (and dcol) shared when images are split within */
     int group;
+    int any_sparse;      /* some images of the group go by cnnvis__conv_sparse_dx */
+    int sparse_image;    /* cnnvis__conv_sparse_rows */
 } cnnvis__conv_fast;
 
 static float *cnnvis__thread_scratch(const cnnvis__conv_fast *f)
@@ -3021,6 +3069,99 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
     }
 }
 
+/* --- Backward data when dY is mostly zeros --------------------------------------------
+   After a max-pool only the positions its switches chose carry gradient (lecture section
+   3: unpooling), at most one in four after a 3x3/2 pool, and ReLU zeroes more. Instead of
+   the whole product W_g^T dY_g, each nonzero dy[o][oy][ox] adds dy * W[o] onto the K x K
+   window it was computed from: nnz(dY) * K*K*ICg multiply-adds instead of OCg * P * K*K*ICg.
+   The window is summed channels-last (HWC) so that one of its rows, K taps x ICg channels,
+   is one contiguous run of dx and of the weights rearranged to (OCg, K, K, ICg). It serves
+   the gradient maps of sections 3-5 (a backward pass without parameter gradients). */
+
+/* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
+   alexnet_mini's conv2-conv5 (AVX2): a scatter multiply-add costs about 3.3 times one of the
+   product's (it loads and stores dx), and rearranging one weight about 13; so the scatter
+   wins while 3.3 nnz + 13 OCg < OCg P, that is below about a quarter of dY nonzero. Short
+   rows (conv1: 5 taps x 3 channels) waste most of each vector, so they keep the product.
+   The choice depends on the image alone, never on its batch. */
+static int cnnvis__conv_sparse_wins(const cnnvis__conv_fast *f, int n)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    size_t j, count = (size_t)f->pl.ocg * f->pl.P, nnz = 0;
+    if (!f->a->sparse_ok || g->k * f->pl.icg < 32) return 0;
+    for (j = 0; j < count; j++) nnz += dy[j] != 0.0f;
+    return 10 * nnz + 39 * (size_t)f->pl.ocg < 3 * count;
+}
+
+/* W_g (OCg, ICg, K, K) rearranged to (OCg, K, K, ICg). Items: output channels. */
+static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
+{
+    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    const cnnvis__conv_geom *g = &f->a->g;
+    int o, c, t, kk = g->k * g->k, icg = f->pl.icg;
+    for (o = begin; o < end; o++) {
+        const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + o) * f->pl.kd;
+        float *wt = f->a->scratch + (size_t)o * f->pl.kd;
+        for (t = 0; t < kk; t++)
+            for (c = 0; c < icg; c++) wt[(size_t)t * icg + c] = w[(size_t)c * kk + t];
+    }
+}
+
+/* Input rows [iy0, iy1) of image n's dx (group channels), by scatter into dxh (IH, IW, ICg)
+   and a transpose; `nonzero` (OCg * P) lists where dy is nonzero. Every dx element sums its
+   terms in the order (o, oy, ox), whatever the rows, so the result does not depend on how
+   rows are split among threads. */
+static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dxh, int32_t *nonzero, int iy0, int iy1)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    const float *wt = f->a->scratch; /* (OCg, K, K, ICg), cnnvis__conv_sparse_weights */
+    float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
+    int icg = f->pl.icg, P = f->pl.P, o, oy, ox, ky, iy, ix, c, m = 0, q;
+    /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
+    int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
+    if (oy1 <= oy0) oy1 = oy0;
+    /* the list is built without a branch: which dy are zero is as good as random */
+    for (o = 0; o < f->pl.ocg; o++)
+        for (q = o * P + oy0 * g->ow; q < o * P + oy1 * g->ow; q++) nonzero[m] = q, m += dy[q] != 0.0f;
+    memset(dxh + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
+    while (m-- > 0) {
+        int y0, x0, ky0, ky1, kx0, kx1; /* the window's corner in dx; its taps inside the rows */
+        q = *nonzero++;
+        o = q / P, oy = q % P / g->ow, ox = q % g->ow;
+        y0 = oy * g->s - g->p, x0 = ox * g->s - g->p;
+        ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
+        kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
+        for (ky = ky0; kx0 < kx1 && ky < ky1; ky++)
+            f->axpy(dxh + ((size_t)(y0 + ky) * g->iw + x0 + kx0) * icg, wt + (((size_t)o * g->k + ky) * g->k + kx0) * icg,
+                    dy[q], (kx1 - kx0) * icg);
+    }
+    for (c = 0; c < icg; c++)
+        for (iy = iy0; iy < iy1; iy++)
+            for (ix = 0; ix < g->iw; ix++) dx[((size_t)c * g->ih + iy) * g->iw + ix] = dxh[((size_t)iy * g->iw + ix) * icg + c];
+}
+
+/* Items: images, each on one thread with its own dxh; those the product suits are skipped. */
+static void cnnvis__conv_sparse_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    int n;
+    for (n = begin; n < end; n++)
+        if (cnnvis__conv_sparse_wins(f, n)) {
+            float *dxh = cnnvis__thread_scratch(f);
+            cnnvis__conv_sparse_dx(f, n, dxh, (int32_t *)(dxh + (size_t)f->a->g.ih * f->a->g.iw * f->pl.icg), 0, f->a->g.ih);
+        }
+}
+
+/* Items: input rows of the one image f->sparse_image; dxh is shared, each thread its list. */
+static void cnnvis__conv_sparse_rows(void *p, int begin, int end)
+{
+    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    cnnvis__conv_sparse_dx(f, f->sparse_image, f->a->scratch + f->pl.shared - f->pl.per_thread,
+                           (int32_t *)cnnvis__thread_scratch(f), begin, end);
+}
+
 /* Backward data of one image: B = dY_g packed, dcol = W_g^T . dY_g, col2im into dx. */
 static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, float *scratch, int serial)
 {
@@ -3053,7 +3194,8 @@ static void cnnvis__conv_backward_data_images(void *p, int begin, int end)
 {
     const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
     int n;
-    for (n = begin; n < end; n++) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
+    for (n = begin; n < end; n++)
+        if (!f->any_sparse || !cnnvis__conv_sparse_wins(f, n)) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
 }
 
 static void cnnvis__zero_range(void *p, int begin, int end)
@@ -3070,11 +3212,29 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
     int group, n;
     memset(&f, 0, sizeof f);
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
-    f.add_row = cnnvis__add_row_for(kernels);
+    f.add_row = cnnvis__add_row_for(kernels), f.axpy = cnnvis__axpy_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
     f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
+        int n_sparse = 0;
+        f.group = group;
+        /* first the images whose dY_g is sparse, by scatter; then the rest, by the product */
+        for (n = 0; n < a->g.n; n++) n_sparse += cnnvis__conv_sparse_wins(&f, n);
+        if (n_sparse) {
+            cnnvis__parallel_for(a->pool, f.pl.ocg, cnnvis__conv_sparse_weights, &f);
+            if (a->g.n >= a->n_threads) {
+                cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_sparse_images, &f);
+            } else {
+                for (n = 0; n < a->g.n; n++)
+                    if (cnnvis__conv_sparse_wins(&f, n)) {
+                        f.sparse_image = n;
+                        cnnvis__parallel_for(a->pool, a->g.ih, cnnvis__conv_sparse_rows, &f);
+                    }
+            }
+            if (n_sparse == a->g.n) continue;
+        }
+        f.any_sparse = n_sparse > 0;
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
         pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
         if (f.micro_direct) {
@@ -3087,7 +3247,8 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
         } else {
             float *scratch = a->scratch + f.pl.shared - f.pl.per_thread;
-            for (n = 0; n < a->g.n; n++) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
+            for (n = 0; n < a->g.n; n++)
+                if (!n_sparse || !cnnvis__conv_sparse_wins(&f, n)) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
         }
     }
 }
@@ -4382,6 +4543,9 @@ static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
         if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__conv2d_backward_weights(net, &a);
+        /* Training keeps the product: its batches run the product near peak, where the
+           scatter gains little, and a training run gives the same weights as it always has. */
+        a.sparse_ok = !(flags & CNNVIS_BACKWARD_PARAMS);
         if (want_dx) cnnvis__conv2d_backward_data(net, &a);
         break;
     }

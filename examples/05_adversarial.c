@@ -29,7 +29,9 @@
        curves.png         test accuracy and mean confidence against eps, FGSM and PGD
    Printed: the curves' figures, PGD's accuracy at eps (default 8/255), L-BFGS's success rate
    and mean ||r||_2 beside targeted FGSM's at the smallest eps that reaches the target, and
-   the transfer rate to --second if it exists.
+   the transfer rate to --second if it exists. With --strength 1, what PGD leaves at eps
+   against PGD with ten times the steps and targeted PGD toward every class: if these leave
+   about as many, the rest is the net's own robustness, not a weak attack.
    Exercises:
        1. On curves.png the confidence stays high while the accuracy falls to zero: what does
           this say about a net's probabilities as a measure of certainty?
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
 {
     const char *out = "out/05_adversarial", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *data = "concepts";
     const char *second = "out/00_train_seed2/alexnet_mini.cnnvis";
-    int threads = 0, n_test = 500, n_pgd = 50, n_lbfgs = 5, steps = 20, rows = 6;
+    int threads = 0, n_test = 500, n_pgd = 50, n_lbfgs = 5, steps = 20, rows = 6, strength = 0;
     float eps_levels = 8;
     uint64_t seed = 1;
     ex_option opts[] = {
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
         {"n-pgd", EX_INT, &n_pgd, 10, 100000, "test images for the PGD curve and the transfer (50)"},
         {"n-lbfgs", EX_INT, &n_lbfgs, 1, 10000, "test images for L-BFGS (5)"},
         {"rows", EX_INT, &rows, 1, 8, "images on the slides (6)"},
+        {"strength", EX_INT, &strength, 0, 1, "1: also PGD with 10x the steps, and toward every class (0)"},
         {"second", EX_STRING, &second, 0, 0, "a second trained net, for the transfer rate"},
         {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
         {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its test images are regenerated (1)"},
@@ -236,6 +239,33 @@ int main(int argc, char **argv)
         if (k && acc[0][k] > acc[0][k - 1]) monotone = 0;
     }
     printf("FGSM accuracy %s along eps\n", monotone ? "falls monotonically" : "does NOT fall monotonically");
+    if (strength) { /* is what PGD leaves the net's own robustness, or a weak attack? */
+        cnnvis_tensor some = images_of(&px, 0, n_pgd);
+        cnnvis_attack_desc longer = pgd, toward = pgd;
+        int32_t *pred = (int32_t *)calloc((size_t)n_pgd, sizeof(int32_t));
+        int *fooled = (int *)calloc((size_t)n_pgd, sizeof(int)), right[3] = {0, 0, 0};
+        if (!pred || !fooled) return 1;
+        t = ex_seconds();
+        ex_check(cnnvis_attack(&adv, net, &some, labels, &pgd, pred, NULL), "PGD");
+        cnnvis_tensor_free(&adv);
+        for (i = 0; i < n_pgd; i++) right[0] += pred[i] == labels[i], fooled[i] = pred[i] != labels[i];
+        longer.steps = 10 * steps;
+        ex_check(cnnvis_attack(&adv, net, &some, labels, &longer, pred, NULL), "PGD");
+        cnnvis_tensor_free(&adv);
+        for (i = 0; i < n_pgd; i++) right[1] += pred[i] == labels[i], fooled[i] |= pred[i] != labels[i];
+        toward.targeted = 1; /* an image counts as fooled if any target, or the attacks above, fooled it */
+        for (c = 0; c < K; c++) {
+            toward.target = c;
+            ex_check(cnnvis_attack(&adv, net, &some, labels, &toward, pred, NULL), "targeted PGD");
+            cnnvis_tensor_free(&adv);
+            for (i = 0; i < n_pgd; i++) fooled[i] |= pred[i] != labels[i];
+        }
+        for (i = 0; i < n_pgd; i++) right[2] += !fooled[i];
+        printf("PGD at eps %g/255 on %d images: %d steps leave %.1f%%, %d steps %.1f%%, and with %d steps toward each "
+               "class in turn as well %.1f%% (%.1f s)\n", eps_levels, n_pgd, steps, 100.0 * right[0] / n_pgd, longer.steps,
+               100.0 * right[1] / n_pgd, steps, 100.0 * right[2] / n_pgd, ex_seconds() - t);
+        free(pred), free(fooled);
+    }
     for (k = 0; k < N_GRID; k++)
         if (grid[k] == eps_levels) printf("PGD(%d) at eps %g/255: accuracy %.1f%% (clean %.1f%%)\n", steps, eps_levels,
                                           100 * acc[1][k], 100 * acc[1][0]);

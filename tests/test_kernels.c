@@ -1,7 +1,10 @@
 /* test_kernels.c - the fast kernels (AVX2+FMA on x86-64, NEON on arm64) against the scalar
    reference kernels, pass by pass, on many shapes: channel counts that are not multiples of
    8 or 16, odd sizes, strides 1-4, padding 0-5, 1x1 to 11x11 kernels, groups, batch 1 and
-   more; then a whole network's forward and backward.
+   more; then a whole network's forward and backward. Each layer's backward pass runs on a
+   dense output gradient and on one with 85% zeros, as below a max-pool and ReLU; the input
+   gradient is taken both with the parameter gradients (training) and without (a gradient
+   map, where the fast path scatters a sparse dy's nonzero terms instead of the product).
 
    Tolerance. The fast kernels accumulate in another order and fuse multiply-adds, so they
    are not bit-identical to the reference. Each output must satisfy
@@ -55,17 +58,27 @@ static int have_fast_kernels(void)
     return fast;
 }
 
+/* dy: normal values, of which a share `zeros` set to 0 (the gradient below a max-pool). */
+static void fill_dy(float *dy, size_t count, double zeros, cnnvis_rng *rng)
+{
+    size_t i;
+    for (i = 0; i < count; i++) {
+        dy[i] = cnnvis_rng_normal(rng);
+        if (cnnvis_rng_uniform(rng) < zeros) dy[i] = 0.0f;
+    }
+}
+
 /* One layer (conv or fc) on random data: forward, input gradient and parameter gradients
-   with both kernel sets. */
-static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, int threads, cnnvis_rng *rng, worst *wr,
-                       const char *name)
+   with both kernel sets; dy has a share `zeros` of zeros. */
+static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, int threads, double zeros, cnnvis_rng *rng,
+                       worst *wr, const char *name)
 {
     cnnvis_net_desc d;
     cnnvis_net *net;
     cnnvis_tensor x, dy;
     cnnvis_layer *L;
-    float *ref[4];
-    size_t counts[4], i;
+    float *ref[5];
+    size_t counts[5], i;
     int ok = 1, q;
     cnnvis_net_desc_init(&d, c, h, w);
     cnnvis_net_desc_add(&d, l);
@@ -80,26 +93,34 @@ static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, i
     cnnvis_tensor_create(&x, n, c, h, w);
     cnnvis_tensor_create(&dy, n, L->out_c, L->out_h, L->out_w);
     for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
-    for (i = 0; i < cnnvis_tensor_count(&dy); i++) dy.data[i] = cnnvis_rng_normal(rng);
-    counts[0] = cnnvis_tensor_count(&dy), counts[1] = cnnvis_tensor_count(&x), counts[2] = L->n_w, counts[3] = L->n_b;
+    fill_dy(dy.data, cnnvis_tensor_count(&dy), zeros, rng);
+    counts[0] = cnnvis_tensor_count(&dy), counts[1] = counts[2] = cnnvis_tensor_count(&x), counts[3] = L->n_w;
+    counts[4] = L->n_b;
     for (q = 0; q < 2; q++) {
-        const float *got[4];
+        const float *got[5];
+        float *dx_params;
         cnnvis_net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
         cnnvis_net_forward(net, &x);
         cnnvis_net_zero_grad(net);
+        /* with the parameter gradients, as in training (the product), then without, as for a
+           gradient map (where a sparse dy takes the scatter) */
         cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
-        got[0] = L->out.data, got[1] = net->dinput.data, got[2] = L->dw, got[3] = L->db;
-        for (i = 0; i < 4; i++) {
-            static const char *pass[4] = {"forward", "backward data", "backward weights", "backward bias"};
+        dx_params = copy_of(net->dinput.data, counts[1]);
+        cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+        got[0] = L->out.data, got[1] = dx_params, got[2] = net->dinput.data, got[3] = L->dw, got[4] = L->db;
+        for (i = 0; i < 5; i++) {
+            static const char *pass[5] = {"forward", "backward data (training)", "backward data (gradient map)",
+                                          "backward weights", "backward bias"};
             char what[256];
             if (q == 0) {
                 ref[i] = copy_of(got[i], counts[i]);
                 continue;
             }
-            snprintf(what, sizeof what, "%s, %s", name, pass[i]);
+            snprintf(what, sizeof what, "%s, %s%s", name, pass[i], zeros > 0 ? " (sparse dy)" : "");
             ok &= agree(got[i], ref[i], counts[i], wr, what);
             free(ref[i]);
         }
+        free(dx_params);
     }
     cnnvis_tensor_free(&x), cnnvis_tensor_free(&dy);
     cnnvis_net_free(net);
@@ -123,18 +144,21 @@ static void test_conv_shapes(void)
     size_t i;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_rng_seed(&rng, 1);
-    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    for (i = 0; i < 2 * sizeof shapes / sizeof shapes[0]; i++) {
+        size_t s = i / 2;
+        double zeros = i % 2 ? 0.85 : 0.0;
         cnnvis_layer_desc l;
         char name[160];
         memset(&l, 0, sizeof l);
-        l.kind = CNNVIS_LAYER_CONV, l.out_channels = shapes[i].oc, l.kernel = shapes[i].k, l.stride = shapes[i].s;
-        l.pad = shapes[i].p, l.groups = shapes[i].g;
-        snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, %dx%d stride %d pad %d groups %d", shapes[i].n, shapes[i].c,
-                 shapes[i].h, shapes[i].w, shapes[i].oc, shapes[i].k, shapes[i].k, shapes[i].s, shapes[i].p, shapes[i].g);
-        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), &rng, &wr, name),
-              "%s: the fast kernels disagree with the reference", name);
+        l.kind = CNNVIS_LAYER_CONV, l.out_channels = shapes[s].oc, l.kernel = shapes[s].k, l.stride = shapes[s].s;
+        l.pad = shapes[s].p, l.groups = shapes[s].g;
+        snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, %dx%d stride %d pad %d groups %d", shapes[s].n, shapes[s].c,
+                 shapes[s].h, shapes[s].w, shapes[s].oc, shapes[s].k, shapes[s].k, shapes[s].s, shapes[s].p, shapes[s].g);
+        CHECK(check_layer(&l, shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w, 1 + (int)(s % 3), zeros, &rng, &wr, name),
+              "%s%s: the fast kernels disagree with the reference", name, zeros > 0 ? " (sparse dy)" : "");
     }
-    printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
+    printf("  %zu shapes, dense and sparse dy; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0],
+           wr.ratio);
 }
 
 /* Random shapes over the whole range of the parameters. */
@@ -157,10 +181,11 @@ static void test_conv_random(void)
         l.kind = CNNVIS_LAYER_CONV, l.out_channels = oc, l.kernel = k, l.stride = s, l.pad = p, l.groups = g;
         snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, k%d s%d p%d g%d", n, c, h, w, oc, k, s, p, g);
         tried++;
-        failed += !check_layer(&l, n, c, h, w, 1 + t % 3, &rng, &wr, name);
+        failed += !check_layer(&l, n, c, h, w, 1 + t % 3, t % 2 ? 0.85 : 0.0, &rng, &wr, name);
     }
     CHECK(failed == 0, "%d of %d random convolutions disagree", failed, tried);
-    printf("  %d random convolutions; worst difference %.3f of the tolerance\n", tried, wr.ratio);
+    printf("  %d random convolutions, every other one with sparse dy; worst difference %.3f of the tolerance\n", tried,
+           wr.ratio);
 }
 
 static void test_fc_shapes(void)
@@ -180,14 +205,15 @@ static void test_fc_shapes(void)
         memset(&l, 0, sizeof l);
         l.kind = CNNVIS_LAYER_FC, l.out_channels = shapes[i].out;
         snprintf(name, sizeof name, "fc %dx%dx%dx%d -> %d", shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, shapes[i].out);
-        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), &rng, &wr, name),
+        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), 0.0, &rng, &wr, name),
               "%s: the fast kernels disagree with the reference", name);
     }
     printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
 }
 
 /* One layer: each of 8 images alone must give the same bits as in the batch of 8, forward
-   and backward to the input. Returns the number of images that differ. */
+   and backward to the input. The odd images' dy are 85% zeros, so a batch mixes the
+   scatter and the product in the backward pass. Returns the number of images that differ. */
 static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int threads, cnnvis_rng *rng)
 {
     cnnvis_net_desc d;
@@ -208,7 +234,7 @@ static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int t
     cnnvis_tensor_create(&x, 8, c, h, w);
     cnnvis_tensor_create(&dy, 8, L->out_c, L->out_h, L->out_w);
     for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
-    for (i = 0; i < cnnvis_tensor_count(&dy); i++) dy.data[i] = cnnvis_rng_normal(rng);
+    for (n = 0; n < 8; n++) fill_dy(dy.data + n * out, out, n % 2 ? 0.85 : 0.0, rng);
     cnnvis_net_forward(net, &x);
     cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
     y_batch = copy_of(L->out.data, 8 * out);
