@@ -426,7 +426,10 @@ enum {
    gradient w.r.t. layers[from].out (net->batch images, the layer's output shape); it is
    copied there first unless flags has CNNVIS_BACKWARD_KEEP (then dout may be NULL). Every
    layer below gets its dout; net->dinput receives the gradient w.r.t. the input. ReLUs use
-   `rule`. With CNNVIS_BACKWARD_PARAMS the parameter gradients are added to dw/db. */
+   `rule`. With CNNVIS_BACKWARD_PARAMS the parameter gradients are added to dw/db. Without
+   it (a gradient map), the fast kernels scatter a conv's output gradient when it is mostly
+   zeros (cnnvis__conv_sparse_dx), so net->dinput may differ in its last bits from a pass
+   with it. */
 CNNVIS_API cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const cnnvis_tensor *dout,
                                              cnnvis_relu_rule rule, unsigned flags);
 /* dw = db = 0 for every layer. */
@@ -2995,8 +2998,8 @@ typedef struct cnnvis__conv_fast {
     cnnvis__axpy_fn axpy;       /* the sparse backward pass */
     float *shared_b;     /* B (and dcol) shared when images are split within */
     int group;
-    int any_sparse;      /* some images of the group go by cnnvis__conv_sparse_dx */
-    int sparse_image;    /* cnnvis__conv_sparse_rows */
+    int n_sparse;        /* images of the group that go by cnnvis__conv_sparse_dx */
+    int sparse_image;    /* the image cnnvis__conv_sparse_rows works on */
 } cnnvis__conv_fast;
 
 static float *cnnvis__thread_scratch(const cnnvis__conv_fast *f)
@@ -3071,26 +3074,30 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
 
 /* --- Backward data when dY is mostly zeros --------------------------------------------
    After a max-pool only the positions its switches chose carry gradient (lecture section
-   3: unpooling), at most one in four after a 3x3/2 pool, and ReLU zeroes more. Instead of
-   the whole product W_g^T dY_g, each nonzero dy[o][oy][ox] adds dy * W[o] onto the K x K
-   window it was computed from: nnz(dY) * K*K*ICg multiply-adds instead of OCg * P * K*K*ICg.
-   The window is summed channels-last (HWC) so that one of its rows, K taps x ICg channels,
-   is one contiguous run of dx and of the weights rearranged to (OCg, K, K, ICg). It serves
-   the gradient maps of sections 3-5 (a backward pass without parameter gradients). */
+   3: unpooling), at most one in four after a 3x3/2 pool, and ReLU zeroes more. The input
+   gradient is the transposed convolution of dY (Dumoulin & Visin 2016, "A guide to
+   convolution arithmetic", sec. 4): each dy[oc][oy][ox] adds dy * W[oc] onto the K x K
+   window it was computed from. Done only for the nonzero dy, that is nnz(dY) * K*K*ICg
+   multiply-adds instead of the product's OCg * P * K*K*ICg. The window is summed
+   channels-last (HWC) so that one of its rows, K taps x ICg channels, is one contiguous run
+   of dx and of the weights rearranged to (OCg, K, K, ICg). It serves the gradient maps of
+   sections 3-5 (a backward pass without parameter gradients). A zero dy is skipped, not
+   multiplied: where the product would give NaN from 0 * Inf, this gives 0. */
 
 /* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
    alexnet_mini's conv2-conv5 (AVX2): a scatter multiply-add costs about 3.3 times one of the
    product's (it loads and stores dx), and rearranging one weight about 13; so the scatter
-   wins while 3.3 nnz + 13 OCg < OCg P, that is below about a quarter of dY nonzero. Short
-   rows (conv1: 5 taps x 3 channels) waste most of each vector, so they keep the product.
+   wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in integers), that is below
+   about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2 vectors; conv1's are
+   5 taps x 3 channels, AlexNet's 11 x 3) were not measured to gain and keep the product.
    The choice depends on the image alone, never on its batch. */
 static int cnnvis__conv_sparse_wins(const cnnvis__conv_fast *f, int n)
 {
     const cnnvis__conv_geom *g = &f->a->g;
     const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    size_t j, count = (size_t)f->pl.ocg * f->pl.P, nnz = 0;
-    if (!f->a->sparse_ok || g->k * f->pl.icg < 32) return 0;
-    for (j = 0; j < count; j++) nnz += dy[j] != 0.0f;
+    size_t at, count = (size_t)f->pl.ocg * f->pl.P, nnz = 0;
+    if (!f->a->sparse_ok || g->k * f->pl.icg < 64 || count > INT32_MAX) return 0; /* its list holds int32 */
+    for (at = 0; at < count; at++) nnz += dy[at] != 0.0f;
     return 10 * nnz + 39 * (size_t)f->pl.ocg < 3 * count;
 }
 
@@ -3099,62 +3106,67 @@ static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
 {
     const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
     const cnnvis__conv_geom *g = &f->a->g;
-    int o, c, t, kk = g->k * g->k, icg = f->pl.icg;
-    for (o = begin; o < end; o++) {
-        const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + o) * f->pl.kd;
-        float *wt = f->a->scratch + (size_t)o * f->pl.kd;
-        for (t = 0; t < kk; t++)
-            for (c = 0; c < icg; c++) wt[(size_t)t * icg + c] = w[(size_t)c * kk + t];
+    int ocg, icg, tap, taps = g->k * g->k;
+    for (ocg = begin; ocg < end; ocg++) {
+        const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + ocg) * f->pl.kd;
+        float *w_hwc = f->a->scratch + (size_t)ocg * f->pl.kd;
+        for (tap = 0; tap < taps; tap++)
+            for (icg = 0; icg < f->pl.icg; icg++) w_hwc[(size_t)tap * f->pl.icg + icg] = w[(size_t)icg * taps + tap];
     }
 }
 
-/* Input rows [iy0, iy1) of image n's dx (group channels), by scatter into dxh (IH, IW, ICg)
-   and a transpose; `nonzero` (OCg * P) lists where dy is nonzero. Every dx element sums its
-   terms in the order (o, oy, ox), whatever the rows, so the result does not depend on how
-   rows are split among threads. */
-static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dxh, int32_t *nonzero, int iy0, int iy1)
+/* Input rows [iy0, iy1) of image n's dx (group channels): the scatter into dx_hwc (IH, IW,
+   ICg), then a transpose into dx. nonzero_at (OCg * P) receives where dy is nonzero. Every
+   dx element sums its terms in the order (ocg, oy, ox) whatever the rows, so the result
+   does not depend on how rows are split among threads. */
+static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_hwc, int32_t *nonzero_at, int iy0, int iy1)
 {
     const cnnvis__conv_geom *g = &f->a->g;
     const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    const float *wt = f->a->scratch; /* (OCg, K, K, ICg), cnnvis__conv_sparse_weights */
+    const float *w_hwc = f->a->scratch; /* cnnvis__conv_sparse_weights */
     float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
-    int icg = f->pl.icg, P = f->pl.P, o, oy, ox, ky, iy, ix, c, m = 0, q;
+    int icg = f->pl.icg, P = f->pl.P, ocg, oy, ox, ky, iy, ix, c, count = 0, at, k;
     /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
     int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
     if (oy1 <= oy0) oy1 = oy0;
-    /* the list is built without a branch: which dy are zero is as good as random */
-    for (o = 0; o < f->pl.ocg; o++)
-        for (q = o * P + oy0 * g->ow; q < o * P + oy1 * g->ow; q++) nonzero[m] = q, m += dy[q] != 0.0f;
-    memset(dxh + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
-    while (m-- > 0) {
+    for (ocg = 0; ocg < f->pl.ocg; ocg++)
+        for (at = ocg * P + oy0 * g->ow; at < ocg * P + oy1 * g->ow; at++) {
+            /* written always, kept if nonzero: no branch to mispredict on as-good-as-random zeros */
+            nonzero_at[count] = at;
+            count += dy[at] != 0.0f;
+        }
+    memset(dx_hwc + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
+    for (k = 0; k < count; k++) {
         int y0, x0, ky0, ky1, kx0, kx1; /* the window's corner in dx; its taps inside the rows */
-        q = *nonzero++;
-        o = q / P, oy = q % P / g->ow, ox = q % g->ow;
+        at = nonzero_at[k];
+        ocg = at / P, oy = at % P / g->ow, ox = at % g->ow;
         y0 = oy * g->s - g->p, x0 = ox * g->s - g->p;
         ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
         kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
         for (ky = ky0; kx0 < kx1 && ky < ky1; ky++)
-            f->axpy(dxh + ((size_t)(y0 + ky) * g->iw + x0 + kx0) * icg, wt + (((size_t)o * g->k + ky) * g->k + kx0) * icg,
-                    dy[q], (kx1 - kx0) * icg);
+            f->axpy(dx_hwc + ((size_t)(y0 + ky) * g->iw + (x0 + kx0)) * icg,
+                    w_hwc + (((size_t)ocg * g->k + ky) * g->k + kx0) * icg, dy[at], (kx1 - kx0) * icg);
     }
     for (c = 0; c < icg; c++)
         for (iy = iy0; iy < iy1; iy++)
-            for (ix = 0; ix < g->iw; ix++) dx[((size_t)c * g->ih + iy) * g->iw + ix] = dxh[((size_t)iy * g->iw + ix) * icg + c];
+            for (ix = 0; ix < g->iw; ix++)
+                dx[((size_t)c * g->ih + iy) * g->iw + ix] = dx_hwc[((size_t)iy * g->iw + ix) * icg + c];
 }
 
-/* Items: images, each on one thread with its own dxh; those the product suits are skipped. */
+/* Items: images, each on one thread with its own dx_hwc; those the product suits are left. */
 static void cnnvis__conv_sparse_images(void *p, int begin, int end)
 {
     const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
+    const cnnvis__conv_geom *g = &f->a->g;
     int n;
     for (n = begin; n < end; n++)
         if (cnnvis__conv_sparse_wins(f, n)) {
-            float *dxh = cnnvis__thread_scratch(f);
-            cnnvis__conv_sparse_dx(f, n, dxh, (int32_t *)(dxh + (size_t)f->a->g.ih * f->a->g.iw * f->pl.icg), 0, f->a->g.ih);
+            float *dx_hwc = cnnvis__thread_scratch(f);
+            cnnvis__conv_sparse_dx(f, n, dx_hwc, (int32_t *)(dx_hwc + (size_t)g->ih * g->iw * f->pl.icg), 0, g->ih);
         }
 }
 
-/* Items: input rows of the one image f->sparse_image; dxh is shared, each thread its list. */
+/* Items: input rows of image f->sparse_image; dx_hwc is shared, each thread has its list. */
 static void cnnvis__conv_sparse_rows(void *p, int begin, int end)
 {
     const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
@@ -3195,7 +3207,7 @@ static void cnnvis__conv_backward_data_images(void *p, int begin, int end)
     const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
     int n;
     for (n = begin; n < end; n++)
-        if (!f->any_sparse || !cnnvis__conv_sparse_wins(f, n)) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
+        if (!f->n_sparse || !cnnvis__conv_sparse_wins(f, n)) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
 }
 
 static void cnnvis__zero_range(void *p, int begin, int end)
@@ -3217,11 +3229,10 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
     f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
-        int n_sparse = 0;
-        f.group = group;
+        f.group = group, f.n_sparse = 0;
         /* first the images whose dY_g is sparse, by scatter; then the rest, by the product */
-        for (n = 0; n < a->g.n; n++) n_sparse += cnnvis__conv_sparse_wins(&f, n);
-        if (n_sparse) {
+        for (n = 0; n < a->g.n; n++) f.n_sparse += cnnvis__conv_sparse_wins(&f, n);
+        if (f.n_sparse) {
             cnnvis__parallel_for(a->pool, f.pl.ocg, cnnvis__conv_sparse_weights, &f);
             if (a->g.n >= a->n_threads) {
                 cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_sparse_images, &f);
@@ -3232,9 +3243,8 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
                         cnnvis__parallel_for(a->pool, a->g.ih, cnnvis__conv_sparse_rows, &f);
                     }
             }
-            if (n_sparse == a->g.n) continue;
+            if (f.n_sparse == a->g.n) continue;
         }
-        f.any_sparse = n_sparse > 0;
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
         pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
         if (f.micro_direct) {
@@ -3242,13 +3252,13 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
         } else {
             cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
         }
-        f.ap = ap, f.group = group;
+        f.ap = ap;
         if (a->g.n >= a->n_threads) {
             cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
         } else {
             float *scratch = a->scratch + f.pl.shared - f.pl.per_thread;
             for (n = 0; n < a->g.n; n++)
-                if (!n_sparse || !cnnvis__conv_sparse_wins(&f, n)) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
+                if (!f.n_sparse || !cnnvis__conv_sparse_wins(&f, n)) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
         }
     }
 }

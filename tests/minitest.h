@@ -10,13 +10,36 @@
    through one in a debugger, or to give a slow tool such as ThreadSanitizer only the
    tests that matter to it). MINITEST_EMULATED=1 (set by `make test-arm64` and `make
    test-nehalem`) says the program runs under qemu-user, about a hundred times slower than
-   natively: the heaviest checks then use smaller nets or fewer points (minitest_emulated). */
+   natively: the heaviest checks then use smaller nets or fewer points (minitest_emulated).
+   MINITEST_ASAN, MINITEST_TSAN and MINITEST_MSAN are defined in a build under that
+   sanitizer, which slows the float loops several times and measures its own shadow memory
+   in RSS: tests shrink their heaviest work, or skip a memory measurement, there. */
 #ifndef MINITEST_H
 #define MINITEST_H
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
 #include <stdlib.h>
+
+/* gcc says so with __SANITIZE_*__, clang with __has_feature (which gcc lacks before 14, so
+   it must not appear in the same #if as defined()). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MINITEST_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define MINITEST_TSAN 1
+#endif
+#if __has_feature(memory_sanitizer)
+#define MINITEST_MSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(MINITEST_ASAN)
+#define MINITEST_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(MINITEST_TSAN)
+#define MINITEST_TSAN 1
+#endif
 
 static int minitest_passed, minitest_failed, minitest_skipped, minitest_current_failed, minitest_current_skipped;
 

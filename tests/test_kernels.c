@@ -68,10 +68,28 @@ static void fill_dy(float *dy, size_t count, double zeros, cnnvis_rng *rng)
     }
 }
 
+/* How many (image, group) pairs of a conv's backward pass take the scatter of a sparse dy
+   (cnnvis__conv_sparse_dx) rather than the product, for the dy in net's layer 0. */
+static int scattered_pairs(cnnvis_net *net)
+{
+    cnnvis__conv_args a;
+    cnnvis__conv_fast f;
+    int n, count = 0;
+    if (net->layers[0].desc.kind != CNNVIS_LAYER_CONV || net->kernels == CNNVIS_KERNELS_REFERENCE) return 0;
+    a = cnnvis__conv_args_of(net, 0);
+    a.sparse_ok = 1;
+    memset(&f, 0, sizeof f);
+    f.a = &a, f.pl = cnnvis__conv_plan_of(&a.g, a.max_batch);
+    for (f.group = 0; f.group < a.g.groups; f.group++)
+        for (n = 0; n < a.g.n; n++) count += cnnvis__conv_sparse_wins(&f, n);
+    return count;
+}
+
 /* One layer (conv or fc) on random data: forward, input gradient and parameter gradients
-   with both kernel sets; dy has a share `zeros` of zeros. */
+   with both kernel sets; dy has a share `zeros` of zeros. *scattered (may be NULL) gets
+   scattered_pairs. */
 static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, int threads, double zeros, cnnvis_rng *rng,
-                       worst *wr, const char *name)
+                       worst *wr, const char *name, int *scattered)
 {
     cnnvis_net_desc d;
     cnnvis_net *net;
@@ -107,6 +125,7 @@ static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, i
         cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
         dx_params = copy_of(net->dinput.data, counts[1]);
         cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+        if (q == 1 && scattered) *scattered = scattered_pairs(net);
         got[0] = L->out.data, got[1] = dx_params, got[2] = net->dinput.data, got[3] = L->dw, got[4] = L->db;
         for (i = 0; i < 5; i++) {
             static const char *pass[5] = {"forward", "backward data (training)", "backward data (gradient map)",
@@ -138,10 +157,15 @@ static void test_conv_shapes(void)
         {1, 4, 5, 5, 7, 5, 1, 5, 1},      {2, 5, 1, 1, 3, 1, 1, 0, 1},     {1, 2, 1, 3, 4, 5, 1, 2, 2},
         {5, 17, 6, 7, 23, 3, 4, 3, 1},    {64, 7, 8, 8, 33, 3, 1, 1, 1},   {1, 96, 13, 13, 64, 3, 1, 1, 2},
         {1, 3, 227, 227, 8, 11, 4, 0, 1}, {2, 9, 4, 31, 5, 2, 1, 0, 1},    {1, 24, 6, 6, 48, 3, 2, 0, 4},
+        /* rows long enough for the scatter of a sparse dy: alexnet_mini's conv2 and conv3,
+           stride 2 with padding and groups; one image on 2 threads splits its rows */
+        {2, 32, 16, 16, 64, 5, 1, 2, 1}, {1, 64, 8, 8, 96, 3, 1, 1, 1},   {3, 24, 11, 9, 20, 7, 2, 3, 2},
+        {1, 40, 10, 10, 16, 3, 2, 1, 1},
     };
     cnnvis_rng rng;
     worst wr = {0};
     size_t i;
+    int scattered_shapes = 0;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_rng_seed(&rng, 1);
     for (i = 0; i < 2 * sizeof shapes / sizeof shapes[0]; i++) {
@@ -154,11 +178,17 @@ static void test_conv_shapes(void)
         l.pad = shapes[s].p, l.groups = shapes[s].g;
         snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, %dx%d stride %d pad %d groups %d", shapes[s].n, shapes[s].c,
                  shapes[s].h, shapes[s].w, shapes[s].oc, shapes[s].k, shapes[s].k, shapes[s].s, shapes[s].p, shapes[s].g);
-        CHECK(check_layer(&l, shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w, 1 + (int)(s % 3), zeros, &rng, &wr, name),
+        int scattered = 0;
+        CHECK(check_layer(&l, shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w, 1 + (int)(s % 3), zeros, &rng, &wr, name,
+                          &scattered),
               "%s%s: the fast kernels disagree with the reference", name, zeros > 0 ? " (sparse dy)" : "");
+        CHECK(zeros > 0 || scattered == 0, "%s: a dense dy took the scatter", name);
+        scattered_shapes += scattered > 0;
     }
-    printf("  %zu shapes, dense and sparse dy; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0],
-           wr.ratio);
+    /* the five shapes above with rows of 64 floats or more (the 96-channel one and the last four) */
+    CHECK(scattered_shapes >= 5, "only %d shapes took the scatter of a sparse dy", scattered_shapes);
+    printf("  %zu shapes, dense and sparse dy (%d took the scatter); worst difference %.3f of the tolerance\n",
+           sizeof shapes / sizeof shapes[0], scattered_shapes, wr.ratio);
 }
 
 /* Random shapes over the whole range of the parameters. */
@@ -166,7 +196,7 @@ static void test_conv_random(void)
 {
     cnnvis_rng rng;
     worst wr = {0};
-    int t, tried = 0, failed = 0;
+    int t, tried = 0, failed = 0, scattered_shapes = 0;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_rng_seed(&rng, 2);
     for (t = 0; t < 150; t++) {
@@ -177,15 +207,21 @@ static void test_conv_random(void)
         int oc = g * (1 + (int)cnnvis_rng_below(&rng, 20)), h = 1 + (int)cnnvis_rng_below(&rng, 20);
         int w = 1 + (int)cnnvis_rng_below(&rng, 20), n = 1 + (int)cnnvis_rng_below(&rng, 5);
         if (k > h + 2 * p || k > w + 2 * p) continue;
+        if (t % 2) c *= 4; /* the sparse-dy trials: more channels, so that some rows are long enough to scatter */
         memset(&l, 0, sizeof l);
         l.kind = CNNVIS_LAYER_CONV, l.out_channels = oc, l.kernel = k, l.stride = s, l.pad = p, l.groups = g;
         snprintf(name, sizeof name, "conv %dx%dx%dx%d -> %d, k%d s%d p%d g%d", n, c, h, w, oc, k, s, p, g);
         tried++;
-        failed += !check_layer(&l, n, c, h, w, 1 + t % 3, t % 2 ? 0.85 : 0.0, &rng, &wr, name);
+        {
+            int scattered = 0;
+            failed += !check_layer(&l, n, c, h, w, 1 + t % 3, t % 2 ? 0.85 : 0.0, &rng, &wr, name, &scattered);
+            scattered_shapes += scattered > 0;
+        }
     }
     CHECK(failed == 0, "%d of %d random convolutions disagree", failed, tried);
-    printf("  %d random convolutions, every other one with sparse dy; worst difference %.3f of the tolerance\n", tried,
-           wr.ratio);
+    CHECK(scattered_shapes > 0, "no random convolution took the scatter of a sparse dy");
+    printf("  %d random convolutions, every other one with sparse dy (%d took the scatter); worst difference %.3f of the "
+           "tolerance\n", tried, scattered_shapes, wr.ratio);
 }
 
 static void test_fc_shapes(void)
@@ -205,16 +241,17 @@ static void test_fc_shapes(void)
         memset(&l, 0, sizeof l);
         l.kind = CNNVIS_LAYER_FC, l.out_channels = shapes[i].out;
         snprintf(name, sizeof name, "fc %dx%dx%dx%d -> %d", shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, shapes[i].out);
-        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), 0.0, &rng, &wr, name),
+        CHECK(check_layer(&l, shapes[i].n, shapes[i].c, shapes[i].h, shapes[i].w, 1 + (int)(i % 3), 0.0, &rng, &wr, name, NULL),
               "%s: the fast kernels disagree with the reference", name);
     }
     printf("  %zu shapes; worst difference %.3f of the tolerance\n", sizeof shapes / sizeof shapes[0], wr.ratio);
 }
 
-/* One layer: each of 8 images alone must give the same bits as in the batch of 8, forward
-   and backward to the input. The odd images' dy are 85% zeros, so a batch mixes the
-   scatter and the product in the backward pass. Returns the number of images that differ. */
-static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int threads, cnnvis_rng *rng)
+/* One layer: each of nb images alone must give the same bits as in the batch of nb, forward
+   and backward to the input. The dy of images 1 and 3 mod 4 are 85% zeros, and image 2 mod
+   4 has zeros in its first half of channels only (with 2 groups: a sparse group beside a
+   dense one), so a batch mixes the scatter and the product. Returns the images that differ. */
+static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int threads, int nb, cnnvis_rng *rng)
 {
     cnnvis_net_desc d;
     cnnvis_net *net;
@@ -225,21 +262,25 @@ static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int t
     int n, bad = 0;
     cnnvis_net_desc_init(&d, c, h, w);
     cnnvis_net_desc_add(&d, l);
-    d.max_batch = 8, d.n_threads = threads;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return 8;
+    d.max_batch = nb, d.n_threads = threads;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return nb;
     L = &net->layers[0];
     in = (size_t)c * h * w, out = (size_t)L->out_c * L->out_h * L->out_w;
     for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(rng);
     for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(rng);
-    cnnvis_tensor_create(&x, 8, c, h, w);
-    cnnvis_tensor_create(&dy, 8, L->out_c, L->out_h, L->out_w);
+    cnnvis_tensor_create(&x, nb, c, h, w);
+    cnnvis_tensor_create(&dy, nb, L->out_c, L->out_h, L->out_w);
     for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
-    for (n = 0; n < 8; n++) fill_dy(dy.data + n * out, out, n % 2 ? 0.85 : 0.0, rng);
+    for (n = 0; n < nb; n++) {
+        size_t half = out / L->out_c * (size_t)(L->out_c / 2); /* the first half of the channels */
+        fill_dy(dy.data + n * out, out, n % 2 ? 0.85 : 0.0, rng);
+        if (n % 4 == 2) fill_dy(dy.data + n * out, half, 0.85, rng);
+    }
     cnnvis_net_forward(net, &x);
     cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
-    y_batch = copy_of(L->out.data, 8 * out);
-    dx_batch = copy_of(net->dinput.data, 8 * in);
-    for (n = 0; n < 8; n++) {
+    y_batch = copy_of(L->out.data, nb * out);
+    dx_batch = copy_of(net->dinput.data, nb * in);
+    for (n = 0; n < nb; n++) {
         x1 = cnnvis_tensor_wrap(x.data + n * in, 1, c, h, w);
         dy1 = cnnvis_tensor_wrap(dy.data + n * out, 1, L->out_c, L->out_h, L->out_w);
         cnnvis_net_forward(net, &x1);
@@ -276,7 +317,7 @@ static void test_small_batch_bits(void)
         int bad;
         memset(&l, 0, sizeof l);
         l.kind = CNNVIS_LAYER_FC, l.out_channels = fc[s].out;
-        bad = alone_vs_batch(&l, fc[s].in, 1, 1, 1 + (int)(s % 2), &rng);
+        bad = alone_vs_batch(&l, fc[s].in, 1, 1, 1 + (int)(s % 2), 8, &rng);
         CHECK(bad == 0, "fc %d -> %d: %d of 8 images differ alone from in a batch", fc[s].in, fc[s].out, bad);
     }
     for (s = 0; s < sizeof conv / sizeof conv[0]; s++) {
@@ -285,11 +326,17 @@ static void test_small_batch_bits(void)
         memset(&l, 0, sizeof l);
         l.kind = CNNVIS_LAYER_CONV, l.out_channels = conv[s].oc, l.kernel = conv[s].k, l.stride = conv[s].s;
         l.pad = conv[s].p, l.groups = conv[s].g;
-        bad = alone_vs_batch(&l, conv[s].c, conv[s].h, conv[s].w, 1 + (int)(s % 2), &rng);
+        bad = alone_vs_batch(&l, conv[s].c, conv[s].h, conv[s].w, 1 + (int)(s % 2), 8, &rng);
         CHECK(bad == 0, "conv %dx%dx%d -> %d k%d s%d p%d g%d: %d of 8 images differ alone from in a batch", conv[s].c,
               conv[s].h, conv[s].w, conv[s].oc, conv[s].k, conv[s].s, conv[s].p, conv[s].g, bad);
+        /* fewer images than threads: each image's rows split among the threads, scattered or
+           not, and the product of the others run image by image */
+        bad = alone_vs_batch(&l, conv[s].c, conv[s].h, conv[s].w, 3, 3, &rng);
+        CHECK(bad == 0, "conv %dx%dx%d -> %d k%d s%d p%d g%d, 3 threads: %d of 3 images differ alone from in a batch",
+              conv[s].c, conv[s].h, conv[s].w, conv[s].oc, conv[s].k, conv[s].s, conv[s].p, conv[s].g, bad);
     }
-    printf("  %zu fc and %zu conv shapes, 8 images each\n", sizeof fc / sizeof fc[0], sizeof conv / sizeof conv[0]);
+    printf("  %zu fc and %zu conv shapes, 8 images each (and 3 images on 3 threads for the convs)\n",
+           sizeof fc / sizeof fc[0], sizeof conv / sizeof conv[0]);
 }
 
 /* col2im's row addition: the SIMD versions add lane by lane, the same bits as the loop. */

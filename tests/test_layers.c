@@ -666,12 +666,7 @@ static int same_bytes(const void *a, const void *b, size_t bytes, const char *wh
 
 /* Batches: fewer images than threads (the images are split within) and at least as many
    (split between); -O0 builds and ThreadSanitizer use fewer and smaller ones to stay fast. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_LAYERS_TSAN 1
-#endif
-#endif
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_THREAD__) && !defined(TEST_LAYERS_TSAN)
+#if defined(__OPTIMIZE__) && !defined(MINITEST_TSAN)
 #define THREADS_FAST_BUILD 1
 #else
 #define THREADS_FAST_BUILD 0

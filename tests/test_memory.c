@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "minitest.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <errno.h>
@@ -45,13 +46,9 @@
 #include <sched.h>
 #endif
 
-/* ASan and TSan put redzones and shadow memory around every block: RSS then measures them. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* Sanitizers put redzones and shadow memory around every block: RSS then measures them. */
+#if defined(MINITEST_ASAN) || defined(MINITEST_TSAN) || defined(MINITEST_MSAN)
 #define MEM_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define MEM_SANITIZED 1
-#endif
 #endif
 
 /* --- The counting allocator ----------------------------------------------------------------
@@ -117,7 +114,6 @@ static void count_read(size_t *live, size_t *peak)
 #define CNNVIS_FREE(p) count_free(p)
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
-#include "minitest.h"
 
 /* --- Resident memory (Linux) ----------------------------------------------------------------- */
 
