@@ -1440,6 +1440,67 @@ static void run_class_model(void *ctx)
     if (cnnvis_class_model(&out, j->net, 0, NULL, NULL) == CNNVIS_OK) cnnvis_tensor_free(&out);
 }
 
+/* One conv layer's input gradient, as a gradient map computes it (sparse_ok: the scatter of
+   a mostly-zero dY allowed) or as training does (the product). */
+typedef struct backward_data_job {
+    cnnvis_net *net;
+    int layer, sparse_ok;
+} backward_data_job;
+
+static void run_backward_data(void *ctx)
+{
+    backward_data_job *j = (backward_data_job *)ctx;
+    cnnvis__conv_args a = cnnvis__conv_args_of(j->net, j->layer);
+    a.sparse_ok = j->sparse_ok;
+    cnnvis__conv2d_backward_data(j->net, &a);
+}
+
+/* 6(b): the two ways of a conv's input gradient on the dY a gradient map leaves below each
+   max-pool and ReLU, timed in the same run: what cnnvis__conv_sparse_wins decides from. */
+static void bench_sparse_backward(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x, g;
+    cnnvis_rng rng;
+    int i, last;
+    cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+    d.n_threads = 1, d.seed = 1;
+    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return;
+    last = net->n_layers - 1;
+    cnnvis_tensor_create(&x, 1, 3, 32, 32);
+    cnnvis_tensor_create(&g, 1, net->layers[last].out_c, 1, 1);
+    cnnvis_rng_seed(&rng, 5);
+    fill_random(x.data, cnnvis_tensor_count(&x), &rng);
+    cnnvis_tensor_clamp(&x, 0, 1);
+    cnnvis_net_normalize(net, &x, &x);
+    g.data[0] = 1; /* the gradient of class 0's score, as a gradient map takes it */
+    cnnvis_net_forward(net, &x);
+    cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
+    printf("\n6(b). A gradient map's conv input gradients, 1 thread, us (median): the product, and the\n"
+           "   scatter of the nonzero dy where cnnvis__conv_sparse_wins takes it\n");
+    printf("   %-8s %10s %10s %10s %8s\n", "layer", "dy nonzero", "product", "as taken", "ratio");
+    for (i = 0; i < net->n_layers; i++) {
+        backward_data_job j;
+        timing product, taken;
+        const cnnvis_layer *L = &net->layers[i];
+        size_t q, count = cnnvis_tensor_count(&L->dout), nnz = 0;
+        if (L->desc.kind != CNNVIS_LAYER_CONV) continue;
+        for (q = 0; q < count; q++) nnz += L->dout.data[q] != 0.0f;
+        j.net = net, j.layer = i, j.sparse_ok = 0;
+        product = measure(run_backward_data, &j, 0);
+        j.sparse_ok = 1;
+        taken = measure(run_backward_data, &j, 0);
+        printf("   %-8s %9.1f%% %10.1f %10.1f %7.2fx\n", L->desc.name, 100.0 * nnz / count, product.seconds * 1e6,
+               taken.seconds * 1e6, product.seconds / taken.seconds);
+        csv_row("saliency", L->desc.name, "backward_data_product", 1, 1, product.seconds * 1e6, "us", -1);
+        csv_row("saliency", L->desc.name, "backward_data_as_taken", 1, 1, taken.seconds * 1e6, "us", -1);
+    }
+    fflush(stdout);
+    cnnvis_tensor_free(&x), cnnvis_tensor_free(&g);
+    cnnvis_net_free(net);
+}
+
 static void bench_saliency(void)
 {
     static const struct {
@@ -1491,6 +1552,7 @@ static void bench_saliency(void)
         printf("\n");
         fflush(stdout);
     }
+    bench_sparse_backward();
 }
 
 
