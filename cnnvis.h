@@ -4553,8 +4553,8 @@ static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
         if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__conv2d_backward_weights(net, &a);
-        /* Training keeps the product: its batches run the product near peak, where the
-           scatter gains little, and a training run gives the same weights as it always has. */
+        /* Training keeps the product, so that a training run gives the same weights as it
+           did before the scatter; the scatter was measured and tuned on gradient maps. */
         a.sparse_ok = !(flags & CNNVIS_BACKWARD_PARAMS);
         if (want_dx) cnnvis__conv2d_backward_data(net, &a);
         break;
