@@ -354,6 +354,36 @@ static void check_net(cnnvis_net *net, cnnvis_tensor *x, const float *R, const i
         }
         CHECK(g.checked > 0 && g.skipped * 4 <= g.tried,
               "%s: %d of %d coordinates skipped at kinks (at most a quarter may be)", label, g.skipped, g.tried);
+        /* A gradient map's pass, without parameter gradients, where the fast kernels scatter a
+           mostly-zero dY (below a max-pool) instead of the product, must give the input
+           gradient just checked, up to the rounding of another order of sums. */
+        {
+            size_t q, count = cnnvis_tensor_count(x);
+            float *checked = (float *)malloc(sizeof(float) * count);
+            double top = 0, diff = 0;
+            REQUIRE(checked, "out of memory");
+            memcpy(checked, net->dinput.data, sizeof(float) * count);
+            net->rng = g.rng0;
+            r = cnnvis_net_forward(net, x);
+            REQUIRE(r == CNNVIS_OK, "%s: forward: %s", label, cnnvis_last_error());
+            if (labels) {
+                r = cnnvis_net_loss(net, labels, NULL);
+                REQUIRE(r == CNNVIS_OK, "%s: loss: %s", label, cnnvis_last_error());
+                r = cnnvis_net_backward(net, last, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+            } else {
+                cnnvis_tensor dout = cnnvis_tensor_wrap((float *)R, net->batch, net->layers[last].out_c,
+                                                        net->layers[last].out_h, net->layers[last].out_w);
+                r = cnnvis_net_backward(net, last, &dout, CNNVIS_RELU_BACKPROP, 0);
+            }
+            REQUIRE(r == CNNVIS_OK, "%s: backward: %s", label, cnnvis_last_error());
+            for (q = 0; q < count; q++) {
+                top = fabs(checked[q]) > top ? fabs(checked[q]) : top;
+                diff = fabs((double)net->dinput.data[q] - checked[q]) > diff ? fabs((double)net->dinput.data[q] - checked[q]) : diff;
+            }
+            CHECK(diff <= 1e-4 * top + 1e-7, "%s: the input gradient without parameter gradients differs by %.3g (max %.3g)",
+                  label, diff, top);
+            free(checked);
+        }
         if (o->e2e && g.n_ratios > 0) {
             double median;
             qsort(g.ratios, (size_t)g.n_ratios, sizeof(double), cmp_double);
