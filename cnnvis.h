@@ -2015,6 +2015,7 @@ typedef struct cnnvis__conv_args {
     struct cnnvis_pool *pool;
     int n_threads, max_batch;
     int sparse_ok;   /* backward data may scatter a sparse dY (cnnvis__conv_sparse_dx) */
+    int im2col_only; /* forward by im2col even where cnnvis__conv_implicit applies (tests) */
 } cnnvis__conv_args;
 
 /* --- Convolution, reference ------------------------------------------------------------ */
@@ -2657,6 +2658,87 @@ static cnnvis__micro_direct_fn cnnvis__micro_direct_for(cnnvis_kernels k)
     return NULL;
 }
 
+/* The same tile once more, for a stride-1 convolution without im2col (cnnvis__conv_implicit
+   below): B is not packed but read from the zero-padded image, which im2col would only have
+   copied. For tap k, lanes 0-7 of the tile read x0[off[k] + 0..7] and lanes 8-15
+   x1[off[k] + 0..7], eight output positions on one row each. A is read in place as in
+   micro_direct. The arithmetic is again the packed kernel's: the same bits. */
+typedef void (*cnnvis__micro_implicit_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
+                                          const float *x0, const float *x1, float *c, size_t rs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro_implicit__avx2(int kc, const float *a, size_t a_rs, size_t a_cs,
+                                                         const int32_t *off, const float *x0, const float *x1, float *c,
+                                                         size_t rs, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
+    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
+    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
+    int k;
+    for (k = 0; k < kc; k++, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
+        __m256 b0 = _mm256_loadu_ps(x0 + off[k]), b1 = _mm256_loadu_ps(x1 + off[k]), ai;
+        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, 1, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro_implicit__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
+                                         const float *x0, const float *x1, float *c, size_t rs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    const float *row[CNNVIS__MR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++) {
+        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    }
+    for (k = 0; k < kc; k++) {
+        const float *p0 = x0 + off[k], *p1 = x1 + off[k];
+        float32x4_t b0 = vld1q_f32(p0), b1 = vld1q_f32(p0 + 4), b2 = vld1q_f32(p1), b3 = vld1q_f32(p1 + 4);
+        size_t at = (size_t)k * a_cs;
+        for (i = 0; i < CNNVIS__MR; i++) {
+            float32x4_t ai = vdupq_n_f32(row[i][at]);
+            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
+            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
+        }
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, 1, mr, nr);
+}
+#endif
+
+static cnnvis__micro_implicit_fn cnnvis__micro_implicit_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_implicit__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_implicit__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
 /* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
    panels, full K); A either too (ap) or, when ap is NULL, read from a[i*a_rs + kk*a_cs]:
    in place by micro_direct if it is set, otherwise packed block by block into each
@@ -2943,6 +3025,62 @@ static void cnnvis__col2im_range(void *p, int begin, int end)
     }
 }
 
+/* --- Forward without im2col at stride 1 ----------------------------------------------------
+   im2col copies every input value K*K times, and at batch 1 the copy costs a third as much
+   as the product it feeds. At stride 1 its row for tap (icg, ky, kx) is the zero-padded
+   image shifted by (ky, kx), so eight output positions on one row read eight consecutive
+   values of the padded image: the tile's B vectors can be loaded where they lie, at an
+   offset per tap (the "implicit" im2col of cuDNN, Chetlur et al. 2014, sec. 3.1). That
+   needs each half of a 16-position tile on one output row: OW a multiple of 8 (alexnet_mini
+   at 32x32). The K blocks, the order of the multiply-adds and the additions into C are
+   cnnvis__gemm_range's, so both ways give the same bits. */
+
+/* Floats of the padded planes: ICg x (IH + 2P) x (IW + 2P). */
+static size_t cnnvis__implicit_floats(const cnnvis__conv_geom *g)
+{
+    return (size_t)(g->ic / g->groups) * (size_t)(g->ih + 2 * g->p) * (size_t)(g->iw + 2 * g->p);
+}
+
+static int cnnvis__conv_implicit_applies(const cnnvis__conv_geom *g)
+{
+    return g->s == 1 && g->ow % 8 == 0 && cnnvis__implicit_floats(g) < INT32_MAX; /* offsets are int32 */
+}
+
+/* The product of one image and group with B read in the padded image. Items: A panels, as
+   in cnnvis__gemm_range, in the same order. */
+typedef struct cnnvis__implicit {
+    int m, kd, P, ow, pw;
+    const float *a;       /* A panel ir at a + ir*a_ps, its element (i, k) at i*a_rs + k*a_cs */
+    size_t a_ps, a_rs, a_cs;
+    const int32_t *off;   /* tap kd = (icg, ky, kx) reads xp[off[kd] + position] */
+    const float *xp;      /* the group's ICg planes, zero-padded, (IH + 2P) x (IW + 2P) each */
+    float *c;             /* Y_g (OCg x P), holding the bias */
+    cnnvis__micro_implicit_fn micro;
+} cnnvis__implicit;
+
+static void cnnvis__implicit_range(void *p, int begin, int end)
+{
+    const cnnvis__implicit *t = (const cnnvis__implicit *)p;
+    int tiles = (t->P + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
+    for (pc = 0; pc < t->kd; pc += CNNVIS__KC) {
+        int kc = CNNVIS__MIN(CNNVIS__KC, t->kd - pc);
+        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
+            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
+            for (jr = 0; jr < tiles; jr++) {
+                /* positions [16jr, 16jr + 16): two runs of 8 (a last tile of 8 reads its run twice) */
+                int pos0 = jr * CNNVIS__NR, pos1 = pos0 + 8 < t->P ? pos0 + 8 : pos0;
+                int nr = CNNVIS__MIN(CNNVIS__NR, t->P - pos0);
+                const float *x0 = t->xp + (size_t)(pos0 / t->ow) * t->pw + pos0 % t->ow;
+                const float *x1 = t->xp + (size_t)(pos1 / t->ow) * t->pw + pos1 % t->ow;
+                for (ir = ib; ir < ie; ir++)
+                    t->micro(kc, t->a + (size_t)ir * t->a_ps + (size_t)pc * t->a_cs, t->a_rs, t->a_cs, t->off + pc, x0, x1,
+                             t->c + (size_t)ir * CNNVIS__MR * t->P + pos0, (size_t)t->P,
+                             CNNVIS__MIN(CNNVIS__MR, t->m - ir * CNNVIS__MR), nr);
+            }
+        }
+    }
+}
+
 /* Scratch layout for the fast convolution of one layer: a shared part (packed weights or
    chunk operands) and one part per thread. */
 typedef struct cnnvis__conv_plan {
@@ -2967,6 +3105,8 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
     /* or, when dY is sparse, dx of the group channels-last (cnnvis__conv_sparse_dx) */
     bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + (size_t)pl.ocg * pl.P);
+    /* or, at stride 1, the padded image and its tap offsets (cnnvis__conv_implicit) */
+    fwd_thread = CNNVIS__MAX(fwd_thread, cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR) + (size_t)pl.kd);
     /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
        only on the layer's shape, so the order of the sums does not depend on threads */
     w_a = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.P;
@@ -2994,6 +3134,7 @@ typedef struct cnnvis__conv_fast {
     const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
     size_t a_rs, a_cs;
     cnnvis__micro_direct_fn micro_direct;
+    cnnvis__micro_implicit_fn micro_implicit; /* forward without im2col, or NULL */
     cnnvis__add_row_fn add_row; /* col2im */
     cnnvis__axpy_fn axpy;       /* the sparse backward pass */
     float *shared_b;     /* B (and dcol) shared when images are split within */
@@ -3007,12 +3148,44 @@ static float *cnnvis__thread_scratch(const cnnvis__conv_fast *f)
     return f->a->scratch + f->pl.shared + (size_t)cnnvis__thread_index * f->pl.per_thread;
 }
 
+/* Forward of one image and group at stride 1 without im2col: pad the image into bp, then
+   the product. */
+static void cnnvis__conv_implicit(const cnnvis__conv_fast *f, int n, float *bp, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    int icg = f->pl.icg, ph = g->ih + 2 * g->p, pw = g->iw + 2 * g->p, c, y, ky, kx;
+    const float *x = f->a->x + ((size_t)n * g->ic + (size_t)f->group * icg) * g->ih * g->iw;
+    int32_t *off = (int32_t *)(bp + cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR)), *o = off;
+    cnnvis__implicit t;
+    memset(bp, 0, sizeof(float) * cnnvis__implicit_floats(g));
+    for (c = 0; c < icg; c++)
+        for (y = 0; y < g->ih; y++)
+            memcpy(bp + ((size_t)c * ph + y + g->p) * pw + g->p, x + ((size_t)c * g->ih + y) * g->iw, sizeof(float) * (size_t)g->iw);
+    for (c = 0; c < icg; c++)
+        for (ky = 0; ky < g->k; ky++)
+            for (kx = 0; kx < g->k; kx++) *o++ = (int32_t)(((size_t)c * ph + ky) * pw + kx);
+    t.m = f->pl.ocg, t.kd = f->pl.kd, t.P = f->pl.P, t.ow = g->ow, t.pw = pw;
+    if (f->ap) /* packed: panel ir holds its element (i, k) at k*MR + i */
+        t.a = f->ap, t.a_ps = (size_t)f->pl.kd * CNNVIS__MR, t.a_rs = 1, t.a_cs = CNNVIS__MR;
+    else
+        t.a = f->a_raw, t.a_ps = CNNVIS__MR * f->a_rs, t.a_rs = f->a_rs, t.a_cs = f->a_cs;
+    t.off = off, t.xp = bp, t.micro = f->micro_implicit;
+    t.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    if (serial) cnnvis__implicit_range(&t, 0, cnnvis__panels_a(t.m));
+    else cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(t.m), cnnvis__implicit_range, &t);
+}
+
 static void cnnvis__conv_forward_image(const cnnvis__conv_fast *f, int n, float *bp, int serial)
 {
     const cnnvis__conv_geom *g = &f->a->g;
     cnnvis__im2col_args ia;
     cnnvis__gemm gm;
+    if (f->micro_implicit) {
+        cnnvis__conv_implicit(f, n, bp, serial);
+        return;
+    }
     memset(&gm, 0, sizeof gm);
+
     ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
     gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
     gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
@@ -3053,6 +3226,7 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
     f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
     cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
     f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
+    f.micro_implicit = cnnvis__conv_implicit_applies(&a->g) && !a->im2col_only ? cnnvis__micro_implicit_for(kernels) : NULL;
     for (group = 0; group < a->g.groups; group++) {
         float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
         pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;

@@ -339,6 +339,62 @@ static void test_small_batch_bits(void)
            sizeof fc / sizeof fc[0], sizeof conv / sizeof conv[0]);
 }
 
+/* At stride 1 with OW a multiple of 8 the forward pass reads B in the padded image instead
+   of im2col's copy (cnnvis__conv_implicit); it is meant to do the product's arithmetic in
+   the product's order, so both must give the same bits: with the weights in place (batch
+   up to 4) and packed (batch 8), on one thread and with one image split over 3. */
+static void test_implicit_bits(void)
+{
+    static const struct {
+        int n, c, h, w, oc, k, p, g;
+    } shapes[] = {{1, 3, 32, 32, 32, 5, 2, 1}, {1, 32, 16, 16, 64, 5, 2, 1}, {2, 64, 8, 8, 96, 3, 1, 1},
+                  {8, 96, 8, 8, 64, 3, 1, 1},  {1, 6, 12, 14, 9, 3, 2, 3},  {3, 5, 8, 24, 7, 1, 0, 1},
+                  {8, 4, 5, 10, 14, 3, 0, 2},  {1, 300, 6, 8, 7, 3, 1, 1},  {1, 2, 1, 4, 4, 5, 4, 2}};
+    cnnvis_rng rng;
+    size_t s;
+    int bad = 0, threads;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_rng_seed(&rng, 8);
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (threads = 1; threads <= 3; threads += 2) {
+            cnnvis_net_desc d;
+            cnnvis_net *net;
+            cnnvis_layer *L;
+            cnnvis_tensor x;
+            cnnvis__conv_args a;
+            float *implicit;
+            size_t i, out;
+            cnnvis_net_desc_init(&d, shapes[s].c, shapes[s].h, shapes[s].w);
+            cnnvis_net_desc_conv(&d, "conv", shapes[s].oc, shapes[s].k, 1, shapes[s].p, shapes[s].g);
+            d.max_batch = shapes[s].n, d.n_threads = threads;
+            REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+            L = &net->layers[0];
+            for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(&rng);
+            for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(&rng);
+            cnnvis_tensor_create(&x, shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w);
+            for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(&rng);
+            cnnvis_net_forward(net, &x);
+            a = cnnvis__conv_args_of(net, 0);
+            CHECK(cnnvis__conv_implicit_applies(&a.g), "shape %zu: the implicit forward does not apply", s);
+            out = cnnvis_tensor_count(&L->out);
+            implicit = copy_of(L->out.data, out);
+            memset(L->out.data, 0, sizeof(float) * out);
+            a.im2col_only = 1;
+            cnnvis__conv2d_forward__fast(&a, net->kernels);
+            if (memcmp(implicit, L->out.data, sizeof(float) * out) != 0) {
+                printf("  %dx%dx%dx%d -> %d, %dx%d pad %d groups %d, %d threads: the implicit forward differs from im2col's\n",
+                       shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w, shapes[s].oc, shapes[s].k, shapes[s].k,
+                       shapes[s].p, shapes[s].g, threads);
+                bad++;
+            }
+            free(implicit);
+            cnnvis_tensor_free(&x);
+            cnnvis_net_free(net);
+        }
+    CHECK(bad == 0, "%d of %zu cases differ", bad, 2 * sizeof shapes / sizeof shapes[0]);
+    printf("  %zu shapes on 1 and 3 threads, bit for bit\n", sizeof shapes / sizeof shapes[0]);
+}
+
 /* col2im's row addition: the SIMD versions add lane by lane, the same bits as the loop. */
 static void test_add_row(void)
 {
@@ -427,6 +483,7 @@ int main(void)
     RUN(test_conv_random);
     RUN(test_fc_shapes);
     RUN(test_small_batch_bits);
+    RUN(test_implicit_bits);
     RUN(test_add_row);
     RUN(test_whole_net);
     return SUMMARY();
