@@ -2311,33 +2311,176 @@ typedef struct cnnvis__pool_args {
     int32_t *switches; /* (N, C, OH, OW) */
 } cnnvis__pool_args;
 
+/* The max over rows [y0, y1) and columns [x0, x1) of plane x, met in row-major order, and
+   where it was, iy*IW + ix (the first one on ties). */
+static void cnnvis__maxpool_window(const float *x, int iw, int y0, int y1, int x0, int x1, float *y, int32_t *sw)
+{
+    float best = x[y0 * iw + x0];
+    int32_t arg = y0 * iw + x0;
+    int iy, ix;
+    for (iy = y0; iy < y1; iy++)
+        for (ix = x0; ix < x1; ix++)
+            if (x[iy * iw + ix] > best) best = x[iy * iw + ix], arg = iy * iw + ix;
+    *y = best, *sw = arg;
+}
+
 /* y[n][c][oy][ox] = max over the K x K window at (oy*S - P, ox*S - P) of x (padding is -inf,
-   so it never wins); the switch records where the maximum was, iy*IW + ix (the first one on
-   ties). Items: (n, c) planes. */
+   so it never wins: the window is clipped to the image); the switch records where the
+   maximum was. Items: (n, c) planes. */
 static void cnnvis__maxpool_forward_range(void *p, int begin, int end)
 {
     const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
-    int plane;
+    int plane, oy, ox;
     for (plane = begin; plane < end; plane++) {
         const float *x = a->x + (size_t)plane * a->ih * a->iw;
         float *y = a->y + (size_t)plane * a->oh * a->ow;
         int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
-        int oy, ox, iy, ix; /* output row, column; input row, column */
         for (oy = 0; oy < a->oh; oy++) {
-            /* the window's rows inside the image: padding is -inf and never wins */
             int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
             for (ox = 0; ox < a->ow; ox++) {
                 int x0 = CNNVIS__MAX(ox * a->s - a->p, 0), x1 = CNNVIS__MIN(ox * a->s - a->p + a->k, a->iw);
-                float best = x[y0 * a->iw + x0];
-                int32_t arg = y0 * a->iw + x0;
-                for (iy = y0; iy < y1; iy++)
-                    for (ix = x0; ix < x1; ix++)
-                        if (x[iy * a->iw + ix] > best) best = x[iy * a->iw + ix], arg = iy * a->iw + ix;
-                y[oy * a->ow + ox] = best;
-                sw[oy * a->ow + ox] = arg;
+                cnnvis__maxpool_window(x, a->iw, y0, y1, x0, x1, y + oy * a->ow + ox, sw + oy * a->ow + ox);
             }
         }
     }
+}
+
+/* The same pool with several windows of a row at once, lane j holding window ox + j. One
+   window's comparisons each wait on the last; a row's windows do not wait on each other.
+   Each lane meets its values in the order above: the first one inside the image is taken,
+   then a value only if it is greater (an ordered compare, false on NaN like C's >), so the
+   maxima and switches are the same bits. Stride 2 takes the even lanes of twice the width.
+   Columns outside the image are masked off: AVX2 masks its loads, NEON (which has no masked
+   load) copies such a row into a buffer first. Windows that start left of the image (at
+   most P/S + 1 of a row) and other strides go one by one. */
+#define CNNVIS__POOL_ROW 64 /* floats of NEON's buffer: K up to 57 at stride 2 */
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static __m256i cnnvis__in_range__avx2(__m256i col, int n) /* 0 <= col < n */
+{
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), col), _mm256_cmpgt_epi32(_mm256_set1_epi32(n), col));
+}
+
+CNNVIS__AVX2_FN static void cnnvis__maxpool_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ones = _mm256_set1_epi32(-1);
+    const __m256i lane = _mm256_mullo_epi32(step, _mm256_set1_epi32(a->s));
+    int plane, oy, ox, iy, kx, n;
+    if (a->s != 1 && a->s != 2) {
+        cnnvis__maxpool_forward_range(p, begin, end);
+        return;
+    }
+    for (plane = begin; plane < end; plane++) {
+        const float *x = a->x + (size_t)plane * a->ih * a->iw;
+        float *y = a->y + (size_t)plane * a->oh * a->ow;
+        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        for (oy = 0; oy < a->oh; oy++) {
+            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
+            for (ox = 0; ox < a->ow && ox * a->s < a->p; ox++) /* the lanes' loads start inside the row */
+                cnnvis__maxpool_window(x, a->iw, y0, y1, 0, CNNVIS__MIN(ox * a->s - a->p + a->k, a->iw), y + oy * a->ow + ox,
+                                       sw + oy * a->ow + ox);
+            for (; ox < a->ow; ox += 8) {
+                int x0 = ox * a->s - a->p;
+                float tile[8];
+                int32_t args[8];
+                __m256 best = _mm256_setzero_ps();
+                __m256i arg = _mm256_setzero_si256(), started = _mm256_setzero_si256();
+                for (iy = y0; iy < y1; iy++)
+                    for (kx = 0; kx < a->k; kx++) {
+                        const float *row = x + iy * a->iw;
+                        int c = x0 + kx; /* lane 0's column, >= 0; the loads form no pointer past the row */
+                        __m256i col = _mm256_add_epi32(lane, _mm256_set1_epi32(c)), in = cnnvis__in_range__avx2(col, a->iw);
+                        __m256 v = _mm256_setzero_ps(), take;
+                        if (a->s == 1) {
+                            if (c < a->iw) v = _mm256_maskload_ps(row + c, in);
+                        } else { /* row[c], row[c + 2], ..., row[c + 14] */
+                            __m256i c0 = _mm256_add_epi32(step, _mm256_set1_epi32(c));
+                            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps(), pairs;
+                            if (c < a->iw) lo = _mm256_maskload_ps(row + c, cnnvis__in_range__avx2(c0, a->iw));
+                            if (c + 8 < a->iw)
+                                hi = _mm256_maskload_ps(row + c + 8, cnnvis__in_range__avx2(_mm256_add_epi32(c0, _mm256_set1_epi32(8)), a->iw));
+                            pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+                            v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+                        }
+                        take = _mm256_and_ps(_mm256_castsi256_ps(in), _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                                                                                   _mm256_castsi256_ps(_mm256_xor_si256(started, ones))));
+                        best = _mm256_blendv_ps(best, v, take);
+                        arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
+                                                                   _mm256_castsi256_ps(_mm256_add_epi32(col, _mm256_set1_epi32(iy * a->iw))), take));
+                        started = _mm256_or_si256(started, in);
+                    }
+                _mm256_storeu_ps(tile, best);
+                _mm256_storeu_si256((__m256i *)args, arg);
+                n = CNNVIS__MIN(8, a->ow - ox);
+                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)n);
+                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)n);
+            }
+        }
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__maxpool_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    static const int32_t lanes[4] = {0, 1, 2, 3};
+    int32x4_t lane = vmulq_n_s32(vld1q_s32(lanes), a->s);
+    int width = 4 * a->s + a->k - 1, plane, oy, ox, iy, kx, t;
+    if ((a->s != 1 && a->s != 2) || width > CNNVIS__POOL_ROW) {
+        cnnvis__maxpool_forward_range(p, begin, end);
+        return;
+    }
+    for (plane = begin; plane < end; plane++) {
+        const float *x = a->x + (size_t)plane * a->ih * a->iw;
+        float *y = a->y + (size_t)plane * a->oh * a->ow;
+        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        for (oy = 0; oy < a->oh; oy++) {
+            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
+            for (ox = 0; ox < a->ow; ox += 4) {
+                int x0 = ox * a->s - a->p, inside = x0 >= 0 && x0 + width <= a->iw;
+                float buf[CNNVIS__POOL_ROW], tile[4];
+                int32_t args[4];
+                float32x4_t best = vdupq_n_f32(0.0f);
+                uint32x4_t started = vdupq_n_u32(0);
+                int32x4_t arg = vdupq_n_s32(0);
+                for (iy = y0; iy < y1; iy++) {
+                    const float *row = x + iy * a->iw, *r = buf;
+                    if (inside) r = row + x0;
+                    else
+                        for (t = 0; t < width; t++) buf[t] = x0 + t >= 0 && x0 + t < a->iw ? row[x0 + t] : 0.0f;
+                    for (kx = 0; kx < a->k; kx++) {
+                        int32x4_t col = vaddq_s32(lane, vdupq_n_s32(x0 + kx));
+                        uint32x4_t in = vandq_u32(vcgeq_s32(col, vdupq_n_s32(0)), vcltq_s32(col, vdupq_n_s32(a->iw)));
+                        float32x4_t v = a->s == 1 ? vld1q_f32(r + kx) : vld2q_f32(r + kx).val[0];
+                        uint32x4_t take = vandq_u32(in, vorrq_u32(vcgtq_f32(v, best), vmvnq_u32(started)));
+                        best = vbslq_f32(take, v, best);
+                        arg = vbslq_s32(take, vaddq_s32(col, vdupq_n_s32(iy * a->iw)), arg);
+                        started = vorrq_u32(started, in);
+                    }
+                }
+                vst1q_f32(tile, best);
+                vst1q_s32(args, arg);
+                t = CNNVIS__MIN(4, a->ow - ox);
+                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)t);
+                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)t);
+            }
+        }
+    }
+}
+#endif
+
+static cnnvis__range_fn cnnvis__maxpool_forward_for(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__maxpool_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__maxpool_forward__neon;
+#endif
+    (void)k;
+    return cnnvis__maxpool_forward_range;
 }
 
 /* Unpooling (lecture section 3): each gradient goes back to the position its switch
@@ -3213,7 +3356,10 @@ static void cnnvis__conv_bias_range(void *p, int begin, int end)
     int item, P = a->g.oh * a->g.ow, j;
     for (item = begin; item < end; item++) {
         float *y = a->y + (size_t)item * P, bias = a->b ? a->b[item % a->g.oc] : 0.0f;
-        for (j = 0; j < P; j++) y[j] = bias;
+        /* a few values, then copies of what is filled, doubling: memcpy moves whole vectors
+           where this loop, at -O2, stores one float at a time */
+        for (j = 0; j < P && j < 16; j++) y[j] = bias;
+        for (; j < P; j += CNNVIS__MIN(j, P - j)) memcpy(y + j, y, sizeof(float) * (size_t)CNNVIS__MIN(j, P - j));
     }
 }
 
@@ -4692,7 +4838,7 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
     }
     case CNNVIS_LAYER_MAXPOOL: {
         cnnvis__pool_args a = cnnvis__pool_args_of(net, i);
-        cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_forward_range, &a);
+        cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_forward_for(net->kernels), &a);
         break;
     }
     case CNNVIS_LAYER_LRN: {

@@ -392,7 +392,67 @@ static void test_implicit_bits(void)
             cnnvis_net_free(net);
         }
     CHECK(bad == 0, "%d of %zu cases differ", bad, 2 * sizeof shapes / sizeof shapes[0]);
-    printf("  %zu shapes on 1 and 3 threads, bit for bit\n", sizeof shapes / sizeof shapes[0]);
+    printf("  %zu shapes on 1 and 3 threads compared bit for bit\n", sizeof shapes / sizeof shapes[0]);
+}
+
+/* Max-pooling: the SIMD versions take several windows of a row at once and must give the
+   reference's maxima and switches bit for bit, on ties (the first one wins), NaN (C's >
+   never takes it, but a window's first value may be one), -inf, and windows clipped by
+   padding on every side. */
+static void test_maxpool_bits(void)
+{
+    static const struct {
+        int c, h, w, k, s, p;
+    } shapes[] = {{32, 32, 32, 3, 2, 1}, {64, 16, 16, 3, 2, 1}, {64, 8, 8, 3, 2, 1}, {3, 13, 13, 3, 2, 0},
+                  {2, 27, 27, 3, 2, 0},  {5, 9, 23, 2, 2, 0},   {4, 7, 19, 3, 1, 1}, {3, 5, 40, 5, 1, 2},
+                  {2, 6, 37, 4, 2, 2},   {3, 11, 11, 3, 3, 1},  {1, 1, 1, 1, 1, 0},  {2, 3, 70, 9, 2, 4},
+                  {1, 4, 64, 1, 2, 0},   {2, 5, 9, 5, 2, 2},    {1, 3, 130, 57, 2, 28}};
+    static const float values[6] = {0.0f, 1.0f, -1.0f, 0.5f, -INFINITY, NAN};
+    cnnvis_rng rng;
+    cnnvis__range_fn fast;
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    size_t s;
+    int bad = 0;
+    if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
+    cnnvis_net_desc_init(&d, 1, 4, 4);
+    cnnvis_net_desc_fc(&d, "fc", 2);
+    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    fast = cnnvis__maxpool_forward_for(net->kernels);
+    cnnvis_net_free(net);
+    REQUIRE(fast != cnnvis__maxpool_forward_range, "no SIMD max-pool with these kernels");
+    cnnvis_rng_seed(&rng, 12);
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int trial;
+        for (trial = 0; trial < 3; trial++) {
+            cnnvis__pool_args a;
+            size_t in, out, i;
+            float *x, *y_ref, *y_fast;
+            int32_t *sw_ref, *sw_fast;
+            memset(&a, 0, sizeof a);
+            a.c = shapes[s].c, a.ih = shapes[s].h, a.iw = shapes[s].w, a.k = shapes[s].k, a.s = shapes[s].s, a.p = shapes[s].p;
+            a.oh = (a.ih + 2 * a.p - a.k) / a.s + 1, a.ow = (a.iw + 2 * a.p - a.k) / a.s + 1;
+            in = (size_t)a.c * a.ih * a.iw, out = (size_t)a.c * a.oh * a.ow;
+            x = (float *)malloc(sizeof(float) * in);
+            y_ref = (float *)malloc(sizeof(float) * out), y_fast = (float *)malloc(sizeof(float) * out);
+            sw_ref = (int32_t *)malloc(sizeof(int32_t) * out), sw_fast = (int32_t *)malloc(sizeof(int32_t) * out);
+            /* trial 0: distinct values; 1: few values, many ties; 2: ties with -inf and NaN */
+            for (i = 0; i < in; i++)
+                x[i] = trial == 0 ? cnnvis_rng_normal(&rng) : values[cnnvis_rng_below(&rng, trial == 1 ? 4 : 6)];
+            a.x = x, a.y = y_ref, a.switches = sw_ref;
+            cnnvis__maxpool_forward_range(&a, 0, a.c);
+            a.y = y_fast, a.switches = sw_fast;
+            fast(&a, 0, a.c);
+            if (memcmp(y_ref, y_fast, sizeof(float) * out) != 0 || memcmp(sw_ref, sw_fast, sizeof(int32_t) * out) != 0) {
+                printf("  %dx%dx%d, %dx%d stride %d pad %d, trial %d: the SIMD pool differs\n", a.c, a.ih, a.iw, a.k, a.k,
+                       a.s, a.p, trial);
+                bad++;
+            }
+            free(x), free(y_ref), free(y_fast), free(sw_ref), free(sw_fast);
+        }
+    }
+    CHECK(bad == 0, "%d of %zu cases differ", bad, 3 * sizeof shapes / sizeof shapes[0]);
+    printf("  %zu shapes x 3 kinds of data compared bit for bit\n", sizeof shapes / sizeof shapes[0]);
 }
 
 /* col2im's row addition: the SIMD versions add lane by lane, the same bits as the loop. */
@@ -484,6 +544,7 @@ int main(void)
     RUN(test_fc_shapes);
     RUN(test_small_batch_bits);
     RUN(test_implicit_bits);
+    RUN(test_maxpool_bits);
     RUN(test_add_row);
     RUN(test_whole_net);
     return SUMMARY();
