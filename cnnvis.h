@@ -3089,31 +3089,103 @@ static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
     return cnnvis__add_row__reference;
 }
 
-/* dst[i] += v * src[i] for i < n: the sparse backward pass's inner loop (below). */
-typedef void (*cnnvis__axpy_fn)(float *dst, const float *src, float v, int n);
+/* dst[i] += sum over j < count of v[j] * src[which[j] * stride + i], for i < n, the terms
+   added in the order of j: the sparse backward pass's inner loop (below), one row of one
+   window and every nonzero dy of its output position. */
+typedef void (*cnnvis__axpy_fn)(float *dst, const float *src, const int32_t *which, const float *v, int count,
+                                size_t stride, int n);
 
-static void cnnvis__axpy__reference(float *dst, const float *src, float v, int n)
+static void cnnvis__axpy__reference(float *dst, const float *src, const int32_t *which, const float *v, int count,
+                                    size_t stride, int n)
 {
-    int i;
-    for (i = 0; i < n; i++) dst[i] += v * src[i];
+    int i, j;
+    for (i = 0; i < n; i++) {
+        float sum = dst[i];
+        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+        dst[i] = sum;
+    }
 }
 
 #if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, const float *src, float v, int n)
+/* dst stays in registers while the terms are added: 8 vectors at a time, as many
+   independent sums as the two FMA units need to hide their latency (4 cycles). Named
+   variables, not an array: GCC keeps an array of vectors in memory. */
+CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, const float *src, const int32_t *which, const float *v,
+                                               int count, size_t stride, int n)
 {
-    __m256 vv = _mm256_set1_ps(v);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_fmadd_ps(vv, _mm256_loadu_ps(src + i), _mm256_loadu_ps(dst + i)));
-    for (; i < n; i++) dst[i] += v * src[i];
+    int i = 0, j;
+    for (; i + 64 <= n; i += 64) {
+        __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+               a3 = _mm256_loadu_ps(dst + i + 24), a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
+               a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
+        for (j = 0; j < count; j++) {
+            const float *s = src + (size_t)which[j] * stride + i;
+            __m256 vj = _mm256_broadcast_ss(v + j);
+            a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+            a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+            a4 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 32), a4), a5 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 40), a5);
+            a6 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 48), a6), a7 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 56), a7);
+        }
+        _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+        _mm256_storeu_ps(dst + i + 24, a3), _mm256_storeu_ps(dst + i + 32, a4), _mm256_storeu_ps(dst + i + 40, a5);
+        _mm256_storeu_ps(dst + i + 48, a6), _mm256_storeu_ps(dst + i + 56, a7);
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+               a3 = _mm256_loadu_ps(dst + i + 24);
+        for (j = 0; j < count; j++) {
+            const float *s = src + (size_t)which[j] * stride + i;
+            __m256 vj = _mm256_broadcast_ss(v + j);
+            a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+            a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+        }
+        _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+        _mm256_storeu_ps(dst + i + 24, a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 a0 = _mm256_loadu_ps(dst + i);
+        for (j = 0; j < count; j++)
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
+        _mm256_storeu_ps(dst + i, a0);
+    }
+    for (; i < n; i++) {
+        float sum = dst[i];
+        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+        dst[i] = sum;
+    }
 }
 #endif
 
 #if CNNVIS__HAVE_NEON
-static void cnnvis__axpy__neon(float *dst, const float *src, float v, int n)
+static void cnnvis__axpy__neon(float *dst, const float *src, const int32_t *which, const float *v, int count,
+                               size_t stride, int n)
 {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vfmaq_n_f32(vld1q_f32(dst + i), vld1q_f32(src + i), v));
-    for (; i < n; i++) dst[i] += v * src[i];
+    int i = 0, j;
+    for (; i + 32 <= n; i += 32) {
+        float32x4_t a0 = vld1q_f32(dst + i), a1 = vld1q_f32(dst + i + 4), a2 = vld1q_f32(dst + i + 8),
+                    a3 = vld1q_f32(dst + i + 12), a4 = vld1q_f32(dst + i + 16), a5 = vld1q_f32(dst + i + 20),
+                    a6 = vld1q_f32(dst + i + 24), a7 = vld1q_f32(dst + i + 28);
+        for (j = 0; j < count; j++) {
+            const float *s = src + (size_t)which[j] * stride + i;
+            float vj = v[j];
+            a0 = vfmaq_n_f32(a0, vld1q_f32(s), vj), a1 = vfmaq_n_f32(a1, vld1q_f32(s + 4), vj);
+            a2 = vfmaq_n_f32(a2, vld1q_f32(s + 8), vj), a3 = vfmaq_n_f32(a3, vld1q_f32(s + 12), vj);
+            a4 = vfmaq_n_f32(a4, vld1q_f32(s + 16), vj), a5 = vfmaq_n_f32(a5, vld1q_f32(s + 20), vj);
+            a6 = vfmaq_n_f32(a6, vld1q_f32(s + 24), vj), a7 = vfmaq_n_f32(a7, vld1q_f32(s + 28), vj);
+        }
+        vst1q_f32(dst + i, a0), vst1q_f32(dst + i + 4, a1), vst1q_f32(dst + i + 8, a2), vst1q_f32(dst + i + 12, a3);
+        vst1q_f32(dst + i + 16, a4), vst1q_f32(dst + i + 20, a5), vst1q_f32(dst + i + 24, a6), vst1q_f32(dst + i + 28, a7);
+    }
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t a0 = vld1q_f32(dst + i);
+        for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
+        vst1q_f32(dst + i, a0);
+    }
+    for (; i < n; i++) {
+        float sum = dst[i];
+        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+        dst[i] = sum;
+    }
 }
 #endif
 
@@ -3246,8 +3318,9 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     /* backward data: A = W_g^T packed; per thread: B = dY_g packed and dcol */
     bwd_shared = cnnvis__pad((size_t)pl.kd, CNNVIS__MR) * pl.ocg;
     bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
-    /* or, when dY is sparse, dx of the group channels-last (cnnvis__conv_sparse_dx) */
-    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + (size_t)pl.ocg * pl.P);
+    /* or, when dY is sparse, dx of the group channels-last and the lists of the nonzero dy
+       (cnnvis__conv_sparse_dx) */
+    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + 3 * (size_t)pl.ocg * pl.P + pl.P + 1);
     /* or, at stride 1, the padded image and its tap offsets (cnnvis__conv_implicit) */
     fwd_thread = CNNVIS__MAX(fwd_thread, cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR) + (size_t)pl.kd);
     /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
@@ -3405,12 +3478,15 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
    multiplied: where the product would give NaN from 0 * Inf, this gives 0. */
 
 /* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
-   alexnet_mini's conv2-conv5 (AVX2): a scatter multiply-add costs about 3.3 times one of the
-   product's (it loads and stores dx), and rearranging one weight about 13; so the scatter
-   wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in integers), that is below
-   about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2 vectors; conv1's are
-   5 taps x 3 channels, AlexNet's 11 x 3) were not measured to gain and keep the product.
-   The choice depends on the image alone, never on its batch. */
+   alexnet_mini's convolutions (AVX2, `bench --only saliency`, 6(b)): a scatter multiply-add
+   costs 3.4 times one of the product's at a tenth of dY nonzero and 2.1 times at a half
+   (the more terms an output position has, the fewer loads and stores of dx each takes),
+   and rearranging one weight about 13; so the scatter wins while 3.3 nnz + 13 OCg < OCg P
+   (below, times 3 to stay in integers), that is below about a quarter of dY nonzero (at a
+   half, conv3 and conv4 measured 0.88x by the scatter). Rows shorter than 64 floats (8
+   AVX2 vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: conv1
+   measured 0.38x by the scatter. The choice depends on the image alone, never on its
+   batch. */
 static int cnnvis__conv_sparse_wins(const cnnvis__conv_fast *f, int n)
 {
     const cnnvis__conv_geom *g = &f->a->g;
@@ -3436,36 +3512,54 @@ static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
 }
 
 /* Input rows [iy0, iy1) of image n's dx (group channels): the scatter into dx_hwc (IH, IW,
-   ICg), then a transpose into dx. nonzero_at (OCg * P) receives where dy is nonzero. Every
-   dx element sums its terms in the order (ocg, oy, ox) whatever the rows, so the result
-   does not depend on how rows are split among threads. */
-static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_hwc, int32_t *nonzero_at, int iy0, int iy1)
+   ICg), then a transpose into dx. lists (cnnvis__sparse_list_ints) receives the nonzero dy,
+   sorted by output position. One position's window is visited once for all its nonzero dy,
+   so each row of dx is loaded and stored once per position, not once per term. Every dx
+   element sums its terms in the order (oy, ox, ocg) whatever the rows, so the result does
+   not depend on how rows are split among threads. */
+static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_hwc, int32_t *lists, int iy0, int iy1)
 {
     const cnnvis__conv_geom *g = &f->a->g;
     const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
     const float *w_hwc = f->a->scratch; /* cnnvis__conv_sparse_weights */
     float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
-    int icg = f->pl.icg, P = f->pl.P, ocg, oy, ox, ky, iy, ix, c, count = 0, at, k;
+    int icg = f->pl.icg, P = f->pl.P, ocg, pos, ky, iy, ix, c, count = 0, at, k;
     /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
     int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
+    int p0, p1;
+    /* lists: where dy is nonzero (OCg*P), then per position where its terms start (P + 1),
+       then the terms' channels and values, position by position (a counting sort) */
+    int32_t *nonzero_at = lists, *start = lists + (size_t)f->pl.ocg * P, *which = start + P + 1;
+    float *value = (float *)(which + (size_t)f->pl.ocg * P);
     if (oy1 <= oy0) oy1 = oy0;
+    p0 = oy0 * g->ow, p1 = oy1 * g->ow;
     for (ocg = 0; ocg < f->pl.ocg; ocg++)
-        for (at = ocg * P + oy0 * g->ow; at < ocg * P + oy1 * g->ow; at++) {
+        for (at = ocg * P + p0; at < ocg * P + p1; at++) {
             /* written always, kept if nonzero: no branch to mispredict on as-good-as-random zeros */
             nonzero_at[count] = at;
             count += dy[at] != 0.0f;
         }
+    memset(start + p0, 0, sizeof(int32_t) * (size_t)(p1 - p0 + 1));
+    for (k = 0; k < count; k++) start[nonzero_at[k] % P + 1]++;
+    for (pos = p0; pos < p1; pos++) start[pos + 1] += start[pos];
+    for (k = 0; k < count; k++) { /* start[pos] moves to the end of pos's terms... */
+        at = nonzero_at[k], pos = at % P;
+        which[start[pos]] = at / P, value[start[pos]] = dy[at];
+        start[pos]++;
+    }
+    for (pos = p1; pos > p0; pos--) start[pos] = start[pos - 1]; /* ...and back */
+    start[p0] = 0;
     memset(dx_hwc + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
-    for (k = 0; k < count; k++) {
+    for (pos = p0; pos < p1; pos++) {
         int y0, x0, ky0, ky1, kx0, kx1; /* the window's corner in dx; its taps inside the rows */
-        at = nonzero_at[k];
-        ocg = at / P, oy = at % P / g->ow, ox = at % g->ow;
-        y0 = oy * g->s - g->p, x0 = ox * g->s - g->p;
+        if (start[pos + 1] == start[pos]) continue;
+        y0 = pos / g->ow * g->s - g->p, x0 = pos % g->ow * g->s - g->p;
         ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
         kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
         for (ky = ky0; kx0 < kx1 && ky < ky1; ky++)
-            f->axpy(dx_hwc + ((size_t)(y0 + ky) * g->iw + (x0 + kx0)) * icg,
-                    w_hwc + (((size_t)ocg * g->k + ky) * g->k + kx0) * icg, dy[at], (kx1 - kx0) * icg);
+            f->axpy(dx_hwc + ((size_t)(y0 + ky) * g->iw + (x0 + kx0)) * icg, w_hwc + ((size_t)ky * g->k + kx0) * icg,
+                    which + start[pos], value + start[pos], start[pos + 1] - start[pos], (size_t)f->pl.kd,
+                    (kx1 - kx0) * icg);
     }
     for (c = 0; c < icg; c++)
         for (iy = iy0; iy < iy1; iy++)
@@ -3480,7 +3574,7 @@ static void cnnvis__conv_sparse_images(void *p, int begin, int end)
     const cnnvis__conv_geom *g = &f->a->g;
     int n;
     for (n = begin; n < end; n++)
-        if (cnnvis__conv_sparse_wins(f, n)) {
+        if (f->n_sparse == g->n || cnnvis__conv_sparse_wins(f, n)) {
             float *dx_hwc = cnnvis__thread_scratch(f);
             cnnvis__conv_sparse_dx(f, n, dx_hwc, (int32_t *)(dx_hwc + (size_t)g->ih * g->iw * f->pl.icg), 0, g->ih);
         }
@@ -3558,7 +3652,7 @@ static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kern
                 cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_sparse_images, &f);
             } else {
                 for (n = 0; n < a->g.n; n++)
-                    if (cnnvis__conv_sparse_wins(&f, n)) {
+                    if (f.n_sparse == a->g.n || cnnvis__conv_sparse_wins(&f, n)) {
                         f.sparse_image = n;
                         cnnvis__parallel_for(a->pool, a->g.ih, cnnvis__conv_sparse_rows, &f);
                     }
