@@ -1446,6 +1446,7 @@ CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net 
 #define CNNVIS__HAVE_AVX2 1
 #include <immintrin.h>
 #define CNNVIS__AVX2_FN __attribute__((target("avx2,fma")))
+#define CNNVIS__AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline /* GCC leaves `inline` alone */
 #else
 #define CNNVIS__HAVE_AVX2 0
 #endif
@@ -3506,8 +3507,8 @@ static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
     for (ocg = begin; ocg < end; ocg++) {
         const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + ocg) * f->pl.kd;
         float *w_hwc = f->a->scratch + (size_t)ocg * f->pl.kd;
-        for (tap = 0; tap < taps; tap++)
-            for (icg = 0; icg < f->pl.icg; icg++) w_hwc[(size_t)tap * f->pl.icg + icg] = w[(size_t)icg * taps + tap];
+        for (icg = 0; icg < f->pl.icg; icg++)
+            for (tap = 0; tap < taps; tap++) w_hwc[(size_t)tap * f->pl.icg + icg] = w[(size_t)icg * taps + tap];
     }
 }
 
@@ -3832,56 +3833,83 @@ CNNVIS__AVX2_FN static float cnnvis__fma1__avx2(float w, float x, float acc)
     return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(x), _mm_set_ss(acc)));
 }
 
+/* acc + the 8 rows of W at w (row stride `in`), columns k..k+7, times x[k..k+7]: the block
+   is transposed in registers so that each column is one vector, and the columns are added
+   one after the other, each lane (output) summing in the order of k. */
+CNNVIS__AVX2_INLINE static __m256 cnnvis__fc_columns8__avx2(const float *w, size_t in, const float *x, int k, __m256 acc)
+{
+    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + in + k);
+    __m256 r2 = _mm256_loadu_ps(w + 2 * in + k), r3 = _mm256_loadu_ps(w + 3 * in + k);
+    __m256 r4 = _mm256_loadu_ps(w + 4 * in + k), r5 = _mm256_loadu_ps(w + 5 * in + k);
+    __m256 r6 = _mm256_loadu_ps(w + 6 * in + k), r7 = _mm256_loadu_ps(w + 7 * in + k);
+    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
+    return acc;
+}
+
+/* Each KC-long stretch of k is its own chain of dependent multiply-adds, waiting 4 cycles on
+   each; four stretches are summed side by side when the row has them (fc6's 1024 inputs),
+   so that the FMA units are kept busy, and added to y in their order, as one at a time
+   would. (Four groups of rows side by side would do the same arithmetic, but their 32 rows,
+   4 KB apart in alexnet_mini's fc6, fall in the same L1 sets and evict each other.) */
 CNNVIS__AVX2_FN static void cnnvis__fc_forward__avx2(void *p, int begin, int end)
 {
     const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
     int groups = cnnvis__fc_row_groups(a), item;
+    size_t in = (size_t)a->in;
     for (item = begin; item < end; item++) {
         int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
-        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r;
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc = 0, k, r;
         const float *x = a->x + (size_t)n * a->in, *w = a->w + (size_t)o0 * a->in;
         float *y = a->y + (size_t)n * a->out + o0;
         for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
-        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+        while (pc < a->in) {
             int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
-            if (rows == CNNVIS__FC_ROWS) {
+            if (rows == CNNVIS__FC_ROWS && pc + 4 * CNNVIS__KC <= a->in) {
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+                float lane[4 * CNNVIS__FC_ROWS];
+                for (k = pc; k < pc + CNNVIS__KC; k += 8) { /* CNNVIS__KC is a multiple of 8 */
+                    acc0 = cnnvis__fc_columns8__avx2(w, in, x, k, acc0);
+                    acc1 = cnnvis__fc_columns8__avx2(w, in, x, k + CNNVIS__KC, acc1);
+                    acc2 = cnnvis__fc_columns8__avx2(w, in, x, k + 2 * CNNVIS__KC, acc2);
+                    acc3 = cnnvis__fc_columns8__avx2(w, in, x, k + 3 * CNNVIS__KC, acc3);
+                }
+                _mm256_storeu_ps(lane, acc0), _mm256_storeu_ps(lane + 8, acc1);
+                _mm256_storeu_ps(lane + 16, acc2), _mm256_storeu_ps(lane + 24, acc3);
+                for (r = 0; r < CNNVIS__FC_ROWS; r++) y[r] = y[r] + lane[r] + lane[8 + r] + lane[16 + r] + lane[24 + r];
+                pc += 4 * CNNVIS__KC;
+            } else if (rows == CNNVIS__FC_ROWS) {
                 __m256 acc = _mm256_setzero_ps();
                 float lane[CNNVIS__FC_ROWS];
-                for (k = pc; k + 8 <= pc + kc; k += 8) {
-                    /* rows o0..o0+7, columns k..k+7, transposed: t[j] holds column k+j */
-                    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + (size_t)a->in + k);
-                    __m256 r2 = _mm256_loadu_ps(w + (size_t)2 * a->in + k), r3 = _mm256_loadu_ps(w + (size_t)3 * a->in + k);
-                    __m256 r4 = _mm256_loadu_ps(w + (size_t)4 * a->in + k), r5 = _mm256_loadu_ps(w + (size_t)5 * a->in + k);
-                    __m256 r6 = _mm256_loadu_ps(w + (size_t)6 * a->in + k), r7 = _mm256_loadu_ps(w + (size_t)7 * a->in + k);
-                    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
-                    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
-                    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
-                    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
-                    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
-                    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
-                    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
-                    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
-                    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
-                }
+                for (k = pc; k + 8 <= pc + kc; k += 8) acc = cnnvis__fc_columns8__avx2(w, in, x, k, acc);
                 _mm256_storeu_ps(lane, acc);
                 for (r = 0; r < rows; r++) {
                     int kk;
-                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * in + kk], x[kk], lane[r]);
                     y[r] += lane[r];
                 }
+                pc += kc;
             } else {
                 for (r = 0; r < rows; r++) {
                     float acc = 0.0f;
-                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * a->in + k], x[k], acc);
+                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * in + k], x[k], acc);
                     y[r] += acc;
                 }
+                pc += kc;
             }
         }
     }
