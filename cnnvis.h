@@ -3131,102 +3131,130 @@ static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
     return cnnvis__add_row__reference;
 }
 
-/* dst[i] += sum over j < count of v[j] * src[which[j] * stride + i], for i < n, the terms
-   added in the order of j: the sparse backward pass's inner loop (below), one row of one
-   window and every nonzero dy of its output position. */
-typedef void (*cnnvis__axpy_fn)(float *dst, const float *src, const int32_t *which, const float *v, int count,
-                                size_t stride, int n);
+/* For each of `rows` rows r, with d = dst + r*dst_rs and w = src + r*src_rs:
+   d[i] += sum over j < count of v[j] * w[which[j] * stride + i], for i < n, the terms added
+   in the order of j. The sparse backward pass's inner loop (below): one output position's
+   window, a row of it per tap row, and every nonzero dy of the position. */
+typedef void (*cnnvis__axpy_fn)(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                const int32_t *which, const float *v, int count, size_t stride, int n);
 
-static void cnnvis__axpy__reference(float *dst, const float *src, const int32_t *which, const float *v, int count,
-                                    size_t stride, int n)
+static void cnnvis__axpy__reference(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                    const int32_t *which, const float *v, int count, size_t stride, int n)
 {
-    int i, j;
-    for (i = 0; i < n; i++) {
-        float sum = dst[i];
-        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-        dst[i] = sum;
-    }
+    int r, i, j;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs)
+        for (i = 0; i < n; i++) {
+            float sum = dst[i];
+            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+            dst[i] = sum;
+        }
 }
 
 #if CNNVIS__HAVE_AVX2
-/* dst stays in registers while the terms are added: 8 vectors at a time, as many
+/* d stays in registers while the terms are added: 8 vectors at a time, as many
    independent sums as the two FMA units need to hide their latency (4 cycles). Named
-   variables, not an array: GCC keeps an array of vectors in memory. */
-CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, const float *src, const int32_t *which, const float *v,
-                                               int count, size_t stride, int n)
+   variables, not an array: GCC keeps an array of vectors in memory. A row whose length is
+   not a multiple of 8 (conv1's windows: 5 taps x 3 channels) ends with the vector of its
+   last 8 floats, summed before the others are stored: where it overlaps them it computes
+   the same operations on the same values, so storing it last writes what is there. */
+CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                               const int32_t *which, const float *v, int count, size_t stride, int n)
 {
-    int i = 0, j;
-    for (; i + 64 <= n; i += 64) {
-        __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
-               a3 = _mm256_loadu_ps(dst + i + 24), a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
-               a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
-        for (j = 0; j < count; j++) {
-            const float *s = src + (size_t)which[j] * stride + i;
-            __m256 vj = _mm256_broadcast_ss(v + j);
-            a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
-            a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
-            a4 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 32), a4), a5 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 40), a5);
-            a6 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 48), a6), a7 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 56), a7);
+    int r, i, j;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
+        __m256 last = _mm256_setzero_ps();
+        if (n > 8 && n % 8) {
+            last = _mm256_loadu_ps(dst + n - 8);
+            for (j = 0; j < count; j++)
+                last = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + n - 8), last);
         }
-        _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
-        _mm256_storeu_ps(dst + i + 24, a3), _mm256_storeu_ps(dst + i + 32, a4), _mm256_storeu_ps(dst + i + 40, a5);
-        _mm256_storeu_ps(dst + i + 48, a6), _mm256_storeu_ps(dst + i + 56, a7);
-    }
-    for (; i + 32 <= n; i += 32) {
-        __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
-               a3 = _mm256_loadu_ps(dst + i + 24);
-        for (j = 0; j < count; j++) {
-            const float *s = src + (size_t)which[j] * stride + i;
-            __m256 vj = _mm256_broadcast_ss(v + j);
-            a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
-            a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+        for (i = 0; i + 64 <= n; i += 64) {
+            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+                   a3 = _mm256_loadu_ps(dst + i + 24), a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
+                   a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                __m256 vj = _mm256_broadcast_ss(v + j);
+                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+                a4 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 32), a4), a5 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 40), a5);
+                a6 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 48), a6), a7 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 56), a7);
+            }
+            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+            _mm256_storeu_ps(dst + i + 24, a3), _mm256_storeu_ps(dst + i + 32, a4), _mm256_storeu_ps(dst + i + 40, a5);
+            _mm256_storeu_ps(dst + i + 48, a6), _mm256_storeu_ps(dst + i + 56, a7);
         }
-        _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
-        _mm256_storeu_ps(dst + i + 24, a3);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 a0 = _mm256_loadu_ps(dst + i);
-        for (j = 0; j < count; j++)
-            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
-        _mm256_storeu_ps(dst + i, a0);
-    }
-    for (; i < n; i++) {
-        float sum = dst[i];
-        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-        dst[i] = sum;
+        for (; i + 32 <= n; i += 32) {
+            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+                   a3 = _mm256_loadu_ps(dst + i + 24);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                __m256 vj = _mm256_broadcast_ss(v + j);
+                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+            }
+            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+            _mm256_storeu_ps(dst + i + 24, a3);
+        }
+        for (; i + 8 <= n; i += 8) {
+            __m256 a0 = _mm256_loadu_ps(dst + i);
+            for (j = 0; j < count; j++)
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
+            _mm256_storeu_ps(dst + i, a0);
+        }
+        if (n > 8 && n % 8) {
+            _mm256_storeu_ps(dst + n - 8, last);
+            continue;
+        }
+        for (; i < n; i++) {
+            float sum = dst[i];
+            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+            dst[i] = sum;
+        }
     }
 }
 #endif
 
 #if CNNVIS__HAVE_NEON
-static void cnnvis__axpy__neon(float *dst, const float *src, const int32_t *which, const float *v, int count,
-                               size_t stride, int n)
+static void cnnvis__axpy__neon(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                               const int32_t *which, const float *v, int count, size_t stride, int n)
 {
-    int i = 0, j;
-    for (; i + 32 <= n; i += 32) {
-        float32x4_t a0 = vld1q_f32(dst + i), a1 = vld1q_f32(dst + i + 4), a2 = vld1q_f32(dst + i + 8),
-                    a3 = vld1q_f32(dst + i + 12), a4 = vld1q_f32(dst + i + 16), a5 = vld1q_f32(dst + i + 20),
-                    a6 = vld1q_f32(dst + i + 24), a7 = vld1q_f32(dst + i + 28);
-        for (j = 0; j < count; j++) {
-            const float *s = src + (size_t)which[j] * stride + i;
-            float vj = v[j];
-            a0 = vfmaq_n_f32(a0, vld1q_f32(s), vj), a1 = vfmaq_n_f32(a1, vld1q_f32(s + 4), vj);
-            a2 = vfmaq_n_f32(a2, vld1q_f32(s + 8), vj), a3 = vfmaq_n_f32(a3, vld1q_f32(s + 12), vj);
-            a4 = vfmaq_n_f32(a4, vld1q_f32(s + 16), vj), a5 = vfmaq_n_f32(a5, vld1q_f32(s + 20), vj);
-            a6 = vfmaq_n_f32(a6, vld1q_f32(s + 24), vj), a7 = vfmaq_n_f32(a7, vld1q_f32(s + 28), vj);
+    int r, i, j;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
+        float32x4_t last = vdupq_n_f32(0.0f);
+        if (n > 4 && n % 4) { /* the last 4 floats, as in cnnvis__axpy__avx2 */
+            last = vld1q_f32(dst + n - 4);
+            for (j = 0; j < count; j++) last = vfmaq_n_f32(last, vld1q_f32(src + (size_t)which[j] * stride + n - 4), v[j]);
         }
-        vst1q_f32(dst + i, a0), vst1q_f32(dst + i + 4, a1), vst1q_f32(dst + i + 8, a2), vst1q_f32(dst + i + 12, a3);
-        vst1q_f32(dst + i + 16, a4), vst1q_f32(dst + i + 20, a5), vst1q_f32(dst + i + 24, a6), vst1q_f32(dst + i + 28, a7);
-    }
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t a0 = vld1q_f32(dst + i);
-        for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
-        vst1q_f32(dst + i, a0);
-    }
-    for (; i < n; i++) {
-        float sum = dst[i];
-        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-        dst[i] = sum;
+        for (i = 0; i + 32 <= n; i += 32) {
+            float32x4_t a0 = vld1q_f32(dst + i), a1 = vld1q_f32(dst + i + 4), a2 = vld1q_f32(dst + i + 8),
+                        a3 = vld1q_f32(dst + i + 12), a4 = vld1q_f32(dst + i + 16), a5 = vld1q_f32(dst + i + 20),
+                        a6 = vld1q_f32(dst + i + 24), a7 = vld1q_f32(dst + i + 28);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                float vj = v[j];
+                a0 = vfmaq_n_f32(a0, vld1q_f32(s), vj), a1 = vfmaq_n_f32(a1, vld1q_f32(s + 4), vj);
+                a2 = vfmaq_n_f32(a2, vld1q_f32(s + 8), vj), a3 = vfmaq_n_f32(a3, vld1q_f32(s + 12), vj);
+                a4 = vfmaq_n_f32(a4, vld1q_f32(s + 16), vj), a5 = vfmaq_n_f32(a5, vld1q_f32(s + 20), vj);
+                a6 = vfmaq_n_f32(a6, vld1q_f32(s + 24), vj), a7 = vfmaq_n_f32(a7, vld1q_f32(s + 28), vj);
+            }
+            vst1q_f32(dst + i, a0), vst1q_f32(dst + i + 4, a1), vst1q_f32(dst + i + 8, a2), vst1q_f32(dst + i + 12, a3);
+            vst1q_f32(dst + i + 16, a4), vst1q_f32(dst + i + 20, a5), vst1q_f32(dst + i + 24, a6), vst1q_f32(dst + i + 28, a7);
+        }
+        for (; i + 4 <= n; i += 4) {
+            float32x4_t a0 = vld1q_f32(dst + i);
+            for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
+            vst1q_f32(dst + i, a0);
+        }
+        if (n > 4 && n % 4) {
+            vst1q_f32(dst + n - 4, last);
+            continue;
+        }
+        for (; i < n; i++) {
+            float sum = dst[i];
+            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+            dst[i] = sum;
+        }
     }
 }
 #endif
@@ -3362,7 +3390,7 @@ static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int ma
     bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
     /* or, when dY is sparse, dx of the group channels-last and the lists of the nonzero dy
        (cnnvis__conv_sparse_dx) */
-    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + 3 * (size_t)pl.ocg * pl.P + pl.P + 1);
+    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + 3 * (size_t)pl.ocg * pl.P + pl.ocg + pl.P + 1);
     /* or, at stride 1, the padded image and its tap offsets (cnnvis__conv_implicit) */
     fwd_thread = CNNVIS__MAX(fwd_thread, cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR) + (size_t)pl.kd);
     /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
@@ -3521,14 +3549,14 @@ static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels ke
 
 /* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
    alexnet_mini's convolutions (AVX2, `bench --only saliency`, 6(b)): a scatter multiply-add
-   costs 3.4 times one of the product's at a tenth of dY nonzero and 2.1 times at a half
-   (the more terms an output position has, the fewer loads and stores of dx each takes),
-   and rearranging one weight about 13; so the scatter wins while 3.3 nnz + 13 OCg < OCg P
-   (below, times 3 to stay in integers), that is below about a quarter of dY nonzero (at a
-   half, conv3 and conv4 measured 0.88x by the scatter). Rows shorter than 64 floats (8
-   AVX2 vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: conv1
-   measured 0.38x by the scatter. The choice depends on the image alone, never on its
-   batch. */
+   costs 2.3 to 3.0 times one of the product's at about a tenth of dY nonzero (conv2, conv5)
+   and 1.9 times at a half (conv3, conv4: the more terms an output position has, the fewer
+   loads and stores of dx each takes), and rearranging one weight about 13; with 3.3 for a
+   margin the scatter wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in
+   integers), below about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2
+   vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: finding
+   conv1's nonzero dy among 32 channels of 32x32 costs more than it saves (the scatter
+   measured 0.8x). The choice depends on the image alone, never on its batch. */
 static int cnnvis__conv_sparse_wins(const cnnvis__conv_fast *f, int n)
 {
     const cnnvis__conv_geom *g = &f->a->g;
@@ -3565,30 +3593,36 @@ static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_
     const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
     const float *w_hwc = f->a->scratch; /* cnnvis__conv_sparse_weights */
     float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
-    int icg = f->pl.icg, P = f->pl.P, ocg, pos, ky, iy, ix, c, count = 0, at, k;
+    int icg = f->pl.icg, P = f->pl.P, ocg, pos, iy, ix, c, count = 0, k;
     /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
     int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
     int p0, p1;
-    /* lists: where dy is nonzero (OCg*P), then per position where its terms start (P + 1),
-       then the terms' channels and values, position by position (a counting sort) */
-    int32_t *nonzero_at = lists, *start = lists + (size_t)f->pl.ocg * P, *which = start + P + 1;
+    /* lists: the positions where dy is nonzero, channel after channel (OCg*P), where each
+       channel's end in it (OCg), per position where its terms start (P + 1), then the
+       terms' channels and values, position by position (a counting sort) */
+    int32_t *nonzero_at = lists, *ends = lists + (size_t)f->pl.ocg * P, *start = ends + f->pl.ocg;
+    int32_t *which = start + P + 1;
     float *value = (float *)(which + (size_t)f->pl.ocg * P);
     if (oy1 <= oy0) oy1 = oy0;
     p0 = oy0 * g->ow, p1 = oy1 * g->ow;
-    for (ocg = 0; ocg < f->pl.ocg; ocg++)
-        for (at = ocg * P + p0; at < ocg * P + p1; at++) {
+    for (ocg = 0; ocg < f->pl.ocg; ocg++) {
+        const float *d = dy + (size_t)ocg * P;
+        for (pos = p0; pos < p1; pos++) {
             /* written always, kept if nonzero: no branch to mispredict on as-good-as-random zeros */
-            nonzero_at[count] = at;
-            count += dy[at] != 0.0f;
+            nonzero_at[count] = pos;
+            count += d[pos] != 0.0f;
         }
-    memset(start + p0, 0, sizeof(int32_t) * (size_t)(p1 - p0 + 1));
-    for (k = 0; k < count; k++) start[nonzero_at[k] % P + 1]++;
-    for (pos = p0; pos < p1; pos++) start[pos + 1] += start[pos];
-    for (k = 0; k < count; k++) { /* start[pos] moves to the end of pos's terms... */
-        at = nonzero_at[k], pos = at % P;
-        which[start[pos]] = at / P, value[start[pos]] = dy[at];
-        start[pos]++;
+        ends[ocg] = count;
     }
+    memset(start + p0, 0, sizeof(int32_t) * (size_t)(p1 - p0 + 1));
+    for (k = 0; k < count; k++) start[nonzero_at[k] + 1]++;
+    for (pos = p0; pos < p1; pos++) start[pos + 1] += start[pos];
+    for (ocg = 0, k = 0; ocg < f->pl.ocg; ocg++)
+        for (; k < ends[ocg]; k++) { /* start[pos] moves to the end of pos's terms... */
+            pos = nonzero_at[k];
+            which[start[pos]] = ocg, value[start[pos]] = dy[(size_t)ocg * P + pos];
+            start[pos]++;
+        }
     for (pos = p1; pos > p0; pos--) start[pos] = start[pos - 1]; /* ...and back */
     start[p0] = 0;
     memset(dx_hwc + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
@@ -3598,10 +3632,10 @@ static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_
         y0 = pos / g->ow * g->s - g->p, x0 = pos % g->ow * g->s - g->p;
         ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
         kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
-        for (ky = ky0; kx0 < kx1 && ky < ky1; ky++)
-            f->axpy(dx_hwc + ((size_t)(y0 + ky) * g->iw + (x0 + kx0)) * icg, w_hwc + ((size_t)ky * g->k + kx0) * icg,
-                    which + start[pos], value + start[pos], start[pos + 1] - start[pos], (size_t)f->pl.kd,
-                    (kx1 - kx0) * icg);
+        if (kx0 < kx1 && ky0 < ky1)
+            f->axpy(dx_hwc + ((size_t)(y0 + ky0) * g->iw + (x0 + kx0)) * icg, (size_t)g->iw * icg,
+                    w_hwc + ((size_t)ky0 * g->k + kx0) * icg, (size_t)g->k * icg, ky1 - ky0, which + start[pos],
+                    value + start[pos], start[pos + 1] - start[pos], (size_t)f->pl.kd, (kx1 - kx0) * icg);
     }
     for (c = 0; c < icg; c++)
         for (iy = iy0; iy < iy1; iy++)
