@@ -89,7 +89,9 @@
      Memory: a net owns one arena holding weights, gradients, momentum, every layer's output
      and gradient, and scratch; forward and backward never allocate. What a function returns
      in an out-parameter is owned by the caller and has a matching *_free.
-     Threads: results are bit-identical for any n_threads.
+     Threads: results are bit-identical for any n_threads. A net's pool threads, between
+     jobs, spin for up to 50 microseconds before they sleep (a batch-1 pass hands them jobs
+     a few microseconds apart); an idle net costs no CPU.
      SIMD: the AVX2/NEON kernels are not bit-identical to the reference ones (fused
      multiply-add rounds once); they agree to about 1e-5 relative to the output's magnitude.
 
@@ -2641,6 +2643,8 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
 /* --- Fast kernels: packed GEMM with a register-blocked micro-kernel ----------------------
    Convolution becomes matrix products (im2col; Chellapilla et al. 2006):
      forward          Y_g (OCg x P)  = W_g (OCg x Kd) . col(x) (Kd x P)
+                      (at stride 1 col(x) is not built but read in the zero-padded image:
+                      cnnvis__conv_implicit)
      backward data    dcol (Kd x P)  = W_g^T (Kd x OCg) . dY_g (OCg x P), then col2im adds it to dx
                       (or, when dY_g is mostly zeros, as below a max-pool, a scatter of its
                       nonzero terms: cnnvis__conv_sparse_dx)
