@@ -3148,16 +3148,23 @@ static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
 typedef void (*cnnvis__axpy_fn)(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
                                 const int32_t *which, const float *v, int count, size_t stride, int n);
 
+/* Elements [i, n) of one row, one at a time: the reference, and the SIMD kernels' tails. */
+static void cnnvis__axpy_from(float *dst, const float *src, const int32_t *which, const float *v, int count,
+                              size_t stride, int i, int n)
+{
+    int j;
+    for (; i < n; i++) {
+        float sum = dst[i];
+        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+        dst[i] = sum;
+    }
+}
+
 static void cnnvis__axpy__reference(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
                                     const int32_t *which, const float *v, int count, size_t stride, int n)
 {
-    int r, i, j;
-    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs)
-        for (i = 0; i < n; i++) {
-            float sum = dst[i];
-            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-            dst[i] = sum;
-        }
+    int r;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) cnnvis__axpy_from(dst, src, which, v, count, stride, 0, n);
 }
 
 #if CNNVIS__HAVE_AVX2
@@ -3212,15 +3219,8 @@ CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, size_t dst_rs, const 
                 a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
             _mm256_storeu_ps(dst + i, a0);
         }
-        if (n > 8 && n % 8) {
-            _mm256_storeu_ps(dst + n - 8, last);
-            continue;
-        }
-        for (; i < n; i++) {
-            float sum = dst[i];
-            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-            dst[i] = sum;
-        }
+        if (n > 8 && n % 8) _mm256_storeu_ps(dst + n - 8, last);
+        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
     }
 }
 #endif
@@ -3256,15 +3256,8 @@ static void cnnvis__axpy__neon(float *dst, size_t dst_rs, const float *src, size
             for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
             vst1q_f32(dst + i, a0);
         }
-        if (n > 4 && n % 4) {
-            vst1q_f32(dst + n - 4, last);
-            continue;
-        }
-        for (; i < n; i++) {
-            float sum = dst[i];
-            for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-            dst[i] = sum;
-        }
+        if (n > 4 && n % 4) vst1q_f32(dst + n - 4, last);
+        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
     }
 }
 #endif

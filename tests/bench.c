@@ -2,13 +2,14 @@
 /* bench.c - how fast are cnnvis.h's kernels on this machine, and how far from its peak?
 
    A benchmark, not a test: it never fails because something is slow. `make bench` builds it
-   at -O2 and runs it (about 5 minutes on this project's 2-core machine, 1.5 without section 5);
+   at -O2 and runs it (about 3 minutes on this project's 2-core machine, 1.5 without section 5);
    `./build/bench --help` lists the options. It prints seven tables and writes the same figures to
    build/bench.csv:
 
      1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
                (NEON) or a scalar estimate, on 1 thread and on all threads. Every "% of
-               peak" below divides by the peak of as many threads as the figure used.
+               peak" below divides by the peak of as many threads as the figure used. Then
+               what one job handed to the thread pool costs, its threads spinning and asleep.
      2. conv   each convolution of the reference network and AlexNet's conv1 and conv2:
                forward, backward-data and backward-weights, batch 1 and 64, 1 thread and all
                threads, in GFLOP/s of the nominal count 2*OC*(IC/G)*K*K*OH*OW*N; the scalar
@@ -388,6 +389,54 @@ static double peak_gflops(int threads)
     return (double)threads * (double)job.iters * peak_flops_per_iter / t.seconds * 1e-9;
 }
 
+/* What handing one job to the thread pool costs (cnnvis__parallel_for with trivial items):
+   a batch-1 pass hands out dozens of jobs of a few microseconds. With no more threads than
+   CPUs the pool's threads spin between jobs; with more, they sleep on a condition variable
+   and each job waits for them to wake. */
+typedef struct pool_job {
+    struct cnnvis_pool *pool;
+    int threads;
+    volatile int sink;
+} pool_job;
+
+static void pool_items(void *p, int begin, int end)
+{
+    pool_job *j = (pool_job *)p;
+    if (begin == 0) j->sink += end; /* only the calling thread's share writes */
+}
+
+static void run_pool_jobs(void *ctx)
+{
+    pool_job *j = (pool_job *)ctx;
+    int i;
+    for (i = 0; i < 1000; i++) cnnvis__parallel_for(j->pool, j->threads, pool_items, j);
+}
+
+static void bench_pool(void)
+{
+    int counts[2], c;
+    counts[0] = cfg.threads, counts[1] = cnnvis__online_cpus() + 1;
+    if (cfg.threads < 2) return;
+    printf("   thread pool: one job handed to the threads and waited for, us (median)\n");
+    for (c = 0; c < 2; c++) {
+        pool_job j;
+        timing tm;
+        int spin;
+        memset(&j, 0, sizeof j);
+        j.threads = counts[c];
+        if (cnnvis__pool_create(&j.pool, j.threads) != CNNVIS_OK) {
+            printf("     (%s)\n", cnnvis_last_error());
+            return;
+        }
+        tm = measure(run_pool_jobs, &j, 0);
+        spin = j.threads <= cnnvis__online_cpus();
+        printf("     %3d threads %8.2f  (%s)\n", j.threads, tm.seconds / 1000 * 1e6,
+               spin ? "no more than the CPUs: they spin between jobs" : "more than the CPUs: they sleep");
+        csv_row("peak", "pool_job", spin ? "spin" : "sleep", 0, j.threads, tm.seconds / 1000 * 1e6, "us", -1);
+        cnnvis__pool_free(j.pool);
+    }
+}
+
 static void bench_peak(void)
 {
     const char *kind = peak_kind == PEAK_KIND_AVX2   ? "fma_avx2"
@@ -414,6 +463,7 @@ static void bench_peak(void)
     } else {
         peak_all = peak_1;
     }
+    bench_pool();
     fflush(stdout);
 }
 
