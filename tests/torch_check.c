@@ -11,7 +11,13 @@
        largest magnitude: max |cnnvis - torch| / max |torch|.
    torch_check save-alexnet CKPT
        Writes cnnvis_net_desc_alexnet(1000) with cnnvis's own initialisation (seed 8): the
-       start of the round trip cnnvis -> torch -> cnnvis. */
+       start of the round trip cnnvis -> torch -> cnnvis.
+   torch_check attack CKPT DIR
+       CKPT is a net trained on the 3x32x32 concept images (the one `make demo` trains).
+       Attacks ATTACK_N held-out concept images with FGSM and PGD-20 at 8/255 (section 5)
+       and writes what torch_check.py attack needs to repeat both in PyTorch: DIR/attack.f32,
+       the images in [0, 1] (little-endian float32), and DIR/attack.txt, a line per image:
+       its class, then the class FGSM's and PGD's image get from cnnvis. */
 #define CNNVIS_IMPLEMENTATION
 #include "cnnvis.h"
 #include "minitest.h"
@@ -134,6 +140,74 @@ static void test_agreement(void)
     cnnvis_net_free(net);
 }
 
+/* Section 5's attacks on held-out images, for torch_check.py to repeat (the comparison is
+   made there). */
+#define ATTACK_N 200
+static const char *attack_dir;
+
+static int write_f32(const char *path, const float *src, size_t n)
+{
+    unsigned char b[4];
+    size_t value; /* index of the number being written */
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    for (value = 0; value < n; value++) {
+        uint32_t bits;
+        memcpy(&bits, &src[value], 4);
+        b[0] = (unsigned char)bits, b[1] = (unsigned char)(bits >> 8), b[2] = (unsigned char)(bits >> 16),
+        b[3] = (unsigned char)(bits >> 24);
+        if (fwrite(b, 1, 4, f) != 4) break;
+    }
+    return fclose(f) == 0 && value == n;
+}
+
+static void test_attack(void)
+{
+    cnnvis_concepts_desc cd;
+    cnnvis_dataset ds;
+    cnnvis_attack_desc fgsm, pgd;
+    cnnvis_tensor pixels, adv;
+    cnnvis_net *net = NULL;
+    int32_t pred[2][ATTACK_N];
+    int image, right[2] = {0, 0};
+    size_t count = 3 * 32 * 32, q;
+    char path[4096];
+    FILE *f;
+    REQUIRE(cnnvis_net_load(ckpt_path, NULL, &net) == CNNVIS_OK, "%s: %s", ckpt_path, cnnvis_last_error());
+    if (net->desc.in_c != 3 || net->desc.in_h != 32 || net->desc.in_w != 32 || net->n_classes != 10) {
+        cnnvis_net_free(net);
+        REQUIRE(0, "%s is not a net of the 3x32x32 concept images' 10 classes", ckpt_path);
+    }
+    memset(&cd, 0, sizeof cd);
+    cd.n = ATTACK_N, cd.seed = 1 + 7000003; /* test_train's held-out images: no training run uses this seed */
+    memset(&adv, 0, sizeof adv);
+    if (cnnvis_concepts_generate(&ds, &cd) != CNNVIS_OK || cnnvis_tensor_create(&pixels, ATTACK_N, 3, 32, 32) != CNNVIS_OK) {
+        cnnvis_net_free(net);
+        REQUIRE(0, "%s", cnnvis_last_error());
+    }
+    for (q = 0; q < count * ATTACK_N; q++) pixels.data[q] = ds.px[q] * (1.0f / 255.0f);
+    memset(&fgsm, 0, sizeof fgsm);
+    fgsm.eps = 8.0f / 255.0f;
+    pgd = fgsm, pgd.method = CNNVIS_ATTACK_PGD, pgd.steps = 20; /* step 2.5 eps / 20, no random start */
+    CHECK(cnnvis_attack(&adv, net, &pixels, ds.labels, &fgsm, pred[0], NULL) == CNNVIS_OK, "FGSM: %s", cnnvis_last_error());
+    cnnvis_tensor_free(&adv);
+    CHECK(cnnvis_attack(&adv, net, &pixels, ds.labels, &pgd, pred[1], NULL) == CNNVIS_OK, "PGD: %s", cnnvis_last_error());
+    snprintf(path, sizeof path, "%s/attack.f32", attack_dir);
+    CHECK(write_f32(path, pixels.data, count * ATTACK_N), "cannot write %s", path);
+    snprintf(path, sizeof path, "%s/attack.txt", attack_dir);
+    f = fopen(path, "w");
+    for (image = 0; f && image < ATTACK_N; image++) {
+        fprintf(f, "%d %d %d\n", (int)ds.labels[image], (int)pred[0][image], (int)pred[1][image]);
+        right[0] += pred[0][image] == ds.labels[image], right[1] += pred[1][image] == ds.labels[image];
+    }
+    CHECK(f && fclose(f) == 0, "cannot write %s", path);
+    printf("  cnnvis at 8/255 on %d held-out concept images: FGSM leaves %d right, PGD-20 %d\n", ATTACK_N, right[0],
+           right[1]);
+    cnnvis_tensor_free(&adv), cnnvis_tensor_free(&pixels);
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+}
+
 static void test_save_alexnet(void)
 {
     cnnvis_net_desc d;
@@ -154,8 +228,11 @@ int main(int argc, char **argv)
     } else if (argc == 3 && strcmp(argv[1], "save-alexnet") == 0) {
         ckpt_path = argv[2];
         RUN(test_save_alexnet);
+    } else if (argc == 4 && strcmp(argv[1], "attack") == 0) {
+        ckpt_path = argv[2], attack_dir = argv[3];
+        RUN(test_attack);
     } else {
-        fprintf(stderr, "usage: %s alexnet|compare CKPT PIXELS LOGITS GRAD CLASS | save-alexnet CKPT\n", argv[0]);
+        fprintf(stderr, "usage: %s alexnet|compare CKPT PIXELS LOGITS GRAD CLASS | save-alexnet CKPT | attack CKPT DIR\n", argv[0]);
         return 2;
     }
     return SUMMARY();

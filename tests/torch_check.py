@@ -12,6 +12,10 @@
                                    and converted with mean 0.5 and std 0.25.
     torch_check.py same A B        the two checkpoints hold the same layers, weights, names,
                                    normalisation and classes (and are byte for byte equal).
+    torch_check.py attack CKPT DIR FGSM and PGD-20 at 8/255 (section 5) in PyTorch, by autograd,
+                                   on the net of CKPT and the images torch_check attack wrote
+                                   to DIR; compares how many images each leaves right with
+                                   cnnvis's figures in DIR/attack.txt.
 """
 import os
 import sys
@@ -81,11 +85,69 @@ def same(a, b):
     return 1 if problems else 0
 
 
+def attack(ckpt, out):
+    """The attacks as cnnvis_attack defines them: x <- clamp(x + step sign(dJ/dx)) within the
+    eps-ball, J the cross-entropy, FGSM one step of eps, PGD 20 steps of 2.5 eps / 20 from x.
+    J's gradient is taken as cnnvis takes it, in double and scaled per image by 1 / (1 - p_y):
+    in float, p - onehot rounds to zero for images the net is very sure of (a masked gradient,
+    Carlini & Wagner 2017); the plain float32 attack is run too, to show what that costs."""
+    ck = t2c.read_checkpoint(ckpt)
+    model = t2c.checkpoint_to_module(ck).eval()
+    c, h, w = ck.input_shape
+    rows = [list(map(int, line.split())) for line in open(os.path.join(out, "attack.txt"))]
+    n = len(rows)
+    x = torch.from_numpy(np.fromfile(os.path.join(out, "attack.f32"), dtype="<f4").reshape(n, c, h, w))
+    y = torch.tensor([r[0] for r in rows])
+    mean = torch.tensor(ck.mean[:c]).view(1, c, 1, 1)
+    std = torch.tensor(ck.std[:c]).view(1, c, 1, 1)
+    eps = 8.0 / 255.0
+
+    def scores(p):
+        return model((p - mean) / std)
+
+    def run(steps, step, masked=False):
+        a = x.clone()
+        for _ in range(steps):
+            a.requires_grad_(True)
+            s = scores(a)
+            if masked:
+                J = torch.nn.functional.cross_entropy(s, y, reduction="sum")
+            else:
+                s = s.double()
+                p = torch.softmax(s, 1)
+                others = (p.sum(1) - p.gather(1, y[:, None])[:, 0]).detach()  # 1 - p_y, without cancellation
+                J = (torch.nn.functional.cross_entropy(s, y, reduction="none") / others.clamp_min(1e-300)).sum()
+            g, = torch.autograd.grad(J, a)
+            a = a.detach() + step * torch.sign(g)
+            a = torch.min(torch.max(a, x - eps), x + eps).clamp(0, 1)
+        with torch.no_grad():
+            return scores(a).argmax(1)
+
+    passed = failed = 0
+    with torch.no_grad():
+        clean = int((scores(x).argmax(1) == y).sum())
+    print("  %d images, %d right before the attacks" % (n, clean))
+    for name, col, pred, slack in (("FGSM", 1, run(1, eps), 2), ("PGD-20", 2, run(20, 2.5 * eps / 20), 3)):
+        right_t = int((pred == y).sum())
+        right_c = sum(r[0] == r[col] for r in rows)
+        same = sum(int(pred[i]) == rows[i][col] for i in range(n))
+        ok = abs(right_t - right_c) <= slack
+        passed, failed = passed + ok, failed + (not ok)
+        print("%s %s at 8/255 leaves %d right in PyTorch, %d in cnnvis (allowed to differ by %d); "
+              "the same class on %d of %d" % ("ok  " if ok else "FAIL", name, right_t, right_c, slack, same, n))
+    masked = int((run(20, 2.5 * eps / 20, masked=True) == y).sum())
+    print("  PGD-20 with PyTorch's float32 cross-entropy gradient as it is: %d right (the masked gradient)" % masked)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] in ("make", "make-small"):
         make(sys.argv[2], sys.argv[1] == "make-small")
     elif len(sys.argv) == 4 and sys.argv[1] == "same":
         sys.exit(same(sys.argv[2], sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "attack":
+        sys.exit(attack(sys.argv[2], sys.argv[3]))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
