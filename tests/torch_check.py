@@ -94,7 +94,8 @@ def attack(ckpt, out):
     ck = t2c.read_checkpoint(ckpt)
     model = t2c.checkpoint_to_module(ck).eval()
     c, h, w = ck.input_shape
-    rows = [list(map(int, line.split())) for line in open(os.path.join(out, "attack.txt"))]
+    with open(os.path.join(out, "attack.txt"), encoding="ascii") as f:
+        rows = [list(map(int, line.split())) for line in f]
     n = len(rows)
     x = torch.from_numpy(np.fromfile(os.path.join(out, "attack.f32"), dtype="<f4").reshape(n, c, h, w))
     y = torch.tensor([r[0] for r in rows])
