@@ -10576,9 +10576,12 @@ static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, in
    sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
    a largest entry of 1 before the backward pass: for an image the net is very sure about,
    p - onehot rounds to 0 in float (1 - p_y below 1e-38), the gradient vanishes and the
-   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing. */
+   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing.
+   own (n, or NULL): the labels are each image's own class, the net's answer for these
+   pixels; this forward pass finds them and writes them here (labels is not read), which
+   spares an attack of its own answers a forward pass of its own. */
 static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad,
-                                int direction_only)
+                                int direction_only, int32_t *own)
 {
     cnnvis_layer *last = &net->layers[net->n_layers - 1];
     int was_training = net->training, i, c, K = net->n_classes;
@@ -10586,6 +10589,12 @@ static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int3
     cnnvis__put_pixels(net, pixels, n);
     cnnvis_net_forward(net, &net->input);
     net->training = was_training;
+    for (i = 0; own && i < n; i++) { /* as cnnvis__classify_run: the first of equal scores */
+        const float *s = last->out.data + (size_t)i * K;
+        for (own[i] = 0, c = 1; c < K; c++)
+            if (s[c] > s[own[i]]) own[i] = c;
+    }
+    if (own) labels = own;
     cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
     for (i = 0; direction_only && i < n; i++) {
         const float *s = last->out.data + (size_t)i * K;
@@ -10662,8 +10671,10 @@ static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t c
      targeted:    x <- x - step * sign(dJ(x, target)/dx)   (descend the loss of the target)
    with sign() replaced by g / ||g||_2 in the L2 ball, each step followed by the projection.
    FGSM is exactly the first step from x with step = eps (Goodfellow et al. 2015: the loss is
-   nearly linear in x, so the best move within ||r||_inf <= eps is eps * sign(gradient)). */
-static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
+   nearly linear in x, so the best move within ||r||_inf <= eps is eps * sign(gradient)).
+   own 1: labels (n) are to be the net's own classes of pixels, found by the first step's
+   forward pass (which sees pixels themselves: no random start). */
+static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, int32_t *labels, int own, int n,
                         const cnnvis_attack_desc *d, cnnvis_rng *rng, float *grad)
 {
     size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
@@ -10687,7 +10698,7 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, const 
         cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
     }
     for (s = 0; s < steps; s++) {
-        cnnvis__loss_grad(net, adv, labels, n, grad, 1);
+        cnnvis__loss_grad(net, adv, labels, n, grad, 1, own && s == 0 ? labels : NULL);
         cnnvis__gradient_step(adv, grad, n, count, d->norm, step * direction);
         cnnvis__project(adv, pixels, n, count, d->norm, d->eps);
     }
@@ -10842,7 +10853,7 @@ typedef struct cnnvis__lbfgs_attack {
 static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user)
 {
     cnnvis__lbfgs_attack *u = (cnnvis__lbfgs_attack *)user;
-    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0), r2 = 0, norm;
+    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0, NULL), r2 = 0, norm;
     int q;
     for (q = 0; q < n; q++) r2 += (double)(a[q] - u->pixels[q]) * (a[q] - u->pixels[q]);
     norm = sqrt(r2);
@@ -10890,7 +10901,8 @@ static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const
 }
 
 /* Any attack on n images (n <= max_batch), d resolved; labels (n) are the classes the
-   untargeted attacks move away from. Allocates its scratch (a few images). */
+   untargeted attacks move away from, NULL for the net's own classes of pixels. Allocates
+   its scratch (a few images). */
 static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
                                         const cnnvis_attack_desc *d, cnnvis_rng *rng)
 {
@@ -10898,19 +10910,23 @@ static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float
     cnnvis_result r = CNNVIS_OK;
     int32_t *y = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
     float *work = (float *)cnnvis__alloc(sizeof(float) * count * (d->method == CNNVIS_ATTACK_LBFGS ? 3 : (size_t)n));
-    int i;
+    int i, own = !labels && !d->targeted; /* found by FGSM's or PGD's first forward pass ... */
     if (!y || !work) {
         cnnvis_free(y), cnnvis_free(work);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_attack: out of memory for %d images", n);
     }
-    for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels[i];
+    for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels ? labels[i] : 0;
+    if (own && d->method == CNNVIS_ATTACK_PGD && d->random_start) { /* ... unless that is not at pixels */
+        cnnvis__classify_run(net, pixels, n, y, NULL);
+        own = 0;
+    }
     if (d->method == CNNVIS_ATTACK_LBFGS) {
         float *zeros = work + count, *ones = zeros + count;
         for (q = 0; q < count; q++) ones[q] = 1.0f;
         for (i = 0; i < n && r == CNNVIS_OK; i++)
             r = cnnvis__lbfgs_attack_one(net, adv + (size_t)i * count, pixels + (size_t)i * count, d, work, zeros, ones);
     } else {
-        cnnvis__pgd(net, adv, pixels, y, n, d, rng, work);
+        cnnvis__pgd(net, adv, pixels, y, own, n, d, rng, work);
     }
     cnnvis_free(y), cnnvis_free(work);
     return r;
@@ -10937,7 +10953,6 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, con
     static const char *fn = "cnnvis_attack";
     cnnvis_attack_desc d;
     cnnvis_rng rng;
-    int32_t *own = NULL;
     size_t count, q;
     int i;
     cnnvis_result r = CNNVIS_OK;
@@ -10955,21 +10970,15 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, con
         if (!(pixels->data[q] >= 0.0f && pixels->data[q] <= 1.0f))
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels[%lu] = %g is not in [0, 1] (pixel space)", fn, (unsigned long)q,
                                 pixels->data[q]);
-    if (!labels) { /* no labels: attack the net's own answer */
-        own = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)pixels->n);
-        if (!own) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
-        cnnvis_net_classify(own, NULL, net, pixels);
-        labels = own;
-    }
     r = cnnvis_tensor_create(adv, pixels->n, pixels->c, pixels->h, pixels->w);
     cnnvis_rng_seed(&rng, d.seed);
     for (i = 0; i < pixels->n && r == CNNVIS_OK; i += net->desc.max_batch) {
         int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
-        r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels + i, m, &d, &rng);
+        r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels ? labels + i : NULL,
+                               m, &d, &rng);
     }
     if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis_net_classify(predicted, confidence, net, adv);
     if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
-    cnnvis_free(own);
     return r;
 }
 
@@ -11009,7 +11018,7 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net
     for (s = 0; s < d.steps; s++) {
         /* ascent on log p(cls) = descent on J(x, cls); sign steps, as FGSM, so that the
            pace does not depend on the gradient's scale */
-        cnnvis__loss_grad(net, pixels->data, &label, 1, grad, 1);
+        cnnvis__loss_grad(net, pixels->data, &label, 1, grad, 1, NULL);
         if (net->probs.data[cls] >= d.confidence) break;
         for (q = 0; q < count; q++) {
             float v = pixels->data[q] - d.step * (float)((grad[q] > 0) - (grad[q] < 0));
@@ -11105,7 +11114,7 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
         /* FGSM's gradient is taken at x whatever eps is: one backward pass serves every eps */
         if (fgsm) {
             for (j = 0; j < m; j++) target[j] = d.targeted ? d.target : labels[j];
-            cnnvis__loss_grad(net, pix, target, m, grad, 1);
+            cnnvis__loss_grad(net, pix, target, m, grad, 1, NULL);
         }
         for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
             d.eps = eps[k];

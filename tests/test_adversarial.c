@@ -3,6 +3,7 @@
        and PGD, with and without a random start, targeted or not;
      - FGSM moves each pixel by the sign of a central-difference gradient of the loss;
      - PGD with one step of size eps and no random start is FGSM;
+     - no labels attacks the net's own classes;
      - the box-constrained L-BFGS core reaches the known minimiser of a convex quadratic
        on a box (some coordinates at a bound, some inside) and of an unbounded one;
      - targeted PGD and L-BFGS end at the target class; a fooling image reaches its
@@ -218,6 +219,36 @@ static void test_pgd_one_step_is_fgsm(void)
             REQUIRE(cnnvis_attack(&b, net, &px, labels, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(memcmp(a.data, b.data, sizeof(float) * cnnvis_tensor_count(&a)) == 0,
                   "norm %d targeted %d: one PGD step differs from FGSM", norm, targeted);
+            cnnvis_tensor_free(&a), cnnvis_tensor_free(&b);
+        }
+    cnnvis_tensor_free(&px);
+    cnnvis_net_free(net);
+}
+
+/* labels NULL attacks each image's own class as the net gives it: the same images, bit for
+   bit, as with those classes passed (FGSM and PGD find them in their first forward pass;
+   PGD with a random start classifies first, as its first pass is not at the image). 7
+   images on a net of max_batch 4: two batches. */
+static void test_own_labels(void)
+{
+    cnnvis_net *net = tiny_net(4, 8, 3.0f);
+    cnnvis_tensor px, a, b;
+    cnnvis_rng rng;
+    int32_t own[7];
+    int method, start;
+    REQUIRE(net, "net");
+    cnnvis_rng_seed(&rng, 14);
+    REQUIRE(make_images(&px, 7, &rng), "images");
+    REQUIRE(cnnvis_net_classify(own, NULL, net, &px) == CNNVIS_OK, "%s", cnnvis_last_error());
+    for (method = CNNVIS_ATTACK_FGSM; method <= CNNVIS_ATTACK_PGD; method++)
+        for (start = 0; start < 2; start++) {
+            cnnvis_attack_desc d;
+            memset(&d, 0, sizeof d);
+            d.method = (cnnvis_attack_method)method, d.eps = 0.05f, d.steps = 3, d.random_start = start, d.seed = 5;
+            REQUIRE(cnnvis_attack(&a, net, &px, NULL, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_attack(&b, net, &px, own, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            CHECK(memcmp(a.data, b.data, sizeof(float) * cnnvis_tensor_count(&a)) == 0,
+                  "method %d random start %d: no labels differs from the net's own classes", method, start);
             cnnvis_tensor_free(&a), cnnvis_tensor_free(&b);
         }
     cnnvis_tensor_free(&px);
@@ -576,6 +607,7 @@ int main(void)
     RUN(test_budget_and_box);
     RUN(test_fgsm_sign_of_finite_differences);
     RUN(test_pgd_one_step_is_fgsm);
+    RUN(test_own_labels);
     RUN(test_lbfgs_box_quadratic);
     RUN(test_targeted_reach_target);
     RUN(test_fooling_image);
