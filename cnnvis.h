@@ -10547,6 +10547,15 @@ static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_
     return CNNVIS_OK;
 }
 
+/* The class of the highest of K scores, the first of equal ones. */
+static int cnnvis__top_class(const float *s, int K)
+{
+    int c, best = 0;
+    for (c = 1; c < K; c++)
+        if (s[c] > s[best]) best = c;
+    return best;
+}
+
 /* Class and softmax probability of the n images (n <= max_batch) of pixels: one forward
    pass, dropout off. */
 static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
@@ -10560,9 +10569,7 @@ static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, in
     for (i = 0; i < n; i++) {
         const float *s = scores + (size_t)i * K;
         double sum = 0;
-        int best = 0;
-        for (c = 1; c < K; c++)
-            if (s[c] > s[best]) best = c;
+        int best = cnnvis__top_class(s, K);
         for (c = 0; c < K; c++) sum += exp((double)s[c] - s[best]); /* p(best) = 1 / sum exp(s_c - s_best) */
         if (predicted) predicted[i] = best;
         if (confidence) confidence[i] = (float)(1.0 / sum);
@@ -10589,11 +10596,7 @@ static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int3
     cnnvis__put_pixels(net, pixels, n);
     cnnvis_net_forward(net, &net->input);
     net->training = was_training;
-    for (i = 0; own && i < n; i++) { /* as cnnvis__classify_run: the first of equal scores */
-        const float *s = last->out.data + (size_t)i * K;
-        for (own[i] = 0, c = 1; c < K; c++)
-            if (s[c] > s[own[i]]) own[i] = c;
-    }
+    for (i = 0; own && i < n; i++) own[i] = cnnvis__top_class(last->out.data + (size_t)i * K, K);
     if (own) labels = own;
     cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
     for (i = 0; direction_only && i < n; i++) {
