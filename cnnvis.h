@@ -1385,9 +1385,6 @@ CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net 
 #ifndef CNNVIS_IMPLEMENTATION_DONE
 #define CNNVIS_IMPLEMENTATION_DONE
 
-/* ======================================================================================
-   Prelude: includes, override macros, SIMD and thread detection
-   ====================================================================================== */
 
 #include <float.h>
 #include <limits.h>
@@ -1482,9 +1479,55 @@ CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net 
 #define CNNVIS__MAX_THREADS 256
 #define CNNVIS__MAX_BATCH 65536
 
+/* A worker over items [begin, end) of a job: what cnnvis__parallel_for splits across
+   threads, and what the serial path calls with [0, n). */
+typedef void (*cnnvis__range_fn)(void *args, int begin, int end);
+/* 0 on the calling thread, 1..n_threads-1 on the pool's workers: picks each thread's scratch. */
+static CNNVIS__TLS int cnnvis__thread_index;
+/* The arguments of the layers' kernels (A2), named here so that the declarations below can
+   use them. */
+typedef struct cnnvis__conv_args cnnvis__conv_args;
+typedef struct cnnvis__fc_args cnnvis__fc_args;
+/* What the lecture parts (A1-5) use from the appendices (B1-B4), declared here so that the
+   appendices can come after the lecture. */
+/* B1: the kernels behind each layer, chosen for the CPU, and the thread pool that splits them */
+static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a);
+static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a);
+static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a);
+static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a);
+static cnnvis__range_fn cnnvis__maxpool_forward_select(cnnvis_kernels k);
+static int cnnvis__online_cpus(void);
+static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_fn fn, void *args);
+static cnnvis_result cnnvis__pool_create(struct cnnvis_pool **out, int n_threads);
+static void cnnvis__pool_free(struct cnnvis_pool *pool);
+static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k);
+static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k);
+static size_t cnnvis__scratch_need(const cnnvis_net *net);
+/* B2: training */
+static void cnnvis__progress_bar(const char *what, double fraction, double seconds);
+/* B3: data sets */
+static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net);
+static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories);
+static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m);
+static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i);
+static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, const cnnvis_net *net, int dy, int dx,
+                               int flip);
+/* B4: the drawing kit */
+static const unsigned char *cnnvis__category_rgb(int k);
+static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnnvis_map_desc *m, float *lo, float *hi);
+static float cnnvis__map_value(float v, float lo, float hi);
+static float cnnvis__percentile(const float *v, size_t n, size_t stride, float p, int absolute);
+static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md);
+
+
 /* ======================================================================================
-   A1  Tensors, RNG, errors, thread pool                                   >>a1_tensor
+   A1  Tensors, errors, RNG                                                    >>a1_tensor
+   float32 NCHW arrays, the one error path, a random generator the same on every platform
    ====================================================================================== */
+
+
 
 /* --- Errors --------------------------------------------------------------------------- */
 
@@ -1825,221 +1868,13 @@ CNNVIS__DEF float cnnvis_rng_normal(cnnvis_rng *rng)
     } while (s >= 1.0 || s == 0.0);
     return (float)(u * sqrt(-2.0 * cnnvis__log(s) / s));
 }
-
-/* --- Thread pool ------------------------------------------------------------------------
-   parallel_for(n, fn) splits [0, n) into one contiguous range per thread; the caller runs
-   the first range. Each output is computed by exactly one thread with the same arithmetic
-   as on one thread, so results do not depend on the thread count. Workers sleep on a
-   condition variable between jobs; nothing spins. */
-
-typedef void (*cnnvis__range_fn)(void *args, int begin, int end);
-
-struct cnnvis_pool {
-    int n_threads; /* including the caller */
-#ifndef CNNVIS_NO_THREADS
-    pthread_t *threads;
-    pthread_mutex_t mutex;
-    pthread_cond_t start, done;
-    cnnvis__range_fn fn;
-    void *args;
-    int n;             /* items of the current job */
-    int job;           /* incremented for each job (wrapping); workers wait for a change */
-    int remaining;     /* workers still busy with the current job */
-    int stop;
-    int spin;          /* waiting threads spin first (cnnvis__spin): not more threads than CPUs */
-#endif
-};
-
-#ifndef CNNVIS_NO_THREADS
-/* Set on pool workers, and on the caller while it runs its share: a parallel_for called from
-   inside a job runs serially instead of waiting for threads that are busy with the job. */
-static CNNVIS__TLS int cnnvis__in_job;
-#endif
-/* 0 on the calling thread, 1..n_threads-1 on the workers: picks each thread's scratch. */
-static CNNVIS__TLS int cnnvis__thread_index;
-
-#ifndef CNNVIS_NO_THREADS
-/* Waking a thread asleep on a condition variable takes 5-50 us (45 us a job measured on a
-   2-core virtual machine), more than many of the jobs of a batch-1 pass, which come a few
-   microseconds apart. So a thread that waits spins first, for up to CNNVIS__SPIN_US,
-   watching the pool's counters with atomic loads, and sleeps only after that: a pass's
-   jobs then go to threads that are awake, and an idle pool costs no CPU. The counters are
-   still written under the mutex (atomically, as they are also read without it). With more
-   threads than CPUs a spinning thread would hold the CPU the one it waits for needs (3
-   threads on 2 CPUs measured 69 us a job, 8 threads 243 us), so such a pool only sleeps. */
-#define CNNVIS__SPIN_US 50
-#if defined(__GNUC__) || defined(__clang__)
-#define CNNVIS__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define CNNVIS__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#else /* no atomics: no spinning, the mutex alone */
-#define CNNVIS__LOAD(p) (*(p))
-#define CNNVIS__STORE(p, v) (*(p) = (v))
-#endif
-
-/* Until *counter != value (differ) or == value (!differ), or CNNVIS__SPIN_US have passed. */
-static void cnnvis__spin(const int *counter, int value, int differ)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    double start = 0;
-    int spins;
-    /* the count bounds the spin too, should the (wall) clock be set back meanwhile */
-    for (spins = 0; spins < (1 << 20) && (CNNVIS__LOAD(counter) != value) != differ; spins++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause(); /* tells the core this is a spin: the other hyperthread runs */
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-        if (spins % 64 == 0) { /* the clock costs more than a pause: read it now and then */
-            double t = cnnvis__now();
-            if (spins == 0) start = t;
-            else if (t > start + 1e-6 * CNNVIS__SPIN_US || t < start) return;
-        }
-    }
-#else
-    (void)counter, (void)value, (void)differ;
-#endif
-}
-
-typedef struct cnnvis__worker_arg {
-    struct cnnvis_pool *pool;
-    int index;
-} cnnvis__worker_arg;
-
-static void *cnnvis__worker(void *p)
-{
-    cnnvis__worker_arg *arg = (cnnvis__worker_arg *)p;
-    struct cnnvis_pool *pool = arg->pool;
-    int index = arg->index;
-    int seen = 0;
-    CNNVIS_FREE(arg);
-    cnnvis__in_job = 1;
-    cnnvis__thread_index = index;
-    for (;;) {
-        int begin, end;
-        if (pool->spin) cnnvis__spin(&pool->job, seen, 1);
-        pthread_mutex_lock(&pool->mutex);
-        while (pool->job == seen && !pool->stop) pthread_cond_wait(&pool->start, &pool->mutex);
-        if (pool->stop) {
-            pthread_mutex_unlock(&pool->mutex);
-            return NULL;
-        }
-        seen = pool->job;
-        begin = (int)((long long)pool->n * index / pool->n_threads);
-        end = (int)((long long)pool->n * (index + 1) / pool->n_threads);
-        pthread_mutex_unlock(&pool->mutex);
-        if (begin < end) pool->fn(pool->args, begin, end);
-        pthread_mutex_lock(&pool->mutex);
-        CNNVIS__STORE(&pool->remaining, pool->remaining - 1);
-        if (pool->remaining == 0) pthread_cond_signal(&pool->done);
-        pthread_mutex_unlock(&pool->mutex);
-    }
-}
-#endif
-
-static int cnnvis__online_cpus(void)
-{
-#ifdef _SC_NPROCESSORS_ONLN
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > CNNVIS__MAX_THREADS ? CNNVIS__MAX_THREADS : (int)n;
-#else
-    return 1;
-#endif
-}
-
-static void cnnvis__pool_free(struct cnnvis_pool *pool)
-{
-    if (!pool) return;
-#ifndef CNNVIS_NO_THREADS
-    if (pool->threads) {
-        int i;
-        pthread_mutex_lock(&pool->mutex);
-        pool->stop = 1;
-        pthread_cond_broadcast(&pool->start);
-        pthread_mutex_unlock(&pool->mutex);
-        for (i = 0; i < pool->n_threads - 1; i++) pthread_join(pool->threads[i], NULL);
-        CNNVIS_FREE(pool->threads);
-    }
-    pthread_mutex_destroy(&pool->mutex);
-    pthread_cond_destroy(&pool->start);
-    pthread_cond_destroy(&pool->done);
-#endif
-    CNNVIS_FREE(pool);
-}
-
-static cnnvis_result cnnvis__pool_create(struct cnnvis_pool **out, int n_threads)
-{
-    struct cnnvis_pool *pool = (struct cnnvis_pool *)cnnvis__alloc(sizeof *pool);
-    *out = NULL;
-    if (!pool) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
-#ifdef CNNVIS_NO_THREADS
-    (void)n_threads;
-    pool->n_threads = 1;
-#else
-    pool->n_threads = 1;
-    pthread_mutex_init(&pool->mutex, NULL);
-    pthread_cond_init(&pool->start, NULL);
-    pthread_cond_init(&pool->done, NULL);
-    if (n_threads > 1) {
-        int i;
-        pool->spin = n_threads <= cnnvis__online_cpus(); /* set before the workers start */
-        pool->threads = (pthread_t *)cnnvis__alloc(sizeof(pthread_t) * (size_t)(n_threads - 1));
-        if (!pool->threads) {
-            cnnvis__pool_free(pool);
-            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
-        }
-        for (i = 0; i < n_threads - 1; i++) {
-            cnnvis__worker_arg *arg = (cnnvis__worker_arg *)cnnvis__alloc(sizeof *arg);
-            if (!arg) break;
-            arg->pool = pool, arg->index = i + 1;
-            if (pthread_create(&pool->threads[i], NULL, cnnvis__worker, arg) != 0) {
-                CNNVIS_FREE(arg);
-                break;
-            }
-            pool->n_threads++;
-        }
-        if (pool->n_threads < n_threads) {
-            cnnvis__pool_free(pool);
-            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: could only start %d of %d threads", i, n_threads - 1);
-        }
-    }
-#endif
-    *out = pool;
-    return CNNVIS_OK;
-}
-
-/* Run fn(args, begin, end) over [0, n) split across the pool (serially without one). */
-static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_fn fn, void *args)
-{
-    if (n <= 0) return;
-#ifndef CNNVIS_NO_THREADS
-    if (pool && pool->n_threads > 1 && n > 1 && !cnnvis__in_job) {
-        int end0;
-        pthread_mutex_lock(&pool->mutex);
-        pool->fn = fn, pool->args = args, pool->n = n;
-        CNNVIS__STORE(&pool->remaining, pool->n_threads - 1);
-        CNNVIS__STORE(&pool->job, pool->job == INT_MAX ? 0 : pool->job + 1);
-        pthread_cond_broadcast(&pool->start);
-        pthread_mutex_unlock(&pool->mutex);
-        end0 = (int)((long long)n / pool->n_threads);
-        cnnvis__in_job = 1;
-        if (end0 > 0) fn(args, 0, end0);
-        cnnvis__in_job = 0;
-        if (pool->spin) cnnvis__spin(&pool->remaining, 0, 0);
-        pthread_mutex_lock(&pool->mutex);
-        while (pool->remaining > 0) pthread_cond_wait(&pool->done, &pool->mutex);
-        pthread_mutex_unlock(&pool->mutex);
-        return;
-    }
-#else
-    (void)pool;
-#endif
-    fn(args, 0, n);
-}
-
 /* ======================================================================================
-   A2  Layers: forward and backward, reference and SIMD kernels            >>a2_layers
-   ======================================================================================
-   Each layer reads its input x (the layer below's output), writes y, and on the way back
+   A2  Layers: the reference forward and backward of each                      >>a2_layers
+   plain loops that spell out each formula: the specification the fast kernels must match
+   ====================================================================================== */
+
+
+/*   Each layer reads its input x (the layer below's output), writes y, and on the way back
    turns dy (the gradient w.r.t. y) into dx and, for conv and fc, adds dw and db.
    Every hot loop is a worker over a range of independent items (images, planes, output
    channels) so that cnnvis__parallel_for can split it across threads; the reference
@@ -2052,7 +1887,7 @@ typedef struct cnnvis__conv_geom {
     int k, s, p, groups;
 } cnnvis__conv_geom;
 
-typedef struct cnnvis__conv_args {
+struct cnnvis__conv_args {
     cnnvis__conv_geom g;
     float *y;        /* (N, OC, OH, OW) forward output */
     float *dx;       /* (N, IC, IH, IW) input gradient */
@@ -2066,7 +1901,7 @@ typedef struct cnnvis__conv_args {
     int n_threads, max_batch;
     int sparse_ok;   /* backward data may scatter a sparse dY (cnnvis__conv_sparse_dx) */
     int im2col_only; /* forward by im2col even where cnnvis__conv_implicit applies (tests) */
-} cnnvis__conv_args;
+};
 
 /* --- Convolution, reference ------------------------------------------------------------ */
 
@@ -2186,7 +2021,7 @@ static void cnnvis__conv2d_backward_weights__reference(void *p, int begin, int e
 
 /* --- Fully connected, reference -------------------------------------------------------- */
 
-typedef struct cnnvis__fc_args {
+struct cnnvis__fc_args {
     int n, in, out;  /* batch, inputs per image (C*H*W of the layer below), outputs */
     float *y;        /* (N, OUT) */
     float *dx;       /* (N, IN) */
@@ -2197,7 +2032,7 @@ typedef struct cnnvis__fc_args {
     const float *b;  /* (OUT) */
     float *scratch;  /* fast kernels: packed operands */
     struct cnnvis_pool *pool;
-} cnnvis__fc_args;
+};
 
 /* y[n][o] = b[o] + sum_i w[o][i] x[n][i]. Items: (n, o). */
 static void cnnvis__fc_forward__reference(void *p, int begin, int end)
@@ -2262,7 +2097,7 @@ typedef struct cnnvis__act_args {
 } cnnvis__act_args;
 
 /* y = max(x, 0). Items: images. */
-static void cnnvis__relu_forward_range(void *p, int begin, int end)
+static void cnnvis__relu_forward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
@@ -2274,7 +2109,7 @@ static void cnnvis__relu_forward_range(void *p, int begin, int end)
      DECONVNET  dx = max(R, 0)               un-ReLU: ignores H entirely
      GUIDED     dx = R * 1(H > 0) * 1(R > 0) guided backpropagation
    Items: images. */
-static void cnnvis__relu_backward_range(void *p, int begin, int end)
+static void cnnvis__relu_backward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
@@ -2288,78 +2123,14 @@ static void cnnvis__relu_backward_range(void *p, int begin, int end)
     }
 }
 
-/* The same two functions with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
-   what the reference does (a max and masks, no rounding), so the results are bit-identical;
-   a NaN input gives 0 as in the reference. */
-#if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int end)
-{
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
-    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
-    __m256 zero = _mm256_setzero_ps();
-    for (; i + 8 <= stop; i += 8) _mm256_storeu_ps(a->y + i, _mm256_max_ps(_mm256_loadu_ps(a->x + i), zero));
-    for (; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
-}
-
-CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int end)
-{
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
-    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
-    __m256 zero = _mm256_setzero_ps();
-    for (; i + 8 <= stop; i += 8) {
-        __m256 h = _mm256_loadu_ps(a->x + i), r = _mm256_loadu_ps(a->dy + i);
-        __m256 h_pos = _mm256_cmp_ps(h, zero, _CMP_GT_OQ), r_pos = _mm256_cmp_ps(r, zero, _CMP_GT_OQ);
-        __m256 mask = a->rule == CNNVIS_RELU_BACKPROP ? h_pos : a->rule == CNNVIS_RELU_DECONVNET ? r_pos : _mm256_and_ps(h_pos, r_pos);
-        _mm256_storeu_ps(a->dx + i, _mm256_and_ps(mask, r));
-    }
-    if (i < stop) {
-        cnnvis__act_args tail = *a; /* the last few elements, by the reference */
-        tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
-        cnnvis__relu_backward_range(&tail, 0, 1);
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__relu_forward__neon(void *p, int begin, int end)
-{
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
-    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
-    float32x4_t zero = vdupq_n_f32(0.0f);
-    for (; i + 4 <= stop; i += 4) {
-        float32x4_t x = vld1q_f32(a->x + i);
-        vst1q_f32(a->y + i, vbslq_f32(vcgtq_f32(x, zero), x, zero));
-    }
-    for (; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
-}
-
-static void cnnvis__relu_backward__neon(void *p, int begin, int end)
-{
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
-    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
-    float32x4_t zero = vdupq_n_f32(0.0f);
-    for (; i + 4 <= stop; i += 4) {
-        float32x4_t h = vld1q_f32(a->x + i), r = vld1q_f32(a->dy + i);
-        uint32x4_t h_pos = vcgtq_f32(h, zero), r_pos = vcgtq_f32(r, zero);
-        uint32x4_t mask = a->rule == CNNVIS_RELU_BACKPROP ? h_pos : a->rule == CNNVIS_RELU_DECONVNET ? r_pos : vandq_u32(h_pos, r_pos);
-        vst1q_f32(a->dx + i, vbslq_f32(mask, r, zero));
-    }
-    if (i < stop) {
-        cnnvis__act_args tail = *a;
-        tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
-        cnnvis__relu_backward_range(&tail, 0, 1);
-    }
-}
-#endif
-
 /* --- Max pooling with switches ----------------------------------------------------------- */
 
-typedef struct cnnvis__pool_args {
+typedef struct cnnvis__maxpool_args {
     int c, ih, iw, oh, ow, k, s, p;
     float *y, *dx;
     const float *x, *dy;
     int32_t *switches; /* (N, C, OH, OW) */
-} cnnvis__pool_args;
+} cnnvis__maxpool_args;
 
 /* The max over rows [y0, y1) and columns [x0, x1) of plane x, met in row-major order, and
    where it was, iy*IW + ix (the first one on ties). */
@@ -2377,9 +2148,9 @@ static void cnnvis__maxpool_window(const float *x, int iw, int y0, int y1, int x
 /* y[n][c][oy][ox] = max over the K x K window at (oy*S - P, ox*S - P) of x (padding is -inf,
    so it never wins: the window is clipped to the image); the switch records where the
    maximum was. Items: (n, c) planes. */
-static void cnnvis__maxpool_forward_range(void *p, int begin, int end)
+static void cnnvis__maxpool_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    const cnnvis__maxpool_args *a = (const cnnvis__maxpool_args *)p;
     int plane, oy, ox;
     for (plane = begin; plane < end; plane++) {
         const float *x = a->x + (size_t)plane * a->ih * a->iw;
@@ -2395,149 +2166,11 @@ static void cnnvis__maxpool_forward_range(void *p, int begin, int end)
     }
 }
 
-/* The same pool with several windows of a row at once, lane j holding window ox + j. One
-   window's comparisons each wait on the last; a row's windows do not wait on each other.
-   Each lane meets its values in the order above: the first one inside the image is taken,
-   then a value only if it is greater (an ordered compare, false on NaN like C's >), so the
-   maxima and switches are the same bits. Stride 2 takes the even lanes of twice the width.
-   Columns outside the image are masked off: AVX2 masks its loads, NEON (which has no masked
-   load) copies such a row into a buffer first. Windows that start left of the image (at
-   most P/S + 1 of a row) and other strides go one by one. */
-#define CNNVIS__POOL_ROW 64 /* floats of NEON's buffer: K up to 57 at stride 2 */
-
-#if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static __m256i cnnvis__in_range__avx2(__m256i col, int n) /* 0 <= col < n */
-{
-    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), col), _mm256_cmpgt_epi32(_mm256_set1_epi32(n), col));
-}
-
-CNNVIS__AVX2_FN static void cnnvis__maxpool_forward__avx2(void *p, int begin, int end)
-{
-    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
-    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ones = _mm256_set1_epi32(-1);
-    const __m256i lane = _mm256_mullo_epi32(step, _mm256_set1_epi32(a->s));
-    int plane, oy, ox, iy, kx, n;
-    if (a->s != 1 && a->s != 2) {
-        cnnvis__maxpool_forward_range(p, begin, end);
-        return;
-    }
-    for (plane = begin; plane < end; plane++) {
-        const float *x = a->x + (size_t)plane * a->ih * a->iw;
-        float *y = a->y + (size_t)plane * a->oh * a->ow;
-        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
-        for (oy = 0; oy < a->oh; oy++) {
-            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
-            for (ox = 0; ox < a->ow && ox * a->s < a->p; ox++) /* the lanes' loads start inside the row */
-                cnnvis__maxpool_window(x, a->iw, y0, y1, 0, CNNVIS__MIN(ox * a->s - a->p + a->k, a->iw), y + oy * a->ow + ox,
-                                       sw + oy * a->ow + ox);
-            for (; ox < a->ow; ox += 8) {
-                int x0 = ox * a->s - a->p;
-                float tile[8];
-                int32_t args[8];
-                __m256 best = _mm256_setzero_ps();
-                __m256i arg = _mm256_setzero_si256(), started = _mm256_setzero_si256();
-                for (iy = y0; iy < y1; iy++)
-                    for (kx = 0; kx < a->k; kx++) {
-                        const float *row = x + iy * a->iw;
-                        int c = x0 + kx; /* lane 0's column, >= 0; the loads form no pointer past the row */
-                        __m256i col = _mm256_add_epi32(lane, _mm256_set1_epi32(c)), in = cnnvis__in_range__avx2(col, a->iw);
-                        __m256 v = _mm256_setzero_ps(), take;
-                        if (a->s == 1) {
-                            if (c < a->iw) v = _mm256_maskload_ps(row + c, in);
-                        } else { /* row[c], row[c + 2], ..., row[c + 14] */
-                            __m256i c0 = _mm256_add_epi32(step, _mm256_set1_epi32(c));
-                            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps(), pairs;
-                            if (c < a->iw) lo = _mm256_maskload_ps(row + c, cnnvis__in_range__avx2(c0, a->iw));
-                            if (c + 8 < a->iw)
-                                hi = _mm256_maskload_ps(row + c + 8, cnnvis__in_range__avx2(_mm256_add_epi32(c0, _mm256_set1_epi32(8)), a->iw));
-                            pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-                            v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
-                        }
-                        take = _mm256_and_ps(_mm256_castsi256_ps(in), _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
-                                                                                   _mm256_castsi256_ps(_mm256_xor_si256(started, ones))));
-                        best = _mm256_blendv_ps(best, v, take);
-                        arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
-                                                                   _mm256_castsi256_ps(_mm256_add_epi32(col, _mm256_set1_epi32(iy * a->iw))), take));
-                        started = _mm256_or_si256(started, in);
-                    }
-                _mm256_storeu_ps(tile, best);
-                _mm256_storeu_si256((__m256i *)args, arg);
-                n = CNNVIS__MIN(8, a->ow - ox);
-                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)n);
-                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)n);
-            }
-        }
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__maxpool_forward__neon(void *p, int begin, int end)
-{
-    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
-    static const int32_t lanes[4] = {0, 1, 2, 3};
-    int32x4_t lane = vmulq_n_s32(vld1q_s32(lanes), a->s);
-    int width = 4 * a->s + a->k - 1, plane, oy, ox, iy, kx, t;
-    if ((a->s != 1 && a->s != 2) || width > CNNVIS__POOL_ROW) {
-        cnnvis__maxpool_forward_range(p, begin, end);
-        return;
-    }
-    for (plane = begin; plane < end; plane++) {
-        const float *x = a->x + (size_t)plane * a->ih * a->iw;
-        float *y = a->y + (size_t)plane * a->oh * a->ow;
-        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
-        for (oy = 0; oy < a->oh; oy++) {
-            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
-            for (ox = 0; ox < a->ow; ox += 4) {
-                int x0 = ox * a->s - a->p, inside = x0 >= 0 && x0 + width <= a->iw;
-                float buf[CNNVIS__POOL_ROW], tile[4];
-                int32_t args[4];
-                float32x4_t best = vdupq_n_f32(0.0f);
-                uint32x4_t started = vdupq_n_u32(0);
-                int32x4_t arg = vdupq_n_s32(0);
-                for (iy = y0; iy < y1; iy++) {
-                    const float *row = x + iy * a->iw, *r = buf;
-                    if (inside) r = row + x0;
-                    else
-                        for (t = 0; t < width; t++) buf[t] = x0 + t >= 0 && x0 + t < a->iw ? row[x0 + t] : 0.0f;
-                    for (kx = 0; kx < a->k; kx++) {
-                        int32x4_t col = vaddq_s32(lane, vdupq_n_s32(x0 + kx));
-                        uint32x4_t in = vandq_u32(vcgeq_s32(col, vdupq_n_s32(0)), vcltq_s32(col, vdupq_n_s32(a->iw)));
-                        float32x4_t v = a->s == 1 ? vld1q_f32(r + kx) : vld2q_f32(r + kx).val[0];
-                        uint32x4_t take = vandq_u32(in, vorrq_u32(vcgtq_f32(v, best), vmvnq_u32(started)));
-                        best = vbslq_f32(take, v, best);
-                        arg = vbslq_s32(take, vaddq_s32(col, vdupq_n_s32(iy * a->iw)), arg);
-                        started = vorrq_u32(started, in);
-                    }
-                }
-                vst1q_f32(tile, best);
-                vst1q_s32(args, arg);
-                t = CNNVIS__MIN(4, a->ow - ox);
-                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)t);
-                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)t);
-            }
-        }
-    }
-}
-#endif
-
-static cnnvis__range_fn cnnvis__maxpool_forward_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__maxpool_forward__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__maxpool_forward__neon;
-#endif
-    (void)k;
-    return cnnvis__maxpool_forward_range;
-}
-
 /* Unpooling (lecture section 3): each gradient goes back to the position its switch
    recorded; overlapping windows that chose the same input add up. Items: (n, c) planes. */
-static void cnnvis__maxpool_backward_range(void *p, int begin, int end)
+static void cnnvis__maxpool_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__pool_args *a = (const cnnvis__pool_args *)p;
+    const cnnvis__maxpool_args *a = (const cnnvis__maxpool_args *)p;
     int plane, o;
     for (plane = begin; plane < end; plane++) {
         float *dx = a->dx + (size_t)plane * a->ih * a->iw;
@@ -2553,7 +2186,7 @@ static void cnnvis__maxpool_backward_range(void *p, int begin, int end)
 /* The window of channel c is [c - size/2, c + (size-1)/2], clipped (PyTorch's
    LocalResponseNorm): s_c = k + alpha/size * sum_window x^2, y_c = x_c * s_c^-beta.
    Items: images. */
-static void cnnvis__lrn_forward_range(void *p, int begin, int end)
+static void cnnvis__lrn_forward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     int n, c, j, pix;
@@ -2574,7 +2207,7 @@ static void cnnvis__lrn_forward_range(void *p, int begin, int end)
 
 /* dx_i = dy_i s_i^-beta - (2 alpha beta / size) x_i * sum over the c whose window holds i
    of dy_c y_c / s_c. With the deconvnet rule the signal passes unchanged. Items: images. */
-static void cnnvis__lrn_backward_range(void *p, int begin, int end)
+static void cnnvis__lrn_backward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     int n, c, i, pix;
@@ -2605,7 +2238,7 @@ static void cnnvis__lrn_backward_range(void *p, int begin, int end)
 /* --- Dropout (inverted: scaled at training time, identity at test time) ------------------ */
 
 /* y = x * mask. Items: images. */
-static void cnnvis__dropout_forward_range(void *p, int begin, int end)
+static void cnnvis__dropout_forward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
@@ -2613,7 +2246,7 @@ static void cnnvis__dropout_forward_range(void *p, int begin, int end)
 }
 
 /* dx = dy * mask. Items: images. */
-static void cnnvis__dropout_backward_range(void *p, int begin, int end)
+static void cnnvis__dropout_backward__reference(void *p, int begin, int end)
 {
     const cnnvis__act_args *a = (const cnnvis__act_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
@@ -2645,1639 +2278,12 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
     }
     return total / n;
 }
-
-/* --- Fast kernels: packed GEMM with a register-blocked micro-kernel ----------------------
-   Convolution becomes matrix products (im2col; Chellapilla et al. 2006):
-     forward          Y_g (OCg x P)  = W_g (OCg x Kd) . col(x) (Kd x P)
-                      (at stride 1 col(x) is not built but read in the zero-padded image:
-                      cnnvis__conv_implicit)
-     backward data    dcol (Kd x P)  = W_g^T (Kd x OCg) . dY_g (OCg x P), then col2im adds it to dx
-                      (or, when dY_g is mostly zeros, as below a max-pool, a scatter of its
-                      nonzero terms: cnnvis__conv_sparse_dx)
-     backward weights dW_g (OCg x Kd) += dY_g (OCg x P) . col(x)^T (P x Kd)
-   with Kd = ICg*K*K and P = OH*OW; fully connected layers are products directly. The
-   product C += A.B is computed as in BLIS (Van Zee & van de Geijn 2015): A is packed in
-   panels of MR rows and B in panels of NR columns, each panel storing its K values
-   contiguously (zero-padded past the edge), and a micro-kernel keeps an MR x NR block of C
-   in registers while it runs down K in blocks of KC. Every element of C is computed by one
-   thread with the same sequence of operations whatever the number of threads. */
-
-#define CNNVIS__MR 6   /* rows of the micro-tile: 6 x 16 floats = 12 AVX2 or 24 NEON registers */
-#define CNNVIS__NR 16  /* columns of the micro-tile */
-#define CNNVIS__KC 256 /* K per pass: a B sub-panel (KC x NR) stays in L1 */
-#define CNNVIS__MCP 12 /* A panels per block: MCP x MR x KC floats stay in L2 */
-#define CNNVIS__BW_BUDGET ((size_t)1 << 20) /* floats per packed operand in backward-weights chunks */
-
-static size_t cnnvis__pad(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
-/* C[i*rs + j*cs] += sum over k < kc of a[k*MR + i] * b[k*NR + j] for i < mr, j < nr. */
-typedef void (*cnnvis__micro_fn)(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr);
-
-#if CNNVIS__HAVE_AVX2 || CNNVIS__HAVE_NEON
-/* An edge or strided tile: through a buffer, element by element. */
-static void cnnvis__micro_store(const float *tile, float *c, size_t rs, size_t cs, int mr, int nr)
-{
-    int i, j;
-    for (i = 0; i < mr; i++)
-        for (j = 0; j < nr; j++) c[i * rs + j * cs] += tile[i * CNNVIS__NR + j];
-}
-#endif
-
-#if CNNVIS__HAVE_AVX2
-/* The end of both AVX2 micro-kernels: C += the 6x16 tile held in registers, straight into
-   C when the tile is whole and its rows contiguous, else through cnnvis__micro_store. */
-CNNVIS__AVX2_FN static void cnnvis__micro_add__avx2(__m256 acc[CNNVIS__MR][2], float *c, size_t rs, size_t cs, int mr, int nr)
-{
-    float tile[CNNVIS__MR * CNNVIS__NR];
-    int i;
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
-        for (i = 0; i < CNNVIS__MR; i++) {
-            _mm256_storeu_ps(c + i * rs, _mm256_add_ps(_mm256_loadu_ps(c + i * rs), acc[i][0]));
-            _mm256_storeu_ps(c + i * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + i * rs + 8), acc[i][1]));
-        }
-        return;
-    }
-    for (i = 0; i < CNNVIS__MR; i++) _mm256_storeu_ps(tile + i * CNNVIS__NR, acc[i][0]), _mm256_storeu_ps(tile + i * CNNVIS__NR + 8, acc[i][1]);
-    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
-}
-
-CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs,
-                                                int mr, int nr)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    int k;
-    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
-        ai = _mm256_broadcast_ss(a + 0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
-        ai = _mm256_broadcast_ss(a + 1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
-        ai = _mm256_broadcast_ss(a + 2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
-        ai = _mm256_broadcast_ss(a + 3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
-        ai = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
-        ai = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
-    }
-    {
-        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__micro__neon(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr)
-{
-    float32x4_t acc[CNNVIS__MR][4];
-    float tile[CNNVIS__MR * CNNVIS__NR];
-    int k, i, q;
-    for (i = 0; i < CNNVIS__MR; i++)
-        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
-    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
-        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
-        float32x4_t a03 = vld1q_f32(a);
-        float32x2_t a45 = vld1_f32(a + 4);
-#define CNNVIS__ROW_Q(r, lane)                                                                   \
-    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, a03, lane), acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, a03, lane), \
-    acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, a03, lane), acc[r][3] = vfmaq_laneq_f32(acc[r][3], b3, a03, lane)
-#define CNNVIS__ROW_D(r, lane)                                                                   \
-    acc[r][0] = vfmaq_lane_f32(acc[r][0], b0, a45, lane), acc[r][1] = vfmaq_lane_f32(acc[r][1], b1, a45, lane), \
-    acc[r][2] = vfmaq_lane_f32(acc[r][2], b2, a45, lane), acc[r][3] = vfmaq_lane_f32(acc[r][3], b3, a45, lane)
-        CNNVIS__ROW_Q(0, 0);
-        CNNVIS__ROW_Q(1, 1);
-        CNNVIS__ROW_Q(2, 2);
-        CNNVIS__ROW_Q(3, 3);
-        CNNVIS__ROW_D(4, 0);
-        CNNVIS__ROW_D(5, 1);
-#undef CNNVIS__ROW_Q
-#undef CNNVIS__ROW_D
-    }
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
-        for (i = 0; i < CNNVIS__MR; i++)
-            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
-        return;
-    }
-    for (i = 0; i < CNNVIS__MR; i++)
-        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
-    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
-}
-#endif
-
-static cnnvis__micro_fn cnnvis__micro_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro__neon;
-#endif
-    (void)k;
-    return NULL;
-}
-
-/* The same tile with A read where it lies, element (i, k) at a[i*a_rs + k*a_cs], for the
-   weights of a convolution at small batch: packing them would cost as much as the product.
-   Row i < mr of the tile reads row i of A; the rows past mr (an edge panel) read row mr-1
-   again rather than memory past A's end, and are not stored. The arithmetic is the packed
-   kernel's, so both give the same bits. */
-typedef void (*cnnvis__micro_direct_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
-                                        size_t rs, size_t cs, int mr, int nr);
-
-#if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static void cnnvis__micro_direct__avx2(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                                                       float *c, size_t rs, size_t cs, int mr, int nr)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
-    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
-    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
-    int k;
-    for (k = 0; k < kc; k++, b += CNNVIS__NR, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
-        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
-        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
-        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
-        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
-        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
-        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
-    }
-    {
-        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__micro_direct__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
-                                       size_t rs, size_t cs, int mr, int nr)
-{
-    float32x4_t acc[CNNVIS__MR][4];
-    float tile[CNNVIS__MR * CNNVIS__NR];
-    const float *row[CNNVIS__MR];
-    int k, i, q;
-    for (i = 0; i < CNNVIS__MR; i++) {
-        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
-        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
-    }
-    for (k = 0; k < kc; k++, b += CNNVIS__NR) {
-        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
-        size_t at = (size_t)k * a_cs;
-        for (i = 0; i < CNNVIS__MR; i++) {
-            float32x4_t ai = vdupq_n_f32(row[i][at]);
-            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
-            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
-        }
-    }
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
-        for (i = 0; i < CNNVIS__MR; i++)
-            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
-        return;
-    }
-    for (i = 0; i < CNNVIS__MR; i++)
-        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
-    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
-}
-#endif
-
-static cnnvis__micro_direct_fn cnnvis__micro_direct_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_direct__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_direct__neon;
-#endif
-    (void)k;
-    return NULL;
-}
-
-/* The same tile once more, for a stride-1 convolution without im2col (cnnvis__conv_implicit
-   below): B is not packed but read from the zero-padded image, which im2col would only have
-   copied. For tap k, lanes 0-7 of the tile read x0[off[k] + 0..7] and lanes 8-15
-   x1[off[k] + 0..7], eight output positions on one row each. A is read in place as in
-   micro_direct. The arithmetic is again the packed kernel's: the same bits. */
-typedef void (*cnnvis__micro_implicit_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
-                                          const float *x0, const float *x1, float *c, size_t rs, int mr, int nr);
-
-#if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static void cnnvis__micro_implicit__avx2(int kc, const float *a, size_t a_rs, size_t a_cs,
-                                                         const int32_t *off, const float *x0, const float *x1, float *c,
-                                                         size_t rs, int mr, int nr)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
-    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
-    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
-    int k;
-    for (k = 0; k < kc; k++, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
-        __m256 b0 = _mm256_loadu_ps(x0 + off[k]), b1 = _mm256_loadu_ps(x1 + off[k]), ai;
-        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
-        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
-        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
-        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
-        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
-        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
-    }
-    {
-        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-        cnnvis__micro_add__avx2(acc, c, rs, 1, mr, nr);
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__micro_implicit__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
-                                         const float *x0, const float *x1, float *c, size_t rs, int mr, int nr)
-{
-    float32x4_t acc[CNNVIS__MR][4];
-    float tile[CNNVIS__MR * CNNVIS__NR];
-    const float *row[CNNVIS__MR];
-    int k, i, q;
-    for (i = 0; i < CNNVIS__MR; i++) {
-        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
-        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
-    }
-    for (k = 0; k < kc; k++) {
-        const float *p0 = x0 + off[k], *p1 = x1 + off[k];
-        float32x4_t b0 = vld1q_f32(p0), b1 = vld1q_f32(p0 + 4), b2 = vld1q_f32(p1), b3 = vld1q_f32(p1 + 4);
-        size_t at = (size_t)k * a_cs;
-        for (i = 0; i < CNNVIS__MR; i++) {
-            float32x4_t ai = vdupq_n_f32(row[i][at]);
-            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
-            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
-        }
-    }
-    if (mr == CNNVIS__MR && nr == CNNVIS__NR) {
-        for (i = 0; i < CNNVIS__MR; i++)
-            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
-        return;
-    }
-    for (i = 0; i < CNNVIS__MR; i++)
-        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
-    cnnvis__micro_store(tile, c, rs, 1, mr, nr);
-}
-#endif
-
-static cnnvis__micro_implicit_fn cnnvis__micro_implicit_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_implicit__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_implicit__neon;
-#endif
-    (void)k;
-    return NULL;
-}
-
-/* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
-   panels, full K); A either too (ap) or, when ap is NULL, read from a[i*a_rs + kk*a_cs]:
-   in place by micro_direct if it is set, otherwise packed block by block into each
-   thread's a_buf. */
-typedef struct cnnvis__gemm {
-    int m, n, k;
-    const float *ap;      /* packed A: ceil(m/MR) panels of k x MR, or NULL */
-    const float *a;       /* raw A when ap is NULL */
-    size_t a_rs, a_cs;
-    cnnvis__micro_direct_fn micro_direct; /* A in place, or NULL */
-    const float *bp;      /* packed B: ceil(n/NR) panels of k x NR */
-    float *c;             /* C element (i, j) at c[i*c_rs + j*c_cs] */
-    size_t c_rs, c_cs;
-    cnnvis__micro_fn micro;
-    float *a_buf;         /* per-thread blocks: n_threads x (MCP x MR x KC) floats */
-} cnnvis__gemm;
-
-/* Pack rows [i0, i0 + panels*MR) and k in [k0, k0 + kc) of a strided matrix into panels of
-   kc x MR (rows past m are zero). */
-static void cnnvis__pack_a(float *dst, const float *a, size_t rs, size_t cs, int m, int i0, int panels, int k0, int kc)
-{
-    int p, kk, r;
-    for (p = 0; p < panels; p++)
-        for (kk = 0; kk < kc; kk++)
-            for (r = 0; r < CNNVIS__MR; r++) {
-                int i = i0 + p * CNNVIS__MR + r;
-                *dst++ = i < m ? a[(size_t)i * rs + (size_t)(k0 + kk) * cs] : 0.0f;
-            }
-}
-
-/* Pack all of a strided k x n matrix into panels of k x NR (columns past n are zero).
-   Items: panels. */
-typedef struct cnnvis__pack_args {
-    float *dst;
-    const float *src;
-    size_t rs, cs;
-    int rows, cols; /* k and n (B) or m and k (A) */
-} cnnvis__pack_args;
-
-static void cnnvis__pack_b_range(void *p, int begin, int end)
-{
-    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
-    int panel, kk, j;
-    for (panel = begin; panel < end; panel++) {
-        float *dst = a->dst + (size_t)panel * a->rows * CNNVIS__NR;
-        if (a->cs == 1 && (panel + 1) * CNNVIS__NR <= a->cols) { /* whole rows of 16: copies */
-            for (kk = 0; kk < a->rows; kk++, dst += CNNVIS__NR)
-                memcpy(dst, a->src + (size_t)kk * a->rs + (size_t)panel * CNNVIS__NR, sizeof(float) * CNNVIS__NR);
-            continue;
-        }
-        for (kk = 0; kk < a->rows; kk++)
-            for (j = 0; j < CNNVIS__NR; j++) {
-                int col = panel * CNNVIS__NR + j;
-                *dst++ = col < a->cols ? a->src[(size_t)kk * a->rs + (size_t)col * a->cs] : 0.0f;
-            }
-    }
-}
-
-/* Pack all of a strided m x k matrix into panels of k x MR. Items: panels. */
-static void cnnvis__pack_a_range(void *p, int begin, int end)
-{
-    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
-    int panel;
-    for (panel = begin; panel < end; panel++)
-        cnnvis__pack_a(a->dst + (size_t)panel * a->cols * CNNVIS__MR, a->src, a->rs, a->cs, a->rows, panel * CNNVIS__MR, 1,
-                       0, a->cols);
-}
-
-/* The product over A panels [begin, end); items of a parallel_for. */
-static void cnnvis__gemm_range(void *p, int begin, int end)
-{
-    const cnnvis__gemm *g = (const cnnvis__gemm *)p;
-    int b_panels = (g->n + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
-    float *a_buf = g->ap || g->micro_direct ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
-    for (pc = 0; pc < g->k; pc += CNNVIS__KC) {
-        int kc = CNNVIS__MIN(CNNVIS__KC, g->k - pc);
-        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
-            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
-            if (a_buf) cnnvis__pack_a(a_buf, g->a, g->a_rs, g->a_cs, g->m, ib * CNNVIS__MR, ie - ib, pc, kc);
-            for (jr = 0; jr < b_panels; jr++) {
-                const float *bp = g->bp + (size_t)jr * g->k * CNNVIS__NR + (size_t)pc * CNNVIS__NR;
-                int nr = CNNVIS__MIN(CNNVIS__NR, g->n - jr * CNNVIS__NR);
-                for (ir = ib; ir < ie; ir++) {
-                    int mr = CNNVIS__MIN(CNNVIS__MR, g->m - ir * CNNVIS__MR);
-                    float *c = g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs;
-                    if (g->micro_direct) {
-                        g->micro_direct(kc, g->a + (size_t)ir * CNNVIS__MR * g->a_rs + (size_t)pc * g->a_cs, g->a_rs, g->a_cs,
-                                        bp, c, g->c_rs, g->c_cs, mr, nr);
-                    } else {
-                        const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
-                                                : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
-                        g->micro(kc, ap, bp, c, g->c_rs, g->c_cs, mr, nr);
-                    }
-                }
-            }
-        }
-    }
-}
-
-static int cnnvis__panels_a(int m) { return (m + CNNVIS__MR - 1) / CNNVIS__MR; }
-static int cnnvis__panels_b(int n) { return (n + CNNVIS__NR - 1) / CNNVIS__NR; }
-
-/* --- Convolution on the fast path --------------------------------------------------------- */
-
-/* im2col of image x (IC, IH, IW), group `group`, packed as B panels: panel p holds output
-   positions [16p, 16p + 16) and, for each kd = (icg, ky, kx), their 16 input values
-   x[ic][oy*S - P + ky][ox*S - P + kx] (zero outside). Items: panels. */
-typedef struct cnnvis__im2col_args {
-    const cnnvis__conv_geom *g;
-    const float *x;  /* one image (IC, IH, IW) */
-    float *dst;
-    int group;
-} cnnvis__im2col_args;
-
-/* The panel's 16 positions fall into runs along output rows; each run reads one input row
-   (every S-th value), zero where the kernel hangs over the border. */
-static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int end)
-{
-    const cnnvis__conv_geom *g = a->g;
-    int ic_per_group = g->ic / g->groups, kd_n = ic_per_group * g->k * g->k, P = g->oh * g->ow;
-    int panel, j, icg, ky, kx, run;
-    for (panel = begin; panel < end; panel++) {
-        int run_j[CNNVIS__NR + 1], run_oy[CNNVIS__NR], run_ox[CNNVIS__NR], n_runs = 0;
-        float *dst = a->dst + (size_t)panel * kd_n * CNNVIS__NR;
-        for (j = 0; j < CNNVIS__NR; j++) { /* runs of positions on one output row */
-            int pos = panel * CNNVIS__NR + j;
-            if (pos >= P) break;
-            if (j == 0 || pos % g->ow == 0) run_j[n_runs] = j, run_oy[n_runs] = pos / g->ow, run_ox[n_runs] = pos % g->ow, n_runs++;
-        }
-        run_j[n_runs] = j; /* positions j.. of the last panel are padding: zero */
-        for (icg = 0; icg < ic_per_group; icg++) {
-            const float *plane = a->x + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
-            for (ky = 0; ky < g->k; ky++)
-                for (kx = 0; kx < g->k; kx++, dst += CNNVIS__NR) {
-                    for (j = run_j[n_runs]; j < CNNVIS__NR; j++) dst[j] = 0.0f;
-                    for (run = 0; run < n_runs; run++) {
-                        int iy = run_oy[run] * g->s - g->p + ky, ix0 = run_ox[run] * g->s - g->p + kx;
-                        int len = run_j[run + 1] - run_j[run], t;
-                        float *d = dst + run_j[run];
-                        const float *row = plane + (size_t)CNNVIS__MAX(iy, 0) * g->iw; /* not formed above the plane */
-                        if (iy < 0 || iy >= g->ih) {
-                            for (t = 0; t < len; t++) d[t] = 0.0f;
-                        } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {
-                            memcpy(d, row + ix0, sizeof(float) * (size_t)len);
-                        } else if (g->s == 1) { /* over the left or right border: zeros, the inside, zeros */
-                            int t0 = CNNVIS__MIN(len, CNNVIS__MAX(0, -ix0)), t1 = CNNVIS__MAX(t0, CNNVIS__MIN(len, g->iw - ix0));
-                            for (t = 0; t < t0; t++) d[t] = 0.0f;
-                            if (t1 > t0) memcpy(d + t0, row + ix0 + t0, sizeof(float) * (size_t)(t1 - t0));
-                            for (t = t1; t < len; t++) d[t] = 0.0f;
-                        } else {
-                            for (t = 0; t < len; t++) {
-                                int ix = ix0 + t * g->s;
-                                d[t] = ix >= 0 && ix < g->iw ? row[ix] : 0.0f;
-                            }
-                        }
-                    }
-                }
-        }
-    }
-}
-
-static void cnnvis__im2col_range(void *p, int begin, int end)
-{
-    cnnvis__im2col_panels((const cnnvis__im2col_args *)p, begin, end);
-}
-
-/* dst[i] += src[i] for i < n: col2im's inner loop. The SIMD versions do the same additions
-   lane by lane, so they give the same bits; they exist because the compiler at -O2 leaves
-   this loop scalar (it cannot rule out that dst and src overlap). */
-typedef void (*cnnvis__add_row_fn)(float *dst, const float *src, int n);
-
-static void cnnvis__add_row__reference(float *dst, const float *src, int n)
-{
-    int i;
-    for (i = 0; i < n; i++) dst[i] += src[i];
-}
-
-#if CNNVIS__HAVE_AVX2
-CNNVIS__AVX2_FN static void cnnvis__add_row__avx2(float *dst, const float *src, int n)
-{
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-    for (; i < n; i++) dst[i] += src[i];
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__add_row__neon(float *dst, const float *src, int n)
-{
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(src + i)));
-    for (; i < n; i++) dst[i] += src[i];
-}
-#endif
-
-static cnnvis__add_row_fn cnnvis__add_row_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__add_row__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__add_row__neon;
-#endif
-    (void)k;
-    return cnnvis__add_row__reference;
-}
-
-/* For each of `rows` rows r, with d = dst + r*dst_rs and w = src + r*src_rs:
-   d[i] += sum over j < count of v[j] * w[which[j] * stride + i], for i < n, the terms added
-   in the order of j. The sparse backward pass's inner loop (below): one output position's
-   window, a row of it per tap row, and every nonzero dy of the position. */
-typedef void (*cnnvis__axpy_fn)(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
-                                const int32_t *which, const float *v, int count, size_t stride, int n);
-
-/* Elements [i, n) of one row, one at a time: the reference, and the SIMD kernels' tails. */
-static void cnnvis__axpy_from(float *dst, const float *src, const int32_t *which, const float *v, int count,
-                              size_t stride, int i, int n)
-{
-    int j;
-    for (; i < n; i++) {
-        float sum = dst[i];
-        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
-        dst[i] = sum;
-    }
-}
-
-static void cnnvis__axpy__reference(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
-                                    const int32_t *which, const float *v, int count, size_t stride, int n)
-{
-    int r;
-    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) cnnvis__axpy_from(dst, src, which, v, count, stride, 0, n);
-}
-
-#if CNNVIS__HAVE_AVX2
-/* d stays in registers while the terms are added: 8 vectors at a time, as many
-   independent sums as the two FMA units need to hide their latency (4 cycles). Named
-   variables, not an array: GCC keeps an array of vectors in memory. A row whose length is
-   not a multiple of 8 (conv1's windows: 5 taps x 3 channels) ends with the vector of its
-   last 8 floats, summed before the others are stored: where it overlaps them it computes
-   the same operations on the same values, so storing it last writes what is there. */
-CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
-                                               const int32_t *which, const float *v, int count, size_t stride, int n)
-{
-    int r, i, j;
-    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
-        __m256 last = _mm256_setzero_ps();
-        if (n > 8 && n % 8) {
-            last = _mm256_loadu_ps(dst + n - 8);
-            for (j = 0; j < count; j++)
-                last = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + n - 8), last);
-        }
-        for (i = 0; i + 64 <= n; i += 64) {
-            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
-                   a3 = _mm256_loadu_ps(dst + i + 24), a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
-                   a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
-            for (j = 0; j < count; j++) {
-                const float *s = src + (size_t)which[j] * stride + i;
-                __m256 vj = _mm256_broadcast_ss(v + j);
-                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
-                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
-                a4 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 32), a4), a5 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 40), a5);
-                a6 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 48), a6), a7 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 56), a7);
-            }
-            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
-            _mm256_storeu_ps(dst + i + 24, a3), _mm256_storeu_ps(dst + i + 32, a4), _mm256_storeu_ps(dst + i + 40, a5);
-            _mm256_storeu_ps(dst + i + 48, a6), _mm256_storeu_ps(dst + i + 56, a7);
-        }
-        for (; i + 32 <= n; i += 32) {
-            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
-                   a3 = _mm256_loadu_ps(dst + i + 24);
-            for (j = 0; j < count; j++) {
-                const float *s = src + (size_t)which[j] * stride + i;
-                __m256 vj = _mm256_broadcast_ss(v + j);
-                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
-                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
-            }
-            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
-            _mm256_storeu_ps(dst + i + 24, a3);
-        }
-        for (; i + 8 <= n; i += 8) {
-            __m256 a0 = _mm256_loadu_ps(dst + i);
-            for (j = 0; j < count; j++)
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
-            _mm256_storeu_ps(dst + i, a0);
-        }
-        if (n > 8 && n % 8) _mm256_storeu_ps(dst + n - 8, last);
-        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__axpy__neon(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
-                               const int32_t *which, const float *v, int count, size_t stride, int n)
-{
-    int r, i, j;
-    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
-        float32x4_t last = vdupq_n_f32(0.0f);
-        if (n > 4 && n % 4) { /* the last 4 floats, as in cnnvis__axpy__avx2 */
-            last = vld1q_f32(dst + n - 4);
-            for (j = 0; j < count; j++) last = vfmaq_n_f32(last, vld1q_f32(src + (size_t)which[j] * stride + n - 4), v[j]);
-        }
-        for (i = 0; i + 32 <= n; i += 32) {
-            float32x4_t a0 = vld1q_f32(dst + i), a1 = vld1q_f32(dst + i + 4), a2 = vld1q_f32(dst + i + 8),
-                        a3 = vld1q_f32(dst + i + 12), a4 = vld1q_f32(dst + i + 16), a5 = vld1q_f32(dst + i + 20),
-                        a6 = vld1q_f32(dst + i + 24), a7 = vld1q_f32(dst + i + 28);
-            for (j = 0; j < count; j++) {
-                const float *s = src + (size_t)which[j] * stride + i;
-                float vj = v[j];
-                a0 = vfmaq_n_f32(a0, vld1q_f32(s), vj), a1 = vfmaq_n_f32(a1, vld1q_f32(s + 4), vj);
-                a2 = vfmaq_n_f32(a2, vld1q_f32(s + 8), vj), a3 = vfmaq_n_f32(a3, vld1q_f32(s + 12), vj);
-                a4 = vfmaq_n_f32(a4, vld1q_f32(s + 16), vj), a5 = vfmaq_n_f32(a5, vld1q_f32(s + 20), vj);
-                a6 = vfmaq_n_f32(a6, vld1q_f32(s + 24), vj), a7 = vfmaq_n_f32(a7, vld1q_f32(s + 28), vj);
-            }
-            vst1q_f32(dst + i, a0), vst1q_f32(dst + i + 4, a1), vst1q_f32(dst + i + 8, a2), vst1q_f32(dst + i + 12, a3);
-            vst1q_f32(dst + i + 16, a4), vst1q_f32(dst + i + 20, a5), vst1q_f32(dst + i + 24, a6), vst1q_f32(dst + i + 28, a7);
-        }
-        for (; i + 4 <= n; i += 4) {
-            float32x4_t a0 = vld1q_f32(dst + i);
-            for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
-            vst1q_f32(dst + i, a0);
-        }
-        if (n > 4 && n % 4) vst1q_f32(dst + n - 4, last);
-        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
-    }
-}
-#endif
-
-static cnnvis__axpy_fn cnnvis__axpy_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__axpy__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__axpy__neon;
-#endif
-    (void)k;
-    return cnnvis__axpy__reference;
-}
-
-/* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
-   channels [begin, end) of the group. */
-typedef struct cnnvis__col2im_args {
-    const cnnvis__conv_geom *g;
-    const float *dcol;
-    float *dx;
-    int group;
-    cnnvis__add_row_fn add_row; /* for stride 1 */
-} cnnvis__col2im_args;
-
-static void cnnvis__col2im_range(void *p, int begin, int end)
-{
-    const cnnvis__col2im_args *a = (const cnnvis__col2im_args *)p;
-    const cnnvis__conv_geom *g = a->g;
-    int ic_per_group = g->ic / g->groups, P = g->oh * g->ow, icg, ky, kx, oy, ox;
-    for (icg = begin; icg < end; icg++) {
-        float *plane = a->dx + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
-        for (ky = 0; ky < g->k; ky++)
-            for (kx = 0; kx < g->k; kx++) {
-                const float *row = a->dcol + ((size_t)(icg * g->k + ky) * g->k + kx) * P;
-                /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
-                int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
-                int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
-                if (ox1 <= ox0) continue;
-                for (oy = 0; oy < g->oh; oy++) {
-                    int iy = oy * g->s - g->p + ky;
-                    float *dst; /* input row iy, column ox*S - P + kx (never formed below 0: C's rule) */
-                    const float *src = row + (size_t)oy * g->ow;
-                    if (iy < 0 || iy >= g->ih) continue;
-                    dst = plane + (size_t)iy * g->iw;
-                    if (g->s == 1)
-                        a->add_row(dst + (ox0 - g->p + kx), src + ox0, ox1 - ox0);
-                    else
-                        for (ox = ox0; ox < ox1; ox++) dst[ox * g->s - g->p + kx] += src[ox];
-                }
-            }
-    }
-}
-
-/* --- Forward without im2col at stride 1 ----------------------------------------------------
-   im2col copies every input value K*K times, and at batch 1 the copy costs a third as much
-   as the product it feeds. At stride 1 its row for tap (icg, ky, kx) is the zero-padded
-   image shifted by (ky, kx), so eight output positions on one row read eight consecutive
-   values of the padded image: the tile's B vectors can be loaded where they lie, at an
-   offset per tap (the "implicit" im2col of cuDNN, Chetlur et al. 2014, sec. 3.1). That
-   needs each half of a 16-position tile on one output row: OW a multiple of 8 (alexnet_mini
-   at 32x32). The K blocks, the order of the multiply-adds and the additions into C are
-   cnnvis__gemm_range's, so both ways give the same bits. */
-
-/* Floats of the padded planes: ICg x (IH + 2P) x (IW + 2P). */
-static size_t cnnvis__implicit_floats(const cnnvis__conv_geom *g)
-{
-    return (size_t)(g->ic / g->groups) * (size_t)(g->ih + 2 * g->p) * (size_t)(g->iw + 2 * g->p);
-}
-
-static int cnnvis__conv_implicit_applies(const cnnvis__conv_geom *g)
-{
-    return g->s == 1 && g->ow % 8 == 0 && cnnvis__implicit_floats(g) < INT32_MAX; /* offsets are int32 */
-}
-
-/* The product of one image and group with B read in the padded image. Items: A panels, as
-   in cnnvis__gemm_range, in the same order. */
-typedef struct cnnvis__implicit {
-    int m, kd, P, ow, pw;
-    const float *a;       /* A panel ir at a + ir*a_ps, its element (i, k) at i*a_rs + k*a_cs */
-    size_t a_ps, a_rs, a_cs;
-    const int32_t *off;   /* tap kd = (icg, ky, kx) reads xp[off[kd] + position] */
-    const float *xp;      /* the group's ICg planes, zero-padded, (IH + 2P) x (IW + 2P) each */
-    float *c;             /* Y_g (OCg x P), holding the bias */
-    cnnvis__micro_implicit_fn micro;
-} cnnvis__implicit;
-
-static void cnnvis__implicit_range(void *p, int begin, int end)
-{
-    const cnnvis__implicit *t = (const cnnvis__implicit *)p;
-    int tiles = (t->P + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
-    for (pc = 0; pc < t->kd; pc += CNNVIS__KC) {
-        int kc = CNNVIS__MIN(CNNVIS__KC, t->kd - pc);
-        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
-            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
-            for (jr = 0; jr < tiles; jr++) {
-                /* positions [16jr, 16jr + 16): two runs of 8 (a last tile of 8 reads its run twice) */
-                int pos0 = jr * CNNVIS__NR, pos1 = pos0 + 8 < t->P ? pos0 + 8 : pos0;
-                int nr = CNNVIS__MIN(CNNVIS__NR, t->P - pos0);
-                const float *x0 = t->xp + (size_t)(pos0 / t->ow) * t->pw + pos0 % t->ow;
-                const float *x1 = t->xp + (size_t)(pos1 / t->ow) * t->pw + pos1 % t->ow;
-                for (ir = ib; ir < ie; ir++)
-                    t->micro(kc, t->a + (size_t)ir * t->a_ps + (size_t)pc * t->a_cs, t->a_rs, t->a_cs, t->off + pc, x0, x1,
-                             t->c + (size_t)ir * CNNVIS__MR * t->P + pos0, (size_t)t->P,
-                             CNNVIS__MIN(CNNVIS__MR, t->m - ir * CNNVIS__MR), nr);
-            }
-        }
-    }
-}
-
-/* Scratch layout for the fast convolution of one layer: a shared part (packed weights or
-   chunk operands) and one part per thread. */
-typedef struct cnnvis__conv_plan {
-    int kd, P, ocg, icg;
-    int chunk;            /* images per backward-weights chunk */
-    size_t w_b_offset;    /* floats: where backward-weights' B starts in the shared part */
-    size_t shared;        /* floats, a multiple of 16 (64 bytes) like every offset below */
-    size_t per_thread;    /* floats */
-} cnnvis__conv_plan;
-
-static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int max_batch)
-{
-    cnnvis__conv_plan pl;
-    size_t fwd_shared, bwd_shared, w_a, w_b, fwd_thread, bwd_thread;
-    pl.icg = g->ic / g->groups, pl.ocg = g->oc / g->groups;
-    pl.kd = pl.icg * g->k * g->k, pl.P = g->oh * g->ow;
-    /* forward: A = W_g packed; per thread: B = im2col of one image */
-    fwd_shared = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.kd;
-    fwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.kd;
-    /* backward data: A = W_g^T packed; per thread: B = dY_g packed and dcol */
-    bwd_shared = cnnvis__pad((size_t)pl.kd, CNNVIS__MR) * pl.ocg;
-    bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
-    /* or, when dY is sparse, dx of the group channels-last and the lists of the nonzero dy
-       (cnnvis__conv_sparse_dx) */
-    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + 3 * (size_t)pl.ocg * pl.P + pl.ocg + pl.P + 1);
-    /* or, at stride 1, the padded image and its tap offsets (cnnvis__conv_implicit) */
-    fwd_thread = CNNVIS__MAX(fwd_thread, cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR) + (size_t)pl.kd);
-    /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
-       only on the layer's shape, so the order of the sums does not depend on threads */
-    w_a = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.P;
-    w_b = cnnvis__pad((size_t)pl.kd, CNNVIS__NR) * pl.P;
-    pl.chunk = (int)CNNVIS__MAX((size_t)1, CNNVIS__BW_BUDGET / CNNVIS__MAX(w_a, w_b));
-    pl.chunk = CNNVIS__MIN(pl.chunk, max_batch);
-    pl.w_b_offset = cnnvis__pad(w_a * (size_t)pl.chunk, CNNVIS__NR); /* B panels are loaded aligned */
-    pl.per_thread = cnnvis__pad(CNNVIS__MAX(fwd_thread, bwd_thread), CNNVIS__NR);
-    pl.shared = CNNVIS__MAX(CNNVIS__MAX(fwd_shared, bwd_shared), pl.w_b_offset + w_b * (size_t)pl.chunk);
-    /* with fewer images than threads the per-image operands are shared too */
-    pl.shared = cnnvis__pad(pl.shared, CNNVIS__NR) + pl.per_thread;
-    return pl;
-}
-
-/* Up to this many images the convolution reads its weights in place (cnnvis__micro_direct)
-   instead of packing them on every call: packing costs about as much as one image's product. */
-#define CNNVIS__CONV_DIRECT_MAX 4
-
-/* Forward of one image on one thread: im2col into this thread's scratch, then the product. */
-typedef struct cnnvis__conv_fast {
-    cnnvis__conv_args *a;
-    cnnvis__conv_plan pl;
-    cnnvis__micro_fn micro;
-    const float *ap;     /* packed A of the current group, or NULL: A read in place */
-    const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
-    size_t a_rs, a_cs;
-    cnnvis__micro_direct_fn micro_direct;
-    cnnvis__micro_implicit_fn micro_implicit; /* forward without im2col, or NULL */
-    cnnvis__add_row_fn add_row; /* col2im */
-    cnnvis__axpy_fn axpy;       /* the sparse backward pass */
-    float *shared_b;     /* B (and dcol) shared when images are split within */
-    int group;
-    int n_sparse;        /* images of the group that go by cnnvis__conv_sparse_dx */
-    int sparse_image;    /* the image cnnvis__conv_sparse_rows works on */
-} cnnvis__conv_fast;
-
-static float *cnnvis__thread_scratch(const cnnvis__conv_fast *f)
-{
-    return f->a->scratch + f->pl.shared + (size_t)cnnvis__thread_index * f->pl.per_thread;
-}
-
-/* Forward of one image and group at stride 1 without im2col: pad the image into bp, then
-   the product. */
-static void cnnvis__conv_implicit(const cnnvis__conv_fast *f, int n, float *bp, int serial)
-{
-    const cnnvis__conv_geom *g = &f->a->g;
-    int icg = f->pl.icg, ph = g->ih + 2 * g->p, pw = g->iw + 2 * g->p, c, y, ky, kx;
-    const float *x = f->a->x + ((size_t)n * g->ic + (size_t)f->group * icg) * g->ih * g->iw;
-    int32_t *off = (int32_t *)(bp + cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR)), *o = off;
-    cnnvis__implicit t;
-    memset(bp, 0, sizeof(float) * cnnvis__implicit_floats(g));
-    for (c = 0; c < icg; c++)
-        for (y = 0; y < g->ih; y++)
-            memcpy(bp + ((size_t)c * ph + y + g->p) * pw + g->p, x + ((size_t)c * g->ih + y) * g->iw, sizeof(float) * (size_t)g->iw);
-    for (c = 0; c < icg; c++)
-        for (ky = 0; ky < g->k; ky++)
-            for (kx = 0; kx < g->k; kx++) *o++ = (int32_t)(((size_t)c * ph + ky) * pw + kx);
-    t.m = f->pl.ocg, t.kd = f->pl.kd, t.P = f->pl.P, t.ow = g->ow, t.pw = pw;
-    if (f->ap) /* packed: panel ir holds its element (i, k) at k*MR + i */
-        t.a = f->ap, t.a_ps = (size_t)f->pl.kd * CNNVIS__MR, t.a_rs = 1, t.a_cs = CNNVIS__MR;
-    else
-        t.a = f->a_raw, t.a_ps = CNNVIS__MR * f->a_rs, t.a_rs = f->a_rs, t.a_cs = f->a_cs;
-    t.off = off, t.xp = bp, t.micro = f->micro_implicit;
-    t.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    if (serial) cnnvis__implicit_range(&t, 0, cnnvis__panels_a(t.m));
-    else cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(t.m), cnnvis__implicit_range, &t);
-}
-
-static void cnnvis__conv_forward_image(const cnnvis__conv_fast *f, int n, float *bp, int serial)
-{
-    const cnnvis__conv_geom *g = &f->a->g;
-    cnnvis__im2col_args ia;
-    cnnvis__gemm gm;
-    if (f->micro_implicit) {
-        cnnvis__conv_implicit(f, n, bp, serial);
-        return;
-    }
-    memset(&gm, 0, sizeof gm);
-
-    ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
-    gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
-    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
-    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
-    gm.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
-    if (serial) {
-        cnnvis__im2col_panels(&ia, 0, cnnvis__panels_b(f->pl.P));
-        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
-    } else {
-        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__im2col_range, &ia);
-        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
-    }
-}
-
-static void cnnvis__conv_forward_images(void *p, int begin, int end)
-{
-    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
-    int n;
-    for (n = begin; n < end; n++) cnnvis__conv_forward_image(f, n, cnnvis__thread_scratch(f), 1);
-}
-
-static void cnnvis__conv_bias_range(void *p, int begin, int end)
-{
-    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
-    int item, P = a->g.oh * a->g.ow, j;
-    for (item = begin; item < end; item++) {
-        float *y = a->y + (size_t)item * P, bias = a->b ? a->b[item % a->g.oc] : 0.0f;
-        /* a few values, then copies of what is filled, doubling: memcpy moves whole vectors
-           where this loop, at -O2, stores one float at a time */
-        for (j = 0; j < P && j < 16; j++) y[j] = bias;
-        for (; j < P; j += CNNVIS__MIN(j, P - j)) memcpy(y + j, y, sizeof(float) * (size_t)CNNVIS__MIN(j, P - j));
-    }
-}
-
-static void cnnvis__conv2d_forward__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
-{
-    cnnvis__conv_fast f;
-    cnnvis__pack_args pk;
-    int group, n;
-    memset(&f, 0, sizeof f);
-    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
-    cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
-    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
-    f.micro_implicit = cnnvis__conv_implicit_applies(&a->g) && !a->im2col_only ? cnnvis__micro_implicit_for(kernels) : NULL;
-    for (group = 0; group < a->g.groups; group++) {
-        float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
-        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;
-        pk.rows = f.pl.ocg, pk.cols = f.pl.kd;
-        if (f.micro_direct) {
-            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
-        } else {
-            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
-        }
-        f.ap = ap, f.group = group;
-        if (a->g.n >= a->n_threads) {
-            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_forward_images, &f);
-        } else {
-            float *bp = a->scratch + f.pl.shared - f.pl.per_thread;
-            for (n = 0; n < a->g.n; n++) cnnvis__conv_forward_image(&f, n, bp, 0);
-        }
-    }
-}
-
-/* --- Backward data when dY is mostly zeros --------------------------------------------
-   After a max-pool only the positions its switches chose carry gradient (lecture section
-   3: unpooling), at most one in four after a 3x3/2 pool, and ReLU zeroes more. The input
-   gradient is the transposed convolution of dY (Dumoulin & Visin 2016, "A guide to
-   convolution arithmetic", sec. 4): each dy[oc][oy][ox] adds dy * W[oc] onto the K x K
-   window it was computed from. Done only for the nonzero dy, that is nnz(dY) * K*K*ICg
-   multiply-adds instead of the product's OCg * P * K*K*ICg. The window is summed
-   channels-last (HWC) so that one of its rows, K taps x ICg channels, is one contiguous run
-   of dx and of the weights rearranged to (OCg, K, K, ICg). It serves the gradient maps of
-   sections 3-5 (a backward pass without parameter gradients). A zero dy is skipped, not
-   multiplied: where the product would give NaN from 0 * Inf, this gives 0. */
-
-/* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
-   alexnet_mini's convolutions (AVX2, `bench --only saliency`, 6(b)): a scatter multiply-add
-   costs 2.3 to 3.0 times one of the product's at about a tenth of dY nonzero (conv2, conv5)
-   and 1.9 times at a half (conv3, conv4: the more terms an output position has, the fewer
-   loads and stores of dx each takes), and rearranging one weight about 13; with 3.3 for a
-   margin the scatter wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in
-   integers), below about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2
-   vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: finding
-   conv1's nonzero dy among 32 channels of 32x32 costs more than it saves (the scatter
-   measured 0.8x). The choice depends on the image alone, never on its batch. */
-static int cnnvis__conv_sparse_wins(const cnnvis__conv_fast *f, int n)
-{
-    const cnnvis__conv_geom *g = &f->a->g;
-    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    size_t at, count = (size_t)f->pl.ocg * f->pl.P, nnz = 0;
-    if (!f->a->sparse_ok || g->k * f->pl.icg < 64 || count > INT32_MAX) return 0; /* its list holds int32 */
-    for (at = 0; at < count; at++) nnz += dy[at] != 0.0f;
-    return 10 * nnz + 39 * (size_t)f->pl.ocg < 3 * count;
-}
-
-/* W_g (OCg, ICg, K, K) rearranged to (OCg, K, K, ICg). Items: output channels. */
-static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
-{
-    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
-    const cnnvis__conv_geom *g = &f->a->g;
-    int ocg, icg, tap, taps = g->k * g->k;
-    for (ocg = begin; ocg < end; ocg++) {
-        const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + ocg) * f->pl.kd;
-        float *w_hwc = f->a->scratch + (size_t)ocg * f->pl.kd;
-        for (icg = 0; icg < f->pl.icg; icg++)
-            for (tap = 0; tap < taps; tap++) w_hwc[(size_t)tap * f->pl.icg + icg] = w[(size_t)icg * taps + tap];
-    }
-}
-
-/* Input rows [iy0, iy1) of image n's dx (group channels): the scatter into dx_hwc (IH, IW,
-   ICg), then a transpose into dx. lists (cnnvis__sparse_list_ints) receives the nonzero dy,
-   sorted by output position. One position's window is visited once for all its nonzero dy,
-   so each row of dx is loaded and stored once per position, not once per term. Every dx
-   element sums its terms in the order (oy, ox, ocg) whatever the rows, so the result does
-   not depend on how rows are split among threads. */
-static void cnnvis__conv_sparse_dx(const cnnvis__conv_fast *f, int n, float *dx_hwc, int32_t *lists, int iy0, int iy1)
-{
-    const cnnvis__conv_geom *g = &f->a->g;
-    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    const float *w_hwc = f->a->scratch; /* cnnvis__conv_sparse_weights */
-    float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
-    int icg = f->pl.icg, P = f->pl.P, ocg, pos, iy, ix, c, count = 0, k;
-    /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
-    int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
-    int p0, p1;
-    /* lists: the positions where dy is nonzero, channel after channel (OCg*P), where each
-       channel's end in it (OCg), per position where its terms start (P + 1), then the
-       terms' channels and values, position by position (a counting sort) */
-    int32_t *nonzero_at = lists, *ends = lists + (size_t)f->pl.ocg * P, *start = ends + f->pl.ocg;
-    int32_t *which = start + P + 1;
-    float *value = (float *)(which + (size_t)f->pl.ocg * P);
-    if (oy1 <= oy0) oy1 = oy0;
-    p0 = oy0 * g->ow, p1 = oy1 * g->ow;
-    for (ocg = 0; ocg < f->pl.ocg; ocg++) {
-        const float *d = dy + (size_t)ocg * P;
-        for (pos = p0; pos < p1; pos++) {
-            /* written always, kept if nonzero: no branch to mispredict on as-good-as-random zeros */
-            nonzero_at[count] = pos;
-            count += d[pos] != 0.0f;
-        }
-        ends[ocg] = count;
-    }
-    memset(start + p0, 0, sizeof(int32_t) * (size_t)(p1 - p0 + 1));
-    for (k = 0; k < count; k++) start[nonzero_at[k] + 1]++;
-    for (pos = p0; pos < p1; pos++) start[pos + 1] += start[pos];
-    for (ocg = 0, k = 0; ocg < f->pl.ocg; ocg++)
-        for (; k < ends[ocg]; k++) { /* start[pos] moves to the end of pos's terms... */
-            pos = nonzero_at[k];
-            which[start[pos]] = ocg, value[start[pos]] = dy[(size_t)ocg * P + pos];
-            start[pos]++;
-        }
-    for (pos = p1; pos > p0; pos--) start[pos] = start[pos - 1]; /* ...and back */
-    start[p0] = 0;
-    memset(dx_hwc + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
-    for (pos = p0; pos < p1; pos++) {
-        int y0, x0, ky0, ky1, kx0, kx1; /* the window's corner in dx; its taps inside the rows */
-        if (start[pos + 1] == start[pos]) continue;
-        y0 = pos / g->ow * g->s - g->p, x0 = pos % g->ow * g->s - g->p;
-        ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
-        kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
-        if (kx0 < kx1 && ky0 < ky1)
-            f->axpy(dx_hwc + ((size_t)(y0 + ky0) * g->iw + (x0 + kx0)) * icg, (size_t)g->iw * icg,
-                    w_hwc + ((size_t)ky0 * g->k + kx0) * icg, (size_t)g->k * icg, ky1 - ky0, which + start[pos],
-                    value + start[pos], start[pos + 1] - start[pos], (size_t)f->pl.kd, (kx1 - kx0) * icg);
-    }
-    for (c = 0; c < icg; c++)
-        for (iy = iy0; iy < iy1; iy++)
-            for (ix = 0; ix < g->iw; ix++)
-                dx[((size_t)c * g->ih + iy) * g->iw + ix] = dx_hwc[((size_t)iy * g->iw + ix) * icg + c];
-}
-
-/* Items: images, each on one thread with its own dx_hwc; those the product suits are left. */
-static void cnnvis__conv_sparse_images(void *p, int begin, int end)
-{
-    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
-    const cnnvis__conv_geom *g = &f->a->g;
-    int n;
-    for (n = begin; n < end; n++)
-        if (f->n_sparse == g->n || cnnvis__conv_sparse_wins(f, n)) {
-            float *dx_hwc = cnnvis__thread_scratch(f);
-            cnnvis__conv_sparse_dx(f, n, dx_hwc, (int32_t *)(dx_hwc + (size_t)g->ih * g->iw * f->pl.icg), 0, g->ih);
-        }
-}
-
-/* Items: input rows of image f->sparse_image; dx_hwc is shared, each thread has its list. */
-static void cnnvis__conv_sparse_rows(void *p, int begin, int end)
-{
-    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
-    cnnvis__conv_sparse_dx(f, f->sparse_image, f->a->scratch + f->pl.shared - f->pl.per_thread,
-                           (int32_t *)cnnvis__thread_scratch(f), begin, end);
-}
-
-/* Backward data of one image: B = dY_g packed, dcol = W_g^T . dY_g, col2im into dx. */
-static void cnnvis__conv_backward_data_image(const cnnvis__conv_fast *f, int n, float *scratch, int serial)
-{
-    const cnnvis__conv_geom *g = &f->a->g;
-    float *bp = scratch, *dcol = scratch + cnnvis__pad((size_t)f->pl.P, CNNVIS__NR) * f->pl.ocg;
-    cnnvis__pack_args pk;
-    cnnvis__gemm gm;
-    cnnvis__col2im_args ca;
-    memset(&gm, 0, sizeof gm);
-    pk.dst = bp, pk.src = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
-    pk.rs = (size_t)f->pl.P, pk.cs = 1, pk.rows = f->pl.ocg, pk.cols = f->pl.P;
-    gm.m = f->pl.kd, gm.n = f->pl.P, gm.k = f->pl.ocg;
-    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
-    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
-    ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
-    ca.add_row = f->add_row;
-    memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
-    if (serial) {
-        cnnvis__pack_b_range(&pk, 0, cnnvis__panels_b(f->pl.P));
-        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
-        cnnvis__col2im_range(&ca, 0, f->pl.icg);
-    } else {
-        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__pack_b_range, &pk);
-        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
-        cnnvis__parallel_for(f->a->pool, f->pl.icg, cnnvis__col2im_range, &ca);
-    }
-}
-
-static void cnnvis__conv_backward_data_images(void *p, int begin, int end)
-{
-    const cnnvis__conv_fast *f = (const cnnvis__conv_fast *)p;
-    int n;
-    for (n = begin; n < end; n++)
-        if (!f->n_sparse || !cnnvis__conv_sparse_wins(f, n)) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
-}
-
-static void cnnvis__zero_range(void *p, int begin, int end)
-{
-    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
-    size_t per = (size_t)a->g.ic * a->g.ih * a->g.iw;
-    memset(a->dx + (size_t)begin * per, 0, sizeof(float) * per * (size_t)(end - begin));
-}
-
-static void cnnvis__conv2d_backward_data__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
-{
-    cnnvis__conv_fast f;
-    cnnvis__pack_args pk;
-    int group, n;
-    memset(&f, 0, sizeof f);
-    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
-    f.add_row = cnnvis__add_row_for(kernels), f.axpy = cnnvis__axpy_for(kernels);
-    cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
-    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_for(kernels) : NULL;
-    for (group = 0; group < a->g.groups; group++) {
-        float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
-        f.group = group, f.n_sparse = 0;
-        /* first the images whose dY_g is sparse, by scatter; then the rest, by the product */
-        for (n = 0; n < a->g.n; n++) f.n_sparse += cnnvis__conv_sparse_wins(&f, n);
-        if (f.n_sparse) {
-            cnnvis__parallel_for(a->pool, f.pl.ocg, cnnvis__conv_sparse_weights, &f);
-            if (a->g.n >= a->n_threads) {
-                cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_sparse_images, &f);
-            } else {
-                for (n = 0; n < a->g.n; n++)
-                    if (f.n_sparse == a->g.n || cnnvis__conv_sparse_wins(&f, n)) {
-                        f.sparse_image = n;
-                        cnnvis__parallel_for(a->pool, a->g.ih, cnnvis__conv_sparse_rows, &f);
-                    }
-            }
-            if (f.n_sparse == a->g.n) continue;
-        }
-        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
-        pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
-        if (f.micro_direct) {
-            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
-        } else {
-            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
-        }
-        f.ap = ap;
-        if (a->g.n >= a->n_threads) {
-            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
-        } else {
-            float *scratch = a->scratch + f.pl.shared - f.pl.per_thread;
-            for (n = 0; n < a->g.n; n++)
-                if (!f.n_sparse || !cnnvis__conv_sparse_wins(&f, n)) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
-        }
-    }
-}
-
-/* Backward weights, images [n0, n0 + count): A = dY_g of those images (OCg x count*P) and
-   B = their im2col transposed (count*P x Kd), both packed, then dW_g += A.B. */
-typedef struct cnnvis__convw_args {
-    const cnnvis__conv_fast *f;
-    float *ap, *bp;
-    int n0, count;
-} cnnvis__convw_args;
-
-/* A panels: 6 output channels, K = (image, position). Items: panels. */
-static void cnnvis__convw_pack_a(void *p, int begin, int end)
-{
-    const cnnvis__convw_args *w = (const cnnvis__convw_args *)p;
-    const cnnvis__conv_args *a = w->f->a;
-    int P = w->f->pl.P, K = w->count * P, panel, img, pos, r;
-    for (panel = begin; panel < end; panel++) {
-        float *dst = w->ap + (size_t)panel * K * CNNVIS__MR;
-        for (img = 0; img < w->count; img++) {
-            const float *dy = a->dy + ((size_t)(w->n0 + img) * a->g.oc + (size_t)w->f->group * w->f->pl.ocg) * P;
-            for (pos = 0; pos < P; pos++)
-                for (r = 0; r < CNNVIS__MR; r++) {
-                    int oc = panel * CNNVIS__MR + r;
-                    *dst++ = oc < w->f->pl.ocg ? dy[(size_t)oc * P + pos] : 0.0f;
-                }
-        }
-    }
-}
-
-/* B panels: 16 kd = (icg, ky, kx) columns, K = (image, position). Each column is one
-   kernel tap read along input rows, the part that falls inside the image computed once per
-   row. Items: panels. */
-static void cnnvis__convw_pack_b(void *p, int begin, int end)
-{
-    const cnnvis__convw_args *w = (const cnnvis__convw_args *)p;
-    const cnnvis__conv_args *a = w->f->a;
-    const cnnvis__conv_geom *g = &a->g;
-    int P = w->f->pl.P, K = w->count * P, kd_n = w->f->pl.kd, k2 = g->k * g->k, panel, img, oy, ox, j;
-    for (panel = begin; panel < end; panel++) {
-        float *dst = w->bp + (size_t)panel * K * CNNVIS__NR;
-        for (j = 0; j < CNNVIS__NR; j++) {
-            int kd = panel * CNNVIS__NR + j, ky = kd % k2 / g->k, kx = kd % g->k;
-            /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
-            int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
-            int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
-            float *col = dst + j;
-            if (kd >= kd_n) {
-                for (ox = 0; ox < K; ox++) col[(size_t)ox * CNNVIS__NR] = 0.0f;
-                continue;
-            }
-            for (img = 0; img < w->count; img++) {
-                const float *plane = a->x + ((size_t)(w->n0 + img) * g->ic + (size_t)w->f->group * w->f->pl.icg + kd / k2) *
-                                                g->ih * g->iw;
-                for (oy = 0; oy < g->oh; oy++) {
-                    int iy = oy * g->s - g->p + ky;
-                    float *out = col + ((size_t)img * P + (size_t)oy * g->ow) * CNNVIS__NR;
-                    if (iy < 0 || iy >= g->ih) {
-                        for (ox = 0; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
-                        continue;
-                    }
-                    for (ox = 0; ox < ox0 && ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
-                    for (; ox < ox1; ox++) out[(size_t)ox * CNNVIS__NR] = plane[(size_t)iy * g->iw + ox * g->s - g->p + kx];
-                    for (; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
-                }
-            }
-        }
-    }
-}
-
-static void cnnvis__conv_db_range(void *p, int begin, int end)
-{
-    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
-    int oc, n, j, P = a->g.oh * a->g.ow;
-    for (oc = begin; oc < end; oc++)
-        for (n = 0; n < a->g.n; n++) {
-            const float *dy = a->dy + ((size_t)n * a->g.oc + oc) * P;
-            float sum = 0.0f;
-            for (j = 0; j < P; j++) sum += dy[j];
-            a->db[oc] += sum;
-        }
-}
-
-static void cnnvis__conv2d_backward_weights__fast(cnnvis__conv_args *a, cnnvis_kernels kernels)
-{
-    cnnvis__conv_fast f;
-    cnnvis__convw_args w;
-    cnnvis__gemm gm;
-    int group;
-    memset(&f, 0, sizeof f);
-    memset(&gm, 0, sizeof gm);
-    /* the chunk comes from max_batch, not from this batch, so sums always split the same way */
-    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_for(kernels);
-    if (a->db) cnnvis__parallel_for(a->pool, a->g.oc, cnnvis__conv_db_range, a);
-    w.f = &f;
-    for (group = 0; group < a->g.groups; group++) {
-        f.group = group;
-        for (w.n0 = 0; w.n0 < a->g.n; w.n0 += f.pl.chunk) {
-            w.count = CNNVIS__MIN(f.pl.chunk, a->g.n - w.n0);
-            w.ap = a->scratch;
-            w.bp = a->scratch + f.pl.w_b_offset;
-            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__convw_pack_a, &w);
-            cnnvis__parallel_for(a->pool, cnnvis__panels_b(f.pl.kd), cnnvis__convw_pack_b, &w);
-            gm.m = f.pl.ocg, gm.n = f.pl.kd, gm.k = w.count * f.pl.P;
-            gm.ap = w.ap, gm.bp = w.bp, gm.micro = f.micro;
-            gm.c = a->dw + (size_t)group * f.pl.ocg * f.pl.kd, gm.c_rs = (size_t)f.pl.kd, gm.c_cs = 1;
-            cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
-        }
-    }
-}
-
-/* --- Fully connected on the fast path ------------------------------------------------------
-   forward          Y^T (OUT x N) = W (OUT x IN) . X^T (IN x N)
-   backward data    dX^T (IN x N) = W^T (IN x OUT) . dY^T (OUT x N)
-   backward weights dW (OUT x IN) += dY^T (OUT x N) . X (N x IN)
-   W is packed block by block as it is used (it can be larger than any scratch); the batch
-   side is packed whole. */
-
-static void cnnvis__fc_bias_range(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int n;
-    for (n = begin; n < end; n++) memcpy(a->y + (size_t)n * a->out, a->b, sizeof(float) * a->out);
-}
-
-static void cnnvis__fc_db_range(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int o, n;
-    for (o = begin; o < end; o++)
-        for (n = 0; n < a->n; n++) a->db[o] += a->dy[(size_t)n * a->out + o];
-}
-
-/* --- Fully connected, a few images: matrix-vector products ---------------------------------
-   With one image the product above fills one of a micro-tile's 16 columns and packs all of
-   W for it, so for up to CNNVIS__FC_GEMV_MAX images the fast kernels read W in place instead.
-   They do the same arithmetic as the GEMM, operation for operation: each sum starts from the
-   bias (forward) or from zero (backward), adds the fused multiply-add chain of each KC-long
-   stretch of k, started from zero, in order. So an image gets the same bits whichever path
-   and batch it went through, as it does on the GEMM path at any batch.
-   forward:  items (image, group of CNNVIS__FC_ROWS outputs); 8 rows of W are read along k and
-             transposed in registers, so that the lanes are outputs as in the micro-kernel.
-   backward: items (image, block of CNNVIS__FC_COLS inputs); a row of W is already a row of
-             W^T's lanes. */
-#define CNNVIS__FC_GEMV_MAX 4 /* images; the GEMM costs the same from 1 to 16 */
-#define CNNVIS__FC_ROWS 8
-#define CNNVIS__FC_COLS 64
-
-static int cnnvis__fc_row_groups(const cnnvis__fc_args *a) { return (a->out + CNNVIS__FC_ROWS - 1) / CNNVIS__FC_ROWS; }
-static int cnnvis__fc_col_blocks(const cnnvis__fc_args *a) { return (a->in + CNNVIS__FC_COLS - 1) / CNNVIS__FC_COLS; }
-
-#if CNNVIS__HAVE_AVX2
-/* acc + w * x, rounded once, as one lane of _mm256_fmadd_ps. */
-CNNVIS__AVX2_FN static float cnnvis__fma1__avx2(float w, float x, float acc)
-{
-    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(x), _mm_set_ss(acc)));
-}
-
-/* acc + the 8 rows of W at w (row stride `in`), columns k..k+7, times x[k..k+7]: the block
-   is transposed in registers so that each column is one vector, and the columns are added
-   one after the other, each lane (output) summing in the order of k. */
-CNNVIS__AVX2_INLINE static __m256 cnnvis__fc_columns8__avx2(const float *w, size_t in, const float *x, int k, __m256 acc)
-{
-    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + in + k);
-    __m256 r2 = _mm256_loadu_ps(w + 2 * in + k), r3 = _mm256_loadu_ps(w + 3 * in + k);
-    __m256 r4 = _mm256_loadu_ps(w + 4 * in + k), r5 = _mm256_loadu_ps(w + 5 * in + k);
-    __m256 r6 = _mm256_loadu_ps(w + 6 * in + k), r7 = _mm256_loadu_ps(w + 7 * in + k);
-    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
-    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
-    return acc;
-}
-
-/* Each KC-long stretch of k is its own chain of dependent multiply-adds, waiting 4 cycles on
-   each; four stretches are summed side by side when the row has them (fc6's 1024 inputs),
-   so that the FMA units are kept busy, and added to y in their order, as one at a time
-   would. (Four groups of rows side by side would do the same arithmetic, but their 32 rows,
-   4 KB apart in alexnet_mini's fc6, fall in the same L1 sets and evict each other.) */
-CNNVIS__AVX2_FN static void cnnvis__fc_forward__avx2(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int groups = cnnvis__fc_row_groups(a), item;
-    size_t in = (size_t)a->in;
-    for (item = begin; item < end; item++) {
-        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
-        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc = 0, k, r;
-        const float *x = a->x + (size_t)n * a->in, *w = a->w + (size_t)o0 * a->in;
-        float *y = a->y + (size_t)n * a->out + o0;
-        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
-        while (pc < a->in) {
-            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
-            if (rows == CNNVIS__FC_ROWS && pc + 4 * CNNVIS__KC <= a->in) {
-                __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-                float lane[4 * CNNVIS__FC_ROWS];
-                for (k = pc; k < pc + CNNVIS__KC; k += 8) { /* CNNVIS__KC is a multiple of 8 */
-                    acc0 = cnnvis__fc_columns8__avx2(w, in, x, k, acc0);
-                    acc1 = cnnvis__fc_columns8__avx2(w, in, x, k + CNNVIS__KC, acc1);
-                    acc2 = cnnvis__fc_columns8__avx2(w, in, x, k + 2 * CNNVIS__KC, acc2);
-                    acc3 = cnnvis__fc_columns8__avx2(w, in, x, k + 3 * CNNVIS__KC, acc3);
-                }
-                _mm256_storeu_ps(lane, acc0), _mm256_storeu_ps(lane + 8, acc1);
-                _mm256_storeu_ps(lane + 16, acc2), _mm256_storeu_ps(lane + 24, acc3);
-                for (r = 0; r < CNNVIS__FC_ROWS; r++) y[r] = y[r] + lane[r] + lane[8 + r] + lane[16 + r] + lane[24 + r];
-                pc += 4 * CNNVIS__KC;
-            } else if (rows == CNNVIS__FC_ROWS) {
-                __m256 acc = _mm256_setzero_ps();
-                float lane[CNNVIS__FC_ROWS];
-                for (k = pc; k + 8 <= pc + kc; k += 8) acc = cnnvis__fc_columns8__avx2(w, in, x, k, acc);
-                _mm256_storeu_ps(lane, acc);
-                for (r = 0; r < rows; r++) {
-                    int kk;
-                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * in + kk], x[kk], lane[r]);
-                    y[r] += lane[r];
-                }
-                pc += kc;
-            } else {
-                for (r = 0; r < rows; r++) {
-                    float acc = 0.0f;
-                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * in + k], x[k], acc);
-                    y[r] += acc;
-                }
-                pc += kc;
-            }
-        }
-    }
-}
-
-CNNVIS__AVX2_FN static void cnnvis__fc_backward_data__avx2(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int blocks = cnnvis__fc_col_blocks(a), item;
-    for (item = begin; item < end; item++) {
-        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
-        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
-        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
-        float *dx = a->dx + (size_t)n * a->in + i0;
-        for (i = 0; i < cols; i++) dx[i] = 0.0f;
-        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
-            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
-            i = 0;
-            if (cols == CNNVIS__FC_COLS) { /* 8 independent chains keep the FMA units busy */
-                __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-                for (o = pc; o < pc + kc; o++) {
-                    const float *row = w + (size_t)o * a->in;
-                    __m256 g = _mm256_broadcast_ss(dy + o);
-                    c0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 0), g, c0), c1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), g, c1);
-                    c2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 16), g, c2), c3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 24), g, c3);
-                    c4 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 32), g, c4), c5 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 40), g, c5);
-                    c6 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 48), g, c6), c7 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 56), g, c7);
-                }
-                _mm256_storeu_ps(dx + 0, _mm256_add_ps(_mm256_loadu_ps(dx + 0), c0));
-                _mm256_storeu_ps(dx + 8, _mm256_add_ps(_mm256_loadu_ps(dx + 8), c1));
-                _mm256_storeu_ps(dx + 16, _mm256_add_ps(_mm256_loadu_ps(dx + 16), c2));
-                _mm256_storeu_ps(dx + 24, _mm256_add_ps(_mm256_loadu_ps(dx + 24), c3));
-                _mm256_storeu_ps(dx + 32, _mm256_add_ps(_mm256_loadu_ps(dx + 32), c4));
-                _mm256_storeu_ps(dx + 40, _mm256_add_ps(_mm256_loadu_ps(dx + 40), c5));
-                _mm256_storeu_ps(dx + 48, _mm256_add_ps(_mm256_loadu_ps(dx + 48), c6));
-                _mm256_storeu_ps(dx + 56, _mm256_add_ps(_mm256_loadu_ps(dx + 56), c7));
-                i = CNNVIS__FC_COLS;
-            }
-            for (; i + 8 <= cols; i += 8) {
-                __m256 acc = _mm256_setzero_ps();
-                for (o = pc; o < pc + kc; o++)
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + (size_t)o * a->in + i), _mm256_broadcast_ss(dy + o), acc);
-                _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), acc));
-            }
-            for (; i < cols; i++) {
-                float acc = 0.0f;
-                for (o = pc; o < pc + kc; o++) acc = cnnvis__fma1__avx2(w[(size_t)o * a->in + i], dy[o], acc);
-                dx[i] += acc;
-            }
-        }
-    }
-}
-#endif
-
-#if CNNVIS__HAVE_NEON
-static void cnnvis__fc_forward__neon(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int groups = cnnvis__fc_row_groups(a), item;
-    for (item = begin; item < end; item++) {
-        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
-        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r, q;
-        const float *x = a->x + (size_t)n * a->in;
-        float *y = a->y + (size_t)n * a->out + o0;
-        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
-        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
-            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
-            for (q = 0; q < rows; q += 4) { /* quads of outputs */
-                const float *w = a->w + (size_t)(o0 + q) * a->in;
-                float lane[4];
-                int quad = CNNVIS__MIN(4, rows - q);
-                k = pc;
-                if (quad == 4) {
-                    float32x4_t acc = vdupq_n_f32(0.0f);
-                    for (; k + 4 <= pc + kc; k += 4) {
-                        /* rows q..q+3, columns k..k+3, transposed: c[j] holds column k+j */
-                        float32x4_t r0 = vld1q_f32(w + k), r1 = vld1q_f32(w + (size_t)a->in + k);
-                        float32x4_t r2 = vld1q_f32(w + (size_t)2 * a->in + k), r3 = vld1q_f32(w + (size_t)3 * a->in + k);
-                        float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
-                        float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
-                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)), vdupq_n_f32(x[k + 0]));
-                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)), vdupq_n_f32(x[k + 1]));
-                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)), vdupq_n_f32(x[k + 2]));
-                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)), vdupq_n_f32(x[k + 3]));
-                    }
-                    vst1q_f32(lane, acc);
-                } else {
-                    lane[0] = lane[1] = lane[2] = lane[3] = 0.0f;
-                }
-                for (r = 0; r < quad; r++) {
-                    int kk;
-                    for (kk = k; kk < pc + kc; kk++) lane[r] = fmaf(w[(size_t)r * a->in + kk], x[kk], lane[r]);
-                    y[q + r] += lane[r];
-                }
-            }
-        }
-    }
-}
-
-static void cnnvis__fc_backward_data__neon(void *p, int begin, int end)
-{
-    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
-    int blocks = cnnvis__fc_col_blocks(a), item;
-    for (item = begin; item < end; item++) {
-        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
-        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
-        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
-        float *dx = a->dx + (size_t)n * a->in + i0;
-        for (i = 0; i < cols; i++) dx[i] = 0.0f;
-        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
-            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
-            for (i = 0; i + 16 <= cols; i += 16) { /* 4 independent chains */
-                float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
-                for (o = pc; o < pc + kc; o++) {
-                    const float *row = w + (size_t)o * a->in + i;
-                    float32x4_t g = vdupq_n_f32(dy[o]);
-                    c0 = vfmaq_f32(c0, vld1q_f32(row), g), c1 = vfmaq_f32(c1, vld1q_f32(row + 4), g);
-                    c2 = vfmaq_f32(c2, vld1q_f32(row + 8), g), c3 = vfmaq_f32(c3, vld1q_f32(row + 12), g);
-                }
-                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), c0));
-                vst1q_f32(dx + i + 4, vaddq_f32(vld1q_f32(dx + i + 4), c1));
-                vst1q_f32(dx + i + 8, vaddq_f32(vld1q_f32(dx + i + 8), c2));
-                vst1q_f32(dx + i + 12, vaddq_f32(vld1q_f32(dx + i + 12), c3));
-            }
-            for (; i + 4 <= cols; i += 4) {
-                float32x4_t acc = vdupq_n_f32(0.0f);
-                for (o = pc; o < pc + kc; o++) acc = vfmaq_f32(acc, vld1q_f32(w + (size_t)o * a->in + i), vdupq_n_f32(dy[o]));
-                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), acc));
-            }
-            for (; i < cols; i++) {
-                float acc = 0.0f;
-                for (o = pc; o < pc + kc; o++) acc = fmaf(w[(size_t)o * a->in + i], dy[o], acc);
-                dx[i] += acc;
-            }
-        }
-    }
-}
-#endif
-
-static void cnnvis__fc_fast(cnnvis__fc_args *a, cnnvis_kernels kernels, int pass)
-{
-    cnnvis__gemm gm;
-    cnnvis__pack_args pk;
-    size_t b_size = CNNVIS__MAX(cnnvis__pad((size_t)a->n, CNNVIS__NR) * (size_t)CNNVIS__MAX(a->in, a->out),
-                                cnnvis__pad((size_t)a->in, CNNVIS__NR) * (size_t)a->n);
-    float *bp = a->scratch, *a_buf = a->scratch + b_size;
-    memset(&gm, 0, sizeof gm);
-    gm.micro = cnnvis__micro_for(kernels), gm.bp = bp, gm.a_buf = a_buf;
-    pk.dst = bp;
-    if (pass == 0) { /* forward */
-        cnnvis__parallel_for(a->pool, a->n, cnnvis__fc_bias_range, a);
-        pk.src = a->x, pk.rs = 1, pk.cs = (size_t)a->in, pk.rows = a->in, pk.cols = a->n; /* X^T */
-        gm.m = a->out, gm.n = a->n, gm.k = a->in;
-        gm.a = a->w, gm.a_rs = (size_t)a->in, gm.a_cs = 1;
-        gm.c = a->y, gm.c_rs = 1, gm.c_cs = (size_t)a->out;
-    } else if (pass == 1) { /* backward data */
-        memset(a->dx, 0, sizeof(float) * (size_t)a->n * a->in);
-        pk.src = a->dy, pk.rs = 1, pk.cs = (size_t)a->out, pk.rows = a->out, pk.cols = a->n; /* dY^T */
-        gm.m = a->in, gm.n = a->n, gm.k = a->out;
-        gm.a = a->w, gm.a_rs = 1, gm.a_cs = (size_t)a->in;
-        gm.c = a->dx, gm.c_rs = 1, gm.c_cs = (size_t)a->in;
-    } else { /* backward weights */
-        cnnvis__parallel_for(a->pool, a->out, cnnvis__fc_db_range, a);
-        pk.src = a->x, pk.rs = (size_t)a->in, pk.cs = 1, pk.rows = a->n, pk.cols = a->in; /* X */
-        gm.m = a->out, gm.n = a->in, gm.k = a->n;
-        gm.a = a->dy, gm.a_rs = 1, gm.a_cs = (size_t)a->out;
-        gm.c = a->dw, gm.c_rs = (size_t)a->in, gm.c_cs = 1;
-    }
-    cnnvis__parallel_for(a->pool, cnnvis__panels_b(pk.cols), cnnvis__pack_b_range, &pk);
-    cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
-}
-
-/* --- Kernel dispatch ---------------------------------------------------------------------
-   The functions without a suffix choose the kernel from the net's `kernels` (AUTO was
-   resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
-
-static cnnvis__range_fn cnnvis__relu_forward_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__relu_forward__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__relu_forward__neon;
-#endif
-    (void)k;
-    return cnnvis__relu_forward_range;
-}
-
-static cnnvis__range_fn cnnvis__relu_backward_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__relu_backward__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__relu_backward__neon;
-#endif
-    (void)k;
-    return cnnvis__relu_backward_range;
-}
-
-static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_forward__fast(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
-}
-
-static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_backward_data__fast(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
-}
-
-static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_for(net->kernels)) cnnvis__conv2d_backward_weights__fast(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
-}
-
-static cnnvis__range_fn cnnvis__fc_forward_gemv_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_forward__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_forward__neon;
-#endif
-    (void)k;
-    return NULL;
-}
-
-static cnnvis__range_fn cnnvis__fc_backward_data_gemv_for(cnnvis_kernels k)
-{
-#if CNNVIS__HAVE_AVX2
-    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_backward_data__avx2;
-#endif
-#if CNNVIS__HAVE_NEON
-    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_backward_data__neon;
-#endif
-    (void)k;
-    return NULL;
-}
-
-static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
-{
-    cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_for(net->kernels);
-    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
-    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 0);
-    else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
-}
-
-static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
-{
-    cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_for(net->kernels);
-    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
-    else if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 1);
-    else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
-}
-
-static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
-{
-    if (cnnvis__micro_for(net->kernels)) cnnvis__fc_fast(a, net->kernels, 2);
-    else cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
-}
-
-/* Scratch floats for the fast kernels: the largest need over the layers. */
-static size_t cnnvis__scratch_need(const cnnvis_net *net)
-{
-    size_t need = 0;
-    int i, B = net->desc.max_batch, T = net->n_threads;
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        if (L->desc.kind == CNNVIS_LAYER_CONV) {
-            cnnvis__conv_geom g;
-            cnnvis__conv_plan pl;
-            g.n = B, g.ic = L->in_c, g.ih = L->in_h, g.iw = L->in_w, g.oc = L->out_c, g.oh = L->out_h, g.ow = L->out_w;
-            g.k = L->desc.kernel, g.s = L->desc.stride, g.p = L->desc.pad, g.groups = L->desc.groups;
-            pl = cnnvis__conv_plan_of(&g, B);
-            need = CNNVIS__MAX(need, pl.shared + pl.per_thread * (size_t)T);
-        } else if (L->desc.kind == CNNVIS_LAYER_FC) {
-            size_t in = (size_t)L->in_c * L->in_h * L->in_w, out = (size_t)L->out_c;
-            size_t b = CNNVIS__MAX(cnnvis__pad((size_t)B, CNNVIS__NR) * CNNVIS__MAX(in, out), cnnvis__pad(in, CNNVIS__NR) * B);
-            need = CNNVIS__MAX(need, b + (size_t)T * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC);
-        }
-    }
-    return need;
-}
-
 /* ======================================================================================
-   A3  The network, training, checkpoints                                     >>a3_net
+   A3  The network: describe, create, forward, backward, loss                     >>a3_net
+   a list of layers, one arena; the backward pass starts at any layer with any signal
    ====================================================================================== */
+
+
 
 static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv", "relu", "pool",
                                                                    "lrn",  "drop", "fc",   "flatten"};
@@ -4627,8 +2633,6 @@ static void *cnnvis__take(cnnvis__arena *ar, size_t count, size_t elem)
     return p;
 }
 
-static size_t cnnvis__scratch_need(const cnnvis_net *net);
-
 /* Carve the arena (or count its size when ar->base is NULL); the net is resolved. */
 static void cnnvis__net_layout(cnnvis_net *net, cnnvis__arena *ar)
 {
@@ -4684,54 +2688,6 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
     size_t size;
     cnnvis__net_memory_size(d, &size);
     return size;
-}
-
-static int cnnvis__cpu_has_avx2(void)
-{
-#if CNNVIS__HAVE_AVX2
-#if defined(__AVX2__) && defined(__FMA__)
-    return 1;
-#else
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-#else
-    return 0;
-#endif
-}
-
-CNNVIS__DEF const char *cnnvis_kernels_name(cnnvis_kernels k)
-{
-    switch (k) {
-    case CNNVIS_KERNELS_AUTO: return "auto";
-    case CNNVIS_KERNELS_REFERENCE: return "reference";
-    case CNNVIS_KERNELS_AVX2: return "avx2";
-    case CNNVIS_KERNELS_NEON: return "neon";
-    }
-    return "?";
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
-{
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: net is NULL");
-    switch (k) {
-    case CNNVIS_KERNELS_AUTO:
-        net->kernels = CNNVIS_KERNELS_REFERENCE;
-        if (CNNVIS__HAVE_NEON) net->kernels = CNNVIS_KERNELS_NEON;
-        if (cnnvis__cpu_has_avx2()) net->kernels = CNNVIS_KERNELS_AVX2;
-        return CNNVIS_OK;
-    case CNNVIS_KERNELS_REFERENCE: net->kernels = k; return CNNVIS_OK;
-    case CNNVIS_KERNELS_AVX2:
-        if (!cnnvis__cpu_has_avx2())
-            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "AVX2 kernels: %s", CNNVIS__HAVE_AVX2 ? "this CPU has no AVX2+FMA" : "not in this build");
-        net->kernels = k;
-        return CNNVIS_OK;
-    case CNNVIS_KERNELS_NEON:
-        if (!CNNVIS__HAVE_NEON) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "NEON kernels: not in this build");
-        net->kernels = k;
-        return CNNVIS_OK;
-    }
-    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: unknown kernels %d", (int)k);
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d, void *mem, size_t size, cnnvis_net *net)
@@ -5005,9 +2961,9 @@ static cnnvis__act_args cnnvis__act_args_of(cnnvis_net *net, int i)
     return a;
 }
 
-static cnnvis__pool_args cnnvis__pool_args_of(cnnvis_net *net, int i)
+static cnnvis__maxpool_args cnnvis__maxpool_args_of(cnnvis_net *net, int i)
 {
-    cnnvis__pool_args a;
+    cnnvis__maxpool_args a;
     cnnvis_layer *L = &net->layers[i];
     a.c = L->in_c, a.ih = L->in_h, a.iw = L->in_w, a.oh = L->out_h, a.ow = L->out_w;
     a.k = L->desc.kernel, a.s = L->desc.stride, a.p = L->desc.pad;
@@ -5033,17 +2989,17 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
     }
     case CNNVIS_LAYER_RELU: {
         cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        cnnvis__parallel_for(net->pool, N, cnnvis__relu_forward_for(net->kernels), &a);
+        cnnvis__parallel_for(net->pool, N, cnnvis__relu_forward_select(net->kernels), &a);
         break;
     }
     case CNNVIS_LAYER_MAXPOOL: {
-        cnnvis__pool_args a = cnnvis__pool_args_of(net, i);
-        cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_forward_for(net->kernels), &a);
+        cnnvis__maxpool_args a = cnnvis__maxpool_args_of(net, i);
+        cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_forward_select(net->kernels), &a);
         break;
     }
     case CNNVIS_LAYER_LRN: {
         cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        cnnvis__parallel_for(net->pool, N, cnnvis__lrn_forward_range, &a);
+        cnnvis__parallel_for(net->pool, N, cnnvis__lrn_forward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
@@ -5053,7 +3009,7 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
         float p = L->desc.p * net->dropout_scale, keep = 1.0f / (1.0f - p);
         for (j = 0; j < count; j++)
             L->aux[j] = !net->training ? 1.0f : cnnvis_rng_uniform(&net->rng) < p ? 0.0f : keep;
-        cnnvis__parallel_for(net->pool, N, cnnvis__dropout_forward_range, &a);
+        cnnvis__parallel_for(net->pool, N, cnnvis__dropout_forward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_FLATTEN:
@@ -5088,23 +3044,23 @@ static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule
     case CNNVIS_LAYER_RELU: {
         cnnvis__act_args a = cnnvis__act_args_of(net, i);
         a.rule = rule;
-        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__relu_backward_for(net->kernels), &a);
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__relu_backward_select(net->kernels), &a);
         break;
     }
     case CNNVIS_LAYER_MAXPOOL: {
-        cnnvis__pool_args a = cnnvis__pool_args_of(net, i);
-        if (want_dx) cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_backward_range, &a);
+        cnnvis__maxpool_args a = cnnvis__maxpool_args_of(net, i);
+        if (want_dx) cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__maxpool_backward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_LRN: {
         cnnvis__act_args a = cnnvis__act_args_of(net, i);
         a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
-        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__lrn_backward_range, &a);
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__lrn_backward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
         cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__dropout_backward_range, &a);
+        if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__dropout_backward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_FLATTEN:
@@ -5189,2792 +3145,220 @@ CNNVIS__DEF void cnnvis_net_zero_grad(cnnvis_net *net)
     }
 }
 
-/* --- Training -------------------------------------------------------------------------- */
 
-static int cnnvis__all_finite(const float *v, size_t n)
+CNNVIS__DEF cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
 {
-    size_t i;
+    int i;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: NULL %s", net ? "input" : "net");
+    if (last < 0 || last >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
+    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
+                            "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    cnnvis__set_batch(net, x->n);
+    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
+    for (i = 0; i <= last; i++) cnnvis__layer_forward(net, i);
+    return CNNVIS_OK;
+}
+/* ======================================================================================
+   A4  Gradients with respect to pixels                                        >>a4_pixels
+   what sections 3-5 share: the forward with dropout off, softmax, d(score)/d(pixels), d(loss)/d(pixels)
+   ====================================================================================== */
+
+
+
+
+/* pixels (1, C, H, W) of the net's input shape, or an error naming the argument. */
+static cnnvis_result cnnvis__check_pixels(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
+{
+    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (p->n != 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes one image (1, %d, %d, %d)", fn, what, p->n,
+                            p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* Copy n images of pixels into the net's input, normalised. */
+static void cnnvis__put_pixels(cnnvis_net *net, const float *pixels, int n)
+{
+    cnnvis_tensor x = net->input;
+    x.n = n;
+    memcpy(x.data, pixels, sizeof(float) * cnnvis_tensor_count(&x));
+    cnnvis_net_normalize(net, &x, &x);
+    cnnvis__set_batch(net, n);
+}
+
+/* net->dinput (n images) as a gradient with respect to pixels: the chain rule through
+   x = (p - mean) / std divides each channel by its std. */
+static void cnnvis__dinput_to_pixels(const cnnvis_net *net, float *dst, int n, float scale)
+{
+    int i, ch;
+    size_t plane = (size_t)net->desc.in_h * net->desc.in_w, q;
+    const float *g = net->dinput.data;
     for (i = 0; i < n; i++)
-        if (!isfinite(v[i])) return 0;
-    return 1;
+        for (ch = 0; ch < net->desc.in_c; ch++) {
+            float k = scale / cnnvis__chan_stat(net->desc.std, ch);
+            for (q = 0; q < plane; q++) *dst++ = *g++ * k;
+        }
 }
 
-/* After a non-finite loss: name the first layer whose weights or output went bad. */
-static cnnvis_result cnnvis__numeric_fault(const cnnvis_net *net, const char *what)
+static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, const char *layer, int *li)
 {
-    int i;
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s has a non-finite weight", what, net->step,
-                                L->desc.name);
-        if (!cnnvis__all_finite(L->out.data, cnnvis_tensor_count(&L->out)))
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s produced the first non-finite output "
-                                "(learning rate too high?)", what, net->step, L->desc.name);
-    }
-    return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: the loss is not finite", what, net->step);
+    *li = -1;
+    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    *li = cnnvis_net_find(net, layer);
+    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
-                                                float momentum, float weight_decay, float *loss)
+
+CNNVIS__DEF cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs)
 {
-    int i, was_training;
-    size_t j;
-    float l;
-    cnnvis_result r;
-    if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
-    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: lr %g, momentum %g, weight decay %g must be finite", lr,
-                            momentum, weight_decay);
-    if (x->data && !cnnvis__all_finite(x->data, cnnvis_tensor_count(x))) {
-        for (j = 0; j < cnnvis_tensor_count(x) && isfinite(x->data[j]); j++) continue;
-        return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "step %lld: input image %zu has a non-finite value", net->step,
-                            j / ((size_t)x->c * x->h * x->w));
-    }
-    for (i = 0; i < net->n_layers; i++) {
-        /* A NaN weight can hide behind a ReLU (NaN > 0 is false) and leave the loss finite. */
-        const cnnvis_layer *L = &net->layers[i];
-        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite weight", net->step,
-                                L->desc.name);
-    }
-    was_training = net->training;
-    net->training = 1;
-    r = cnnvis_net_forward(net, x);
+    const cnnvis_layer *last;
+    int was_training, c;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_predict: net is NULL");
+    CNNVIS__TRY(cnnvis__check_pixels("cnnvis_net_predict", "pixels", net, pixels));
+    was_training = net->training, net->training = 0;
+    cnnvis__put_pixels(net, pixels->data, 1);
+    cnnvis_net_forward(net, &net->input);
     net->training = was_training;
-    CNNVIS__TRY(r);
-    CNNVIS__TRY(cnnvis_net_loss(net, labels, &l));
-    if (!isfinite(l)) return cnnvis__numeric_fault(net, "training");
-    cnnvis_net_zero_grad(net);
-    CNNVIS__TRY(cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
-                                    CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        if (!cnnvis__all_finite(L->dw, L->n_w) || !cnnvis__all_finite(L->db, L->n_b))
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
-                                L->desc.name);
-    }
-    /* A learning rate far too high shows first here: the update itself overflows. Refused
-       before any weight changes, so the net stays as it was before this step. */
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        int bad = 0;
-        for (j = 0; j < L->n_w && !bad; j++)
-            bad = !isfinite(L->w[j] - lr * (momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j]));
-        for (j = 0; j < L->n_b && !bad; j++) bad = !isfinite(L->b[j] - lr * (momentum * L->vb[j] + L->db[j]));
-        if (bad)
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
-                                "high?)", net->step, L->desc.name, lr);
-    }
-    /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
-    for (i = 0; i < net->n_layers; i++) {
-        cnnvis_layer *L = &net->layers[i];
-        for (j = 0; j < L->n_w; j++) {
-            L->vw[j] = momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j];
-            L->w[j] -= lr * L->vw[j];
-        }
-        for (j = 0; j < L->n_b; j++) {
-            L->vb[j] = momentum * L->vb[j] + L->db[j];
-            L->b[j] -= lr * L->vb[j];
-        }
-    }
-    net->step++;
-    if (loss) *loss = l;
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
-{
-    if (!ds) return;
-    if (ds->owner) {
-        cnnvis_free(ds->px);
-        cnnvis_free(ds->labels);
-        cnnvis_free(ds->class_names);
-        cnnvis_free(ds->concepts);
-        cnnvis_free(ds->concept_names);
-    }
-    memset(ds, 0, sizeof *ds);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds, int begin, int count)
-{
-    if (!view || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: NULL argument");
-    if (begin < 0 || count < 1 || begin > ds->n - count)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: images [%d, %lld) are not within the %d images", begin,
-                            (long long)begin + count, ds->n);
-    *view = *ds;
-    view->px = ds->px + (size_t)begin * ds->c * ds->h * ds->w;
-    view->labels = ds->labels + begin;
-    if (ds->concepts) view->concepts = ds->concepts + (size_t)begin * ds->n_categories * ds->h * ds->w;
-    view->n = count;
-    view->owner = 0;
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net)
-{
-    if (!ds || !ds->px || !ds->labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set is NULL or empty", fn);
-    if (ds->n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set has no images", fn);
-    if (ds->n_categories < 0 || ds->n_categories > CNNVIS_MAX_CATEGORIES)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's n_categories %d is not in [0, %d]", fn, ds->n_categories,
-                            CNNVIS_MAX_CATEGORIES);
-    if (net && (ds->c != net->desc.in_c || ds->h != net->desc.in_h || ds->w != net->desc.in_w))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's images are %dx%dx%d, the net takes %dx%dx%d", fn, ds->c, ds->h,
-                            ds->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    return CNNVIS_OK;
-}
-
-/* Image `index` of ds into dst (c, h, w), normalised for net, moved by (dy, dx) pixels with
-   zero (black) pixels coming in at the borders, and mirrored left-right if flip. */
-static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, const cnnvis_net *net, int dy, int dx,
-                               int flip)
-{
-    int ch, y, x;
-    for (ch = 0; ch < ds->c; ch++) {
-        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
-        const unsigned char *src = ds->px + ((size_t)index * ds->c + ch) * ds->h * ds->w;
-        for (y = 0; y < ds->h; y++)
-            for (x = 0; x < ds->w; x++) {
-                int sy = y + dy, sx = (flip ? ds->w - 1 - x : x) + dx;
-                float p = sy >= 0 && sy < ds->h && sx >= 0 && sx < ds->w ? src[sy * ds->w + sx] * (1.0f / 255.0f) : 0.0f;
-                *dst++ = (p - m) * inv;
-            }
-    }
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
-                                               cnnvis_tensor *x, int32_t *labels)
-{
-    int i;
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_batch", ds, net));
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: NULL net or tensor");
-    if (begin < 0 || count < 1 || begin > ds->n - count)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %lld) are not within the %d images", begin,
-                            (long long)begin + count, ds->n);
-    if (x->n != count || x->c != ds->c || x->h != ds->h || x->w != ds->w)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
-                            x->c, x->h, x->w, count, ds->c, ds->h, ds->w);
-    for (i = 0; i < count; i++) {
-        cnnvis__load_image(x->data + (size_t)i * ds->c * ds->h * ds->w, ds, begin + i, net, 0, 0, 0);
-        if (labels) labels[i] = ds->labels[begin + i];
+    last = &net->layers[net->n_layers - 1];
+    if (scores) memcpy(scores, last->out.data, sizeof(float) * (size_t)net->n_classes);
+    if (probs) {
+        double mx = last->out.data[0], sum = 0;
+        for (c = 1; c < net->n_classes; c++) mx = last->out.data[c] > mx ? last->out.data[c] : mx;
+        for (c = 0; c < net->n_classes; c++) sum += exp(last->out.data[c] - mx);
+        for (c = 0; c < net->n_classes; c++) probs[c] = (float)(exp(last->out.data[c] - mx) / sum);
     }
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
+/* The gradient of S_cls with respect to the pixels of n images (n <= max_batch), with a ReLU
+   rule: one forward and one backward pass, dropout off. grad and scores (n) may be NULL. */
+static void cnnvis__score_grad(cnnvis_net *net, const float *pixels, int n, int cls, cnnvis_relu_rule rule, float *grad,
+                               float *scores)
 {
-    if (!ev) return;
-    cnnvis_free(ev->class_acc);
-    cnnvis_free(ev->confusion);
-    memset(ev, 0, sizeof *ev);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds, cnnvis_eval *ev)
-{
-    int begin, i, c, was_training, K;
-    int32_t *labels;
-    int *per_class;
-    double loss_sum = 0;
-    long correct = 0;
-    cnnvis_result r = CNNVIS_OK;
-    if (!ev) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: ev is NULL");
-    memset(ev, 0, sizeof *ev);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: net is NULL");
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_evaluate", ds, net));
-    K = net->n_classes;
-    ev->n = ds->n, ev->n_classes = K;
-    ev->class_acc = (float *)cnnvis__alloc(sizeof(float) * (size_t)K);
-    ev->confusion = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)K * K);
-    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)net->desc.max_batch);
-    per_class = (int *)cnnvis__alloc(sizeof(int) * (size_t)K);
-    if (!ev->class_acc || !ev->confusion || !labels || !per_class) {
-        cnnvis_free(labels), cnnvis_free(per_class), cnnvis_eval_free(ev);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_evaluate: out of memory for %d classes", K);
-    }
-    was_training = net->training;
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    int was_training = net->training, i;
     net->training = 0;
-    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
-        int count = CNNVIS__MIN(net->desc.max_batch, ds->n - begin);
-        cnnvis_tensor x = net->input;
-        float l;
-        x.n = count;
-        r = cnnvis_dataset_batch(ds, begin, count, net, &x, labels);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
-        if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels, &l);
-        if (r != CNNVIS_OK) break;
-        loss_sum += (double)l * count;
-        for (i = 0; i < count; i++) {
-            const float *p = net->probs.data + (size_t)i * K;
-            int best = 0;
-            for (c = 1; c < K; c++)
-                if (p[c] > p[best]) best = c;
-            ev->confusion[(size_t)labels[i] * K + best]++;
-            per_class[labels[i]]++;
-            correct += best == labels[i];
-        }
-    }
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
     net->training = was_training;
-    if (r == CNNVIS_OK) {
-        ev->accuracy = (float)((double)correct / ds->n);
-        ev->loss = (float)(loss_sum / ds->n);
+    for (i = 0; i < n; i++)
+        if (scores) scores[i] = last->out.data[(size_t)i * net->n_classes + cls];
+    if (!grad) return;
+    memset(last->dout.data, 0, sizeof(float) * (size_t)n * net->n_classes);
+    for (i = 0; i < n; i++) last->dout.data[(size_t)i * net->n_classes + cls] = 1.0f; /* dS_c / dscores: one-hot */
+    cnnvis_net_backward(net, net->n_layers - 1, NULL, rule, CNNVIS_BACKWARD_KEEP);
+    cnnvis__dinput_to_pixels(net, grad, n, 1.0f);
+}
+
+static cnnvis_result cnnvis__check_class(const char *fn, const cnnvis_net *net, int cls)
+{
+    if (cls < 0 || cls >= net->n_classes)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: class %d is not in [0, %d)", fn, cls, net->n_classes);
+    return CNNVIS_OK;
+}
+
+
+/* n >= 1 images of pixels (n, C, H, W) of the net's input shape, or an error naming them. */
+static cnnvis_result cnnvis__check_images(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
+{
+    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (p->n < 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes images (n, %d, %d, %d) with n >= 1", fn,
+                            what, p->n, p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* The class of the highest of K scores, the first of equal ones. */
+static int cnnvis__top_class(const float *s, int K)
+{
+    int c, best = 0;
+    for (c = 1; c < K; c++)
+        if (s[c] > s[best]) best = c;
+    return best;
+}
+
+/* Class and softmax probability of the n images (n <= max_batch) of pixels: one forward
+   pass, dropout off. */
+static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
+{
+    const float *scores = net->layers[net->n_layers - 1].out.data;
+    int was_training = net->training, i, c, K = net->n_classes;
+    net->training = 0;
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    for (i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * K;
+        double sum = 0;
+        int best = cnnvis__top_class(s, K);
+        for (c = 0; c < K; c++) sum += exp((double)s[c] - s[best]); /* p(best) = 1 / sum exp(s_c - s_best) */
+        if (predicted) predicted[i] = best;
+        if (confidence) confidence[i] = (float)(1.0 / sum);
+    }
+}
+
+/* The gradient dJ/dx of the cross-entropy J(x, labels[i]) of each of n images (n <=
+   max_batch) with respect to its own pixels: one forward and one backward pass, dropout
+   off. Returns the mean J; net->probs holds the softmax.
+   direction_only 1: each image's gradient only up to a positive factor, which is all that
+   sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
+   a largest entry of 1 before the backward pass: for an image the net is very sure about,
+   p - onehot rounds to 0 in float (1 - p_y below 1e-38), the gradient vanishes and the
+   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing.
+   own (n, or NULL): the labels are each image's own class, the net's answer for these
+   pixels; this forward pass finds them and writes them here (labels is not read), which
+   spares an attack of its own answers a forward pass of its own. */
+static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad,
+                                int direction_only, int32_t *own)
+{
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    int was_training = net->training, i, c, K = net->n_classes;
+    net->training = 0;
+    cnnvis__put_pixels(net, pixels, n);
+    cnnvis_net_forward(net, &net->input);
+    net->training = was_training;
+    for (i = 0; own && i < n; i++) own[i] = cnnvis__top_class(last->out.data + (size_t)i * K, K);
+    if (own) labels = own;
+    cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
+    for (i = 0; direction_only && i < n; i++) {
+        const float *s = last->out.data + (size_t)i * K;
+        float *g = last->dout.data + (size_t)i * K;
+        double m = s[0], sum = 0, others = 0, biggest;
+        for (c = 1; c < K; c++) m = s[c] > m ? s[c] : m;
+        for (c = 0; c < K; c++) sum += exp((double)s[c] - m);
         for (c = 0; c < K; c++)
-            ev->class_acc[c] = per_class[c] ? (float)ev->confusion[(size_t)c * K + c] / (float)per_class[c] : 0.0f;
-    } else {
-        cnnvis_eval_free(ev);
+            if (c != labels[i]) others += exp((double)s[c] - m) / sum; /* 1 - p_y without cancellation */
+        biggest = others; /* |dJ/dS_y| = 1 - p_y is the largest entry: the others add up to it */
+        for (c = 0; c < K; c++) g[c] = biggest > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / sum) / biggest) : 0.0f;
     }
-    cnnvis_free(labels), cnnvis_free(per_class);
-    return r;
+    cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+    /* times n: undo the batch mean, so that each image gets the gradient of its own loss */
+    cnnvis__dinput_to_pixels(net, grad, n, direction_only ? 1.0f : (float)n);
+    return net->loss;
 }
 
-static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, double eta)
+CNNVIS__DEF cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
 {
-    char bar[21];
-    int i, filled = (int)(fraction * 20);
-    for (i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
-    bar[20] = 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %d:%02d ", s->epoch, s->epochs,
-            bar, (int)(fraction * 100), s->images_per_s, s->train_loss, 100.0 * s->train_acc, (int)eta / 60,
-            (int)eta % 60);
-    fflush(stderr);
-}
-
-/* Adversarial training's two steps, in section 5. */
-static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_attack_desc *d,
-                                                  const struct cnnvis_attack_desc *in, const cnnvis_net *net);
-static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const int32_t *labels, int n,
-                                               const struct cnnvis_attack_desc *d, cnnvis_rng *rng, float *work);
-
-CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train, const cnnvis_dataset *test,
-                                           const cnnvis_train_desc *desc)
-{
-    cnnvis_attack_desc attack;
-    cnnvis_rng attack_rng;
-    float *attack_work = NULL;
-    cnnvis_train_desc d;
-    cnnvis_train_stats st;
-    cnnvis_rng rng;
-    cnnvis_tensor x;
-    int32_t *order = NULL, *labels = NULL;
-    int epoch, i, steps_per_epoch, show;
-    long long total_steps, step0, warmup, ramp;
-    double t0, seen = 0, loss_sum, correct;
-    int seen_epoch;
-    cnnvis_result r = CNNVIS_OK;
-    if (!net || !desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: NULL %s", net ? "desc" : "net");
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (train set)", train, net));
-    if (test) CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (test set)", test, net));
-    d = *desc;
-    d.epochs = CNNVIS__DEF_VAL(d.epochs, 10);
-    d.batch = CNNVIS__DEF_VAL(d.batch, 64);
-    d.lr = CNNVIS__DEF_VAL(d.lr, 0.01f);
-    d.momentum = CNNVIS__DEF_VAL(d.momentum, 0.9f);
-    d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
-    d.step_epochs = CNNVIS__DEF_VAL(d.step_epochs, CNNVIS__MAX(1, d.epochs / 3));
-    d.gamma = CNNVIS__DEF_VAL(d.gamma, 0.1f);
-    if (d.epochs < 1 || d.epochs > 100000) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: epochs %d (1..100000)", d.epochs);
-    if (d.batch < 1 || d.batch > net->desc.max_batch)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: batch %d is not in 1..%d (the net's max_batch)", d.batch,
-                            net->desc.max_batch);
-    if (!(d.lr > 0) || !isfinite(d.lr) || !(d.momentum >= 0 && d.momentum < 1) || !(d.weight_decay >= 0))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: lr %g (> 0), momentum %g ([0, 1)), weight decay %g (>= 0)",
-                            d.lr, d.momentum, d.weight_decay);
-    if (d.crop_pad < 0 || d.crop_pad > 1024 || (int)d.schedule < 0 || d.schedule > CNNVIS_LR_CONSTANT || d.warmup < -1 ||
-        d.dropout_ramp < -1)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: crop_pad %d, schedule %d, warmup %d or dropout_ramp %d out "
-                            "of range", d.crop_pad, (int)d.schedule, d.warmup, d.dropout_ramp);
-    for (i = 0; i < train->n; i++)
-        if (train->labels[i] < 0 || train->labels[i] >= net->n_classes)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: label %d of training image %d is not in [0, %d)",
-                                (int)train->labels[i], i, net->n_classes);
-    if (d.adversarial) {
-        CNNVIS__TRY(cnnvis__attack_desc_defaults("cnnvis_net_train (adversarial)", &attack, d.adversarial, net));
-        if (attack.method == CNNVIS_ATTACK_LBFGS)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial training takes FGSM or PGD, not L-BFGS");
-        if (!(d.adversarial_share >= 0 && d.adversarial_share <= 1))
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial_share %g is not in (0, 1]", d.adversarial_share);
-        d.adversarial_share = CNNVIS__DEF_VAL(d.adversarial_share, 0.5f);
-        attack_work = (float *)cnnvis__alloc(sizeof(float) * 2 * (size_t)d.batch * train->c * train->h * train->w);
-        if (!attack_work) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for adversarial images");
-        cnnvis_rng_seed(&attack_rng, d.seed ^ 0xad5e7a11ULL); /* its own stream: training without it is unchanged */
-    }
-    order = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)train->n);
-    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)d.batch);
-    if (!order || !labels) {
-        cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
-    }
-    for (i = 0; i < train->n; i++) order[i] = i;
-    cnnvis_rng_seed(&rng, d.seed);
-    show = d.progress >= 0 && isatty(STDERR_FILENO);
-    steps_per_epoch = (train->n + d.batch - 1) / d.batch;
-    total_steps = (long long)steps_per_epoch * d.epochs;
-    warmup = d.warmup < 0 ? 0 : d.warmup > 0 ? d.warmup : (int)CNNVIS__MIN(200, total_steps / 10);
-    ramp = d.dropout_ramp < 0 ? 0 : d.dropout_ramp > 0 ? d.dropout_ramp : total_steps / 2;
-    step0 = net->step;
-    memset(&st, 0, sizeof st);
-    st.epochs = d.epochs, st.steps_per_epoch = steps_per_epoch;
-    t0 = cnnvis__now();
-    x = net->input; /* train_step copies into net->input anyway: build batches in place */
-    for (epoch = 1; epoch <= d.epochs && r == CNNVIS_OK; epoch++) {
-        int stop = 0;
-        /* Fisher-Yates shuffle, from the training seed */
-        for (i = train->n - 1; i > 0; i--) {
-            int j = (int)cnnvis_rng_below(&rng, (uint32_t)i + 1), t = order[i];
-            order[i] = order[j], order[j] = t;
-        }
-        loss_sum = 0, correct = 0, seen_epoch = 0;
-        for (i = 0; i < train->n && !stop; i += d.batch) {
-            int count = CNNVIS__MIN(d.batch, train->n - i), b, c;
-            long long step = net->step - step0;
-            float lr = d.lr, l;
-            if (d.schedule == CNNVIS_LR_COSINE) lr = d.lr * 0.5f * (1.0f + (float)cos(3.14159265358979 * step / total_steps));
-            if (d.schedule == CNNVIS_LR_STEP) lr = d.lr * powf(d.gamma, (float)((epoch - 1) / d.step_epochs));
-            if (step < warmup) lr *= (float)(step + 1) / (float)warmup;
-            net->dropout_scale = step < ramp ? (float)step / (float)ramp : 1.0f;
-            x.n = count;
-            for (b = 0; b < count; b++) {
-                int sy = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
-                int sx = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
-                int flip = d.flip ? (int)(cnnvis_rng_u64(&rng) >> 63) : 0;
-                cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
-                labels[b] = train->labels[order[i + b]];
-            }
-            /* The pixels are bytes, but a mean or std changed by hand in net->desc can make
-               them NaN or infinite once normalised: name the training image. */
-            for (b = 0; b < count && r == CNNVIS_OK; b++) {
-                size_t per = (size_t)train->c * train->h * train->w;
-                if (!cnnvis__all_finite(x.data + b * per, per))
-                    r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_train, epoch %d of %d, step %lld: training image %d is "
-                                     "not finite once normalised (check net->desc.mean and std)", epoch, d.epochs, net->step,
-                                     (int)order[i + b]);
-            }
-            if (r != CNNVIS_OK) break;
-            if (d.adversarial) {
-                int n_adv = (int)(d.adversarial_share * count + 0.5f);
-                if (n_adv > 0) r = cnnvis__train_adversarial(net, x.data, labels, n_adv, &attack, &attack_rng, attack_work);
-                if (r != CNNVIS_OK) {
-                    r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (adversarial images)", epoch, d.epochs);
-                    break;
-                }
-            }
-            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
-            if (r != CNNVIS_OK) {
-                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
-                break;
-            }
-            loss_sum += (double)l * count;
-            for (b = 0; b < count; b++) {
-                const float *p = net->probs.data + (size_t)b * net->n_classes;
-                int best = 0;
-                for (c = 1; c < net->n_classes; c++)
-                    if (p[c] > p[best]) best = c;
-                correct += best == labels[b];
-            }
-            seen += count, seen_epoch += count;
-            st.epoch = epoch, st.step = net->step, st.lr = lr, st.end_of_epoch = 0;
-            st.train_loss = (float)(loss_sum / seen_epoch), st.train_acc = (float)(correct / seen_epoch);
-            st.test_loss = st.test_acc = -1;
-            st.seconds = cnnvis__now() - t0;
-            st.images_per_s = seen / (st.seconds > 1e-9 ? st.seconds : 1e-9);
-            if (show) {
-                double done = (double)(net->step - step0) / total_steps;
-                cnnvis__progress(&st, (double)seen_epoch / train->n, st.seconds / done * (1 - done));
-            }
-            if (d.callback && d.callback_every > 0 && (net->step - step0) % d.callback_every == 0)
-                stop = d.callback(net, &st, d.user);
-        }
-        if (r != CNNVIS_OK) break;
-        if (test) {
-            cnnvis_eval ev;
-            r = cnnvis_net_evaluate(net, test, &ev);
-            if (r != CNNVIS_OK) {
-                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (test set)", epoch, d.epochs);
-                break;
-            }
-            st.test_loss = ev.loss, st.test_acc = ev.accuracy;
-            cnnvis_eval_free(&ev);
-        }
-        st.end_of_epoch = 1;
-        st.seconds = cnnvis__now() - t0;
-        if (show) {
-            fprintf(stderr, "\repoch %d/%d  %6.0f img/s  loss %.4f  acc %5.1f%%", epoch, d.epochs, st.images_per_s,
-                    st.train_loss, 100.0 * st.train_acc);
-            if (test) fprintf(stderr, "  test loss %.4f  test acc %5.2f%%", st.test_loss, 100.0 * st.test_acc);
-            fprintf(stderr, "  %.0fs%20s\n", st.seconds, "");
-        }
-        if (d.callback && d.callback(net, &st, d.user)) break;
-        if (stop) break;
-    }
-    net->dropout_scale = 1.0f;
-    cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
-    return r;
-}
-
-/* --- Checkpoints ------------------------------------------------------------------------
-   Layout (README.md, "Checkpoint format"); every number little-endian:
-     "CNNVISck"  u32 version=1
-     u32 in_c, in_h, in_w, n_layers, n_classes;  f32 mean[3], std[3]
-     per layer: u32 kind; char name[32]; i32 out_channels, kernel, stride, pad, groups, size;
-                f32 alpha, beta, k, p; u32 n_weights, n_biases; f32 weights[]; f32 biases[]
-     per class: u8 length (0..63); that many bytes of name
-     u32 CRC-32 of every byte before it                                                    */
-
-#define CNNVIS__CKPT_MAGIC "CNNVISck"
-#define CNNVIS__CKPT_VERSION 1u
-#define CNNVIS__CKPT_MAX_SIZE ((size_t)4 << 30)
-
-static uint32_t cnnvis__crc_table[256];
-static int cnnvis__crc_ready;
-
-CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)data;
-    size_t i;
-    if (!cnnvis__crc_ready) { /* idempotent: racing threads write the same values */
-        uint32_t c, k, bit;
-        for (k = 0; k < 256; k++) {
-            for (c = k, bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            cnnvis__crc_table[k] = c;
-        }
-        cnnvis__crc_ready = 1;
-    }
-    if (!p) return crc; /* no bytes */
-    crc = ~crc;
-    for (i = 0; i < n; i++) crc = cnnvis__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
-static unsigned char *cnnvis__put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
-    return p + 4;
-}
-
-static unsigned char *cnnvis__put_f32(unsigned char *p, float f)
-{
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    return cnnvis__put_u32(p, v);
-}
-
-static uint32_t cnnvis__get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static float cnnvis__get_f32(const unsigned char *p)
-{
-    uint32_t v = cnnvis__get_u32(p);
-    float f;
-    memcpy(&f, &v, 4);
-    return f;
-}
-
-#define CNNVIS__CKPT_HEADER 56
-#define CNNVIS__CKPT_LAYER 84
-
-CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path)
-{
-    size_t size = CNNVIS__CKPT_HEADER + 4, j;
-    unsigned char *buf, *p;
+    size_t count;
     int i;
-    cnnvis_result r;
-    if (!net || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_save: NULL %s", net ? "path" : "net");
-    /* A net that went bad (NaN after a too high learning rate) must not replace the last
-       good checkpoint, e.g. from a per-epoch save in a training callback. */
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_save: layer %s has a non-finite weight; %s is left as it was",
-                                L->desc.name, path);
-    }
-    for (i = 0; i < net->n_layers; i++) size += CNNVIS__CKPT_LAYER + 4 * (net->layers[i].n_w + net->layers[i].n_b);
-    for (i = 0; i < net->n_classes; i++) size += 1 + strlen(cnnvis_net_class_name(net, i));
-    p = buf = (unsigned char *)cnnvis__alloc(size);
-    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_save: out of memory for %zu bytes", size);
-    memcpy(p, CNNVIS__CKPT_MAGIC, 8), p += 8;
-    p = cnnvis__put_u32(p, CNNVIS__CKPT_VERSION);
-    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_c), p = cnnvis__put_u32(p, (uint32_t)net->desc.in_h);
-    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_w), p = cnnvis__put_u32(p, (uint32_t)net->n_layers);
-    p = cnnvis__put_u32(p, (uint32_t)net->n_classes);
-    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.mean[i]);
-    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.std[i]);
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        const cnnvis_layer_desc *ld = &L->desc;
-        p = cnnvis__put_u32(p, (uint32_t)ld->kind);
-        memcpy(p, ld->name, CNNVIS_NAME_LEN), p += CNNVIS_NAME_LEN;
-        p = cnnvis__put_u32(p, (uint32_t)ld->out_channels), p = cnnvis__put_u32(p, (uint32_t)ld->kernel);
-        p = cnnvis__put_u32(p, (uint32_t)ld->stride), p = cnnvis__put_u32(p, (uint32_t)ld->pad);
-        p = cnnvis__put_u32(p, (uint32_t)ld->groups), p = cnnvis__put_u32(p, (uint32_t)ld->size);
-        p = cnnvis__put_f32(p, ld->alpha), p = cnnvis__put_f32(p, ld->beta);
-        p = cnnvis__put_f32(p, ld->k), p = cnnvis__put_f32(p, ld->p);
-        p = cnnvis__put_u32(p, (uint32_t)L->n_w), p = cnnvis__put_u32(p, (uint32_t)L->n_b);
-        for (j = 0; j < L->n_w; j++) p = cnnvis__put_f32(p, L->w[j]);
-        for (j = 0; j < L->n_b; j++) p = cnnvis__put_f32(p, L->b[j]);
-    }
-    for (i = 0; i < net->n_classes; i++) {
-        const char *name = cnnvis_net_class_name(net, i);
-        size_t len = strlen(name);
-        *p++ = (unsigned char)len;
-        memcpy(p, name, len), p += len;
-    }
-    p = cnnvis__put_u32(p, cnnvis_crc32(0, buf, size - 4));
-    CNNVIS_ASSERT((size_t)(p - buf) == size);
-    r = cnnvis_file_write(path, buf, size);
-    cnnvis_free(buf);
-    return r;
-}
-
-/* A checkpoint taken apart: the description and where each layer's numbers start. */
-typedef struct cnnvis__ckpt {
-    cnnvis_net_desc desc;
-    const unsigned char *weights[CNNVIS_MAX_LAYERS];
-    uint32_t n_w[CNNVIS_MAX_LAYERS], n_b[CNNVIS_MAX_LAYERS];
-    int n_classes;
-    char names[CNNVIS_CLASS_LEN * 1024]; /* the first 1024 class names; the rest read later */
-    const unsigned char *names_at;
-} cnnvis__ckpt;
-
-static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *buf, size_t size)
-{
-    const unsigned char *p = buf, *end;
-    uint32_t version, n_layers, n_classes, i;
-    int crc_ok;
-    const char *crc_note;
-    memset(ck, 0, sizeof *ck);
-    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "checkpoint: NULL data");
-    if (size < 8 || memcmp(buf, CNNVIS__CKPT_MAGIC, 8) != 0)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: wrong magic (expected \"%s\"); is this a cnnvis checkpoint?",
-                            CNNVIS__CKPT_MAGIC);
-    if (size < CNNVIS__CKPT_HEADER + 4) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated (%zu bytes)", size);
-    version = cnnvis__get_u32(buf + 8);
-    if (version != CNNVIS__CKPT_VERSION)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: version %u, this library reads version %u", version,
-                            CNNVIS__CKPT_VERSION);
-    crc_ok = cnnvis__get_u32(buf + size - 4) == cnnvis_crc32(0, buf, size - 4);
-    crc_note = crc_ok ? "" : " (and the CRC does not match: the file is corrupt or truncated)";
-    end = buf + size - 4;
-    p = buf + 12;
-    cnnvis_net_desc_init(&ck->desc, (int)cnnvis__get_u32(p), (int)cnnvis__get_u32(p + 4), (int)cnnvis__get_u32(p + 8));
-    n_layers = cnnvis__get_u32(p + 12), n_classes = cnnvis__get_u32(p + 16);
-    if (cnnvis__get_u32(p) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 4) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 8) > CNNVIS__MAX_DIM)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: absurd input shape %ux%ux%u%s", cnnvis__get_u32(p),
-                            cnnvis__get_u32(p + 4), cnnvis__get_u32(p + 8), crc_note);
-    if (n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u layers (1..%d)%s", n_layers, CNNVIS_MAX_LAYERS, crc_note);
-    if (n_classes < 1 || n_classes > (1u << 24))
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u classes (1..%u)%s", n_classes, 1u << 24, crc_note);
-    p += 20;
-    for (i = 0; i < 3; i++) ck->desc.mean[i] = cnnvis__get_f32(p + 4 * i), ck->desc.std[i] = cnnvis__get_f32(p + 12 + 4 * i);
-    p += 24;
-    for (i = 0; i < n_layers; i++) {
-        cnnvis_layer_desc *ld = &ck->desc.layers[i];
-        size_t numbers;
-        if ((size_t)(end - p) < CNNVIS__CKPT_LAYER)
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in layer %u of %u%s", i, n_layers, crc_note);
-        ld->kind = (cnnvis_layer_kind)cnnvis__get_u32(p);
-        if (ld->kind <= CNNVIS_LAYER_NONE || ld->kind >= CNNVIS_LAYER_KIND_COUNT)
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u has unknown kind %u%s", i, (unsigned)ld->kind, crc_note);
-        memcpy(ld->name, p + 4, CNNVIS_NAME_LEN);
-        if (!memchr(ld->name, 0, CNNVIS_NAME_LEN))
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u's name is not zero-terminated%s", i, crc_note);
-        p += 4 + CNNVIS_NAME_LEN;
-        ld->out_channels = (int32_t)cnnvis__get_u32(p), ld->kernel = (int32_t)cnnvis__get_u32(p + 4);
-        ld->stride = (int32_t)cnnvis__get_u32(p + 8), ld->pad = (int32_t)cnnvis__get_u32(p + 12);
-        ld->groups = (int32_t)cnnvis__get_u32(p + 16), ld->size = (int32_t)cnnvis__get_u32(p + 20);
-        ld->alpha = cnnvis__get_f32(p + 24), ld->beta = cnnvis__get_f32(p + 28);
-        ld->k = cnnvis__get_f32(p + 32), ld->p = cnnvis__get_f32(p + 36);
-        ck->n_w[i] = cnnvis__get_u32(p + 40), ck->n_b[i] = cnnvis__get_u32(p + 44);
-        p += 48;
-        numbers = (size_t)ck->n_w[i] + ck->n_b[i];
-        if (numbers > (size_t)(end - p) / 4)
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u (%s) claims %u weights and %u biases, the file has "
-                                "room for %zu numbers: truncated%s", i, ld->name, ck->n_w[i], ck->n_b[i],
-                                (size_t)(end - p) / 4, crc_note);
-        ck->weights[i] = p;
-        p += 4 * numbers;
-    }
-    ck->desc.n_layers = (int)n_layers;
-    ck->n_classes = (int)n_classes;
-    ck->names_at = p;
-    for (i = 0; i < n_classes; i++) {
-        uint32_t len;
-        if (p >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in class name %u%s", i, crc_note);
-        len = *p++;
-        if (len >= CNNVIS_CLASS_LEN || len > (size_t)(end - p))
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: class name %u has length %u%s", i, len,
-                                len >= CNNVIS_CLASS_LEN ? " (at most 63)" : ": truncated");
-        if (i < 1024) memcpy(ck->names + (size_t)i * CNNVIS_CLASS_LEN, p, len);
-        p += len;
-    }
-    if (p != end)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %zu unexpected bytes before the CRC%s", (size_t)(end - p), crc_note);
-    if (!crc_ok)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: CRC mismatch (stored %08x, computed %08x): the file is corrupt",
-                            cnnvis__get_u32(end), cnnvis_crc32(0, buf, size - 4));
-    return CNNVIS_OK;
-}
-
-/* Does a parsed checkpoint fit net's architecture layer by layer? net need only be resolved
-   (shapes and counts), not allocated. */
-static cnnvis_result cnnvis__ckpt_check(const cnnvis_net *net, const cnnvis__ckpt *ck)
-{
-    int i;
-    if (ck->desc.n_layers != net->n_layers || ck->n_classes != net->n_classes || ck->desc.in_c != net->desc.in_c ||
-        ck->desc.in_h != net->desc.in_h || ck->desc.in_w != net->desc.in_w)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %d layers, input %dx%dx%d, %d classes; the net has %d, %dx%dx%d, %d",
-                            ck->desc.n_layers, ck->desc.in_c, ck->desc.in_h, ck->desc.in_w, ck->n_classes, net->n_layers,
-                            net->desc.in_c, net->desc.in_h, net->desc.in_w, net->n_classes);
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        if (ck->desc.layers[i].kind != L->desc.kind || ck->n_w[i] != L->n_w || ck->n_b[i] != L->n_b)
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %d (%s) is a %s with %u weights and %u biases; the "
-                                "architecture needs a %s with %zu and %zu", i, ck->desc.layers[i].name,
-                                cnnvis__kind_prefix[ck->desc.layers[i].kind], ck->n_w[i], ck->n_b[i],
-                                cnnvis__kind_prefix[L->desc.kind], L->n_w, L->n_b);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_classify: net is NULL");
+    CNNVIS__TRY(cnnvis__check_images("cnnvis_net_classify", "pixels", net, pixels));
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    for (i = 0; i < pixels->n; i += net->desc.max_batch) {
+        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
+        cnnvis__classify_run(net, pixels->data + (size_t)i * count, m, predicted ? predicted + i : NULL,
+                             confidence ? confidence + i : NULL);
     }
     return CNNVIS_OK;
 }
-
-/* Copy a parsed checkpoint's numbers into net, after checking that every layer fits. */
-static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
-{
-    int i;
-    size_t j;
-    const unsigned char *p;
-    CNNVIS__TRY(cnnvis__ckpt_check(net, ck));
-    for (i = 0; i < net->n_layers; i++) {
-        cnnvis_layer *L = &net->layers[i];
-        for (p = ck->weights[i], j = 0; j < L->n_w; j++, p += 4) L->w[j] = cnnvis__get_f32(p);
-        for (j = 0; j < L->n_b; j++, p += 4) L->b[j] = cnnvis__get_f32(p);
-    }
-    for (i = 0, p = ck->names_at; i < net->n_classes; i++) {
-        char *dst = net->class_names + (size_t)i * CNNVIS_CLASS_LEN;
-        memset(dst, 0, CNNVIS_CLASS_LEN);
-        memcpy(dst, p + 1, *p);
-        p += 1 + *p;
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
-{
-    cnnvis__ckpt *ck;
-    cnnvis_net *net = NULL;
-    cnnvis_result r;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load: out is NULL");
-    *out = NULL;
-    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
-    if (!ck) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
-    r = cnnvis__ckpt_parse(ck, (const unsigned char *)data, size);
-    if (r == CNNVIS_OK) {
-        /* the architecture and its weight counts are checked before anything large is
-           allocated: a file cannot make the loader ask for more than it describes */
-        cnnvis_net *shape = (cnnvis_net *)cnnvis__alloc(sizeof *shape);
-        if (!shape) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
-        else if (cnnvis__net_resolve(shape, &ck->desc) != CNNVIS_OK)
-            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
-        else r = cnnvis__ckpt_check(shape, ck);
-        cnnvis_free(shape);
-    }
-    if (r == CNNVIS_OK) {
-        if (runtime) {
-            ck->desc.max_batch = runtime->max_batch, ck->desc.n_threads = runtime->n_threads;
-            ck->desc.kernels = runtime->kernels, ck->desc.seed = runtime->seed;
-        }
-        r = cnnvis_net_create(&ck->desc, &net); /* its own code: ARG for a bad runtime desc, NOMEM */
-    }
-    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
-    if (r != CNNVIS_OK) cnnvis_net_free(net), net = NULL;
-    cnnvis_free(ck);
-    *out = net;
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime, cnnvis_net **out)
-{
-    unsigned char *buf;
-    size_t size;
-    cnnvis_result r;
-    if (out) *out = NULL;
-    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
-    r = cnnvis_net_load_memory(buf, size, runtime, out);
-    cnnvis_free(buf);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path)
-{
-    unsigned char *buf;
-    size_t size;
-    cnnvis__ckpt *ck;
-    cnnvis_result r;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load_weights: net is NULL");
-    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
-    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
-    r = ck ? cnnvis__ckpt_parse(ck, buf, size) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load_weights: out of memory");
-    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
-    cnnvis_free(ck);
-    cnnvis_free(buf);
-    return r;
-}
-
 /* ======================================================================================
-   A4  Data                                                                  >>a4_data
+   1   Visualise filters                                                      >>s1_filters
+   "what do these filters detect?": weights as pictures, and how they change in training
    ====================================================================================== */
 
-/* --- Files ------------------------------------------------------------------------------ */
 
-CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out, size_t *size)
-{
-    FILE *f;
-    long len;
-    unsigned char *buf;
-    struct stat st;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: NULL output");
-    *out = NULL, *size = 0;
-    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: path is NULL");
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s is not a regular file (a directory?)", path);
-    f = fopen(path, "rb");
-    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for reading", path);
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: cannot find its size (not a regular file?)", path);
-    }
-    if ((unsigned long)len > max_size) {
-        fclose(f);
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %ld bytes is more than the %zu this reader accepts", path, len, max_size);
-    }
-    buf = (unsigned char *)CNNVIS_MALLOC((size_t)len + 1);
-    if (!buf) {
-        fclose(f);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, len);
-    }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        CNNVIS_FREE(buf);
-        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: read error", path);
-    }
-    fclose(f);
-    buf[len] = 0;
-    *out = buf, *size = (size_t)len;
-    return CNNVIS_OK;
-}
-
-#define CNNVIS__WRITE_PIECE ((size_t)1 << 16)
-
-CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
-{
-    char tmp[4096];
-    FILE *f;
-    size_t done, piece;
-    int ok;
-    if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
-    if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
-    /* In pieces, as a long write may fail part-way on a real disk. */
-    for (done = 0, ok = 1; ok && done < size; done += piece) {
-        piece = size - done < CNNVIS__WRITE_PIECE ? size - done : CNNVIS__WRITE_PIECE;
-        ok = CNNVIS_FWRITE((const unsigned char *)data + done, 1, piece, f) == piece;
-    }
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        remove(tmp);
-        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: write failed (disk full?); the old file is untouched", path);
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot rename %s to %s", tmp, path);
-    }
-    return CNNVIS_OK;
-}
-
-/* --- gzip / inflate (RFC 1952, RFC 1951): enough to read .gz data sets without zlib ------ */
-
-typedef struct cnnvis__inflate {
-    const unsigned char *src, *end;
-    uint32_t bitbuf;
-    int bitcount;
-    unsigned char *out;
-    size_t len, cap, max;
-    const char *error;
-} cnnvis__inflate;
-
-typedef struct cnnvis__huffman {
-    short count[16];   /* codes of each length */
-    short symbol[320]; /* symbols ordered by code */
-} cnnvis__huffman;
-
-static uint32_t cnnvis__inf_bits(cnnvis__inflate *s, int n)
-{
-    uint32_t v;
-    while (s->bitcount < n) {
-        if (s->src >= s->end) {
-            s->error = "truncated deflate stream";
-            return 0;
-        }
-        s->bitbuf |= (uint32_t)*s->src++ << s->bitcount;
-        s->bitcount += 8;
-    }
-    v = s->bitbuf & ((1u << n) - 1);
-    s->bitbuf >>= n;
-    s->bitcount -= n;
-    return v;
-}
-
-/* Canonical Huffman code from code lengths; 0 if the lengths over-subscribe the code. */
-static int cnnvis__inf_build(cnnvis__huffman *h, const unsigned char *lengths, int n)
-{
-    short offs[16];
-    int len, sym, left = 1;
-    memset(h->count, 0, sizeof h->count);
-    for (sym = 0; sym < n; sym++) h->count[lengths[sym]]++;
-    for (len = 1; len < 16; len++) {
-        left = left * 2 - h->count[len];
-        if (left < 0) return 0;
-    }
-    offs[1] = 0;
-    for (len = 1; len < 15; len++) offs[len + 1] = (short)(offs[len] + h->count[len]);
-    for (sym = 0; sym < n; sym++)
-        if (lengths[sym]) h->symbol[offs[lengths[sym]]++] = (short)sym;
-    return 1;
-}
-
-static int cnnvis__inf_decode(cnnvis__inflate *s, const cnnvis__huffman *h)
-{
-    int code = 0, first = 0, index = 0, len;
-    for (len = 1; len < 16; len++) {
-        int count;
-        code |= (int)cnnvis__inf_bits(s, 1);
-        count = h->count[len];
-        if (code - first < count) return h->symbol[index + code - first];
-        index += count, first += count;
-        first <<= 1, code <<= 1;
-        if (s->error) return -1;
-    }
-    s->error = "invalid Huffman code";
-    return -1;
-}
-
-static int cnnvis__inf_put(cnnvis__inflate *s, unsigned char byte)
-{
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 65536;
-        unsigned char *grown;
-        if (cap > s->max) cap = s->max;
-        if (s->len >= cap) {
-            s->error = "the decompressed data is larger than allowed";
-            return 0;
-        }
-        grown = (unsigned char *)CNNVIS_MALLOC(cap);
-        if (!grown) {
-            s->error = "out of memory";
-            return 0;
-        }
-        if (s->len) memcpy(grown, s->out, s->len);
-        cnnvis_free(s->out);
-        s->out = grown, s->cap = cap;
-    }
-    s->out[s->len++] = byte;
-    return 1;
-}
-
-static int cnnvis__inf_codes(cnnvis__inflate *s, const cnnvis__huffman *lit, const cnnvis__huffman *dist)
-{
-    static const short len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                       31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-    static const short len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-    static const short dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-    static const short dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-    for (;;) {
-        int sym = cnnvis__inf_decode(s, lit);
-        if (sym < 0 || s->error) return 0;
-        if (sym < 256) {
-            if (!cnnvis__inf_put(s, (unsigned char)sym)) return 0;
-        } else if (sym == 256) {
-            return 1;
-        } else {
-            int length, d;
-            size_t distance;
-            sym -= 257;
-            if (sym >= 29) {
-                s->error = "invalid length code";
-                return 0;
-            }
-            length = len_base[sym] + (int)cnnvis__inf_bits(s, len_extra[sym]);
-            d = cnnvis__inf_decode(s, dist);
-            if (d < 0 || d >= 30) {
-                s->error = s->error ? s->error : "invalid distance code";
-                return 0;
-            }
-            distance = (size_t)dist_base[d] + cnnvis__inf_bits(s, dist_extra[d]);
-            if (s->error) return 0;
-            if (distance > s->len) {
-                s->error = "distance reaches before the start of the data";
-                return 0;
-            }
-            while (length--)
-                if (!cnnvis__inf_put(s, s->out[s->len - distance])) return 0;
-        }
-    }
-}
-
-static int cnnvis__inf_block_dynamic(cnnvis__inflate *s)
-{
-    static const unsigned char order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
-    unsigned char lengths[320];
-    cnnvis__huffman lencode, lit, dist;
-    int nlen = (int)cnnvis__inf_bits(s, 5) + 257, ndist = (int)cnnvis__inf_bits(s, 5) + 1;
-    int ncode = (int)cnnvis__inf_bits(s, 4) + 4, index;
-    if (s->error) return 0;
-    if (nlen > 286 || ndist > 30) {
-        s->error = "bad dynamic block counts";
-        return 0;
-    }
-    memset(lengths, 0, sizeof lengths);
-    for (index = 0; index < ncode; index++) lengths[order[index]] = (unsigned char)cnnvis__inf_bits(s, 3);
-    if (s->error || !cnnvis__inf_build(&lencode, lengths, 19)) {
-        s->error = s->error ? s->error : "bad code-length code";
-        return 0;
-    }
-    memset(lengths, 0, sizeof lengths);
-    for (index = 0; index < nlen + ndist;) {
-        int sym = cnnvis__inf_decode(s, &lencode), repeat, value = 0;
-        if (sym < 0 || s->error) return 0;
-        if (sym < 16) {
-            lengths[index++] = (unsigned char)sym;
-            continue;
-        }
-        if (sym == 16) {
-            if (index == 0) {
-                s->error = "repeat with no previous length";
-                return 0;
-            }
-            value = lengths[index - 1];
-            repeat = 3 + (int)cnnvis__inf_bits(s, 2);
-        } else if (sym == 17) {
-            repeat = 3 + (int)cnnvis__inf_bits(s, 3);
-        } else {
-            repeat = 11 + (int)cnnvis__inf_bits(s, 7);
-        }
-        if (index + repeat > nlen + ndist) {
-            s->error = "too many code lengths";
-            return 0;
-        }
-        while (repeat--) lengths[index++] = (unsigned char)value;
-    }
-    if (lengths[256] == 0) {
-        s->error = "no end-of-block code";
-        return 0;
-    }
-    if (!cnnvis__inf_build(&lit, lengths, nlen) || !cnnvis__inf_build(&dist, lengths + nlen, ndist)) {
-        s->error = "over-subscribed Huffman code";
-        return 0;
-    }
-    return cnnvis__inf_codes(s, &lit, &dist);
-}
-
-static int cnnvis__inf_stream(cnnvis__inflate *s)
-{
-    int last;
-    do {
-        int type;
-        last = (int)cnnvis__inf_bits(s, 1);
-        type = (int)cnnvis__inf_bits(s, 2);
-        if (s->error) return 0;
-        if (type == 0) { /* stored: the rest of the current byte is skipped */
-            unsigned len, nlen;
-            s->bitbuf = 0, s->bitcount = 0;
-            if (s->end - s->src < 4) {
-                s->error = "truncated stored block";
-                return 0;
-            }
-            len = s->src[0] | (unsigned)s->src[1] << 8, nlen = s->src[2] | (unsigned)s->src[3] << 8;
-            s->src += 4;
-            if (len != (~nlen & 0xffffu)) {
-                s->error = "stored block length check failed";
-                return 0;
-            }
-            if ((size_t)(s->end - s->src) < len) {
-                s->error = "truncated stored block";
-                return 0;
-            }
-            while (len--)
-                if (!cnnvis__inf_put(s, *s->src++)) return 0;
-        } else if (type == 1) {
-            unsigned char lengths[320];
-            cnnvis__huffman lit, dist;
-            int sym;
-            for (sym = 0; sym < 288; sym++) lengths[sym] = sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
-            cnnvis__inf_build(&lit, lengths, 288);
-            for (sym = 0; sym < 32; sym++) lengths[sym] = 5; /* 30 and 31 exist but are invalid */
-            cnnvis__inf_build(&dist, lengths, 32);
-            if (!cnnvis__inf_codes(s, &lit, &dist)) return 0;
-        } else if (type == 2) {
-            if (!cnnvis__inf_block_dynamic(s)) return 0;
-        } else {
-            s->error = "invalid block type 3";
-            return 0;
-        }
-    } while (!last);
-    return 1;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in, size_t in_size, size_t max_out)
-{
-    const unsigned char *p = (const unsigned char *)in, *end;
-    cnnvis__inflate s;
-    int flags;
-    if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL output");
-    *out = NULL, *out_size = 0;
-    if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL input");
-    if (in_size < 2 || p[0] != 0x1f || p[1] != 0x8b)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: not a gzip file (%zu bytes, no 1f 8b magic)", in_size);
-    if (in_size < 18) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated (%zu bytes)", in_size);
-    if (p[2] != 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: compression method %d (only 8, deflate)", p[2]);
-    flags = p[3];
-    if (flags & 0xe0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: reserved header flags set (0x%02x)", flags);
-    end = p + in_size - 8;
-    p += 10;
-    if (flags & 4) { /* FEXTRA */
-        size_t xlen;
-        if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
-        xlen = p[0] | (size_t)p[1] << 8;
-        if ((size_t)(end - p) < 2 + xlen) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
-        p += 2 + xlen;
-    }
-    if (flags & 8) { /* FNAME */
-        while (p < end && *p) p++;
-        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
-    }
-    if (flags & 16) { /* FCOMMENT */
-        while (p < end && *p) p++;
-        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
-    }
-    if (flags & 2) p += 2; /* FHCRC */
-    if (p > end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
-    memset(&s, 0, sizeof s);
-    s.src = p, s.end = end, s.max = max_out;
-    if (!cnnvis__inf_stream(&s)) {
-        cnnvis_free(s.out);
-        if (s.error && strcmp(s.error, "out of memory") == 0) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "gzip: out of memory");
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: %s", s.error ? s.error : "corrupt data");
-    }
-    if (cnnvis__get_u32(end) != cnnvis_crc32(0, s.out, s.len) || cnnvis__get_u32(end + 4) != (uint32_t)s.len) {
-        cnnvis_free(s.out);
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: CRC-32 or length check failed: the file is corrupt or truncated");
-    }
-    *out = s.out, *out_size = s.len;
-    return CNNVIS_OK;
-}
-
-/* --- IDX (MNIST, Fashion-MNIST) ----------------------------------------------------------- */
-
-#define CNNVIS__IDX_MAX_FILE ((size_t)1 << 30)
-
-static uint32_t cnnvis__get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Uncompress if gzip; *owned is what the caller must free (NULL if data is used as is). */
-static cnnvis_result cnnvis__maybe_gunzip(const unsigned char **data, size_t *size, unsigned char **owned, const char *what)
-{
-    *owned = NULL;
-    if (*size >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
-        size_t out_size;
-        cnnvis_result r = cnnvis_gunzip(owned, &out_size, *data, *size, CNNVIS__IDX_MAX_FILE);
-        if (r != CNNVIS_OK) return CNNVIS__FAIL(r, "%s: %s", what, cnnvis_last_error());
-        *data = *owned, *size = out_size;
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images, size_t images_size,
-                                                 const void *labels, size_t labels_size)
-{
-    const unsigned char *im = (const unsigned char *)images, *lb = (const unsigned char *)labels;
-    unsigned char *im_owned = NULL, *lb_owned = NULL;
-    uint32_t n, rows, cols, n_labels, i;
-    cnnvis_result r = CNNVIS_OK;
-    int max_label = 0;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: ds is NULL");
-    memset(ds, 0, sizeof *ds);
-    if (!im || !lb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: NULL data");
-    r = cnnvis__maybe_gunzip(&im, &images_size, &im_owned, "IDX images");
-    if (r == CNNVIS_OK) r = cnnvis__maybe_gunzip(&lb, &labels_size, &lb_owned, "IDX labels");
-    if (r != CNNVIS_OK) goto done;
-    if (images_size >= 4 && images_size < 16 && cnnvis__get_be32(im) == 0x803) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: truncated header (%zu of 16 bytes)", images_size);
-        goto done;
-    }
-    if (labels_size >= 4 && labels_size < 8 && cnnvis__get_be32(lb) == 0x801) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: truncated header (%zu of 8 bytes)", labels_size);
-        goto done;
-    }
-    if (images_size < 16 || cnnvis__get_be32(im) != 0x803) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: wrong magic (expected 00 00 08 03: unsigned bytes, 3 dimensions)%s",
-                         images_size >= 4 && cnnvis__get_be32(im) == 0x801 ? "; this is a label file" : "");
-        goto done;
-    }
-    if (labels_size < 8 || cnnvis__get_be32(lb) != 0x801) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: wrong magic (expected 00 00 08 01: unsigned bytes, 1 dimension)%s",
-                         labels_size >= 4 && cnnvis__get_be32(lb) == 0x803 ? "; this is an image file" : "");
-        goto done;
-    }
-    n = cnnvis__get_be32(im + 4), rows = cnnvis__get_be32(im + 8), cols = cnnvis__get_be32(im + 12);
-    n_labels = cnnvis__get_be32(lb + 4);
-    if (n < 1 || rows < 1 || cols < 1 || rows > 4096 || cols > 4096 || (uint64_t)n * rows * cols > (1u << 28)) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: %u images of %ux%u (at most 4096x4096 and 2^28 pixels in all)", n, rows, cols);
-        goto done;
-    }
-    if (n_labels != n) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: %u images but %u labels", n, n_labels);
-        goto done;
-    }
-    if (images_size - 16 < (size_t)n * rows * cols || labels_size - 8 < (size_t)n) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: truncated (%zu image bytes for %u x %u x %u, %zu label bytes for %u)",
-                         images_size - 16, n, rows, cols, labels_size - 8, n);
-        goto done;
-    }
-    for (i = 0; i < n; i++) {
-        if (lb[8 + i] > 254) {
-            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: label %u of image %u is more than 254", lb[8 + i], i);
-            goto done;
-        }
-        max_label = CNNVIS__MAX(max_label, lb[8 + i]);
-    }
-    ds->px = (unsigned char *)cnnvis__alloc((size_t)n * rows * cols);
-    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * n);
-    if (!ds->px || !ds->labels) {
-        cnnvis_free(ds->px), cnnvis_free(ds->labels);
-        memset(ds, 0, sizeof *ds);
-        r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "IDX: out of memory for %u images", n);
-        goto done;
-    }
-    memcpy(ds->px, im + 16, (size_t)n * rows * cols);
-    for (i = 0; i < n; i++) ds->labels[i] = lb[8 + i];
-    ds->n = (int)n, ds->c = 1, ds->h = (int)rows, ds->w = (int)cols;
-    ds->n_classes = max_label + 1 > 10 ? max_label + 1 : 10;
-    ds->owner = 1;
-done:
-    cnnvis_free(im_owned), cnnvis_free(lb_owned);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path, const char *labels_path)
-{
-    unsigned char *im = NULL, *lb = NULL;
-    size_t im_size = 0, lb_size = 0;
-    cnnvis_result r;
-    if (ds) memset(ds, 0, sizeof *ds);
-    r = cnnvis_file_read(images_path, CNNVIS__IDX_MAX_FILE, &im, &im_size);
-    if (r == CNNVIS_OK) r = cnnvis_file_read(labels_path, CNNVIS__IDX_MAX_FILE, &lb, &lb_size);
-    if (r == CNNVIS_OK) r = cnnvis_idx_load_memory(ds, im, im_size, lb, lb_size);
-    cnnvis_free(im), cnnvis_free(lb);
-    return r;
-}
-
-/* --- Images ------------------------------------------------------------------------------ */
-
-CNNVIS__DEF cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c)
-{
-    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: im is NULL");
-    memset(im, 0, sizeof *im);
-    if (w < 1 || h < 1 || (c != 1 && c != 3) || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
-        (long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: %dx%d with %d channels (1 or 3 channels, at most %d a side "
-                            "and %d pixels)", w, h, c, CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
-    im->px = (unsigned char *)cnnvis__alloc((size_t)w * h * c);
-    if (!im->px) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_create: out of memory for %dx%dx%d", w, h, c);
-    im->w = w, im->h = h, im->c = c;
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF void cnnvis_image_free(cnnvis_image *im)
-{
-    if (!im) return;
-    cnnvis_free(im->px);
-    memset(im, 0, sizeof *im);
-}
-
-static cnnvis_result cnnvis__check_image(const char *fn, const cnnvis_image *im)
-{
-    if (!im || !im->px || im->w < 1 || im->h < 1 || (im->c != 1 && im->c != 3))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: not a valid image (NULL, empty, or not 1 or 3 channels)", fn);
-    return CNNVIS_OK;
-}
-
-/* PNM (netpbm) headers: whitespace-separated decimal fields, where a '#' comment runs to
-   the end of its line and counts as whitespace. */
-typedef struct cnnvis__text {
-    const unsigned char *p, *end;
-} cnnvis__text;
-
-static void cnnvis__pnm_space(cnnvis__text *s)
-{
-    while (s->p < s->end) {
-        if (*s->p == '#') {
-            while (s->p < s->end && *s->p != '\n' && *s->p != '\r') s->p++;
-        } else if (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r' || *s->p == '\v' || *s->p == '\f') {
-            s->p++;
-        } else {
-            return;
-        }
-    }
-}
-
-static cnnvis_result cnnvis__pnm_uint(cnnvis__text *s, const char *what, unsigned *v, unsigned max)
-{
-    unsigned long long value = 0;
-    cnnvis__pnm_space(s);
-    if (s->p >= s->end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated before the %s", what);
-    if (*s->p == '-') return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is negative", what);
-    if (*s->p < '0' || *s->p > '9')
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is not a number (found byte 0x%02x)", what, *s->p);
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        value = value * 10 + (unsigned)(*s->p++ - '0');
-        if (value > max) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is larger than %u", what, max);
-    }
-    *v = (unsigned)value;
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__pnm_decode(cnnvis_image *im, const unsigned char *data, size_t size)
-{
-    cnnvis__text s;
-    unsigned w, h, maxval, sample;
-    int kind, c, ascii;
-    size_t i, count;
-    s.p = data, s.end = data + size;
-    if (size < 2 || data[0] != 'P' || data[1] < '1' || data[1] > '6')
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNM image: expected P2, P3, P5 or P6 at the start");
-    kind = data[1] - '0';
-    if (kind == 1 || kind == 4) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNM: P%d bitmaps are not supported (P2, P3, P5, P6 are)", kind);
-    c = kind == 3 || kind == 6 ? 3 : 1;
-    ascii = kind == 2 || kind == 3;
-    s.p += 2;
-    if (s.p < s.end && *s.p != '#' && *s.p != ' ' && *s.p != '\t' && *s.p != '\n' && *s.p != '\r' && *s.p != '\v' &&
-        *s.p != '\f')
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after the magic P%d", kind);
-    CNNVIS__TRY(cnnvis__pnm_uint(&s, "width", &w, CNNVIS_IMAGE_MAX_SIDE));
-    CNNVIS__TRY(cnnvis__pnm_uint(&s, "height", &h, CNNVIS_IMAGE_MAX_SIDE));
-    CNNVIS__TRY(cnnvis__pnm_uint(&s, "maxval", &maxval, 65535));
-    if (w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: size %ux%u has a zero side", w, h);
-    if ((unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: %ux%u is more than %d pixels", w, h, CNNVIS_IMAGE_MAX_PIXELS);
-    if (maxval < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: maxval 0 (1..65535)");
-    count = (size_t)w * h * c;
-    if (!ascii) { /* exactly one whitespace character (or a comment line) before the raster */
-        if (s.p >= s.end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated after the header");
-        if (*s.p == '#') {
-            while (s.p < s.end && *s.p != '\n' && *s.p != '\r') s.p++;
-            s.p++;
-        } else if (*s.p == ' ' || *s.p == '\t' || *s.p == '\n' || *s.p == '\r' || *s.p == '\v' || *s.p == '\f') {
-            s.p++;
-        } else {
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after maxval");
-        }
-        if (s.p > s.end || (size_t)(s.end - s.p) < count * (maxval > 255 ? 2 : 1))
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated raster (%ux%ux%d samples of %d bytes)", w, h, c,
-                                maxval > 255 ? 2 : 1);
-    }
-    CNNVIS__TRY(cnnvis_image_create(im, (int)w, (int)h, c));
-    for (i = 0; i < count; i++) {
-        if (ascii) {
-            cnnvis_result r = cnnvis__pnm_uint(&s, "sample", &sample, 65535);
-            if (r != CNNVIS_OK) {
-                cnnvis_image_free(im);
-                return r;
-            }
-        } else if (maxval > 255) {
-            sample = (unsigned)s.p[0] << 8 | s.p[1], s.p += 2;
-        } else {
-            sample = *s.p++;
-        }
-        if (sample > maxval) {
-            cnnvis_image_free(im);
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: sample %zu is %u, above maxval %u", i, sample, maxval);
-        }
-        im->px[i] = (unsigned char)((sample * 255u + maxval / 2) / maxval);
-    }
-    return CNNVIS_OK;
-}
-
-static uint32_t cnnvis__adler32(uint32_t adler, const unsigned char *p, size_t n)
-{
-    uint32_t a = adler & 0xffff, b = adler >> 16;
-    while (n) {
-        size_t block = n < 5552 ? n : 5552; /* the most bytes before b can overflow 32 bits */
-        n -= block;
-        while (block--) a += *p++, b += a;
-        a %= 65521, b %= 65521;
-    }
-    return b << 16 | a;
-}
-
-static uint32_t cnnvis__get_be32_at(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static unsigned char *cnnvis__put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
-    return p + 4;
-}
-
-static int cnnvis__paeth(int a, int b, int c)
-{
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *data, size_t size)
-{
-    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    const unsigned char *p = data + 8, *end = data + size;
-    unsigned char *z = NULL, *raw = NULL, palette[256 * 3];
-    size_t z_len = 0, z_cap = 0, row_bytes, expected, x;
-    uint32_t w = 0, h = 0, y;
-    int depth = 0, ctype = -1, channels_in, bpp, n_palette = 0, seen_idat = 0, seen_iend = 0, out_c, ch;
-    cnnvis_result r = CNNVIS_OK;
-    cnnvis__inflate s;
-    if (size < 8 || memcmp(data, signature, 8) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNG file (no PNG signature)");
-    /* First pass: check every chunk and add up the IDAT bytes. */
-    while (!seen_iend) {
-        uint32_t len;
-        const unsigned char *type;
-        if (end - p < 12) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
-        len = cnnvis__get_be32_at(p), type = p + 4;
-        if (len > (uint32_t)INT32_MAX || (size_t)(end - p - 12) < len) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
-        if (cnnvis_crc32(0, type, len + 4) != cnnvis__get_be32_at(p + 8 + len))
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: CRC mismatch in a %.4s chunk: the file is corrupt", (const char *)type);
-        if (p == data + 8 && memcmp(type, "IHDR", 4) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: the first chunk is not IHDR");
-        if (memcmp(type, "IHDR", 4) == 0) {
-            if (len != 13 || p != data + 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad IHDR");
-            w = cnnvis__get_be32_at(p + 8), h = cnnvis__get_be32_at(p + 12), depth = p[16], ctype = p[17];
-            if (p[18] != 0 || p[19] != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: unknown compression or filter method");
-            if (p[20] != 0) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: interlaced (Adam7) images are not supported");
-            if (w < 1 || h < 1 || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
-                (unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
-                return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: size %ux%u (at most %d a side and %d pixels)", w, h,
-                                    CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
-            if (!((ctype == 0 || ctype == 2 || ctype == 4 || ctype == 6) && (depth == 8 || depth == 16)) &&
-                !(ctype == 3 && depth == 8))
-                return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: colour type %d with bit depth %d is not supported (8 or 16 "
-                                    "bits; palettes of 8 bits)", ctype, depth);
-        } else if (memcmp(type, "PLTE", 4) == 0) {
-            if (len % 3 || len > 768) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad palette");
-            memcpy(palette, p + 8, len);
-            n_palette = (int)len / 3;
-        } else if (memcmp(type, "IDAT", 4) == 0) {
-            seen_idat = 1;
-            z_cap += len;
-        } else if (memcmp(type, "IEND", 4) == 0) {
-            seen_iend = 1;
-        } else if (!(type[0] & 0x20)) {
-            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: unknown critical chunk %.4s", (const char *)type);
-        }
-        p += 12 + len;
-    }
-    if (!w || !seen_idat) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: no IHDR or no IDAT");
-    if (ctype == 3 && !n_palette) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: a palette image without a palette");
-    channels_in = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1 : ctype == 4 ? 2 : 4;
-    bpp = channels_in * depth / 8;
-    row_bytes = (size_t)w * bpp;
-    expected = (size_t)h * (row_bytes + 1);
-    /* Second pass: join the IDAT chunks into one zlib stream. */
-    z = (unsigned char *)CNNVIS_MALLOC(z_cap ? z_cap : 1);
-    if (!z) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "PNG: out of memory");
-    for (p = data + 8;;) {
-        uint32_t len = cnnvis__get_be32_at(p);
-        if (memcmp(p + 4, "IDAT", 4) == 0) memcpy(z + z_len, p + 8, len), z_len += len;
-        if (memcmp(p + 4, "IEND", 4) == 0) break;
-        p += 12 + len;
-    }
-    if (z_len < 6 || (z[0] & 15) != 8 || (z[0] >> 4) > 7 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 32)) {
-        CNNVIS_FREE(z);
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad zlib header");
-    }
-    memset(&s, 0, sizeof s);
-    s.src = z + 2, s.end = z + z_len, s.max = expected;
-    if (!cnnvis__inf_stream(&s)) {
-        r = CNNVIS__FAIL(s.error && strcmp(s.error, "out of memory") == 0 ? CNNVIS_ERR_NOMEM : CNNVIS_ERR_FORMAT, "PNG: %s",
-                         s.error ? s.error : "corrupt data");
-    } else if (s.len != expected) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: %zu bytes of pixel data, expected %zu", s.len, expected);
-    } else if (s.end - s.src < 4 || cnnvis__get_be32_at(s.src) != cnnvis__adler32(1, s.out, s.len)) {
-        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: Adler-32 mismatch: the pixel data is corrupt");
-    }
-    CNNVIS_FREE(z);
-    raw = s.out;
-    if (r != CNNVIS_OK) {
-        cnnvis_free(raw);
-        return r;
-    }
-    /* Undo the per-row filters (PNG spec section 9). */
-    for (y = 0; y < h; y++) {
-        unsigned char *row = raw + (size_t)y * (row_bytes + 1), *cur = row + 1;
-        const unsigned char *prev = y ? raw + (size_t)(y - 1) * (row_bytes + 1) + 1 : NULL;
-        int filter = row[0];
-        if (filter > 4) {
-            cnnvis_free(raw);
-            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: row %u has unknown filter %d", y, filter);
-        }
-        for (x = 0; x < row_bytes; x++) {
-            int a = x >= (size_t)bpp ? cur[x - bpp] : 0, b = prev ? prev[x] : 0, c = prev && x >= (size_t)bpp ? prev[x - bpp] : 0;
-            int add = filter == 1 ? a : filter == 2 ? b : filter == 3 ? (a + b) / 2 : filter == 4 ? cnnvis__paeth(a, b, c) : 0;
-            cur[x] = (unsigned char)(cur[x] + add);
-        }
-    }
-    out_c = ctype == 0 || ctype == 4 ? 1 : 3;
-    r = cnnvis_image_create(im, (int)w, (int)h, out_c);
-    if (r == CNNVIS_OK) {
-        for (y = 0; y < h; y++) {
-            const unsigned char *row = raw + (size_t)y * (row_bytes + 1) + 1;
-            for (x = 0; x < w; x++) {
-                unsigned char *dst = im->px + ((size_t)y * w + x) * out_c;
-                if (ctype == 3) {
-                    int index = row[x];
-                    if (index >= n_palette) {
-                        cnnvis_image_free(im);
-                        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: palette index %d of %d", index, n_palette);
-                        goto done;
-                    }
-                    memcpy(dst, palette + 3 * index, 3);
-                    continue;
-                }
-                for (ch = 0; ch < out_c; ch++) { /* alpha, the last channel of types 4 and 6, is dropped */
-                    const unsigned char *sample = row + (x * channels_in + ch) * (depth / 8);
-                    dst[ch] = depth == 8 ? sample[0] : (unsigned char)((((unsigned)sample[0] << 8 | sample[1]) * 255u + 32767) / 65535);
-                }
-            }
-        }
-    }
-done:
-    cnnvis_free(raw);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size)
-{
-    const unsigned char *d = (const unsigned char *)data;
-    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: im is NULL");
-    memset(im, 0, sizeof *im);
-    if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: data is NULL");
-    if (size >= 8 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N' && d[3] == 'G') return cnnvis__png_decode(im, d, size);
-    if (size >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return cnnvis__pnm_decode(im, d, size);
-    if (size >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "a JPEG file: convert it to PNG or PPM first (e.g. `convert photo.jpg photo.png`)");
-    return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "unknown image format: expected a PNG or a P2/P3/P5/P6 header");
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path)
-{
-    unsigned char *buf;
-    size_t size;
-    cnnvis_result r;
-    if (im) memset(im, 0, sizeof *im);
-    CNNVIS__TRY(cnnvis_file_read(path, (size_t)1 << 30, &buf, &size));
-    r = cnnvis_image_read_memory(im, buf, size);
-    if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", path, cnnvis_last_error());
-    cnnvis_free(buf);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out, size_t *size)
-{
-    char header[64];
-    size_t count, bytes, i;
-    int n;
-    unsigned char *buf, *p;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: NULL output");
-    *out = NULL, *size = 0;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_pnm_encode", im));
-    if (maxval == 0) maxval = 255;
-    if (maxval < 1 || maxval > 65535) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: maxval %d (1..65535)", maxval);
-    n = snprintf(header, sizeof header, "P%d\n%d %d\n%d\n", im->c == 3 ? (ascii ? 3 : 6) : (ascii ? 2 : 5), im->w, im->h, maxval);
-    count = (size_t)im->w * im->h * im->c;
-    bytes = (size_t)n + count * (ascii ? 6 : maxval > 255 ? 2 : 1) + 1; /* ascii: "65535" + separator; +1 for sprintf's zero */
-    p = buf = (unsigned char *)CNNVIS_MALLOC(bytes);
-    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_pnm_encode: out of memory");
-    memcpy(p, header, (size_t)n), p += n;
-    for (i = 0; i < count; i++) {
-        unsigned v = ((unsigned)im->px[i] * (unsigned)maxval + 127) / 255;
-        if (ascii) p += sprintf((char *)p, "%u%c", v, (i + 1) % (size_t)(im->w * im->c) == 0 ? '\n' : ' ');
-        else if (maxval > 255) *p++ = (unsigned char)(v >> 8), *p++ = (unsigned char)v;
-        else *p++ = (unsigned char)v;
-    }
-    *out = buf, *size = (size_t)(p - buf);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
-{
-    size_t row = 0, raw_size, blocks, total, y, left, i;
-    unsigned char *buf, *p, *idat, *raw;
-    uint32_t adler = 1;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_png_encode: NULL output");
-    *out = NULL, *size = 0;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_png_encode", im));
-    row = (size_t)im->w * im->c;
-    raw_size = im->h * (row + 1);             /* a filter byte (0: none) before each row */
-    blocks = (raw_size + 65534) / 65535;      /* stored deflate blocks hold at most 65535 bytes */
-    total = 8 + 25 + (12 + 2 + blocks * 5 + raw_size + 4) + 12;
-    p = buf = (unsigned char *)CNNVIS_MALLOC(total);
-    raw = (unsigned char *)CNNVIS_MALLOC(raw_size);
-    if (!buf || !raw) {
-        cnnvis_free(buf), cnnvis_free(raw);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_png_encode: out of memory");
-    }
-    for (y = 0; y < (size_t)im->h; y++) {
-        raw[y * (row + 1)] = 0;
-        memcpy(raw + y * (row + 1) + 1, im->px + y * row, row);
-    }
-    memcpy(p, "\x89PNG\r\n\x1a\n", 8), p += 8;
-    p = cnnvis__put_be32(p, 13);
-    memcpy(p, "IHDR", 4);
-    cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
-    p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0; /* 8 bits, RGB or grey */
-    cnnvis__put_be32(p + 17, cnnvis_crc32(0, p, 17)), p += 21;
-    p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
-    idat = p;
-    memcpy(p, "IDAT", 4), p += 4;
-    *p++ = 0x78, *p++ = 0x01; /* zlib: deflate, 32K window, no dictionary; (0x7801 % 31 == 0) */
-    for (i = 0, left = raw_size; i < blocks; i++) {
-        size_t n = left < 65535 ? left : 65535;
-        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL on the last block, BTYPE 00: stored */
-        *p++ = (unsigned char)n, *p++ = (unsigned char)(n >> 8);
-        *p++ = (unsigned char)~n, *p++ = (unsigned char)(~n >> 8);
-        memcpy(p, raw + (raw_size - left), n), p += n;
-        left -= n;
-    }
-    adler = cnnvis__adler32(adler, raw, raw_size);
-    p = cnnvis__put_be32(p, adler);
-    p = cnnvis__put_be32(p, cnnvis_crc32(0, idat, (size_t)(p - idat)));
-    p = cnnvis__put_be32(p, 0);
-    memcpy(p, "IEND", 4);
-    p = cnnvis__put_be32(p + 4, cnnvis_crc32(0, p, 4));
-    CNNVIS_ASSERT((size_t)(p - buf) == total);
-    cnnvis_free(raw);
-    *out = buf, *size = total;
-    return CNNVIS_OK;
-}
-
-static int cnnvis__ends_with(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix), i;
-    if (ls < lx) return 0;
-    for (i = 0; i < lx; i++) {
-        char a = s[ls - lx + i];
-        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
-        if (a != suffix[i]) return 0;
-    }
-    return 1;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path)
-{
-    unsigned char *buf;
-    size_t size;
-    cnnvis_result r;
-    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: path is NULL");
-    if (cnnvis__ends_with(path, ".png")) CNNVIS__TRY(cnnvis_png_encode(im, &buf, &size));
-    else if (cnnvis__ends_with(path, ".ppm") || cnnvis__ends_with(path, ".pgm") || cnnvis__ends_with(path, ".pnm"))
-        CNNVIS__TRY(cnnvis_pnm_encode(im, 0, 255, &buf, &size));
-    else return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: %s: the name must end in .png, .ppm, .pgm or .pnm", path);
-    r = cnnvis_file_write(path, buf, size);
-    cnnvis_free(buf);
-    return r;
-}
-
-/* --- Resizing -------------------------------------------------------------------------- */
-
-/* One output coordinate of a bilinear resize: the two source samples and the weight of the
-   second (pixel centres line up: src = (dst + 0.5) * in / out - 0.5, clamped). */
-static void cnnvis__bilinear_at(int d, int out, int in, int *i0, int *i1, float *t)
-{
-    float s = ((float)d + 0.5f) * (float)in / (float)out - 0.5f;
-    if (s < 0) s = 0;
-    if (s > (float)(in - 1)) s = (float)(in - 1);
-    *i0 = (int)s;
-    *i1 = *i0 + 1 < in ? *i0 + 1 : *i0;
-    *t = s - (float)*i0;
-}
-
-/* out[dy][dx] from src plane (h, w) with the given channel stride: float in, float out. */
-static float cnnvis__sample(const float *src, int w, int h, int stride, int dx, int dy, int dw, int dh, cnnvis_resize mode)
-{
-    if (mode == CNNVIS_RESIZE_NEAREST) {
-        int sx = (int)(((float)dx + 0.5f) * (float)w / (float)dw), sy = (int)(((float)dy + 0.5f) * (float)h / (float)dh);
-        return src[((size_t)CNNVIS__MIN(sy, h - 1) * w + CNNVIS__MIN(sx, w - 1)) * stride];
-    }
-    if (mode == CNNVIS_RESIZE_AREA) { /* integrate over [x0, x1) x [y0, y1) in source pixels */
-        double x0 = (double)dx * w / dw, x1 = (double)(dx + 1) * w / dw, y0 = (double)dy * h / dh, y1 = (double)(dy + 1) * h / dh;
-        double sum = 0, area = (x1 - x0) * (y1 - y0);
-        int sx, sy;
-        for (sy = (int)y0; sy < h && sy < y1; sy++) {
-            double wy = CNNVIS__MIN(y1, sy + 1.0) - CNNVIS__MAX(y0, (double)sy);
-            for (sx = (int)x0; sx < w && sx < x1; sx++) {
-                double wx = CNNVIS__MIN(x1, sx + 1.0) - CNNVIS__MAX(x0, (double)sx);
-                sum += wx * wy * src[((size_t)sy * w + sx) * stride];
-            }
-        }
-        return (float)(sum / area);
-    }
-    {
-        int x0, x1, y0, y1;
-        float tx, ty, top, bottom;
-        cnnvis__bilinear_at(dx, dw, w, &x0, &x1, &tx);
-        cnnvis__bilinear_at(dy, dh, h, &y0, &y1, &ty);
-        top = src[((size_t)y0 * w + x0) * stride] * (1 - tx) + src[((size_t)y0 * w + x1) * stride] * tx;
-        bottom = src[((size_t)y1 * w + x0) * stride] * (1 - tx) + src[((size_t)y1 * w + x1) * stride] * tx;
-        return top * (1 - ty) + bottom * ty;
-    }
-}
-
-/* cnnvis__sample's bilinear case over a whole plane, with each column's weights worked out
-   once rather than on every row (Network Dissection upsamples millions of maps). */
-static void cnnvis__resize_bilinear(float *dst, int dw, int dh, const float *src, int w, int h)
-{
-    int x0[256], x1[256], x, y, begin;
-    float tx[256];
-    for (begin = 0; begin < dw; begin += 256) {
-        int n = CNNVIS__MIN(256, dw - begin);
-        for (x = 0; x < n; x++) cnnvis__bilinear_at(begin + x, dw, w, &x0[x], &x1[x], &tx[x]);
-        for (y = 0; y < dh; y++) {
-            const float *row0, *row1;
-            float *out = dst + (size_t)y * dw + begin, ty;
-            int y0, y1;
-            cnnvis__bilinear_at(y, dh, h, &y0, &y1, &ty);
-            row0 = src + (size_t)y0 * w, row1 = src + (size_t)y1 * w;
-            for (x = 0; x < n; x++) {
-                float top = row0[x0[x]] * (1 - tx[x]) + row0[x1[x]] * tx[x];
-                float bottom = row1[x0[x]] * (1 - tx[x]) + row1[x1[x]] * tx[x];
-                out[x] = top * (1 - ty) + bottom * ty;
-            }
-        }
-    }
-}
-
-CNNVIS__DEF void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode)
-{
-    int x, y;
-    if (!dst || !src || w < 1 || h < 1) return; /* nothing to resize (no status to report) */
-    if (mode == CNNVIS_RESIZE_BILINEAR) {
-        cnnvis__resize_bilinear(dst, dw, dh, src, w, h);
-        return;
-    }
-    for (y = 0; y < dh; y++)
-        for (x = 0; x < dw; x++) dst[(size_t)y * dw + x] = cnnvis__sample(src, w, h, 1, x, y, dw, dh, mode);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h, cnnvis_resize mode)
-{
-    float *plane;
-    int ch, x, y;
-    size_t i, n;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_resize", src));
-    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: dst is NULL");
-    if ((int)mode < 0 || mode > CNNVIS_RESIZE_NEAREST) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: mode %d", (int)mode);
-    n = (size_t)src->w * src->h * src->c;
-    plane = (float *)CNNVIS_MALLOC(sizeof(float) * n);
-    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_resize: out of memory");
-    {
-        cnnvis_result r = cnnvis_image_create(dst, w, h, src->c);
-        if (r != CNNVIS_OK) {
-            CNNVIS_FREE(plane);
-            return r;
-        }
-    }
-    for (i = 0; i < n; i++) plane[i] = src->px[i];
-    for (ch = 0; ch < src->c; ch++)
-        for (y = 0; y < h; y++)
-            for (x = 0; x < w; x++) {
-                float v = cnnvis__sample(plane + ch, src->w, src->h, src->c, x, y, w, h, mode);
-                dst->px[((size_t)y * w + x) * src->c + ch] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
-            }
-    CNNVIS_FREE(plane);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h)
-{
-    int row;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_crop", src));
-    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: dst is NULL");
-    if (x < 0 || y < 0 || w < 1 || h < 1 || x > src->w - w || y > src->h - h)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x, y,
-                            src->w, src->h);
-    CNNVIS__TRY(cnnvis_image_create(dst, w, h, src->c));
-    for (row = 0; row < h; row++)
-        memcpy(dst->px + (size_t)row * w * src->c, src->px + ((size_t)(y + row) * src->w + x) * src->c, (size_t)w * src->c);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
-{
-    cnnvis_image scaled, cropped;
-    int W, H, C, rw, rh, ch, px;
-    double scale;
-    cnnvis_result r;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: NULL net or tensor");
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_to_input", im));
-    W = net->desc.in_w, H = net->desc.in_h, C = net->desc.in_c;
-    if (x->c != C || x->h != H || x->w != W || i < 0 || i >= x->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
-                            x->n, x->c, x->h, x->w, C, H, W, i);
-    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_image_to_input: the net takes %d channels (1 or 3 here)", C);
-    scale = CNNVIS__MAX((double)W / im->w, (double)H / im->h);
-    rw = CNNVIS__MAX(W, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(H, (int)(im->h * scale + 0.5));
-    CNNVIS__TRY(cnnvis_image_resize(&scaled, im, rw, rh, scale < 1 ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR));
-    r = cnnvis_image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
-    cnnvis_image_free(&scaled);
-    CNNVIS__TRY(r);
-    for (ch = 0; ch < C; ch++) {
-        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
-        float *dst = x->data + ((size_t)i * C + ch) * H * W;
-        for (px = 0; px < W * H; px++) {
-            const unsigned char *s = cropped.px + (size_t)px * cropped.c;
-            float v = cropped.c == C ? s[ch] : C == 1 ? 0.299f * s[0] + 0.587f * s[1] + 0.114f * s[2] : s[0];
-            dst[px] = (v / 255.0f - m) * inv;
-        }
-    }
-    cnnvis_image_free(&cropped);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
-{
-    int ch, px;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: ds is NULL");
-    if (!ds || !ds->px || i < 0 || i >= ds->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
-    if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
-    CNNVIS__TRY(cnnvis_image_create(im, ds->w, ds->h, ds->c));
-    for (ch = 0; ch < ds->c; ch++)
-        for (px = 0; px < ds->w * ds->h; px++)
-            im->px[(size_t)px * ds->c + ch] = ds->px[((size_t)i * ds->c + ch) * ds->w * ds->h + px];
-    return CNNVIS_OK;
-}
-
-/* --- The drawing kit ------------------------------------------------------------------------ */
-
-/* The built-in font (original, public domain like the rest): 5x7 dots in a 6x8 cell. */
-static const unsigned char cnnvis__font[95][7] = {
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ' ' */
-    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}, /* '!' */
-    {0x0A, 0x0A, 0x0A, 0x00, 0x00, 0x00, 0x00}, /* '"' */
-    {0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A}, /* '#' */
-    {0x04, 0x0F, 0x14, 0x0E, 0x05, 0x1E, 0x04}, /* '$' */
-    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}, /* '%' */
-    {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}, /* '&' */
-    {0x04, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00}, /* ''' */
-    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}, /* '(' */
-    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}, /* ')' */
-    {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}, /* asterisk */
-    {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}, /* '+' */
-    {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}, /* ',' */
-    {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}, /* '-' */
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, /* '.' */
-    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}, /* slash */
-    {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, /* '0' */
-    {0x04, 0x0C, 0x14, 0x04, 0x04, 0x04, 0x0E}, /* '1' */
-    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, /* '2' */
-    {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}, /* '3' */
-    {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, /* '4' */
-    {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}, /* '5' */
-    {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, /* '6' */
-    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}, /* '7' */
-    {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, /* '8' */
-    {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}, /* '9' */
-    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}, /* ':' */
-    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}, /* ';' */
-    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}, /* '<' */
-    {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}, /* '=' */
-    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}, /* '>' */
-    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}, /* '?' */
-    {0x0E, 0x11, 0x01, 0x0D, 0x15, 0x15, 0x0E}, /* '@' */
-    {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'A' */
-    {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}, /* 'B' */
-    {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}, /* 'C' */
-    {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}, /* 'D' */
-    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}, /* 'E' */
-    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}, /* 'F' */
-    {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}, /* 'G' */
-    {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'H' */
-    {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* 'I' */
-    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}, /* 'J' */
-    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, /* 'K' */
-    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}, /* 'L' */
-    {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}, /* 'M' */
-    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}, /* 'N' */
-    {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'O' */
-    {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}, /* 'P' */
-    {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}, /* 'Q' */
-    {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}, /* 'R' */
-    {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}, /* 'S' */
-    {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* 'T' */
-    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'U' */
-    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'V' */
-    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}, /* 'W' */
-    {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}, /* 'X' */
-    {0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04}, /* 'Y' */
-    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}, /* 'Z' */
-    {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}, /* '[' */
-    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00}, /* backslash */
-    {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}, /* ']' */
-    {0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00}, /* '^' */
-    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}, /* '_' */
-    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00}, /* '`' */
-    {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}, /* 'a' */
-    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}, /* 'b' */
-    {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}, /* 'c' */
-    {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}, /* 'd' */
-    {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}, /* 'e' */
-    {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}, /* 'f' */
-    {0x00, 0x00, 0x0F, 0x11, 0x0F, 0x01, 0x0E}, /* 'g' */
-    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'h' */
-    {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}, /* 'i' */
-    {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C}, /* 'j' */
-    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}, /* 'k' */
-    {0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x06}, /* 'l' */
-    {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}, /* 'm' */
-    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'n' */
-    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, /* 'o' */
-    {0x00, 0x00, 0x1E, 0x11, 0x11, 0x1E, 0x10}, /* 'p' */
-    {0x00, 0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01}, /* 'q' */
-    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10}, /* 'r' */
-    {0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E}, /* 's' */
-    {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}, /* 't' */
-    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}, /* 'u' */
-    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'v' */
-    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}, /* 'w' */
-    {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}, /* 'x' */
-    {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}, /* 'y' */
-    {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}, /* 'z' */
-    {0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02}, /* '{' */
-    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* '|' */
-    {0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08}, /* '}' */
-    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00} /* '~' */
-};
-
-CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3])
-{
-    /* Nine stops of each map, sampled from matplotlib's definitions, linearly interpolated. */
-    static const unsigned char viridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
-                                                {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
-    static const unsigned char inferno[9][3] = {{0, 0, 4},      {31, 12, 72},   {85, 15, 109},  {136, 34, 106}, {186, 54, 85},
-                                                {227, 89, 51},  {249, 140, 10}, {249, 201, 50}, {252, 255, 164}};
-    static const unsigned char diverging[9][3] = {{59, 76, 192},   {98, 130, 234},  {141, 176, 254}, {184, 208, 249}, {221, 221, 221},
-                                                  {245, 196, 173}, {244, 154, 123}, {222, 96, 77},   {180, 4, 38}};
-    const unsigned char(*stops)[3] = cmap == CNNVIS_CMAP_VIRIDIS ? viridis : cmap == CNNVIS_CMAP_INFERNO ? inferno : diverging;
-    float t;
-    int i, k;
-    if (!rgb) return;
-    if (!(v >= 0)) v = 0; /* NaN too */
-    if (v > 1) v = 1;
-    if (cmap != CNNVIS_CMAP_VIRIDIS && cmap != CNNVIS_CMAP_INFERNO && cmap != CNNVIS_CMAP_DIVERGING) {
-        rgb[0] = rgb[1] = rgb[2] = (unsigned char)(v * 255.0f + 0.5f);
-        return;
-    }
-    t = v * 8.0f;
-    i = (int)t < 8 ? (int)t : 7;
-    t -= (float)i;
-    for (k = 0; k < 3; k++) rgb[k] = (unsigned char)(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * t + 0.5f);
-}
-
-static int cnnvis__cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The p-th percentile (0..100) of n values (a sorted copy; NaN are left out). */
-static float cnnvis__percentile(const float *v, size_t n, size_t stride, float p, int absolute)
-{
-    float *copy = (float *)CNNVIS_MALLOC(sizeof(float) * (n ? n : 1)), result;
-    size_t i, m = 0;
-    if (!copy) return 0;
-    for (i = 0; i < n; i++) {
-        float x = absolute ? fabsf(v[i * stride]) : v[i * stride];
-        if (x == x) copy[m++] = x;
-    }
-    if (!m) {
-        CNNVIS_FREE(copy);
-        return 0;
-    }
-    qsort(copy, m, sizeof(float), cnnvis__cmp_float);
-    result = copy[(size_t)((double)p / 100.0 * (double)(m - 1) + 0.5)];
-    CNNVIS_FREE(copy);
-    return result;
-}
-
-/* Value range [lo, hi] of n values with a stride under a map mode. */
-static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnnvis_map_desc *m, float *lo, float *hi)
-{
-    size_t i;
-    float a = FLT_MAX, b = -FLT_MAX;
-    int clip = m->clip_percentile > 50 && m->clip_percentile < 100;
-    if (m->mode == CNNVIS_MAP_PIXELS) {
-        *lo = 0, *hi = 1;
-        return;
-    }
-    if (m->mode == CNNVIS_MAP_SYMMETRIC) {
-        float top = 0;
-        if (clip) top = cnnvis__percentile(v, n, stride, m->clip_percentile, 1);
-        else
-            for (i = 0; i < n; i++)
-                if (isfinite(v[i * stride])) top = fabsf(v[i * stride]) > top ? fabsf(v[i * stride]) : top;
-        *lo = -top, *hi = top;
-        return;
-    }
-    if (clip) {
-        *lo = cnnvis__percentile(v, n, stride, 100 - m->clip_percentile, 0);
-        *hi = cnnvis__percentile(v, n, stride, m->clip_percentile, 0);
-        return;
-    }
-    for (i = 0; i < n; i++) { /* NaN and infinities are left out: they would flatten everything else */
-        if (!isfinite(v[i * stride])) continue;
-        if (v[i * stride] < a) a = v[i * stride];
-        if (v[i * stride] > b) b = v[i * stride];
-    }
-    *lo = a <= b ? a : 0, *hi = a <= b ? b : 0;
-}
-
-static float cnnvis__map_value(float v, float lo, float hi)
-{
-    if (!(hi > lo) || !isfinite(hi - lo)) return 0.5f; /* a flat map: mid-grey, not a division by zero */
-    v = (v - lo) / (hi - lo);
-    return !(v >= 0) ? 0 : v > 1 ? 1 : v; /* NaN -> 0 */
-}
-
-static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md)
-{
-    cnnvis_map_desc m;
-    size_t plane = (size_t)w * h, px;
-    float lo = 0, hi = 0;
-    int ch;
-    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: im is NULL");
-    memset(&m, 0, sizeof m);
-    if (md) m = *md;
-    if ((int)m.mode < 0 || m.mode > CNNVIS_MAP_PIXELS || (int)m.cmap < 0 || m.cmap > CNNVIS_CMAP_INFERNO ||
-        (m.clip_percentile != 0 && !(m.clip_percentile > 50 && m.clip_percentile < 100)))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: mode %d, colormap %d or clip percentile %g invalid (clip in (50, 100))",
-                            (int)m.mode, (int)m.cmap, m.clip_percentile);
-    if (c != 1 && c != 3) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: %d channels (1 or 3; take a channel view)", c);
-    CNNVIS__TRY(cnnvis_image_create(im, w, h, c == 1 && m.cmap == CNNVIS_CMAP_GREY ? 1 : 3));
-    if (m.mode != CNNVIS_MAP_CHANNEL) cnnvis__map_range(data, plane * c, 1, &m, &lo, &hi);
-    for (ch = 0; ch < c; ch++) {
-        const float *src = data + (size_t)ch * plane;
-        if (m.mode == CNNVIS_MAP_CHANNEL) cnnvis__map_range(src, plane, 1, &m, &lo, &hi);
-        for (px = 0; px < plane; px++) {
-            float v = cnnvis__map_value(src[px], lo, hi);
-            if (c == 3) im->px[px * 3 + ch] = (unsigned char)(v * 255.0f + 0.5f);
-            else if (im->c == 1) im->px[px] = (unsigned char)(v * 255.0f + 0.5f);
-            else cnnvis_colormap_rgb(m.cmap, v, im->px + px * 3);
-        }
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i, const cnnvis_map_desc *m)
-{
-    if (!t || !t->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: t or t->data is NULL");
-    if (!t || !t->data || i < 0 || i >= t->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: no image %d in the tensor", i);
-    return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
-{
-    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: plane is NULL");
-    if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
-    return cnnvis__planes_to_image(im, plane, 1, w, h, m);
-}
-
-static void cnnvis__put_pixel(cnnvis_image *im, int x, int y, const unsigned char rgb[3])
-{
-    unsigned char *p;
-    if (x < 0 || y < 0 || x >= im->w || y >= im->h) return;
-    p = im->px + ((size_t)y * im->w + x) * im->c;
-    if (im->c == 3) p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
-    else p[0] = (unsigned char)((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
-}
-
-CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3])
-{
-    int i, j;
-    if (!im || !im->px || !rgb) return;
-    for (j = CNNVIS__MAX(y, 0); j < y + h && j < im->h; j++)
-        for (i = CNNVIS__MAX(x, 0); i < x + w && i < im->w; i++) cnnvis__put_pixel(im, i, j, rgb);
-}
-
-/* Bresenham's line, clipped pixel by pixel. */
-CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3])
-{
-    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy, steps = 0;
-    if (!im || !im->px || !rgb) return;
-    for (;;) {
-        int e2 = 2 * err;
-        cnnvis__put_pixel(im, x0, y0, rgb);
-        if ((x0 == x1 && y0 == y1) || ++steps > 1 << 16) break;
-        if (e2 >= dy) err += dy, x0 += sx;
-        if (e2 <= dx) err += dx, y0 += sy;
-    }
-}
-
-CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y)
-{
-    int i, j;
-    if (!dst || !dst->px || !src || !src->px) return;
-    for (j = 0; j < src->h; j++)
-        for (i = 0; i < src->w; i++) {
-            const unsigned char *s = src->px + ((size_t)j * src->w + i) * src->c;
-            unsigned char rgb[3];
-            rgb[0] = s[0], rgb[1] = src->c == 3 ? s[1] : s[0], rgb[2] = src->c == 3 ? s[2] : s[0];
-            cnnvis__put_pixel(dst, x + i, y + j, rgb);
-        }
-}
-
-CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3], int scale)
-{
-    int cx = x, row, col, sx, sy;
-    if (!im || !im->px || !text || !rgb) return;
-    if (scale < 1) scale = 1;
-    for (; *text; text++) {
-        unsigned char ch = (unsigned char)*text;
-        if (ch == '\n') {
-            cx = x, y += 8 * scale;
-            continue;
-        }
-        if (ch < 32 || ch > 126) ch = '?';
-        for (row = 0; row < 7; row++)
-            for (col = 0; col < 5; col++)
-                if (cnnvis__font[ch - 32][row] & (0x10 >> col))
-                    for (sy = 0; sy < scale; sy++)
-                        for (sx = 0; sx < scale; sx++) cnnvis__put_pixel(im, cx + col * scale + sx, y + row * scale + sy, rgb);
-        cx += 6 * scale;
-    }
-}
-
-CNNVIS__DEF int cnnvis_text_width(const char *text, int scale)
-{
-    int best = 0, len = 0;
-    if (!text) return 0;
-    if (scale < 1) scale = 1;
-    for (; *text; text++) {
-        len = *text == '\n' ? 0 : len + 1;
-        best = len > best ? len : best;
-    }
-    return best ? (best * 6 - 1) * scale : 0;
-}
-
-static int cnnvis__text_lines(const char *text)
-{
-    int lines = 1;
-    if (!text || !*text) return 0;
-    for (; *text; text++) lines += *text == '\n' && text[1];
-    return lines;
-}
-
-/* text cut to at most `max` characters a line (into buf). */
-static const char *cnnvis__cut(char *buf, size_t size, const char *text, int max)
-{
-    size_t o = 0;
-    int col = 0;
-    for (; text && *text && o + 1 < size; text++) {
-        if (*text == '\n') col = 0, buf[o++] = '\n';
-        else if (col++ < max) buf[o++] = *text;
-    }
-    buf[o] = 0;
-    return buf;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n, const char *const *captions,
-                                         const cnnvis_montage_desc *desc)
-{
-    cnnvis_montage_desc d;
-    int i, cols, rows, cell_w = 1, cell_h = 1, cap_lines = 0, cap_h, title_h, bg, width;
-    unsigned char fg[3] = {235, 235, 235}, bgc[3];
-    char buf[512];
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: tiles is NULL");
-    if (!tiles || n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: no tiles (n = %d)", n);
-    memset(&d, 0, sizeof d);
-    if (desc) d = *desc;
-    d.pad = CNNVIS__DEF_VAL(d.pad, 2);
-    d.text_scale = CNNVIS__DEF_VAL(d.text_scale, 1);
-    d.max_caption = CNNVIS__DEF_VAL(d.max_caption, 24);
-    if (d.cols < 0 || d.pad < 0 || d.pad > 256 || d.text_scale < 1 || d.text_scale > 16 || d.max_caption < 1)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: cols %d, pad %d, text scale %d or max caption %d out of range",
-                            d.cols, d.pad, d.text_scale, d.max_caption);
-    bg = d.bg_grey < 0 ? 0 : d.bg_grey ? CNNVIS__MIN(d.bg_grey, 255) : 32;
-    bgc[0] = bgc[1] = bgc[2] = (unsigned char)bg;
-    if (bg > 128) fg[0] = fg[1] = fg[2] = 20;
-    cols = d.cols ? CNNVIS__MIN(d.cols, n) : (int)ceil(sqrt((double)n));
-    rows = (n + cols - 1) / cols;
-    for (i = 0; i < n; i++) {
-        CNNVIS__TRY(cnnvis__check_image("cnnvis_montage (a tile)", &tiles[i]));
-        cell_w = CNNVIS__MAX(cell_w, tiles[i].w), cell_h = CNNVIS__MAX(cell_h, tiles[i].h);
-        if (captions && captions[i]) {
-            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
-            cell_w = CNNVIS__MAX(cell_w, cnnvis_text_width(buf, d.text_scale));
-            cap_lines = CNNVIS__MAX(cap_lines, cnnvis__text_lines(buf));
-        }
-    }
-    cap_h = cap_lines ? cap_lines * 8 * d.text_scale + 2 : 0;
-    title_h = d.title ? cnnvis__text_lines(d.title) * 8 * d.text_scale + d.pad + 2 : 0;
-    width = cols * (cell_w + d.pad) + d.pad;
-    if (d.title) width = CNNVIS__MAX(width, CNNVIS__MIN(cnnvis_text_width(d.title, d.text_scale), 4096) + 2 * d.pad);
-    if ((long long)width * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: %d tiles of %dx%d make more than %d pixels", n, cell_w, cell_h,
-                            CNNVIS_IMAGE_MAX_PIXELS);
-    CNNVIS__TRY(cnnvis_image_create(out, width, title_h + rows * (cell_h + cap_h + d.pad) + d.pad, 3));
-    cnnvis_image_fill(out, 0, 0, out->w, out->h, bgc);
-    if (d.title) cnnvis_image_text(out, d.pad, d.pad + 1, d.title, fg, d.text_scale);
-    for (i = 0; i < n; i++) {
-        int x = d.pad + (i % cols) * (cell_w + d.pad), y = title_h + d.pad + (i / cols) * (cell_h + cap_h + d.pad);
-        cnnvis_image_paste(out, &tiles[i], x + (cell_w - tiles[i].w) / 2, y + (cell_h - tiles[i].h) / 2);
-        if (captions && captions[i]) {
-            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
-            cnnvis_image_text(out, x + (cell_w - cnnvis_text_width(buf, d.text_scale)) / 2, y + cell_h + 2, buf, fg, d.text_scale);
-        }
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat, float alpha,
-                                               cnnvis_colormap cmap)
-{
-    size_t px, n;
-    int k;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_overlay", image));
-    if (!dst || !heat || !(alpha >= 0 && alpha <= 1))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_overlay: NULL argument or alpha %g not in [0, 1]", alpha);
-    CNNVIS__TRY(cnnvis_image_create(dst, image->w, image->h, 3));
-    n = (size_t)image->w * image->h;
-    for (px = 0; px < n; px++) {
-        unsigned char rgb[3];
-        cnnvis_colormap_rgb(cmap, heat[px], rgb);
-        for (k = 0; k < 3; k++) {
-            float base = image->px[px * image->c + (image->c == 3 ? k : 0)];
-            dst->px[px * 3 + k] = (unsigned char)((1 - alpha) * base + alpha * rgb[k] + 0.5f);
-        }
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3])
-{
-    int x, y;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_outline", im));
-    if (!mask || !rgb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_outline: NULL mask or colour");
-    for (y = 0; y < im->h; y++)
-        for (x = 0; x < im->w; x++) {
-            int inside = mask[y * im->w + x] != 0;
-            int edge = inside && (x == 0 || y == 0 || x == im->w - 1 || y == im->h - 1 || !mask[y * im->w + x - 1] ||
-                                  !mask[y * im->w + x + 1] || !mask[(y - 1) * im->w + x] || !mask[(y + 1) * im->w + x]);
-            if (edge) cnnvis__put_pixel(im, x, y, rgb);
-        }
-    return CNNVIS_OK;
-}
-
-/* --- Plots ------------------------------------------------------------------------------ */
-
-static const unsigned char cnnvis__palette[8][3] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},  {214, 39, 40},
-                                                    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
-
-/* Tick spacing of 1, 2 or 5 times a power of ten giving about `target` ticks. */
-static double cnnvis__nice_step(double range, int target)
-{
-    double raw = range / target, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-}
-
-typedef struct cnnvis__axes {
-    int x0, y0, x1, y1;   /* plot area in pixels: left, top, right, bottom */
-    double xmin, xmax, ymin, ymax;
-} cnnvis__axes;
-
-static int cnnvis__px_x(const cnnvis__axes *a, double x) { return a->x0 + (int)((x - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0) + 0.5); }
-static int cnnvis__px_y(const cnnvis__axes *a, double y) { return a->y1 - (int)((y - a->ymin) / (a->ymax - a->ymin) * (a->y1 - a->y0) + 0.5); }
-
-static void cnnvis__series_rgb(const cnnvis_series *s, int i, unsigned char rgb[3])
-{
-    if (s->rgb[0] || s->rgb[1] || s->rgb[2]) memcpy(rgb, s->rgb, 3);
-    else memcpy(rgb, cnnvis__palette[i % 8], 3);
-}
-
-/* Frame, grid, y ticks (and x ticks when numeric), title, labels, legend. */
-static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_desc *d, cnnvis__axes *a, int numeric_x)
-{
-    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0}, grid[3] = {225, 225, 225};
-    int w = CNNVIS__DEF_VAL(d->w, 640), h = CNNVIS__DEF_VAL(d->h, 400), i, legend_y[64];
-    double step, t;
-    char label[32];
-    if (w < 160 || h < 120 || w > 8192 || h > 8192) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: size %dx%d (160x120 .. 8192x8192)", w, h);
-    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
-    cnnvis_image_fill(out, 0, 0, w, h, white);
-    a->x0 = 64, a->x1 = w - 16, a->y0 = d->title ? 28 : 12, a->y1 = h - (d->xlabel ? 44 : 30);
-    if (d->title) cnnvis_image_text(out, (w - cnnvis_text_width(d->title, 1)) / 2, 8, d->title, black, 1);
-    if (d->xlabel) cnnvis_image_text(out, (a->x0 + a->x1 - cnnvis_text_width(d->xlabel, 1)) / 2, h - 14, d->xlabel, black, 1);
-    if (d->ylabel) cnnvis_image_text(out, 4, a->y0 - (d->title ? 12 : 0) > 0 ? 2 : 2, d->ylabel, black, 1);
-    step = cnnvis__nice_step(a->ymax - a->ymin, 5);
-    for (t = ceil(a->ymin / step - 1e-9) * step; t <= a->ymax + 1e-9 * step; t += step) {
-        int y = cnnvis__px_y(a, t);
-        cnnvis_image_line(out, a->x0, y, a->x1, y, grid);
-        snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
-        cnnvis_image_text(out, a->x0 - 6 - cnnvis_text_width(label, 1), y - 3, label, black, 1);
-    }
-    if (numeric_x) {
-        step = cnnvis__nice_step(a->xmax - a->xmin, 6);
-        for (t = ceil(a->xmin / step - 1e-9) * step; t <= a->xmax + 1e-9 * step; t += step) {
-            int x = cnnvis__px_x(a, t);
-            cnnvis_image_line(out, x, a->y0, x, a->y1, grid);
-            snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
-            cnnvis_image_text(out, x - cnnvis_text_width(label, 1) / 2, a->y1 + 6, label, black, 1);
-        }
-    }
-    cnnvis_image_line(out, a->x0, a->y0, a->x0, a->y1, black);
-    cnnvis_image_line(out, a->x0, a->y1, a->x1, a->y1, black);
-    {
-        /* the legend goes top right, or bottom right when fewer points of a line plot lie there */
-        int j, k, legend_w = 0, legend_h = 11 * d->n_series + 4, top = 0, bottom = 0, y_start = a->y0 + 4;
-        for (i = 0; i < d->n_series; i++) legend_w = CNNVIS__MAX(legend_w, cnnvis_text_width(d->series[i].name, 1) + 24);
-        for (i = 0; i < d->n_series && numeric_x; i++)
-            for (j = 0; j < d->series[i].n; j++) {
-                double xv = d->series[i].x ? d->series[i].x[j] : j, yv = d->series[i].y[j];
-                int px, py;
-                if (!isfinite(xv) || !isfinite(yv)) continue;
-                px = cnnvis__px_x(a, xv), py = cnnvis__px_y(a, yv);
-                if (px < a->x1 - legend_w - 8) continue;
-                top += py <= a->y0 + legend_h + 8, bottom += py >= a->y1 - legend_h - 8;
-            }
-        if (bottom < top) y_start = a->y1 - legend_h;
-        for (k = 0; k < d->n_series; k++) legend_y[k] = y_start + 11 * k;
-    }
-    for (i = 0; i < d->n_series; i++) { /* legend */
-        unsigned char rgb[3];
-        const char *name = d->series[i].name ? d->series[i].name : "";
-        int tw = cnnvis_text_width(name, 1), x = a->x1 - tw - 20, y = legend_y[i];
-        if (!*name) continue;
-        cnnvis__series_rgb(&d->series[i], i, rgb);
-        cnnvis_image_fill(out, x - 2, y - 2, tw + 18, 11, white);
-        cnnvis_image_fill(out, x, y, 10, 7, rgb);
-        cnnvis_image_text(out, x + 14, y, name, black, 1);
-    }
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__plot_check(const cnnvis_plot_desc *d, cnnvis_image *out, int bars)
-{
-    int i;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!d || !d->series) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: the desc or its series is NULL");
-    if (!d || !d->series || d->n_series < 1 || d->n_series > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: 1..64 series");
-    if (bars && (!d->categories || d->n_categories < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: a bar chart needs categories");
-    for (i = 0; i < d->n_series; i++)
-        if (!d->series[i].y || d->series[i].n < (bars ? d->n_categories : 1))
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: series %d has no values or fewer than the %d categories", i, d->n_categories);
-    return CNNVIS_OK;
-}
-
-/* y range over the series (and 0 for bars), widened when flat. */
-static void cnnvis__plot_yrange(const cnnvis_plot_desc *d, cnnvis__axes *a, int bars)
-{
-    int i, j;
-    a->ymin = bars ? 0 : DBL_MAX, a->ymax = bars ? 0 : -DBL_MAX;
-    for (i = 0; i < d->n_series; i++)
-        for (j = 0; j < (bars ? d->n_categories : d->series[i].n); j++) {
-            double y = d->series[i].y[j];
-            if (!isfinite(y)) continue;
-            a->ymin = y < a->ymin ? y : a->ymin, a->ymax = y > a->ymax ? y : a->ymax;
-        }
-    if (d->ymin != 0 || d->ymax != 0) a->ymin = d->ymin, a->ymax = d->ymax;
-    if (a->ymin > a->ymax) a->ymin = 0, a->ymax = 1;
-    if (a->ymax - a->ymin < 1e-12) a->ymin -= 0.5, a->ymax += 0.5;
-    else if (d->ymin == 0 && d->ymax == 0) { /* a margin above and below */
-        double m = 0.05 * (a->ymax - a->ymin);
-        if (!(bars && a->ymin == 0)) a->ymin -= m;
-        a->ymax += m;
-    }
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d)
-{
-    cnnvis__axes a;
-    int i, j;
-    CNNVIS__TRY(cnnvis__plot_check(d, out, 0));
-    a.xmin = DBL_MAX, a.xmax = -DBL_MAX;
-    for (i = 0; i < d->n_series; i++)
-        for (j = 0; j < d->series[i].n; j++) {
-            double x = d->series[i].x ? d->series[i].x[j] : j;
-            if (!isfinite(x)) continue;
-            a.xmin = x < a.xmin ? x : a.xmin, a.xmax = x > a.xmax ? x : a.xmax;
-        }
-    if (a.xmin > a.xmax) a.xmin = 0, a.xmax = 1;
-    if (a.xmax - a.xmin < 1e-12) a.xmin -= 0.5, a.xmax += 0.5;
-    cnnvis__plot_yrange(d, &a, 0);
-    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 1));
-    for (i = 0; i < d->n_series; i++) {
-        const cnnvis_series *s = &d->series[i];
-        unsigned char rgb[3];
-        int have = 0, px = 0, py = 0;
-        cnnvis__series_rgb(s, i, rgb);
-        for (j = 0; j < s->n; j++) {
-            double x = s->x ? s->x[j] : j, y = s->y[j];
-            int cx, cy;
-            if (!isfinite(x) || !isfinite(y)) {
-                have = 0;
-                continue;
-            }
-            y = y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y;
-            cx = cnnvis__px_x(&a, x), cy = cnnvis__px_y(&a, y);
-            if (have) { /* two pixels thick */
-                cnnvis_image_line(out, px, py, cx, cy, rgb);
-                cnnvis_image_line(out, px, py + 1, cx, cy + 1, rgb);
-            }
-            if (s->n <= 40) cnnvis_image_fill(out, cx - 2, cy - 2, 5, 5, rgb);
-            have = 1, px = cx, py = cy;
-        }
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
-                                             const char *const *row_names, const char *const *col_names, const char *title,
-                                             int decimals)
-{
-    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
-    int r, c, label_w = 0, head_h = 0, cell, x0, y0, title_h = title ? 16 : 0;
-    float top = 0;
-    char text[32];
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!values) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: values is NULL");
-    if (!values || rows < 1 || cols < 1 || rows > 1000 || cols > 1000 || decimals < 0 || decimals > 6)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
-                            decimals);
-    for (r = 0; r < rows * cols; r++) top = values[r] > top ? values[r] : top;
-    for (r = 0; r < rows && row_names; r++) label_w = CNNVIS__MAX(label_w, cnnvis_text_width(row_names[r], 1));
-    for (c = 0; c < cols && col_names; c++) head_h = CNNVIS__MAX(head_h, cnnvis_text_width(col_names[c], 1));
-    snprintf(text, sizeof text, "%.*f", decimals, top);
-    cell = CNNVIS__MAX(18, cnnvis_text_width(text, 1) + 6);
-    head_h = CNNVIS__MIN(head_h, 8 * 16); /* column names go vertically, one letter a line */
-    head_h = col_names ? head_h / 6 * 8 + 4 : 0;
-    x0 = label_w + 8, y0 = title_h + head_h + 4;
-    CNNVIS__TRY(cnnvis_image_create(out, CNNVIS__MAX(x0 + cols * cell + 4, title ? cnnvis_text_width(title, 1) + 8 : 0),
-                                    y0 + rows * cell + 4, 3));
-    cnnvis_image_fill(out, 0, 0, out->w, out->h, white);
-    if (title) cnnvis_image_text(out, 4, 4, title, black, 1);
-    for (c = 0; c < cols && col_names; c++) { /* vertical column names */
-        const char *name = col_names[c] ? col_names[c] : "";
-        int k;
-        for (k = 0; name[k] && k < 16; k++) {
-            char one[2];
-            one[0] = name[k], one[1] = 0;
-            cnnvis_image_text(out, x0 + c * cell + (cell - 5) / 2, title_h + 2 + k * 8, one, black, 1);
-        }
-    }
-    for (r = 0; r < rows; r++) {
-        if (row_names && row_names[r]) cnnvis_image_text(out, x0 - 4 - cnnvis_text_width(row_names[r], 1), y0 + r * cell + (cell - 7) / 2, row_names[r], black, 1);
-        for (c = 0; c < cols; c++) {
-            float v = values[(size_t)r * cols + c], t = top > 0 ? v / top : 0;
-            unsigned char rgb[3], ink[3];
-            cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, t, rgb);
-            cnnvis_image_fill(out, x0 + c * cell, y0 + r * cell, cell - 1, cell - 1, rgb);
-            ink[0] = ink[1] = ink[2] = (unsigned char)(t > 0.6f ? 0 : 255);
-            snprintf(text, sizeof text, "%.*f", decimals, v);
-            cnnvis_image_text(out, x0 + c * cell + (cell - cnnvis_text_width(text, 1)) / 2, y0 + r * cell + (cell - 7) / 2, text, ink, 1);
-        }
-    }
-    return CNNVIS_OK;
-}
-
-/* Twelve distinguishable colours (label maps, t-SNE classes). */
-static const unsigned char cnnvis__categorical[12][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
-                                                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
-                                                         {188, 189, 34},  {23, 190, 207}, {255, 255, 255}, {90, 60, 20}};
-
-CNNVIS__DEF cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h)
-{
-    size_t px;
-    if (!labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_labels_to_image: labels is NULL");
-    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
-    for (px = 0; px < (size_t)w * h; px++)
-        if (labels[px] != 255) memcpy(out->px + px * 3, cnnvis__categorical[labels[px] % 12], 3);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d)
-{
-    static const unsigned char black[3] = {0, 0, 0};
-    cnnvis__axes a;
-    int i, j, group_w, bar_w;
-    CNNVIS__TRY(cnnvis__plot_check(d, out, 1));
-    a.xmin = 0, a.xmax = d->n_categories;
-    cnnvis__plot_yrange(d, &a, 1);
-    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 0));
-    group_w = (a.x1 - a.x0) / d->n_categories;
-    bar_w = CNNVIS__MAX(1, group_w * 4 / 5 / d->n_series);
-    for (j = 0; j < d->n_categories; j++) {
-        int gx = a.x0 + j * group_w + (group_w - bar_w * d->n_series) / 2;
-        const char *name = d->categories[j] ? d->categories[j] : "";
-        for (i = 0; i < d->n_series; i++) {
-            unsigned char rgb[3];
-            double y = d->series[i].y[j];
-            int top, base = cnnvis__px_y(&a, a.ymin > 0 ? a.ymin : 0);
-            if (!isfinite(y)) continue;
-            top = cnnvis__px_y(&a, y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y);
-            cnnvis__series_rgb(&d->series[i], i, rgb);
-            cnnvis_image_fill(out, gx + i * bar_w, CNNVIS__MIN(top, base), bar_w - (bar_w > 3), abs(base - top) + 1, rgb);
-        }
-        cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis_text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
-    }
-    return CNNVIS_OK;
-}
-
-/* --- Built-in concept images --------------------------------------------------------------- */
-
-static const char *cnnvis__shape_names[CNNVIS_CONCEPT_CLASSES] = {"circle", "square", "triangle", "cross", "star",
-                                                                  "ring",   "crescent", "heart", "arrow", "tee"};
-static const char *cnnvis__colour_names[11] = {"black", "blue", "brown", "grey", "green", "orange",
-                                               "pink",  "purple", "red", "white", "yellow"};
-/* Two shades of each colour, the second about 20% darker (lighter for the dark ones): a
-   texture alternates them. Both are chosen so that the colour-naming table Broden uses
-   gives them the colour's own name. */
-static const unsigned char cnnvis__colour_rgb[2][11][3] = {
-    {{16, 16, 16}, {40, 70, 220}, {125, 75, 35}, {128, 128, 128}, {40, 165, 50}, {250, 140, 20}, {250, 140, 200},
-     {130, 45, 165}, {215, 35, 35}, {240, 240, 240}, {245, 225, 40}},
-    {{61, 61, 61}, {85, 115, 255}, {170, 120, 80}, {104, 104, 104}, {32, 135, 41}, {205, 114, 16}, {205, 114, 164},
-     {175, 90, 210}, {255, 80, 80}, {196, 196, 196}, {200, 184, 32}}};
-static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", "diagonal", "checker", "dots", "noise"};
-
-CNNVIS__DEF void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3])
-{
-    if (!rgb) return;
-    if (colour < 0 || colour > 10) colour = 3;
-    memcpy(rgb, cnnvis__colour_rgb[shade ? 1 : 0][colour], 3);
-}
-
-/* Shapes as polygons in a unit circle, coordinates x1024, y up (and circles in code). */
-static const short cnnvis__poly_square[] = {724, 724, -724, 724, -724, -724, 724, -724};
-static const short cnnvis__poly_triangle[] = {0, 1024, -887, -512, 887, -512};
-static const short cnnvis__poly_cross[] = {300, 940, -300, 940, -300, 300, -940, 300, -940, -300, -300, -300,
-                                           -300, -940, 300, -940, 300, -300, 940, -300, 940, 300, 300, 300};
-static const short cnnvis__poly_star[] = {0, 1024, -253, 348, -974, 316, -409, -133, -602, -828,
-                                          0, -430, 602, -828, 409, -133, 974, 316, 253, 348};
-static const short cnnvis__poly_heart[] = {0, 430, 16, 503, 112, 668, 316, 799, 581, 793, 806, 632, 894, 374, 806, 98,
-                                           581, -157, 316, -386, 112, -590, 16, -742, 0, -799, -16, -742, -112, -590,
-                                           -316, -386, -581, -157, -806, 98, -894, 374, -806, 632, -581, 793, -316, 799,
-                                           -112, 668, -16, 503};
-static const short cnnvis__poly_arrow[] = {-940, -230, 100, -230, 100, -620, 940, 0, 100, 620, 100, 230, -940, 230};
-static const short cnnvis__poly_tee[] = {-880, 880, 880, 880, 880, 420, 230, 420, 230, -940, -230, -940, -230, 420, -880, 420};
-
-/* Crossing-number test of (px, py) against a polygon scaled by s; integer arithmetic. */
-static int cnnvis__in_poly(const short *xy, int n, long long px, long long py, long long s)
-{
-    int i, inside = 0;
-    for (i = 0; i < n; i++) {
-        long long ax = xy[2 * i] * s, ay = xy[2 * i + 1] * s;
-        long long bx = xy[2 * ((i + 1) % n)] * s, by = xy[2 * ((i + 1) % n) + 1] * s;
-        if ((ay > py) != (by > py)) {
-            long long t = (bx - ax) * (py - ay) - (px - ax) * (by - ay);
-            if (by > ay ? t > 0 : t < 0) inside = !inside;
-        }
-    }
-    return inside;
-}
-
-/* Is the point (u, v) (rotated into the shape's frame, units: radius/1024 * s) inside? */
-static int cnnvis__in_shape(int shape, long long u, long long v, long long s)
-{
-    long long r2 = u * u + v * v, one = 1024 * s;
-    switch (shape) {
-    case 0: return r2 <= one * one * 81 / 100;                                  /* circle, r 0.9 */
-    case 1: return cnnvis__in_poly(cnnvis__poly_square, 4, u, v, s);
-    case 2: return cnnvis__in_poly(cnnvis__poly_triangle, 3, u, v, s);
-    case 3: return cnnvis__in_poly(cnnvis__poly_cross, 12, u, v, s);
-    case 4: return cnnvis__in_poly(cnnvis__poly_star, 10, u, v, s);
-    case 5: return r2 <= one * one && r2 >= one * one * 30 / 100;                /* ring: 0.55 .. 1 */
-    case 6: {                                                                   /* crescent */
-        long long du = u - one * 45 / 100;
-        return r2 <= one * one && du * du + v * v > one * one * 72 / 100;
-    }
-    case 7: return cnnvis__in_poly(cnnvis__poly_heart, 24, u, v, s);
-    case 8: return cnnvis__in_poly(cnnvis__poly_arrow, 7, u, v, s);
-    default: return cnnvis__in_poly(cnnvis__poly_tee, 8, u, v, s);
-    }
-}
-
-/* One painted region: a colour, a texture and its pattern's geometry. */
-typedef struct cnnvis__region {
-    int colour, texture;
-    int period, phase_x, phase_y;
-} cnnvis__region;
-
-/* Colour and texture of a region. An object never has the background's colour, and a
-   textured object only stands on a plain background (and the other way round), so its
-   outline is always a change of colour: with high-contrast stripes on both sides the shape
-   dissolves and a deep net without normalisation stays at chance for thousands of steps.
-   Half the regions are plain. */
-static void cnnvis__region_random(cnnvis__region *r, cnnvis_rng *rng, int size, const cnnvis__region *avoid)
-{
-    int t = (int)cnnvis_rng_below(rng, 12);
-    r->texture = t < 6 || (avoid && avoid->texture) ? 0 : t - 5;
-    do r->colour = (int)cnnvis_rng_below(rng, 11);
-    while (avoid && r->colour == avoid->colour);
-    r->period = CNNVIS__MAX(3, size / 10) + (int)cnnvis_rng_below(rng, (uint32_t)CNNVIS__MAX(1, size / 16) + 1);
-    r->phase_x = (int)cnnvis_rng_below(rng, 64), r->phase_y = (int)cnnvis_rng_below(rng, 64);
-}
-
-/* Does the texture paint the colour's second shade at (x, y)? */
-static int cnnvis__texture_bit(const cnnvis__region *r, int x, int y, cnnvis_rng *rng)
-{
-    int p = r->period, X = x + r->phase_x, Y = y + r->phase_y;
-    switch (r->texture) {
-    case 1: return Y / p % 2;
-    case 2: return X / p % 2;
-    case 3: return (X + Y) / p % 2;
-    case 4: return (X / p + Y / p) % 2;
-    case 5: return X % (p + 2) < 2 && Y % (p + 2) < 2;
-    case 6: return cnnvis_rng_below(rng, 10) < 4;
-    default: return 0;
-    }
-}
-
-/* A shape placed in the image: centre and radius in 1/16 pixel, rotation in 1/64 turns. */
-typedef struct cnnvis__placed {
-    int shape, cx, cy, radius, rotation;
-    cnnvis__region region;
-} cnnvis__placed;
-
-static int cnnvis__covers(const cnnvis__placed *o, int x, int y, const int rot[64][2])
-{
-    long long dx = (long long)x * 16 + 8 - o->cx, dy = (long long)y * 16 + 8 - o->cy;
-    long long c = rot[o->rotation][0], s = rot[o->rotation][1];
-    long long u = dx * c + dy * s, v = dx * s - dy * c; /* rotated, y up; x 2^14 */
-    return cnnvis__in_shape(o->shape, u, v, (long long)o->radius * 16);
-}
-
-static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories)
-{
-    size_t pixels = (size_t)n * h * w;
-    memset(ds, 0, sizeof *ds);
-    ds->px = (unsigned char *)cnnvis__alloc(pixels * c);
-    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
-    ds->class_names = (char *)cnnvis__alloc((size_t)n_classes * CNNVIS_CLASS_LEN);
-    if (n_categories) ds->concepts = (unsigned char *)cnnvis__alloc(pixels * n_categories);
-    ds->owner = 1;
-    if (!ds->px || !ds->labels || !ds->class_names || (n_categories && !ds->concepts)) {
-        cnnvis_dataset_free(ds);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "data set: out of memory for %d images of %dx%dx%d", n, c, h, w);
-    }
-    ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = n_classes, ds->n_categories = n_categories;
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *desc)
-{
-    cnnvis_concepts_desc d;
-    cnnvis_rng rng;
-    int rot[64][2], i, k, x, y, order[CNNVIS_CONCEPT_CLASSES];
-    size_t plane;
-    char *names;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: ds is NULL");
-    memset(ds, 0, sizeof *ds);
-    if (!desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: desc is NULL");
-    d = *desc;
-    d.size = CNNVIS__DEF_VAL(d.size, 32);
-    d.noise = CNNVIS__DEF_VAL(d.noise, 8);
-    d.distractor = CNNVIS__DEF_VAL(d.distractor, 50);
-    if (d.n < 1 || d.n > 10000000 || d.size < 16 || d.size > 128 || d.noise < -1 || d.noise > 128 || d.distractor < -1 ||
-        d.distractor > 100 || (long long)d.n * d.size * d.size * 6 > ((long long)1 << 34))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: n %d (>= 1), size %d (16..128), noise %d (-1..128) or "
-                            "distractor %d (-1..100) out of range, or too much memory", d.n, d.size, d.noise, d.distractor);
-    CNNVIS__TRY(cnnvis__dataset_alloc(ds, d.n, 3, d.size, d.size, CNNVIS_CONCEPT_CLASSES, 3));
-    /* the names: classes, then the concepts of each category */
-    ds->concept_names = names = (char *)cnnvis__alloc((size_t)(11 + 11 + 7) * CNNVIS_NAME_LEN);
-    if (!names) {
-        cnnvis_dataset_free(ds);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_concepts_generate: out of memory");
-    }
-    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++)
-        cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__shape_names[k]);
-    cnnvis__copy_name(names, CNNVIS_NAME_LEN, "background");
-    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) cnnvis__copy_name(names + (size_t)(1 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__shape_names[k]);
-    for (k = 0; k < 11; k++) cnnvis__copy_name(names + (size_t)(11 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__colour_names[k]);
-    for (k = 0; k < 7; k++) cnnvis__copy_name(names + (size_t)(22 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__texture_names[k]);
-    cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, "object");
-    cnnvis__copy_name(ds->category_names[1], CNNVIS_NAME_LEN, "colour");
-    cnnvis__copy_name(ds->category_names[2], CNNVIS_NAME_LEN, "texture");
-    ds->n_concepts[0] = 11, ds->n_concepts[1] = 11, ds->n_concepts[2] = 7;
-    /* rotations in Q14; rounding to integers makes libm's last bit irrelevant (no value of
-       the 64 is within 0.01 of a rounding boundary) */
-    for (k = 0; k < 64; k++) {
-        rot[k][0] = (int)floor(16384.0 * cos(6.283185307179586 * k / 64) + 0.5);
-        rot[k][1] = (int)floor(16384.0 * sin(6.283185307179586 * k / 64) + 0.5);
-    }
-    cnnvis_rng_seed(&rng, d.seed);
-    plane = (size_t)d.size * d.size;
-    for (i = 0; i < d.n; i++) {
-        cnnvis__placed main_obj, extra;
-        cnnvis__region bg;
-        int has_extra = d.distractor > 0 && (int)cnnvis_rng_below(&rng, 100) < d.distractor, S16 = d.size * 16, tries;
-        unsigned char *px = ds->px + (size_t)i * 3 * plane, *labels = ds->concepts + (size_t)i * 3 * plane;
-        if (i % CNNVIS_CONCEPT_CLASSES == 0) { /* a shuffled block of all ten classes: exact balance */
-            for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) order[k] = k;
-            for (k = CNNVIS_CONCEPT_CLASSES - 1; k > 0; k--) {
-                int j = (int)cnnvis_rng_below(&rng, (uint32_t)k + 1), t = order[k];
-                order[k] = order[j], order[j] = t;
-            }
-        }
-        ds->labels[i] = order[i % CNNVIS_CONCEPT_CLASSES];
-        cnnvis__region_random(&bg, &rng, d.size, NULL);
-        main_obj.shape = ds->labels[i];
-        main_obj.radius = S16 * 28 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 16 / 100));
-        main_obj.cx = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
-        main_obj.cy = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
-        /* +-5/64 of a turn: any angle makes squares and diamonds, crosses and Xs one class each,
-           and costs the net far more training than this library's demo can spend */
-        main_obj.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
-        cnnvis__region_random(&main_obj.region, &rng, d.size, &bg);
-        memset(&extra, 0, sizeof extra);
-        if (has_extra) {
-            extra.shape = (int)cnnvis_rng_below(&rng, CNNVIS_CONCEPT_CLASSES);
-            extra.radius = S16 * 12 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 6 / 100));
-            extra.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
-            for (tries = 0; tries < 8; tries++) { /* away from the main object if it can */
-                long long ddx, ddy, far = main_obj.radius + extra.radius / 2;
-                extra.cx = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
-                extra.cy = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
-                ddx = extra.cx - main_obj.cx, ddy = extra.cy - main_obj.cy;
-                if (ddx * ddx + ddy * ddy >= far * far) break;
-            }
-            cnnvis__region_random(&extra.region, &rng, d.size, &bg);
-        }
-        for (y = 0; y < d.size; y++)
-            for (x = 0; x < d.size; x++) {
-                const cnnvis__region *r = &bg;
-                int object = 0, colour, shade, ch;
-                size_t at = (size_t)y * d.size + x;
-                if (cnnvis__covers(&main_obj, x, y, (const int(*)[2])rot)) r = &main_obj.region, object = 1 + main_obj.shape;
-                else if (has_extra && cnnvis__covers(&extra, x, y, (const int(*)[2])rot)) r = &extra.region, object = 1 + extra.shape;
-                shade = cnnvis__texture_bit(r, x, y, &rng);
-                colour = r->colour;
-                labels[at] = (unsigned char)object;
-                labels[plane + at] = (unsigned char)colour;
-                labels[2 * plane + at] = (unsigned char)r->texture;
-                for (ch = 0; ch < 3; ch++) {
-                    int v = cnnvis__colour_rgb[shade][colour][ch];
-                    if (d.noise > 0) { /* Irwin-Hall: a sum of four uniforms is nearly Gaussian, in integers */
-                        uint64_t bits = cnnvis_rng_u64(&rng);
-                        int sum = (int)(bits & 255) + (int)(bits >> 8 & 255) + (int)(bits >> 16 & 255) + (int)(bits >> 24 & 255);
-                        v += (sum - 510) * d.noise / 148; /* the sum's standard deviation is 147.8 */
-                    }
-                    px[(size_t)ch * plane + at] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
-                }
-            }
-    }
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index)
-{
-    int k, offset = 0;
-    if (!ds || !ds->concept_names || category < 0 || category >= ds->n_categories || index < 0 ||
-        index >= ds->n_concepts[category])
-        return "?";
-    for (k = 0; k < category; k++) offset += ds->n_concepts[k];
-    return ds->concept_names + (size_t)(offset + index) * CNNVIS_NAME_LEN;
-}
-
-/* --- CIFAR-10 -------------------------------------------------------------------------------- */
-
-#define CNNVIS__CIFAR_RECORD 3073
-#define CNNVIS__CIFAR_MAX 100000
-
-static const char *cnnvis__cifar_names[10] = {"airplane", "automobile", "bird", "cat", "deer",
-                                              "dog",      "frog",       "horse", "ship", "truck"};
-
-static cnnvis_result cnnvis__cifar_parse(cnnvis_dataset *ds, int at, const unsigned char *data, size_t size)
-{
-    size_t i, n = size / CNNVIS__CIFAR_RECORD;
-    for (i = 0; i < n; i++) {
-        const unsigned char *rec = data + i * CNNVIS__CIFAR_RECORD;
-        if (rec[0] > 9) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: record %zu has label %d (0..9)", i, rec[0]);
-        ds->labels[at + (int)i] = rec[0];
-        memcpy(ds->px + (size_t)(at + (int)i) * 3072, rec + 1, 3072); /* already (C, H, W) */
-    }
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__cifar_alloc(cnnvis_dataset *ds, size_t n)
-{
-    int k;
-    if (n < 1 || n > CNNVIS__CIFAR_MAX) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu images (1..%d)", n, CNNVIS__CIFAR_MAX);
-    CNNVIS__TRY(cnnvis__dataset_alloc(ds, (int)n, 3, 32, 32, 10, 0));
-    for (k = 0; k < 10; k++) cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__cifar_names[k]);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
-{
-    cnnvis_result r;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
-    memset(ds, 0, sizeof *ds);
-    if (!data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: data is NULL");
-    if (size == 0 || size % CNNVIS__CIFAR_RECORD)
-        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu bytes is not a whole number of %d-byte records (truncated, or "
-                            "not a binary batch?)", size, CNNVIS__CIFAR_RECORD);
-    CNNVIS__TRY(cnnvis__cifar_alloc(ds, size / CNNVIS__CIFAR_RECORD));
-    r = cnnvis__cifar_parse(ds, 0, (const unsigned char *)data, size);
-    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths)
-{
-    unsigned char *bufs[16];
-    size_t sizes[16], total = 0;
-    int k, at = 0;
-    cnnvis_result r = CNNVIS_OK;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
-    memset(ds, 0, sizeof *ds);
-    if (!paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: paths is NULL");
-    if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
-    memset(bufs, 0, sizeof bufs);
-    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
-        r = cnnvis_file_read(paths[k], (size_t)CNNVIS__CIFAR_MAX * CNNVIS__CIFAR_RECORD, &bufs[k], &sizes[k]);
-        if (r == CNNVIS_OK && (sizes[k] == 0 || sizes[k] % CNNVIS__CIFAR_RECORD))
-            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %zu bytes is not a whole number of %d-byte CIFAR-10 records", paths[k],
-                             sizes[k], CNNVIS__CIFAR_RECORD);
-        if (r == CNNVIS_OK) total += sizes[k] / CNNVIS__CIFAR_RECORD;
-    }
-    if (r == CNNVIS_OK) r = cnnvis__cifar_alloc(ds, total);
-    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
-        r = cnnvis__cifar_parse(ds, at, bufs[k], sizes[k]);
-        if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", paths[k], cnnvis_last_error());
-        at += (int)(sizes[k] / CNNVIS__CIFAR_RECORD);
-    }
-    for (k = 0; k < n_paths; k++) cnnvis_free(bufs[k]);
-    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
-    return r;
-}
-
-/* ======================================================================================
-   1  Visualise filters                                                    >>s1_filters
-   ====================================================================================== */
 
 /* The layer called name, which must be a convolution; its index, or -1 with an error. */
 static int cnnvis__conv_layer(const cnnvis_net *net, const char *name, const char *fn)
@@ -8369,25 +3753,11 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, cons
     CNNVIS_FREE(text);
     return r;
 }
-
 /* ======================================================================================
-   2  Analyse activations                                               >>s2_activations
+   2   Analyse activations                                                >>s2_activations
+   record a unit over many images, show the top ones; Network Dissection
    ====================================================================================== */
 
-CNNVIS__DEF cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
-{
-    int i;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: NULL %s", net ? "input" : "net");
-    if (last < 0 || last >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
-    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
-                            "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    cnnvis__set_batch(net, x->n);
-    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
-    for (i = 0; i <= last; i++) cnnvis__layer_forward(net, i);
-    return CNNVIS_OK;
-}
 
 /* --- 2a Feature maps ---------------------------------------------------------------------- */
 
@@ -9317,53 +4687,11 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
     if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
     return r;
 }
-
-
 /* ======================================================================================
-   3  Deconvolutional networks                                            >>s3_deconvnet
+   3   Deconvolutional networks                                             >>s3_deconvnet
+   project one activation back to pixel space (Zeiler & Fergus 2014)
    ====================================================================================== */
 
-/* pixels (1, C, H, W) of the net's input shape, or an error naming the argument. */
-static cnnvis_result cnnvis__check_pixels(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
-{
-    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
-    if (p->n != 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes one image (1, %d, %d, %d)", fn, what, p->n,
-                            p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    return CNNVIS_OK;
-}
-
-/* Copy n images of pixels into the net's input, normalised. */
-static void cnnvis__put_pixels(cnnvis_net *net, const float *pixels, int n)
-{
-    cnnvis_tensor x = net->input;
-    x.n = n;
-    memcpy(x.data, pixels, sizeof(float) * cnnvis_tensor_count(&x));
-    cnnvis_net_normalize(net, &x, &x);
-    cnnvis__set_batch(net, n);
-}
-
-/* net->dinput (n images) as a gradient with respect to pixels: the chain rule through
-   x = (p - mean) / std divides each channel by its std. */
-static void cnnvis__dinput_to_pixels(const cnnvis_net *net, float *dst, int n, float scale)
-{
-    int i, ch;
-    size_t plane = (size_t)net->desc.in_h * net->desc.in_w, q;
-    const float *g = net->dinput.data;
-    for (i = 0; i < n; i++)
-        for (ch = 0; ch < net->desc.in_c; ch++) {
-            float k = scale / cnnvis__chan_stat(net->desc.std, ch);
-            for (q = 0; q < plane; q++) *dst++ = *g++ * k;
-        }
-}
-
-static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, const char *layer, int *li)
-{
-    *li = -1;
-    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
-    *li = cnnvis_net_find(net, layer);
-    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
-}
 
 CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
                                                 cnnvis_relu_rule rule)
@@ -9453,26 +4781,6 @@ CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *n
                 out->data[((size_t)ch * size + i) * size + j] =
                     sy >= 0 && sy < map->h && sx >= 0 && sx < map->w ? map->data[((size_t)ch * map->h + sy) * map->w + sx] : 0.0f;
             }
-    return CNNVIS_OK;
-}
-
-/* Image i of a data set as pixels (C, H, W) in [0, 1]. */
-static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i)
-{
-    size_t k, count = (size_t)ds->c * ds->h * ds->w;
-    const unsigned char *px = ds->px + (size_t)i * count;
-    for (k = 0; k < count; k++) dst[k] = px[k] * (1.0f / 255.0f);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i)
-{
-    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: pixels is NULL");
-    memset(pixels, 0, sizeof *pixels);
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_pixels", ds, NULL));
-    if (i < 0 || i >= ds->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: image %d is not in the data set's [0, %d)", i, ds->n);
-    CNNVIS__TRY(cnnvis_tensor_create(pixels, 1, ds->c, ds->h, ds->w));
-    cnnvis__dataset_pixels(pixels->data, ds, i);
     return CNNVIS_OK;
 }
 
@@ -9578,51 +4886,11 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
     return res;
 }
-
 /* ======================================================================================
-   4  Saliency                                                              >>s4_saliency
+   4   Saliency                                                              >>s4_saliency
+   which pixels matter for the class: dS_c/dI and its relatives; class models; DeepDream
    ====================================================================================== */
 
-CNNVIS__DEF cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs)
-{
-    const cnnvis_layer *last;
-    int was_training, c;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_predict: net is NULL");
-    CNNVIS__TRY(cnnvis__check_pixels("cnnvis_net_predict", "pixels", net, pixels));
-    was_training = net->training, net->training = 0;
-    cnnvis__put_pixels(net, pixels->data, 1);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    last = &net->layers[net->n_layers - 1];
-    if (scores) memcpy(scores, last->out.data, sizeof(float) * (size_t)net->n_classes);
-    if (probs) {
-        double mx = last->out.data[0], sum = 0;
-        for (c = 1; c < net->n_classes; c++) mx = last->out.data[c] > mx ? last->out.data[c] : mx;
-        for (c = 0; c < net->n_classes; c++) sum += exp(last->out.data[c] - mx);
-        for (c = 0; c < net->n_classes; c++) probs[c] = (float)(exp(last->out.data[c] - mx) / sum);
-    }
-    return CNNVIS_OK;
-}
-
-/* The gradient of S_cls with respect to the pixels of n images (n <= max_batch), with a ReLU
-   rule: one forward and one backward pass, dropout off. grad and scores (n) may be NULL. */
-static void cnnvis__score_grad(cnnvis_net *net, const float *pixels, int n, int cls, cnnvis_relu_rule rule, float *grad,
-                               float *scores)
-{
-    cnnvis_layer *last = &net->layers[net->n_layers - 1];
-    int was_training = net->training, i;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    for (i = 0; i < n; i++)
-        if (scores) scores[i] = last->out.data[(size_t)i * net->n_classes + cls];
-    if (!grad) return;
-    memset(last->dout.data, 0, sizeof(float) * (size_t)n * net->n_classes);
-    for (i = 0; i < n; i++) last->dout.data[(size_t)i * net->n_classes + cls] = 1.0f; /* dS_c / dscores: one-hot */
-    cnnvis_net_backward(net, net->n_layers - 1, NULL, rule, CNNVIS_BACKWARD_KEEP);
-    cnnvis__dinput_to_pixels(net, grad, n, 1.0f);
-}
 
 /* The activation whose Grad-CAM is taken by default: the last conv layer's, after its ReLU. */
 static int cnnvis__default_cam_layer(const cnnvis_net *net)
@@ -9632,13 +4900,6 @@ static int cnnvis__default_cam_layer(const cnnvis_net *net)
         if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV)
             return i + 1 < net->n_layers && net->layers[i + 1].desc.kind == CNNVIS_LAYER_RELU ? i + 1 : i;
     return -1;
-}
-
-static cnnvis_result cnnvis__check_class(const char *fn, const cnnvis_net *net, int cls)
-{
-    if (cls < 0 || cls >= net->n_classes)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: class %d is not in [0, %d)", fn, cls, net->n_classes);
-    return CNNVIS_OK;
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
@@ -10427,7 +5688,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
             cnnvis_image_free(out);
             return r;
         }
-        memcpy(rgb, cnnvis__categorical[(ds->labels[images[i]] % 12 + 12) % 12], 3); /* the frame: the class's colour */
+        memcpy(rgb, cnnvis__category_rgb(ds->labels[images[i]]), 3); /* the frame: the class's colour */
         cnnvis_image_fill(out, cx - thumb / 2, cy - thumb / 2, thumb, thumb, rgb);
         cnnvis_image_paste(out, &small, cx - thumb / 2 + 1, cy - thumb / 2 + 1);
         cnnvis_image_free(&small);
@@ -10504,20 +5765,11 @@ CNNVIS__DEF double cnnvis_spearman(const float *a, const float *b, size_t n)
     cnnvis_free(ra), cnnvis_free(rb);
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
 }
-
 /* ======================================================================================
-   5  Adversarial noise                                                  >>s5_adversarial
+   5   Adversarial noise                                                  >>s5_adversarial
+   a change too small to see moves the class: L-BFGS, FGSM, PGD, fooling images
    ====================================================================================== */
 
-/* n >= 1 images of pixels (n, C, H, W) of the net's input shape, or an error naming them. */
-static cnnvis_result cnnvis__check_images(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
-{
-    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
-    if (p->n < 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes images (n, %d, %d, %d) with n >= 1", fn,
-                            what, p->n, p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    return CNNVIS_OK;
-}
 
 /* The desc with its defaults filled in, or an error naming the field at fault. */
 static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_attack_desc *d,
@@ -10545,75 +5797,6 @@ static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_
     d->c_search = CNNVIS__DEF_VAL(d->c_search, 8);
     d->lbfgs_iters = CNNVIS__DEF_VAL(d->lbfgs_iters, 50);
     return CNNVIS_OK;
-}
-
-/* The class of the highest of K scores, the first of equal ones. */
-static int cnnvis__top_class(const float *s, int K)
-{
-    int c, best = 0;
-    for (c = 1; c < K; c++)
-        if (s[c] > s[best]) best = c;
-    return best;
-}
-
-/* Class and softmax probability of the n images (n <= max_batch) of pixels: one forward
-   pass, dropout off. */
-static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
-{
-    const float *scores = net->layers[net->n_layers - 1].out.data;
-    int was_training = net->training, i, c, K = net->n_classes;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    for (i = 0; i < n; i++) {
-        const float *s = scores + (size_t)i * K;
-        double sum = 0;
-        int best = cnnvis__top_class(s, K);
-        for (c = 0; c < K; c++) sum += exp((double)s[c] - s[best]); /* p(best) = 1 / sum exp(s_c - s_best) */
-        if (predicted) predicted[i] = best;
-        if (confidence) confidence[i] = (float)(1.0 / sum);
-    }
-}
-
-/* The gradient dJ/dx of the cross-entropy J(x, labels[i]) of each of n images (n <=
-   max_batch) with respect to its own pixels: one forward and one backward pass, dropout
-   off. Returns the mean J; net->probs holds the softmax.
-   direction_only 1: each image's gradient only up to a positive factor, which is all that
-   sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
-   a largest entry of 1 before the backward pass: for an image the net is very sure about,
-   p - onehot rounds to 0 in float (1 - p_y below 1e-38), the gradient vanishes and the
-   attack stalls - a "masked" gradient (Carlini & Wagner 2017) that is only float's doing.
-   own (n, or NULL): the labels are each image's own class, the net's answer for these
-   pixels; this forward pass finds them and writes them here (labels is not read), which
-   spares an attack of its own answers a forward pass of its own. */
-static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int32_t *labels, int n, float *grad,
-                                int direction_only, int32_t *own)
-{
-    cnnvis_layer *last = &net->layers[net->n_layers - 1];
-    int was_training = net->training, i, c, K = net->n_classes;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    for (i = 0; own && i < n; i++) own[i] = cnnvis__top_class(last->out.data + (size_t)i * K, K);
-    if (own) labels = own;
-    cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
-    for (i = 0; direction_only && i < n; i++) {
-        const float *s = last->out.data + (size_t)i * K;
-        float *g = last->dout.data + (size_t)i * K;
-        double m = s[0], sum = 0, others = 0, biggest;
-        for (c = 1; c < K; c++) m = s[c] > m ? s[c] : m;
-        for (c = 0; c < K; c++) sum += exp((double)s[c] - m);
-        for (c = 0; c < K; c++)
-            if (c != labels[i]) others += exp((double)s[c] - m) / sum; /* 1 - p_y without cancellation */
-        biggest = others; /* |dJ/dS_y| = 1 - p_y is the largest entry: the others add up to it */
-        for (c = 0; c < K; c++) g[c] = biggest > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / sum) / biggest) : 0.0f;
-    }
-    cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
-    /* times n: undo the batch mean, so that each image gets the gradient of its own loss */
-    cnnvis__dinput_to_pixels(net, grad, n, direction_only ? 1.0f : (float)n);
-    return net->loss;
 }
 
 static double cnnvis__l2(const float *v, size_t n)
@@ -10935,21 +6118,6 @@ static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
-{
-    size_t count;
-    int i;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_classify: net is NULL");
-    CNNVIS__TRY(cnnvis__check_images("cnnvis_net_classify", "pixels", net, pixels));
-    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
-    for (i = 0; i < pixels->n; i += net->desc.max_batch) {
-        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
-        cnnvis__classify_run(net, pixels->data + (size_t)i * count, m, predicted ? predicted + i : NULL,
-                             confidence ? confidence + i : NULL);
-    }
-    return CNNVIS_OK;
-}
-
 CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, const cnnvis_tensor *pixels, const int32_t *labels,
                                         const cnnvis_attack_desc *desc, int32_t *predicted, float *confidence)
 {
@@ -11040,28 +6208,6 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net
     if (steps_taken) *steps_taken = s;
     cnnvis_free(grad);
     return CNNVIS_OK;
-}
-
-/* Images [begin, begin+m) of ds as pixels in [0, 1] and their labels. */
-static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m)
-{
-    size_t count = (size_t)ds->c * ds->h * ds->w, q;
-    const unsigned char *src = ds->px + (size_t)begin * count;
-    int i;
-    for (q = 0; q < count * (size_t)m; q++) dst[q] = src[q] * (1.0f / 255.0f);
-    for (i = 0; i < m; i++) labels[i] = ds->labels[begin + i];
-}
-
-static void cnnvis__progress_bar(const char *what, double fraction, double seconds)
-{
-    char bar[31];
-    int i, filled = (int)(fraction * 30);
-    double eta = fraction > 0 ? seconds / fraction * (1 - fraction) : 0;
-    for (i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r%s [%s] %3d%%  %.0fs  ETA %.0fs ", what, bar, (int)(fraction * 100), seconds, eta);
-    if (fraction >= 1) fprintf(stderr, "\n");
-    fflush(stderr);
 }
 
 /* Check a data set and the number of its images to use. */
@@ -11287,6 +6433,4952 @@ static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const 
     cnnvis_net_normalize(net, &t, &t);
     memcpy(x, adv, sizeof(float) * count * n); /* after the attack: its passes used net->input, which is x */
     return CNNVIS_OK;
+}
+/* ======================================================================================
+   B1  Appendix: fast kernels, thread pool, kernel selection                     >>b1_fast
+   AVX2/FMA and NEON kernels, packed GEMM; they must match A2 within rounding
+   ====================================================================================== */
+
+
+/* --- Thread pool ------------------------------------------------------------------------
+   parallel_for(n, fn) splits [0, n) into one contiguous range per thread; the caller runs
+   the first range. Each output is computed by exactly one thread with the same arithmetic
+   as on one thread, so results do not depend on the thread count. Workers sleep on a
+   condition variable between jobs; nothing spins. */
+
+struct cnnvis_pool {
+    int n_threads; /* including the caller */
+#ifndef CNNVIS_NO_THREADS
+    pthread_t *threads;
+    pthread_mutex_t mutex;
+    pthread_cond_t start, done;
+    cnnvis__range_fn fn;
+    void *args;
+    int n;             /* items of the current job */
+    int job;           /* incremented for each job (wrapping); workers wait for a change */
+    int remaining;     /* workers still busy with the current job */
+    int stop;
+    int spin;          /* waiting threads spin first (cnnvis__spin): not more threads than CPUs */
+#endif
+};
+
+#ifndef CNNVIS_NO_THREADS
+/* Set on pool workers, and on the caller while it runs its share: a parallel_for called from
+   inside a job runs serially instead of waiting for threads that are busy with the job. */
+static CNNVIS__TLS int cnnvis__in_job;
+#endif
+
+#ifndef CNNVIS_NO_THREADS
+/* Waking a thread asleep on a condition variable takes 5-50 us (45 us a job measured on a
+   2-core virtual machine), more than many of the jobs of a batch-1 pass, which come a few
+   microseconds apart. So a thread that waits spins first, for up to CNNVIS__SPIN_US,
+   watching the pool's counters with atomic loads, and sleeps only after that: a pass's
+   jobs then go to threads that are awake, and an idle pool costs no CPU. The counters are
+   still written under the mutex (atomically, as they are also read without it). With more
+   threads than CPUs a spinning thread would hold the CPU the one it waits for needs (3
+   threads on 2 CPUs measured 69 us a job, 8 threads 243 us), so such a pool only sleeps. */
+#define CNNVIS__SPIN_US 50
+#if defined(__GNUC__) || defined(__clang__)
+#define CNNVIS__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define CNNVIS__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#else /* no atomics: no spinning, the mutex alone */
+#define CNNVIS__LOAD(p) (*(p))
+#define CNNVIS__STORE(p, v) (*(p) = (v))
+#endif
+
+/* Until *counter != value (differ) or == value (!differ), or CNNVIS__SPIN_US have passed. */
+static void cnnvis__spin(const int *counter, int value, int differ)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    double start = 0;
+    int spins;
+    /* the count bounds the spin too, should the (wall) clock be set back meanwhile */
+    for (spins = 0; spins < (1 << 20) && (CNNVIS__LOAD(counter) != value) != differ; spins++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause(); /* tells the core this is a spin: the other hyperthread runs */
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+        if (spins % 64 == 0) { /* the clock costs more than a pause: read it now and then */
+            double t = cnnvis__now();
+            if (spins == 0) start = t;
+            else if (t > start + 1e-6 * CNNVIS__SPIN_US || t < start) return;
+        }
+    }
+#else
+    (void)counter, (void)value, (void)differ;
+#endif
+}
+
+typedef struct cnnvis__worker_arg {
+    struct cnnvis_pool *pool;
+    int index;
+} cnnvis__worker_arg;
+
+static void *cnnvis__worker(void *p)
+{
+    cnnvis__worker_arg *arg = (cnnvis__worker_arg *)p;
+    struct cnnvis_pool *pool = arg->pool;
+    int index = arg->index;
+    int seen = 0;
+    CNNVIS_FREE(arg);
+    cnnvis__in_job = 1;
+    cnnvis__thread_index = index;
+    for (;;) {
+        int begin, end;
+        if (pool->spin) cnnvis__spin(&pool->job, seen, 1);
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->job == seen && !pool->stop) pthread_cond_wait(&pool->start, &pool->mutex);
+        if (pool->stop) {
+            pthread_mutex_unlock(&pool->mutex);
+            return NULL;
+        }
+        seen = pool->job;
+        begin = (int)((long long)pool->n * index / pool->n_threads);
+        end = (int)((long long)pool->n * (index + 1) / pool->n_threads);
+        pthread_mutex_unlock(&pool->mutex);
+        if (begin < end) pool->fn(pool->args, begin, end);
+        pthread_mutex_lock(&pool->mutex);
+        CNNVIS__STORE(&pool->remaining, pool->remaining - 1);
+        if (pool->remaining == 0) pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+#endif
+
+static int cnnvis__online_cpus(void)
+{
+#ifdef _SC_NPROCESSORS_ONLN
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CNNVIS__MAX_THREADS ? CNNVIS__MAX_THREADS : (int)n;
+#else
+    return 1;
+#endif
+}
+
+static void cnnvis__pool_free(struct cnnvis_pool *pool)
+{
+    if (!pool) return;
+#ifndef CNNVIS_NO_THREADS
+    if (pool->threads) {
+        int i;
+        pthread_mutex_lock(&pool->mutex);
+        pool->stop = 1;
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->mutex);
+        for (i = 0; i < pool->n_threads - 1; i++) pthread_join(pool->threads[i], NULL);
+        CNNVIS_FREE(pool->threads);
+    }
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->done);
+#endif
+    CNNVIS_FREE(pool);
+}
+
+static cnnvis_result cnnvis__pool_create(struct cnnvis_pool **out, int n_threads)
+{
+    struct cnnvis_pool *pool = (struct cnnvis_pool *)cnnvis__alloc(sizeof *pool);
+    *out = NULL;
+    if (!pool) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
+#ifdef CNNVIS_NO_THREADS
+    (void)n_threads;
+    pool->n_threads = 1;
+#else
+    pool->n_threads = 1;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    if (n_threads > 1) {
+        int i;
+        pool->spin = n_threads <= cnnvis__online_cpus(); /* set before the workers start */
+        pool->threads = (pthread_t *)cnnvis__alloc(sizeof(pthread_t) * (size_t)(n_threads - 1));
+        if (!pool->threads) {
+            cnnvis__pool_free(pool);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: out of memory");
+        }
+        for (i = 0; i < n_threads - 1; i++) {
+            cnnvis__worker_arg *arg = (cnnvis__worker_arg *)cnnvis__alloc(sizeof *arg);
+            if (!arg) break;
+            arg->pool = pool, arg->index = i + 1;
+            if (pthread_create(&pool->threads[i], NULL, cnnvis__worker, arg) != 0) {
+                CNNVIS_FREE(arg);
+                break;
+            }
+            pool->n_threads++;
+        }
+        if (pool->n_threads < n_threads) {
+            cnnvis__pool_free(pool);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "thread pool: could only start %d of %d threads", i, n_threads - 1);
+        }
+    }
+#endif
+    *out = pool;
+    return CNNVIS_OK;
+}
+
+/* Run fn(args, begin, end) over [0, n) split across the pool (serially without one). */
+static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_fn fn, void *args)
+{
+    if (n <= 0) return;
+#ifndef CNNVIS_NO_THREADS
+    if (pool && pool->n_threads > 1 && n > 1 && !cnnvis__in_job) {
+        int end0;
+        pthread_mutex_lock(&pool->mutex);
+        pool->fn = fn, pool->args = args, pool->n = n;
+        CNNVIS__STORE(&pool->remaining, pool->n_threads - 1);
+        CNNVIS__STORE(&pool->job, pool->job == INT_MAX ? 0 : pool->job + 1);
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->mutex);
+        end0 = (int)((long long)n / pool->n_threads);
+        cnnvis__in_job = 1;
+        if (end0 > 0) fn(args, 0, end0);
+        cnnvis__in_job = 0;
+        if (pool->spin) cnnvis__spin(&pool->remaining, 0, 0);
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->remaining > 0) pthread_cond_wait(&pool->done, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+        return;
+    }
+#else
+    (void)pool;
+#endif
+    fn(args, 0, n);
+}
+
+/* The same two functions with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
+   what the reference does (a max and masks, no rounding), so the results are bit-identical;
+   a NaN input gives 0 as in the reference. */
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
+    __m256 zero = _mm256_setzero_ps();
+    for (; i + 8 <= stop; i += 8) _mm256_storeu_ps(a->y + i, _mm256_max_ps(_mm256_loadu_ps(a->x + i), zero));
+    for (; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
+}
+
+CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
+    __m256 zero = _mm256_setzero_ps();
+    for (; i + 8 <= stop; i += 8) {
+        __m256 h = _mm256_loadu_ps(a->x + i), r = _mm256_loadu_ps(a->dy + i);
+        __m256 h_pos = _mm256_cmp_ps(h, zero, _CMP_GT_OQ), r_pos = _mm256_cmp_ps(r, zero, _CMP_GT_OQ);
+        __m256 mask = a->rule == CNNVIS_RELU_BACKPROP ? h_pos : a->rule == CNNVIS_RELU_DECONVNET ? r_pos : _mm256_and_ps(h_pos, r_pos);
+        _mm256_storeu_ps(a->dx + i, _mm256_and_ps(mask, r));
+    }
+    if (i < stop) {
+        cnnvis__act_args tail = *a; /* the last few elements, by the reference */
+        tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
+        cnnvis__relu_backward__reference(&tail, 0, 1);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__relu_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    for (; i + 4 <= stop; i += 4) {
+        float32x4_t x = vld1q_f32(a->x + i);
+        vst1q_f32(a->y + i, vbslq_f32(vcgtq_f32(x, zero), x, zero));
+    }
+    for (; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
+}
+
+static void cnnvis__relu_backward__neon(void *p, int begin, int end)
+{
+    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
+    float32x4_t zero = vdupq_n_f32(0.0f);
+    for (; i + 4 <= stop; i += 4) {
+        float32x4_t h = vld1q_f32(a->x + i), r = vld1q_f32(a->dy + i);
+        uint32x4_t h_pos = vcgtq_f32(h, zero), r_pos = vcgtq_f32(r, zero);
+        uint32x4_t mask = a->rule == CNNVIS_RELU_BACKPROP ? h_pos : a->rule == CNNVIS_RELU_DECONVNET ? r_pos : vandq_u32(h_pos, r_pos);
+        vst1q_f32(a->dx + i, vbslq_f32(mask, r, zero));
+    }
+    if (i < stop) {
+        cnnvis__act_args tail = *a;
+        tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
+        cnnvis__relu_backward__reference(&tail, 0, 1);
+    }
+}
+#endif
+
+/* The same pool with several windows of a row at once, lane j holding window ox + j. One
+   window's comparisons each wait on the last; a row's windows do not wait on each other.
+   Each lane meets its values in the order above: the first one inside the image is taken,
+   then a value only if it is greater (an ordered compare, false on NaN like C's >), so the
+   maxima and switches are the same bits. Stride 2 takes the even lanes of twice the width.
+   Columns outside the image are masked off: AVX2 masks its loads, NEON (which has no masked
+   load) copies such a row into a buffer first. Windows that start left of the image (at
+   most P/S + 1 of a row) and other strides go one by one. */
+#define CNNVIS__POOL_ROW 64 /* floats of NEON's buffer: K up to 57 at stride 2 */
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static __m256i cnnvis__in_range__avx2(__m256i col, int n) /* 0 <= col < n */
+{
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), col), _mm256_cmpgt_epi32(_mm256_set1_epi32(n), col));
+}
+
+CNNVIS__AVX2_FN static void cnnvis__maxpool_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__maxpool_args *a = (const cnnvis__maxpool_args *)p;
+    const __m256i step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ones = _mm256_set1_epi32(-1);
+    const __m256i lane = _mm256_mullo_epi32(step, _mm256_set1_epi32(a->s));
+    int plane, oy, ox, iy, kx, n;
+    if (a->s != 1 && a->s != 2) {
+        cnnvis__maxpool_forward__reference(p, begin, end);
+        return;
+    }
+    for (plane = begin; plane < end; plane++) {
+        const float *x = a->x + (size_t)plane * a->ih * a->iw;
+        float *y = a->y + (size_t)plane * a->oh * a->ow;
+        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        for (oy = 0; oy < a->oh; oy++) {
+            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
+            for (ox = 0; ox < a->ow && ox * a->s < a->p; ox++) /* the lanes' loads start inside the row */
+                cnnvis__maxpool_window(x, a->iw, y0, y1, 0, CNNVIS__MIN(ox * a->s - a->p + a->k, a->iw), y + oy * a->ow + ox,
+                                       sw + oy * a->ow + ox);
+            for (; ox < a->ow; ox += 8) {
+                int x0 = ox * a->s - a->p;
+                float tile[8];
+                int32_t args[8];
+                __m256 best = _mm256_setzero_ps();
+                __m256i arg = _mm256_setzero_si256(), started = _mm256_setzero_si256();
+                for (iy = y0; iy < y1; iy++)
+                    for (kx = 0; kx < a->k; kx++) {
+                        const float *row = x + iy * a->iw;
+                        int c = x0 + kx; /* lane 0's column, >= 0; the loads form no pointer past the row */
+                        __m256i col = _mm256_add_epi32(lane, _mm256_set1_epi32(c)), in = cnnvis__in_range__avx2(col, a->iw);
+                        __m256 v = _mm256_setzero_ps(), take;
+                        if (a->s == 1) {
+                            if (c < a->iw) v = _mm256_maskload_ps(row + c, in);
+                        } else { /* row[c], row[c + 2], ..., row[c + 14] */
+                            __m256i c0 = _mm256_add_epi32(step, _mm256_set1_epi32(c));
+                            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps(), pairs;
+                            if (c < a->iw) lo = _mm256_maskload_ps(row + c, cnnvis__in_range__avx2(c0, a->iw));
+                            if (c + 8 < a->iw)
+                                hi = _mm256_maskload_ps(row + c + 8, cnnvis__in_range__avx2(_mm256_add_epi32(c0, _mm256_set1_epi32(8)), a->iw));
+                            pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+                            v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+                        }
+                        take = _mm256_and_ps(_mm256_castsi256_ps(in), _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                                                                                   _mm256_castsi256_ps(_mm256_xor_si256(started, ones))));
+                        best = _mm256_blendv_ps(best, v, take);
+                        arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg),
+                                                                   _mm256_castsi256_ps(_mm256_add_epi32(col, _mm256_set1_epi32(iy * a->iw))), take));
+                        started = _mm256_or_si256(started, in);
+                    }
+                _mm256_storeu_ps(tile, best);
+                _mm256_storeu_si256((__m256i *)args, arg);
+                n = CNNVIS__MIN(8, a->ow - ox);
+                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)n);
+                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)n);
+            }
+        }
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__maxpool_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__maxpool_args *a = (const cnnvis__maxpool_args *)p;
+    static const int32_t lanes[4] = {0, 1, 2, 3};
+    int32x4_t lane = vmulq_n_s32(vld1q_s32(lanes), a->s);
+    int width = 4 * a->s + a->k - 1, plane, oy, ox, iy, kx, t;
+    if ((a->s != 1 && a->s != 2) || width > CNNVIS__POOL_ROW) {
+        cnnvis__maxpool_forward__reference(p, begin, end);
+        return;
+    }
+    for (plane = begin; plane < end; plane++) {
+        const float *x = a->x + (size_t)plane * a->ih * a->iw;
+        float *y = a->y + (size_t)plane * a->oh * a->ow;
+        int32_t *sw = a->switches + (size_t)plane * a->oh * a->ow;
+        for (oy = 0; oy < a->oh; oy++) {
+            int y0 = CNNVIS__MAX(oy * a->s - a->p, 0), y1 = CNNVIS__MIN(oy * a->s - a->p + a->k, a->ih);
+            for (ox = 0; ox < a->ow; ox += 4) {
+                int x0 = ox * a->s - a->p, inside = x0 >= 0 && x0 + width <= a->iw;
+                float buf[CNNVIS__POOL_ROW], tile[4];
+                int32_t args[4];
+                float32x4_t best = vdupq_n_f32(0.0f);
+                uint32x4_t started = vdupq_n_u32(0);
+                int32x4_t arg = vdupq_n_s32(0);
+                for (iy = y0; iy < y1; iy++) {
+                    const float *row = x + iy * a->iw, *r = buf;
+                    if (inside) r = row + x0;
+                    else
+                        for (t = 0; t < width; t++) buf[t] = x0 + t >= 0 && x0 + t < a->iw ? row[x0 + t] : 0.0f;
+                    for (kx = 0; kx < a->k; kx++) {
+                        int32x4_t col = vaddq_s32(lane, vdupq_n_s32(x0 + kx));
+                        uint32x4_t in = vandq_u32(vcgeq_s32(col, vdupq_n_s32(0)), vcltq_s32(col, vdupq_n_s32(a->iw)));
+                        float32x4_t v = a->s == 1 ? vld1q_f32(r + kx) : vld2q_f32(r + kx).val[0];
+                        uint32x4_t take = vandq_u32(in, vorrq_u32(vcgtq_f32(v, best), vmvnq_u32(started)));
+                        best = vbslq_f32(take, v, best);
+                        arg = vbslq_s32(take, vaddq_s32(col, vdupq_n_s32(iy * a->iw)), arg);
+                        started = vorrq_u32(started, in);
+                    }
+                }
+                vst1q_f32(tile, best);
+                vst1q_s32(args, arg);
+                t = CNNVIS__MIN(4, a->ow - ox);
+                memcpy(y + oy * a->ow + ox, tile, sizeof(float) * (size_t)t);
+                memcpy(sw + oy * a->ow + ox, args, sizeof(int32_t) * (size_t)t);
+            }
+        }
+    }
+}
+#endif
+
+static cnnvis__range_fn cnnvis__maxpool_forward_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__maxpool_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__maxpool_forward__neon;
+#endif
+    (void)k;
+    return cnnvis__maxpool_forward__reference;
+}
+
+/* --- Fast kernels: packed GEMM with a register-blocked micro-kernel ----------------------
+   Convolution becomes matrix products (im2col; Chellapilla et al. 2006):
+     forward          Y_g (OCg x P)  = W_g (OCg x Kd) . col(x) (Kd x P)
+                      (at stride 1 col(x) is not built but read in the zero-padded image:
+                      cnnvis__conv_implicit)
+     backward data    dcol (Kd x P)  = W_g^T (Kd x OCg) . dY_g (OCg x P), then col2im adds it to dx
+                      (or, when dY_g is mostly zeros, as below a max-pool, a scatter of its
+                      nonzero terms: cnnvis__conv_sparse_dx)
+     backward weights dW_g (OCg x Kd) += dY_g (OCg x P) . col(x)^T (P x Kd)
+   with Kd = ICg*K*K and P = OH*OW; fully connected layers are products directly. The
+   product C += A.B is computed as in BLIS (Van Zee & van de Geijn 2015): A is packed in
+   panels of MR rows and B in panels of NR columns, each panel storing its K values
+   contiguously (zero-padded past the edge), and a micro-kernel keeps an MR x NR block of C
+   in registers while it runs down K in blocks of KC. Every element of C is computed by one
+   thread with the same sequence of operations whatever the number of threads. */
+
+#define CNNVIS__MR 6   /* rows of the micro-tile: 6 x 16 floats = 12 AVX2 or 24 NEON registers */
+#define CNNVIS__NR 16  /* columns of the micro-tile */
+#define CNNVIS__KC 256 /* K per pass: a B sub-panel (KC x NR) stays in L1 */
+#define CNNVIS__MCP 12 /* A panels per block: MCP x MR x KC floats stay in L2 */
+#define CNNVIS__BW_BUDGET ((size_t)1 << 20) /* floats per packed operand in backward-weights chunks */
+
+static size_t cnnvis__pad(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* C[i*rs + j*cs] += sum over k < kc of a[k*MR + i] * b[k*NR + j] for i < mr, j < nr. */
+typedef void (*cnnvis__micro_fn)(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2 || CNNVIS__HAVE_NEON
+/* An edge or strided tile: through a buffer, element by element. */
+static void cnnvis__micro_store(const float *tile, float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    int i, j;
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) c[i * rs + j * cs] += tile[i * CNNVIS__NR + j];
+}
+#endif
+
+#if CNNVIS__HAVE_AVX2
+/* The end of both AVX2 micro-kernels: C += the 6x16 tile held in registers, straight into
+   C when the tile is whole and its rows contiguous, else through cnnvis__micro_store. */
+CNNVIS__AVX2_FN static void cnnvis__micro_add__avx2(__m256 acc[CNNVIS__MR][2], float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    int i;
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++) {
+            _mm256_storeu_ps(c + i * rs, _mm256_add_ps(_mm256_loadu_ps(c + i * rs), acc[i][0]));
+            _mm256_storeu_ps(c + i * rs + 8, _mm256_add_ps(_mm256_loadu_ps(c + i * rs + 8), acc[i][1]));
+        }
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++) _mm256_storeu_ps(tile + i * CNNVIS__NR, acc[i][0]), _mm256_storeu_ps(tile + i * CNNVIS__NR + 8, acc[i][1]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+
+CNNVIS__AVX2_FN static void cnnvis__micro__avx2(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs,
+                                                int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    int k;
+    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a + 0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro__neon(int kc, const float *a, const float *b, float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    for (k = 0; k < kc; k++, a += CNNVIS__MR, b += CNNVIS__NR) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        float32x4_t a03 = vld1q_f32(a);
+        float32x2_t a45 = vld1_f32(a + 4);
+#define CNNVIS__ROW_Q(r, lane)                                                                   \
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, a03, lane), acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, a03, lane), \
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, a03, lane), acc[r][3] = vfmaq_laneq_f32(acc[r][3], b3, a03, lane)
+#define CNNVIS__ROW_D(r, lane)                                                                   \
+    acc[r][0] = vfmaq_lane_f32(acc[r][0], b0, a45, lane), acc[r][1] = vfmaq_lane_f32(acc[r][1], b1, a45, lane), \
+    acc[r][2] = vfmaq_lane_f32(acc[r][2], b2, a45, lane), acc[r][3] = vfmaq_lane_f32(acc[r][3], b3, a45, lane)
+        CNNVIS__ROW_Q(0, 0);
+        CNNVIS__ROW_Q(1, 1);
+        CNNVIS__ROW_Q(2, 2);
+        CNNVIS__ROW_Q(3, 3);
+        CNNVIS__ROW_D(4, 0);
+        CNNVIS__ROW_D(5, 1);
+#undef CNNVIS__ROW_Q
+#undef CNNVIS__ROW_D
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+#endif
+
+static cnnvis__micro_fn cnnvis__micro_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+/* The same tile with A read where it lies, element (i, k) at a[i*a_rs + k*a_cs], for the
+   weights of a convolution at small batch: packing them would cost as much as the product.
+   Row i < mr of the tile reads row i of A; the rows past mr (an edge panel) read row mr-1
+   again rather than memory past A's end, and are not stored. The arithmetic is the packed
+   kernel's, so both give the same bits. */
+typedef void (*cnnvis__micro_direct_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                        size_t rs, size_t cs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro_direct__avx2(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                                                       float *c, size_t rs, size_t cs, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
+    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
+    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
+    int k;
+    for (k = 0; k < kc; k++, b += CNNVIS__NR, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), ai;
+        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, cs, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro_direct__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const float *b, float *c,
+                                       size_t rs, size_t cs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    const float *row[CNNVIS__MR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++) {
+        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    }
+    for (k = 0; k < kc; k++, b += CNNVIS__NR) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        size_t at = (size_t)k * a_cs;
+        for (i = 0; i < CNNVIS__MR; i++) {
+            float32x4_t ai = vdupq_n_f32(row[i][at]);
+            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
+            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
+        }
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR && cs == 1) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, cs, mr, nr);
+}
+#endif
+
+static cnnvis__micro_direct_fn cnnvis__micro_direct_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_direct__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_direct__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+/* The same tile once more, for a stride-1 convolution without im2col (cnnvis__conv_implicit
+   below): B is not packed but read from the zero-padded image, which im2col would only have
+   copied. For tap k, lanes 0-7 of the tile read x0[off[k] + 0..7] and lanes 8-15
+   x1[off[k] + 0..7], eight output positions on one row each. A is read in place as in
+   micro_direct. The arithmetic is again the packed kernel's: the same bits. */
+typedef void (*cnnvis__micro_implicit_fn)(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
+                                          const float *x0, const float *x1, float *c, size_t rs, int mr, int nr);
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__micro_implicit__avx2(int kc, const float *a, size_t a_rs, size_t a_cs,
+                                                         const int32_t *off, const float *x0, const float *x1, float *c,
+                                                         size_t rs, int mr, int nr)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + (size_t)CNNVIS__MIN(1, mr - 1) * a_rs, *a2 = a + (size_t)CNNVIS__MIN(2, mr - 1) * a_rs;
+    const float *a3 = a + (size_t)CNNVIS__MIN(3, mr - 1) * a_rs, *a4 = a + (size_t)CNNVIS__MIN(4, mr - 1) * a_rs;
+    const float *a5 = a + (size_t)CNNVIS__MIN(5, mr - 1) * a_rs;
+    int k;
+    for (k = 0; k < kc; k++, a0 += a_cs, a1 += a_cs, a2 += a_cs, a3 += a_cs, a4 += a_cs, a5 += a_cs) {
+        __m256 b0 = _mm256_loadu_ps(x0 + off[k]), b1 = _mm256_loadu_ps(x1 + off[k]), ai;
+        ai = _mm256_broadcast_ss(a0), c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a1), c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a2), c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a3), c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a4), c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a5), c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    {
+        __m256 acc[CNNVIS__MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+        cnnvis__micro_add__avx2(acc, c, rs, 1, mr, nr);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__micro_implicit__neon(int kc, const float *a, size_t a_rs, size_t a_cs, const int32_t *off,
+                                         const float *x0, const float *x1, float *c, size_t rs, int mr, int nr)
+{
+    float32x4_t acc[CNNVIS__MR][4];
+    float tile[CNNVIS__MR * CNNVIS__NR];
+    const float *row[CNNVIS__MR];
+    int k, i, q;
+    for (i = 0; i < CNNVIS__MR; i++) {
+        row[i] = a + (size_t)CNNVIS__MIN(i, mr - 1) * a_rs;
+        for (q = 0; q < 4; q++) acc[i][q] = vdupq_n_f32(0.0f);
+    }
+    for (k = 0; k < kc; k++) {
+        const float *p0 = x0 + off[k], *p1 = x1 + off[k];
+        float32x4_t b0 = vld1q_f32(p0), b1 = vld1q_f32(p0 + 4), b2 = vld1q_f32(p1), b3 = vld1q_f32(p1 + 4);
+        size_t at = (size_t)k * a_cs;
+        for (i = 0; i < CNNVIS__MR; i++) {
+            float32x4_t ai = vdupq_n_f32(row[i][at]);
+            acc[i][0] = vfmaq_f32(acc[i][0], b0, ai), acc[i][1] = vfmaq_f32(acc[i][1], b1, ai);
+            acc[i][2] = vfmaq_f32(acc[i][2], b2, ai), acc[i][3] = vfmaq_f32(acc[i][3], b3, ai);
+        }
+    }
+    if (mr == CNNVIS__MR && nr == CNNVIS__NR) {
+        for (i = 0; i < CNNVIS__MR; i++)
+            for (q = 0; q < 4; q++) vst1q_f32(c + i * rs + 4 * q, vaddq_f32(vld1q_f32(c + i * rs + 4 * q), acc[i][q]));
+        return;
+    }
+    for (i = 0; i < CNNVIS__MR; i++)
+        for (q = 0; q < 4; q++) vst1q_f32(tile + i * CNNVIS__NR + 4 * q, acc[i][q]);
+    cnnvis__micro_store(tile, c, rs, 1, mr, nr);
+}
+#endif
+
+static cnnvis__micro_implicit_fn cnnvis__micro_implicit_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__micro_implicit__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__micro_implicit__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+/* A product C (m x n) += A (m x k) . B (k x n). B is always packed beforehand (all its
+   panels, full K); A either too (ap) or, when ap is NULL, read from a[i*a_rs + kk*a_cs]:
+   in place by micro_direct if it is set, otherwise packed block by block into each
+   thread's a_buf. */
+typedef struct cnnvis__gemm {
+    int m, n, k;
+    const float *ap;      /* packed A: ceil(m/MR) panels of k x MR, or NULL */
+    const float *a;       /* raw A when ap is NULL */
+    size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct; /* A in place, or NULL */
+    const float *bp;      /* packed B: ceil(n/NR) panels of k x NR */
+    float *c;             /* C element (i, j) at c[i*c_rs + j*c_cs] */
+    size_t c_rs, c_cs;
+    cnnvis__micro_fn micro;
+    float *a_buf;         /* per-thread blocks: n_threads x (MCP x MR x KC) floats */
+} cnnvis__gemm;
+
+/* Pack rows [i0, i0 + panels*MR) and k in [k0, k0 + kc) of a strided matrix into panels of
+   kc x MR (rows past m are zero). */
+static void cnnvis__pack_a(float *dst, const float *a, size_t rs, size_t cs, int m, int i0, int panels, int k0, int kc)
+{
+    int p, kk, r;
+    for (p = 0; p < panels; p++)
+        for (kk = 0; kk < kc; kk++)
+            for (r = 0; r < CNNVIS__MR; r++) {
+                int i = i0 + p * CNNVIS__MR + r;
+                *dst++ = i < m ? a[(size_t)i * rs + (size_t)(k0 + kk) * cs] : 0.0f;
+            }
+}
+
+/* Pack all of a strided k x n matrix into panels of k x NR (columns past n are zero).
+   Items: panels. */
+typedef struct cnnvis__pack_args {
+    float *dst;
+    const float *src;
+    size_t rs, cs;
+    int rows, cols; /* k and n (B) or m and k (A) */
+} cnnvis__pack_args;
+
+static void cnnvis__pack_b_range(void *p, int begin, int end)
+{
+    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
+    int panel, kk, j;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = a->dst + (size_t)panel * a->rows * CNNVIS__NR;
+        if (a->cs == 1 && (panel + 1) * CNNVIS__NR <= a->cols) { /* whole rows of 16: copies */
+            for (kk = 0; kk < a->rows; kk++, dst += CNNVIS__NR)
+                memcpy(dst, a->src + (size_t)kk * a->rs + (size_t)panel * CNNVIS__NR, sizeof(float) * CNNVIS__NR);
+            continue;
+        }
+        for (kk = 0; kk < a->rows; kk++)
+            for (j = 0; j < CNNVIS__NR; j++) {
+                int col = panel * CNNVIS__NR + j;
+                *dst++ = col < a->cols ? a->src[(size_t)kk * a->rs + (size_t)col * a->cs] : 0.0f;
+            }
+    }
+}
+
+/* Pack all of a strided m x k matrix into panels of k x MR. Items: panels. */
+static void cnnvis__pack_a_range(void *p, int begin, int end)
+{
+    const cnnvis__pack_args *a = (const cnnvis__pack_args *)p;
+    int panel;
+    for (panel = begin; panel < end; panel++)
+        cnnvis__pack_a(a->dst + (size_t)panel * a->cols * CNNVIS__MR, a->src, a->rs, a->cs, a->rows, panel * CNNVIS__MR, 1,
+                       0, a->cols);
+}
+
+/* The product over A panels [begin, end); items of a parallel_for. */
+static void cnnvis__gemm_range(void *p, int begin, int end)
+{
+    const cnnvis__gemm *g = (const cnnvis__gemm *)p;
+    int b_panels = (g->n + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
+    float *a_buf = g->ap || g->micro_direct ? NULL : g->a_buf + (size_t)cnnvis__thread_index * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC;
+    for (pc = 0; pc < g->k; pc += CNNVIS__KC) {
+        int kc = CNNVIS__MIN(CNNVIS__KC, g->k - pc);
+        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
+            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
+            if (a_buf) cnnvis__pack_a(a_buf, g->a, g->a_rs, g->a_cs, g->m, ib * CNNVIS__MR, ie - ib, pc, kc);
+            for (jr = 0; jr < b_panels; jr++) {
+                const float *bp = g->bp + (size_t)jr * g->k * CNNVIS__NR + (size_t)pc * CNNVIS__NR;
+                int nr = CNNVIS__MIN(CNNVIS__NR, g->n - jr * CNNVIS__NR);
+                for (ir = ib; ir < ie; ir++) {
+                    int mr = CNNVIS__MIN(CNNVIS__MR, g->m - ir * CNNVIS__MR);
+                    float *c = g->c + (size_t)ir * CNNVIS__MR * g->c_rs + (size_t)jr * CNNVIS__NR * g->c_cs;
+                    if (g->micro_direct) {
+                        g->micro_direct(kc, g->a + (size_t)ir * CNNVIS__MR * g->a_rs + (size_t)pc * g->a_cs, g->a_rs, g->a_cs,
+                                        bp, c, g->c_rs, g->c_cs, mr, nr);
+                    } else {
+                        const float *ap = a_buf ? a_buf + (size_t)(ir - ib) * kc * CNNVIS__MR
+                                                : g->ap + (size_t)ir * g->k * CNNVIS__MR + (size_t)pc * CNNVIS__MR;
+                        g->micro(kc, ap, bp, c, g->c_rs, g->c_cs, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int cnnvis__panels_a(int m) { return (m + CNNVIS__MR - 1) / CNNVIS__MR; }
+static int cnnvis__panels_b(int n) { return (n + CNNVIS__NR - 1) / CNNVIS__NR; }
+
+/* --- Convolution on the fast path --------------------------------------------------------- */
+
+/* im2col of image x (IC, IH, IW), group `group`, packed as B panels: panel p holds output
+   positions [16p, 16p + 16) and, for each kd = (icg, ky, kx), their 16 input values
+   x[ic][oy*S - P + ky][ox*S - P + kx] (zero outside). Items: panels. */
+typedef struct cnnvis__im2col_args {
+    const cnnvis__conv_geom *g;
+    const float *x;  /* one image (IC, IH, IW) */
+    float *dst;
+    int group;
+} cnnvis__im2col_args;
+
+/* The panel's 16 positions fall into runs along output rows; each run reads one input row
+   (every S-th value), zero where the kernel hangs over the border. */
+static void cnnvis__im2col_panels(const cnnvis__im2col_args *a, int begin, int end)
+{
+    const cnnvis__conv_geom *g = a->g;
+    int ic_per_group = g->ic / g->groups, kd_n = ic_per_group * g->k * g->k, P = g->oh * g->ow;
+    int panel, j, icg, ky, kx, run;
+    for (panel = begin; panel < end; panel++) {
+        int run_j[CNNVIS__NR + 1], run_oy[CNNVIS__NR], run_ox[CNNVIS__NR], n_runs = 0;
+        float *dst = a->dst + (size_t)panel * kd_n * CNNVIS__NR;
+        for (j = 0; j < CNNVIS__NR; j++) { /* runs of positions on one output row */
+            int pos = panel * CNNVIS__NR + j;
+            if (pos >= P) break;
+            if (j == 0 || pos % g->ow == 0) run_j[n_runs] = j, run_oy[n_runs] = pos / g->ow, run_ox[n_runs] = pos % g->ow, n_runs++;
+        }
+        run_j[n_runs] = j; /* positions j.. of the last panel are padding: zero */
+        for (icg = 0; icg < ic_per_group; icg++) {
+            const float *plane = a->x + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
+            for (ky = 0; ky < g->k; ky++)
+                for (kx = 0; kx < g->k; kx++, dst += CNNVIS__NR) {
+                    for (j = run_j[n_runs]; j < CNNVIS__NR; j++) dst[j] = 0.0f;
+                    for (run = 0; run < n_runs; run++) {
+                        int iy = run_oy[run] * g->s - g->p + ky, ix0 = run_ox[run] * g->s - g->p + kx;
+                        int len = run_j[run + 1] - run_j[run], t;
+                        float *d = dst + run_j[run];
+                        const float *row = plane + (size_t)CNNVIS__MAX(iy, 0) * g->iw; /* not formed above the plane */
+                        if (iy < 0 || iy >= g->ih) {
+                            for (t = 0; t < len; t++) d[t] = 0.0f;
+                        } else if (g->s == 1 && ix0 >= 0 && ix0 + len <= g->iw) {
+                            memcpy(d, row + ix0, sizeof(float) * (size_t)len);
+                        } else if (g->s == 1) { /* over the left or right border: zeros, the inside, zeros */
+                            int t0 = CNNVIS__MIN(len, CNNVIS__MAX(0, -ix0)), t1 = CNNVIS__MAX(t0, CNNVIS__MIN(len, g->iw - ix0));
+                            for (t = 0; t < t0; t++) d[t] = 0.0f;
+                            if (t1 > t0) memcpy(d + t0, row + ix0 + t0, sizeof(float) * (size_t)(t1 - t0));
+                            for (t = t1; t < len; t++) d[t] = 0.0f;
+                        } else {
+                            for (t = 0; t < len; t++) {
+                                int ix = ix0 + t * g->s;
+                                d[t] = ix >= 0 && ix < g->iw ? row[ix] : 0.0f;
+                            }
+                        }
+                    }
+                }
+        }
+    }
+}
+
+static void cnnvis__im2col_range(void *p, int begin, int end)
+{
+    cnnvis__im2col_panels((const cnnvis__im2col_args *)p, begin, end);
+}
+
+/* dst[i] += src[i] for i < n: col2im's inner loop. The SIMD versions do the same additions
+   lane by lane, so they give the same bits; they exist because the compiler at -O2 leaves
+   this loop scalar (it cannot rule out that dst and src overlap). */
+typedef void (*cnnvis__add_row_fn)(float *dst, const float *src, int n);
+
+static void cnnvis__add_row__reference(float *dst, const float *src, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) dst[i] += src[i];
+}
+
+#if CNNVIS__HAVE_AVX2
+CNNVIS__AVX2_FN static void cnnvis__add_row__avx2(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__add_row__neon(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
+}
+#endif
+
+static cnnvis__add_row_fn cnnvis__add_row_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__add_row__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__add_row__neon;
+#endif
+    (void)k;
+    return cnnvis__add_row__reference;
+}
+
+/* For each of `rows` rows r, with d = dst + r*dst_rs and w = src + r*src_rs:
+   d[i] += sum over j < count of v[j] * w[which[j] * stride + i], for i < n, the terms added
+   in the order of j. The sparse backward pass's inner loop (below): one output position's
+   window, a row of it per tap row, and every nonzero dy of the position. */
+typedef void (*cnnvis__axpy_fn)(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                const int32_t *which, const float *v, int count, size_t stride, int n);
+
+/* Elements [i, n) of one row, one at a time: the reference, and the SIMD kernels' tails. */
+static void cnnvis__axpy_from(float *dst, const float *src, const int32_t *which, const float *v, int count,
+                              size_t stride, int i, int n)
+{
+    int j;
+    for (; i < n; i++) {
+        float sum = dst[i];
+        for (j = 0; j < count; j++) sum += v[j] * src[(size_t)which[j] * stride + i];
+        dst[i] = sum;
+    }
+}
+
+static void cnnvis__axpy__reference(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                    const int32_t *which, const float *v, int count, size_t stride, int n)
+{
+    int r;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) cnnvis__axpy_from(dst, src, which, v, count, stride, 0, n);
+}
+
+#if CNNVIS__HAVE_AVX2
+/* d stays in registers while the terms are added: 8 vectors at a time, as many
+   independent sums as the two FMA units need to hide their latency (4 cycles). Named
+   variables, not an array: GCC keeps an array of vectors in memory. A row whose length is
+   not a multiple of 8 (conv1's windows: 5 taps x 3 channels) ends with the vector of its
+   last 8 floats, summed before the others are stored: where it overlaps them it computes
+   the same operations on the same values, so storing it last writes what is there. */
+CNNVIS__AVX2_FN static void cnnvis__axpy__avx2(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                                               const int32_t *which, const float *v, int count, size_t stride, int n)
+{
+    int r, i, j;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
+        __m256 last = _mm256_setzero_ps();
+        if (n > 8 && n % 8) {
+            last = _mm256_loadu_ps(dst + n - 8);
+            for (j = 0; j < count; j++)
+                last = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + n - 8), last);
+        }
+        for (i = 0; i + 64 <= n; i += 64) {
+            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+                   a3 = _mm256_loadu_ps(dst + i + 24), a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
+                   a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                __m256 vj = _mm256_broadcast_ss(v + j);
+                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+                a4 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 32), a4), a5 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 40), a5);
+                a6 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 48), a6), a7 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 56), a7);
+            }
+            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+            _mm256_storeu_ps(dst + i + 24, a3), _mm256_storeu_ps(dst + i + 32, a4), _mm256_storeu_ps(dst + i + 40, a5);
+            _mm256_storeu_ps(dst + i + 48, a6), _mm256_storeu_ps(dst + i + 56, a7);
+        }
+        for (; i + 32 <= n; i += 32) {
+            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8), a2 = _mm256_loadu_ps(dst + i + 16),
+                   a3 = _mm256_loadu_ps(dst + i + 24);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                __m256 vj = _mm256_broadcast_ss(v + j);
+                a0 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s), a0), a1 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 8), a1);
+                a2 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 16), a2), a3 = _mm256_fmadd_ps(vj, _mm256_loadu_ps(s + 24), a3);
+            }
+            _mm256_storeu_ps(dst + i, a0), _mm256_storeu_ps(dst + i + 8, a1), _mm256_storeu_ps(dst + i + 16, a2);
+            _mm256_storeu_ps(dst + i + 24, a3);
+        }
+        for (; i + 8 <= n; i += 8) {
+            __m256 a0 = _mm256_loadu_ps(dst + i);
+            for (j = 0; j < count; j++)
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(v + j), _mm256_loadu_ps(src + (size_t)which[j] * stride + i), a0);
+            _mm256_storeu_ps(dst + i, a0);
+        }
+        if (n > 8 && n % 8) _mm256_storeu_ps(dst + n - 8, last);
+        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__axpy__neon(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows,
+                               const int32_t *which, const float *v, int count, size_t stride, int n)
+{
+    int r, i, j;
+    for (r = 0; r < rows; r++, dst += dst_rs, src += src_rs) {
+        float32x4_t last = vdupq_n_f32(0.0f);
+        if (n > 4 && n % 4) { /* the last 4 floats, as in cnnvis__axpy__avx2 */
+            last = vld1q_f32(dst + n - 4);
+            for (j = 0; j < count; j++) last = vfmaq_n_f32(last, vld1q_f32(src + (size_t)which[j] * stride + n - 4), v[j]);
+        }
+        for (i = 0; i + 32 <= n; i += 32) {
+            float32x4_t a0 = vld1q_f32(dst + i), a1 = vld1q_f32(dst + i + 4), a2 = vld1q_f32(dst + i + 8),
+                        a3 = vld1q_f32(dst + i + 12), a4 = vld1q_f32(dst + i + 16), a5 = vld1q_f32(dst + i + 20),
+                        a6 = vld1q_f32(dst + i + 24), a7 = vld1q_f32(dst + i + 28);
+            for (j = 0; j < count; j++) {
+                const float *s = src + (size_t)which[j] * stride + i;
+                float vj = v[j];
+                a0 = vfmaq_n_f32(a0, vld1q_f32(s), vj), a1 = vfmaq_n_f32(a1, vld1q_f32(s + 4), vj);
+                a2 = vfmaq_n_f32(a2, vld1q_f32(s + 8), vj), a3 = vfmaq_n_f32(a3, vld1q_f32(s + 12), vj);
+                a4 = vfmaq_n_f32(a4, vld1q_f32(s + 16), vj), a5 = vfmaq_n_f32(a5, vld1q_f32(s + 20), vj);
+                a6 = vfmaq_n_f32(a6, vld1q_f32(s + 24), vj), a7 = vfmaq_n_f32(a7, vld1q_f32(s + 28), vj);
+            }
+            vst1q_f32(dst + i, a0), vst1q_f32(dst + i + 4, a1), vst1q_f32(dst + i + 8, a2), vst1q_f32(dst + i + 12, a3);
+            vst1q_f32(dst + i + 16, a4), vst1q_f32(dst + i + 20, a5), vst1q_f32(dst + i + 24, a6), vst1q_f32(dst + i + 28, a7);
+        }
+        for (; i + 4 <= n; i += 4) {
+            float32x4_t a0 = vld1q_f32(dst + i);
+            for (j = 0; j < count; j++) a0 = vfmaq_n_f32(a0, vld1q_f32(src + (size_t)which[j] * stride + i), v[j]);
+            vst1q_f32(dst + i, a0);
+        }
+        if (n > 4 && n % 4) vst1q_f32(dst + n - 4, last);
+        else cnnvis__axpy_from(dst, src, which, v, count, stride, i, n);
+    }
+}
+#endif
+
+static cnnvis__axpy_fn cnnvis__axpy_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__axpy__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__axpy__neon;
+#endif
+    (void)k;
+    return cnnvis__axpy__reference;
+}
+
+/* col2im: dx (IC, IH, IW) of one image += dcol (Kd x P) of group `group`, for input
+   channels [begin, end) of the group. */
+typedef struct cnnvis__col2im_args {
+    const cnnvis__conv_geom *g;
+    const float *dcol;
+    float *dx;
+    int group;
+    cnnvis__add_row_fn add_row; /* for stride 1 */
+} cnnvis__col2im_args;
+
+static void cnnvis__col2im_range(void *p, int begin, int end)
+{
+    const cnnvis__col2im_args *a = (const cnnvis__col2im_args *)p;
+    const cnnvis__conv_geom *g = a->g;
+    int ic_per_group = g->ic / g->groups, P = g->oh * g->ow, icg, ky, kx, oy, ox;
+    for (icg = begin; icg < end; icg++) {
+        float *plane = a->dx + (size_t)(a->group * ic_per_group + icg) * g->ih * g->iw;
+        for (ky = 0; ky < g->k; ky++)
+            for (kx = 0; kx < g->k; kx++) {
+                const float *row = a->dcol + ((size_t)(icg * g->k + ky) * g->k + kx) * P;
+                /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
+                int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
+                int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
+                if (ox1 <= ox0) continue;
+                for (oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->s - g->p + ky;
+                    float *dst; /* input row iy, column ox*S - P + kx (never formed below 0: C's rule) */
+                    const float *src = row + (size_t)oy * g->ow;
+                    if (iy < 0 || iy >= g->ih) continue;
+                    dst = plane + (size_t)iy * g->iw;
+                    if (g->s == 1)
+                        a->add_row(dst + (ox0 - g->p + kx), src + ox0, ox1 - ox0);
+                    else
+                        for (ox = ox0; ox < ox1; ox++) dst[ox * g->s - g->p + kx] += src[ox];
+                }
+            }
+    }
+}
+
+/* --- Forward without im2col at stride 1 ----------------------------------------------------
+   im2col copies every input value K*K times, and at batch 1 the copy costs a third as much
+   as the product it feeds. At stride 1 its row for tap (icg, ky, kx) is the zero-padded
+   image shifted by (ky, kx), so eight output positions on one row read eight consecutive
+   values of the padded image: the tile's B vectors can be loaded where they lie, at an
+   offset per tap (the "implicit" im2col of cuDNN, Chetlur et al. 2014, sec. 3.1). That
+   needs each half of a 16-position tile on one output row: OW a multiple of 8 (alexnet_mini
+   at 32x32). The K blocks, the order of the multiply-adds and the additions into C are
+   cnnvis__gemm_range's, so both ways give the same bits. */
+
+/* Floats of the padded planes: ICg x (IH + 2P) x (IW + 2P). */
+static size_t cnnvis__implicit_floats(const cnnvis__conv_geom *g)
+{
+    return (size_t)(g->ic / g->groups) * (size_t)(g->ih + 2 * g->p) * (size_t)(g->iw + 2 * g->p);
+}
+
+static int cnnvis__conv_implicit_applies(const cnnvis__conv_geom *g)
+{
+    return g->s == 1 && g->ow % 8 == 0 && cnnvis__implicit_floats(g) < INT32_MAX; /* offsets are int32 */
+}
+
+/* The product of one image and group with B read in the padded image. Items: A panels, as
+   in cnnvis__gemm_range, in the same order. */
+typedef struct cnnvis__implicit {
+    int m, kd, P, ow, pw;
+    const float *a;       /* A panel ir at a + ir*a_ps, its element (i, k) at i*a_rs + k*a_cs */
+    size_t a_ps, a_rs, a_cs;
+    const int32_t *off;   /* tap kd = (icg, ky, kx) reads xp[off[kd] + position] */
+    const float *xp;      /* the group's ICg planes, zero-padded, (IH + 2P) x (IW + 2P) each */
+    float *c;             /* Y_g (OCg x P), holding the bias */
+    cnnvis__micro_implicit_fn micro;
+} cnnvis__implicit;
+
+static void cnnvis__implicit_range(void *p, int begin, int end)
+{
+    const cnnvis__implicit *t = (const cnnvis__implicit *)p;
+    int tiles = (t->P + CNNVIS__NR - 1) / CNNVIS__NR, pc, ib, ir, jr;
+    for (pc = 0; pc < t->kd; pc += CNNVIS__KC) {
+        int kc = CNNVIS__MIN(CNNVIS__KC, t->kd - pc);
+        for (ib = begin; ib < end; ib += CNNVIS__MCP) {
+            int ie = CNNVIS__MIN(ib + CNNVIS__MCP, end);
+            for (jr = 0; jr < tiles; jr++) {
+                /* positions [16jr, 16jr + 16): two runs of 8 (a last tile of 8 reads its run twice) */
+                int pos0 = jr * CNNVIS__NR, pos1 = pos0 + 8 < t->P ? pos0 + 8 : pos0;
+                int nr = CNNVIS__MIN(CNNVIS__NR, t->P - pos0);
+                const float *x0 = t->xp + (size_t)(pos0 / t->ow) * t->pw + pos0 % t->ow;
+                const float *x1 = t->xp + (size_t)(pos1 / t->ow) * t->pw + pos1 % t->ow;
+                for (ir = ib; ir < ie; ir++)
+                    t->micro(kc, t->a + (size_t)ir * t->a_ps + (size_t)pc * t->a_cs, t->a_rs, t->a_cs, t->off + pc, x0, x1,
+                             t->c + (size_t)ir * CNNVIS__MR * t->P + pos0, (size_t)t->P,
+                             CNNVIS__MIN(CNNVIS__MR, t->m - ir * CNNVIS__MR), nr);
+            }
+        }
+    }
+}
+
+/* Scratch layout for the fast convolution of one layer: a shared part (packed weights or
+   chunk operands) and one part per thread. */
+typedef struct cnnvis__conv_plan {
+    int kd, P, ocg, icg;
+    int chunk;            /* images per backward-weights chunk */
+    size_t w_b_offset;    /* floats: where backward-weights' B starts in the shared part */
+    size_t shared;        /* floats, a multiple of 16 (64 bytes) like every offset below */
+    size_t per_thread;    /* floats */
+} cnnvis__conv_plan;
+
+static cnnvis__conv_plan cnnvis__conv_plan_of(const cnnvis__conv_geom *g, int max_batch)
+{
+    cnnvis__conv_plan pl;
+    size_t fwd_shared, bwd_shared, w_a, w_b, fwd_thread, bwd_thread;
+    pl.icg = g->ic / g->groups, pl.ocg = g->oc / g->groups;
+    pl.kd = pl.icg * g->k * g->k, pl.P = g->oh * g->ow;
+    /* forward: A = W_g packed; per thread: B = im2col of one image */
+    fwd_shared = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.kd;
+    fwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.kd;
+    /* backward data: A = W_g^T packed; per thread: B = dY_g packed and dcol */
+    bwd_shared = cnnvis__pad((size_t)pl.kd, CNNVIS__MR) * pl.ocg;
+    bwd_thread = cnnvis__pad((size_t)pl.P, CNNVIS__NR) * pl.ocg + (size_t)pl.kd * pl.P;
+    /* or, when dY is sparse, dx of the group channels-last and the lists of the nonzero dy
+       (cnnvis__conv_sparse_dx) */
+    bwd_thread = CNNVIS__MAX(bwd_thread, (size_t)g->ih * g->iw * pl.icg + 3 * (size_t)pl.ocg * pl.P + pl.ocg + pl.P + 1);
+    /* or, at stride 1, the padded image and its tap offsets (cnnvis__conv_implicit) */
+    fwd_thread = CNNVIS__MAX(fwd_thread, cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR) + (size_t)pl.kd);
+    /* backward weights: A = dY chunk, B = im2col chunk, both shared; the chunk size depends
+       only on the layer's shape, so the order of the sums does not depend on threads */
+    w_a = cnnvis__pad((size_t)pl.ocg, CNNVIS__MR) * pl.P;
+    w_b = cnnvis__pad((size_t)pl.kd, CNNVIS__NR) * pl.P;
+    pl.chunk = (int)CNNVIS__MAX((size_t)1, CNNVIS__BW_BUDGET / CNNVIS__MAX(w_a, w_b));
+    pl.chunk = CNNVIS__MIN(pl.chunk, max_batch);
+    pl.w_b_offset = cnnvis__pad(w_a * (size_t)pl.chunk, CNNVIS__NR); /* B panels are loaded aligned */
+    pl.per_thread = cnnvis__pad(CNNVIS__MAX(fwd_thread, bwd_thread), CNNVIS__NR);
+    pl.shared = CNNVIS__MAX(CNNVIS__MAX(fwd_shared, bwd_shared), pl.w_b_offset + w_b * (size_t)pl.chunk);
+    /* with fewer images than threads the per-image operands are shared too */
+    pl.shared = cnnvis__pad(pl.shared, CNNVIS__NR) + pl.per_thread;
+    return pl;
+}
+
+/* Up to this many images the convolution reads its weights in place (cnnvis__micro_direct)
+   instead of packing them on every call: packing costs about as much as one image's product. */
+#define CNNVIS__CONV_DIRECT_MAX 4
+
+/* Forward of one image on one thread: im2col into this thread's scratch, then the product. */
+typedef struct cnnvis__conv_work {
+    cnnvis__conv_args *a;
+    cnnvis__conv_plan pl;
+    cnnvis__micro_fn micro;
+    const float *ap;     /* packed A of the current group, or NULL: A read in place */
+    const float *a_raw;  /* A in place: W_g (forward) or W_g^T (backward data), with strides */
+    size_t a_rs, a_cs;
+    cnnvis__micro_direct_fn micro_direct;
+    cnnvis__micro_implicit_fn micro_implicit; /* forward without im2col, or NULL */
+    cnnvis__add_row_fn add_row; /* col2im */
+    cnnvis__axpy_fn axpy;       /* the sparse backward pass */
+    float *shared_b;     /* B (and dcol) shared when images are split within */
+    int group;
+    int n_sparse;        /* images of the group that go by cnnvis__conv_sparse_dx */
+    int sparse_image;    /* the image cnnvis__conv_sparse_rows works on */
+} cnnvis__conv_work;
+
+static float *cnnvis__thread_scratch(const cnnvis__conv_work *f)
+{
+    return f->a->scratch + f->pl.shared + (size_t)cnnvis__thread_index * f->pl.per_thread;
+}
+
+/* Forward of one image and group at stride 1 without im2col: pad the image into bp, then
+   the product. */
+static void cnnvis__conv_implicit(const cnnvis__conv_work *f, int n, float *bp, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    int icg = f->pl.icg, ph = g->ih + 2 * g->p, pw = g->iw + 2 * g->p, c, y, ky, kx;
+    const float *x = f->a->x + ((size_t)n * g->ic + (size_t)f->group * icg) * g->ih * g->iw;
+    int32_t *off = (int32_t *)(bp + cnnvis__pad(cnnvis__implicit_floats(g), CNNVIS__NR)), *o = off;
+    cnnvis__implicit t;
+    memset(bp, 0, sizeof(float) * cnnvis__implicit_floats(g));
+    for (c = 0; c < icg; c++)
+        for (y = 0; y < g->ih; y++)
+            memcpy(bp + ((size_t)c * ph + y + g->p) * pw + g->p, x + ((size_t)c * g->ih + y) * g->iw, sizeof(float) * (size_t)g->iw);
+    for (c = 0; c < icg; c++)
+        for (ky = 0; ky < g->k; ky++)
+            for (kx = 0; kx < g->k; kx++) *o++ = (int32_t)(((size_t)c * ph + ky) * pw + kx);
+    t.m = f->pl.ocg, t.kd = f->pl.kd, t.P = f->pl.P, t.ow = g->ow, t.pw = pw;
+    if (f->ap) /* packed: panel ir holds its element (i, k) at k*MR + i */
+        t.a = f->ap, t.a_ps = (size_t)f->pl.kd * CNNVIS__MR, t.a_rs = 1, t.a_cs = CNNVIS__MR;
+    else
+        t.a = f->a_raw, t.a_ps = CNNVIS__MR * f->a_rs, t.a_rs = f->a_rs, t.a_cs = f->a_cs;
+    t.off = off, t.xp = bp, t.micro = f->micro_implicit;
+    t.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    if (serial) cnnvis__implicit_range(&t, 0, cnnvis__panels_a(t.m));
+    else cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(t.m), cnnvis__implicit_range, &t);
+}
+
+static void cnnvis__conv_forward_image(const cnnvis__conv_work *f, int n, float *bp, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    cnnvis__im2col_args ia;
+    cnnvis__gemm gm;
+    if (f->micro_implicit) {
+        cnnvis__conv_implicit(f, n, bp, serial);
+        return;
+    }
+    memset(&gm, 0, sizeof gm);
+
+    ia.g = g, ia.x = f->a->x + (size_t)n * g->ic * g->ih * g->iw, ia.dst = bp, ia.group = f->group;
+    gm.m = f->pl.ocg, gm.n = f->pl.P, gm.k = f->pl.kd;
+    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
+    gm.c = f->a->y + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    if (serial) {
+        cnnvis__im2col_panels(&ia, 0, cnnvis__panels_b(f->pl.P));
+        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
+    } else {
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__im2col_range, &ia);
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+    }
+}
+
+static void cnnvis__conv_forward_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_work *f = (const cnnvis__conv_work *)p;
+    int n;
+    for (n = begin; n < end; n++) cnnvis__conv_forward_image(f, n, cnnvis__thread_scratch(f), 1);
+}
+
+static void cnnvis__conv_bias_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    int item, P = a->g.oh * a->g.ow, j;
+    for (item = begin; item < end; item++) {
+        float *y = a->y + (size_t)item * P, bias = a->b ? a->b[item % a->g.oc] : 0.0f;
+        /* a few values, then copies of what is filled, doubling: memcpy moves whole vectors
+           where this loop, at -O2, stores one float at a time */
+        for (j = 0; j < P && j < 16; j++) y[j] = bias;
+        for (; j < P; j += CNNVIS__MIN(j, P - j)) memcpy(y + j, y, sizeof(float) * (size_t)CNNVIS__MIN(j, P - j));
+    }
+}
+
+static void cnnvis__conv2d_forward_simd(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_work f;
+    cnnvis__pack_args pk;
+    int group, n;
+    memset(&f, 0, sizeof f);
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_select(kernels);
+    cnnvis__parallel_for(a->pool, a->g.n * a->g.oc, cnnvis__conv_bias_range, a); /* C starts at the bias */
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_select(kernels) : NULL;
+    f.micro_implicit = cnnvis__conv_implicit_applies(&a->g) && !a->im2col_only ? cnnvis__micro_implicit_select(kernels) : NULL;
+    for (group = 0; group < a->g.groups; group++) {
+        float *ap = a->scratch; /* W_g (OCg x Kd), row-major, packed in MR-row panels */
+        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = (size_t)f.pl.kd, pk.cs = 1;
+        pk.rows = f.pl.ocg, pk.cols = f.pl.kd;
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__pack_a_range, &pk);
+        }
+        f.ap = ap, f.group = group;
+        if (a->g.n >= a->n_threads) {
+            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_forward_images, &f);
+        } else {
+            float *bp = a->scratch + f.pl.shared - f.pl.per_thread;
+            for (n = 0; n < a->g.n; n++) cnnvis__conv_forward_image(&f, n, bp, 0);
+        }
+    }
+}
+
+/* --- Backward data when dY is mostly zeros --------------------------------------------
+   After a max-pool only the positions its switches chose carry gradient (lecture section
+   3: unpooling), at most one in four after a 3x3/2 pool, and ReLU zeroes more. The input
+   gradient is the transposed convolution of dY (Dumoulin & Visin 2016, "A guide to
+   convolution arithmetic", sec. 4): each dy[oc][oy][ox] adds dy * W[oc] onto the K x K
+   window it was computed from. Done only for the nonzero dy, that is nnz(dY) * K*K*ICg
+   multiply-adds instead of the product's OCg * P * K*K*ICg. The window is summed
+   channels-last (HWC) so that one of its rows, K taps x ICg channels, is one contiguous run
+   of dx and of the weights rearranged to (OCg, K, K, ICg). It serves the gradient maps of
+   sections 3-5 (a backward pass without parameter gradients). A zero dy is skipped, not
+   multiplied: where the product would give NaN from 0 * Inf, this gives 0. */
+
+/* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
+   alexnet_mini's convolutions (AVX2, `bench --only saliency`, 6(b)): a scatter multiply-add
+   costs 2.3 to 3.0 times one of the product's at about a tenth of dY nonzero (conv2, conv5)
+   and 1.9 times at a half (conv3, conv4: the more terms an output position has, the fewer
+   loads and stores of dx each takes), and rearranging one weight about 13; with 3.3 for a
+   margin the scatter wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in
+   integers), below about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2
+   vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: finding
+   conv1's nonzero dy among 32 channels of 32x32 costs more than it saves (the scatter
+   measured 0.8x). The choice depends on the image alone, never on its batch. */
+static int cnnvis__conv_sparse_wins(const cnnvis__conv_work *f, int n)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    size_t at, count = (size_t)f->pl.ocg * f->pl.P, nnz = 0;
+    if (!f->a->sparse_ok || g->k * f->pl.icg < 64 || count > INT32_MAX) return 0; /* its list holds int32 */
+    for (at = 0; at < count; at++) nnz += dy[at] != 0.0f;
+    return 10 * nnz + 39 * (size_t)f->pl.ocg < 3 * count;
+}
+
+/* W_g (OCg, ICg, K, K) rearranged to (OCg, K, K, ICg). Items: output channels. */
+static void cnnvis__conv_sparse_weights(void *p, int begin, int end)
+{
+    const cnnvis__conv_work *f = (const cnnvis__conv_work *)p;
+    const cnnvis__conv_geom *g = &f->a->g;
+    int ocg, icg, tap, taps = g->k * g->k;
+    for (ocg = begin; ocg < end; ocg++) {
+        const float *w = f->a->w + ((size_t)f->group * f->pl.ocg + ocg) * f->pl.kd;
+        float *w_hwc = f->a->scratch + (size_t)ocg * f->pl.kd;
+        for (icg = 0; icg < f->pl.icg; icg++)
+            for (tap = 0; tap < taps; tap++) w_hwc[(size_t)tap * f->pl.icg + icg] = w[(size_t)icg * taps + tap];
+    }
+}
+
+/* Input rows [iy0, iy1) of image n's dx (group channels): the scatter into dx_hwc (IH, IW,
+   ICg), then a transpose into dx. lists (cnnvis__sparse_list_ints) receives the nonzero dy,
+   sorted by output position. One position's window is visited once for all its nonzero dy,
+   so each row of dx is loaded and stored once per position, not once per term. Every dx
+   element sums its terms in the order (oy, ox, ocg) whatever the rows, so the result does
+   not depend on how rows are split among threads. */
+static void cnnvis__conv_sparse_dx(const cnnvis__conv_work *f, int n, float *dx_hwc, int32_t *lists, int iy0, int iy1)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    const float *dy = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    const float *w_hwc = f->a->scratch; /* cnnvis__conv_sparse_weights */
+    float *dx = f->a->dx + ((size_t)n * g->ic + (size_t)f->group * f->pl.icg) * g->ih * g->iw;
+    int icg = f->pl.icg, P = f->pl.P, ocg, pos, iy, ix, c, count = 0, k;
+    /* the output rows whose windows reach rows [iy0, iy1): iy0 <= oy*S - P + ky < iy1 */
+    int oy0 = CNNVIS__MAX(0, (iy0 + g->p - g->k + g->s) / g->s), oy1 = CNNVIS__MIN(g->oh, (iy1 - 1 + g->p) / g->s + 1);
+    int p0, p1;
+    /* lists: the positions where dy is nonzero, channel after channel (OCg*P), where each
+       channel's end in it (OCg), per position where its terms start (P + 1), then the
+       terms' channels and values, position by position (a counting sort) */
+    int32_t *nonzero_at = lists, *ends = lists + (size_t)f->pl.ocg * P, *start = ends + f->pl.ocg;
+    int32_t *which = start + P + 1;
+    float *value = (float *)(which + (size_t)f->pl.ocg * P);
+    if (oy1 <= oy0) oy1 = oy0;
+    p0 = oy0 * g->ow, p1 = oy1 * g->ow;
+    for (ocg = 0; ocg < f->pl.ocg; ocg++) {
+        const float *d = dy + (size_t)ocg * P;
+        for (pos = p0; pos < p1; pos++) {
+            /* written always, kept if nonzero: no branch to mispredict on as-good-as-random zeros */
+            nonzero_at[count] = pos;
+            count += d[pos] != 0.0f;
+        }
+        ends[ocg] = count;
+    }
+    memset(start + p0, 0, sizeof(int32_t) * (size_t)(p1 - p0 + 1));
+    for (k = 0; k < count; k++) start[nonzero_at[k] + 1]++;
+    for (pos = p0; pos < p1; pos++) start[pos + 1] += start[pos];
+    for (ocg = 0, k = 0; ocg < f->pl.ocg; ocg++)
+        for (; k < ends[ocg]; k++) { /* start[pos] moves to the end of pos's terms... */
+            pos = nonzero_at[k];
+            which[start[pos]] = ocg, value[start[pos]] = dy[(size_t)ocg * P + pos];
+            start[pos]++;
+        }
+    for (pos = p1; pos > p0; pos--) start[pos] = start[pos - 1]; /* ...and back */
+    start[p0] = 0;
+    memset(dx_hwc + (size_t)iy0 * g->iw * icg, 0, sizeof(float) * (size_t)(iy1 - iy0) * g->iw * icg);
+    for (pos = p0; pos < p1; pos++) {
+        int y0, x0, ky0, ky1, kx0, kx1; /* the window's corner in dx; its taps inside the rows */
+        if (start[pos + 1] == start[pos]) continue;
+        y0 = pos / g->ow * g->s - g->p, x0 = pos % g->ow * g->s - g->p;
+        ky0 = CNNVIS__MAX(0, iy0 - y0), ky1 = CNNVIS__MIN(g->k, iy1 - y0);
+        kx0 = CNNVIS__MAX(0, -x0), kx1 = CNNVIS__MIN(g->k, g->iw - x0);
+        if (kx0 < kx1 && ky0 < ky1)
+            f->axpy(dx_hwc + ((size_t)(y0 + ky0) * g->iw + (x0 + kx0)) * icg, (size_t)g->iw * icg,
+                    w_hwc + ((size_t)ky0 * g->k + kx0) * icg, (size_t)g->k * icg, ky1 - ky0, which + start[pos],
+                    value + start[pos], start[pos + 1] - start[pos], (size_t)f->pl.kd, (kx1 - kx0) * icg);
+    }
+    for (c = 0; c < icg; c++)
+        for (iy = iy0; iy < iy1; iy++)
+            for (ix = 0; ix < g->iw; ix++)
+                dx[((size_t)c * g->ih + iy) * g->iw + ix] = dx_hwc[((size_t)iy * g->iw + ix) * icg + c];
+}
+
+/* Items: images, each on one thread with its own dx_hwc; those the product suits are left. */
+static void cnnvis__conv_sparse_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_work *f = (const cnnvis__conv_work *)p;
+    const cnnvis__conv_geom *g = &f->a->g;
+    int n;
+    for (n = begin; n < end; n++)
+        if (f->n_sparse == g->n || cnnvis__conv_sparse_wins(f, n)) {
+            float *dx_hwc = cnnvis__thread_scratch(f);
+            cnnvis__conv_sparse_dx(f, n, dx_hwc, (int32_t *)(dx_hwc + (size_t)g->ih * g->iw * f->pl.icg), 0, g->ih);
+        }
+}
+
+/* Items: input rows of image f->sparse_image; dx_hwc is shared, each thread has its list. */
+static void cnnvis__conv_sparse_rows(void *p, int begin, int end)
+{
+    const cnnvis__conv_work *f = (const cnnvis__conv_work *)p;
+    cnnvis__conv_sparse_dx(f, f->sparse_image, f->a->scratch + f->pl.shared - f->pl.per_thread,
+                           (int32_t *)cnnvis__thread_scratch(f), begin, end);
+}
+
+/* Backward data of one image: B = dY_g packed, dcol = W_g^T . dY_g, col2im into dx. */
+static void cnnvis__conv_backward_data_image(const cnnvis__conv_work *f, int n, float *scratch, int serial)
+{
+    const cnnvis__conv_geom *g = &f->a->g;
+    float *bp = scratch, *dcol = scratch + cnnvis__pad((size_t)f->pl.P, CNNVIS__NR) * f->pl.ocg;
+    cnnvis__pack_args pk;
+    cnnvis__gemm gm;
+    cnnvis__col2im_args ca;
+    memset(&gm, 0, sizeof gm);
+    pk.dst = bp, pk.src = f->a->dy + ((size_t)n * g->oc + (size_t)f->group * f->pl.ocg) * f->pl.P;
+    pk.rs = (size_t)f->pl.P, pk.cs = 1, pk.rows = f->pl.ocg, pk.cols = f->pl.P;
+    gm.m = f->pl.kd, gm.n = f->pl.P, gm.k = f->pl.ocg;
+    gm.ap = f->ap, gm.bp = bp, gm.micro = f->micro, gm.c = dcol, gm.c_rs = (size_t)f->pl.P, gm.c_cs = 1;
+    if (!f->ap) gm.a = f->a_raw, gm.a_rs = f->a_rs, gm.a_cs = f->a_cs, gm.micro_direct = f->micro_direct;
+    ca.g = g, ca.dcol = dcol, ca.dx = f->a->dx + (size_t)n * g->ic * g->ih * g->iw, ca.group = f->group;
+    ca.add_row = f->add_row;
+    memset(dcol, 0, sizeof(float) * f->pl.kd * f->pl.P);
+    if (serial) {
+        cnnvis__pack_b_range(&pk, 0, cnnvis__panels_b(f->pl.P));
+        cnnvis__gemm_range(&gm, 0, cnnvis__panels_a(gm.m));
+        cnnvis__col2im_range(&ca, 0, f->pl.icg);
+    } else {
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_b(f->pl.P), cnnvis__pack_b_range, &pk);
+        cnnvis__parallel_for(f->a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+        cnnvis__parallel_for(f->a->pool, f->pl.icg, cnnvis__col2im_range, &ca);
+    }
+}
+
+static void cnnvis__conv_backward_data_images(void *p, int begin, int end)
+{
+    const cnnvis__conv_work *f = (const cnnvis__conv_work *)p;
+    int n;
+    for (n = begin; n < end; n++)
+        if (!f->n_sparse || !cnnvis__conv_sparse_wins(f, n)) cnnvis__conv_backward_data_image(f, n, cnnvis__thread_scratch(f), 1);
+}
+
+static void cnnvis__zero_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    size_t per = (size_t)a->g.ic * a->g.ih * a->g.iw;
+    memset(a->dx + (size_t)begin * per, 0, sizeof(float) * per * (size_t)(end - begin));
+}
+
+static void cnnvis__conv2d_backward_data_simd(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_work f;
+    cnnvis__pack_args pk;
+    int group, n;
+    memset(&f, 0, sizeof f);
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_select(kernels);
+    f.add_row = cnnvis__add_row_select(kernels), f.axpy = cnnvis__axpy_select(kernels);
+    cnnvis__parallel_for(a->pool, a->g.n, cnnvis__zero_range, a);
+    f.micro_direct = a->g.n <= CNNVIS__CONV_DIRECT_MAX ? cnnvis__micro_direct_select(kernels) : NULL;
+    for (group = 0; group < a->g.groups; group++) {
+        float *ap = a->scratch; /* W_g^T (Kd x OCg): element (kd, oc) at w[oc*Kd + kd] */
+        f.group = group, f.n_sparse = 0;
+        /* first the images whose dY_g is sparse, by scatter; then the rest, by the product */
+        for (n = 0; n < a->g.n; n++) f.n_sparse += cnnvis__conv_sparse_wins(&f, n);
+        if (f.n_sparse) {
+            cnnvis__parallel_for(a->pool, f.pl.ocg, cnnvis__conv_sparse_weights, &f);
+            if (a->g.n >= a->n_threads) {
+                cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_sparse_images, &f);
+            } else {
+                for (n = 0; n < a->g.n; n++)
+                    if (f.n_sparse == a->g.n || cnnvis__conv_sparse_wins(&f, n)) {
+                        f.sparse_image = n;
+                        cnnvis__parallel_for(a->pool, a->g.ih, cnnvis__conv_sparse_rows, &f);
+                    }
+            }
+            if (f.n_sparse == a->g.n) continue;
+        }
+        pk.dst = ap, pk.src = a->w + (size_t)group * f.pl.ocg * f.pl.kd, pk.rs = 1, pk.cs = (size_t)f.pl.kd;
+        pk.rows = f.pl.kd, pk.cols = f.pl.ocg;
+        if (f.micro_direct) {
+            ap = NULL, f.a_raw = pk.src, f.a_rs = pk.rs, f.a_cs = pk.cs;
+        } else {
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.kd), cnnvis__pack_a_range, &pk);
+        }
+        f.ap = ap;
+        if (a->g.n >= a->n_threads) {
+            cnnvis__parallel_for(a->pool, a->g.n, cnnvis__conv_backward_data_images, &f);
+        } else {
+            float *scratch = a->scratch + f.pl.shared - f.pl.per_thread;
+            for (n = 0; n < a->g.n; n++)
+                if (!f.n_sparse || !cnnvis__conv_sparse_wins(&f, n)) cnnvis__conv_backward_data_image(&f, n, scratch, 0);
+        }
+    }
+}
+
+/* Backward weights, images [n0, n0 + count): A = dY_g of those images (OCg x count*P) and
+   B = their im2col transposed (count*P x Kd), both packed, then dW_g += A.B. */
+typedef struct cnnvis__conv_weights_args {
+    const cnnvis__conv_work *f;
+    float *ap, *bp;
+    int n0, count;
+} cnnvis__conv_weights_args;
+
+/* A panels: 6 output channels, K = (image, position). Items: panels. */
+static void cnnvis__conv_weights_pack_a(void *p, int begin, int end)
+{
+    const cnnvis__conv_weights_args *w = (const cnnvis__conv_weights_args *)p;
+    const cnnvis__conv_args *a = w->f->a;
+    int P = w->f->pl.P, K = w->count * P, panel, img, pos, r;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = w->ap + (size_t)panel * K * CNNVIS__MR;
+        for (img = 0; img < w->count; img++) {
+            const float *dy = a->dy + ((size_t)(w->n0 + img) * a->g.oc + (size_t)w->f->group * w->f->pl.ocg) * P;
+            for (pos = 0; pos < P; pos++)
+                for (r = 0; r < CNNVIS__MR; r++) {
+                    int oc = panel * CNNVIS__MR + r;
+                    *dst++ = oc < w->f->pl.ocg ? dy[(size_t)oc * P + pos] : 0.0f;
+                }
+        }
+    }
+}
+
+/* B panels: 16 kd = (icg, ky, kx) columns, K = (image, position). Each column is one
+   kernel tap read along input rows, the part that falls inside the image computed once per
+   row. Items: panels. */
+static void cnnvis__conv_weights_pack_b(void *p, int begin, int end)
+{
+    const cnnvis__conv_weights_args *w = (const cnnvis__conv_weights_args *)p;
+    const cnnvis__conv_args *a = w->f->a;
+    const cnnvis__conv_geom *g = &a->g;
+    int P = w->f->pl.P, K = w->count * P, kd_n = w->f->pl.kd, k2 = g->k * g->k, panel, img, oy, ox, j;
+    for (panel = begin; panel < end; panel++) {
+        float *dst = w->bp + (size_t)panel * K * CNNVIS__NR;
+        for (j = 0; j < CNNVIS__NR; j++) {
+            int kd = panel * CNNVIS__NR + j, ky = kd % k2 / g->k, kx = kd % g->k;
+            /* the output columns whose tap lands inside: 0 <= ox*S - P + kx < IW */
+            int ox0 = kx >= g->p ? 0 : (g->p - kx + g->s - 1) / g->s;
+            int ox1 = g->iw - 1 + g->p - kx < 0 ? 0 : CNNVIS__MIN(g->ow, (g->iw - 1 + g->p - kx) / g->s + 1);
+            float *col = dst + j;
+            if (kd >= kd_n) {
+                for (ox = 0; ox < K; ox++) col[(size_t)ox * CNNVIS__NR] = 0.0f;
+                continue;
+            }
+            for (img = 0; img < w->count; img++) {
+                const float *plane = a->x + ((size_t)(w->n0 + img) * g->ic + (size_t)w->f->group * w->f->pl.icg + kd / k2) *
+                                                g->ih * g->iw;
+                for (oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->s - g->p + ky;
+                    float *out = col + ((size_t)img * P + (size_t)oy * g->ow) * CNNVIS__NR;
+                    if (iy < 0 || iy >= g->ih) {
+                        for (ox = 0; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                        continue;
+                    }
+                    for (ox = 0; ox < ox0 && ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                    for (; ox < ox1; ox++) out[(size_t)ox * CNNVIS__NR] = plane[(size_t)iy * g->iw + ox * g->s - g->p + kx];
+                    for (; ox < g->ow; ox++) out[(size_t)ox * CNNVIS__NR] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+static void cnnvis__conv_db_range(void *p, int begin, int end)
+{
+    const cnnvis__conv_args *a = (const cnnvis__conv_args *)p;
+    int oc, n, j, P = a->g.oh * a->g.ow;
+    for (oc = begin; oc < end; oc++)
+        for (n = 0; n < a->g.n; n++) {
+            const float *dy = a->dy + ((size_t)n * a->g.oc + oc) * P;
+            float sum = 0.0f;
+            for (j = 0; j < P; j++) sum += dy[j];
+            a->db[oc] += sum;
+        }
+}
+
+static void cnnvis__conv2d_backward_weights_simd(cnnvis__conv_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__conv_work f;
+    cnnvis__conv_weights_args w;
+    cnnvis__gemm gm;
+    int group;
+    memset(&f, 0, sizeof f);
+    memset(&gm, 0, sizeof gm);
+    /* the chunk comes from max_batch, not from this batch, so sums always split the same way */
+    f.a = a, f.pl = cnnvis__conv_plan_of(&a->g, a->max_batch), f.micro = cnnvis__micro_select(kernels);
+    if (a->db) cnnvis__parallel_for(a->pool, a->g.oc, cnnvis__conv_db_range, a);
+    w.f = &f;
+    for (group = 0; group < a->g.groups; group++) {
+        f.group = group;
+        for (w.n0 = 0; w.n0 < a->g.n; w.n0 += f.pl.chunk) {
+            w.count = CNNVIS__MIN(f.pl.chunk, a->g.n - w.n0);
+            w.ap = a->scratch;
+            w.bp = a->scratch + f.pl.w_b_offset;
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(f.pl.ocg), cnnvis__conv_weights_pack_a, &w);
+            cnnvis__parallel_for(a->pool, cnnvis__panels_b(f.pl.kd), cnnvis__conv_weights_pack_b, &w);
+            gm.m = f.pl.ocg, gm.n = f.pl.kd, gm.k = w.count * f.pl.P;
+            gm.ap = w.ap, gm.bp = w.bp, gm.micro = f.micro;
+            gm.c = a->dw + (size_t)group * f.pl.ocg * f.pl.kd, gm.c_rs = (size_t)f.pl.kd, gm.c_cs = 1;
+            cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm.m), cnnvis__gemm_range, &gm);
+        }
+    }
+}
+
+/* --- Fully connected on the fast path ------------------------------------------------------
+   forward          Y^T (OUT x N) = W (OUT x IN) . X^T (IN x N)
+   backward data    dX^T (IN x N) = W^T (IN x OUT) . dY^T (OUT x N)
+   backward weights dW (OUT x IN) += dY^T (OUT x N) . X (N x IN)
+   W is packed block by block as it is used (it can be larger than any scratch); the batch
+   side is packed whole. */
+
+static void cnnvis__fc_bias_range(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int n;
+    for (n = begin; n < end; n++) memcpy(a->y + (size_t)n * a->out, a->b, sizeof(float) * a->out);
+}
+
+static void cnnvis__fc_db_range(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int o, n;
+    for (o = begin; o < end; o++)
+        for (n = 0; n < a->n; n++) a->db[o] += a->dy[(size_t)n * a->out + o];
+}
+
+/* --- Fully connected, a few images: matrix-vector products ---------------------------------
+   With one image the product above fills one of a micro-tile's 16 columns and packs all of
+   W for it, so for up to CNNVIS__FC_GEMV_MAX images the fast kernels read W in place instead.
+   They do the same arithmetic as the GEMM, operation for operation: each sum starts from the
+   bias (forward) or from zero (backward), adds the fused multiply-add chain of each KC-long
+   stretch of k, started from zero, in order. So an image gets the same bits whichever path
+   and batch it went through, as it does on the GEMM path at any batch.
+   forward:  items (image, group of CNNVIS__FC_ROWS outputs); 8 rows of W are read along k and
+             transposed in registers, so that the lanes are outputs as in the micro-kernel.
+   backward: items (image, block of CNNVIS__FC_COLS inputs); a row of W is already a row of
+             W^T's lanes. */
+#define CNNVIS__FC_GEMV_MAX 4 /* images; the GEMM costs the same from 1 to 16 */
+#define CNNVIS__FC_ROWS 8
+#define CNNVIS__FC_COLS 64
+
+static int cnnvis__fc_row_groups(const cnnvis__fc_args *a) { return (a->out + CNNVIS__FC_ROWS - 1) / CNNVIS__FC_ROWS; }
+static int cnnvis__fc_col_blocks(const cnnvis__fc_args *a) { return (a->in + CNNVIS__FC_COLS - 1) / CNNVIS__FC_COLS; }
+
+#if CNNVIS__HAVE_AVX2
+/* acc + w * x, rounded once, as one lane of _mm256_fmadd_ps. */
+CNNVIS__AVX2_FN static float cnnvis__fma1__avx2(float w, float x, float acc)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(x), _mm_set_ss(acc)));
+}
+
+/* acc + the 8 rows of W at w (row stride `in`), columns k..k+7, times x[k..k+7]: the block
+   is transposed in registers so that each column is one vector, and the columns are added
+   one after the other, each lane (output) summing in the order of k. */
+CNNVIS__AVX2_INLINE static __m256 cnnvis__fc_columns8__avx2(const float *w, size_t in, const float *x, int k, __m256 acc)
+{
+    __m256 r0 = _mm256_loadu_ps(w + k), r1 = _mm256_loadu_ps(w + in + k);
+    __m256 r2 = _mm256_loadu_ps(w + 2 * in + k), r3 = _mm256_loadu_ps(w + 3 * in + k);
+    __m256 r4 = _mm256_loadu_ps(w + 4 * in + k), r5 = _mm256_loadu_ps(w + 5 * in + k);
+    __m256 r6 = _mm256_loadu_ps(w + 6 * in + k), r7 = _mm256_loadu_ps(w + 7 * in + k);
+    __m256 u0 = _mm256_unpacklo_ps(r0, r1), u1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 u2 = _mm256_unpacklo_ps(r2, r3), u3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 u4 = _mm256_unpacklo_ps(r4, r5), u5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 u6 = _mm256_unpacklo_ps(r6, r7), u7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_broadcast_ss(x + k + 0), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x20), _mm256_broadcast_ss(x + k + 1), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x20), _mm256_broadcast_ss(x + k + 2), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x20), _mm256_broadcast_ss(x + k + 3), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s0, s4, 0x31), _mm256_broadcast_ss(x + k + 4), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s1, s5, 0x31), _mm256_broadcast_ss(x + k + 5), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s2, s6, 0x31), _mm256_broadcast_ss(x + k + 6), acc);
+    acc = _mm256_fmadd_ps(_mm256_permute2f128_ps(s3, s7, 0x31), _mm256_broadcast_ss(x + k + 7), acc);
+    return acc;
+}
+
+/* Each KC-long stretch of k is its own chain of dependent multiply-adds, waiting 4 cycles on
+   each; four stretches are summed side by side when the row has them (fc6's 1024 inputs),
+   so that the FMA units are kept busy, and added to y in their order, as one at a time
+   would. (Four groups of rows side by side would do the same arithmetic, but their 32 rows,
+   4 KB apart in alexnet_mini's fc6, fall in the same L1 sets and evict each other.) */
+CNNVIS__AVX2_FN static void cnnvis__fc_forward__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    size_t in = (size_t)a->in;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc = 0, k, r;
+        const float *x = a->x + (size_t)n * a->in, *w = a->w + (size_t)o0 * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        while (pc < a->in) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            if (rows == CNNVIS__FC_ROWS && pc + 4 * CNNVIS__KC <= a->in) {
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+                float lane[4 * CNNVIS__FC_ROWS];
+                for (k = pc; k < pc + CNNVIS__KC; k += 8) { /* CNNVIS__KC is a multiple of 8 */
+                    acc0 = cnnvis__fc_columns8__avx2(w, in, x, k, acc0);
+                    acc1 = cnnvis__fc_columns8__avx2(w, in, x, k + CNNVIS__KC, acc1);
+                    acc2 = cnnvis__fc_columns8__avx2(w, in, x, k + 2 * CNNVIS__KC, acc2);
+                    acc3 = cnnvis__fc_columns8__avx2(w, in, x, k + 3 * CNNVIS__KC, acc3);
+                }
+                _mm256_storeu_ps(lane, acc0), _mm256_storeu_ps(lane + 8, acc1);
+                _mm256_storeu_ps(lane + 16, acc2), _mm256_storeu_ps(lane + 24, acc3);
+                for (r = 0; r < CNNVIS__FC_ROWS; r++) y[r] = y[r] + lane[r] + lane[8 + r] + lane[16 + r] + lane[24 + r];
+                pc += 4 * CNNVIS__KC;
+            } else if (rows == CNNVIS__FC_ROWS) {
+                __m256 acc = _mm256_setzero_ps();
+                float lane[CNNVIS__FC_ROWS];
+                for (k = pc; k + 8 <= pc + kc; k += 8) acc = cnnvis__fc_columns8__avx2(w, in, x, k, acc);
+                _mm256_storeu_ps(lane, acc);
+                for (r = 0; r < rows; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = cnnvis__fma1__avx2(w[(size_t)r * in + kk], x[kk], lane[r]);
+                    y[r] += lane[r];
+                }
+                pc += kc;
+            } else {
+                for (r = 0; r < rows; r++) {
+                    float acc = 0.0f;
+                    for (k = pc; k < pc + kc; k++) acc = cnnvis__fma1__avx2(w[(size_t)r * in + k], x[k], acc);
+                    y[r] += acc;
+                }
+                pc += kc;
+            }
+        }
+    }
+}
+
+CNNVIS__AVX2_FN static void cnnvis__fc_backward_data__avx2(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            i = 0;
+            if (cols == CNNVIS__FC_COLS) { /* 8 independent chains keep the FMA units busy */
+                __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in;
+                    __m256 g = _mm256_broadcast_ss(dy + o);
+                    c0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 0), g, c0), c1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), g, c1);
+                    c2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 16), g, c2), c3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 24), g, c3);
+                    c4 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 32), g, c4), c5 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 40), g, c5);
+                    c6 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 48), g, c6), c7 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 56), g, c7);
+                }
+                _mm256_storeu_ps(dx + 0, _mm256_add_ps(_mm256_loadu_ps(dx + 0), c0));
+                _mm256_storeu_ps(dx + 8, _mm256_add_ps(_mm256_loadu_ps(dx + 8), c1));
+                _mm256_storeu_ps(dx + 16, _mm256_add_ps(_mm256_loadu_ps(dx + 16), c2));
+                _mm256_storeu_ps(dx + 24, _mm256_add_ps(_mm256_loadu_ps(dx + 24), c3));
+                _mm256_storeu_ps(dx + 32, _mm256_add_ps(_mm256_loadu_ps(dx + 32), c4));
+                _mm256_storeu_ps(dx + 40, _mm256_add_ps(_mm256_loadu_ps(dx + 40), c5));
+                _mm256_storeu_ps(dx + 48, _mm256_add_ps(_mm256_loadu_ps(dx + 48), c6));
+                _mm256_storeu_ps(dx + 56, _mm256_add_ps(_mm256_loadu_ps(dx + 56), c7));
+                i = CNNVIS__FC_COLS;
+            }
+            for (; i + 8 <= cols; i += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (o = pc; o < pc + kc; o++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + (size_t)o * a->in + i), _mm256_broadcast_ss(dy + o), acc);
+                _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = cnnvis__fma1__avx2(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
+#if CNNVIS__HAVE_NEON
+static void cnnvis__fc_forward__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int groups = cnnvis__fc_row_groups(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / groups, o0 = item % groups * CNNVIS__FC_ROWS; /* image, first output */
+        int rows = CNNVIS__MIN(CNNVIS__FC_ROWS, a->out - o0), pc, k, r, q;
+        const float *x = a->x + (size_t)n * a->in;
+        float *y = a->y + (size_t)n * a->out + o0;
+        for (r = 0; r < rows; r++) y[r] = a->b[o0 + r];
+        for (pc = 0; pc < a->in; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->in - pc);
+            for (q = 0; q < rows; q += 4) { /* quads of outputs */
+                const float *w = a->w + (size_t)(o0 + q) * a->in;
+                float lane[4];
+                int quad = CNNVIS__MIN(4, rows - q);
+                k = pc;
+                if (quad == 4) {
+                    float32x4_t acc = vdupq_n_f32(0.0f);
+                    for (; k + 4 <= pc + kc; k += 4) {
+                        /* rows q..q+3, columns k..k+3, transposed: c[j] holds column k+j */
+                        float32x4_t r0 = vld1q_f32(w + k), r1 = vld1q_f32(w + (size_t)a->in + k);
+                        float32x4_t r2 = vld1q_f32(w + (size_t)2 * a->in + k), r3 = vld1q_f32(w + (size_t)3 * a->in + k);
+                        float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+                        float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)), vdupq_n_f32(x[k + 0]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)), vdupq_n_f32(x[k + 1]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)), vdupq_n_f32(x[k + 2]));
+                        acc = vfmaq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)), vdupq_n_f32(x[k + 3]));
+                    }
+                    vst1q_f32(lane, acc);
+                } else {
+                    lane[0] = lane[1] = lane[2] = lane[3] = 0.0f;
+                }
+                for (r = 0; r < quad; r++) {
+                    int kk;
+                    for (kk = k; kk < pc + kc; kk++) lane[r] = fmaf(w[(size_t)r * a->in + kk], x[kk], lane[r]);
+                    y[q + r] += lane[r];
+                }
+            }
+        }
+    }
+}
+
+static void cnnvis__fc_backward_data__neon(void *p, int begin, int end)
+{
+    const cnnvis__fc_args *a = (const cnnvis__fc_args *)p;
+    int blocks = cnnvis__fc_col_blocks(a), item;
+    for (item = begin; item < end; item++) {
+        int n = item / blocks, i0 = item % blocks * CNNVIS__FC_COLS; /* image, first input */
+        int cols = CNNVIS__MIN(CNNVIS__FC_COLS, a->in - i0), pc, o, i;
+        const float *dy = a->dy + (size_t)n * a->out, *w = a->w + i0;
+        float *dx = a->dx + (size_t)n * a->in + i0;
+        for (i = 0; i < cols; i++) dx[i] = 0.0f;
+        for (pc = 0; pc < a->out; pc += CNNVIS__KC) {
+            int kc = CNNVIS__MIN(CNNVIS__KC, a->out - pc);
+            for (i = 0; i + 16 <= cols; i += 16) { /* 4 independent chains */
+                float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+                for (o = pc; o < pc + kc; o++) {
+                    const float *row = w + (size_t)o * a->in + i;
+                    float32x4_t g = vdupq_n_f32(dy[o]);
+                    c0 = vfmaq_f32(c0, vld1q_f32(row), g), c1 = vfmaq_f32(c1, vld1q_f32(row + 4), g);
+                    c2 = vfmaq_f32(c2, vld1q_f32(row + 8), g), c3 = vfmaq_f32(c3, vld1q_f32(row + 12), g);
+                }
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), c0));
+                vst1q_f32(dx + i + 4, vaddq_f32(vld1q_f32(dx + i + 4), c1));
+                vst1q_f32(dx + i + 8, vaddq_f32(vld1q_f32(dx + i + 8), c2));
+                vst1q_f32(dx + i + 12, vaddq_f32(vld1q_f32(dx + i + 12), c3));
+            }
+            for (; i + 4 <= cols; i += 4) {
+                float32x4_t acc = vdupq_n_f32(0.0f);
+                for (o = pc; o < pc + kc; o++) acc = vfmaq_f32(acc, vld1q_f32(w + (size_t)o * a->in + i), vdupq_n_f32(dy[o]));
+                vst1q_f32(dx + i, vaddq_f32(vld1q_f32(dx + i), acc));
+            }
+            for (; i < cols; i++) {
+                float acc = 0.0f;
+                for (o = pc; o < pc + kc; o++) acc = fmaf(w[(size_t)o * a->in + i], dy[o], acc);
+                dx[i] += acc;
+            }
+        }
+    }
+}
+#endif
+
+/* The packed product of a fully connected layer: B packed by pk (the images' side), then
+   C += A.B by the micro-kernel. gm and pk describe the operands; the three passes below fill
+   them in. */
+static void cnnvis__fc_product(cnnvis__fc_args *a, cnnvis_kernels kernels, cnnvis__gemm *gm, cnnvis__pack_args *pk)
+{
+    size_t b_size = CNNVIS__MAX(cnnvis__pad((size_t)a->n, CNNVIS__NR) * (size_t)CNNVIS__MAX(a->in, a->out),
+                                cnnvis__pad((size_t)a->in, CNNVIS__NR) * (size_t)a->n);
+    gm->micro = cnnvis__micro_select(kernels), gm->bp = a->scratch, gm->a_buf = a->scratch + b_size;
+    pk->dst = a->scratch;
+    cnnvis__parallel_for(a->pool, cnnvis__panels_b(pk->cols), cnnvis__pack_b_range, pk);
+    cnnvis__parallel_for(a->pool, cnnvis__panels_a(gm->m), cnnvis__gemm_range, gm);
+}
+
+/* Y (OUT x N, stored (N, OUT)) = b + W . X^T */
+static void cnnvis__fc_forward_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__gemm gm;
+    cnnvis__pack_args pk;
+    memset(&gm, 0, sizeof gm);
+    cnnvis__parallel_for(a->pool, a->n, cnnvis__fc_bias_range, a);
+    pk.src = a->x, pk.rs = 1, pk.cs = (size_t)a->in, pk.rows = a->in, pk.cols = a->n; /* X^T */
+    gm.m = a->out, gm.n = a->n, gm.k = a->in;
+    gm.a = a->w, gm.a_rs = (size_t)a->in, gm.a_cs = 1;
+    gm.c = a->y, gm.c_rs = 1, gm.c_cs = (size_t)a->out;
+    cnnvis__fc_product(a, kernels, &gm, &pk);
+}
+
+/* dX (IN x N, stored (N, IN)) = W^T . dY^T */
+static void cnnvis__fc_backward_data_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__gemm gm;
+    cnnvis__pack_args pk;
+    memset(&gm, 0, sizeof gm);
+    memset(a->dx, 0, sizeof(float) * (size_t)a->n * a->in);
+    pk.src = a->dy, pk.rs = 1, pk.cs = (size_t)a->out, pk.rows = a->out, pk.cols = a->n; /* dY^T */
+    gm.m = a->in, gm.n = a->n, gm.k = a->out;
+    gm.a = a->w, gm.a_rs = 1, gm.a_cs = (size_t)a->in;
+    gm.c = a->dx, gm.c_rs = 1, gm.c_cs = (size_t)a->in;
+    cnnvis__fc_product(a, kernels, &gm, &pk);
+}
+
+/* dW (OUT x IN) += dY^T . X, db += the column sums of dY */
+static void cnnvis__fc_backward_weights_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+{
+    cnnvis__gemm gm;
+    cnnvis__pack_args pk;
+    memset(&gm, 0, sizeof gm);
+    cnnvis__parallel_for(a->pool, a->out, cnnvis__fc_db_range, a);
+    pk.src = a->x, pk.rs = (size_t)a->in, pk.cs = 1, pk.rows = a->n, pk.cols = a->in; /* X */
+    gm.m = a->out, gm.n = a->in, gm.k = a->n;
+    gm.a = a->dy, gm.a_rs = 1, gm.a_cs = (size_t)a->out;
+    gm.c = a->dw, gm.c_rs = (size_t)a->in, gm.c_cs = 1;
+    cnnvis__fc_product(a, kernels, &gm, &pk);
+}
+
+/* --- Kernel dispatch ---------------------------------------------------------------------
+   The functions without a suffix choose the kernel from the net's `kernels` (AUTO was
+   resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
+
+static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__relu_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__relu_forward__neon;
+#endif
+    (void)k;
+    return cnnvis__relu_forward__reference;
+}
+
+static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__relu_backward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__relu_backward__neon;
+#endif
+    (void)k;
+    return cnnvis__relu_backward__reference;
+}
+
+static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_forward_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
+}
+
+static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_data_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
+}
+
+static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
+{
+    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_weights_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
+}
+
+static cnnvis__range_fn cnnvis__fc_forward_gemv_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_forward__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_forward__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+static cnnvis__range_fn cnnvis__fc_backward_data_gemv_select(cnnvis_kernels k)
+{
+#if CNNVIS__HAVE_AVX2
+    if (k == CNNVIS_KERNELS_AVX2) return cnnvis__fc_backward_data__avx2;
+#endif
+#if CNNVIS__HAVE_NEON
+    if (k == CNNVIS_KERNELS_NEON) return cnnvis__fc_backward_data__neon;
+#endif
+    (void)k;
+    return NULL;
+}
+
+static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_select(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
+    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_forward_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
+}
+
+static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_select(net->kernels);
+    if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
+    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_data_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
+}
+
+static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
+{
+    if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_weights_simd(a, net->kernels);
+    else cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
+}
+
+/* Scratch floats for the fast kernels: the largest need over the layers. */
+static size_t cnnvis__scratch_need(const cnnvis_net *net)
+{
+    size_t need = 0;
+    int i, B = net->desc.max_batch, T = net->n_threads;
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (L->desc.kind == CNNVIS_LAYER_CONV) {
+            cnnvis__conv_geom g;
+            cnnvis__conv_plan pl;
+            g.n = B, g.ic = L->in_c, g.ih = L->in_h, g.iw = L->in_w, g.oc = L->out_c, g.oh = L->out_h, g.ow = L->out_w;
+            g.k = L->desc.kernel, g.s = L->desc.stride, g.p = L->desc.pad, g.groups = L->desc.groups;
+            pl = cnnvis__conv_plan_of(&g, B);
+            need = CNNVIS__MAX(need, pl.shared + pl.per_thread * (size_t)T);
+        } else if (L->desc.kind == CNNVIS_LAYER_FC) {
+            size_t in = (size_t)L->in_c * L->in_h * L->in_w, out = (size_t)L->out_c;
+            size_t b = CNNVIS__MAX(cnnvis__pad((size_t)B, CNNVIS__NR) * CNNVIS__MAX(in, out), cnnvis__pad(in, CNNVIS__NR) * B);
+            need = CNNVIS__MAX(need, b + (size_t)T * CNNVIS__MCP * CNNVIS__MR * CNNVIS__KC);
+        }
+    }
+    return need;
+}
+
+static int cnnvis__cpu_has_avx2(void)
+{
+#if CNNVIS__HAVE_AVX2
+#if defined(__AVX2__) && defined(__FMA__)
+    return 1;
+#else
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#else
+    return 0;
+#endif
+}
+
+CNNVIS__DEF const char *cnnvis_kernels_name(cnnvis_kernels k)
+{
+    switch (k) {
+    case CNNVIS_KERNELS_AUTO: return "auto";
+    case CNNVIS_KERNELS_REFERENCE: return "reference";
+    case CNNVIS_KERNELS_AVX2: return "avx2";
+    case CNNVIS_KERNELS_NEON: return "neon";
+    }
+    return "?";
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
+{
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: net is NULL");
+    switch (k) {
+    case CNNVIS_KERNELS_AUTO:
+        net->kernels = CNNVIS_KERNELS_REFERENCE;
+        if (CNNVIS__HAVE_NEON) net->kernels = CNNVIS_KERNELS_NEON;
+        if (cnnvis__cpu_has_avx2()) net->kernels = CNNVIS_KERNELS_AVX2;
+        return CNNVIS_OK;
+    case CNNVIS_KERNELS_REFERENCE: net->kernels = k; return CNNVIS_OK;
+    case CNNVIS_KERNELS_AVX2:
+        if (!cnnvis__cpu_has_avx2())
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "AVX2 kernels: %s", CNNVIS__HAVE_AVX2 ? "this CPU has no AVX2+FMA" : "not in this build");
+        net->kernels = k;
+        return CNNVIS_OK;
+    case CNNVIS_KERNELS_NEON:
+        if (!CNNVIS__HAVE_NEON) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "NEON kernels: not in this build");
+        net->kernels = k;
+        return CNNVIS_OK;
+    }
+    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: unknown kernels %d", (int)k);
+}
+/* ======================================================================================
+   B2  Appendix: training and checkpoints                                    >>b2_training
+   SGD with momentum, evaluation, the checkpoint format
+   ====================================================================================== */
+
+
+/* --- Training -------------------------------------------------------------------------- */
+
+static int cnnvis__all_finite(const float *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* After a non-finite loss: name the first layer whose weights or output went bad. */
+static cnnvis_result cnnvis__numeric_fault(const cnnvis_net *net, const char *what)
+{
+    int i;
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s has a non-finite weight", what, net->step,
+                                L->desc.name);
+        if (!cnnvis__all_finite(L->out.data, cnnvis_tensor_count(&L->out)))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: layer %s produced the first non-finite output "
+                                "(learning rate too high?)", what, net->step, L->desc.name);
+    }
+    return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: the loss is not finite", what, net->step);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
+                                                float momentum, float weight_decay, float *loss)
+{
+    int i, was_training;
+    size_t j;
+    float l;
+    cnnvis_result r;
+    if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
+    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: lr %g, momentum %g, weight decay %g must be finite", lr,
+                            momentum, weight_decay);
+    if (x->data && !cnnvis__all_finite(x->data, cnnvis_tensor_count(x))) {
+        for (j = 0; j < cnnvis_tensor_count(x) && isfinite(x->data[j]); j++) continue;
+        return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "step %lld: input image %zu has a non-finite value", net->step,
+                            j / ((size_t)x->c * x->h * x->w));
+    }
+    for (i = 0; i < net->n_layers; i++) {
+        /* A NaN weight can hide behind a ReLU (NaN > 0 is false) and leave the loss finite. */
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite weight", net->step,
+                                L->desc.name);
+    }
+    was_training = net->training;
+    net->training = 1;
+    r = cnnvis_net_forward(net, x);
+    net->training = was_training;
+    CNNVIS__TRY(r);
+    CNNVIS__TRY(cnnvis_net_loss(net, labels, &l));
+    if (!isfinite(l)) return cnnvis__numeric_fault(net, "training");
+    cnnvis_net_zero_grad(net);
+    CNNVIS__TRY(cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
+                                    CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->dw, L->n_w) || !cnnvis__all_finite(L->db, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
+                                L->desc.name);
+    }
+    /* A learning rate far too high shows first here: the update itself overflows. Refused
+       before any weight changes, so the net stays as it was before this step. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        int bad = 0;
+        for (j = 0; j < L->n_w && !bad; j++)
+            bad = !isfinite(L->w[j] - lr * (momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j]));
+        for (j = 0; j < L->n_b && !bad; j++) bad = !isfinite(L->b[j] - lr * (momentum * L->vb[j] + L->db[j]));
+        if (bad)
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
+                                "high?)", net->step, L->desc.name, lr);
+    }
+    /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        for (j = 0; j < L->n_w; j++) {
+            L->vw[j] = momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j];
+            L->w[j] -= lr * L->vw[j];
+        }
+        for (j = 0; j < L->n_b; j++) {
+            L->vb[j] = momentum * L->vb[j] + L->db[j];
+            L->b[j] -= lr * L->vb[j];
+        }
+    }
+    net->step++;
+    if (loss) *loss = l;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
+{
+    if (!ev) return;
+    cnnvis_free(ev->class_acc);
+    cnnvis_free(ev->confusion);
+    memset(ev, 0, sizeof *ev);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds, cnnvis_eval *ev)
+{
+    int begin, i, c, was_training, K;
+    int32_t *labels;
+    int *per_class;
+    double loss_sum = 0;
+    long correct = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ev) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: ev is NULL");
+    memset(ev, 0, sizeof *ev);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_evaluate: net is NULL");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_evaluate", ds, net));
+    K = net->n_classes;
+    ev->n = ds->n, ev->n_classes = K;
+    ev->class_acc = (float *)cnnvis__alloc(sizeof(float) * (size_t)K);
+    ev->confusion = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)K * K);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)net->desc.max_batch);
+    per_class = (int *)cnnvis__alloc(sizeof(int) * (size_t)K);
+    if (!ev->class_acc || !ev->confusion || !labels || !per_class) {
+        cnnvis_free(labels), cnnvis_free(per_class), cnnvis_eval_free(ev);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_evaluate: out of memory for %d classes", K);
+    }
+    was_training = net->training;
+    net->training = 0;
+    for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
+        int count = CNNVIS__MIN(net->desc.max_batch, ds->n - begin);
+        cnnvis_tensor x = net->input;
+        float l;
+        x.n = count;
+        r = cnnvis_dataset_batch(ds, begin, count, net, &x, labels);
+        if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
+        if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels, &l);
+        if (r != CNNVIS_OK) break;
+        loss_sum += (double)l * count;
+        for (i = 0; i < count; i++) {
+            const float *p = net->probs.data + (size_t)i * K;
+            int best = 0;
+            for (c = 1; c < K; c++)
+                if (p[c] > p[best]) best = c;
+            ev->confusion[(size_t)labels[i] * K + best]++;
+            per_class[labels[i]]++;
+            correct += best == labels[i];
+        }
+    }
+    net->training = was_training;
+    if (r == CNNVIS_OK) {
+        ev->accuracy = (float)((double)correct / ds->n);
+        ev->loss = (float)(loss_sum / ds->n);
+        for (c = 0; c < K; c++)
+            ev->class_acc[c] = per_class[c] ? (float)ev->confusion[(size_t)c * K + c] / (float)per_class[c] : 0.0f;
+    } else {
+        cnnvis_eval_free(ev);
+    }
+    cnnvis_free(labels), cnnvis_free(per_class);
+    return r;
+}
+
+static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, double eta)
+{
+    char bar[21];
+    int i, filled = (int)(fraction * 20);
+    for (i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+    bar[20] = 0;
+    fprintf(stderr, "\repoch %d/%d [%s] %3d%% %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %d:%02d ", s->epoch, s->epochs,
+            bar, (int)(fraction * 100), s->images_per_s, s->train_loss, 100.0 * s->train_acc, (int)eta / 60,
+            (int)eta % 60);
+    fflush(stderr);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train, const cnnvis_dataset *test,
+                                           const cnnvis_train_desc *desc)
+{
+    cnnvis_attack_desc attack;
+    cnnvis_rng attack_rng;
+    float *attack_work = NULL;
+    cnnvis_train_desc d;
+    cnnvis_train_stats st;
+    cnnvis_rng rng;
+    cnnvis_tensor x;
+    int32_t *order = NULL, *labels = NULL;
+    int epoch, i, steps_per_epoch, show;
+    long long total_steps, step0, warmup, ramp;
+    double t0, seen = 0, loss_sum, correct;
+    int seen_epoch;
+    cnnvis_result r = CNNVIS_OK;
+    if (!net || !desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: NULL %s", net ? "desc" : "net");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (train set)", train, net));
+    if (test) CNNVIS__TRY(cnnvis__check_dataset("cnnvis_net_train (test set)", test, net));
+    d = *desc;
+    d.epochs = CNNVIS__DEF_VAL(d.epochs, 10);
+    d.batch = CNNVIS__DEF_VAL(d.batch, 64);
+    d.lr = CNNVIS__DEF_VAL(d.lr, 0.01f);
+    d.momentum = CNNVIS__DEF_VAL(d.momentum, 0.9f);
+    d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
+    d.step_epochs = CNNVIS__DEF_VAL(d.step_epochs, CNNVIS__MAX(1, d.epochs / 3));
+    d.gamma = CNNVIS__DEF_VAL(d.gamma, 0.1f);
+    if (d.epochs < 1 || d.epochs > 100000) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: epochs %d (1..100000)", d.epochs);
+    if (d.batch < 1 || d.batch > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: batch %d is not in 1..%d (the net's max_batch)", d.batch,
+                            net->desc.max_batch);
+    if (!(d.lr > 0) || !isfinite(d.lr) || !(d.momentum >= 0 && d.momentum < 1) || !(d.weight_decay >= 0))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: lr %g (> 0), momentum %g ([0, 1)), weight decay %g (>= 0)",
+                            d.lr, d.momentum, d.weight_decay);
+    if (d.crop_pad < 0 || d.crop_pad > 1024 || (int)d.schedule < 0 || d.schedule > CNNVIS_LR_CONSTANT || d.warmup < -1 ||
+        d.dropout_ramp < -1)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: crop_pad %d, schedule %d, warmup %d or dropout_ramp %d out "
+                            "of range", d.crop_pad, (int)d.schedule, d.warmup, d.dropout_ramp);
+    for (i = 0; i < train->n; i++)
+        if (train->labels[i] < 0 || train->labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: label %d of training image %d is not in [0, %d)",
+                                (int)train->labels[i], i, net->n_classes);
+    if (d.adversarial) {
+        CNNVIS__TRY(cnnvis__attack_desc_defaults("cnnvis_net_train (adversarial)", &attack, d.adversarial, net));
+        if (attack.method == CNNVIS_ATTACK_LBFGS)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial training takes FGSM or PGD, not L-BFGS");
+        if (!(d.adversarial_share >= 0 && d.adversarial_share <= 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: adversarial_share %g is not in (0, 1]", d.adversarial_share);
+        d.adversarial_share = CNNVIS__DEF_VAL(d.adversarial_share, 0.5f);
+        attack_work = (float *)cnnvis__alloc(sizeof(float) * 2 * (size_t)d.batch * train->c * train->h * train->w);
+        if (!attack_work) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for adversarial images");
+        cnnvis_rng_seed(&attack_rng, d.seed ^ 0xad5e7a11ULL); /* its own stream: training without it is unchanged */
+    }
+    order = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)train->n);
+    labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)d.batch);
+    if (!order || !labels) {
+        cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
+    }
+    for (i = 0; i < train->n; i++) order[i] = i;
+    cnnvis_rng_seed(&rng, d.seed);
+    show = d.progress >= 0 && isatty(STDERR_FILENO);
+    steps_per_epoch = (train->n + d.batch - 1) / d.batch;
+    total_steps = (long long)steps_per_epoch * d.epochs;
+    warmup = d.warmup < 0 ? 0 : d.warmup > 0 ? d.warmup : (int)CNNVIS__MIN(200, total_steps / 10);
+    ramp = d.dropout_ramp < 0 ? 0 : d.dropout_ramp > 0 ? d.dropout_ramp : total_steps / 2;
+    step0 = net->step;
+    memset(&st, 0, sizeof st);
+    st.epochs = d.epochs, st.steps_per_epoch = steps_per_epoch;
+    t0 = cnnvis__now();
+    x = net->input; /* train_step copies into net->input anyway: build batches in place */
+    for (epoch = 1; epoch <= d.epochs && r == CNNVIS_OK; epoch++) {
+        int stop = 0;
+        /* Fisher-Yates shuffle, from the training seed */
+        for (i = train->n - 1; i > 0; i--) {
+            int j = (int)cnnvis_rng_below(&rng, (uint32_t)i + 1), t = order[i];
+            order[i] = order[j], order[j] = t;
+        }
+        loss_sum = 0, correct = 0, seen_epoch = 0;
+        for (i = 0; i < train->n && !stop; i += d.batch) {
+            int count = CNNVIS__MIN(d.batch, train->n - i), b, c;
+            long long step = net->step - step0;
+            float lr = d.lr, l;
+            if (d.schedule == CNNVIS_LR_COSINE) lr = d.lr * 0.5f * (1.0f + (float)cos(3.14159265358979 * step / total_steps));
+            if (d.schedule == CNNVIS_LR_STEP) lr = d.lr * powf(d.gamma, (float)((epoch - 1) / d.step_epochs));
+            if (step < warmup) lr *= (float)(step + 1) / (float)warmup;
+            net->dropout_scale = step < ramp ? (float)step / (float)ramp : 1.0f;
+            x.n = count;
+            for (b = 0; b < count; b++) {
+                int sy = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int sx = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int flip = d.flip ? (int)(cnnvis_rng_u64(&rng) >> 63) : 0;
+                cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
+                labels[b] = train->labels[order[i + b]];
+            }
+            /* The pixels are bytes, but a mean or std changed by hand in net->desc can make
+               them NaN or infinite once normalised: name the training image. */
+            for (b = 0; b < count && r == CNNVIS_OK; b++) {
+                size_t per = (size_t)train->c * train->h * train->w;
+                if (!cnnvis__all_finite(x.data + b * per, per))
+                    r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_train, epoch %d of %d, step %lld: training image %d is "
+                                     "not finite once normalised (check net->desc.mean and std)", epoch, d.epochs, net->step,
+                                     (int)order[i + b]);
+            }
+            if (r != CNNVIS_OK) break;
+            if (d.adversarial) {
+                int n_adv = (int)(d.adversarial_share * count + 0.5f);
+                if (n_adv > 0) r = cnnvis__train_adversarial(net, x.data, labels, n_adv, &attack, &attack_rng, attack_work);
+                if (r != CNNVIS_OK) {
+                    r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (adversarial images)", epoch, d.epochs);
+                    break;
+                }
+            }
+            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
+                break;
+            }
+            loss_sum += (double)l * count;
+            for (b = 0; b < count; b++) {
+                const float *p = net->probs.data + (size_t)b * net->n_classes;
+                int best = 0;
+                for (c = 1; c < net->n_classes; c++)
+                    if (p[c] > p[best]) best = c;
+                correct += best == labels[b];
+            }
+            seen += count, seen_epoch += count;
+            st.epoch = epoch, st.step = net->step, st.lr = lr, st.end_of_epoch = 0;
+            st.train_loss = (float)(loss_sum / seen_epoch), st.train_acc = (float)(correct / seen_epoch);
+            st.test_loss = st.test_acc = -1;
+            st.seconds = cnnvis__now() - t0;
+            st.images_per_s = seen / (st.seconds > 1e-9 ? st.seconds : 1e-9);
+            if (show) {
+                double done = (double)(net->step - step0) / total_steps;
+                cnnvis__progress(&st, (double)seen_epoch / train->n, st.seconds / done * (1 - done));
+            }
+            if (d.callback && d.callback_every > 0 && (net->step - step0) % d.callback_every == 0)
+                stop = d.callback(net, &st, d.user);
+        }
+        if (r != CNNVIS_OK) break;
+        if (test) {
+            cnnvis_eval ev;
+            r = cnnvis_net_evaluate(net, test, &ev);
+            if (r != CNNVIS_OK) {
+                r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (test set)", epoch, d.epochs);
+                break;
+            }
+            st.test_loss = ev.loss, st.test_acc = ev.accuracy;
+            cnnvis_eval_free(&ev);
+        }
+        st.end_of_epoch = 1;
+        st.seconds = cnnvis__now() - t0;
+        if (show) {
+            fprintf(stderr, "\repoch %d/%d  %6.0f img/s  loss %.4f  acc %5.1f%%", epoch, d.epochs, st.images_per_s,
+                    st.train_loss, 100.0 * st.train_acc);
+            if (test) fprintf(stderr, "  test loss %.4f  test acc %5.2f%%", st.test_loss, 100.0 * st.test_acc);
+            fprintf(stderr, "  %.0fs%20s\n", st.seconds, "");
+        }
+        if (d.callback && d.callback(net, &st, d.user)) break;
+        if (stop) break;
+    }
+    net->dropout_scale = 1.0f;
+    cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
+    return r;
+}
+
+/* --- Checkpoints ------------------------------------------------------------------------
+   Layout (README.md, "Checkpoint format"); every number little-endian:
+     "CNNVISck"  u32 version=1
+     u32 in_c, in_h, in_w, n_layers, n_classes;  f32 mean[3], std[3]
+     per layer: u32 kind; char name[32]; i32 out_channels, kernel, stride, pad, groups, size;
+                f32 alpha, beta, k, p; u32 n_weights, n_biases; f32 weights[]; f32 biases[]
+     per class: u8 length (0..63); that many bytes of name
+     u32 CRC-32 of every byte before it                                                    */
+
+#define CNNVIS__CKPT_MAGIC "CNNVISck"
+#define CNNVIS__CKPT_VERSION 1u
+#define CNNVIS__CKPT_MAX_SIZE ((size_t)4 << 30)
+
+static uint32_t cnnvis__crc_table[256];
+static int cnnvis__crc_ready;
+
+CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    if (!cnnvis__crc_ready) { /* idempotent: racing threads write the same values */
+        uint32_t c, k, bit;
+        for (k = 0; k < 256; k++) {
+            for (c = k, bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            cnnvis__crc_table[k] = c;
+        }
+        cnnvis__crc_ready = 1;
+    }
+    if (!p) return crc; /* no bytes */
+    crc = ~crc;
+    for (i = 0; i < n; i++) crc = cnnvis__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+static unsigned char *cnnvis__put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+    return p + 4;
+}
+
+static unsigned char *cnnvis__put_f32(unsigned char *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    return cnnvis__put_u32(p, v);
+}
+
+static uint32_t cnnvis__get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float cnnvis__get_f32(const unsigned char *p)
+{
+    uint32_t v = cnnvis__get_u32(p);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+#define CNNVIS__CKPT_HEADER 56
+#define CNNVIS__CKPT_LAYER 84
+
+CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path)
+{
+    size_t size = CNNVIS__CKPT_HEADER + 4, j;
+    unsigned char *buf, *p;
+    int i;
+    cnnvis_result r;
+    if (!net || !path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_save: NULL %s", net ? "path" : "net");
+    /* A net that went bad (NaN after a too high learning rate) must not replace the last
+       good checkpoint, e.g. from a per-epoch save in a training callback. */
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (!cnnvis__all_finite(L->w, L->n_w) || !cnnvis__all_finite(L->b, L->n_b))
+            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_net_save: layer %s has a non-finite weight; %s is left as it was",
+                                L->desc.name, path);
+    }
+    for (i = 0; i < net->n_layers; i++) size += CNNVIS__CKPT_LAYER + 4 * (net->layers[i].n_w + net->layers[i].n_b);
+    for (i = 0; i < net->n_classes; i++) size += 1 + strlen(cnnvis_net_class_name(net, i));
+    p = buf = (unsigned char *)cnnvis__alloc(size);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_save: out of memory for %zu bytes", size);
+    memcpy(p, CNNVIS__CKPT_MAGIC, 8), p += 8;
+    p = cnnvis__put_u32(p, CNNVIS__CKPT_VERSION);
+    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_c), p = cnnvis__put_u32(p, (uint32_t)net->desc.in_h);
+    p = cnnvis__put_u32(p, (uint32_t)net->desc.in_w), p = cnnvis__put_u32(p, (uint32_t)net->n_layers);
+    p = cnnvis__put_u32(p, (uint32_t)net->n_classes);
+    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.mean[i]);
+    for (i = 0; i < 3; i++) p = cnnvis__put_f32(p, net->desc.std[i]);
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        const cnnvis_layer_desc *ld = &L->desc;
+        p = cnnvis__put_u32(p, (uint32_t)ld->kind);
+        memcpy(p, ld->name, CNNVIS_NAME_LEN), p += CNNVIS_NAME_LEN;
+        p = cnnvis__put_u32(p, (uint32_t)ld->out_channels), p = cnnvis__put_u32(p, (uint32_t)ld->kernel);
+        p = cnnvis__put_u32(p, (uint32_t)ld->stride), p = cnnvis__put_u32(p, (uint32_t)ld->pad);
+        p = cnnvis__put_u32(p, (uint32_t)ld->groups), p = cnnvis__put_u32(p, (uint32_t)ld->size);
+        p = cnnvis__put_f32(p, ld->alpha), p = cnnvis__put_f32(p, ld->beta);
+        p = cnnvis__put_f32(p, ld->k), p = cnnvis__put_f32(p, ld->p);
+        p = cnnvis__put_u32(p, (uint32_t)L->n_w), p = cnnvis__put_u32(p, (uint32_t)L->n_b);
+        for (j = 0; j < L->n_w; j++) p = cnnvis__put_f32(p, L->w[j]);
+        for (j = 0; j < L->n_b; j++) p = cnnvis__put_f32(p, L->b[j]);
+    }
+    for (i = 0; i < net->n_classes; i++) {
+        const char *name = cnnvis_net_class_name(net, i);
+        size_t len = strlen(name);
+        *p++ = (unsigned char)len;
+        memcpy(p, name, len), p += len;
+    }
+    p = cnnvis__put_u32(p, cnnvis_crc32(0, buf, size - 4));
+    CNNVIS_ASSERT((size_t)(p - buf) == size);
+    r = cnnvis_file_write(path, buf, size);
+    cnnvis_free(buf);
+    return r;
+}
+
+/* A checkpoint taken apart: the description and where each layer's numbers start. */
+typedef struct cnnvis__ckpt {
+    cnnvis_net_desc desc;
+    const unsigned char *weights[CNNVIS_MAX_LAYERS];
+    uint32_t n_w[CNNVIS_MAX_LAYERS], n_b[CNNVIS_MAX_LAYERS];
+    int n_classes;
+    char names[CNNVIS_CLASS_LEN * 1024]; /* the first 1024 class names; the rest read later */
+    const unsigned char *names_at;
+} cnnvis__ckpt;
+
+static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *buf, size_t size)
+{
+    const unsigned char *p = buf, *end;
+    uint32_t version, n_layers, n_classes, i;
+    int crc_ok;
+    const char *crc_note;
+    memset(ck, 0, sizeof *ck);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "checkpoint: NULL data");
+    if (size < 8 || memcmp(buf, CNNVIS__CKPT_MAGIC, 8) != 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: wrong magic (expected \"%s\"); is this a cnnvis checkpoint?",
+                            CNNVIS__CKPT_MAGIC);
+    if (size < CNNVIS__CKPT_HEADER + 4) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated (%zu bytes)", size);
+    version = cnnvis__get_u32(buf + 8);
+    if (version != CNNVIS__CKPT_VERSION)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: version %u, this library reads version %u", version,
+                            CNNVIS__CKPT_VERSION);
+    crc_ok = cnnvis__get_u32(buf + size - 4) == cnnvis_crc32(0, buf, size - 4);
+    crc_note = crc_ok ? "" : " (and the CRC does not match: the file is corrupt or truncated)";
+    end = buf + size - 4;
+    p = buf + 12;
+    cnnvis_net_desc_init(&ck->desc, (int)cnnvis__get_u32(p), (int)cnnvis__get_u32(p + 4), (int)cnnvis__get_u32(p + 8));
+    n_layers = cnnvis__get_u32(p + 12), n_classes = cnnvis__get_u32(p + 16);
+    if (cnnvis__get_u32(p) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 4) > CNNVIS__MAX_DIM || cnnvis__get_u32(p + 8) > CNNVIS__MAX_DIM)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: absurd input shape %ux%ux%u%s", cnnvis__get_u32(p),
+                            cnnvis__get_u32(p + 4), cnnvis__get_u32(p + 8), crc_note);
+    if (n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u layers (1..%d)%s", n_layers, CNNVIS_MAX_LAYERS, crc_note);
+    if (n_classes < 1 || n_classes > (1u << 24))
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %u classes (1..%u)%s", n_classes, 1u << 24, crc_note);
+    p += 20;
+    for (i = 0; i < 3; i++) ck->desc.mean[i] = cnnvis__get_f32(p + 4 * i), ck->desc.std[i] = cnnvis__get_f32(p + 12 + 4 * i);
+    p += 24;
+    for (i = 0; i < n_layers; i++) {
+        cnnvis_layer_desc *ld = &ck->desc.layers[i];
+        size_t numbers;
+        if ((size_t)(end - p) < CNNVIS__CKPT_LAYER)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in layer %u of %u%s", i, n_layers, crc_note);
+        ld->kind = (cnnvis_layer_kind)cnnvis__get_u32(p);
+        if (ld->kind <= CNNVIS_LAYER_NONE || ld->kind >= CNNVIS_LAYER_KIND_COUNT)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u has unknown kind %u%s", i, (unsigned)ld->kind, crc_note);
+        memcpy(ld->name, p + 4, CNNVIS_NAME_LEN);
+        if (!memchr(ld->name, 0, CNNVIS_NAME_LEN))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u's name is not zero-terminated%s", i, crc_note);
+        p += 4 + CNNVIS_NAME_LEN;
+        ld->out_channels = (int32_t)cnnvis__get_u32(p), ld->kernel = (int32_t)cnnvis__get_u32(p + 4);
+        ld->stride = (int32_t)cnnvis__get_u32(p + 8), ld->pad = (int32_t)cnnvis__get_u32(p + 12);
+        ld->groups = (int32_t)cnnvis__get_u32(p + 16), ld->size = (int32_t)cnnvis__get_u32(p + 20);
+        ld->alpha = cnnvis__get_f32(p + 24), ld->beta = cnnvis__get_f32(p + 28);
+        ld->k = cnnvis__get_f32(p + 32), ld->p = cnnvis__get_f32(p + 36);
+        ck->n_w[i] = cnnvis__get_u32(p + 40), ck->n_b[i] = cnnvis__get_u32(p + 44);
+        p += 48;
+        numbers = (size_t)ck->n_w[i] + ck->n_b[i];
+        if (numbers > (size_t)(end - p) / 4)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %u (%s) claims %u weights and %u biases, the file has "
+                                "room for %zu numbers: truncated%s", i, ld->name, ck->n_w[i], ck->n_b[i],
+                                (size_t)(end - p) / 4, crc_note);
+        ck->weights[i] = p;
+        p += 4 * numbers;
+    }
+    ck->desc.n_layers = (int)n_layers;
+    ck->n_classes = (int)n_classes;
+    ck->names_at = p;
+    for (i = 0; i < n_classes; i++) {
+        uint32_t len;
+        if (p >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: truncated in class name %u%s", i, crc_note);
+        len = *p++;
+        if (len >= CNNVIS_CLASS_LEN || len > (size_t)(end - p))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: class name %u has length %u%s", i, len,
+                                len >= CNNVIS_CLASS_LEN ? " (at most 63)" : ": truncated");
+        if (i < 1024) memcpy(ck->names + (size_t)i * CNNVIS_CLASS_LEN, p, len);
+        p += len;
+    }
+    if (p != end)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %zu unexpected bytes before the CRC%s", (size_t)(end - p), crc_note);
+    if (!crc_ok)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: CRC mismatch (stored %08x, computed %08x): the file is corrupt",
+                            cnnvis__get_u32(end), cnnvis_crc32(0, buf, size - 4));
+    return CNNVIS_OK;
+}
+
+/* Does a parsed checkpoint fit net's architecture layer by layer? net need only be resolved
+   (shapes and counts), not allocated. */
+static cnnvis_result cnnvis__ckpt_check(const cnnvis_net *net, const cnnvis__ckpt *ck)
+{
+    int i;
+    if (ck->desc.n_layers != net->n_layers || ck->n_classes != net->n_classes || ck->desc.in_c != net->desc.in_c ||
+        ck->desc.in_h != net->desc.in_h || ck->desc.in_w != net->desc.in_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %d layers, input %dx%dx%d, %d classes; the net has %d, %dx%dx%d, %d",
+                            ck->desc.n_layers, ck->desc.in_c, ck->desc.in_h, ck->desc.in_w, ck->n_classes, net->n_layers,
+                            net->desc.in_c, net->desc.in_h, net->desc.in_w, net->n_classes);
+    for (i = 0; i < net->n_layers; i++) {
+        const cnnvis_layer *L = &net->layers[i];
+        if (ck->desc.layers[i].kind != L->desc.kind || ck->n_w[i] != L->n_w || ck->n_b[i] != L->n_b)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: layer %d (%s) is a %s with %u weights and %u biases; the "
+                                "architecture needs a %s with %zu and %zu", i, ck->desc.layers[i].name,
+                                cnnvis__kind_prefix[ck->desc.layers[i].kind], ck->n_w[i], ck->n_b[i],
+                                cnnvis__kind_prefix[L->desc.kind], L->n_w, L->n_b);
+    }
+    return CNNVIS_OK;
+}
+
+/* Copy a parsed checkpoint's numbers into net, after checking that every layer fits. */
+static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
+{
+    int i;
+    size_t j;
+    const unsigned char *p;
+    CNNVIS__TRY(cnnvis__ckpt_check(net, ck));
+    for (i = 0; i < net->n_layers; i++) {
+        cnnvis_layer *L = &net->layers[i];
+        for (p = ck->weights[i], j = 0; j < L->n_w; j++, p += 4) L->w[j] = cnnvis__get_f32(p);
+        for (j = 0; j < L->n_b; j++, p += 4) L->b[j] = cnnvis__get_f32(p);
+    }
+    for (i = 0, p = ck->names_at; i < net->n_classes; i++) {
+        char *dst = net->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+        memset(dst, 0, CNNVIS_CLASS_LEN);
+        memcpy(dst, p + 1, *p);
+        p += 1 + *p;
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
+{
+    cnnvis__ckpt *ck;
+    cnnvis_net *net = NULL;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load: out is NULL");
+    *out = NULL;
+    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
+    if (!ck) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
+    r = cnnvis__ckpt_parse(ck, (const unsigned char *)data, size);
+    if (r == CNNVIS_OK) {
+        /* the architecture and its weight counts are checked before anything large is
+           allocated: a file cannot make the loader ask for more than it describes */
+        cnnvis_net *shape = (cnnvis_net *)cnnvis__alloc(sizeof *shape);
+        if (!shape) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load: out of memory");
+        else if (cnnvis__net_resolve(shape, &ck->desc) != CNNVIS_OK)
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
+        else r = cnnvis__ckpt_check(shape, ck);
+        cnnvis_free(shape);
+    }
+    if (r == CNNVIS_OK) {
+        if (runtime) {
+            ck->desc.max_batch = runtime->max_batch, ck->desc.n_threads = runtime->n_threads;
+            ck->desc.kernels = runtime->kernels, ck->desc.seed = runtime->seed;
+        }
+        r = cnnvis_net_create(&ck->desc, &net); /* its own code: ARG for a bad runtime desc, NOMEM */
+    }
+    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
+    if (r != CNNVIS_OK) cnnvis_net_free(net), net = NULL;
+    cnnvis_free(ck);
+    *out = net;
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime, cnnvis_net **out)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (out) *out = NULL;
+    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    r = cnnvis_net_load_memory(buf, size, runtime, out);
+    cnnvis_free(buf);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis__ckpt *ck;
+    cnnvis_result r;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load_weights: net is NULL");
+    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
+    r = ck ? cnnvis__ckpt_parse(ck, buf, size) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load_weights: out of memory");
+    if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
+    cnnvis_free(ck);
+    cnnvis_free(buf);
+    return r;
+}
+
+static void cnnvis__progress_bar(const char *what, double fraction, double seconds)
+{
+    char bar[31];
+    int i, filled = (int)(fraction * 30);
+    double eta = fraction > 0 ? seconds / fraction * (1 - fraction) : 0;
+    for (i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r%s [%s] %3d%%  %.0fs  ETA %.0fs ", what, bar, (int)(fraction * 100), seconds, eta);
+    if (fraction >= 1) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+/* ======================================================================================
+   B3  Appendix: file formats and data sets                                   >>b3_formats
+   files, gzip, IDX, CIFAR-10, PNG and PNM, data sets
+   ====================================================================================== */
+
+
+CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
+{
+    if (!ds) return;
+    if (ds->owner) {
+        cnnvis_free(ds->px);
+        cnnvis_free(ds->labels);
+        cnnvis_free(ds->class_names);
+        cnnvis_free(ds->concepts);
+        cnnvis_free(ds->concept_names);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds, int begin, int count)
+{
+    if (!view || !ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: NULL argument");
+    if (begin < 0 || count < 1 || begin > ds->n - count)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_slice: images [%d, %lld) are not within the %d images", begin,
+                            (long long)begin + count, ds->n);
+    *view = *ds;
+    view->px = ds->px + (size_t)begin * ds->c * ds->h * ds->w;
+    view->labels = ds->labels + begin;
+    if (ds->concepts) view->concepts = ds->concepts + (size_t)begin * ds->n_categories * ds->h * ds->w;
+    view->n = count;
+    view->owner = 0;
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net)
+{
+    if (!ds || !ds->px || !ds->labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set is NULL or empty", fn);
+    if (ds->n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set has no images", fn);
+    if (ds->n_categories < 0 || ds->n_categories > CNNVIS_MAX_CATEGORIES)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's n_categories %d is not in [0, %d]", fn, ds->n_categories,
+                            CNNVIS_MAX_CATEGORIES);
+    if (net && (ds->c != net->desc.in_c || ds->h != net->desc.in_h || ds->w != net->desc.in_w))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the data set's images are %dx%dx%d, the net takes %dx%dx%d", fn, ds->c, ds->h,
+                            ds->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS_OK;
+}
+
+/* Image `index` of ds into dst (c, h, w), normalised for net, moved by (dy, dx) pixels with
+   zero (black) pixels coming in at the borders, and mirrored left-right if flip. */
+static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, const cnnvis_net *net, int dy, int dx,
+                               int flip)
+{
+    int ch, y, x;
+    for (ch = 0; ch < ds->c; ch++) {
+        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
+        const unsigned char *src = ds->px + ((size_t)index * ds->c + ch) * ds->h * ds->w;
+        for (y = 0; y < ds->h; y++)
+            for (x = 0; x < ds->w; x++) {
+                int sy = y + dy, sx = (flip ? ds->w - 1 - x : x) + dx;
+                float p = sy >= 0 && sy < ds->h && sx >= 0 && sx < ds->w ? src[sy * ds->w + sx] * (1.0f / 255.0f) : 0.0f;
+                *dst++ = (p - m) * inv;
+            }
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
+                                               cnnvis_tensor *x, int32_t *labels)
+{
+    int i;
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_batch", ds, net));
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: NULL net or tensor");
+    if (begin < 0 || count < 1 || begin > ds->n - count)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %lld) are not within the %d images", begin,
+                            (long long)begin + count, ds->n);
+    if (x->n != count || x->c != ds->c || x->h != ds->h || x->w != ds->w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
+                            x->c, x->h, x->w, count, ds->c, ds->h, ds->w);
+    for (i = 0; i < count; i++) {
+        cnnvis__load_image(x->data + (size_t)i * ds->c * ds->h * ds->w, ds, begin + i, net, 0, 0, 0);
+        if (labels) labels[i] = ds->labels[begin + i];
+    }
+    return CNNVIS_OK;
+}
+
+
+/* --- Files ------------------------------------------------------------------------------ */
+
+CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out, size_t *size)
+{
+    FILE *f;
+    long len;
+    unsigned char *buf;
+    struct stat st;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: NULL output");
+    *out = NULL, *size = 0;
+    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: path is NULL");
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s is not a regular file (a directory?)", path);
+    f = fopen(path, "rb");
+    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for reading", path);
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: cannot find its size (not a regular file?)", path);
+    }
+    if ((unsigned long)len > max_size) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %ld bytes is more than the %zu this reader accepts", path, len, max_size);
+    }
+    buf = (unsigned char *)CNNVIS_MALLOC((size_t)len + 1);
+    if (!buf) {
+        fclose(f);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, len);
+    }
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        CNNVIS_FREE(buf);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: read error", path);
+    }
+    fclose(f);
+    buf[len] = 0;
+    *out = buf, *size = (size_t)len;
+    return CNNVIS_OK;
+}
+
+#define CNNVIS__WRITE_PIECE ((size_t)1 << 16)
+
+CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
+{
+    char tmp[4096];
+    FILE *f;
+    size_t done, piece;
+    int ok;
+    if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
+    if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
+    /* In pieces, as a long write may fail part-way on a real disk. */
+    for (done = 0, ok = 1; ok && done < size; done += piece) {
+        piece = size - done < CNNVIS__WRITE_PIECE ? size - done : CNNVIS__WRITE_PIECE;
+        ok = CNNVIS_FWRITE((const unsigned char *)data + done, 1, piece, f) == piece;
+    }
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        remove(tmp);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s: write failed (disk full?); the old file is untouched", path);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot rename %s to %s", tmp, path);
+    }
+    return CNNVIS_OK;
+}
+
+/* --- gzip / inflate (RFC 1952, RFC 1951): enough to read .gz data sets without zlib ------ */
+
+typedef struct cnnvis__inflate_state {
+    const unsigned char *src, *end;
+    uint32_t bitbuf;
+    int bitcount;
+    unsigned char *out;
+    size_t len, cap, max;
+    const char *error;
+} cnnvis__inflate_state;
+
+typedef struct cnnvis__huffman {
+    short count[16];   /* codes of each length */
+    short symbol[320]; /* symbols ordered by code */
+} cnnvis__huffman;
+
+static uint32_t cnnvis__inflate_bits(cnnvis__inflate_state *s, int n)
+{
+    uint32_t v;
+    while (s->bitcount < n) {
+        if (s->src >= s->end) {
+            s->error = "truncated deflate stream";
+            return 0;
+        }
+        s->bitbuf |= (uint32_t)*s->src++ << s->bitcount;
+        s->bitcount += 8;
+    }
+    v = s->bitbuf & ((1u << n) - 1);
+    s->bitbuf >>= n;
+    s->bitcount -= n;
+    return v;
+}
+
+/* Canonical Huffman code from code lengths; 0 if the lengths over-subscribe the code. */
+static int cnnvis__inflate_build(cnnvis__huffman *h, const unsigned char *lengths, int n)
+{
+    short offs[16];
+    int len, sym, left = 1;
+    memset(h->count, 0, sizeof h->count);
+    for (sym = 0; sym < n; sym++) h->count[lengths[sym]]++;
+    for (len = 1; len < 16; len++) {
+        left = left * 2 - h->count[len];
+        if (left < 0) return 0;
+    }
+    offs[1] = 0;
+    for (len = 1; len < 15; len++) offs[len + 1] = (short)(offs[len] + h->count[len]);
+    for (sym = 0; sym < n; sym++)
+        if (lengths[sym]) h->symbol[offs[lengths[sym]]++] = (short)sym;
+    return 1;
+}
+
+static int cnnvis__inflate_decode(cnnvis__inflate_state *s, const cnnvis__huffman *h)
+{
+    int code = 0, first = 0, index = 0, len;
+    for (len = 1; len < 16; len++) {
+        int count;
+        code |= (int)cnnvis__inflate_bits(s, 1);
+        count = h->count[len];
+        if (code - first < count) return h->symbol[index + code - first];
+        index += count, first += count;
+        first <<= 1, code <<= 1;
+        if (s->error) return -1;
+    }
+    s->error = "invalid Huffman code";
+    return -1;
+}
+
+static int cnnvis__inflate_put(cnnvis__inflate_state *s, unsigned char byte)
+{
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 65536;
+        unsigned char *grown;
+        if (cap > s->max) cap = s->max;
+        if (s->len >= cap) {
+            s->error = "the decompressed data is larger than allowed";
+            return 0;
+        }
+        grown = (unsigned char *)CNNVIS_MALLOC(cap);
+        if (!grown) {
+            s->error = "out of memory";
+            return 0;
+        }
+        if (s->len) memcpy(grown, s->out, s->len);
+        cnnvis_free(s->out);
+        s->out = grown, s->cap = cap;
+    }
+    s->out[s->len++] = byte;
+    return 1;
+}
+
+static int cnnvis__inflate_codes(cnnvis__inflate_state *s, const cnnvis__huffman *lit, const cnnvis__huffman *dist)
+{
+    static const short len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                       31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    static const short len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static const short dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static const short dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+    for (;;) {
+        int sym = cnnvis__inflate_decode(s, lit);
+        if (sym < 0 || s->error) return 0;
+        if (sym < 256) {
+            if (!cnnvis__inflate_put(s, (unsigned char)sym)) return 0;
+        } else if (sym == 256) {
+            return 1;
+        } else {
+            int length, d;
+            size_t distance;
+            sym -= 257;
+            if (sym >= 29) {
+                s->error = "invalid length code";
+                return 0;
+            }
+            length = len_base[sym] + (int)cnnvis__inflate_bits(s, len_extra[sym]);
+            d = cnnvis__inflate_decode(s, dist);
+            if (d < 0 || d >= 30) {
+                s->error = s->error ? s->error : "invalid distance code";
+                return 0;
+            }
+            distance = (size_t)dist_base[d] + cnnvis__inflate_bits(s, dist_extra[d]);
+            if (s->error) return 0;
+            if (distance > s->len) {
+                s->error = "distance reaches before the start of the data";
+                return 0;
+            }
+            while (length--)
+                if (!cnnvis__inflate_put(s, s->out[s->len - distance])) return 0;
+        }
+    }
+}
+
+static int cnnvis__inflate_block_dynamic(cnnvis__inflate_state *s)
+{
+    static const unsigned char order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+    unsigned char lengths[320];
+    cnnvis__huffman lencode, lit, dist;
+    int nlen = (int)cnnvis__inflate_bits(s, 5) + 257, ndist = (int)cnnvis__inflate_bits(s, 5) + 1;
+    int ncode = (int)cnnvis__inflate_bits(s, 4) + 4, index;
+    if (s->error) return 0;
+    if (nlen > 286 || ndist > 30) {
+        s->error = "bad dynamic block counts";
+        return 0;
+    }
+    memset(lengths, 0, sizeof lengths);
+    for (index = 0; index < ncode; index++) lengths[order[index]] = (unsigned char)cnnvis__inflate_bits(s, 3);
+    if (s->error || !cnnvis__inflate_build(&lencode, lengths, 19)) {
+        s->error = s->error ? s->error : "bad code-length code";
+        return 0;
+    }
+    memset(lengths, 0, sizeof lengths);
+    for (index = 0; index < nlen + ndist;) {
+        int sym = cnnvis__inflate_decode(s, &lencode), repeat, value = 0;
+        if (sym < 0 || s->error) return 0;
+        if (sym < 16) {
+            lengths[index++] = (unsigned char)sym;
+            continue;
+        }
+        if (sym == 16) {
+            if (index == 0) {
+                s->error = "repeat with no previous length";
+                return 0;
+            }
+            value = lengths[index - 1];
+            repeat = 3 + (int)cnnvis__inflate_bits(s, 2);
+        } else if (sym == 17) {
+            repeat = 3 + (int)cnnvis__inflate_bits(s, 3);
+        } else {
+            repeat = 11 + (int)cnnvis__inflate_bits(s, 7);
+        }
+        if (index + repeat > nlen + ndist) {
+            s->error = "too many code lengths";
+            return 0;
+        }
+        while (repeat--) lengths[index++] = (unsigned char)value;
+    }
+    if (lengths[256] == 0) {
+        s->error = "no end-of-block code";
+        return 0;
+    }
+    if (!cnnvis__inflate_build(&lit, lengths, nlen) || !cnnvis__inflate_build(&dist, lengths + nlen, ndist)) {
+        s->error = "over-subscribed Huffman code";
+        return 0;
+    }
+    return cnnvis__inflate_codes(s, &lit, &dist);
+}
+
+static int cnnvis__inflate_stream(cnnvis__inflate_state *s)
+{
+    int last;
+    do {
+        int type;
+        last = (int)cnnvis__inflate_bits(s, 1);
+        type = (int)cnnvis__inflate_bits(s, 2);
+        if (s->error) return 0;
+        if (type == 0) { /* stored: the rest of the current byte is skipped */
+            unsigned len, nlen;
+            s->bitbuf = 0, s->bitcount = 0;
+            if (s->end - s->src < 4) {
+                s->error = "truncated stored block";
+                return 0;
+            }
+            len = s->src[0] | (unsigned)s->src[1] << 8, nlen = s->src[2] | (unsigned)s->src[3] << 8;
+            s->src += 4;
+            if (len != (~nlen & 0xffffu)) {
+                s->error = "stored block length check failed";
+                return 0;
+            }
+            if ((size_t)(s->end - s->src) < len) {
+                s->error = "truncated stored block";
+                return 0;
+            }
+            while (len--)
+                if (!cnnvis__inflate_put(s, *s->src++)) return 0;
+        } else if (type == 1) {
+            unsigned char lengths[320];
+            cnnvis__huffman lit, dist;
+            int sym;
+            for (sym = 0; sym < 288; sym++) lengths[sym] = sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
+            cnnvis__inflate_build(&lit, lengths, 288);
+            for (sym = 0; sym < 32; sym++) lengths[sym] = 5; /* 30 and 31 exist but are invalid */
+            cnnvis__inflate_build(&dist, lengths, 32);
+            if (!cnnvis__inflate_codes(s, &lit, &dist)) return 0;
+        } else if (type == 2) {
+            if (!cnnvis__inflate_block_dynamic(s)) return 0;
+        } else {
+            s->error = "invalid block type 3";
+            return 0;
+        }
+    } while (!last);
+    return 1;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in, size_t in_size, size_t max_out)
+{
+    const unsigned char *p = (const unsigned char *)in, *end;
+    cnnvis__inflate_state s;
+    int flags;
+    if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL output");
+    *out = NULL, *out_size = 0;
+    if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL input");
+    if (in_size < 2 || p[0] != 0x1f || p[1] != 0x8b)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: not a gzip file (%zu bytes, no 1f 8b magic)", in_size);
+    if (in_size < 18) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated (%zu bytes)", in_size);
+    if (p[2] != 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: compression method %d (only 8, deflate)", p[2]);
+    flags = p[3];
+    if (flags & 0xe0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: reserved header flags set (0x%02x)", flags);
+    end = p + in_size - 8;
+    p += 10;
+    if (flags & 4) { /* FEXTRA */
+        size_t xlen;
+        if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+        xlen = p[0] | (size_t)p[1] << 8;
+        if ((size_t)(end - p) < 2 + xlen) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+        p += 2 + xlen;
+    }
+    if (flags & 8) { /* FNAME */
+        while (p < end && *p) p++;
+        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    }
+    if (flags & 16) { /* FCOMMENT */
+        while (p < end && *p) p++;
+        if (p++ >= end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    }
+    if (flags & 2) p += 2; /* FHCRC */
+    if (p > end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated header");
+    memset(&s, 0, sizeof s);
+    s.src = p, s.end = end, s.max = max_out;
+    if (!cnnvis__inflate_stream(&s)) {
+        cnnvis_free(s.out);
+        if (s.error && strcmp(s.error, "out of memory") == 0) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "gzip: out of memory");
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: %s", s.error ? s.error : "corrupt data");
+    }
+    if (cnnvis__get_u32(end) != cnnvis_crc32(0, s.out, s.len) || cnnvis__get_u32(end + 4) != (uint32_t)s.len) {
+        cnnvis_free(s.out);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: CRC-32 or length check failed: the file is corrupt or truncated");
+    }
+    *out = s.out, *out_size = s.len;
+    return CNNVIS_OK;
+}
+
+/* --- IDX (MNIST, Fashion-MNIST) ----------------------------------------------------------- */
+
+#define CNNVIS__IDX_MAX_FILE ((size_t)1 << 30)
+
+static uint32_t cnnvis__get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Uncompress if gzip; *owned is what the caller must free (NULL if data is used as is). */
+static cnnvis_result cnnvis__maybe_gunzip(const unsigned char **data, size_t *size, unsigned char **owned, const char *what)
+{
+    *owned = NULL;
+    if (*size >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
+        size_t out_size;
+        cnnvis_result r = cnnvis_gunzip(owned, &out_size, *data, *size, CNNVIS__IDX_MAX_FILE);
+        if (r != CNNVIS_OK) return CNNVIS__FAIL(r, "%s: %s", what, cnnvis_last_error());
+        *data = *owned, *size = out_size;
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images, size_t images_size,
+                                                 const void *labels, size_t labels_size)
+{
+    const unsigned char *im = (const unsigned char *)images, *lb = (const unsigned char *)labels;
+    unsigned char *im_owned = NULL, *lb_owned = NULL;
+    uint32_t n, rows, cols, n_labels, i;
+    cnnvis_result r = CNNVIS_OK;
+    int max_label = 0;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!im || !lb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_idx_load: NULL data");
+    r = cnnvis__maybe_gunzip(&im, &images_size, &im_owned, "IDX images");
+    if (r == CNNVIS_OK) r = cnnvis__maybe_gunzip(&lb, &labels_size, &lb_owned, "IDX labels");
+    if (r != CNNVIS_OK) goto done;
+    if (images_size >= 4 && images_size < 16 && cnnvis__get_be32(im) == 0x803) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: truncated header (%zu of 16 bytes)", images_size);
+        goto done;
+    }
+    if (labels_size >= 4 && labels_size < 8 && cnnvis__get_be32(lb) == 0x801) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: truncated header (%zu of 8 bytes)", labels_size);
+        goto done;
+    }
+    if (images_size < 16 || cnnvis__get_be32(im) != 0x803) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: wrong magic (expected 00 00 08 03: unsigned bytes, 3 dimensions)%s",
+                         images_size >= 4 && cnnvis__get_be32(im) == 0x801 ? "; this is a label file" : "");
+        goto done;
+    }
+    if (labels_size < 8 || cnnvis__get_be32(lb) != 0x801) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: wrong magic (expected 00 00 08 01: unsigned bytes, 1 dimension)%s",
+                         labels_size >= 4 && cnnvis__get_be32(lb) == 0x803 ? "; this is an image file" : "");
+        goto done;
+    }
+    n = cnnvis__get_be32(im + 4), rows = cnnvis__get_be32(im + 8), cols = cnnvis__get_be32(im + 12);
+    n_labels = cnnvis__get_be32(lb + 4);
+    if (n < 1 || rows < 1 || cols < 1 || rows > 4096 || cols > 4096 || (uint64_t)n * rows * cols > (1u << 28)) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX images: %u images of %ux%u (at most 4096x4096 and 2^28 pixels in all)", n, rows, cols);
+        goto done;
+    }
+    if (n_labels != n) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: %u images but %u labels", n, n_labels);
+        goto done;
+    }
+    if (images_size - 16 < (size_t)n * rows * cols || labels_size - 8 < (size_t)n) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX: truncated (%zu image bytes for %u x %u x %u, %zu label bytes for %u)",
+                         images_size - 16, n, rows, cols, labels_size - 8, n);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (lb[8 + i] > 254) {
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "IDX labels: label %u of image %u is more than 254", lb[8 + i], i);
+            goto done;
+        }
+        max_label = CNNVIS__MAX(max_label, lb[8 + i]);
+    }
+    ds->px = (unsigned char *)cnnvis__alloc((size_t)n * rows * cols);
+    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * n);
+    if (!ds->px || !ds->labels) {
+        cnnvis_free(ds->px), cnnvis_free(ds->labels);
+        memset(ds, 0, sizeof *ds);
+        r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "IDX: out of memory for %u images", n);
+        goto done;
+    }
+    memcpy(ds->px, im + 16, (size_t)n * rows * cols);
+    for (i = 0; i < n; i++) ds->labels[i] = lb[8 + i];
+    ds->n = (int)n, ds->c = 1, ds->h = (int)rows, ds->w = (int)cols;
+    ds->n_classes = max_label + 1 > 10 ? max_label + 1 : 10;
+    ds->owner = 1;
+done:
+    cnnvis_free(im_owned), cnnvis_free(lb_owned);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path, const char *labels_path)
+{
+    unsigned char *im = NULL, *lb = NULL;
+    size_t im_size = 0, lb_size = 0;
+    cnnvis_result r;
+    if (ds) memset(ds, 0, sizeof *ds);
+    r = cnnvis_file_read(images_path, CNNVIS__IDX_MAX_FILE, &im, &im_size);
+    if (r == CNNVIS_OK) r = cnnvis_file_read(labels_path, CNNVIS__IDX_MAX_FILE, &lb, &lb_size);
+    if (r == CNNVIS_OK) r = cnnvis_idx_load_memory(ds, im, im_size, lb, lb_size);
+    cnnvis_free(im), cnnvis_free(lb);
+    return r;
+}
+
+/* --- Images ------------------------------------------------------------------------------ */
+
+CNNVIS__DEF cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c)
+{
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: im is NULL");
+    memset(im, 0, sizeof *im);
+    if (w < 1 || h < 1 || (c != 1 && c != 3) || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
+        (long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_create: %dx%d with %d channels (1 or 3 channels, at most %d a side "
+                            "and %d pixels)", w, h, c, CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
+    im->px = (unsigned char *)cnnvis__alloc((size_t)w * h * c);
+    if (!im->px) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_create: out of memory for %dx%dx%d", w, h, c);
+    im->w = w, im->h = h, im->c = c;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF void cnnvis_image_free(cnnvis_image *im)
+{
+    if (!im) return;
+    cnnvis_free(im->px);
+    memset(im, 0, sizeof *im);
+}
+
+static cnnvis_result cnnvis__check_image(const char *fn, const cnnvis_image *im)
+{
+    if (!im || !im->px || im->w < 1 || im->h < 1 || (im->c != 1 && im->c != 3))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: not a valid image (NULL, empty, or not 1 or 3 channels)", fn);
+    return CNNVIS_OK;
+}
+
+/* PNM (netpbm) headers: whitespace-separated decimal fields, where a '#' comment runs to
+   the end of its line and counts as whitespace. */
+typedef struct cnnvis__text {
+    const unsigned char *p, *end;
+} cnnvis__text;
+
+static void cnnvis__pnm_space(cnnvis__text *s)
+{
+    while (s->p < s->end) {
+        if (*s->p == '#') {
+            while (s->p < s->end && *s->p != '\n' && *s->p != '\r') s->p++;
+        } else if (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r' || *s->p == '\v' || *s->p == '\f') {
+            s->p++;
+        } else {
+            return;
+        }
+    }
+}
+
+static cnnvis_result cnnvis__pnm_uint(cnnvis__text *s, const char *what, unsigned *v, unsigned max)
+{
+    unsigned long long value = 0;
+    cnnvis__pnm_space(s);
+    if (s->p >= s->end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated before the %s", what);
+    if (*s->p == '-') return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is negative", what);
+    if (*s->p < '0' || *s->p > '9')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is not a number (found byte 0x%02x)", what, *s->p);
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        value = value * 10 + (unsigned)(*s->p++ - '0');
+        if (value > max) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: the %s is larger than %u", what, max);
+    }
+    *v = (unsigned)value;
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__pnm_decode(cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    cnnvis__text s;
+    unsigned w, h, maxval, sample;
+    int kind, c, ascii;
+    size_t i, count;
+    s.p = data, s.end = data + size;
+    if (size < 2 || data[0] != 'P' || data[1] < '1' || data[1] > '6')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNM image: expected P2, P3, P5 or P6 at the start");
+    kind = data[1] - '0';
+    if (kind == 1 || kind == 4) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNM: P%d bitmaps are not supported (P2, P3, P5, P6 are)", kind);
+    c = kind == 3 || kind == 6 ? 3 : 1;
+    ascii = kind == 2 || kind == 3;
+    s.p += 2;
+    if (s.p < s.end && *s.p != '#' && *s.p != ' ' && *s.p != '\t' && *s.p != '\n' && *s.p != '\r' && *s.p != '\v' &&
+        *s.p != '\f')
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after the magic P%d", kind);
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "width", &w, CNNVIS_IMAGE_MAX_SIDE));
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "height", &h, CNNVIS_IMAGE_MAX_SIDE));
+    CNNVIS__TRY(cnnvis__pnm_uint(&s, "maxval", &maxval, 65535));
+    if (w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: size %ux%u has a zero side", w, h);
+    if ((unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: %ux%u is more than %d pixels", w, h, CNNVIS_IMAGE_MAX_PIXELS);
+    if (maxval < 1) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: maxval 0 (1..65535)");
+    count = (size_t)w * h * c;
+    if (!ascii) { /* exactly one whitespace character (or a comment line) before the raster */
+        if (s.p >= s.end) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated after the header");
+        if (*s.p == '#') {
+            while (s.p < s.end && *s.p != '\n' && *s.p != '\r') s.p++;
+            s.p++;
+        } else if (*s.p == ' ' || *s.p == '\t' || *s.p == '\n' || *s.p == '\r' || *s.p == '\v' || *s.p == '\f') {
+            s.p++;
+        } else {
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: no whitespace after maxval");
+        }
+        if (s.p > s.end || (size_t)(s.end - s.p) < count * (maxval > 255 ? 2 : 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: truncated raster (%ux%ux%d samples of %d bytes)", w, h, c,
+                                maxval > 255 ? 2 : 1);
+    }
+    CNNVIS__TRY(cnnvis_image_create(im, (int)w, (int)h, c));
+    for (i = 0; i < count; i++) {
+        if (ascii) {
+            cnnvis_result r = cnnvis__pnm_uint(&s, "sample", &sample, 65535);
+            if (r != CNNVIS_OK) {
+                cnnvis_image_free(im);
+                return r;
+            }
+        } else if (maxval > 255) {
+            sample = (unsigned)s.p[0] << 8 | s.p[1], s.p += 2;
+        } else {
+            sample = *s.p++;
+        }
+        if (sample > maxval) {
+            cnnvis_image_free(im);
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNM: sample %zu is %u, above maxval %u", i, sample, maxval);
+        }
+        im->px[i] = (unsigned char)((sample * 255u + maxval / 2) / maxval);
+    }
+    return CNNVIS_OK;
+}
+
+static uint32_t cnnvis__adler32(uint32_t adler, const unsigned char *p, size_t n)
+{
+    uint32_t a = adler & 0xffff, b = adler >> 16;
+    while (n) {
+        size_t block = n < 5552 ? n : 5552; /* the most bytes before b can overflow 32 bits */
+        n -= block;
+        while (block--) a += *p++, b += a;
+        a %= 65521, b %= 65521;
+    }
+    return b << 16 | a;
+}
+
+static uint32_t cnnvis__get_be32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static unsigned char *cnnvis__put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+static int cnnvis__paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *p = data + 8, *end = data + size;
+    unsigned char *z = NULL, *raw = NULL, palette[256 * 3];
+    size_t z_len = 0, z_cap = 0, row_bytes, expected, x;
+    uint32_t w = 0, h = 0, y;
+    int depth = 0, ctype = -1, channels_in, bpp, n_palette = 0, seen_idat = 0, seen_iend = 0, out_c, ch;
+    cnnvis_result r = CNNVIS_OK;
+    cnnvis__inflate_state s;
+    if (size < 8 || memcmp(data, signature, 8) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a PNG file (no PNG signature)");
+    /* First pass: check every chunk and add up the IDAT bytes. */
+    while (!seen_iend) {
+        uint32_t len;
+        const unsigned char *type;
+        if (end - p < 12) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
+        len = cnnvis__get_be32_at(p), type = p + 4;
+        if (len > (uint32_t)INT32_MAX || (size_t)(end - p - 12) < len) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
+        if (cnnvis_crc32(0, type, len + 4) != cnnvis__get_be32_at(p + 8 + len))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: CRC mismatch in a %.4s chunk: the file is corrupt", (const char *)type);
+        if (p == data + 8 && memcmp(type, "IHDR", 4) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: the first chunk is not IHDR");
+        if (memcmp(type, "IHDR", 4) == 0) {
+            if (len != 13 || p != data + 8) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad IHDR");
+            w = cnnvis__get_be32_at(p + 8), h = cnnvis__get_be32_at(p + 12), depth = p[16], ctype = p[17];
+            if (p[18] != 0 || p[19] != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: unknown compression or filter method");
+            if (p[20] != 0) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: interlaced (Adam7) images are not supported");
+            if (w < 1 || h < 1 || w > CNNVIS_IMAGE_MAX_SIDE || h > CNNVIS_IMAGE_MAX_SIDE ||
+                (unsigned long long)w * h > CNNVIS_IMAGE_MAX_PIXELS)
+                return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: size %ux%u (at most %d a side and %d pixels)", w, h,
+                                    CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
+            if (!((ctype == 0 || ctype == 2 || ctype == 4 || ctype == 6) && (depth == 8 || depth == 16)) &&
+                !(ctype == 3 && depth == 8))
+                return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: colour type %d with bit depth %d is not supported (8 or 16 "
+                                    "bits; palettes of 8 bits)", ctype, depth);
+        } else if (memcmp(type, "PLTE", 4) == 0) {
+            if (len % 3 || len > 768) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad palette");
+            memcpy(palette, p + 8, len);
+            n_palette = (int)len / 3;
+        } else if (memcmp(type, "IDAT", 4) == 0) {
+            seen_idat = 1;
+            z_cap += len;
+        } else if (memcmp(type, "IEND", 4) == 0) {
+            seen_iend = 1;
+        } else if (!(type[0] & 0x20)) {
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "PNG: unknown critical chunk %.4s", (const char *)type);
+        }
+        p += 12 + len;
+    }
+    if (!w || !seen_idat) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: no IHDR or no IDAT");
+    if (ctype == 3 && !n_palette) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: a palette image without a palette");
+    channels_in = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1 : ctype == 4 ? 2 : 4;
+    bpp = channels_in * depth / 8;
+    row_bytes = (size_t)w * bpp;
+    expected = (size_t)h * (row_bytes + 1);
+    /* Second pass: join the IDAT chunks into one zlib stream. */
+    z = (unsigned char *)CNNVIS_MALLOC(z_cap ? z_cap : 1);
+    if (!z) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "PNG: out of memory");
+    for (p = data + 8;;) {
+        uint32_t len = cnnvis__get_be32_at(p);
+        if (memcmp(p + 4, "IDAT", 4) == 0) memcpy(z + z_len, p + 8, len), z_len += len;
+        if (memcmp(p + 4, "IEND", 4) == 0) break;
+        p += 12 + len;
+    }
+    if (z_len < 6 || (z[0] & 15) != 8 || (z[0] >> 4) > 7 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 32)) {
+        CNNVIS_FREE(z);
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: bad zlib header");
+    }
+    memset(&s, 0, sizeof s);
+    s.src = z + 2, s.end = z + z_len, s.max = expected;
+    if (!cnnvis__inflate_stream(&s)) {
+        r = CNNVIS__FAIL(s.error && strcmp(s.error, "out of memory") == 0 ? CNNVIS_ERR_NOMEM : CNNVIS_ERR_FORMAT, "PNG: %s",
+                         s.error ? s.error : "corrupt data");
+    } else if (s.len != expected) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: %zu bytes of pixel data, expected %zu", s.len, expected);
+    } else if (s.end - s.src < 4 || cnnvis__get_be32_at(s.src) != cnnvis__adler32(1, s.out, s.len)) {
+        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: Adler-32 mismatch: the pixel data is corrupt");
+    }
+    CNNVIS_FREE(z);
+    raw = s.out;
+    if (r != CNNVIS_OK) {
+        cnnvis_free(raw);
+        return r;
+    }
+    /* Undo the per-row filters (PNG spec section 9). */
+    for (y = 0; y < h; y++) {
+        unsigned char *row = raw + (size_t)y * (row_bytes + 1), *cur = row + 1;
+        const unsigned char *prev = y ? raw + (size_t)(y - 1) * (row_bytes + 1) + 1 : NULL;
+        int filter = row[0];
+        if (filter > 4) {
+            cnnvis_free(raw);
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: row %u has unknown filter %d", y, filter);
+        }
+        for (x = 0; x < row_bytes; x++) {
+            int a = x >= (size_t)bpp ? cur[x - bpp] : 0, b = prev ? prev[x] : 0, c = prev && x >= (size_t)bpp ? prev[x - bpp] : 0;
+            int add = filter == 1 ? a : filter == 2 ? b : filter == 3 ? (a + b) / 2 : filter == 4 ? cnnvis__paeth(a, b, c) : 0;
+            cur[x] = (unsigned char)(cur[x] + add);
+        }
+    }
+    out_c = ctype == 0 || ctype == 4 ? 1 : 3;
+    r = cnnvis_image_create(im, (int)w, (int)h, out_c);
+    if (r == CNNVIS_OK) {
+        for (y = 0; y < h; y++) {
+            const unsigned char *row = raw + (size_t)y * (row_bytes + 1) + 1;
+            for (x = 0; x < w; x++) {
+                unsigned char *dst = im->px + ((size_t)y * w + x) * out_c;
+                if (ctype == 3) {
+                    int index = row[x];
+                    if (index >= n_palette) {
+                        cnnvis_image_free(im);
+                        r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: palette index %d of %d", index, n_palette);
+                        goto done;
+                    }
+                    memcpy(dst, palette + 3 * index, 3);
+                    continue;
+                }
+                for (ch = 0; ch < out_c; ch++) { /* alpha, the last channel of types 4 and 6, is dropped */
+                    const unsigned char *sample = row + (x * channels_in + ch) * (depth / 8);
+                    dst[ch] = depth == 8 ? sample[0] : (unsigned char)((((unsigned)sample[0] << 8 | sample[1]) * 255u + 32767) / 65535);
+                }
+            }
+        }
+    }
+done:
+    cnnvis_free(raw);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size)
+{
+    const unsigned char *d = (const unsigned char *)data;
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: im is NULL");
+    memset(im, 0, sizeof *im);
+    if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: data is NULL");
+    if (size >= 8 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N' && d[3] == 'G') return cnnvis__png_decode(im, d, size);
+    if (size >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return cnnvis__pnm_decode(im, d, size);
+    if (size >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
+        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "a JPEG file: convert it to PNG or PPM first (e.g. `convert photo.jpg photo.png`)");
+    return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "unknown image format: expected a PNG or a P2/P3/P5/P6 header");
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (im) memset(im, 0, sizeof *im);
+    CNNVIS__TRY(cnnvis_file_read(path, (size_t)1 << 30, &buf, &size));
+    r = cnnvis_image_read_memory(im, buf, size);
+    if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", path, cnnvis_last_error());
+    cnnvis_free(buf);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out, size_t *size)
+{
+    char header[64];
+    size_t count, bytes, i;
+    int n;
+    unsigned char *buf, *p;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: NULL output");
+    *out = NULL, *size = 0;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_pnm_encode", im));
+    if (maxval == 0) maxval = 255;
+    if (maxval < 1 || maxval > 65535) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: maxval %d (1..65535)", maxval);
+    n = snprintf(header, sizeof header, "P%d\n%d %d\n%d\n", im->c == 3 ? (ascii ? 3 : 6) : (ascii ? 2 : 5), im->w, im->h, maxval);
+    count = (size_t)im->w * im->h * im->c;
+    bytes = (size_t)n + count * (ascii ? 6 : maxval > 255 ? 2 : 1) + 1; /* ascii: "65535" + separator; +1 for sprintf's zero */
+    p = buf = (unsigned char *)CNNVIS_MALLOC(bytes);
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_pnm_encode: out of memory");
+    memcpy(p, header, (size_t)n), p += n;
+    for (i = 0; i < count; i++) {
+        unsigned v = ((unsigned)im->px[i] * (unsigned)maxval + 127) / 255;
+        if (ascii) p += sprintf((char *)p, "%u%c", v, (i + 1) % (size_t)(im->w * im->c) == 0 ? '\n' : ' ');
+        else if (maxval > 255) *p++ = (unsigned char)(v >> 8), *p++ = (unsigned char)v;
+        else *p++ = (unsigned char)v;
+    }
+    *out = buf, *size = (size_t)(p - buf);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
+{
+    size_t row = 0, raw_size, blocks, total, y, left, i;
+    unsigned char *buf, *p, *idat, *raw;
+    uint32_t adler = 1;
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_png_encode: NULL output");
+    *out = NULL, *size = 0;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_png_encode", im));
+    row = (size_t)im->w * im->c;
+    raw_size = im->h * (row + 1);             /* a filter byte (0: none) before each row */
+    blocks = (raw_size + 65534) / 65535;      /* stored deflate blocks hold at most 65535 bytes */
+    total = 8 + 25 + (12 + 2 + blocks * 5 + raw_size + 4) + 12;
+    p = buf = (unsigned char *)CNNVIS_MALLOC(total);
+    raw = (unsigned char *)CNNVIS_MALLOC(raw_size);
+    if (!buf || !raw) {
+        cnnvis_free(buf), cnnvis_free(raw);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_png_encode: out of memory");
+    }
+    for (y = 0; y < (size_t)im->h; y++) {
+        raw[y * (row + 1)] = 0;
+        memcpy(raw + y * (row + 1) + 1, im->px + y * row, row);
+    }
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8), p += 8;
+    p = cnnvis__put_be32(p, 13);
+    memcpy(p, "IHDR", 4);
+    cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
+    p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0; /* 8 bits, RGB or grey */
+    cnnvis__put_be32(p + 17, cnnvis_crc32(0, p, 17)), p += 21;
+    p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
+    idat = p;
+    memcpy(p, "IDAT", 4), p += 4;
+    *p++ = 0x78, *p++ = 0x01; /* zlib: deflate, 32K window, no dictionary; (0x7801 % 31 == 0) */
+    for (i = 0, left = raw_size; i < blocks; i++) {
+        size_t n = left < 65535 ? left : 65535;
+        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL on the last block, BTYPE 00: stored */
+        *p++ = (unsigned char)n, *p++ = (unsigned char)(n >> 8);
+        *p++ = (unsigned char)~n, *p++ = (unsigned char)(~n >> 8);
+        memcpy(p, raw + (raw_size - left), n), p += n;
+        left -= n;
+    }
+    adler = cnnvis__adler32(adler, raw, raw_size);
+    p = cnnvis__put_be32(p, adler);
+    p = cnnvis__put_be32(p, cnnvis_crc32(0, idat, (size_t)(p - idat)));
+    p = cnnvis__put_be32(p, 0);
+    memcpy(p, "IEND", 4);
+    p = cnnvis__put_be32(p + 4, cnnvis_crc32(0, p, 4));
+    CNNVIS_ASSERT((size_t)(p - buf) == total);
+    cnnvis_free(raw);
+    *out = buf, *size = total;
+    return CNNVIS_OK;
+}
+
+static int cnnvis__ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix), i;
+    if (ls < lx) return 0;
+    for (i = 0; i < lx; i++) {
+        char a = s[ls - lx + i];
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != suffix[i]) return 0;
+    }
+    return 1;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    cnnvis_result r;
+    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: path is NULL");
+    if (cnnvis__ends_with(path, ".png")) CNNVIS__TRY(cnnvis_png_encode(im, &buf, &size));
+    else if (cnnvis__ends_with(path, ".ppm") || cnnvis__ends_with(path, ".pgm") || cnnvis__ends_with(path, ".pnm"))
+        CNNVIS__TRY(cnnvis_pnm_encode(im, 0, 255, &buf, &size));
+    else return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: %s: the name must end in .png, .ppm, .pgm or .pnm", path);
+    r = cnnvis_file_write(path, buf, size);
+    cnnvis_free(buf);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
+{
+    cnnvis_image scaled, cropped;
+    int W, H, C, rw, rh, ch, px;
+    double scale;
+    cnnvis_result r;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: NULL net or tensor");
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_to_input", im));
+    W = net->desc.in_w, H = net->desc.in_h, C = net->desc.in_c;
+    if (x->c != C || x->h != H || x->w != W || i < 0 || i >= x->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
+                            x->n, x->c, x->h, x->w, C, H, W, i);
+    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_image_to_input: the net takes %d channels (1 or 3 here)", C);
+    scale = CNNVIS__MAX((double)W / im->w, (double)H / im->h);
+    rw = CNNVIS__MAX(W, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(H, (int)(im->h * scale + 0.5));
+    CNNVIS__TRY(cnnvis_image_resize(&scaled, im, rw, rh, scale < 1 ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR));
+    r = cnnvis_image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
+    cnnvis_image_free(&scaled);
+    CNNVIS__TRY(r);
+    for (ch = 0; ch < C; ch++) {
+        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
+        float *dst = x->data + ((size_t)i * C + ch) * H * W;
+        for (px = 0; px < W * H; px++) {
+            const unsigned char *s = cropped.px + (size_t)px * cropped.c;
+            float v = cropped.c == C ? s[ch] : C == 1 ? 0.299f * s[0] + 0.587f * s[1] + 0.114f * s[2] : s[0];
+            dst[px] = (v / 255.0f - m) * inv;
+        }
+    }
+    cnnvis_image_free(&cropped);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
+{
+    int ch, px;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: ds is NULL");
+    if (!ds || !ds->px || i < 0 || i >= ds->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
+    if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
+    CNNVIS__TRY(cnnvis_image_create(im, ds->w, ds->h, ds->c));
+    for (ch = 0; ch < ds->c; ch++)
+        for (px = 0; px < ds->w * ds->h; px++)
+            im->px[(size_t)px * ds->c + ch] = ds->px[((size_t)i * ds->c + ch) * ds->w * ds->h + px];
+    return CNNVIS_OK;
+}
+
+/* --- CIFAR-10 -------------------------------------------------------------------------------- */
+
+#define CNNVIS__CIFAR_RECORD 3073
+#define CNNVIS__CIFAR_MAX 100000
+
+static const char *cnnvis__cifar_names[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                              "dog",      "frog",       "horse", "ship", "truck"};
+
+static cnnvis_result cnnvis__cifar_parse(cnnvis_dataset *ds, int at, const unsigned char *data, size_t size)
+{
+    size_t i, n = size / CNNVIS__CIFAR_RECORD;
+    for (i = 0; i < n; i++) {
+        const unsigned char *rec = data + i * CNNVIS__CIFAR_RECORD;
+        if (rec[0] > 9) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: record %zu has label %d (0..9)", i, rec[0]);
+        ds->labels[at + (int)i] = rec[0];
+        memcpy(ds->px + (size_t)(at + (int)i) * 3072, rec + 1, 3072); /* already (C, H, W) */
+    }
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__cifar_alloc(cnnvis_dataset *ds, size_t n)
+{
+    int k;
+    if (n < 1 || n > CNNVIS__CIFAR_MAX) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu images (1..%d)", n, CNNVIS__CIFAR_MAX);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, (int)n, 3, 32, 32, 10, 0));
+    for (k = 0; k < 10; k++) cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__cifar_names[k]);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
+{
+    cnnvis_result r;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: data is NULL");
+    if (size == 0 || size % CNNVIS__CIFAR_RECORD)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "CIFAR-10: %zu bytes is not a whole number of %d-byte records (truncated, or "
+                            "not a binary batch?)", size, CNNVIS__CIFAR_RECORD);
+    CNNVIS__TRY(cnnvis__cifar_alloc(ds, size / CNNVIS__CIFAR_RECORD));
+    r = cnnvis__cifar_parse(ds, 0, (const unsigned char *)data, size);
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths)
+{
+    unsigned char *bufs[16];
+    size_t sizes[16], total = 0;
+    int k, at = 0;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: paths is NULL");
+    if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
+    memset(bufs, 0, sizeof bufs);
+    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
+        r = cnnvis_file_read(paths[k], (size_t)CNNVIS__CIFAR_MAX * CNNVIS__CIFAR_RECORD, &bufs[k], &sizes[k]);
+        if (r == CNNVIS_OK && (sizes[k] == 0 || sizes[k] % CNNVIS__CIFAR_RECORD))
+            r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %zu bytes is not a whole number of %d-byte CIFAR-10 records", paths[k],
+                             sizes[k], CNNVIS__CIFAR_RECORD);
+        if (r == CNNVIS_OK) total += sizes[k] / CNNVIS__CIFAR_RECORD;
+    }
+    if (r == CNNVIS_OK) r = cnnvis__cifar_alloc(ds, total);
+    for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
+        r = cnnvis__cifar_parse(ds, at, bufs[k], sizes[k]);
+        if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", paths[k], cnnvis_last_error());
+        at += (int)(sizes[k] / CNNVIS__CIFAR_RECORD);
+    }
+    for (k = 0; k < n_paths; k++) cnnvis_free(bufs[k]);
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
+}
+
+/* Image i of a data set as pixels (C, H, W) in [0, 1]. */
+static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i)
+{
+    size_t k, count = (size_t)ds->c * ds->h * ds->w;
+    const unsigned char *px = ds->px + (size_t)i * count;
+    for (k = 0; k < count; k++) dst[k] = px[k] * (1.0f / 255.0f);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i)
+{
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: pixels is NULL");
+    memset(pixels, 0, sizeof *pixels);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_pixels", ds, NULL));
+    if (i < 0 || i >= ds->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: image %d is not in the data set's [0, %d)", i, ds->n);
+    CNNVIS__TRY(cnnvis_tensor_create(pixels, 1, ds->c, ds->h, ds->w));
+    cnnvis__dataset_pixels(pixels->data, ds, i);
+    return CNNVIS_OK;
+}
+
+/* Images [begin, begin+m) of ds as pixels in [0, 1] and their labels. */
+static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m)
+{
+    size_t count = (size_t)ds->c * ds->h * ds->w, q;
+    const unsigned char *src = ds->px + (size_t)begin * count;
+    int i;
+    for (q = 0; q < count * (size_t)m; q++) dst[q] = src[q] * (1.0f / 255.0f);
+    for (i = 0; i < m; i++) labels[i] = ds->labels[begin + i];
+}
+/* ======================================================================================
+   B4  Appendix: drawing kit and the concept images                           >>b4_drawing
+   resizing, colour maps, montages, text, plots; the built-in pixel-labelled images
+   ====================================================================================== */
+
+
+/* --- Resizing -------------------------------------------------------------------------- */
+
+/* One output coordinate of a bilinear resize: the two source samples and the weight of the
+   second (pixel centres line up: src = (dst + 0.5) * in / out - 0.5, clamped). */
+static void cnnvis__bilinear_at(int d, int out, int in, int *i0, int *i1, float *t)
+{
+    float s = ((float)d + 0.5f) * (float)in / (float)out - 0.5f;
+    if (s < 0) s = 0;
+    if (s > (float)(in - 1)) s = (float)(in - 1);
+    *i0 = (int)s;
+    *i1 = *i0 + 1 < in ? *i0 + 1 : *i0;
+    *t = s - (float)*i0;
+}
+
+/* out[dy][dx] from src plane (h, w) with the given channel stride: float in, float out. */
+static float cnnvis__sample(const float *src, int w, int h, int stride, int dx, int dy, int dw, int dh, cnnvis_resize mode)
+{
+    if (mode == CNNVIS_RESIZE_NEAREST) {
+        int sx = (int)(((float)dx + 0.5f) * (float)w / (float)dw), sy = (int)(((float)dy + 0.5f) * (float)h / (float)dh);
+        return src[((size_t)CNNVIS__MIN(sy, h - 1) * w + CNNVIS__MIN(sx, w - 1)) * stride];
+    }
+    if (mode == CNNVIS_RESIZE_AREA) { /* integrate over [x0, x1) x [y0, y1) in source pixels */
+        double x0 = (double)dx * w / dw, x1 = (double)(dx + 1) * w / dw, y0 = (double)dy * h / dh, y1 = (double)(dy + 1) * h / dh;
+        double sum = 0, area = (x1 - x0) * (y1 - y0);
+        int sx, sy;
+        for (sy = (int)y0; sy < h && sy < y1; sy++) {
+            double wy = CNNVIS__MIN(y1, sy + 1.0) - CNNVIS__MAX(y0, (double)sy);
+            for (sx = (int)x0; sx < w && sx < x1; sx++) {
+                double wx = CNNVIS__MIN(x1, sx + 1.0) - CNNVIS__MAX(x0, (double)sx);
+                sum += wx * wy * src[((size_t)sy * w + sx) * stride];
+            }
+        }
+        return (float)(sum / area);
+    }
+    {
+        int x0, x1, y0, y1;
+        float tx, ty, top, bottom;
+        cnnvis__bilinear_at(dx, dw, w, &x0, &x1, &tx);
+        cnnvis__bilinear_at(dy, dh, h, &y0, &y1, &ty);
+        top = src[((size_t)y0 * w + x0) * stride] * (1 - tx) + src[((size_t)y0 * w + x1) * stride] * tx;
+        bottom = src[((size_t)y1 * w + x0) * stride] * (1 - tx) + src[((size_t)y1 * w + x1) * stride] * tx;
+        return top * (1 - ty) + bottom * ty;
+    }
+}
+
+/* cnnvis__sample's bilinear case over a whole plane, with each column's weights worked out
+   once rather than on every row (Network Dissection upsamples millions of maps). */
+static void cnnvis__resize_bilinear(float *dst, int dw, int dh, const float *src, int w, int h)
+{
+    int x0[256], x1[256], x, y, begin;
+    float tx[256];
+    for (begin = 0; begin < dw; begin += 256) {
+        int n = CNNVIS__MIN(256, dw - begin);
+        for (x = 0; x < n; x++) cnnvis__bilinear_at(begin + x, dw, w, &x0[x], &x1[x], &tx[x]);
+        for (y = 0; y < dh; y++) {
+            const float *row0, *row1;
+            float *out = dst + (size_t)y * dw + begin, ty;
+            int y0, y1;
+            cnnvis__bilinear_at(y, dh, h, &y0, &y1, &ty);
+            row0 = src + (size_t)y0 * w, row1 = src + (size_t)y1 * w;
+            for (x = 0; x < n; x++) {
+                float top = row0[x0[x]] * (1 - tx[x]) + row0[x1[x]] * tx[x];
+                float bottom = row1[x0[x]] * (1 - tx[x]) + row1[x1[x]] * tx[x];
+                out[x] = top * (1 - ty) + bottom * ty;
+            }
+        }
+    }
+}
+
+CNNVIS__DEF void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode)
+{
+    int x, y;
+    if (!dst || !src || w < 1 || h < 1) return; /* nothing to resize (no status to report) */
+    if (mode == CNNVIS_RESIZE_BILINEAR) {
+        cnnvis__resize_bilinear(dst, dw, dh, src, w, h);
+        return;
+    }
+    for (y = 0; y < dh; y++)
+        for (x = 0; x < dw; x++) dst[(size_t)y * dw + x] = cnnvis__sample(src, w, h, 1, x, y, dw, dh, mode);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h, cnnvis_resize mode)
+{
+    float *plane;
+    int ch, x, y;
+    size_t i, n;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_resize", src));
+    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: dst is NULL");
+    if ((int)mode < 0 || mode > CNNVIS_RESIZE_NEAREST) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_resize: mode %d", (int)mode);
+    n = (size_t)src->w * src->h * src->c;
+    plane = (float *)CNNVIS_MALLOC(sizeof(float) * n);
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_image_resize: out of memory");
+    {
+        cnnvis_result r = cnnvis_image_create(dst, w, h, src->c);
+        if (r != CNNVIS_OK) {
+            CNNVIS_FREE(plane);
+            return r;
+        }
+    }
+    for (i = 0; i < n; i++) plane[i] = src->px[i];
+    for (ch = 0; ch < src->c; ch++)
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                float v = cnnvis__sample(plane + ch, src->w, src->h, src->c, x, y, w, h, mode);
+                dst->px[((size_t)y * w + x) * src->c + ch] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+            }
+    CNNVIS_FREE(plane);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h)
+{
+    int row;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_crop", src));
+    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: dst is NULL");
+    if (x < 0 || y < 0 || w < 1 || h < 1 || x > src->w - w || y > src->h - h)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x, y,
+                            src->w, src->h);
+    CNNVIS__TRY(cnnvis_image_create(dst, w, h, src->c));
+    for (row = 0; row < h; row++)
+        memcpy(dst->px + (size_t)row * w * src->c, src->px + ((size_t)(y + row) * src->w + x) * src->c, (size_t)w * src->c);
+    return CNNVIS_OK;
+}
+
+/* --- The drawing kit ------------------------------------------------------------------------ */
+
+/* The built-in font (original, public domain like the rest): 5x7 dots in a 6x8 cell. */
+static const unsigned char cnnvis__font[95][7] = {
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* ' ' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}, /* '!' */
+    {0x0A, 0x0A, 0x0A, 0x00, 0x00, 0x00, 0x00}, /* '"' */
+    {0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A}, /* '#' */
+    {0x04, 0x0F, 0x14, 0x0E, 0x05, 0x1E, 0x04}, /* '$' */
+    {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}, /* '%' */
+    {0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D}, /* '&' */
+    {0x04, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00}, /* ''' */
+    {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}, /* '(' */
+    {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}, /* ')' */
+    {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}, /* asterisk */
+    {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}, /* '+' */
+    {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}, /* ',' */
+    {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}, /* '-' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, /* '.' */
+    {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}, /* slash */
+    {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, /* '0' */
+    {0x04, 0x0C, 0x14, 0x04, 0x04, 0x04, 0x0E}, /* '1' */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, /* '2' */
+    {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}, /* '3' */
+    {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, /* '4' */
+    {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}, /* '5' */
+    {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, /* '6' */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}, /* '7' */
+    {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, /* '8' */
+    {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}, /* '9' */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}, /* ':' */
+    {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}, /* ';' */
+    {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}, /* '<' */
+    {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}, /* '=' */
+    {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}, /* '>' */
+    {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}, /* '?' */
+    {0x0E, 0x11, 0x01, 0x0D, 0x15, 0x15, 0x0E}, /* '@' */
+    {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'A' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}, /* 'B' */
+    {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}, /* 'C' */
+    {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}, /* 'D' */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}, /* 'E' */
+    {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}, /* 'F' */
+    {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}, /* 'G' */
+    {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}, /* 'H' */
+    {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, /* 'I' */
+    {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}, /* 'J' */
+    {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, /* 'K' */
+    {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}, /* 'L' */
+    {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}, /* 'M' */
+    {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}, /* 'N' */
+    {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'O' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}, /* 'P' */
+    {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}, /* 'Q' */
+    {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}, /* 'R' */
+    {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}, /* 'S' */
+    {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* 'T' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, /* 'U' */
+    {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'V' */
+    {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}, /* 'W' */
+    {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}, /* 'X' */
+    {0x11, 0x11, 0x0A, 0x04, 0x04, 0x04, 0x04}, /* 'Y' */
+    {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}, /* 'Z' */
+    {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}, /* '[' */
+    {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00}, /* backslash */
+    {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}, /* ']' */
+    {0x04, 0x0A, 0x11, 0x00, 0x00, 0x00, 0x00}, /* '^' */
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}, /* '_' */
+    {0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00}, /* '`' */
+    {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}, /* 'a' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}, /* 'b' */
+    {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}, /* 'c' */
+    {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}, /* 'd' */
+    {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}, /* 'e' */
+    {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}, /* 'f' */
+    {0x00, 0x00, 0x0F, 0x11, 0x0F, 0x01, 0x0E}, /* 'g' */
+    {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'h' */
+    {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}, /* 'i' */
+    {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C}, /* 'j' */
+    {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}, /* 'k' */
+    {0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x06}, /* 'l' */
+    {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}, /* 'm' */
+    {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11}, /* 'n' */
+    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, /* 'o' */
+    {0x00, 0x00, 0x1E, 0x11, 0x11, 0x1E, 0x10}, /* 'p' */
+    {0x00, 0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01}, /* 'q' */
+    {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10}, /* 'r' */
+    {0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E}, /* 's' */
+    {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}, /* 't' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}, /* 'u' */
+    {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04}, /* 'v' */
+    {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}, /* 'w' */
+    {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}, /* 'x' */
+    {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}, /* 'y' */
+    {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}, /* 'z' */
+    {0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02}, /* '{' */
+    {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* '|' */
+    {0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08}, /* '}' */
+    {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00} /* '~' */
+};
+
+CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3])
+{
+    /* Nine stops of each map, sampled from matplotlib's definitions, linearly interpolated. */
+    static const unsigned char viridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
+                                                {39, 173, 129}, {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
+    static const unsigned char inferno[9][3] = {{0, 0, 4},      {31, 12, 72},   {85, 15, 109},  {136, 34, 106}, {186, 54, 85},
+                                                {227, 89, 51},  {249, 140, 10}, {249, 201, 50}, {252, 255, 164}};
+    static const unsigned char diverging[9][3] = {{59, 76, 192},   {98, 130, 234},  {141, 176, 254}, {184, 208, 249}, {221, 221, 221},
+                                                  {245, 196, 173}, {244, 154, 123}, {222, 96, 77},   {180, 4, 38}};
+    const unsigned char(*stops)[3] = cmap == CNNVIS_CMAP_VIRIDIS ? viridis : cmap == CNNVIS_CMAP_INFERNO ? inferno : diverging;
+    float t;
+    int i, k;
+    if (!rgb) return;
+    if (!(v >= 0)) v = 0; /* NaN too */
+    if (v > 1) v = 1;
+    if (cmap != CNNVIS_CMAP_VIRIDIS && cmap != CNNVIS_CMAP_INFERNO && cmap != CNNVIS_CMAP_DIVERGING) {
+        rgb[0] = rgb[1] = rgb[2] = (unsigned char)(v * 255.0f + 0.5f);
+        return;
+    }
+    t = v * 8.0f;
+    i = (int)t < 8 ? (int)t : 7;
+    t -= (float)i;
+    for (k = 0; k < 3; k++) rgb[k] = (unsigned char)(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * t + 0.5f);
+}
+
+static int cnnvis__cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of n values (a sorted copy; NaN are left out). */
+static float cnnvis__percentile(const float *v, size_t n, size_t stride, float p, int absolute)
+{
+    float *copy = (float *)CNNVIS_MALLOC(sizeof(float) * (n ? n : 1)), result;
+    size_t i, m = 0;
+    if (!copy) return 0;
+    for (i = 0; i < n; i++) {
+        float x = absolute ? fabsf(v[i * stride]) : v[i * stride];
+        if (x == x) copy[m++] = x;
+    }
+    if (!m) {
+        CNNVIS_FREE(copy);
+        return 0;
+    }
+    qsort(copy, m, sizeof(float), cnnvis__cmp_float);
+    result = copy[(size_t)((double)p / 100.0 * (double)(m - 1) + 0.5)];
+    CNNVIS_FREE(copy);
+    return result;
+}
+
+/* Value range [lo, hi] of n values with a stride under a map mode. */
+static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnnvis_map_desc *m, float *lo, float *hi)
+{
+    size_t i;
+    float a = FLT_MAX, b = -FLT_MAX;
+    int clip = m->clip_percentile > 50 && m->clip_percentile < 100;
+    if (m->mode == CNNVIS_MAP_PIXELS) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    if (m->mode == CNNVIS_MAP_SYMMETRIC) {
+        float top = 0;
+        if (clip) top = cnnvis__percentile(v, n, stride, m->clip_percentile, 1);
+        else
+            for (i = 0; i < n; i++)
+                if (isfinite(v[i * stride])) top = fabsf(v[i * stride]) > top ? fabsf(v[i * stride]) : top;
+        *lo = -top, *hi = top;
+        return;
+    }
+    if (clip) {
+        *lo = cnnvis__percentile(v, n, stride, 100 - m->clip_percentile, 0);
+        *hi = cnnvis__percentile(v, n, stride, m->clip_percentile, 0);
+        return;
+    }
+    for (i = 0; i < n; i++) { /* NaN and infinities are left out: they would flatten everything else */
+        if (!isfinite(v[i * stride])) continue;
+        if (v[i * stride] < a) a = v[i * stride];
+        if (v[i * stride] > b) b = v[i * stride];
+    }
+    *lo = a <= b ? a : 0, *hi = a <= b ? b : 0;
+}
+
+static float cnnvis__map_value(float v, float lo, float hi)
+{
+    if (!(hi > lo) || !isfinite(hi - lo)) return 0.5f; /* a flat map: mid-grey, not a division by zero */
+    v = (v - lo) / (hi - lo);
+    return !(v >= 0) ? 0 : v > 1 ? 1 : v; /* NaN -> 0 */
+}
+
+static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md)
+{
+    cnnvis_map_desc m;
+    size_t plane = (size_t)w * h, px;
+    float lo = 0, hi = 0;
+    int ch;
+    if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: im is NULL");
+    memset(&m, 0, sizeof m);
+    if (md) m = *md;
+    if ((int)m.mode < 0 || m.mode > CNNVIS_MAP_PIXELS || (int)m.cmap < 0 || m.cmap > CNNVIS_CMAP_INFERNO ||
+        (m.clip_percentile != 0 && !(m.clip_percentile > 50 && m.clip_percentile < 100)))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: mode %d, colormap %d or clip percentile %g invalid (clip in (50, 100))",
+                            (int)m.mode, (int)m.cmap, m.clip_percentile);
+    if (c != 1 && c != 3) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "tensor to image: %d channels (1 or 3; take a channel view)", c);
+    CNNVIS__TRY(cnnvis_image_create(im, w, h, c == 1 && m.cmap == CNNVIS_CMAP_GREY ? 1 : 3));
+    if (m.mode != CNNVIS_MAP_CHANNEL) cnnvis__map_range(data, plane * c, 1, &m, &lo, &hi);
+    for (ch = 0; ch < c; ch++) {
+        const float *src = data + (size_t)ch * plane;
+        if (m.mode == CNNVIS_MAP_CHANNEL) cnnvis__map_range(src, plane, 1, &m, &lo, &hi);
+        for (px = 0; px < plane; px++) {
+            float v = cnnvis__map_value(src[px], lo, hi);
+            if (c == 3) im->px[px * 3 + ch] = (unsigned char)(v * 255.0f + 0.5f);
+            else if (im->c == 1) im->px[px] = (unsigned char)(v * 255.0f + 0.5f);
+            else cnnvis_colormap_rgb(m.cmap, v, im->px + px * 3);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i, const cnnvis_map_desc *m)
+{
+    if (!t || !t->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: t or t->data is NULL");
+    if (!t || !t->data || i < 0 || i >= t->n)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_to_image: no image %d in the tensor", i);
+    return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
+{
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: plane is NULL");
+    if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
+    return cnnvis__planes_to_image(im, plane, 1, w, h, m);
+}
+
+static void cnnvis__put_pixel(cnnvis_image *im, int x, int y, const unsigned char rgb[3])
+{
+    unsigned char *p;
+    if (x < 0 || y < 0 || x >= im->w || y >= im->h) return;
+    p = im->px + ((size_t)y * im->w + x) * im->c;
+    if (im->c == 3) p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
+    else p[0] = (unsigned char)((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+}
+
+CNNVIS__DEF void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3])
+{
+    int i, j;
+    if (!im || !im->px || !rgb) return;
+    for (j = CNNVIS__MAX(y, 0); j < y + h && j < im->h; j++)
+        for (i = CNNVIS__MAX(x, 0); i < x + w && i < im->w; i++) cnnvis__put_pixel(im, i, j, rgb);
+}
+
+/* Bresenham's line, clipped pixel by pixel. */
+CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3])
+{
+    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy, steps = 0;
+    if (!im || !im->px || !rgb) return;
+    for (;;) {
+        int e2 = 2 * err;
+        cnnvis__put_pixel(im, x0, y0, rgb);
+        if ((x0 == x1 && y0 == y1) || ++steps > 1 << 16) break;
+        if (e2 >= dy) err += dy, x0 += sx;
+        if (e2 <= dx) err += dx, y0 += sy;
+    }
+}
+
+CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y)
+{
+    int i, j;
+    if (!dst || !dst->px || !src || !src->px) return;
+    for (j = 0; j < src->h; j++)
+        for (i = 0; i < src->w; i++) {
+            const unsigned char *s = src->px + ((size_t)j * src->w + i) * src->c;
+            unsigned char rgb[3];
+            rgb[0] = s[0], rgb[1] = src->c == 3 ? s[1] : s[0], rgb[2] = src->c == 3 ? s[2] : s[0];
+            cnnvis__put_pixel(dst, x + i, y + j, rgb);
+        }
+}
+
+CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3], int scale)
+{
+    int cx = x, row, col, sx, sy;
+    if (!im || !im->px || !text || !rgb) return;
+    if (scale < 1) scale = 1;
+    for (; *text; text++) {
+        unsigned char ch = (unsigned char)*text;
+        if (ch == '\n') {
+            cx = x, y += 8 * scale;
+            continue;
+        }
+        if (ch < 32 || ch > 126) ch = '?';
+        for (row = 0; row < 7; row++)
+            for (col = 0; col < 5; col++)
+                if (cnnvis__font[ch - 32][row] & (0x10 >> col))
+                    for (sy = 0; sy < scale; sy++)
+                        for (sx = 0; sx < scale; sx++) cnnvis__put_pixel(im, cx + col * scale + sx, y + row * scale + sy, rgb);
+        cx += 6 * scale;
+    }
+}
+
+CNNVIS__DEF int cnnvis_text_width(const char *text, int scale)
+{
+    int best = 0, len = 0;
+    if (!text) return 0;
+    if (scale < 1) scale = 1;
+    for (; *text; text++) {
+        len = *text == '\n' ? 0 : len + 1;
+        best = len > best ? len : best;
+    }
+    return best ? (best * 6 - 1) * scale : 0;
+}
+
+static int cnnvis__text_lines(const char *text)
+{
+    int lines = 1;
+    if (!text || !*text) return 0;
+    for (; *text; text++) lines += *text == '\n' && text[1];
+    return lines;
+}
+
+/* text cut to at most `max` characters a line (into buf). */
+static const char *cnnvis__cut(char *buf, size_t size, const char *text, int max)
+{
+    size_t o = 0;
+    int col = 0;
+    for (; text && *text && o + 1 < size; text++) {
+        if (*text == '\n') col = 0, buf[o++] = '\n';
+        else if (col++ < max) buf[o++] = *text;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n, const char *const *captions,
+                                         const cnnvis_montage_desc *desc)
+{
+    cnnvis_montage_desc d;
+    int i, cols, rows, cell_w = 1, cell_h = 1, cap_lines = 0, cap_h, title_h, bg, width;
+    unsigned char fg[3] = {235, 235, 235}, bgc[3];
+    char buf[512];
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: tiles is NULL");
+    if (!tiles || n < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: no tiles (n = %d)", n);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.pad = CNNVIS__DEF_VAL(d.pad, 2);
+    d.text_scale = CNNVIS__DEF_VAL(d.text_scale, 1);
+    d.max_caption = CNNVIS__DEF_VAL(d.max_caption, 24);
+    if (d.cols < 0 || d.pad < 0 || d.pad > 256 || d.text_scale < 1 || d.text_scale > 16 || d.max_caption < 1)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: cols %d, pad %d, text scale %d or max caption %d out of range",
+                            d.cols, d.pad, d.text_scale, d.max_caption);
+    bg = d.bg_grey < 0 ? 0 : d.bg_grey ? CNNVIS__MIN(d.bg_grey, 255) : 32;
+    bgc[0] = bgc[1] = bgc[2] = (unsigned char)bg;
+    if (bg > 128) fg[0] = fg[1] = fg[2] = 20;
+    cols = d.cols ? CNNVIS__MIN(d.cols, n) : (int)ceil(sqrt((double)n));
+    rows = (n + cols - 1) / cols;
+    for (i = 0; i < n; i++) {
+        CNNVIS__TRY(cnnvis__check_image("cnnvis_montage (a tile)", &tiles[i]));
+        cell_w = CNNVIS__MAX(cell_w, tiles[i].w), cell_h = CNNVIS__MAX(cell_h, tiles[i].h);
+        if (captions && captions[i]) {
+            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
+            cell_w = CNNVIS__MAX(cell_w, cnnvis_text_width(buf, d.text_scale));
+            cap_lines = CNNVIS__MAX(cap_lines, cnnvis__text_lines(buf));
+        }
+    }
+    cap_h = cap_lines ? cap_lines * 8 * d.text_scale + 2 : 0;
+    title_h = d.title ? cnnvis__text_lines(d.title) * 8 * d.text_scale + d.pad + 2 : 0;
+    width = cols * (cell_w + d.pad) + d.pad;
+    if (d.title) width = CNNVIS__MAX(width, CNNVIS__MIN(cnnvis_text_width(d.title, d.text_scale), 4096) + 2 * d.pad);
+    if ((long long)width * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: %d tiles of %dx%d make more than %d pixels", n, cell_w, cell_h,
+                            CNNVIS_IMAGE_MAX_PIXELS);
+    CNNVIS__TRY(cnnvis_image_create(out, width, title_h + rows * (cell_h + cap_h + d.pad) + d.pad, 3));
+    cnnvis_image_fill(out, 0, 0, out->w, out->h, bgc);
+    if (d.title) cnnvis_image_text(out, d.pad, d.pad + 1, d.title, fg, d.text_scale);
+    for (i = 0; i < n; i++) {
+        int x = d.pad + (i % cols) * (cell_w + d.pad), y = title_h + d.pad + (i / cols) * (cell_h + cap_h + d.pad);
+        cnnvis_image_paste(out, &tiles[i], x + (cell_w - tiles[i].w) / 2, y + (cell_h - tiles[i].h) / 2);
+        if (captions && captions[i]) {
+            cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
+            cnnvis_image_text(out, x + (cell_w - cnnvis_text_width(buf, d.text_scale)) / 2, y + cell_h + 2, buf, fg, d.text_scale);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat, float alpha,
+                                               cnnvis_colormap cmap)
+{
+    size_t px, n;
+    int k;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_overlay", image));
+    if (!dst || !heat || !(alpha >= 0 && alpha <= 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_overlay: NULL argument or alpha %g not in [0, 1]", alpha);
+    CNNVIS__TRY(cnnvis_image_create(dst, image->w, image->h, 3));
+    n = (size_t)image->w * image->h;
+    for (px = 0; px < n; px++) {
+        unsigned char rgb[3];
+        cnnvis_colormap_rgb(cmap, heat[px], rgb);
+        for (k = 0; k < 3; k++) {
+            float base = image->px[px * image->c + (image->c == 3 ? k : 0)];
+            dst->px[px * 3 + k] = (unsigned char)((1 - alpha) * base + alpha * rgb[k] + 0.5f);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3])
+{
+    int x, y;
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_outline", im));
+    if (!mask || !rgb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_outline: NULL mask or colour");
+    for (y = 0; y < im->h; y++)
+        for (x = 0; x < im->w; x++) {
+            int inside = mask[y * im->w + x] != 0;
+            int edge = inside && (x == 0 || y == 0 || x == im->w - 1 || y == im->h - 1 || !mask[y * im->w + x - 1] ||
+                                  !mask[y * im->w + x + 1] || !mask[(y - 1) * im->w + x] || !mask[(y + 1) * im->w + x]);
+            if (edge) cnnvis__put_pixel(im, x, y, rgb);
+        }
+    return CNNVIS_OK;
+}
+
+/* --- Plots ------------------------------------------------------------------------------ */
+
+static const unsigned char cnnvis__palette[8][3] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},  {214, 39, 40},
+                                                    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+/* Tick spacing of 1, 2 or 5 times a power of ten giving about `target` ticks. */
+static double cnnvis__nice_step(double range, int target)
+{
+    double raw = range / target, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+}
+
+typedef struct cnnvis__axes {
+    int x0, y0, x1, y1;   /* plot area in pixels: left, top, right, bottom */
+    double xmin, xmax, ymin, ymax;
+} cnnvis__axes;
+
+static int cnnvis__px_x(const cnnvis__axes *a, double x) { return a->x0 + (int)((x - a->xmin) / (a->xmax - a->xmin) * (a->x1 - a->x0) + 0.5); }
+static int cnnvis__px_y(const cnnvis__axes *a, double y) { return a->y1 - (int)((y - a->ymin) / (a->ymax - a->ymin) * (a->y1 - a->y0) + 0.5); }
+
+static void cnnvis__series_rgb(const cnnvis_series *s, int i, unsigned char rgb[3])
+{
+    if (s->rgb[0] || s->rgb[1] || s->rgb[2]) memcpy(rgb, s->rgb, 3);
+    else memcpy(rgb, cnnvis__palette[i % 8], 3);
+}
+
+/* Frame, grid, y ticks (and x ticks when numeric), title, labels, legend. */
+static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_desc *d, cnnvis__axes *a, int numeric_x)
+{
+    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0}, grid[3] = {225, 225, 225};
+    int w = CNNVIS__DEF_VAL(d->w, 640), h = CNNVIS__DEF_VAL(d->h, 400), i, legend_y[64];
+    double step, t;
+    char label[32];
+    if (w < 160 || h < 120 || w > 8192 || h > 8192) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: size %dx%d (160x120 .. 8192x8192)", w, h);
+    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
+    cnnvis_image_fill(out, 0, 0, w, h, white);
+    a->x0 = 64, a->x1 = w - 16, a->y0 = d->title ? 28 : 12, a->y1 = h - (d->xlabel ? 44 : 30);
+    if (d->title) cnnvis_image_text(out, (w - cnnvis_text_width(d->title, 1)) / 2, 8, d->title, black, 1);
+    if (d->xlabel) cnnvis_image_text(out, (a->x0 + a->x1 - cnnvis_text_width(d->xlabel, 1)) / 2, h - 14, d->xlabel, black, 1);
+    if (d->ylabel) cnnvis_image_text(out, 4, a->y0 - (d->title ? 12 : 0) > 0 ? 2 : 2, d->ylabel, black, 1);
+    step = cnnvis__nice_step(a->ymax - a->ymin, 5);
+    for (t = ceil(a->ymin / step - 1e-9) * step; t <= a->ymax + 1e-9 * step; t += step) {
+        int y = cnnvis__px_y(a, t);
+        cnnvis_image_line(out, a->x0, y, a->x1, y, grid);
+        snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
+        cnnvis_image_text(out, a->x0 - 6 - cnnvis_text_width(label, 1), y - 3, label, black, 1);
+    }
+    if (numeric_x) {
+        step = cnnvis__nice_step(a->xmax - a->xmin, 6);
+        for (t = ceil(a->xmin / step - 1e-9) * step; t <= a->xmax + 1e-9 * step; t += step) {
+            int x = cnnvis__px_x(a, t);
+            cnnvis_image_line(out, x, a->y0, x, a->y1, grid);
+            snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
+            cnnvis_image_text(out, x - cnnvis_text_width(label, 1) / 2, a->y1 + 6, label, black, 1);
+        }
+    }
+    cnnvis_image_line(out, a->x0, a->y0, a->x0, a->y1, black);
+    cnnvis_image_line(out, a->x0, a->y1, a->x1, a->y1, black);
+    {
+        /* the legend goes top right, or bottom right when fewer points of a line plot lie there */
+        int j, k, legend_w = 0, legend_h = 11 * d->n_series + 4, top = 0, bottom = 0, y_start = a->y0 + 4;
+        for (i = 0; i < d->n_series; i++) legend_w = CNNVIS__MAX(legend_w, cnnvis_text_width(d->series[i].name, 1) + 24);
+        for (i = 0; i < d->n_series && numeric_x; i++)
+            for (j = 0; j < d->series[i].n; j++) {
+                double xv = d->series[i].x ? d->series[i].x[j] : j, yv = d->series[i].y[j];
+                int px, py;
+                if (!isfinite(xv) || !isfinite(yv)) continue;
+                px = cnnvis__px_x(a, xv), py = cnnvis__px_y(a, yv);
+                if (px < a->x1 - legend_w - 8) continue;
+                top += py <= a->y0 + legend_h + 8, bottom += py >= a->y1 - legend_h - 8;
+            }
+        if (bottom < top) y_start = a->y1 - legend_h;
+        for (k = 0; k < d->n_series; k++) legend_y[k] = y_start + 11 * k;
+    }
+    for (i = 0; i < d->n_series; i++) { /* legend */
+        unsigned char rgb[3];
+        const char *name = d->series[i].name ? d->series[i].name : "";
+        int tw = cnnvis_text_width(name, 1), x = a->x1 - tw - 20, y = legend_y[i];
+        if (!*name) continue;
+        cnnvis__series_rgb(&d->series[i], i, rgb);
+        cnnvis_image_fill(out, x - 2, y - 2, tw + 18, 11, white);
+        cnnvis_image_fill(out, x, y, 10, 7, rgb);
+        cnnvis_image_text(out, x + 14, y, name, black, 1);
+    }
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__plot_check(const cnnvis_plot_desc *d, cnnvis_image *out, int bars)
+{
+    int i;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!d || !d->series) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: the desc or its series is NULL");
+    if (!d || !d->series || d->n_series < 1 || d->n_series > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: 1..64 series");
+    if (bars && (!d->categories || d->n_categories < 1)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: a bar chart needs categories");
+    for (i = 0; i < d->n_series; i++)
+        if (!d->series[i].y || d->series[i].n < (bars ? d->n_categories : 1))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "plot: series %d has no values or fewer than the %d categories", i, d->n_categories);
+    return CNNVIS_OK;
+}
+
+/* y range over the series (and 0 for bars), widened when flat. */
+static void cnnvis__plot_yrange(const cnnvis_plot_desc *d, cnnvis__axes *a, int bars)
+{
+    int i, j;
+    a->ymin = bars ? 0 : DBL_MAX, a->ymax = bars ? 0 : -DBL_MAX;
+    for (i = 0; i < d->n_series; i++)
+        for (j = 0; j < (bars ? d->n_categories : d->series[i].n); j++) {
+            double y = d->series[i].y[j];
+            if (!isfinite(y)) continue;
+            a->ymin = y < a->ymin ? y : a->ymin, a->ymax = y > a->ymax ? y : a->ymax;
+        }
+    if (d->ymin != 0 || d->ymax != 0) a->ymin = d->ymin, a->ymax = d->ymax;
+    if (a->ymin > a->ymax) a->ymin = 0, a->ymax = 1;
+    if (a->ymax - a->ymin < 1e-12) a->ymin -= 0.5, a->ymax += 0.5;
+    else if (d->ymin == 0 && d->ymax == 0) { /* a margin above and below */
+        double m = 0.05 * (a->ymax - a->ymin);
+        if (!(bars && a->ymin == 0)) a->ymin -= m;
+        a->ymax += m;
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d)
+{
+    cnnvis__axes a;
+    int i, j;
+    CNNVIS__TRY(cnnvis__plot_check(d, out, 0));
+    a.xmin = DBL_MAX, a.xmax = -DBL_MAX;
+    for (i = 0; i < d->n_series; i++)
+        for (j = 0; j < d->series[i].n; j++) {
+            double x = d->series[i].x ? d->series[i].x[j] : j;
+            if (!isfinite(x)) continue;
+            a.xmin = x < a.xmin ? x : a.xmin, a.xmax = x > a.xmax ? x : a.xmax;
+        }
+    if (a.xmin > a.xmax) a.xmin = 0, a.xmax = 1;
+    if (a.xmax - a.xmin < 1e-12) a.xmin -= 0.5, a.xmax += 0.5;
+    cnnvis__plot_yrange(d, &a, 0);
+    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 1));
+    for (i = 0; i < d->n_series; i++) {
+        const cnnvis_series *s = &d->series[i];
+        unsigned char rgb[3];
+        int have = 0, px = 0, py = 0;
+        cnnvis__series_rgb(s, i, rgb);
+        for (j = 0; j < s->n; j++) {
+            double x = s->x ? s->x[j] : j, y = s->y[j];
+            int cx, cy;
+            if (!isfinite(x) || !isfinite(y)) {
+                have = 0;
+                continue;
+            }
+            y = y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y;
+            cx = cnnvis__px_x(&a, x), cy = cnnvis__px_y(&a, y);
+            if (have) { /* two pixels thick */
+                cnnvis_image_line(out, px, py, cx, cy, rgb);
+                cnnvis_image_line(out, px, py + 1, cx, cy + 1, rgb);
+            }
+            if (s->n <= 40) cnnvis_image_fill(out, cx - 2, cy - 2, 5, 5, rgb);
+            have = 1, px = cx, py = cy;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
+                                             const char *const *row_names, const char *const *col_names, const char *title,
+                                             int decimals)
+{
+    static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+    int r, c, label_w = 0, head_h = 0, cell, x0, y0, title_h = title ? 16 : 0;
+    float top = 0;
+    char text[32];
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!values) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: values is NULL");
+    if (!values || rows < 1 || cols < 1 || rows > 1000 || cols > 1000 || decimals < 0 || decimals > 6)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
+                            decimals);
+    for (r = 0; r < rows * cols; r++) top = values[r] > top ? values[r] : top;
+    for (r = 0; r < rows && row_names; r++) label_w = CNNVIS__MAX(label_w, cnnvis_text_width(row_names[r], 1));
+    for (c = 0; c < cols && col_names; c++) head_h = CNNVIS__MAX(head_h, cnnvis_text_width(col_names[c], 1));
+    snprintf(text, sizeof text, "%.*f", decimals, top);
+    cell = CNNVIS__MAX(18, cnnvis_text_width(text, 1) + 6);
+    head_h = CNNVIS__MIN(head_h, 8 * 16); /* column names go vertically, one letter a line */
+    head_h = col_names ? head_h / 6 * 8 + 4 : 0;
+    x0 = label_w + 8, y0 = title_h + head_h + 4;
+    CNNVIS__TRY(cnnvis_image_create(out, CNNVIS__MAX(x0 + cols * cell + 4, title ? cnnvis_text_width(title, 1) + 8 : 0),
+                                    y0 + rows * cell + 4, 3));
+    cnnvis_image_fill(out, 0, 0, out->w, out->h, white);
+    if (title) cnnvis_image_text(out, 4, 4, title, black, 1);
+    for (c = 0; c < cols && col_names; c++) { /* vertical column names */
+        const char *name = col_names[c] ? col_names[c] : "";
+        int k;
+        for (k = 0; name[k] && k < 16; k++) {
+            char one[2];
+            one[0] = name[k], one[1] = 0;
+            cnnvis_image_text(out, x0 + c * cell + (cell - 5) / 2, title_h + 2 + k * 8, one, black, 1);
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        if (row_names && row_names[r]) cnnvis_image_text(out, x0 - 4 - cnnvis_text_width(row_names[r], 1), y0 + r * cell + (cell - 7) / 2, row_names[r], black, 1);
+        for (c = 0; c < cols; c++) {
+            float v = values[(size_t)r * cols + c], t = top > 0 ? v / top : 0;
+            unsigned char rgb[3], ink[3];
+            cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, t, rgb);
+            cnnvis_image_fill(out, x0 + c * cell, y0 + r * cell, cell - 1, cell - 1, rgb);
+            ink[0] = ink[1] = ink[2] = (unsigned char)(t > 0.6f ? 0 : 255);
+            snprintf(text, sizeof text, "%.*f", decimals, v);
+            cnnvis_image_text(out, x0 + c * cell + (cell - cnnvis_text_width(text, 1)) / 2, y0 + r * cell + (cell - 7) / 2, text, ink, 1);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+/* Twelve distinguishable colours (label maps, t-SNE classes). */
+static const unsigned char cnnvis__categorical[12][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                                                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                                         {188, 189, 34},  {23, 190, 207}, {255, 255, 255}, {90, 60, 20}};
+
+/* Colour k of the categorical palette (repeating every 12). */
+static const unsigned char *cnnvis__category_rgb(int k) { return cnnvis__categorical[(k % 12 + 12) % 12]; }
+
+CNNVIS__DEF cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h)
+{
+    size_t px;
+    if (!labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_labels_to_image: labels is NULL");
+    CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
+    for (px = 0; px < (size_t)w * h; px++)
+        if (labels[px] != 255) memcpy(out->px + px * 3, cnnvis__categorical[labels[px] % 12], 3);
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d)
+{
+    static const unsigned char black[3] = {0, 0, 0};
+    cnnvis__axes a;
+    int i, j, group_w, bar_w;
+    CNNVIS__TRY(cnnvis__plot_check(d, out, 1));
+    a.xmin = 0, a.xmax = d->n_categories;
+    cnnvis__plot_yrange(d, &a, 1);
+    CNNVIS__TRY(cnnvis__plot_frame(out, d, &a, 0));
+    group_w = (a.x1 - a.x0) / d->n_categories;
+    bar_w = CNNVIS__MAX(1, group_w * 4 / 5 / d->n_series);
+    for (j = 0; j < d->n_categories; j++) {
+        int gx = a.x0 + j * group_w + (group_w - bar_w * d->n_series) / 2;
+        const char *name = d->categories[j] ? d->categories[j] : "";
+        for (i = 0; i < d->n_series; i++) {
+            unsigned char rgb[3];
+            double y = d->series[i].y[j];
+            int top, base = cnnvis__px_y(&a, a.ymin > 0 ? a.ymin : 0);
+            if (!isfinite(y)) continue;
+            top = cnnvis__px_y(&a, y < a.ymin ? a.ymin : y > a.ymax ? a.ymax : y);
+            cnnvis__series_rgb(&d->series[i], i, rgb);
+            cnnvis_image_fill(out, gx + i * bar_w, CNNVIS__MIN(top, base), bar_w - (bar_w > 3), abs(base - top) + 1, rgb);
+        }
+        cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis_text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
+    }
+    return CNNVIS_OK;
+}
+
+/* --- Built-in concept images --------------------------------------------------------------- */
+
+static const char *cnnvis__shape_names[CNNVIS_CONCEPT_CLASSES] = {"circle", "square", "triangle", "cross", "star",
+                                                                  "ring",   "crescent", "heart", "arrow", "tee"};
+static const char *cnnvis__colour_names[11] = {"black", "blue", "brown", "grey", "green", "orange",
+                                               "pink",  "purple", "red", "white", "yellow"};
+/* Two shades of each colour, the second about 20% darker (lighter for the dark ones): a
+   texture alternates them. Both are chosen so that the colour-naming table Broden uses
+   gives them the colour's own name. */
+static const unsigned char cnnvis__colour_rgb[2][11][3] = {
+    {{16, 16, 16}, {40, 70, 220}, {125, 75, 35}, {128, 128, 128}, {40, 165, 50}, {250, 140, 20}, {250, 140, 200},
+     {130, 45, 165}, {215, 35, 35}, {240, 240, 240}, {245, 225, 40}},
+    {{61, 61, 61}, {85, 115, 255}, {170, 120, 80}, {104, 104, 104}, {32, 135, 41}, {205, 114, 16}, {205, 114, 164},
+     {175, 90, 210}, {255, 80, 80}, {196, 196, 196}, {200, 184, 32}}};
+static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", "diagonal", "checker", "dots", "noise"};
+
+CNNVIS__DEF void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3])
+{
+    if (!rgb) return;
+    if (colour < 0 || colour > 10) colour = 3;
+    memcpy(rgb, cnnvis__colour_rgb[shade ? 1 : 0][colour], 3);
+}
+
+/* Shapes as polygons in a unit circle, coordinates x1024, y up (and circles in code). */
+static const short cnnvis__poly_square[] = {724, 724, -724, 724, -724, -724, 724, -724};
+static const short cnnvis__poly_triangle[] = {0, 1024, -887, -512, 887, -512};
+static const short cnnvis__poly_cross[] = {300, 940, -300, 940, -300, 300, -940, 300, -940, -300, -300, -300,
+                                           -300, -940, 300, -940, 300, -300, 940, -300, 940, 300, 300, 300};
+static const short cnnvis__poly_star[] = {0, 1024, -253, 348, -974, 316, -409, -133, -602, -828,
+                                          0, -430, 602, -828, 409, -133, 974, 316, 253, 348};
+static const short cnnvis__poly_heart[] = {0, 430, 16, 503, 112, 668, 316, 799, 581, 793, 806, 632, 894, 374, 806, 98,
+                                           581, -157, 316, -386, 112, -590, 16, -742, 0, -799, -16, -742, -112, -590,
+                                           -316, -386, -581, -157, -806, 98, -894, 374, -806, 632, -581, 793, -316, 799,
+                                           -112, 668, -16, 503};
+static const short cnnvis__poly_arrow[] = {-940, -230, 100, -230, 100, -620, 940, 0, 100, 620, 100, 230, -940, 230};
+static const short cnnvis__poly_tee[] = {-880, 880, 880, 880, 880, 420, 230, 420, 230, -940, -230, -940, -230, 420, -880, 420};
+
+/* Crossing-number test of (px, py) against a polygon scaled by s; integer arithmetic. */
+static int cnnvis__in_poly(const short *xy, int n, long long px, long long py, long long s)
+{
+    int i, inside = 0;
+    for (i = 0; i < n; i++) {
+        long long ax = xy[2 * i] * s, ay = xy[2 * i + 1] * s;
+        long long bx = xy[2 * ((i + 1) % n)] * s, by = xy[2 * ((i + 1) % n) + 1] * s;
+        if ((ay > py) != (by > py)) {
+            long long t = (bx - ax) * (py - ay) - (px - ax) * (by - ay);
+            if (by > ay ? t > 0 : t < 0) inside = !inside;
+        }
+    }
+    return inside;
+}
+
+/* Is the point (u, v) (rotated into the shape's frame, units: radius/1024 * s) inside? */
+static int cnnvis__in_shape(int shape, long long u, long long v, long long s)
+{
+    long long r2 = u * u + v * v, one = 1024 * s;
+    switch (shape) {
+    case 0: return r2 <= one * one * 81 / 100;                                  /* circle, r 0.9 */
+    case 1: return cnnvis__in_poly(cnnvis__poly_square, 4, u, v, s);
+    case 2: return cnnvis__in_poly(cnnvis__poly_triangle, 3, u, v, s);
+    case 3: return cnnvis__in_poly(cnnvis__poly_cross, 12, u, v, s);
+    case 4: return cnnvis__in_poly(cnnvis__poly_star, 10, u, v, s);
+    case 5: return r2 <= one * one && r2 >= one * one * 30 / 100;                /* ring: 0.55 .. 1 */
+    case 6: {                                                                   /* crescent */
+        long long du = u - one * 45 / 100;
+        return r2 <= one * one && du * du + v * v > one * one * 72 / 100;
+    }
+    case 7: return cnnvis__in_poly(cnnvis__poly_heart, 24, u, v, s);
+    case 8: return cnnvis__in_poly(cnnvis__poly_arrow, 7, u, v, s);
+    default: return cnnvis__in_poly(cnnvis__poly_tee, 8, u, v, s);
+    }
+}
+
+/* One painted region: a colour, a texture and its pattern's geometry. */
+typedef struct cnnvis__region {
+    int colour, texture;
+    int period, phase_x, phase_y;
+} cnnvis__region;
+
+/* Colour and texture of a region. An object never has the background's colour, and a
+   textured object only stands on a plain background (and the other way round), so its
+   outline is always a change of colour: with high-contrast stripes on both sides the shape
+   dissolves and a deep net without normalisation stays at chance for thousands of steps.
+   Half the regions are plain. */
+static void cnnvis__region_random(cnnvis__region *r, cnnvis_rng *rng, int size, const cnnvis__region *avoid)
+{
+    int t = (int)cnnvis_rng_below(rng, 12);
+    r->texture = t < 6 || (avoid && avoid->texture) ? 0 : t - 5;
+    do r->colour = (int)cnnvis_rng_below(rng, 11);
+    while (avoid && r->colour == avoid->colour);
+    r->period = CNNVIS__MAX(3, size / 10) + (int)cnnvis_rng_below(rng, (uint32_t)CNNVIS__MAX(1, size / 16) + 1);
+    r->phase_x = (int)cnnvis_rng_below(rng, 64), r->phase_y = (int)cnnvis_rng_below(rng, 64);
+}
+
+/* Does the texture paint the colour's second shade at (x, y)? */
+static int cnnvis__texture_bit(const cnnvis__region *r, int x, int y, cnnvis_rng *rng)
+{
+    int p = r->period, X = x + r->phase_x, Y = y + r->phase_y;
+    switch (r->texture) {
+    case 1: return Y / p % 2;
+    case 2: return X / p % 2;
+    case 3: return (X + Y) / p % 2;
+    case 4: return (X / p + Y / p) % 2;
+    case 5: return X % (p + 2) < 2 && Y % (p + 2) < 2;
+    case 6: return cnnvis_rng_below(rng, 10) < 4;
+    default: return 0;
+    }
+}
+
+/* A shape placed in the image: centre and radius in 1/16 pixel, rotation in 1/64 turns. */
+typedef struct cnnvis__placed {
+    int shape, cx, cy, radius, rotation;
+    cnnvis__region region;
+} cnnvis__placed;
+
+static int cnnvis__covers(const cnnvis__placed *o, int x, int y, const int rot[64][2])
+{
+    long long dx = (long long)x * 16 + 8 - o->cx, dy = (long long)y * 16 + 8 - o->cy;
+    long long c = rot[o->rotation][0], s = rot[o->rotation][1];
+    long long u = dx * c + dy * s, v = dx * s - dy * c; /* rotated, y up; x 2^14 */
+    return cnnvis__in_shape(o->shape, u, v, (long long)o->radius * 16);
+}
+
+static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories)
+{
+    size_t pixels = (size_t)n * h * w;
+    memset(ds, 0, sizeof *ds);
+    ds->px = (unsigned char *)cnnvis__alloc(pixels * c);
+    ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
+    ds->class_names = (char *)cnnvis__alloc((size_t)n_classes * CNNVIS_CLASS_LEN);
+    if (n_categories) ds->concepts = (unsigned char *)cnnvis__alloc(pixels * n_categories);
+    ds->owner = 1;
+    if (!ds->px || !ds->labels || !ds->class_names || (n_categories && !ds->concepts)) {
+        cnnvis_dataset_free(ds);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "data set: out of memory for %d images of %dx%dx%d", n, c, h, w);
+    }
+    ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = n_classes, ds->n_categories = n_categories;
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *desc)
+{
+    cnnvis_concepts_desc d;
+    cnnvis_rng rng;
+    int rot[64][2], i, k, x, y, order[CNNVIS_CONCEPT_CLASSES];
+    size_t plane;
+    char *names;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!desc) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: desc is NULL");
+    d = *desc;
+    d.size = CNNVIS__DEF_VAL(d.size, 32);
+    d.noise = CNNVIS__DEF_VAL(d.noise, 8);
+    d.distractor = CNNVIS__DEF_VAL(d.distractor, 50);
+    if (d.n < 1 || d.n > 10000000 || d.size < 16 || d.size > 128 || d.noise < -1 || d.noise > 128 || d.distractor < -1 ||
+        d.distractor > 100 || (long long)d.n * d.size * d.size * 6 > ((long long)1 << 34))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_concepts_generate: n %d (>= 1), size %d (16..128), noise %d (-1..128) or "
+                            "distractor %d (-1..100) out of range, or too much memory", d.n, d.size, d.noise, d.distractor);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, d.n, 3, d.size, d.size, CNNVIS_CONCEPT_CLASSES, 3));
+    /* the names: classes, then the concepts of each category */
+    ds->concept_names = names = (char *)cnnvis__alloc((size_t)(11 + 11 + 7) * CNNVIS_NAME_LEN);
+    if (!names) {
+        cnnvis_dataset_free(ds);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_concepts_generate: out of memory");
+    }
+    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++)
+        cnnvis__copy_name(ds->class_names + (size_t)k * CNNVIS_CLASS_LEN, CNNVIS_CLASS_LEN, cnnvis__shape_names[k]);
+    cnnvis__copy_name(names, CNNVIS_NAME_LEN, "background");
+    for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) cnnvis__copy_name(names + (size_t)(1 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__shape_names[k]);
+    for (k = 0; k < 11; k++) cnnvis__copy_name(names + (size_t)(11 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__colour_names[k]);
+    for (k = 0; k < 7; k++) cnnvis__copy_name(names + (size_t)(22 + k) * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN, cnnvis__texture_names[k]);
+    cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, "object");
+    cnnvis__copy_name(ds->category_names[1], CNNVIS_NAME_LEN, "colour");
+    cnnvis__copy_name(ds->category_names[2], CNNVIS_NAME_LEN, "texture");
+    ds->n_concepts[0] = 11, ds->n_concepts[1] = 11, ds->n_concepts[2] = 7;
+    /* rotations in Q14; rounding to integers makes libm's last bit irrelevant (no value of
+       the 64 is within 0.01 of a rounding boundary) */
+    for (k = 0; k < 64; k++) {
+        rot[k][0] = (int)floor(16384.0 * cos(6.283185307179586 * k / 64) + 0.5);
+        rot[k][1] = (int)floor(16384.0 * sin(6.283185307179586 * k / 64) + 0.5);
+    }
+    cnnvis_rng_seed(&rng, d.seed);
+    plane = (size_t)d.size * d.size;
+    for (i = 0; i < d.n; i++) {
+        cnnvis__placed main_obj, extra;
+        cnnvis__region bg;
+        int has_extra = d.distractor > 0 && (int)cnnvis_rng_below(&rng, 100) < d.distractor, S16 = d.size * 16, tries;
+        unsigned char *px = ds->px + (size_t)i * 3 * plane, *labels = ds->concepts + (size_t)i * 3 * plane;
+        if (i % CNNVIS_CONCEPT_CLASSES == 0) { /* a shuffled block of all ten classes: exact balance */
+            for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) order[k] = k;
+            for (k = CNNVIS_CONCEPT_CLASSES - 1; k > 0; k--) {
+                int j = (int)cnnvis_rng_below(&rng, (uint32_t)k + 1), t = order[k];
+                order[k] = order[j], order[j] = t;
+            }
+        }
+        ds->labels[i] = order[i % CNNVIS_CONCEPT_CLASSES];
+        cnnvis__region_random(&bg, &rng, d.size, NULL);
+        main_obj.shape = ds->labels[i];
+        main_obj.radius = S16 * 28 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 16 / 100));
+        main_obj.cx = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        main_obj.cy = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        /* +-5/64 of a turn: any angle makes squares and diamonds, crosses and Xs one class each,
+           and costs the net far more training than this library's demo can spend */
+        main_obj.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
+        cnnvis__region_random(&main_obj.region, &rng, d.size, &bg);
+        memset(&extra, 0, sizeof extra);
+        if (has_extra) {
+            extra.shape = (int)cnnvis_rng_below(&rng, CNNVIS_CONCEPT_CLASSES);
+            extra.radius = S16 * 12 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 6 / 100));
+            extra.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
+            for (tries = 0; tries < 8; tries++) { /* away from the main object if it can */
+                long long ddx, ddy, far = main_obj.radius + extra.radius / 2;
+                extra.cx = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                extra.cy = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                ddx = extra.cx - main_obj.cx, ddy = extra.cy - main_obj.cy;
+                if (ddx * ddx + ddy * ddy >= far * far) break;
+            }
+            cnnvis__region_random(&extra.region, &rng, d.size, &bg);
+        }
+        for (y = 0; y < d.size; y++)
+            for (x = 0; x < d.size; x++) {
+                const cnnvis__region *r = &bg;
+                int object = 0, colour, shade, ch;
+                size_t at = (size_t)y * d.size + x;
+                if (cnnvis__covers(&main_obj, x, y, (const int(*)[2])rot)) r = &main_obj.region, object = 1 + main_obj.shape;
+                else if (has_extra && cnnvis__covers(&extra, x, y, (const int(*)[2])rot)) r = &extra.region, object = 1 + extra.shape;
+                shade = cnnvis__texture_bit(r, x, y, &rng);
+                colour = r->colour;
+                labels[at] = (unsigned char)object;
+                labels[plane + at] = (unsigned char)colour;
+                labels[2 * plane + at] = (unsigned char)r->texture;
+                for (ch = 0; ch < 3; ch++) {
+                    int v = cnnvis__colour_rgb[shade][colour][ch];
+                    if (d.noise > 0) { /* Irwin-Hall: a sum of four uniforms is nearly Gaussian, in integers */
+                        uint64_t bits = cnnvis_rng_u64(&rng);
+                        int sum = (int)(bits & 255) + (int)(bits >> 8 & 255) + (int)(bits >> 16 & 255) + (int)(bits >> 24 & 255);
+                        v += (sum - 510) * d.noise / 148; /* the sum's standard deviation is 147.8 */
+                    }
+                    px[(size_t)ch * plane + at] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index)
+{
+    int k, offset = 0;
+    if (!ds || !ds->concept_names || category < 0 || category >= ds->n_categories || index < 0 ||
+        index >= ds->n_concepts[category])
+        return "?";
+    for (k = 0; k < category; k++) offset += ds->n_concepts[k];
+    return ds->concept_names + (size_t)(offset + index) * CNNVIS_NAME_LEN;
 }
 
 #endif /* CNNVIS_IMPLEMENTATION_DONE */

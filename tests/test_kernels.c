@@ -73,7 +73,7 @@ static void fill_dy(float *dy, size_t count, double zeros, cnnvis_rng *rng)
 static int scattered_pairs(cnnvis_net *net)
 {
     cnnvis__conv_args a;
-    cnnvis__conv_fast f;
+    cnnvis__conv_work f;
     int n, count = 0;
     if (net->layers[0].desc.kind != CNNVIS_LAYER_CONV || net->kernels == CNNVIS_KERNELS_REFERENCE) return 0;
     a = cnnvis__conv_args_of(net, 0);
@@ -380,7 +380,7 @@ static void test_implicit_bits(void)
             implicit = copy_of(L->out.data, out);
             memset(L->out.data, 0, sizeof(float) * out);
             a.im2col_only = 1;
-            cnnvis__conv2d_forward__fast(&a, net->kernels);
+            cnnvis__conv2d_forward_simd(&a, net->kernels);
             if (memcmp(implicit, L->out.data, sizeof(float) * out) != 0) {
                 printf("  %dx%dx%dx%d -> %d, %dx%d pad %d groups %d, %d threads: the implicit forward differs from im2col's\n",
                        shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w, shapes[s].oc, shapes[s].k, shapes[s].k,
@@ -418,14 +418,14 @@ static void test_maxpool_bits(void)
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
     REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
-    fast = cnnvis__maxpool_forward_for(net->kernels);
+    fast = cnnvis__maxpool_forward_select(net->kernels);
     cnnvis_net_free(net);
-    REQUIRE(fast != cnnvis__maxpool_forward_range, "no SIMD max-pool with these kernels");
+    REQUIRE(fast != cnnvis__maxpool_forward__reference, "no SIMD max-pool with these kernels");
     cnnvis_rng_seed(&rng, 12);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int trial;
         for (trial = 0; trial < 3; trial++) {
-            cnnvis__pool_args a;
+            cnnvis__maxpool_args a;
             size_t in, out, i;
             float *x, *y_ref, *y_fast;
             int32_t *sw_ref, *sw_fast;
@@ -440,7 +440,7 @@ static void test_maxpool_bits(void)
             for (i = 0; i < in; i++)
                 x[i] = trial == 0 ? cnnvis_rng_normal(&rng) : values[cnnvis_rng_below(&rng, trial == 1 ? 4 : 6)];
             a.x = x, a.y = y_ref, a.switches = sw_ref;
-            cnnvis__maxpool_forward_range(&a, 0, a.c);
+            cnnvis__maxpool_forward__reference(&a, 0, a.c);
             a.y = y_fast, a.switches = sw_fast;
             fast(&a, 0, a.c);
             if (memcmp(y_ref, y_fast, sizeof(float) * out) != 0 || memcmp(sw_ref, sw_fast, sizeof(int32_t) * out) != 0) {
@@ -468,7 +468,7 @@ static void test_add_row(void)
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
     REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
-    fast = cnnvis__add_row_for(net->kernels);
+    fast = cnnvis__add_row_select(net->kernels);
     cnnvis_net_free(net);
     cnnvis_rng_seed(&rng, 6);
     for (n = 0; n <= 40; n++)
