@@ -18,21 +18,21 @@
      cnnvis_net_desc d; cnnvis_net *net; cnnvis_dataset train, test;
      cnnvis_train_desc t = {0};
      cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);        // 1x28x28 digits, 10 classes
-     if (cnnvis_net_create(&d, &net) != CNNVIS_OK) { puts(cnnvis_last_error()); return 1; }
+     if (cnnvis_net_create(&net, &d) != CNNVIS_OK) { puts(cnnvis_last_error()); return 1; }
      cnnvis_idx_load(&train, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
      cnnvis_idx_load(&test, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
      t.epochs = 5;
      cnnvis_net_train(net, &train, &test, &t);              // SGD with momentum, progress bar
      cnnvis_tensor x, g;
      cnnvis_tensor_create(&x, 1, 1, 28, 28);
-     cnnvis_dataset_batch(&test, 0, 1, net, &x, NULL);       // image 0, normalised
+     cnnvis__dataset_batch(&test, 0, 1, net, &x, NULL);       // image 0, normalised
      cnnvis_net_forward(net, &x);
      int last = net->n_layers - 1;                           // the class scores S_c
      cnnvis_tensor_create(&g, 1, 10, 1, 1);
      g.data[test.labels[0]] = 1.0f;                          // dS_c/dS = one-hot
      cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
      // net->dinput now holds dS_c/dI: the saliency map of lecture section 4.
-     cnnvis_net_save(net, "mini.cnnvis");
+     cnnvis_net_save("mini.cnnvis", net);
      cnnvis_tensor_free(&x); cnnvis_tensor_free(&g); cnnvis_net_free(net);
 
    COMPILE-TIME OPTIONS (define before the implementation include)
@@ -166,30 +166,30 @@ CNNVIS_API void cnnvis_tensor_free(cnnvis_tensor *t);
 /* A view of the caller's array `data` (n, c, h, w); nothing is copied or owned. */
 CNNVIS_API cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, int w);
 /* A view of image i of a batch: shape (1, c, h, w). Out of range: a zeroed tensor and an error. */
-CNNVIS_API cnnvis_tensor cnnvis_tensor_image(const cnnvis_tensor *t, int i);
+CNNVIS_API cnnvis_tensor cnnvis__tensor_image(const cnnvis_tensor *t, int i);
 /* A view of channel ch of image i: shape (1, 1, h, w). Out of range: zeroed, with an error. */
-CNNVIS_API cnnvis_tensor cnnvis_tensor_channel(const cnnvis_tensor *t, int i, int ch);
+CNNVIS_API cnnvis_tensor cnnvis__tensor_channel(const cnnvis_tensor *t, int i, int ch);
 /* Number of elements, n*c*h*w. */
 CNNVIS_API size_t cnnvis_tensor_count(const cnnvis_tensor *t);
 /* Same shape (n, c, h, w)? */
-CNNVIS_API int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b);
+CNNVIS_API int cnnvis__tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b);
 /* Pointer to element (i, ch, y, x); the indices are not checked (use it in loops you own). */
-CNNVIS_API float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x);
+CNNVIS_API float *cnnvis__tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x);
 
 /* Element-wise operations; the shapes must be the same (CNNVIS_ERR_ARG otherwise). */
-CNNVIS_API cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src);
-CNNVIS_API void cnnvis_tensor_fill(cnnvis_tensor *t, float v);                      /* t = v */
-CNNVIS_API void cnnvis_tensor_scale(cnnvis_tensor *t, float s);                     /* t *= s */
-CNNVIS_API cnnvis_result cnnvis_tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x); /* y += a x */
-CNNVIS_API cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x); /* y *= x */
-CNNVIS_API void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi);          /* t = min(max(t,lo),hi) */
+CNNVIS_API cnnvis_result cnnvis__tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src);
+CNNVIS_API void cnnvis__tensor_fill(cnnvis_tensor *t, float v);                      /* t = v */
+CNNVIS_API void cnnvis__tensor_scale(cnnvis_tensor *t, float s);                     /* t *= s */
+CNNVIS_API cnnvis_result cnnvis__tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x); /* y += a x */
+CNNVIS_API cnnvis_result cnnvis__tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x); /* y *= x */
+CNNVIS_API void cnnvis__tensor_clamp(cnnvis_tensor *t, float lo, float hi);          /* t = min(max(t,lo),hi) */
 /* Reductions, accumulated in double so that they do not depend on the size. */
-CNNVIS_API double cnnvis_tensor_sum(const cnnvis_tensor *t);
-CNNVIS_API double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b); /* 0 if shapes differ */
-CNNVIS_API double cnnvis_tensor_norm2(const cnnvis_tensor *t);                        /* sqrt(sum t^2) */
+CNNVIS_API double cnnvis__tensor_sum(const cnnvis_tensor *t);
+CNNVIS_API double cnnvis__tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b); /* 0 if shapes differ */
+CNNVIS_API double cnnvis__tensor_norm2(const cnnvis_tensor *t);                        /* sqrt(sum t^2) */
 /* Smallest and largest element (NaN ignored); index of the largest (first on ties). */
-CNNVIS_API void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max);
-CNNVIS_API size_t cnnvis_tensor_argmax(const cnnvis_tensor *t);
+CNNVIS_API void cnnvis__tensor_minmax(const cnnvis_tensor *t, float *min, float *max);
+CNNVIS_API size_t cnnvis__tensor_argmax(const cnnvis_tensor *t);
 
 /* xoshiro256** seeded by splitmix64: the same seed gives the same integers and uniforms on
    every platform. Never rand(). */
@@ -198,17 +198,17 @@ typedef struct cnnvis_rng {
 } cnnvis_rng;
 
 /* Start the generator from seed (any value, 0 included). */
-CNNVIS_API void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed);
+CNNVIS_API void cnnvis__rng_seed(cnnvis_rng *rng, uint64_t seed);
 /* The next 64 random bits. */
-CNNVIS_API uint64_t cnnvis_rng_u64(cnnvis_rng *rng);
+CNNVIS_API uint64_t cnnvis__rng_u64(cnnvis_rng *rng);
 /* Uniform integer in [0, n), without modulo bias; 0 if n == 0. */
-CNNVIS_API uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n);
+CNNVIS_API uint32_t cnnvis__rng_below(cnnvis_rng *rng, uint32_t n);
 /* Uniform float in [0, 1) with 24 random bits. */
-CNNVIS_API float cnnvis_rng_uniform(cnnvis_rng *rng);
+CNNVIS_API float cnnvis__rng_uniform(cnnvis_rng *rng);
 /* Standard normal (Marsaglia's polar method). Computed in double from the uniforms with the
    library's own logarithm and rounded to float, so it is the same on every platform unless
    a compiler fuses multiply-adds in it (a 1-in-10^8 chance per number of a 1-ulp change). */
-CNNVIS_API float cnnvis_rng_normal(cnnvis_rng *rng);
+CNNVIS_API float cnnvis__rng_normal(cnnvis_rng *rng);
 
 /* ======================================================================================
    A2  Layers                                                              >>a2_layers
@@ -328,7 +328,7 @@ typedef struct cnnvis_net {
     cnnvis_layer layers[CNNVIS_MAX_LAYERS];
     int n_classes;               /* outputs of the last layer */
     int batch;                   /* images in the last forward pass */
-    int training;                /* 1: dropout active (set by cnnvis_net_set_training) */
+    int training;                /* 1: dropout active (set by cnnvis__net_set_training) */
     float dropout_scale;         /* dropout layers drop with probability p * dropout_scale
                                     (1 after create; training's curriculum raises it from 0) */
     cnnvis_tensor input;         /* (max_batch, in_c, in_h, in_w) copy of the last input */
@@ -360,7 +360,7 @@ CNNVIS_API void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int si
                                     float alpha, float beta, float k);
 CNNVIS_API void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p);
 CNNVIS_API void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs);
-CNNVIS_API void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name);
+CNNVIS_API void cnnvis__net_desc_flatten(cnnvis_net_desc *d, const char *name);
 CNNVIS_API void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer);
 
 /* Presets (each calls cnnvis_net_desc_init first):
@@ -390,7 +390,7 @@ CNNVIS_API void cnnvis_net_free(cnnvis_net *net);
 /* Index of the layer called name, or -1 with an error naming it. */
 CNNVIS_API int cnnvis_net_find(const cnnvis_net *net, const char *name);
 /* The layer called name, or NULL with an error. */
-CNNVIS_API cnnvis_layer *cnnvis_net_layer(cnnvis_net *net, const char *name);
+CNNVIS_API cnnvis_layer *cnnvis__net_layer(cnnvis_net *net, const char *name);
 /* Name of class c ("?" if out of range). */
 CNNVIS_API const char *cnnvis_net_class_name(const cnnvis_net *net, int c);
 /* Write one line per layer: name, kind, output shape, parameters, receptive field
@@ -398,11 +398,11 @@ CNNVIS_API const char *cnnvis_net_class_name(const cnnvis_net *net, int c);
    Returns the length the full text needs, like snprintf. */
 CNNVIS_API int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size);
 /* 1: dropout on (training), 0: evaluation (the default after create). */
-CNNVIS_API void cnnvis_net_set_training(cnnvis_net *net, int training);
+CNNVIS_API void cnnvis__net_set_training(cnnvis_net *net, int training);
 /* Choose the kernels at run time (AUTO = fastest available). CNNVIS_ERR_UNSUPPORTED if this
    build or CPU lacks them. */
-CNNVIS_API cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
-CNNVIS_API const char *cnnvis_kernels_name(cnnvis_kernels k);
+CNNVIS_API cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
+CNNVIS_API const char *cnnvis__kernels_name(cnnvis_kernels k);
 
 /* pixels [0,1] -> network input: x = (p - mean[c]) / std[c]. dst and src have the net's
    input shape (any n); dst may be src. */
@@ -468,7 +468,7 @@ CNNVIS_API cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis
                                               int begin, int count);
 /* Images [begin, begin+count) as a normalised network input x (count images; x must have
    that shape) and, if labels != NULL, their labels. */
-CNNVIS_API cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count,
+CNNVIS_API cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count,
                                               const cnnvis_net *net, cnnvis_tensor *x,
                                               int32_t *labels);
 
@@ -582,14 +582,14 @@ CNNVIS_API cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path
 CNNVIS_API cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime,
                                          cnnvis_net **out);
 /* The same from bytes in memory. */
-CNNVIS_API cnnvis_result cnnvis_net_load_memory(const void *data, size_t size,
+CNNVIS_API cnnvis_result cnnvis__net_load_memory(const void *data, size_t size,
                                                 const cnnvis_net_desc *runtime, cnnvis_net **out);
 /* Load only the weights of a checkpoint into an existing net whose architecture must match
    layer by layer (kinds, names may differ, shapes must not). */
 CNNVIS_API cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path);
 
-/* CRC-32 (IEEE 802.3, as zlib and PNG): crc = cnnvis_crc32(0, data, n) to start. */
-CNNVIS_API uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n);
+/* CRC-32 (IEEE 802.3, as zlib and PNG): crc = cnnvis__crc32(0, data, n) to start. */
+CNNVIS_API uint32_t cnnvis__crc32(uint32_t crc, const void *data, size_t n);
 
 /* ======================================================================================
    A4  Data                                                                  >>a4_data
@@ -602,22 +602,22 @@ CNNVIS_API uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n);
 CNNVIS_API cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path,
                                          const char *labels_path);
 /* The same from bytes in memory. */
-CNNVIS_API cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images,
+CNNVIS_API cnnvis_result cnnvis__idx_load_memory(cnnvis_dataset *ds, const void *images,
                                                 size_t images_size, const void *labels,
                                                 size_t labels_size);
 /* Decompress a gzip member (RFC 1952 + 1951). *out is allocated with CNNVIS_MALLOC and owned by
-   the caller (free with cnnvis_free); refuses output larger than max_out bytes. */
-CNNVIS_API cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in,
+   the caller (free with cnnvis__free); refuses output larger than max_out bytes. */
+CNNVIS_API cnnvis_result cnnvis__gunzip(unsigned char **out, size_t *out_size, const void *in,
                                        size_t in_size, size_t max_out);
-/* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis_free. */
-CNNVIS_API cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out,
+/* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis__free. */
+CNNVIS_API cnnvis_result cnnvis__file_read(const char *path, size_t max_size, unsigned char **out,
                                           size_t *size);
 /* Write a whole file atomically: to path.tmp, then renamed over path. If anything fails
    (CNNVIS_ERR_IO), path.tmp is removed and the old file at path is left as it was. Every
    writer of the library (checkpoints, images, TSV tables) goes through here. */
-CNNVIS_API cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size);
+CNNVIS_API cnnvis_result cnnvis__file_write(const char *path, const void *data, size_t size);
 /* Release memory the library returned (CNNVIS_FREE). */
-CNNVIS_API void cnnvis_free(void *p);
+CNNVIS_API void cnnvis__free(void *p);
 
 /* --- Images: PPM/PGM read and write, PNG read and write, resizing ----------------------- */
 
@@ -641,14 +641,14 @@ CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
    dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
    fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
 CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
-CNNVIS_API cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size);
+CNNVIS_API cnnvis_result cnnvis__image_read_memory(cnnvis_image *im, const void *data, size_t size);
 /* Encode as PNM: P5/P6 (binary) or P2/P3 (ascii), maxval 255 or any value up to 65535 (the
-   samples are scaled). *out is the caller's (cnnvis_free). */
-CNNVIS_API cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out,
+   samples are scaled). *out is the caller's (cnnvis__free). */
+CNNVIS_API cnnvis_result cnnvis__pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out,
                                            size_t *size);
 /* Encode as PNG: 8-bit grey or RGB, zlib stream of stored (uncompressed) deflate blocks with
    their CRC-32 and Adler-32, so any viewer or browser opens it. */
-CNNVIS_API cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size);
+CNNVIS_API cnnvis_result cnnvis__png_encode(const cnnvis_image *im, unsigned char **out, size_t *size);
 /* Write by the file name's ending: .png, .ppm/.pgm/.pnm (binary, maxval 255); anything
    else is refused. Atomic (path.tmp, then rename). */
 CNNVIS_API cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path);
@@ -667,13 +667,13 @@ CNNVIS_API cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_ima
 CNNVIS_API void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode);
 /* dst = the w x h rectangle of src whose top-left is (x, y) (it must lie inside src); dst is
    created here. */
-CNNVIS_API cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h);
+CNNVIS_API cnnvis_result cnnvis__image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h);
 /* A photo as the network's input: resize so that the shorter side fits (area when
    shrinking, bilinear when growing), take the centre, convert grey<->RGB if needed,
    scale to [0,1] and normalise with the net's mean/std into image i of x. */
-CNNVIS_API cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i);
+CNNVIS_API cnnvis_result cnnvis__image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i);
 /* Image i of a data set as an 8-bit image (c = the set's channels). */
-CNNVIS_API cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i);
+CNNVIS_API cnnvis_result cnnvis__dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i);
 
 /* --- The drawing kit: what every visualisation ends with -------------------------------- */
 
@@ -685,7 +685,7 @@ typedef enum cnnvis_colormap {
 } cnnvis_colormap;
 
 /* The colour of v in [0, 1] (clamped) under a colormap. */
-CNNVIS_API void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3]);
+CNNVIS_API void cnnvis__colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3]);
 
 typedef enum cnnvis_map_mode {
     CNNVIS_MAP_MINMAX = 0,  /* [min, max] of all channels -> [0, 1] */
@@ -709,7 +709,7 @@ typedef struct cnnvis_map_desc {
 CNNVIS_API cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i,
                                                 const cnnvis_map_desc *m);
 /* A float plane (h, w) as an image through the same mapping (c = 1 with GREY, else 3). */
-CNNVIS_API cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h,
+CNNVIS_API cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane, int w, int h,
                                                const cnnvis_map_desc *m);
 
 /* Montage: tiles in a grid, each with an optional caption underneath. Zero means default:
@@ -737,18 +737,18 @@ CNNVIS_API cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_im
                                               float alpha, cnnvis_colormap cmap);
 /* Draw the boundary of a binary mask (h, w) (pixels inside with a 4-neighbour outside) in
    colour rgb onto an RGB image. */
-CNNVIS_API cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask,
+CNNVIS_API cnnvis_result cnnvis__image_outline(cnnvis_image *im, const unsigned char *mask,
                                               const unsigned char rgb[3]);
 /* Write text with the built-in 5x7 font (6 x 8 pixels per letter at scale 1) with its top-left
    at (x, y); clipped at the borders; '\n' starts a new line. */
 CNNVIS_API void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3],
                                   int scale);
 /* Width in pixels of the longest line of text at a scale. */
-CNNVIS_API int cnnvis_text_width(const char *text, int scale);
+CNNVIS_API int cnnvis__text_width(const char *text, int scale);
 CNNVIS_API void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3]);
 CNNVIS_API void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3]);
 /* Paste src with its top-left at (x, y) (clipped; grey becomes RGB on an RGB image). */
-CNNVIS_API void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y);
+CNNVIS_API void cnnvis__image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y);
 
 /* One series of a plot: n points (x[i], y[i]); x may be NULL for 0, 1, ..., n-1. Bar charts
    use y[i] as the height of category i. rgb all zero picks a colour from a palette. */
@@ -777,7 +777,7 @@ typedef struct cnnvis_plot_desc {
 /* Draw d's series as lines (points joined in order), or as bars grouped by category, into
    *out (created here, RGB; the caller frees it). Non-finite points are left out. */
 CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
-CNNVIS_API cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
+CNNVIS_API cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
 /* A matrix (rows, cols) as a grid of cells coloured by value (viridis over [0, max]) with
    the value written in each cell ("%.*f" with `decimals`) and the row and column names
    beside it: a confusion matrix, a table of IoUs. Names may be NULL. */
@@ -818,7 +818,7 @@ typedef struct cnnvis_concepts_desc {
 CNNVIS_API cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *d);
 /* Name of concept `index` of `category` ("?" if out of range); category names are in
    ds->category_names. */
-CNNVIS_API const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index);
+CNNVIS_API const char *cnnvis__dataset_concept_name(const cnnvis_dataset *ds, int category, int index);
 /* The RGB of a built-in colour concept (0..10) before noise: shade 0, or shade 1, the second
    shade a texture alternates with it. */
 CNNVIS_API void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3]);
@@ -830,7 +830,7 @@ CNNVIS_API void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[
    names. Refuses a file whose size is not a whole number of records, labels above 9, and
    more than 100,000 images. */
 CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths);
-CNNVIS_API cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size);
+CNNVIS_API cnnvis_result cnnvis__cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size);
 
 /* ======================================================================================
    1  Visualise filters                                                    >>s1_filters
@@ -933,7 +933,7 @@ CNNVIS_API void cnnvis_monitor_free(cnnvis_monitor *m);
 
 /* Forward pass through layers 0..last only (the rest keep their old outputs): what the
    activation analyses need, without the classifier's cost. */
-CNNVIS_API cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last);
+CNNVIS_API cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last);
 
 /* Zero means default: every channel its own min-max (shared 1: one range for the layer),
    grey (cmap), zoom to about 48 pixels a map, cols about square, every channel. */
@@ -983,7 +983,7 @@ CNNVIS_API void cnnvis_topk_free(cnnvis_topk *t);
 /* The receptive field of hit (unit, rank) cut from its image: rf_size x rf_size pixels
    whose top-left is (rf_offset + y*rf_stride, rf_offset + x*rf_stride); the part outside
    the image (the padding the unit saw) is drawn mid-grey. */
-CNNVIS_API cnnvis_result cnnvis_topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+CNNVIS_API cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
                                            int rank);
 /* The lecture's "top-9 patches": one block of k patches per unit (3x3 for k = 9), units in
    a grid, each block captioned with the unit number; at most max_units units (0: 64).
@@ -1081,7 +1081,7 @@ CNNVIS_API cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnv
 /* Any signal (1, C, h, w) at layer index `layer`'s output, after a forward pass of one image,
    projected down with a ReLU rule (DECONVNET for Zeiler & Fergus). out (1, C, H, W) is created
    here, with respect to pixels. */
-CNNVIS_API cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
+CNNVIS_API cnnvis_result cnnvis__project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
                                                cnnvis_relu_rule rule);
 /* The receptive field of position (y, x) of layer index `layer` cut from a map (1, C, H, W)
    with the input's size: out (1, C, rf_size, rf_size) is created here, zero outside the map. */
@@ -1149,13 +1149,13 @@ CNNVIS_API cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, co
 CNNVIS_API cnnvis_result cnnvis_saliency_map(cnnvis_tensor *map, const cnnvis_tensor *attribution);
 /* Grad-CAM at the layer's own resolution: cam = ReLU(sum_k alpha_k A_k), alpha_k the mean
    over positions of dS_c/dA_k. cam (1, 1, h, w) is created here. layer NULL: the default. */
-CNNVIS_API cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+CNNVIS_API cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
                                         const char *layer);
 /* Integrated gradients (x - b) * mean of dS_c/dI along the straight path from baseline b
    (NULL: black) to x, by the midpoint rule with `steps` points (0: 64). Completeness check:
    *sum (may be NULL) gets the sum of the attributions, *delta (may be NULL) S_c(x) - S_c(b);
    they agree as the steps grow. */
-CNNVIS_API cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+CNNVIS_API cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                      const cnnvis_tensor *baseline, int cls, int steps, double *sum,
                                                      double *delta);
 
@@ -1231,7 +1231,7 @@ CNNVIS_API cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, in
    uniform from `seed`, zero biases), so that maps can be compared before and after. */
 CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed);
 /* Spearman's rank correlation of two arrays (ties get their mean rank); 0 if either is constant. */
-CNNVIS_API double cnnvis_spearman(const float *a, const float *b, size_t n);
+CNNVIS_API double cnnvis__spearman(const float *a, const float *b, size_t n);
 
 /* ======================================================================================
    5  Adversarial noise                                                  >>s5_adversarial
@@ -1299,7 +1299,7 @@ CNNVIS_API cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, cons
 
 /* The net's class and softmax probability for each of n images of pixels (n, C, H, W), any n,
    dropout off. predicted or confidence (n) may be NULL. */
-CNNVIS_API cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net,
+CNNVIS_API cnnvis_result cnnvis__net_classify(int32_t *predicted, float *confidence, cnnvis_net *net,
                                              const cnnvis_tensor *pixels);
 
 /* --- The box-constrained L-BFGS core ------------------------------------------------------
@@ -1320,7 +1320,7 @@ typedef struct cnnvis_lbfgs_desc {
    along the projected path (Bertsekas 1982; a simpler relative of L-BFGS-B, Byrd et al.
    1995). x (n) is replaced by the minimiser found; *fx and *iters (may be NULL) get its value
    and the iterations taken. The starting x is first clamped into the box. */
-CNNVIS_API cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
+CNNVIS_API cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
                                           void *user, const cnnvis_lbfgs_desc *d, double *fx, int *iters);
 
 /* --- Fooling images ------------------------------------------------------------------------ */
@@ -1607,7 +1607,7 @@ static void *cnnvis__alloc(size_t size)
     return p;
 }
 
-CNNVIS__DEF void cnnvis_free(void *p)
+static void cnnvis__free(void *p)
 {
     if (p) CNNVIS_FREE(p);
 }
@@ -1651,7 +1651,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_create(cnnvis_tensor *t, int n, int c, i
 CNNVIS__DEF void cnnvis_tensor_free(cnnvis_tensor *t)
 {
     if (!t) return;
-    if (t->owner) cnnvis_free(t->data);
+    if (t->owner) cnnvis__free(t->data);
     memset(t, 0, sizeof *t);
 }
 
@@ -1662,23 +1662,23 @@ CNNVIS__DEF cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, i
     return t;
 }
 
-CNNVIS__DEF cnnvis_tensor cnnvis_tensor_image(const cnnvis_tensor *t, int i)
+static cnnvis_tensor cnnvis__tensor_image(const cnnvis_tensor *t, int i)
 {
     cnnvis_tensor v;
     memset(&v, 0, sizeof v);
     if (!t || !t->data || i < 0 || i >= t->n) {
-        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_image: image %d out of range [0, %d)", i, t ? t->n : 0);
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__tensor_image: image %d out of range [0, %d)", i, t ? t->n : 0);
         return v;
     }
     return cnnvis_tensor_wrap(t->data + (size_t)i * t->c * t->h * t->w, 1, t->c, t->h, t->w);
 }
 
-CNNVIS__DEF cnnvis_tensor cnnvis_tensor_channel(const cnnvis_tensor *t, int i, int ch)
+static cnnvis_tensor cnnvis__tensor_channel(const cnnvis_tensor *t, int i, int ch)
 {
     cnnvis_tensor v;
     memset(&v, 0, sizeof v);
     if (!t || !t->data || i < 0 || i >= t->n || ch < 0 || ch >= t->c) {
-        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_tensor_channel: image %d channel %d out of range (%d, %d)", i, ch,
+        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__tensor_channel: image %d channel %d out of range (%d, %d)", i, ch,
                      t ? t->n : 0, t ? t->c : 0);
         return v;
     }
@@ -1693,12 +1693,12 @@ CNNVIS__DEF size_t cnnvis_tensor_count(const cnnvis_tensor *t)
 /* Elements the helpers below may touch: none for a NULL tensor or one without data. */
 static size_t cnnvis__elems(const cnnvis_tensor *t) { return t && t->data ? cnnvis_tensor_count(t) : 0; }
 
-CNNVIS__DEF int cnnvis_tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b)
+static int cnnvis__tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     return a && b && a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
 }
 
-CNNVIS__DEF float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
+static float *cnnvis__tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
 {
     if (!t || !t->data) return NULL;
     return t->data + (((size_t)i * t->c + ch) * t->h + y) * t->w + x;
@@ -1707,56 +1707,56 @@ CNNVIS__DEF float *cnnvis_tensor_at(const cnnvis_tensor *t, int i, int ch, int y
 static cnnvis_result cnnvis__check_pair(const char *fn, const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     if (!a || !b || !a->data || !b->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: NULL tensor", fn);
-    if (!cnnvis_tensor_same_shape(a, b))
+    if (!cnnvis__tensor_same_shape(a, b))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: shapes (%d, %d, %d, %d) and (%d, %d, %d, %d) differ", fn, a->n, a->c,
                             a->h, a->w, b->n, b->c, b->h, b->w);
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src)
+static cnnvis_result cnnvis__tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src)
 {
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_copy", dst, src));
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_copy", dst, src));
     if (dst->data != src->data) memmove(dst->data, src->data, cnnvis_tensor_count(src) * sizeof(float));
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF void cnnvis_tensor_fill(cnnvis_tensor *t, float v)
+static void cnnvis__tensor_fill(cnnvis_tensor *t, float v)
 {
     size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = v;
 }
 
-CNNVIS__DEF void cnnvis_tensor_scale(cnnvis_tensor *t, float s)
+static void cnnvis__tensor_scale(cnnvis_tensor *t, float s)
 {
     size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] *= s;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x)
+static cnnvis_result cnnvis__tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x)
 {
     size_t i, count;
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_axpy", y, x));
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_axpy", y, x));
     count = cnnvis_tensor_count(y);
     for (i = 0; i < count; i++) y->data[i] += a * x->data[i];
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x)
+static cnnvis_result cnnvis__tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x)
 {
     size_t i, count;
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis_tensor_mul", y, x));
+    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_mul", y, x));
     count = cnnvis_tensor_count(y);
     for (i = 0; i < count; i++) y->data[i] *= x->data[i];
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF void cnnvis_tensor_clamp(cnnvis_tensor *t, float lo, float hi)
+static void cnnvis__tensor_clamp(cnnvis_tensor *t, float lo, float hi)
 {
     size_t i, count = cnnvis__elems(t);
     for (i = 0; i < count; i++) t->data[i] = t->data[i] < lo ? lo : t->data[i] > hi ? hi : t->data[i];
 }
 
-CNNVIS__DEF double cnnvis_tensor_sum(const cnnvis_tensor *t)
+static double cnnvis__tensor_sum(const cnnvis_tensor *t)
 {
     size_t i, count = cnnvis__elems(t);
     double s = 0;
@@ -1764,19 +1764,19 @@ CNNVIS__DEF double cnnvis_tensor_sum(const cnnvis_tensor *t)
     return s;
 }
 
-CNNVIS__DEF double cnnvis_tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b)
+static double cnnvis__tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     size_t i, count;
     double s = 0;
-    if (!cnnvis_tensor_same_shape(a, b) || !b->data) return 0;
+    if (!cnnvis__tensor_same_shape(a, b) || !b->data) return 0;
     count = cnnvis__elems(a);
     for (i = 0; i < count; i++) s += (double)a->data[i] * b->data[i];
     return s;
 }
 
-CNNVIS__DEF double cnnvis_tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnnvis_tensor_dot(t, t)); }
+static double cnnvis__tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnnvis__tensor_dot(t, t)); }
 
-CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
+static void cnnvis__tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
 {
     size_t i, count = cnnvis__elems(t);
     float lo = FLT_MAX, hi = -FLT_MAX;
@@ -1790,7 +1790,7 @@ CNNVIS__DEF void cnnvis_tensor_minmax(const cnnvis_tensor *t, float *min, float 
     if (max) *max = hi;
 }
 
-CNNVIS__DEF size_t cnnvis_tensor_argmax(const cnnvis_tensor *t)
+static size_t cnnvis__tensor_argmax(const cnnvis_tensor *t)
 {
     size_t i, best = 0, count = cnnvis__elems(t);
     for (i = 1; i < count; i++)
@@ -1808,7 +1808,7 @@ static uint64_t cnnvis__splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-CNNVIS__DEF void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed)
+static void cnnvis__rng_seed(cnnvis_rng *rng, uint64_t seed)
 {
     int i;
     if (!rng) return;
@@ -1817,7 +1817,7 @@ CNNVIS__DEF void cnnvis_rng_seed(cnnvis_rng *rng, uint64_t seed)
 
 static uint64_t cnnvis__rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-CNNVIS__DEF uint64_t cnnvis_rng_u64(cnnvis_rng *rng)
+static uint64_t cnnvis__rng_u64(cnnvis_rng *rng)
 {
     uint64_t *s, result, t;
     if (!rng) return 0;
@@ -1829,20 +1829,20 @@ CNNVIS__DEF uint64_t cnnvis_rng_u64(cnnvis_rng *rng)
     return result;
 }
 
-CNNVIS__DEF uint32_t cnnvis_rng_below(cnnvis_rng *rng, uint32_t n)
+static uint32_t cnnvis__rng_below(cnnvis_rng *rng, uint32_t n)
 {
     /* Reject the top sliver of the 32-bit range that does not divide evenly by n. */
     uint32_t threshold, r;
     if (!rng || n == 0) return 0;
     threshold = (uint32_t)(0u - n) % n;
-    do r = (uint32_t)(cnnvis_rng_u64(rng) >> 32);
+    do r = (uint32_t)(cnnvis__rng_u64(rng) >> 32);
     while (r < threshold);
     return r % n;
 }
 
-CNNVIS__DEF float cnnvis_rng_uniform(cnnvis_rng *rng)
+static float cnnvis__rng_uniform(cnnvis_rng *rng)
 {
-    return (float)(cnnvis_rng_u64(rng) >> 40) * (1.0f / 16777216.0f);
+    return (float)(cnnvis__rng_u64(rng) >> 40) * (1.0f / 16777216.0f);
 }
 
 /* ln(x) for x > 0 with only frexp, + * /: the same bits wherever IEEE 754 doubles are.
@@ -1857,13 +1857,13 @@ static double cnnvis__log(double x)
     return 2 * sum + e * 0.69314718055994530942;
 }
 
-CNNVIS__DEF float cnnvis_rng_normal(cnnvis_rng *rng)
+static float cnnvis__rng_normal(cnnvis_rng *rng)
 {
     double u, v, s;
     if (!rng) return 0;
     do {
-        u = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
-        v = 2.0 * ((double)(cnnvis_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
+        u = 2.0 * ((double)(cnnvis__rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
+        v = 2.0 * ((double)(cnnvis__rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
         s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
     return (float)(u * sqrt(-2.0 * cnnvis__log(s) / s));
@@ -2360,7 +2360,7 @@ CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int ou
     cnnvis__desc_push(d, CNNVIS_LAYER_FC, name, outputs, 0, 0, 0, 0);
 }
 
-CNNVIS__DEF void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name)
+static void cnnvis__net_desc_flatten(cnnvis_net_desc *d, const char *name)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_FLATTEN, name, 0, 0, 0, 0, 0);
 }
@@ -2723,22 +2723,22 @@ CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d,
        last layer, whose scores meet no ReLU, gets gain 1. (Smaller, such as PyTorch's default
        gain 1/3, leaves a plain 8-layer stack with vanishing signals; training's learning-rate
        warm-up keeps the larger one from blowing up in the first steps.) */
-    cnnvis_rng_seed(&init_rng, net->desc.seed);
+    cnnvis__rng_seed(&init_rng, net->desc.seed);
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
         if (L->n_w) {
             double fan_in = (double)L->n_w / L->n_b, gain = i == net->n_layers - 1 ? 1.0 : 2.0;
             float bound = (float)sqrt(3.0 * gain / fan_in);
-            for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis_rng_uniform(&init_rng) - 1.0f) * bound;
+            for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(&init_rng) - 1.0f) * bound;
         }
     }
-    cnnvis_rng_seed(&net->rng, net->desc.seed ^ 0x5eed0d20u);
-    CNNVIS__TRY(cnnvis_net_set_kernels(net, d->kernels));
+    cnnvis__rng_seed(&net->rng, net->desc.seed ^ 0x5eed0d20u);
+    CNNVIS__TRY(cnnvis__net_set_kernels(net, d->kernels));
     env = getenv("CNNVIS_KERNELS");
     if (env && *env) {
         if (strcmp(env, "reference") == 0) net->kernels = CNNVIS_KERNELS_REFERENCE;
-        else if (strcmp(env, "avx2") == 0) CNNVIS__TRY(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_AVX2));
-        else if (strcmp(env, "neon") == 0) CNNVIS__TRY(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_NEON));
+        else if (strcmp(env, "avx2") == 0) CNNVIS__TRY(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_AVX2));
+        else if (strcmp(env, "neon") == 0) CNNVIS__TRY(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_NEON));
         else if (strcmp(env, "auto") != 0)
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "CNNVIS_KERNELS=%s: expected reference, avx2, neon or auto", env);
     }
@@ -2764,10 +2764,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net
     net = (cnnvis_net *)cnnvis__alloc(sizeof *net);
     mem = CNNVIS_MALLOC(size);
     if (!net || !mem) {
-        cnnvis_free(net), cnnvis_free(mem);
+        cnnvis__free(net), cnnvis__free(mem);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_create: out of memory for %zu bytes", size);
     }
-    r = cnnvis_net_init_preallocated(d, mem, size, net);
+    r = cnnvis_net_init_preallocated(net, d, mem, size);
     if (r != CNNVIS_OK) {
         cnnvis__pool_free(net->pool);
         CNNVIS_FREE(mem);
@@ -2804,7 +2804,7 @@ CNNVIS__DEF int cnnvis_net_find(const cnnvis_net *net, const char *name)
     return -1;
 }
 
-CNNVIS__DEF cnnvis_layer *cnnvis_net_layer(cnnvis_net *net, const char *name)
+static cnnvis_layer *cnnvis__net_layer(cnnvis_net *net, const char *name)
 {
     int i = cnnvis_net_find(net, name);
     return i < 0 ? NULL : &net->layers[i];
@@ -2816,7 +2816,7 @@ CNNVIS__DEF const char *cnnvis_net_class_name(const cnnvis_net *net, int c)
     return net->class_names + (size_t)c * CNNVIS_CLASS_LEN;
 }
 
-CNNVIS__DEF void cnnvis_net_set_training(cnnvis_net *net, int training)
+static void cnnvis__net_set_training(cnnvis_net *net, int training)
 {
     if (net) net->training = training != 0;
 }
@@ -2863,7 +2863,7 @@ CNNVIS__DEF int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size
         flops += L->flops;
     }
     cnnvis__cat(buf, size, &len, "total: %zu parameters, %.1f MFLOP per image forward, %d threads, %s kernels\n", params,
-                (double)flops / 1e6, net->n_threads, cnnvis_kernels_name(net->kernels));
+                (double)flops / 1e6, net->n_threads, cnnvis__kernels_name(net->kernels));
     return (int)len;
 }
 
@@ -3008,7 +3008,7 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
         size_t j, count = (size_t)N * a.per_item;
         float p = L->desc.p * net->dropout_scale, keep = 1.0f / (1.0f - p);
         for (j = 0; j < count; j++)
-            L->aux[j] = !net->training ? 1.0f : cnnvis_rng_uniform(&net->rng) < p ? 0.0f : keep;
+            L->aux[j] = !net->training ? 1.0f : cnnvis__rng_uniform(&net->rng) < p ? 0.0f : keep;
         cnnvis__parallel_for(net->pool, N, cnnvis__dropout_forward__reference, &a);
         break;
     }
@@ -3146,14 +3146,14 @@ CNNVIS__DEF void cnnvis_net_zero_grad(cnnvis_net *net)
 }
 
 
-CNNVIS__DEF cnnvis_result cnnvis_net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
+static cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
 {
     int i;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: NULL %s", net ? "input" : "net");
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: NULL %s", net ? "input" : "net");
     if (last < 0 || last >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
     if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
                             "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
     cnnvis__set_batch(net, x->n);
     if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
@@ -3184,7 +3184,7 @@ static void cnnvis__put_pixels(cnnvis_net *net, const float *pixels, int n)
     cnnvis_tensor x = net->input;
     x.n = n;
     memcpy(x.data, pixels, sizeof(float) * cnnvis_tensor_count(&x));
-    cnnvis_net_normalize(net, &x, &x);
+    cnnvis_net_normalize(&x, net, &x);
     cnnvis__set_batch(net, n);
 }
 
@@ -3339,12 +3339,12 @@ static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int3
     return net->loss;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
+static cnnvis_result cnnvis__net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
 {
     size_t count;
     int i;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_classify: net is NULL");
-    CNNVIS__TRY(cnnvis__check_images("cnnvis_net_classify", "pixels", net, pixels));
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_classify: net is NULL");
+    CNNVIS__TRY(cnnvis__check_images("cnnvis__net_classify", "pixels", net, pixels));
     count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
     for (i = 0; i < pixels->n; i += net->desc.max_batch) {
         int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
@@ -3449,7 +3449,7 @@ CNNVIS__DEF cnnvis_result cnnvis_filters_image(cnnvis_image *out, const cnnvis_n
         r = cnnvis_montage(out, tiles, n, NULL, &md);
         for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
     }
-    cnnvis_free(tiles);
+    cnnvis__free(tiles);
     return r;
 }
 
@@ -3542,7 +3542,7 @@ CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
     int i;
     if (!m) return;
     for (i = 0; i < m->n_snapshots && m->strips; i++) cnnvis_image_free(&m->strips[i]);
-    cnnvis_free(m->epochs), cnnvis_free(m->steps), cnnvis_free(m->stats), cnnvis_free(m->strips);
+    cnnvis__free(m->epochs), cnnvis__free(m->steps), cnnvis__free(m->stats), cnnvis__free(m->strips);
     cnnvis_tensor_free(&m->probe);
     memset(m, 0, sizeof *m);
 }
@@ -3583,7 +3583,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_ne
         count = CNNVIS__MIN(CNNVIS__MIN(count, net->desc.max_batch), ds->n);
         r = cnnvis__check_dataset("cnnvis_monitor_init (probe)", ds, net);
         if (r == CNNVIS_OK) r = cnnvis_tensor_create(&m->probe, count, ds->c, ds->h, ds->w);
-        if (r == CNNVIS_OK) r = cnnvis_dataset_batch(ds, 0, count, net, &m->probe, NULL);
+        if (r == CNNVIS_OK) r = cnnvis__dataset_batch(ds, 0, count, net, &m->probe, NULL);
         if (r != CNNVIS_OK) {
             cnnvis_monitor_free(m);
             return r;
@@ -3617,14 +3617,14 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net 
         r = cnnvis_montage(&m->strips[s], tiles, n, NULL, &md);
         for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
     }
-    cnnvis_free(tiles);
+    cnnvis__free(tiles);
     CNNVIS__TRY(r);
     if (m->desc.frames_dir) {
         cnnvis_image frame;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s_step%06lld.png", m->desc.frames_dir, L->desc.name, net->step);
         CNNVIS__TRY(cnnvis_filters_image(&frame, net, L->desc.name, NULL));
-        r = cnnvis_image_write(&frame, path);
+        r = cnnvis_image_write(path, &frame);
         cnnvis_image_free(&frame);
         if (r != CNNVIS_OK) {
             cnnvis_image_free(&m->strips[s]);
@@ -3661,7 +3661,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, cons
     captions = (char(*)[48])cnnvis__alloc(48 * (size_t)m->n_snapshots);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)m->n_snapshots);
     if (!captions || !cap) {
-        cnnvis_free(captions), cnnvis_free(cap);
+        cnnvis__free(captions), cnnvis__free(cap);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_monitor_evolution_image: out of memory");
     }
     for (i = 0; i < m->n_snapshots; i++) {
@@ -3672,7 +3672,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, cons
     memset(&md, 0, sizeof md);
     md.cols = 1, md.max_caption = 31, md.title = "filters during training, one row per snapshot";
     r = cnnvis_montage(out, m->strips, m->n_snapshots, cap, &md);
-    cnnvis_free(captions), cnnvis_free(cap);
+    cnnvis__free(captions), cnnvis__free(cap);
     return r;
 }
 
@@ -3719,7 +3719,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_mo
         r = cnnvis_plot_lines(&plots[n_plots], &pd);
         if (r == CNNVIS_OK) n_plots++;
     }
-    cnnvis_free(values);
+    cnnvis__free(values);
     if (r == CNNVIS_OK) {
         memset(&md, 0, sizeof md);
         md.cols = 2, md.bg_grey = 255;
@@ -3748,7 +3748,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, cons
                         st->min_norm, st->max_norm, st->dead);
         }
     /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
-    r = len < cap ? cnnvis_file_write(path, text, len)
+    r = len < cap ? cnnvis__file_write(path, text, len)
                   : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_monitor_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
     CNNVIS_FREE(text);
     return r;
@@ -3794,7 +3794,7 @@ CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnn
     captions = (char(*)[16])cnnvis__alloc(16 * (size_t)n);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n);
     if (!tiles || !captions || !cap) {
-        cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+        cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_feature_maps_image: out of memory");
     }
     memset(&m, 0, sizeof m);
@@ -3819,14 +3819,14 @@ CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnn
             if (r == CNNVIS_OK) { /* a plane that is flat after scaling maps to grey: restore its level */
                 for (p = 0; p < count; p++) {
                     unsigned char rgb[3];
-                    cnnvis_colormap_rgb(d.cmap, scaled[p], rgb);
+                    cnnvis__colormap_rgb(d.cmap, scaled[p], rgb);
                     if (small.c == 1) small.px[p] = rgb[0];
                     else memcpy(small.px + 3 * p, rgb, 3);
                 }
             }
             CNNVIS_FREE(scaled);
         } else {
-            r = cnnvis_plane_to_image(&small, plane, L->out_w, L->out_h, &m);
+            r = cnnvis__plane_to_image(&small, plane, L->out_w, L->out_h, &m);
         }
         if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[c], &small, L->out_w * d.zoom, L->out_h * d.zoom, CNNVIS_RESIZE_NEAREST);
         cnnvis_image_free(&small);
@@ -3841,7 +3841,7 @@ CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnn
         r = cnnvis_montage(out, tiles, n, cap, &md);
     }
     for (c = 0; c < n; c++) cnnvis_image_free(&tiles[c]);
-    cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
     return r;
 }
 
@@ -3890,7 +3890,7 @@ static cnnvis_topk_hit cnnvis__unit_max(const cnnvis_layer *L, int i, int unit, 
 CNNVIS__DEF void cnnvis_topk_free(cnnvis_topk *t)
 {
     if (!t) return;
-    cnnvis_free(t->count), cnnvis_free(t->hits);
+    cnnvis__free(t->count), cnnvis__free(t->hits);
     memset(t, 0, sizeof *t);
 }
 
@@ -3939,8 +3939,8 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, c
         int count = CNNVIS__MIN(batch, ds->n - begin);
         cnnvis_tensor x = net->input;
         x.n = count;
-        r = cnnvis_dataset_batch(ds, begin, count, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, li);
+        r = cnnvis__dataset_batch(ds, begin, count, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, li);
         for (i = 0; i < count && r == CNNVIS_OK; i++)
             for (u = 0; u < t->n_units; u++)
                 cnnvis__heap_offer(t->hits + (size_t)u * t->k, &t->count[u], t->k, cnnvis__unit_max(L, i, u, begin + i));
@@ -3962,20 +3962,20 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, c
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+static cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
                                             int rank)
 {
     const cnnvis_topk_hit *h;
     int y, x, ch, y0, x0, size;
-    if (!patch) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: patch is NULL");
+    if (!patch) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: patch is NULL");
     memset(patch, 0, sizeof *patch);
-    if (!t || !t->hits || !ds || !ds->px) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: NULL top-k or data set");
+    if (!t || !t->hits || !ds || !ds->px) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: NULL top-k or data set");
     if (unit < 0 || unit >= t->n_units || rank < 0 || rank >= t->count[unit])
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: unit %d rank %d not found (%d units, %d hits for this unit)", unit,
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: unit %d rank %d not found (%d units, %d hits for this unit)", unit,
                             rank, t->n_units, unit >= 0 && unit < t->n_units ? t->count[unit] : 0);
     h = t->hits + (size_t)unit * t->k + rank;
     if (h->image < 0 || h->image >= ds->n || ds->h != t->in_h || ds->w != t->in_w || (ds->c != 1 && ds->c != 3))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_patch: the data set is not the one the top-k came from");
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: the data set is not the one the top-k came from");
     size = CNNVIS__MIN(t->rf_size, 4 * CNNVIS__MAX(t->in_h, t->in_w));
     y0 = t->rf_offset + h->y * t->rf_stride, x0 = t->rf_offset + h->x * t->rf_stride;
     if (t->rf_stride == 1 && t->rf_offset == 0 && size >= t->in_h && size >= t->in_w) y0 = x0 = 0; /* fc: the whole image */
@@ -4010,7 +4010,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk
     captions = (char(*)[24])cnnvis__alloc(24 * (size_t)n);
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n);
     if (!blocks || !tiles || !captions || !cap) {
-        cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+        cnnvis__free(blocks), cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_topk_image: out of memory");
     }
     /* small patches are magnified so that each block is about 72 pixels wide */
@@ -4021,8 +4021,8 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk
         md.cols = (int)ceil(sqrt((double)t->k)), md.pad = 1, md.bg_grey = 16;
         for (r_ = 0; r_ < t->count[u] && r == CNNVIS_OK; r_++) {
             cnnvis_image raw;
-            if (patches) r = cnnvis_topk_patch(&raw, t, ds, u, r_);
-            else r = cnnvis_dataset_image(&raw, ds, t->hits[(size_t)u * t->k + r_].image);
+            if (patches) r = cnnvis__topk_patch(&raw, t, ds, u, r_);
+            else r = cnnvis__dataset_image(&raw, ds, t->hits[(size_t)u * t->k + r_].image);
             if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[made], &raw, raw.w * zoom, raw.h * zoom, CNNVIS_RESIZE_NEAREST);
             cnnvis_image_free(&raw);
             if (r == CNNVIS_OK) made++;
@@ -4041,7 +4041,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk
         r = cnnvis_montage(out, blocks, n, cap, &md);
     }
     for (u = 0; u < n; u++) cnnvis_image_free(&blocks[u]);
-    cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    cnnvis__free(blocks), cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
     return r;
 }
 
@@ -4066,7 +4066,7 @@ static float cnnvis__key_float(uint32_t k)
 CNNVIS__DEF void cnnvis_dissection_free(cnnvis_dissection *dis)
 {
     if (!dis) return;
-    cnnvis_free(dis->units), cnnvis_free(dis->iou);
+    cnnvis__free(dis->units), cnnvis__free(dis->iou);
     memset(dis, 0, sizeof *dis);
 }
 
@@ -4274,8 +4274,8 @@ static int cnnvis__dissect_settle(cnnvis__dissect *s, int u)
     } else if (s->state[u] == CNNVIS__UNIT_EXACT) {
         s->state[u] = CNNVIS__UNIT_DONE;
     }
-    cnnvis_free(values), s->values[u] = NULL;
-    cnnvis_free(s->pending[u]), s->pending[u] = NULL, s->n_pending[u] = 0;
+    cnnvis__free(values), s->values[u] = NULL;
+    cnnvis__free(s->pending[u]), s->pending[u] = NULL, s->n_pending[u] = 0;
     return ok;
 }
 
@@ -4311,8 +4311,8 @@ static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int
     for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
         cnnvis_tensor x = net->input;
         s->batch_begin = begin, s->batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
-        r = cnnvis_dataset_batch(ds, begin, s->batch_count, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, deepest);
+        r = cnnvis__dataset_batch(ds, begin, s->batch_count, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, deepest);
         if (r != CNNVIS_OK) break;
         cnnvis__parallel_for(net->pool, s->total_units, fn, s);
         if (s->out_of_memory) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for the histograms");
@@ -4441,7 +4441,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         s.lo[u] = bin << 16, s.hi[u] = s.lo[u] | 0xffffu;
         s.state[u] = s.in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
     }
-    for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis_free(s.blocks[u]), s.blocks[u] = NULL;
+    for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis__free(s.blocks[u]), s.blocks[u] = NULL;
     /* Then stream until every unit's T_k and intersections are known: once more, but for
        units with heavy ties, for which the net runs only up to the deepest of them (such
        units are mostly in conv1, whose maps hold the most values). */
@@ -4491,15 +4491,15 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         }
     }
     for (u = 0; u < s.total_units && s.blocks; u++) {
-        for (k = 0; k < 512; k++) cnnvis_free(s.blocks[(size_t)u * 512 + k]);
-        if (s.values) cnnvis_free(s.values[u]);
-        if (s.pending) cnnvis_free(s.pending[u]);
+        for (k = 0; k < 512; k++) cnnvis__free(s.blocks[(size_t)u * 512 + k]);
+        if (s.values) cnnvis__free(s.values[u]);
+        if (s.pending) cnnvis__free(s.pending[u]);
     }
-    cnnvis_free(s.unit_layer), cnnvis_free(s.unit_index), cnnvis_free(s.state), cnnvis_free(s.lo), cnnvis_free(s.hi);
-    cnnvis_free(s.rank), cnnvis_free(s.in_bin), cnnvis_free(s.blocks), cnnvis_free(s.values), cnnvis_free(s.n_values);
-    cnnvis_free(s.pending), cnnvis_free(s.n_pending), cnnvis_free(s.overflow);
-    cnnvis_free(s.inter), cnnvis_free(s.mask_area), cnnvis_free(s.concept_area), cnnvis_free(s.up);
-    cnnvis_free(s.top), cnnvis_free(s.top_value);
+    cnnvis__free(s.unit_layer), cnnvis__free(s.unit_index), cnnvis__free(s.state), cnnvis__free(s.lo), cnnvis__free(s.hi);
+    cnnvis__free(s.rank), cnnvis__free(s.in_bin), cnnvis__free(s.blocks), cnnvis__free(s.values), cnnvis__free(s.n_values);
+    cnnvis__free(s.pending), cnnvis__free(s.n_pending), cnnvis__free(s.overflow);
+    cnnvis__free(s.inter), cnnvis__free(s.mask_area), cnnvis__free(s.concept_area), cnnvis__free(s.up);
+    cnnvis__free(s.top), cnnvis__free(s.top_value);
     if (r != CNNVIS_OK)
         for (l = 0; l < n_layers; l++) cnnvis_dissection_free(&out[l]);
     return r;
@@ -4524,12 +4524,12 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *d
         for (u = 0; u < dis[l].n_units; u++) {
             const cnnvis_dissect_unit *unit = &dis[l].units[u];
             cnnvis__cat(text, cap, &len, "%s\t%d\t%s\t%s\t%.4f\t%.6g\t%d\n", dis[l].layer_name, u,
-                        cnnvis_dataset_concept_name(ds, unit->category, unit->concept),
+                        cnnvis__dataset_concept_name(ds, unit->category, unit->concept),
                         unit->category >= 0 && unit->category < ds->n_categories ? ds->category_names[unit->category] : "?",
                         unit->iou, unit->threshold, unit->detector);
         }
     /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
-    r = len < cap ? cnnvis_file_write(path, text, len)
+    r = len < cap ? cnnvis__file_write(path, text, len)
                   : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_dissection_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
     CNNVIS_FREE(text);
     return r;
@@ -4559,7 +4559,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis
     memset(&pd, 0, sizeof pd);
     pd.title = "unique detectors per category (IoU > threshold)", pd.ylabel = "detectors";
     pd.series = series, pd.n_series = ds->n_categories, pd.categories = names, pd.n_categories = n_layers;
-    return cnnvis_plot_bars(out, &pd);
+    return cnnvis__plot_bars(out, &pd);
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
@@ -4596,9 +4596,9 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
         cnnvis_tensor x = net->input;
         size_t q, pixels = (size_t)ds->h * ds->w * zoom * zoom;
         x.n = 1;
-        r = cnnvis_dataset_batch(ds, U->top[i], 1, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, dis->layer);
-        if (r == CNNVIS_OK) r = cnnvis_dataset_image(&im, ds, U->top[i]);
+        r = cnnvis__dataset_batch(ds, U->top[i], 1, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, dis->layer);
+        if (r == CNNVIS_OK) r = cnnvis__dataset_image(&im, ds, U->top[i]);
         if (r == CNNVIS_OK) {
             r = cnnvis_image_resize(&tiles[n], &im, ds->w * zoom, ds->h * zoom, CNNVIS_RESIZE_NEAREST);
             cnnvis_image_free(&im);
@@ -4607,7 +4607,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
         if (tiles[n].c == 1) { /* the outline is in colour */
             cnnvis_image rgb;
             r = cnnvis_image_create(&rgb, tiles[n].w, tiles[n].h, 3);
-            if (r == CNNVIS_OK) cnnvis_image_paste(&rgb, &tiles[n], 0, 0);
+            if (r == CNNVIS_OK) cnnvis__image_paste(&rgb, &tiles[n], 0, 0);
             cnnvis_image_free(&tiles[n]);
             tiles[n] = rgb;
             if (r != CNNVIS_OK) break;
@@ -4615,7 +4615,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
         cnnvis_plane_resize(up, ds->w * zoom, ds->h * zoom, L->out.data + (size_t)unit * L->out_h * L->out_w, L->out_w, L->out_h,
                             CNNVIS_RESIZE_BILINEAR);
         for (q = 0; q < pixels; q++) mask[q] = up[q] > U->threshold;
-        cnnvis_image_outline(&tiles[n], mask, yellow);
+        cnnvis__image_outline(&tiles[n], mask, yellow);
         n++;
     }
     net->training = was_training;
@@ -4624,12 +4624,12 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
         memset(&md, 0, sizeof md);
         md.cols = n, md.title = title;
         snprintf(title, sizeof title, "%s unit %d %s (%s) IoU=%.2f", dis->layer_name, unit,
-                 cnnvis_dataset_concept_name(ds, U->category, U->concept),
+                 cnnvis__dataset_concept_name(ds, U->category, U->concept),
                  U->category >= 0 && U->category < ds->n_categories ? ds->category_names[U->category] : "?", U->iou);
         r = cnnvis_montage(out, tiles, n, NULL, &md);
     }
     for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
-    cnnvis_free(up), cnnvis_free(mask);
+    cnnvis__free(up), cnnvis__free(mask);
     return r;
 }
 
@@ -4693,22 +4693,22 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
    ====================================================================================== */
 
 
-CNNVIS__DEF cnnvis_result cnnvis_project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
+static cnnvis_result cnnvis__project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
                                                 cnnvis_relu_rule rule)
 {
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: out is NULL");
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: out is NULL");
     memset(out, 0, sizeof *out);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: net is NULL");
-    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is NULL");
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: net is NULL");
+    if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is NULL");
     if (net->batch != 1)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: needs a forward pass of one image (the last had %d)",
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: needs a forward pass of one image (the last had %d)",
                             net->batch);
     if (layer < 0 || layer >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
     {
         const cnnvis_layer *L = &net->layers[layer];
         if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
                                 signal->n, signal->c, signal->h, signal->w, L->desc.name, L->out_c, L->out_h, L->out_w);
     }
     CNNVIS__TRY(cnnvis_net_backward(net, layer, signal, rule, 0));
@@ -4738,7 +4738,7 @@ CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *
     if ((int)mode < 0 || mode > CNNVIS_PROJECT_MAP) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown mode %d", fn, (int)mode);
     was_training = net->training, net->training = 0;
     cnnvis__put_pixels(net, pixels->data, 1);
-    cnnvis_net_forward_until(net, &net->input, li);
+    cnnvis__net_forward_until(net, &net->input, li);
     net->training = was_training;
     plane = (size_t)L->out_h * L->out_w;
     map = L->out.data + (size_t)unit * plane;
@@ -4752,7 +4752,7 @@ CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *
         if (y) *y = (int)(best / L->out_w);
         if (x) *x = (int)(best % L->out_w);
     }
-    return cnnvis_project_signal(out, net, li, &L->dout, CNNVIS_RELU_DECONVNET);
+    return cnnvis__project_signal(out, net, li, &L->dout, CNNVIS_RELU_DECONVNET);
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
@@ -4832,11 +4832,11 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
             /* the projection of exactly the hit's position */
             cnnvis__dataset_pixels(pixels.data, ds, h->image);
             cnnvis__put_pixels(net, pixels.data, 1);
-            cnnvis_net_forward_until(net, &net->input, t->layer);
+            cnnvis__net_forward_until(net, &net->input, t->layer);
             sig = net->layers[t->layer].dout.data;
             memset(sig, 0, sizeof(float) * plane * L->out_c);
             sig[at] = net->layers[t->layer].out.data[at];
-            res = cnnvis_project_signal(&proj, net, t->layer, &net->layers[t->layer].dout, CNNVIS_RELU_DECONVNET);
+            res = cnnvis__project_signal(&proj, net, t->layer, &net->layers[t->layer].dout, CNNVIS_RELU_DECONVNET);
             if (res == CNNVIS_OK) res = cnnvis_rf_crop(&crop, net, t->layer, &proj, h->y, h->x);
             if (res == CNNVIS_OK) res = cnnvis_tensor_to_image(&im, &crop, 0, &m);
             cnnvis_tensor_free(&proj), cnnvis_tensor_free(&crop);
@@ -4844,7 +4844,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
                 res = cnnvis_image_resize(&tiles[r], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST);
                 cnnvis_image_free(&im);
             }
-            if (res == CNNVIS_OK) res = cnnvis_topk_patch(&im, t, ds, u, r);
+            if (res == CNNVIS_OK) res = cnnvis__topk_patch(&im, t, ds, u, r);
             if (res == CNNVIS_OK) {
                 res = cnnvis_image_resize(&tiles[t->k + r], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST);
                 cnnvis_image_free(&im);
@@ -4883,7 +4883,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     }
     for (u = 0; u < n_blocks; u++) cnnvis_image_free(&blocks[u]);
     cnnvis_tensor_free(&pixels);
-    cnnvis_free(blocks), cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(cap);
+    cnnvis__free(blocks), cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
     return res;
 }
 /* ======================================================================================
@@ -4902,10 +4902,10 @@ static int cnnvis__default_cam_layer(const cnnvis_net *net)
     return -1;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
                                          const char *layer)
 {
-    static const char *fn = "cnnvis_gradcam";
+    static const char *fn = "cnnvis__gradcam";
     const cnnvis_layer *L;
     int li, k;
     size_t plane, q;
@@ -4938,11 +4938,11 @@ CNNVIS__DEF cnnvis_result cnnvis_gradcam(cnnvis_tensor *cam, cnnvis_net *net, co
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+static cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                       const cnnvis_tensor *baseline, int cls, int steps, double *sum,
                                                       double *delta)
 {
-    static const char *fn = "cnnvis_integrated_gradients";
+    static const char *fn = "cnnvis__integrated_gradients";
     float *path = NULL, *grad = NULL;
     size_t count, q;
     int s, i, n;
@@ -4960,7 +4960,7 @@ CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis
     path = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
     grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
     if (!path || !grad) {
-        cnnvis_free(path), cnnvis_free(grad), cnnvis_tensor_free(out);
+        cnnvis__free(path), cnnvis__free(grad), cnnvis_tensor_free(out);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
     /* the midpoint rule: points (s + 1/2) / steps along the path, in batches */
@@ -4990,7 +4990,7 @@ CNNVIS__DEF cnnvis_result cnnvis_integrated_gradients(cnnvis_tensor *out, cnnvis
         cnnvis__score_grad(net, path, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sb);
         *delta = (double)sx - (double)sb;
     }
-    cnnvis_free(path), cnnvis_free(grad);
+    cnnvis__free(path), cnnvis__free(grad);
     return CNNVIS_OK;
 }
 
@@ -5004,21 +5004,21 @@ static cnnvis_result cnnvis__smoothgrad(float *out, cnnvis_net *net, const float
     size_t q;
     int s, i, m;
     if (!batch || !grad) {
-        cnnvis_free(batch), cnnvis_free(grad);
+        cnnvis__free(batch), cnnvis__free(grad);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (smoothgrad): out of memory");
     }
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     memset(out, 0, sizeof(float) * count);
     for (s = 0; s < n; s += m) {
         m = CNNVIS__MIN(n - s, net->desc.max_batch);
         for (i = 0; i < m; i++)
-            for (q = 0; q < count; q++) batch[(size_t)i * count + q] = pixels[q] + sigma * cnnvis_rng_normal(&rng);
+            for (q = 0; q < count; q++) batch[(size_t)i * count + q] = pixels[q] + sigma * cnnvis__rng_normal(&rng);
         cnnvis__score_grad(net, batch, m, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
         for (i = 0; i < m; i++)
             for (q = 0; q < count; q++) out[q] += grad[(size_t)i * count + q];
     }
     for (q = 0; q < count; q++) out[q] /= (float)n;
-    cnnvis_free(batch), cnnvis_free(grad);
+    cnnvis__free(batch), cnnvis__free(grad);
     return CNNVIS_OK;
 }
 
@@ -5038,7 +5038,7 @@ static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float
     batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
     cover = (float *)cnnvis__alloc(sizeof(float) * plane);
     if (!batch || !cover) {
-        cnnvis_free(batch), cnnvis_free(cover);
+        cnnvis__free(batch), cnnvis__free(cover);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
     }
     memset(cover, 0, sizeof(float) * plane);
@@ -5046,12 +5046,12 @@ static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float
         cnnvis_tensor t = cnnvis_tensor_wrap((float *)pixels, 1, C, H, W);
         float *probs = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_classes);
         if (!probs) {
-            cnnvis_free(batch), cnnvis_free(cover);
+            cnnvis__free(batch), cnnvis__free(cover);
             return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
         }
-        cnnvis_net_predict(net, &t, NULL, probs);
+        cnnvis_net_predict(NULL, probs, NULL, net, &t);
         base = probs[cls];
-        cnnvis_free(probs);
+        cnnvis__free(probs);
     }
     for (p = 0; p < total; p += m) {
         int was_training = net->training;
@@ -5080,7 +5080,7 @@ static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float
         }
     }
     for (i = 0; i < (int)plane; i++) heat[i] = cover[i] > 0 ? heat[i] / cover[i] : 0.0f;
-    cnnvis_free(batch), cnnvis_free(cover);
+    cnnvis__free(batch), cnnvis__free(cover);
     return CNNVIS_OK;
 }
 
@@ -5137,29 +5137,29 @@ CNNVIS__DEF cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, c
         if (method == CNNVIS_SALIENCY_GUIDED_GRADCAM) {
             cnnvis_tensor cam;
             float *up = (float *)cnnvis__alloc(sizeof(float) * plane);
-            r = up ? cnnvis_gradcam(&cam, net, pixels, cls, d.cam_layer) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+            r = up ? cnnvis__gradcam(&cam, net, pixels, cls, d.cam_layer) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
             if (r == CNNVIS_OK) {
                 cnnvis_plane_resize(up, W, H, cam.data, cam.w, cam.h, CNNVIS_RESIZE_BILINEAR);
                 for (ch = 0; ch < pixels->c; ch++)
                     for (q = 0; q < plane; q++) out->data[(size_t)ch * plane + q] *= up[q];
                 cnnvis_tensor_free(&cam);
             }
-            cnnvis_free(up);
+            cnnvis__free(up);
         }
         break;
     }
     case CNNVIS_SALIENCY_SMOOTHGRAD: {
         float lo, hi;
-        cnnvis_tensor_minmax(pixels, &lo, &hi);
+        cnnvis__tensor_minmax(pixels, &lo, &hi);
         CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, H, W));
         r = cnnvis__smoothgrad(out->data, net, pixels->data, count, cls, d.smooth_n, d.smooth_sigma * (hi - lo), d.seed);
         break;
     }
     case CNNVIS_SALIENCY_INTEGRATED:
-        return cnnvis_integrated_gradients(out, net, pixels, d.ig_baseline, cls, d.ig_steps, NULL, NULL);
+        return cnnvis__integrated_gradients(out, net, pixels, d.ig_baseline, cls, d.ig_steps, NULL, NULL);
     case CNNVIS_SALIENCY_GRADCAM: {
         cnnvis_tensor cam;
-        CNNVIS__TRY(cnnvis_gradcam(&cam, net, pixels, cls, d.cam_layer));
+        CNNVIS__TRY(cnnvis__gradcam(&cam, net, pixels, cls, d.cam_layer));
         r = cnnvis_tensor_create(out, 1, 1, H, W);
         if (r == CNNVIS_OK) cnnvis_plane_resize(out->data, W, H, cam.data, cam.w, cam.h, CNNVIS_RESIZE_BILINEAR);
         cnnvis_tensor_free(&cam);
@@ -5235,7 +5235,7 @@ static cnnvis_result cnnvis__blur(float *v, int C, int H, int W, float sigma)
                 p[y * W + x] = acc;
             }
     }
-    cnnvis_free(tmp);
+    cnnvis__free(tmp);
     return CNNVIS_OK;
 }
 
@@ -5301,24 +5301,24 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *
     g = (float *)cnnvis__alloc(sizeof(float) * count);
     norm = (float *)cnnvis__alloc(sizeof(float) * plane);
     if (!x || !rolled || !g || !norm) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     was_training = net->training, net->training = 0;
     /* the zero image (the mean image in pixels) plus a little noise: on a uniform image
        every ReLU of a layer can be off together, and the gradient is exactly zero there */
     if (x)
-        for (q = 0; q < count; q++) x[q] = 0.01f * cnnvis_rng_normal(&rng);
+        for (q = 0; q < count; q++) x[q] = 0.01f * cnnvis__rng_normal(&rng);
     for (step = 0; step < d.steps && r == CNNVIS_OK; step++) {
         int dy = 0, dx = 0;
         double mean_abs = 0;
         if (d.jitter) {
-            dy = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
-            dx = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            dy = (int)cnnvis__rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            dx = (int)cnnvis__rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
         }
         cnnvis__roll(rolled, x, C, H, W, dy, dx);
         /* the net's input is normalised already: x is optimised in that space */
         memcpy(net->input.data, rolled, sizeof(float) * count);
         cnnvis__set_batch(net, 1);
-        cnnvis_net_forward_until(net, &net->input, li);
+        cnnvis__net_forward_until(net, &net->input, li);
         memset(L->dout.data, 0, sizeof(float) * (size_t)L->out_c * L->out_h * L->out_w);
         L->dout.data[at] = 1.0f;
         cnnvis_net_backward(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
@@ -5361,17 +5361,17 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *
     if (r == CNNVIS_OK) { /* the objective at the final image, unrolled */
         memcpy(net->input.data, x, sizeof(float) * count);
         cnnvis__set_batch(net, 1);
-        cnnvis_net_forward_until(net, &net->input, li);
+        cnnvis__net_forward_until(net, &net->input, li);
         value = L->out.data[at];
         r = cnnvis_tensor_create(pixels, 1, C, H, W);
     }
     net->training = was_training;
     if (r == CNNVIS_OK) {
         cnnvis_tensor t = cnnvis_tensor_wrap(x, 1, C, H, W);
-        cnnvis_net_denormalize(net, pixels, &t);
+        cnnvis_net_denormalize(pixels, net, &t);
         if (score) *score = value;
     }
-    cnnvis_free(x), cnnvis_free(rolled), cnnvis_free(g), cnnvis_free(norm);
+    cnnvis__free(x), cnnvis__free(rolled), cnnvis__free(g), cnnvis__free(norm);
     return r;
 }
 
@@ -5398,7 +5398,7 @@ static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const flo
                            sizeof(float) * tw);
         }
         cnnvis__put_pixels(net, batch, m);
-        cnnvis_net_forward_until(net, &net->input, li);
+        cnnvis__net_forward_until(net, &net->input, li);
         /* d(1/2 ||A||^2)/dA = A: the activations are their own gradient */
         for (i = 0; i < m; i++)
             for (q = 0; q < lcount; q++) {
@@ -5472,7 +5472,7 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *ne
     batch = (float *)cnnvis__alloc(sizeof(float) * (size_t)C * net->desc.in_h * net->desc.in_w * net->desc.max_batch);
     if (!base || !small || !detail || !cur || !rolled || !grad || !cover || !batch)
         r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     was_training = net->training, net->training = 0;
     if (r == CNNVIS_OK) {
         double obj = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
@@ -5495,8 +5495,8 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *ne
         }
         for (q = 0; q < n; q++) cur[q] = small[q] + detail[q];
         for (step = 0; step < d.steps; step++) {
-            int dy = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
-            int dx = (int)cnnvis_rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            int dy = (int)cnnvis__rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
+            int dx = (int)cnnvis__rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
             double mean_abs = 0;
             cnnvis__roll(rolled, cur, C, h, w, dy, dx);
             cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, rolled, h, w, grad, cover, batch);
@@ -5516,8 +5516,8 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *ne
         if (after) *after = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
     }
     net->training = was_training;
-    cnnvis_free(base), cnnvis_free(small), cnnvis_free(detail), cnnvis_free(cur), cnnvis_free(rolled), cnnvis_free(grad);
-    cnnvis_free(cover), cnnvis_free(batch);
+    cnnvis__free(base), cnnvis__free(small), cnnvis__free(detail), cnnvis__free(cur), cnnvis__free(rolled), cnnvis__free(grad);
+    cnnvis__free(cover), cnnvis__free(batch);
     return r;
 }
 
@@ -5543,8 +5543,8 @@ CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const 
         cnnvis_tensor x = net->input;
         m = CNNVIS__MIN(n - b, net->desc.max_batch);
         x.n = m;
-        cnnvis_dataset_batch(ds, begin + b, m, net, &x, NULL);
-        cnnvis_net_forward_until(net, &x, li);
+        cnnvis__dataset_batch(ds, begin + b, m, net, &x, NULL);
+        cnnvis__net_forward_until(net, &x, li);
         memcpy(codes + (size_t)b * units, L->out.data, sizeof(float) * units * m);
     }
     net->training = was_training;
@@ -5587,7 +5587,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, 
     gains = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
     upd = (double *)cnnvis__alloc(sizeof(double) * (size_t)n * 2);
     if (!P || !D || !Y || !dY || !gains || !upd) {
-        cnnvis_free(P), cnnvis_free(D), cnnvis_free(Y), cnnvis_free(dY), cnnvis_free(gains), cnnvis_free(upd);
+        cnnvis__free(P), cnnvis__free(D), cnnvis__free(Y), cnnvis__free(dY), cnnvis__free(gains), cnnvis__free(upd);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %d points (n^2 doubles twice)", fn, n);
     }
     for (i = 0; i < n; i++) /* squared distances */
@@ -5617,8 +5617,8 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, 
             P[(size_t)i * n + j] = P[(size_t)j * n + i] = v;
         }
     for (i = 0; i < n; i++) P[(size_t)i * n + i] = 0;
-    cnnvis_rng_seed(&rng, seed);
-    for (i = 0; i < 2 * n; i++) Y[i] = 1e-4 * cnnvis_rng_normal(&rng), gains[i] = 1, upd[i] = 0;
+    cnnvis__rng_seed(&rng, seed);
+    for (i = 0; i < 2 * n; i++) Y[i] = 1e-4 * cnnvis__rng_normal(&rng), gains[i] = 1, upd[i] = 0;
     lr = n / 12.0 > 50 ? n / 12.0 : 50;
     num = D; /* reuse: the Student-t kernel 1 / (1 + |y_i - y_j|^2) */
     for (it = 0; it < iterations; it++) {
@@ -5650,7 +5650,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, 
         for (i = 0; i < n; i++) Y[2 * i] -= mean[0] / n, Y[2 * i + 1] -= mean[1] / n;
     }
     for (i = 0; i < 2 * n; i++) y[i] = (float)Y[i];
-    cnnvis_free(P), cnnvis_free(D), cnnvis_free(Y), cnnvis_free(dY), cnnvis_free(gains), cnnvis_free(upd);
+    cnnvis__free(P), cnnvis__free(D), cnnvis__free(Y), cnnvis__free(dY), cnnvis__free(gains), cnnvis__free(upd);
     return CNNVIS_OK;
 }
 
@@ -5681,7 +5681,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
         unsigned char rgb[3];
         int cx = margin + (int)((y[2 * i] - lo[0]) / (hi[0] > lo[0] ? hi[0] - lo[0] : 1) * (size - 2 * margin));
         int cy = margin + (int)((y[2 * i + 1] - lo[1]) / (hi[1] > lo[1] ? hi[1] - lo[1] : 1) * (size - 2 * margin));
-        cnnvis_result r = cnnvis_dataset_image(&im, ds, images[i]);
+        cnnvis_result r = cnnvis__dataset_image(&im, ds, images[i]);
         if (r == CNNVIS_OK) r = cnnvis_image_resize(&small, &im, thumb - 2, thumb - 2, CNNVIS_RESIZE_AREA);
         cnnvis_image_free(&im);
         if (r != CNNVIS_OK) {
@@ -5690,7 +5690,7 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
         }
         memcpy(rgb, cnnvis__category_rgb(ds->labels[images[i]]), 3); /* the frame: the class's colour */
         cnnvis_image_fill(out, cx - thumb / 2, cy - thumb / 2, thumb, thumb, rgb);
-        cnnvis_image_paste(out, &small, cx - thumb / 2 + 1, cy - thumb / 2 + 1);
+        cnnvis__image_paste(out, &small, cx - thumb / 2 + 1, cy - thumb / 2 + 1);
         cnnvis_image_free(&small);
     }
     return CNNVIS_OK;
@@ -5706,11 +5706,11 @@ CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer,
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer index %d is not in [0, %d)", layer, net->n_layers);
     L = &net->layers[layer];
     if (!L->n_w) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer %s has no weights", L->desc.name);
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     {
         double fan_in = (double)L->n_w / L->n_b, gain = layer == net->n_layers - 1 ? 1.0 : 2.0; /* as cnnvis_net_create */
         float bound = (float)sqrt(3.0 * gain / fan_in);
-        for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis_rng_uniform(&rng) - 1.0f) * bound;
+        for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(&rng) - 1.0f) * bound;
         memset(L->b, 0, sizeof(float) * L->n_b);
     }
     return CNNVIS_OK;
@@ -5744,11 +5744,11 @@ static int cnnvis__ranks(double *rank, const float *v, size_t n)
         }
         for (k = i; k < j; k++) rank[idx[k]] = (double)(i + j + 1) / 2.0; /* mean of ranks i+1 .. j */
     }
-    cnnvis_free(idx);
+    cnnvis__free(idx);
     return 1;
 }
 
-CNNVIS__DEF double cnnvis_spearman(const float *a, const float *b, size_t n)
+static double cnnvis__spearman(const float *a, const float *b, size_t n)
 {
     double *ra, *rb, ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
     size_t i;
@@ -5756,13 +5756,13 @@ CNNVIS__DEF double cnnvis_spearman(const float *a, const float *b, size_t n)
     ra = (double *)cnnvis__alloc(sizeof(double) * n);
     rb = (double *)cnnvis__alloc(sizeof(double) * n);
     if (!ra || !rb || !cnnvis__ranks(ra, a, n) || !cnnvis__ranks(rb, b, n)) {
-        cnnvis_free(ra), cnnvis_free(rb);
+        cnnvis__free(ra), cnnvis__free(rb);
         return 0;
     }
     for (i = 0; i < n; i++) ma += ra[i], mb += rb[i];
     ma /= (double)n, mb /= (double)n;
     for (i = 0; i < n; i++) sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
-    cnnvis_free(ra), cnnvis_free(rb);
+    cnnvis__free(ra), cnnvis__free(rb);
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
 }
 /* ======================================================================================
@@ -5873,10 +5873,10 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, int32_
         for (i = 0; i < n; i++) {
             float *a = adv + (size_t)i * count;
             if (d->norm == CNNVIS_NORM_LINF) {
-                for (q = 0; q < count; q++) a[q] += d->eps * (2.0f * cnnvis_rng_uniform(rng) - 1.0f);
+                for (q = 0; q < count; q++) a[q] += d->eps * (2.0f * cnnvis__rng_uniform(rng) - 1.0f);
             } else { /* a uniform direction (normal samples) times a uniform radius */
-                double len, radius = d->eps * cnnvis_rng_uniform(rng);
-                for (q = 0; q < count; q++) grad[q] = cnnvis_rng_normal(rng);
+                double len, radius = d->eps * cnnvis__rng_uniform(rng);
+                for (q = 0; q < count; q++) grad[q] = cnnvis__rng_normal(rng);
                 len = cnnvis__l2(grad, count);
                 for (q = 0; q < count; q++) a[q] += len > 0 ? (float)(grad[q] * radius / len) : 0.0f;
             }
@@ -5901,10 +5901,10 @@ static double cnnvis__dot_free(const float *a, const float *b, const unsigned ch
     return s;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
+static cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
                                            void *user, const cnnvis_lbfgs_desc *desc, double *fx, int *iters)
 {
-    static const char *fn = "cnnvis_lbfgs_box";
+    static const char *fn = "cnnvis__lbfgs_box";
     cnnvis_lbfgs_desc d;
     float *block, *g, *xn, *gn, *q, *S, *Y;
     double *alpha, fval, fnew;
@@ -5931,7 +5931,7 @@ CNNVIS__DEF cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, 
     alpha = (double *)cnnvis__alloc(sizeof(double) * m);
     free_var = (unsigned char *)cnnvis__alloc((size_t)n);
     if (!block || !alpha || !free_var) {
-        cnnvis_free(block), cnnvis_free(alpha), cnnvis_free(free_var);
+        cnnvis__free(block), cnnvis__free(alpha), cnnvis__free(free_var);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory for %d variables", fn, n);
     }
     g = block, xn = g + n, gn = xn + n, q = gn + n, S = q + n, Y = S + (size_t)m * n;
@@ -6022,7 +6022,7 @@ CNNVIS__DEF cnnvis_result cnnvis_lbfgs_box(float *x, int n, const float *lower, 
     }
     if (fx) *fx = fval;
     if (iters) *iters = it;
-    cnnvis_free(block), cnnvis_free(alpha), cnnvis_free(free_var);
+    cnnvis__free(block), cnnvis__free(alpha), cnnvis__free(free_var);
     return isfinite(fval) ? CNNVIS_OK : CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s: the objective is not finite", fn);
 }
 
@@ -6072,7 +6072,7 @@ static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const
         double r;
         u.c = (float)c;
         memcpy(work, pixels, sizeof(float) * count); /* every run starts from r = 0 */
-        CNNVIS__TRY(cnnvis_lbfgs_box(work, (int)count, zeros, ones, cnnvis__lbfgs_objective, &u, &ld, NULL, NULL));
+        CNNVIS__TRY(cnnvis__lbfgs_box(work, (int)count, zeros, ones, cnnvis__lbfgs_objective, &u, &ld, NULL, NULL));
         cnnvis__classify_run(net, work, 1, &predicted, NULL);
         for (r = 0, q = 0; q < count; q++) r += (double)(work[q] - pixels[q]) * (work[q] - pixels[q]);
         if (predicted == d->target) {
@@ -6098,7 +6098,7 @@ static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float
     float *work = (float *)cnnvis__alloc(sizeof(float) * count * (d->method == CNNVIS_ATTACK_LBFGS ? 3 : (size_t)n));
     int i, own = !labels && !d->targeted; /* found by FGSM's or PGD's first forward pass ... */
     if (!y || !work) {
-        cnnvis_free(y), cnnvis_free(work);
+        cnnvis__free(y), cnnvis__free(work);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_attack: out of memory for %d images", n);
     }
     for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels ? labels[i] : 0;
@@ -6114,7 +6114,7 @@ static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float
     } else {
         cnnvis__pgd(net, adv, pixels, y, own, n, d, rng, work);
     }
-    cnnvis_free(y), cnnvis_free(work);
+    cnnvis__free(y), cnnvis__free(work);
     return r;
 }
 
@@ -6142,13 +6142,13 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, con
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels[%lu] = %g is not in [0, 1] (pixel space)", fn, (unsigned long)q,
                                 pixels->data[q]);
     r = cnnvis_tensor_create(adv, pixels->n, pixels->c, pixels->h, pixels->w);
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     for (i = 0; i < pixels->n && r == CNNVIS_OK; i += net->desc.max_batch) {
         int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
         r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels ? labels + i : NULL,
                                m, &d, &rng);
     }
-    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis_net_classify(predicted, confidence, net, adv);
+    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis__net_classify(predicted, confidence, net, adv);
     if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
     return r;
 }
@@ -6184,8 +6184,8 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net
         cnnvis_tensor_free(pixels);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
-    cnnvis_rng_seed(&rng, d.seed);
-    for (q = 0; q < count; q++) pixels->data[q] = cnnvis_rng_uniform(&rng);
+    cnnvis__rng_seed(&rng, d.seed);
+    for (q = 0; q < count; q++) pixels->data[q] = cnnvis__rng_uniform(&rng);
     for (s = 0; s < d.steps; s++) {
         /* ascent on log p(cls) = descent on J(x, cls); sign steps, as FGSM, so that the
            pace does not depend on the gradient's scale */
@@ -6206,7 +6206,7 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net
     }
     if (p) *p = prob;
     if (steps_taken) *steps_taken = s;
-    cnnvis_free(grad);
+    cnnvis__free(grad);
     return CNNVIS_OK;
 }
 
@@ -6251,12 +6251,12 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
     labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 3 * (size_t)B);
     correct = (double *)cnnvis__alloc(sizeof(double) * 2 * (size_t)n_eps);
     if (!pix || !conf || !labels || !correct) {
-        cnnvis_free(pix), cnnvis_free(conf), cnnvis_free(labels), cnnvis_free(correct);
+        cnnvis__free(pix), cnnvis__free(conf), cnnvis__free(labels), cnnvis__free(correct);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
     adv = pix + count * B, grad = adv + count * B, pred = labels + B, target = pred + B, conf_sum = correct + n_eps;
     fgsm = d.method == CNNVIS_ATTACK_FGSM;
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     for (i = 0, b = 0; i < n && r == CNNVIS_OK; i += B, b++) {
         int m = CNNVIS__MIN(B, n - i), j;
         cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
@@ -6286,7 +6286,7 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
         if (accuracy) accuracy[k] = (float)(correct[k] / n);
         if (confidence) confidence[k] = (float)(conf_sum[k] / n);
     }
-    cnnvis_free(pix), cnnvis_free(conf), cnnvis_free(labels), cnnvis_free(correct);
+    cnnvis__free(pix), cnnvis__free(conf), cnnvis__free(labels), cnnvis__free(correct);
     return r;
 }
 
@@ -6315,11 +6315,11 @@ CNNVIS__DEF cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source
     pix = (float *)cnnvis__alloc(sizeof(float) * count * 2 * (size_t)B);
     labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * 5 * (size_t)B);
     if (!pix || !labels) {
-        cnnvis_free(pix), cnnvis_free(labels);
+        cnnvis__free(pix), cnnvis__free(labels);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
     adv = pix + count * B, p_src = labels + B, p_tgt = p_src + B, a_src = p_tgt + B, a_tgt = a_src + B;
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     for (i = 0; i < n && r == CNNVIS_OK; i += B) {
         int m = CNNVIS__MIN(B, n - i);
         cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
@@ -6338,7 +6338,7 @@ CNNVIS__DEF cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source
     }
     if (rate && fooled) *rate = (float)((double)transferred / fooled);
     if (fooled_source && both_correct) *fooled_source = (float)((double)fooled / both_correct);
-    cnnvis_free(pix), cnnvis_free(labels);
+    cnnvis__free(pix), cnnvis__free(labels);
     return r;
 }
 
@@ -6367,7 +6367,7 @@ CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net
     text = (char *)cnnvis__alloc(64 * 3 * (size_t)n);
     plane = (float *)cnnvis__alloc(sizeof(float) * hw);
     if (!tiles || !captions || !text || !plane) {
-        cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(text), cnnvis_free(plane);
+        cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(text), cnnvis__free(plane);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     }
     for (i = 0; i < n && r == CNNVIS_OK; i++) {
@@ -6395,7 +6395,7 @@ CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net
             memset(&map, 0, sizeof map);
             if (t == 1) {
                 map.mode = CNNVIS_MAP_SYMMETRIC, map.cmap = CNNVIS_CMAP_DIVERGING;
-                r = cnnvis_plane_to_image(&im, plane, pixels->w, pixels->h, &map);
+                r = cnnvis__plane_to_image(&im, plane, pixels->w, pixels->h, &map);
             } else {
                 map.mode = CNNVIS_MAP_PIXELS;
                 r = cnnvis_tensor_to_image(&im, t == 0 ? pixels : adv, i, &map);
@@ -6410,7 +6410,7 @@ CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net
         r = cnnvis_montage(out, tiles, 3 * n, (const char *const *)captions, &md);
     }
     for (i = 0; i < 3 * n; i++) cnnvis_image_free(&tiles[i]);
-    cnnvis_free(tiles), cnnvis_free(captions), cnnvis_free(text), cnnvis_free(plane);
+    cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(text), cnnvis__free(plane);
     return r;
 }
 
@@ -6426,11 +6426,11 @@ static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const 
     t.n = n;
     t.data = pix;
     memcpy(pix, x, sizeof(float) * count * n);
-    cnnvis_net_denormalize(net, &t, &t);
+    cnnvis_net_denormalize(&t, net, &t);
     for (q = 0; q < count * n; q++) pix[q] = pix[q] < 0.0f ? 0.0f : pix[q] > 1.0f ? 1.0f : pix[q];
     CNNVIS__TRY(cnnvis__attack_run(net, adv, pix, labels, n, d, rng));
     t.data = adv;
-    cnnvis_net_normalize(net, &t, &t);
+    cnnvis_net_normalize(&t, net, &t);
     memcpy(x, adv, sizeof(float) * count * n); /* after the attack: its passes used net->input, which is x */
     return CNNVIS_OK;
 }
@@ -8513,7 +8513,7 @@ static int cnnvis__cpu_has_avx2(void)
 #endif
 }
 
-CNNVIS__DEF const char *cnnvis_kernels_name(cnnvis_kernels k)
+static const char *cnnvis__kernels_name(cnnvis_kernels k)
 {
     switch (k) {
     case CNNVIS_KERNELS_AUTO: return "auto";
@@ -8524,9 +8524,9 @@ CNNVIS__DEF const char *cnnvis_kernels_name(cnnvis_kernels k)
     return "?";
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
+static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
 {
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: net is NULL");
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_set_kernels: net is NULL");
     switch (k) {
     case CNNVIS_KERNELS_AUTO:
         net->kernels = CNNVIS_KERNELS_REFERENCE;
@@ -8544,7 +8544,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_set_kernels(cnnvis_net *net, cnnvis_kernels
         net->kernels = k;
         return CNNVIS_OK;
     }
-    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_set_kernels: unknown kernels %d", (int)k);
+    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_set_kernels: unknown kernels %d", (int)k);
 }
 /* ======================================================================================
    B2  Appendix: training and checkpoints                                    >>b2_training
@@ -8649,8 +8649,8 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
 CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
 {
     if (!ev) return;
-    cnnvis_free(ev->class_acc);
-    cnnvis_free(ev->confusion);
+    cnnvis__free(ev->class_acc);
+    cnnvis__free(ev->confusion);
     memset(ev, 0, sizeof *ev);
 }
 
@@ -8673,7 +8673,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_data
     labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)net->desc.max_batch);
     per_class = (int *)cnnvis__alloc(sizeof(int) * (size_t)K);
     if (!ev->class_acc || !ev->confusion || !labels || !per_class) {
-        cnnvis_free(labels), cnnvis_free(per_class), cnnvis_eval_free(ev);
+        cnnvis__free(labels), cnnvis__free(per_class), cnnvis_eval_free(ev);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_evaluate: out of memory for %d classes", K);
     }
     was_training = net->training;
@@ -8683,7 +8683,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_data
         cnnvis_tensor x = net->input;
         float l;
         x.n = count;
-        r = cnnvis_dataset_batch(ds, begin, count, net, &x, labels);
+        r = cnnvis__dataset_batch(ds, begin, count, net, &x, labels);
         if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
         if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels, &l);
         if (r != CNNVIS_OK) break;
@@ -8707,7 +8707,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_data
     } else {
         cnnvis_eval_free(ev);
     }
-    cnnvis_free(labels), cnnvis_free(per_class);
+    cnnvis__free(labels), cnnvis__free(per_class);
     return r;
 }
 
@@ -8774,16 +8774,16 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         d.adversarial_share = CNNVIS__DEF_VAL(d.adversarial_share, 0.5f);
         attack_work = (float *)cnnvis__alloc(sizeof(float) * 2 * (size_t)d.batch * train->c * train->h * train->w);
         if (!attack_work) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for adversarial images");
-        cnnvis_rng_seed(&attack_rng, d.seed ^ 0xad5e7a11ULL); /* its own stream: training without it is unchanged */
+        cnnvis__rng_seed(&attack_rng, d.seed ^ 0xad5e7a11ULL); /* its own stream: training without it is unchanged */
     }
     order = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)train->n);
     labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)d.batch);
     if (!order || !labels) {
-        cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
+        cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
     }
     for (i = 0; i < train->n; i++) order[i] = i;
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     show = d.progress >= 0 && isatty(STDERR_FILENO);
     steps_per_epoch = (train->n + d.batch - 1) / d.batch;
     total_steps = (long long)steps_per_epoch * d.epochs;
@@ -8798,7 +8798,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         int stop = 0;
         /* Fisher-Yates shuffle, from the training seed */
         for (i = train->n - 1; i > 0; i--) {
-            int j = (int)cnnvis_rng_below(&rng, (uint32_t)i + 1), t = order[i];
+            int j = (int)cnnvis__rng_below(&rng, (uint32_t)i + 1), t = order[i];
             order[i] = order[j], order[j] = t;
         }
         loss_sum = 0, correct = 0, seen_epoch = 0;
@@ -8812,9 +8812,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
             net->dropout_scale = step < ramp ? (float)step / (float)ramp : 1.0f;
             x.n = count;
             for (b = 0; b < count; b++) {
-                int sy = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
-                int sx = d.crop_pad ? (int)cnnvis_rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
-                int flip = d.flip ? (int)(cnnvis_rng_u64(&rng) >> 63) : 0;
+                int sy = d.crop_pad ? (int)cnnvis__rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int sx = d.crop_pad ? (int)cnnvis__rng_below(&rng, 2u * d.crop_pad + 1) - d.crop_pad : 0;
+                int flip = d.flip ? (int)(cnnvis__rng_u64(&rng) >> 63) : 0;
                 cnnvis__load_image(x.data + (size_t)b * train->c * train->h * train->w, train, order[i + b], net, sy, sx, flip);
                 labels[b] = train->labels[order[i + b]];
             }
@@ -8865,7 +8865,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (r != CNNVIS_OK) break;
         if (test) {
             cnnvis_eval ev;
-            r = cnnvis_net_evaluate(net, test, &ev);
+            r = cnnvis_net_evaluate(&ev, net, test);
             if (r != CNNVIS_OK) {
                 r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d (test set)", epoch, d.epochs);
                 break;
@@ -8885,7 +8885,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (stop) break;
     }
     net->dropout_scale = 1.0f;
-    cnnvis_free(order), cnnvis_free(labels), cnnvis_free(attack_work);
+    cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work);
     return r;
 }
 
@@ -8905,7 +8905,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
 static uint32_t cnnvis__crc_table[256];
 static int cnnvis__crc_ready;
 
-CNNVIS__DEF uint32_t cnnvis_crc32(uint32_t crc, const void *data, size_t n)
+static uint32_t cnnvis__crc32(uint32_t crc, const void *data, size_t n)
 {
     const unsigned char *p = (const unsigned char *)data;
     size_t i;
@@ -8998,10 +8998,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *pat
         *p++ = (unsigned char)len;
         memcpy(p, name, len), p += len;
     }
-    p = cnnvis__put_u32(p, cnnvis_crc32(0, buf, size - 4));
+    p = cnnvis__put_u32(p, cnnvis__crc32(0, buf, size - 4));
     CNNVIS_ASSERT((size_t)(p - buf) == size);
-    r = cnnvis_file_write(path, buf, size);
-    cnnvis_free(buf);
+    r = cnnvis__file_write(path, buf, size);
+    cnnvis__free(buf);
     return r;
 }
 
@@ -9031,7 +9031,7 @@ static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *b
     if (version != CNNVIS__CKPT_VERSION)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: version %u, this library reads version %u", version,
                             CNNVIS__CKPT_VERSION);
-    crc_ok = cnnvis__get_u32(buf + size - 4) == cnnvis_crc32(0, buf, size - 4);
+    crc_ok = cnnvis__get_u32(buf + size - 4) == cnnvis__crc32(0, buf, size - 4);
     crc_note = crc_ok ? "" : " (and the CRC does not match: the file is corrupt or truncated)";
     end = buf + size - 4;
     p = buf + 12;
@@ -9091,7 +9091,7 @@ static cnnvis_result cnnvis__ckpt_parse(cnnvis__ckpt *ck, const unsigned char *b
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: %zu unexpected bytes before the CRC%s", (size_t)(end - p), crc_note);
     if (!crc_ok)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: CRC mismatch (stored %08x, computed %08x): the file is corrupt",
-                            cnnvis__get_u32(end), cnnvis_crc32(0, buf, size - 4));
+                            cnnvis__get_u32(end), cnnvis__crc32(0, buf, size - 4));
     return CNNVIS_OK;
 }
 
@@ -9137,7 +9137,7 @@ static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
+static cnnvis_result cnnvis__net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
 {
     cnnvis__ckpt *ck;
     cnnvis_net *net = NULL;
@@ -9155,18 +9155,18 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_memory(const void *data, size_t size, 
         else if (cnnvis__net_resolve(shape, &ck->desc) != CNNVIS_OK)
             r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "checkpoint: its architecture is not valid: %s", cnnvis_last_error());
         else r = cnnvis__ckpt_check(shape, ck);
-        cnnvis_free(shape);
+        cnnvis__free(shape);
     }
     if (r == CNNVIS_OK) {
         if (runtime) {
             ck->desc.max_batch = runtime->max_batch, ck->desc.n_threads = runtime->n_threads;
             ck->desc.kernels = runtime->kernels, ck->desc.seed = runtime->seed;
         }
-        r = cnnvis_net_create(&ck->desc, &net); /* its own code: ARG for a bad runtime desc, NOMEM */
+        r = cnnvis_net_create(&net, &ck->desc); /* its own code: ARG for a bad runtime desc, NOMEM */
     }
     if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
     if (r != CNNVIS_OK) cnnvis_net_free(net), net = NULL;
-    cnnvis_free(ck);
+    cnnvis__free(ck);
     *out = net;
     return r;
 }
@@ -9177,9 +9177,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_des
     size_t size;
     cnnvis_result r;
     if (out) *out = NULL;
-    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
-    r = cnnvis_net_load_memory(buf, size, runtime, out);
-    cnnvis_free(buf);
+    CNNVIS__TRY(cnnvis__file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    r = cnnvis__net_load_memory(out, buf, size, runtime);
+    cnnvis__free(buf);
     return r;
 }
 
@@ -9190,12 +9190,12 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *p
     cnnvis__ckpt *ck;
     cnnvis_result r;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_load_weights: net is NULL");
-    CNNVIS__TRY(cnnvis_file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
+    CNNVIS__TRY(cnnvis__file_read(path, CNNVIS__CKPT_MAX_SIZE, &buf, &size));
     ck = (cnnvis__ckpt *)cnnvis__alloc(sizeof *ck);
     r = ck ? cnnvis__ckpt_parse(ck, buf, size) : CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_load_weights: out of memory");
     if (r == CNNVIS_OK) r = cnnvis__ckpt_apply(net, ck);
-    cnnvis_free(ck);
-    cnnvis_free(buf);
+    cnnvis__free(ck);
+    cnnvis__free(buf);
     return r;
 }
 
@@ -9220,11 +9220,11 @@ CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
 {
     if (!ds) return;
     if (ds->owner) {
-        cnnvis_free(ds->px);
-        cnnvis_free(ds->labels);
-        cnnvis_free(ds->class_names);
-        cnnvis_free(ds->concepts);
-        cnnvis_free(ds->concept_names);
+        cnnvis__free(ds->px);
+        cnnvis__free(ds->labels);
+        cnnvis__free(ds->class_names);
+        cnnvis__free(ds->concepts);
+        cnnvis__free(ds->concept_names);
     }
     memset(ds, 0, sizeof *ds);
 }
@@ -9275,17 +9275,17 @@ static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, 
     }
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
+static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
                                                cnnvis_tensor *x, int32_t *labels)
 {
     int i;
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_batch", ds, net));
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: NULL net or tensor");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis__dataset_batch", ds, net));
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__dataset_batch: NULL net or tensor");
     if (begin < 0 || count < 1 || begin > ds->n - count)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: images [%d, %lld) are not within the %d images", begin,
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__dataset_batch: images [%d, %lld) are not within the %d images", begin,
                             (long long)begin + count, ds->n);
     if (x->n != count || x->c != ds->c || x->h != ds->h || x->w != ds->w)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__dataset_batch: x is (%d, %d, %d, %d), expected (%d, %d, %d, %d)", x->n,
                             x->c, x->h, x->w, count, ds->c, ds->h, ds->w);
     for (i = 0; i < count; i++) {
         cnnvis__load_image(x->data + (size_t)i * ds->c * ds->h * ds->w, ds, begin + i, net, 0, 0, 0);
@@ -9297,15 +9297,15 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_batch(const cnnvis_dataset *ds, int beg
 
 /* --- Files ------------------------------------------------------------------------------ */
 
-CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, unsigned char **out, size_t *size)
+static cnnvis_result cnnvis__file_read(const char *path, size_t max_size, unsigned char **out, size_t *size)
 {
     FILE *f;
     long len;
     unsigned char *buf;
     struct stat st;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: NULL output");
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__file_read: NULL output");
     *out = NULL, *size = 0;
-    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_read: path is NULL");
+    if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__file_read: path is NULL");
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return CNNVIS__FAIL(CNNVIS_ERR_IO, "%s is not a regular file (a directory?)", path);
     f = fopen(path, "rb");
@@ -9336,14 +9336,14 @@ CNNVIS__DEF cnnvis_result cnnvis_file_read(const char *path, size_t max_size, un
 
 #define CNNVIS__WRITE_PIECE ((size_t)1 << 16)
 
-CNNVIS__DEF cnnvis_result cnnvis_file_write(const char *path, const void *data, size_t size)
+static cnnvis_result cnnvis__file_write(const char *path, const void *data, size_t size)
 {
     char tmp[4096];
     FILE *f;
     size_t done, piece;
     int ok;
-    if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: NULL %s", path ? "data" : "path");
-    if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_file_write: path too long");
+    if (!path || (!data && size)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__file_write: NULL %s", path ? "data" : "path");
+    if (strlen(path) + 5 > sizeof tmp) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__file_write: path too long");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "wb");
     if (!f) return CNNVIS__FAIL(CNNVIS_ERR_IO, "cannot open %s for writing (does its directory exist?)", tmp);
@@ -9448,7 +9448,7 @@ static int cnnvis__inflate_put(cnnvis__inflate_state *s, unsigned char byte)
             return 0;
         }
         if (s->len) memcpy(grown, s->out, s->len);
-        cnnvis_free(s->out);
+        cnnvis__free(s->out);
         s->out = grown, s->cap = cap;
     }
     s->out[s->len++] = byte;
@@ -9597,14 +9597,14 @@ static int cnnvis__inflate_stream(cnnvis__inflate_state *s)
     return 1;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, const void *in, size_t in_size, size_t max_out)
+static cnnvis_result cnnvis__gunzip(unsigned char **out, size_t *out_size, const void *in, size_t in_size, size_t max_out)
 {
     const unsigned char *p = (const unsigned char *)in, *end;
     cnnvis__inflate_state s;
     int flags;
-    if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL output");
+    if (!out || !out_size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__gunzip: NULL output");
     *out = NULL, *out_size = 0;
-    if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_gunzip: NULL input");
+    if (!in) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__gunzip: NULL input");
     if (in_size < 2 || p[0] != 0x1f || p[1] != 0x8b)
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: not a gzip file (%zu bytes, no 1f 8b magic)", in_size);
     if (in_size < 18) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: truncated (%zu bytes)", in_size);
@@ -9633,12 +9633,12 @@ CNNVIS__DEF cnnvis_result cnnvis_gunzip(unsigned char **out, size_t *out_size, c
     memset(&s, 0, sizeof s);
     s.src = p, s.end = end, s.max = max_out;
     if (!cnnvis__inflate_stream(&s)) {
-        cnnvis_free(s.out);
+        cnnvis__free(s.out);
         if (s.error && strcmp(s.error, "out of memory") == 0) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "gzip: out of memory");
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: %s", s.error ? s.error : "corrupt data");
     }
-    if (cnnvis__get_u32(end) != cnnvis_crc32(0, s.out, s.len) || cnnvis__get_u32(end + 4) != (uint32_t)s.len) {
-        cnnvis_free(s.out);
+    if (cnnvis__get_u32(end) != cnnvis__crc32(0, s.out, s.len) || cnnvis__get_u32(end + 4) != (uint32_t)s.len) {
+        cnnvis__free(s.out);
         return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "gzip: CRC-32 or length check failed: the file is corrupt or truncated");
     }
     *out = s.out, *out_size = s.len;
@@ -9660,14 +9660,14 @@ static cnnvis_result cnnvis__maybe_gunzip(const unsigned char **data, size_t *si
     *owned = NULL;
     if (*size >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
         size_t out_size;
-        cnnvis_result r = cnnvis_gunzip(owned, &out_size, *data, *size, CNNVIS__IDX_MAX_FILE);
+        cnnvis_result r = cnnvis__gunzip(owned, &out_size, *data, *size, CNNVIS__IDX_MAX_FILE);
         if (r != CNNVIS_OK) return CNNVIS__FAIL(r, "%s: %s", what, cnnvis_last_error());
         *data = *owned, *size = out_size;
     }
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void *images, size_t images_size,
+static cnnvis_result cnnvis__idx_load_memory(cnnvis_dataset *ds, const void *images, size_t images_size,
                                                  const void *labels, size_t labels_size)
 {
     const unsigned char *im = (const unsigned char *)images, *lb = (const unsigned char *)labels;
@@ -9724,7 +9724,7 @@ CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void 
     ds->px = (unsigned char *)cnnvis__alloc((size_t)n * rows * cols);
     ds->labels = (int32_t *)cnnvis__alloc(sizeof(int32_t) * n);
     if (!ds->px || !ds->labels) {
-        cnnvis_free(ds->px), cnnvis_free(ds->labels);
+        cnnvis__free(ds->px), cnnvis__free(ds->labels);
         memset(ds, 0, sizeof *ds);
         r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "IDX: out of memory for %u images", n);
         goto done;
@@ -9735,7 +9735,7 @@ CNNVIS__DEF cnnvis_result cnnvis_idx_load_memory(cnnvis_dataset *ds, const void 
     ds->n_classes = max_label + 1 > 10 ? max_label + 1 : 10;
     ds->owner = 1;
 done:
-    cnnvis_free(im_owned), cnnvis_free(lb_owned);
+    cnnvis__free(im_owned), cnnvis__free(lb_owned);
     return r;
 }
 
@@ -9745,10 +9745,10 @@ CNNVIS__DEF cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images
     size_t im_size = 0, lb_size = 0;
     cnnvis_result r;
     if (ds) memset(ds, 0, sizeof *ds);
-    r = cnnvis_file_read(images_path, CNNVIS__IDX_MAX_FILE, &im, &im_size);
-    if (r == CNNVIS_OK) r = cnnvis_file_read(labels_path, CNNVIS__IDX_MAX_FILE, &lb, &lb_size);
-    if (r == CNNVIS_OK) r = cnnvis_idx_load_memory(ds, im, im_size, lb, lb_size);
-    cnnvis_free(im), cnnvis_free(lb);
+    r = cnnvis__file_read(images_path, CNNVIS__IDX_MAX_FILE, &im, &im_size);
+    if (r == CNNVIS_OK) r = cnnvis__file_read(labels_path, CNNVIS__IDX_MAX_FILE, &lb, &lb_size);
+    if (r == CNNVIS_OK) r = cnnvis__idx_load_memory(ds, im, im_size, lb, lb_size);
+    cnnvis__free(im), cnnvis__free(lb);
     return r;
 }
 
@@ -9771,7 +9771,7 @@ CNNVIS__DEF cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, in
 CNNVIS__DEF void cnnvis_image_free(cnnvis_image *im)
 {
     if (!im) return;
-    cnnvis_free(im->px);
+    cnnvis__free(im->px);
     memset(im, 0, sizeof *im);
 }
 
@@ -9925,7 +9925,7 @@ static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *d
         if (end - p < 12) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
         len = cnnvis__get_be32_at(p), type = p + 4;
         if (len > (uint32_t)INT32_MAX || (size_t)(end - p - 12) < len) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: truncated chunk");
-        if (cnnvis_crc32(0, type, len + 4) != cnnvis__get_be32_at(p + 8 + len))
+        if (cnnvis__crc32(0, type, len + 4) != cnnvis__get_be32_at(p + 8 + len))
             return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: CRC mismatch in a %.4s chunk: the file is corrupt", (const char *)type);
         if (p == data + 8 && memcmp(type, "IHDR", 4) != 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: the first chunk is not IHDR");
         if (memcmp(type, "IHDR", 4) == 0) {
@@ -9987,7 +9987,7 @@ static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *d
     CNNVIS_FREE(z);
     raw = s.out;
     if (r != CNNVIS_OK) {
-        cnnvis_free(raw);
+        cnnvis__free(raw);
         return r;
     }
     /* Undo the per-row filters (PNG spec section 9). */
@@ -9996,7 +9996,7 @@ static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *d
         const unsigned char *prev = y ? raw + (size_t)(y - 1) * (row_bytes + 1) + 1 : NULL;
         int filter = row[0];
         if (filter > 4) {
-            cnnvis_free(raw);
+            cnnvis__free(raw);
             return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "PNG: row %u has unknown filter %d", y, filter);
         }
         for (x = 0; x < row_bytes; x++) {
@@ -10030,11 +10030,11 @@ static cnnvis_result cnnvis__png_decode(cnnvis_image *im, const unsigned char *d
         }
     }
 done:
-    cnnvis_free(raw);
+    cnnvis__free(raw);
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_image_read_memory(cnnvis_image *im, const void *data, size_t size)
+static cnnvis_result cnnvis__image_read_memory(cnnvis_image *im, const void *data, size_t size)
 {
     const unsigned char *d = (const unsigned char *)data;
     if (!im) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: im is NULL");
@@ -10053,29 +10053,29 @@ CNNVIS__DEF cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path)
     size_t size;
     cnnvis_result r;
     if (im) memset(im, 0, sizeof *im);
-    CNNVIS__TRY(cnnvis_file_read(path, (size_t)1 << 30, &buf, &size));
-    r = cnnvis_image_read_memory(im, buf, size);
+    CNNVIS__TRY(cnnvis__file_read(path, (size_t)1 << 30, &buf, &size));
+    r = cnnvis__image_read_memory(im, buf, size);
     if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", path, cnnvis_last_error());
-    cnnvis_free(buf);
+    cnnvis__free(buf);
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out, size_t *size)
+static cnnvis_result cnnvis__pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out, size_t *size)
 {
     char header[64];
     size_t count, bytes, i;
     int n;
     unsigned char *buf, *p;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: NULL output");
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__pnm_encode: NULL output");
     *out = NULL, *size = 0;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_pnm_encode", im));
+    CNNVIS__TRY(cnnvis__check_image("cnnvis__pnm_encode", im));
     if (maxval == 0) maxval = 255;
-    if (maxval < 1 || maxval > 65535) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_pnm_encode: maxval %d (1..65535)", maxval);
+    if (maxval < 1 || maxval > 65535) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__pnm_encode: maxval %d (1..65535)", maxval);
     n = snprintf(header, sizeof header, "P%d\n%d %d\n%d\n", im->c == 3 ? (ascii ? 3 : 6) : (ascii ? 2 : 5), im->w, im->h, maxval);
     count = (size_t)im->w * im->h * im->c;
     bytes = (size_t)n + count * (ascii ? 6 : maxval > 255 ? 2 : 1) + 1; /* ascii: "65535" + separator; +1 for sprintf's zero */
     p = buf = (unsigned char *)CNNVIS_MALLOC(bytes);
-    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_pnm_encode: out of memory");
+    if (!buf) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis__pnm_encode: out of memory");
     memcpy(p, header, (size_t)n), p += n;
     for (i = 0; i < count; i++) {
         unsigned v = ((unsigned)im->px[i] * (unsigned)maxval + 127) / 255;
@@ -10087,14 +10087,14 @@ CNNVIS__DEF cnnvis_result cnnvis_pnm_encode(const cnnvis_image *im, int ascii, i
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
+static cnnvis_result cnnvis__png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
 {
     size_t row = 0, raw_size, blocks, total, y, left, i;
     unsigned char *buf, *p, *idat, *raw;
     uint32_t adler = 1;
-    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_png_encode: NULL output");
+    if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__png_encode: NULL output");
     *out = NULL, *size = 0;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_png_encode", im));
+    CNNVIS__TRY(cnnvis__check_image("cnnvis__png_encode", im));
     row = (size_t)im->w * im->c;
     raw_size = im->h * (row + 1);             /* a filter byte (0: none) before each row */
     blocks = (raw_size + 65534) / 65535;      /* stored deflate blocks hold at most 65535 bytes */
@@ -10102,8 +10102,8 @@ CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned cha
     p = buf = (unsigned char *)CNNVIS_MALLOC(total);
     raw = (unsigned char *)CNNVIS_MALLOC(raw_size);
     if (!buf || !raw) {
-        cnnvis_free(buf), cnnvis_free(raw);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_png_encode: out of memory");
+        cnnvis__free(buf), cnnvis__free(raw);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis__png_encode: out of memory");
     }
     for (y = 0; y < (size_t)im->h; y++) {
         raw[y * (row + 1)] = 0;
@@ -10114,7 +10114,7 @@ CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned cha
     memcpy(p, "IHDR", 4);
     cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
     p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0; /* 8 bits, RGB or grey */
-    cnnvis__put_be32(p + 17, cnnvis_crc32(0, p, 17)), p += 21;
+    cnnvis__put_be32(p + 17, cnnvis__crc32(0, p, 17)), p += 21;
     p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
     idat = p;
     memcpy(p, "IDAT", 4), p += 4;
@@ -10129,12 +10129,12 @@ CNNVIS__DEF cnnvis_result cnnvis_png_encode(const cnnvis_image *im, unsigned cha
     }
     adler = cnnvis__adler32(adler, raw, raw_size);
     p = cnnvis__put_be32(p, adler);
-    p = cnnvis__put_be32(p, cnnvis_crc32(0, idat, (size_t)(p - idat)));
+    p = cnnvis__put_be32(p, cnnvis__crc32(0, idat, (size_t)(p - idat)));
     p = cnnvis__put_be32(p, 0);
     memcpy(p, "IEND", 4);
-    p = cnnvis__put_be32(p + 4, cnnvis_crc32(0, p, 4));
+    p = cnnvis__put_be32(p + 4, cnnvis__crc32(0, p, 4));
     CNNVIS_ASSERT((size_t)(p - buf) == total);
-    cnnvis_free(raw);
+    cnnvis__free(raw);
     *out = buf, *size = total;
     return CNNVIS_OK;
 }
@@ -10157,32 +10157,32 @@ CNNVIS__DEF cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char 
     size_t size;
     cnnvis_result r;
     if (!path) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: path is NULL");
-    if (cnnvis__ends_with(path, ".png")) CNNVIS__TRY(cnnvis_png_encode(im, &buf, &size));
+    if (cnnvis__ends_with(path, ".png")) CNNVIS__TRY(cnnvis__png_encode(im, &buf, &size));
     else if (cnnvis__ends_with(path, ".ppm") || cnnvis__ends_with(path, ".pgm") || cnnvis__ends_with(path, ".pnm"))
-        CNNVIS__TRY(cnnvis_pnm_encode(im, 0, 255, &buf, &size));
+        CNNVIS__TRY(cnnvis__pnm_encode(im, 0, 255, &buf, &size));
     else return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_write: %s: the name must end in .png, .ppm, .pgm or .pnm", path);
-    r = cnnvis_file_write(path, buf, size);
-    cnnvis_free(buf);
+    r = cnnvis__file_write(path, buf, size);
+    cnnvis__free(buf);
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
+static cnnvis_result cnnvis__image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
 {
     cnnvis_image scaled, cropped;
     int W, H, C, rw, rh, ch, px;
     double scale;
     cnnvis_result r;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: NULL net or tensor");
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_to_input", im));
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_to_input: NULL net or tensor");
+    CNNVIS__TRY(cnnvis__check_image("cnnvis__image_to_input", im));
     W = net->desc.in_w, H = net->desc.in_h, C = net->desc.in_c;
     if (x->c != C || x->h != H || x->w != W || i < 0 || i >= x->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
                             x->n, x->c, x->h, x->w, C, H, W, i);
-    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_image_to_input: the net takes %d channels (1 or 3 here)", C);
+    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis__image_to_input: the net takes %d channels (1 or 3 here)", C);
     scale = CNNVIS__MAX((double)W / im->w, (double)H / im->h);
     rw = CNNVIS__MAX(W, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(H, (int)(im->h * scale + 0.5));
     CNNVIS__TRY(cnnvis_image_resize(&scaled, im, rw, rh, scale < 1 ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR));
-    r = cnnvis_image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
+    r = cnnvis__image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
     cnnvis_image_free(&scaled);
     CNNVIS__TRY(r);
     for (ch = 0; ch < C; ch++) {
@@ -10198,13 +10198,13 @@ CNNVIS__DEF cnnvis_result cnnvis_image_to_input(const cnnvis_net *net, const cnn
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
+static cnnvis_result cnnvis__dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
 {
     int ch, px;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: ds is NULL");
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__dataset_image: ds is NULL");
     if (!ds || !ds->px || i < 0 || i >= ds->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
-    if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_dataset_image: %d channels", ds->c);
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__dataset_image: image %d is not in the data set (%d images)", i, ds ? ds->n : 0);
+    if (ds->c != 1 && ds->c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis__dataset_image: %d channels", ds->c);
     CNNVIS__TRY(cnnvis_image_create(im, ds->w, ds->h, ds->c));
     for (ch = 0; ch < ds->c; ch++)
         for (px = 0; px < ds->w * ds->h; px++)
@@ -10241,7 +10241,7 @@ static cnnvis_result cnnvis__cifar_alloc(cnnvis_dataset *ds, size_t n)
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
+static cnnvis_result cnnvis__cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
 {
     cnnvis_result r;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
@@ -10268,7 +10268,7 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
     if (!paths || n_paths < 1 || n_paths > 16) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: 1..16 files, not %d", n_paths);
     memset(bufs, 0, sizeof bufs);
     for (k = 0; k < n_paths && r == CNNVIS_OK; k++) {
-        r = cnnvis_file_read(paths[k], (size_t)CNNVIS__CIFAR_MAX * CNNVIS__CIFAR_RECORD, &bufs[k], &sizes[k]);
+        r = cnnvis__file_read(paths[k], (size_t)CNNVIS__CIFAR_MAX * CNNVIS__CIFAR_RECORD, &bufs[k], &sizes[k]);
         if (r == CNNVIS_OK && (sizes[k] == 0 || sizes[k] % CNNVIS__CIFAR_RECORD))
             r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: %zu bytes is not a whole number of %d-byte CIFAR-10 records", paths[k],
                              sizes[k], CNNVIS__CIFAR_RECORD);
@@ -10280,7 +10280,7 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
         if (r != CNNVIS_OK) r = CNNVIS__FAIL(r, "%s: %s", paths[k], cnnvis_last_error());
         at += (int)(sizes[k] / CNNVIS__CIFAR_RECORD);
     }
-    for (k = 0; k < n_paths; k++) cnnvis_free(bufs[k]);
+    for (k = 0; k < n_paths; k++) cnnvis__free(bufs[k]);
     if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
     return r;
 }
@@ -10430,13 +10430,13 @@ CNNVIS__DEF cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_im
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h)
+static cnnvis_result cnnvis__image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h)
 {
     int row;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_crop", src));
-    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: dst is NULL");
+    CNNVIS__TRY(cnnvis__check_image("cnnvis__image_crop", src));
+    if (!dst) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_crop: dst is NULL");
     if (x < 0 || y < 0 || w < 1 || h < 1 || x > src->w - w || y > src->h - h)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_crop: %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x, y,
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_crop: %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x, y,
                             src->w, src->h);
     CNNVIS__TRY(cnnvis_image_create(dst, w, h, src->c));
     for (row = 0; row < h; row++)
@@ -10545,7 +10545,7 @@ static const unsigned char cnnvis__font[95][7] = {
     {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00} /* '~' */
 };
 
-CNNVIS__DEF void cnnvis_colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3])
+static void cnnvis__colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3])
 {
     /* Nine stops of each map, sampled from matplotlib's definitions, linearly interpolated. */
     static const unsigned char viridis[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},  {44, 113, 142}, {33, 144, 141},
@@ -10658,7 +10658,7 @@ static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data
             float v = cnnvis__map_value(src[px], lo, hi);
             if (c == 3) im->px[px * 3 + ch] = (unsigned char)(v * 255.0f + 0.5f);
             else if (im->c == 1) im->px[px] = (unsigned char)(v * 255.0f + 0.5f);
-            else cnnvis_colormap_rgb(m.cmap, v, im->px + px * 3);
+            else cnnvis__colormap_rgb(m.cmap, v, im->px + px * 3);
         }
     }
     return CNNVIS_OK;
@@ -10672,10 +10672,10 @@ CNNVIS__DEF cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_
     return cnnvis__planes_to_image(im, t->data + (size_t)i * t->c * t->h * t->w, t->c, t->w, t->h, m);
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
+static cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m)
 {
-    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: plane is NULL");
-    if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plane_to_image: empty plane");
+    if (!plane) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__plane_to_image: plane is NULL");
+    if (!plane || w < 1 || h < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__plane_to_image: empty plane");
     return cnnvis__planes_to_image(im, plane, 1, w, h, m);
 }
 
@@ -10710,7 +10710,7 @@ CNNVIS__DEF void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int
     }
 }
 
-CNNVIS__DEF void cnnvis_image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y)
+static void cnnvis__image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y)
 {
     int i, j;
     if (!dst || !dst->px || !src || !src->px) return;
@@ -10744,7 +10744,7 @@ CNNVIS__DEF void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *t
     }
 }
 
-CNNVIS__DEF int cnnvis_text_width(const char *text, int scale)
+static int cnnvis__text_width(const char *text, int scale)
 {
     int best = 0, len = 0;
     if (!text) return 0;
@@ -10806,14 +10806,14 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
         cell_w = CNNVIS__MAX(cell_w, tiles[i].w), cell_h = CNNVIS__MAX(cell_h, tiles[i].h);
         if (captions && captions[i]) {
             cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
-            cell_w = CNNVIS__MAX(cell_w, cnnvis_text_width(buf, d.text_scale));
+            cell_w = CNNVIS__MAX(cell_w, cnnvis__text_width(buf, d.text_scale));
             cap_lines = CNNVIS__MAX(cap_lines, cnnvis__text_lines(buf));
         }
     }
     cap_h = cap_lines ? cap_lines * 8 * d.text_scale + 2 : 0;
     title_h = d.title ? cnnvis__text_lines(d.title) * 8 * d.text_scale + d.pad + 2 : 0;
     width = cols * (cell_w + d.pad) + d.pad;
-    if (d.title) width = CNNVIS__MAX(width, CNNVIS__MIN(cnnvis_text_width(d.title, d.text_scale), 4096) + 2 * d.pad);
+    if (d.title) width = CNNVIS__MAX(width, CNNVIS__MIN(cnnvis__text_width(d.title, d.text_scale), 4096) + 2 * d.pad);
     if ((long long)width * (title_h + rows * (cell_h + cap_h + d.pad) + d.pad) > CNNVIS_IMAGE_MAX_PIXELS)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_montage: %d tiles of %dx%d make more than %d pixels", n, cell_w, cell_h,
                             CNNVIS_IMAGE_MAX_PIXELS);
@@ -10822,10 +10822,10 @@ CNNVIS__DEF cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *
     if (d.title) cnnvis_image_text(out, d.pad, d.pad + 1, d.title, fg, d.text_scale);
     for (i = 0; i < n; i++) {
         int x = d.pad + (i % cols) * (cell_w + d.pad), y = title_h + d.pad + (i / cols) * (cell_h + cap_h + d.pad);
-        cnnvis_image_paste(out, &tiles[i], x + (cell_w - tiles[i].w) / 2, y + (cell_h - tiles[i].h) / 2);
+        cnnvis__image_paste(out, &tiles[i], x + (cell_w - tiles[i].w) / 2, y + (cell_h - tiles[i].h) / 2);
         if (captions && captions[i]) {
             cnnvis__cut(buf, sizeof buf, captions[i], d.max_caption);
-            cnnvis_image_text(out, x + (cell_w - cnnvis_text_width(buf, d.text_scale)) / 2, y + cell_h + 2, buf, fg, d.text_scale);
+            cnnvis_image_text(out, x + (cell_w - cnnvis__text_width(buf, d.text_scale)) / 2, y + cell_h + 2, buf, fg, d.text_scale);
         }
     }
     return CNNVIS_OK;
@@ -10843,7 +10843,7 @@ CNNVIS__DEF cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_i
     n = (size_t)image->w * image->h;
     for (px = 0; px < n; px++) {
         unsigned char rgb[3];
-        cnnvis_colormap_rgb(cmap, heat[px], rgb);
+        cnnvis__colormap_rgb(cmap, heat[px], rgb);
         for (k = 0; k < 3; k++) {
             float base = image->px[px * image->c + (image->c == 3 ? k : 0)];
             dst->px[px * 3 + k] = (unsigned char)((1 - alpha) * base + alpha * rgb[k] + 0.5f);
@@ -10852,11 +10852,11 @@ CNNVIS__DEF cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_i
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3])
+static cnnvis_result cnnvis__image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3])
 {
     int x, y;
-    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_outline", im));
-    if (!mask || !rgb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_outline: NULL mask or colour");
+    CNNVIS__TRY(cnnvis__check_image("cnnvis__image_outline", im));
+    if (!mask || !rgb) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_outline: NULL mask or colour");
     for (y = 0; y < im->h; y++)
         for (x = 0; x < im->w; x++) {
             int inside = mask[y * im->w + x] != 0;
@@ -10904,15 +10904,15 @@ static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_des
     CNNVIS__TRY(cnnvis_image_create(out, w, h, 3));
     cnnvis_image_fill(out, 0, 0, w, h, white);
     a->x0 = 64, a->x1 = w - 16, a->y0 = d->title ? 28 : 12, a->y1 = h - (d->xlabel ? 44 : 30);
-    if (d->title) cnnvis_image_text(out, (w - cnnvis_text_width(d->title, 1)) / 2, 8, d->title, black, 1);
-    if (d->xlabel) cnnvis_image_text(out, (a->x0 + a->x1 - cnnvis_text_width(d->xlabel, 1)) / 2, h - 14, d->xlabel, black, 1);
+    if (d->title) cnnvis_image_text(out, (w - cnnvis__text_width(d->title, 1)) / 2, 8, d->title, black, 1);
+    if (d->xlabel) cnnvis_image_text(out, (a->x0 + a->x1 - cnnvis__text_width(d->xlabel, 1)) / 2, h - 14, d->xlabel, black, 1);
     if (d->ylabel) cnnvis_image_text(out, 4, a->y0 - (d->title ? 12 : 0) > 0 ? 2 : 2, d->ylabel, black, 1);
     step = cnnvis__nice_step(a->ymax - a->ymin, 5);
     for (t = ceil(a->ymin / step - 1e-9) * step; t <= a->ymax + 1e-9 * step; t += step) {
         int y = cnnvis__px_y(a, t);
         cnnvis_image_line(out, a->x0, y, a->x1, y, grid);
         snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
-        cnnvis_image_text(out, a->x0 - 6 - cnnvis_text_width(label, 1), y - 3, label, black, 1);
+        cnnvis_image_text(out, a->x0 - 6 - cnnvis__text_width(label, 1), y - 3, label, black, 1);
     }
     if (numeric_x) {
         step = cnnvis__nice_step(a->xmax - a->xmin, 6);
@@ -10920,7 +10920,7 @@ static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_des
             int x = cnnvis__px_x(a, t);
             cnnvis_image_line(out, x, a->y0, x, a->y1, grid);
             snprintf(label, sizeof label, "%.4g", fabs(t) < 1e-12 * step ? 0.0 : t);
-            cnnvis_image_text(out, x - cnnvis_text_width(label, 1) / 2, a->y1 + 6, label, black, 1);
+            cnnvis_image_text(out, x - cnnvis__text_width(label, 1) / 2, a->y1 + 6, label, black, 1);
         }
     }
     cnnvis_image_line(out, a->x0, a->y0, a->x0, a->y1, black);
@@ -10928,7 +10928,7 @@ static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_des
     {
         /* the legend goes top right, or bottom right when fewer points of a line plot lie there */
         int j, k, legend_w = 0, legend_h = 11 * d->n_series + 4, top = 0, bottom = 0, y_start = a->y0 + 4;
-        for (i = 0; i < d->n_series; i++) legend_w = CNNVIS__MAX(legend_w, cnnvis_text_width(d->series[i].name, 1) + 24);
+        for (i = 0; i < d->n_series; i++) legend_w = CNNVIS__MAX(legend_w, cnnvis__text_width(d->series[i].name, 1) + 24);
         for (i = 0; i < d->n_series && numeric_x; i++)
             for (j = 0; j < d->series[i].n; j++) {
                 double xv = d->series[i].x ? d->series[i].x[j] : j, yv = d->series[i].y[j];
@@ -10944,7 +10944,7 @@ static cnnvis_result cnnvis__plot_frame(cnnvis_image *out, const cnnvis_plot_des
     for (i = 0; i < d->n_series; i++) { /* legend */
         unsigned char rgb[3];
         const char *name = d->series[i].name ? d->series[i].name : "";
-        int tw = cnnvis_text_width(name, 1), x = a->x1 - tw - 20, y = legend_y[i];
+        int tw = cnnvis__text_width(name, 1), x = a->x1 - tw - 20, y = legend_y[i];
         if (!*name) continue;
         cnnvis__series_rgb(&d->series[i], i, rgb);
         cnnvis_image_fill(out, x - 2, y - 2, tw + 18, 11, white);
@@ -11045,14 +11045,14 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *val
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_plot_matrix: %d x %d values (1..1000 each), decimals %d (0..6)", rows, cols,
                             decimals);
     for (r = 0; r < rows * cols; r++) top = values[r] > top ? values[r] : top;
-    for (r = 0; r < rows && row_names; r++) label_w = CNNVIS__MAX(label_w, cnnvis_text_width(row_names[r], 1));
-    for (c = 0; c < cols && col_names; c++) head_h = CNNVIS__MAX(head_h, cnnvis_text_width(col_names[c], 1));
+    for (r = 0; r < rows && row_names; r++) label_w = CNNVIS__MAX(label_w, cnnvis__text_width(row_names[r], 1));
+    for (c = 0; c < cols && col_names; c++) head_h = CNNVIS__MAX(head_h, cnnvis__text_width(col_names[c], 1));
     snprintf(text, sizeof text, "%.*f", decimals, top);
-    cell = CNNVIS__MAX(18, cnnvis_text_width(text, 1) + 6);
+    cell = CNNVIS__MAX(18, cnnvis__text_width(text, 1) + 6);
     head_h = CNNVIS__MIN(head_h, 8 * 16); /* column names go vertically, one letter a line */
     head_h = col_names ? head_h / 6 * 8 + 4 : 0;
     x0 = label_w + 8, y0 = title_h + head_h + 4;
-    CNNVIS__TRY(cnnvis_image_create(out, CNNVIS__MAX(x0 + cols * cell + 4, title ? cnnvis_text_width(title, 1) + 8 : 0),
+    CNNVIS__TRY(cnnvis_image_create(out, CNNVIS__MAX(x0 + cols * cell + 4, title ? cnnvis__text_width(title, 1) + 8 : 0),
                                     y0 + rows * cell + 4, 3));
     cnnvis_image_fill(out, 0, 0, out->w, out->h, white);
     if (title) cnnvis_image_text(out, 4, 4, title, black, 1);
@@ -11066,15 +11066,15 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *val
         }
     }
     for (r = 0; r < rows; r++) {
-        if (row_names && row_names[r]) cnnvis_image_text(out, x0 - 4 - cnnvis_text_width(row_names[r], 1), y0 + r * cell + (cell - 7) / 2, row_names[r], black, 1);
+        if (row_names && row_names[r]) cnnvis_image_text(out, x0 - 4 - cnnvis__text_width(row_names[r], 1), y0 + r * cell + (cell - 7) / 2, row_names[r], black, 1);
         for (c = 0; c < cols; c++) {
             float v = values[(size_t)r * cols + c], t = top > 0 ? v / top : 0;
             unsigned char rgb[3], ink[3];
-            cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, t, rgb);
+            cnnvis__colormap_rgb(CNNVIS_CMAP_VIRIDIS, t, rgb);
             cnnvis_image_fill(out, x0 + c * cell, y0 + r * cell, cell - 1, cell - 1, rgb);
             ink[0] = ink[1] = ink[2] = (unsigned char)(t > 0.6f ? 0 : 255);
             snprintf(text, sizeof text, "%.*f", decimals, v);
-            cnnvis_image_text(out, x0 + c * cell + (cell - cnnvis_text_width(text, 1)) / 2, y0 + r * cell + (cell - 7) / 2, text, ink, 1);
+            cnnvis_image_text(out, x0 + c * cell + (cell - cnnvis__text_width(text, 1)) / 2, y0 + r * cell + (cell - 7) / 2, text, ink, 1);
         }
     }
     return CNNVIS_OK;
@@ -11098,7 +11098,7 @@ CNNVIS__DEF cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsign
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d)
+static cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d)
 {
     static const unsigned char black[3] = {0, 0, 0};
     cnnvis__axes a;
@@ -11121,7 +11121,7 @@ CNNVIS__DEF cnnvis_result cnnvis_plot_bars(cnnvis_image *out, const cnnvis_plot_
             cnnvis__series_rgb(&d->series[i], i, rgb);
             cnnvis_image_fill(out, gx + i * bar_w, CNNVIS__MIN(top, base), bar_w - (bar_w > 3), abs(base - top) + 1, rgb);
         }
-        cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis_text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
+        cnnvis_image_text(out, a.x0 + j * group_w + (group_w - cnnvis__text_width(name, 1)) / 2, a.y1 + 6, name, black, 1);
     }
     return CNNVIS_OK;
 }
@@ -11212,12 +11212,12 @@ typedef struct cnnvis__region {
    Half the regions are plain. */
 static void cnnvis__region_random(cnnvis__region *r, cnnvis_rng *rng, int size, const cnnvis__region *avoid)
 {
-    int t = (int)cnnvis_rng_below(rng, 12);
+    int t = (int)cnnvis__rng_below(rng, 12);
     r->texture = t < 6 || (avoid && avoid->texture) ? 0 : t - 5;
-    do r->colour = (int)cnnvis_rng_below(rng, 11);
+    do r->colour = (int)cnnvis__rng_below(rng, 11);
     while (avoid && r->colour == avoid->colour);
-    r->period = CNNVIS__MAX(3, size / 10) + (int)cnnvis_rng_below(rng, (uint32_t)CNNVIS__MAX(1, size / 16) + 1);
-    r->phase_x = (int)cnnvis_rng_below(rng, 64), r->phase_y = (int)cnnvis_rng_below(rng, 64);
+    r->period = CNNVIS__MAX(3, size / 10) + (int)cnnvis__rng_below(rng, (uint32_t)CNNVIS__MAX(1, size / 16) + 1);
+    r->phase_x = (int)cnnvis__rng_below(rng, 64), r->phase_y = (int)cnnvis__rng_below(rng, 64);
 }
 
 /* Does the texture paint the colour's second shade at (x, y)? */
@@ -11230,7 +11230,7 @@ static int cnnvis__texture_bit(const cnnvis__region *r, int x, int y, cnnvis_rng
     case 3: return (X + Y) / p % 2;
     case 4: return (X / p + Y / p) % 2;
     case 5: return X % (p + 2) < 2 && Y % (p + 2) < 2;
-    case 6: return cnnvis_rng_below(rng, 10) < 4;
+    case 6: return cnnvis__rng_below(rng, 10) < 4;
     default: return 0;
     }
 }
@@ -11307,39 +11307,39 @@ CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnn
         rot[k][0] = (int)floor(16384.0 * cos(6.283185307179586 * k / 64) + 0.5);
         rot[k][1] = (int)floor(16384.0 * sin(6.283185307179586 * k / 64) + 0.5);
     }
-    cnnvis_rng_seed(&rng, d.seed);
+    cnnvis__rng_seed(&rng, d.seed);
     plane = (size_t)d.size * d.size;
     for (i = 0; i < d.n; i++) {
         cnnvis__placed main_obj, extra;
         cnnvis__region bg;
-        int has_extra = d.distractor > 0 && (int)cnnvis_rng_below(&rng, 100) < d.distractor, S16 = d.size * 16, tries;
+        int has_extra = d.distractor > 0 && (int)cnnvis__rng_below(&rng, 100) < d.distractor, S16 = d.size * 16, tries;
         unsigned char *px = ds->px + (size_t)i * 3 * plane, *labels = ds->concepts + (size_t)i * 3 * plane;
         if (i % CNNVIS_CONCEPT_CLASSES == 0) { /* a shuffled block of all ten classes: exact balance */
             for (k = 0; k < CNNVIS_CONCEPT_CLASSES; k++) order[k] = k;
             for (k = CNNVIS_CONCEPT_CLASSES - 1; k > 0; k--) {
-                int j = (int)cnnvis_rng_below(&rng, (uint32_t)k + 1), t = order[k];
+                int j = (int)cnnvis__rng_below(&rng, (uint32_t)k + 1), t = order[k];
                 order[k] = order[j], order[j] = t;
             }
         }
         ds->labels[i] = order[i % CNNVIS_CONCEPT_CLASSES];
         cnnvis__region_random(&bg, &rng, d.size, NULL);
         main_obj.shape = ds->labels[i];
-        main_obj.radius = S16 * 28 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 16 / 100));
-        main_obj.cx = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
-        main_obj.cy = main_obj.radius * 55 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        main_obj.radius = S16 * 28 / 100 + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 * 16 / 100));
+        main_obj.cx = main_obj.radius * 55 / 100 + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
+        main_obj.cy = main_obj.radius * 55 / 100 + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 - main_obj.radius * 110 / 100));
         /* +-5/64 of a turn: any angle makes squares and diamonds, crosses and Xs one class each,
            and costs the net far more training than this library's demo can spend */
-        main_obj.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
+        main_obj.rotation = ((int)cnnvis__rng_below(&rng, 11) - 5 + 64) % 64;
         cnnvis__region_random(&main_obj.region, &rng, d.size, &bg);
         memset(&extra, 0, sizeof extra);
         if (has_extra) {
-            extra.shape = (int)cnnvis_rng_below(&rng, CNNVIS_CONCEPT_CLASSES);
-            extra.radius = S16 * 12 / 100 + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 * 6 / 100));
-            extra.rotation = ((int)cnnvis_rng_below(&rng, 11) - 5 + 64) % 64;
+            extra.shape = (int)cnnvis__rng_below(&rng, CNNVIS_CONCEPT_CLASSES);
+            extra.radius = S16 * 12 / 100 + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 * 6 / 100));
+            extra.rotation = ((int)cnnvis__rng_below(&rng, 11) - 5 + 64) % 64;
             for (tries = 0; tries < 8; tries++) { /* away from the main object if it can */
                 long long ddx, ddy, far = main_obj.radius + extra.radius / 2;
-                extra.cx = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
-                extra.cy = extra.radius + (int)cnnvis_rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                extra.cx = extra.radius + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
+                extra.cy = extra.radius + (int)cnnvis__rng_below(&rng, (uint32_t)(S16 - 2 * extra.radius));
                 ddx = extra.cx - main_obj.cx, ddy = extra.cy - main_obj.cy;
                 if (ddx * ddx + ddy * ddy >= far * far) break;
             }
@@ -11360,7 +11360,7 @@ CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnn
                 for (ch = 0; ch < 3; ch++) {
                     int v = cnnvis__colour_rgb[shade][colour][ch];
                     if (d.noise > 0) { /* Irwin-Hall: a sum of four uniforms is nearly Gaussian, in integers */
-                        uint64_t bits = cnnvis_rng_u64(&rng);
+                        uint64_t bits = cnnvis__rng_u64(&rng);
                         int sum = (int)(bits & 255) + (int)(bits >> 8 & 255) + (int)(bits >> 16 & 255) + (int)(bits >> 24 & 255);
                         v += (sum - 510) * d.noise / 148; /* the sum's standard deviation is 147.8 */
                     }
@@ -11371,7 +11371,7 @@ CNNVIS__DEF cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnn
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF const char *cnnvis_dataset_concept_name(const cnnvis_dataset *ds, int category, int index)
+static const char *cnnvis__dataset_concept_name(const cnnvis_dataset *ds, int category, int index)
 {
     int k, offset = 0;
     if (!ds || !ds->concept_names || category < 0 || category >= ds->n_categories || index < 0 ||

@@ -49,7 +49,7 @@ static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
     if (h->epochs_dir[0]) {
         char path[1100];
         snprintf(path, sizeof path, "%s/epoch_%02d.cnnvis", h->epochs_dir, s->epoch);
-        if (cnnvis_net_save(net, path) != CNNVIS_OK) fprintf(stderr, "%s\n", cnnvis_last_error());
+        if (cnnvis_net_save(path, net) != CNNVIS_OK) fprintf(stderr, "%s\n", cnnvis_last_error());
     }
     if (h->tsv) {
         fprintf(h->tsv, "%d\t%.5f\t%.5f\t%.5f\t%.5f\t%.1f\n", s->epoch, s->train_loss, s->train_acc, s->test_loss, s->test_acc,
@@ -70,7 +70,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
     cnnvis_image out, im;
     for (i = 0; i < 12 && i < ds->n; i++) {
         size_t plane = (size_t)ds->h * ds->w, p;
-        ex_check(cnnvis_dataset_image(&im, ds, i), "image");
+        ex_check(cnnvis__dataset_image(&im, ds, i), "image");
         ex_check(cnnvis_image_resize(&tiles[n], &im, 2 * ds->w, 2 * ds->h, CNNVIS_RESIZE_NEAREST), "resize");
         cnnvis_image_free(&im);
         snprintf(captions[n], 32, "%s", ds->class_names + (size_t)ds->labels[i] * CNNVIS_CLASS_LEN), n++;
@@ -78,7 +78,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
             const unsigned char *labels = ds->concepts + ((size_t)i * ds->n_categories + k) * plane;
             if (k == CNNVIS_CAT_COLOUR) {
                 ex_check(cnnvis_image_create(&im, ds->w, ds->h, 3), "image");
-                for (p = 0; p < plane; p++) cnnvis_concepts_colour(labels[p], 0, im.px + 3 * p);
+                for (p = 0; p < plane; p++) cnnvis_concepts_colour(im.px + 3 * p, labels[p], 0);
             } else {
                 ex_check(cnnvis_labels_to_image(&im, labels, ds->w, ds->h), "labels");
             }
@@ -217,8 +217,8 @@ int main(int argc, char **argv)
     }
     d.class_names = names;
     ex_pixel_stats(&part, d.mean, d.std);
-    ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
-    cnnvis_net_summary(net, summary, sizeof summary);
+    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
+    cnnvis_net_summary(summary, sizeof summary, net);
     printf("%s\n", summary);
 
     snprintf(path, sizeof path, "%s/curve.tsv", out);
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
     if (ex_mkdirs(hist.epochs_dir) != 0) hist.epochs_dir[0] = 0;
     else {
         snprintf(path, sizeof path, "%s/epoch_00.cnnvis", hist.epochs_dir); /* the random initialisation */
-        ex_check(cnnvis_net_save(net, path), path);
+        ex_check(cnnvis_net_save(path, net), path);
     }
     ex_check(cnnvis_net_train(net, &part, &test, &t), "cnnvis_net_train");
     if (hist.tsv) fclose(hist.tsv);
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/curve.png", out);
     write_curves(&hist, path);
 
-    ex_check(cnnvis_net_evaluate(net, &test, &ev), "cnnvis_net_evaluate");
+    ex_check(cnnvis_net_evaluate(&ev, net, &test), "cnnvis_net_evaluate");
     printf("\ntest accuracy %.2f%% (loss %.4f)\nper class:\n", 100 * ev.accuracy, ev.loss);
     for (c = 0; c < ev.n_classes; c++) printf("  %-12s %6.2f%%\n", cnnvis_net_class_name(net, c), 100 * ev.class_acc[c]);
     printf("confusion (rows: true class, columns: predicted):\n");
@@ -258,7 +258,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/alexnet_mini.cnnvis", out);
         checkpoint = path;
     }
-    ex_check(cnnvis_net_save(net, checkpoint), "cnnvis_net_save");
+    ex_check(cnnvis_net_save(checkpoint, net), "cnnvis_net_save");
     printf("saved %s%s\n", checkpoint, is_concepts ? " (and samples.png, curve.png, confusion.png)" : "");
     cnnvis_net_free(net);
     cnnvis_dataset_free(&train);

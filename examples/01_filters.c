@@ -40,7 +40,7 @@ static void write_monitor(cnnvis_monitor *mon, const char *out)
     ex_write(&im, out, "monitor.png");
     cnnvis_image_free(&im);
     snprintf(path, sizeof path, "%s/monitor.tsv", out);
-    ex_check(cnnvis_monitor_write_tsv(mon, path), path);
+    ex_check(cnnvis_monitor_write_tsv(path, mon), path);
     printf("wrote %s\n", path);
     printf("conv1 first / last snapshot: mean |correlation| %.3f / %.3f, low-frequency share %.3f / %.3f "
            "(white noise %.3f), dead %d / %d\n", first->mean_abs_corr, last->mean_abs_corr, first->structure,

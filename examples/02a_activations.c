@@ -74,15 +74,15 @@ int main(int argc, char **argv)
     ex_check(cnnvis_tensor_create(&x, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
     if (image) {
         ex_check(cnnvis_image_read(&im, image), image);
-        ex_check(cnnvis_image_to_input(net, &im, &x, 0), image);
+        ex_check(cnnvis__image_to_input(net, &im, &x, 0), image);
         cnnvis_image_free(&im);
         /* show what the net sees: the centre crop at its input size */
-        ex_check(cnnvis_net_denormalize(net, &x, &x), "denormalize");
+        ex_check(cnnvis_net_denormalize(&x, net, &x), "denormalize");
         ex_check(cnnvis_tensor_to_image(&im, &x, 0, NULL), "input");
-        ex_check(cnnvis_image_to_input(net, &im, &x, 0), "input");
+        ex_check(cnnvis__image_to_input(net, &im, &x, 0), "input");
     } else {
-        ex_check(cnnvis_dataset_image(&im, &ds, 0), "image 0");
-        ex_check(cnnvis_dataset_batch(&ds, 0, 1, net, &x, NULL), "image 0");
+        ex_check(cnnvis__dataset_image(&im, &ds, 0), "image 0");
+        ex_check(cnnvis__dataset_batch(&ds, 0, 1, net, &x, NULL), "image 0");
     }
     ex_check(cnnvis_image_resize(&big, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     ex_write(&big, out, "input.png");

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
            quantile, iou);
     print_table(dis, n_conv, &ds);
     snprintf(path, sizeof path, "%s/dissection.tsv", out);
-    ex_check(cnnvis_dissection_write_tsv(dis, n_conv, &ds, path), path);
+    ex_check(cnnvis_dissection_write_tsv(path, dis, n_conv, &ds), path);
     printf("wrote %s\n", path);
     ex_check(cnnvis_dissection_plot(&im, dis, n_conv, &ds), "plot");
     ex_write(&im, out, "detectors.png");

@@ -171,7 +171,7 @@ int main(int argc, char **argv)
         } else {
             dataset_pixels(&pixels, &ds, s); /* images 0..3 of a balanced set: four different classes */
         }
-        ex_check(cnnvis_net_predict(net, &pixels, NULL, probs), "cnnvis_net_predict");
+        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &pixels), "cnnvis_net_predict");
         for (c = 1; c < net->n_classes && c < 1024; c++)
             if (probs[c] > probs[pred]) pred = c;
         tiles[n_tiles] = tile_of(&pixels, NULL);
@@ -197,7 +197,7 @@ int main(int argc, char **argv)
             const cnnvis_layer *A = &net->layers[act[l]];
             size_t q;
             int y, x;
-            ex_check(cnnvis_deconv_project(&proj, net, &pixels, A->desc.name, unit[l], CNNVIS_PROJECT_UNIT_MAX, &y, &x),
+            ex_check(cnnvis_deconv_project(&proj, &y, &x, net, &pixels, A->desc.name, unit[l], CNNVIS_PROJECT_UNIT_MAX),
                      "cnnvis_deconv_project");
             printf("  %s u%d (%d,%d) %.2f", net->layers[conv[l]].desc.name, unit[l], y, x, best[l]);
             /* whole image, with the field boxed */

@@ -99,7 +99,7 @@ static cnnvis_image heat_tile(const cnnvis_image *image, const cnnvis_tensor *he
         exit(1);
     }
     cnnvis_plane_resize(up, TILE, TILE, heat->data, heat->w, heat->h, CNNVIS_RESIZE_BILINEAR);
-    cnnvis_tensor_minmax(heat, &lo, &hi);
+    cnnvis__tensor_minmax(heat, &lo, &hi);
     for (q = 0; q < n; q++) up[q] = hi > 0 && up[q] > 0 ? up[q] / hi : 0.0f; /* a negative drop: no evidence */
     ex_check(cnnvis_image_overlay(&out, image, up, 0.6f, CNNVIS_CMAP_INFERNO), "overlay");
     free(up);
@@ -114,7 +114,7 @@ static int point_at(const cnnvis_tensor *map)
     float lo, hi;
     double sy = 0, sx = 0, count = 0, best_d = 1e30;
     int best = -1;
-    cnnvis_tensor_minmax(map, &lo, &hi);
+    cnnvis__tensor_minmax(map, &lo, &hi);
     if (!(hi > lo)) return -1;
     for (q = 0; q < n; q++)
         if (map->data[q] == hi) sy += (double)(q / map->w), sx += (double)(q % map->w), count++;
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
         } else {
             dataset_pixels(&pixels, &ds, r);
         }
-        ex_check(cnnvis_net_predict(net, &pixels, NULL, probs), "cnnvis_net_predict");
+        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &pixels), "cnnvis_net_predict");
         for (c = 1; c < net->n_classes && c < 1024; c++)
             if (probs[c] > probs[pred]) pred = c;
         cls = image ? pred : ds.labels[r];
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
         int cls;
         float probs[1024];
         if (image) { /* pixels still hold the user's image */
-            ex_check(cnnvis_net_predict(net, &pixels, NULL, probs), "cnnvis_net_predict");
+            ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &pixels), "cnnvis_net_predict");
             for (cls = 0, k = 1; k < net->n_classes && k < 1024; k++)
                 if (probs[k] > probs[cls]) cls = k;
         } else {

@@ -176,7 +176,7 @@ int main(int argc, char **argv)
         cnnvis_tensor view = x;
         m = train.n - b < x.n ? train.n - b : x.n;
         view.n = m;
-        ex_check(cnnvis_dataset_batch(&train, b, m, net, &view, NULL), "batch");
+        ex_check(cnnvis__dataset_batch(&train, b, m, net, &view, NULL), "batch");
         ex_check(cnnvis_net_forward(net, &view), "forward");
         for (i = 0; i < m; i++) {
             const float *s = net->layers[last].out.data + (size_t)i * n_classes;
@@ -205,15 +205,15 @@ int main(int argc, char **argv)
         for (c = 0; c < n_classes && c < MAX_UNITS; c++) {
             model_result *r = &res[i][c];
             float mn, mx;
-            ex_check(cnnvis_class_model(&px, net, c, d, &r->score), "cnnvis_class_model");
-            ex_check(cnnvis_net_predict(net, &px, scores, probs), "cnnvis_net_predict");
+            ex_check(cnnvis_class_model(&px, &r->score, net, c, d), "cnnvis_class_model");
+            ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
             r->p = probs[c];
             tile_of(&tiles[c], &px, clip, zoom);
             snprintf(captions[c], sizeof captions[c], "%s\nS=%.0f p=%.3f", cnnvis_net_class_name(net, c), r->score, r->p);
-            cnnvis_tensor_minmax(&px, &mn, &mx);
+            cnnvis__tensor_minmax(&px, &mn, &mx);
             lo[i] = mn < lo[i] ? mn : lo[i], hi[i] = mx > hi[i] ? mx : hi[i];
-            cnnvis_tensor_clamp(&px, 0, 1); /* would the pattern still work as a real image? */
-            ex_check(cnnvis_net_predict(net, &px, scores, probs), "cnnvis_net_predict");
+            cnnvis__tensor_clamp(&px, 0, 1); /* would the pattern still work as a real image? */
+            ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
             r->clamped_score = scores[c], r->clamped_p = probs[c];
             cnnvis_tensor_free(&px);
         }
@@ -261,7 +261,7 @@ int main(int argc, char **argv)
         for (u = 0; u < n; u++) {
             float v;
             ud.unit = units[u];
-            ex_check(cnnvis_class_model(&px, net, 0, &ud, &v), "cnnvis_class_model");
+            ex_check(cnnvis_class_model(&px, &v, net, 0, &ud), "cnnvis_class_model");
             tile_of(&tiles[u], &px, clip, zoom);
             snprintf(captions[u], sizeof captions[u], "unit %d (%s)\n%.0f, max %.0f", units[u],
                      cnnvis_net_class_name(net, best_class[units[u]]), v, best[units[u]]);

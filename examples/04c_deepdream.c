@@ -53,7 +53,7 @@ static void read_image(cnnvis_tensor *x, const cnnvis_net *net, const char *path
             for (xx = 0; xx < w; xx++) {
                 const unsigned char *p = resized.px + ((size_t)y * w + xx) * resized.c;
                 float v = resized.c == 1 ? p[0] : C == 1 ? (p[0] + p[1] + p[2]) / 3.0f : p[ch < 3 ? ch : 2];
-                *cnnvis_tensor_at(x, 0, ch, y, xx) = v / 255.0f;
+                *cnnvis__tensor_at(x, 0, ch, y, xx) = v / 255.0f;
             }
     cnnvis_image_free(&im), cnnvis_image_free(&resized);
 }
@@ -85,7 +85,7 @@ static int classify(cnnvis_net *net, const cnnvis_tensor *x, float *p)
     for (ch = 0; ch < x->c; ch++)
         cnnvis_plane_resize(small.data + (size_t)ch * small.h * small.w, small.w, small.h,
                             x->data + (size_t)ch * x->h * x->w, x->w, x->h, CNNVIS_RESIZE_AREA);
-    ex_check(cnnvis_net_predict(net, &small, NULL, probs), "cnnvis_net_predict");
+    ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &small), "cnnvis_net_predict");
     for (c = 1; c < net->n_classes && c < 1024; c++)
         if (probs[c] > probs[best]) best = c;
     *p = probs[best];
@@ -205,9 +205,9 @@ int main(int argc, char **argv)
         dd.layer = ex_activation_of(net, layer);
         dd.one_channel = i >= n_layers, dd.channel = i >= n_layers ? channels[i - n_layers] : 0;
         ex_check(cnnvis_tensor_create(&x, 1, input.c, input.h, input.w), "tensor");
-        ex_check(cnnvis_tensor_copy(&x, &input), "copy");
+        ex_check(cnnvis__tensor_copy(&x, &input), "copy");
         t = ex_seconds();
-        ex_check(cnnvis_deepdream(&x, net, &dd, &before, &after), "cnnvis_deepdream");
+        ex_check(cnnvis_deepdream(&x, &before, &after, net, &dd), "cnnvis_deepdream");
         t = ex_seconds() - t;
         cls = classify(net, &x, &p);
         if (dd.one_channel) {

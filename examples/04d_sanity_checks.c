@@ -69,11 +69,11 @@ static int map_tile(cnnvis_image *tile, const float *map, int w, int h, int zoom
     md.mode = CNNVIS_MAP_MINMAX, md.clip_percentile = 99, md.cmap = CNNVIS_CMAP_INFERNO;
     if (constant) {
         unsigned char rgb[3];
-        cnnvis_colormap_rgb(md.cmap, 0, rgb);
+        cnnvis__colormap_rgb(md.cmap, 0, rgb);
         ex_check(cnnvis_image_create(&im, w, h, 3), "image");
         cnnvis_image_fill(&im, 0, 0, w, h, rgb);
     } else
-        ex_check(cnnvis_plane_to_image(&im, map, w, h, &md), "cnnvis_plane_to_image");
+        ex_check(cnnvis__plane_to_image(&im, map, w, h, &md), "cnnvis__plane_to_image");
     ex_check(cnnvis_image_resize(tile, &im, w * zoom, h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
     return constant;
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
         float probs[1024];
         ex_check(cnnvis_tensor_create(&photo, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
         ex_image_pixels(&photo, net, image);
-        ex_check(cnnvis_net_predict(net, &photo, NULL, probs), "cnnvis_net_predict");
+        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &photo), "cnnvis_net_predict");
         for (k = 1; k < net->n_classes && k < 1024; k++)
             if (probs[k] > probs[photo_class]) photo_class = k;
         printf("%s: the trained net says %s (%.1f%%); its maps are for that class\n", image,
@@ -176,10 +176,10 @@ int main(int argc, char **argv)
             snprintf(step_names[step], sizeof step_names[0], "trained");
         for (i = 0; i < n; i++) {
             int label = image ? photo_class : ds.labels[i];
-            if (image) ex_check(cnnvis_tensor_copy(&px, &photo), "copy");
+            if (image) ex_check(cnnvis__tensor_copy(&px, &photo), "copy");
             else {
-                ex_check(cnnvis_dataset_batch(&ds, i, 1, net, &x, NULL), "batch");
-                ex_check(cnnvis_net_denormalize(net, &px, &x), "denormalize"); /* the pixels in [0, 1] */
+                ex_check(cnnvis__dataset_batch(&ds, i, 1, net, &x, NULL), "batch");
+                ex_check(cnnvis_net_denormalize(&px, net, &x), "denormalize"); /* the pixels in [0, 1] */
             }
             for (m = 0; m < N_METHODS; m++) {
                 float *orig = original + ((size_t)i * N_METHODS + m) * plane;
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
                 int flat = 1;
                 saliency_map(now, net, &px, label, methods[m], &sdesc);
                 rho[((size_t)step * N_METHODS + m) * n + i] =
-                    step == 0 ? 1.0f : (float)cnnvis_spearman(orig, map, plane);
+                    step == 0 ? 1.0f : (float)cnnvis__spearman(orig, map, plane);
                 for (q = 1; q < plane; q++) flat &= now[q] == now[0];
                 constant[m][step] += flat;
                 if (i == show) memcpy(shown + ((size_t)step * N_METHODS + m) * plane, now, sizeof(float) * plane);
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
             as_is.mode = CNNVIS_MAP_PIXELS; /* pixels in [0, 1] as they are */
             ex_check(cnnvis_tensor_to_image(&small, &photo, 0, &as_is), "image");
         } else
-            ex_check(cnnvis_dataset_image(&small, &ds, show), "image");
+            ex_check(cnnvis__dataset_image(&small, &ds, show), "image");
         ex_check(cnnvis_image_resize(&tiles[m * cols], &small, small.w * zoom, small.h * zoom, CNNVIS_RESIZE_NEAREST),
                  "resize");
         cnnvis_image_free(&small);

@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 
     if (!no_pixels) { /* the same for the images themselves, normalised as the net sees them */
         cnnvis_tensor x = cnnvis_tensor_wrap(pixels, n, ds.c, ds.h, ds.w);
-        ex_check(cnnvis_dataset_batch(&ds, 0, n, net, &x, NULL), "cnnvis_dataset_batch");
+        ex_check(cnnvis__dataset_batch(&ds, 0, n, net, &x, NULL), "cnnvis__dataset_batch");
         t = ex_seconds();
         ex_check(cnnvis_tsne(y_px, pixels, n, dim_px, perplexity, iterations, seed), "cnnvis_tsne");
         printf("t-SNE of the raw pixels (%d numbers each) in %.1f s\n", dim_px, ex_seconds() - t);

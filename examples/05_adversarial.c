@@ -75,7 +75,7 @@ static void captioned_tile(cnnvis_image *tile, char *caption, cnnvis_net *net, c
     ex_check(cnnvis_tensor_to_image(&im, px, 0, &md), "image");
     ex_check(cnnvis_image_resize(tile, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
-    ex_check(cnnvis_net_classify(&cls, &p, net, px), "classify");
+    ex_check(cnnvis__net_classify(&cls, &p, net, px), "classify");
     snprintf(caption, 64, "%s %.1f%%", cnnvis_net_class_name(net, cls), 100.0 * p);
 }
 
@@ -172,11 +172,11 @@ int main(int argc, char **argv)
     n_show = rows < n_test ? rows : n_test;
     {
         cnnvis_tensor first = images_of(&px, 0, n_show), l_adv;
-        ex_check(cnnvis_attack(&adv, net, &first, labels, &fgsm, NULL, NULL), "FGSM");
+        ex_check(cnnvis_attack(&adv, NULL, NULL, net, &first, labels, &fgsm), "FGSM");
         snprintf(title, sizeof title, "FGSM: x + %g/255 sign(dJ/dx)", eps_levels);
         write_slide(net, &first, &adv, title, out, "fgsm.png");
         cnnvis_tensor_free(&adv);
-        ex_check(cnnvis_attack(&adv, net, &first, labels, &pgd, NULL, NULL), "PGD");
+        ex_check(cnnvis_attack(&adv, NULL, NULL, net, &first, labels, &pgd), "PGD");
         snprintf(title, sizeof title, "PGD: %d steps in ||r||_inf <= %g/255", steps, eps_levels);
         write_slide(net, &first, &adv, title, out, "pgd.png");
         cnnvis_tensor_free(&adv);
@@ -184,7 +184,7 @@ int main(int argc, char **argv)
         for (i = 0; i < n_show; i++) { /* each image to the class after its own */
             cnnvis_tensor im = images_of(&first, i, 1);
             lbfgs.target = (labels[i] + 1) % K;
-            ex_check(cnnvis_attack(&adv, net, &im, labels + i, &lbfgs, NULL, NULL), "L-BFGS");
+            ex_check(cnnvis_attack(&adv, NULL, NULL, net, &im, labels + i, &lbfgs), "L-BFGS");
             memcpy(l_adv.data + i * count, adv.data, sizeof(float) * count);
             cnnvis_tensor_free(&adv);
         }
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
             captioned_tile(&tiles[n], captions[n], net, &im, 2), n++;
             for (c = 0; c < K; c++) {
                 to.target = c;
-                ex_check(cnnvis_attack(&adv, net, &im, labels + i, &to, NULL, NULL), "targeted PGD");
+                ex_check(cnnvis_attack(&adv, NULL, NULL, net, &im, labels + i, &to), "targeted PGD");
                 captioned_tile(&tiles[n], captions[n], net, &adv, 2), n++;
                 cnnvis_tensor_free(&adv);
             }
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     for (c = 0; c < K; c++) {
         float p;
         int used;
-        ex_check(cnnvis_fooling_image(&one, net, c, NULL, &p, &used), "cnnvis_fooling_image");
+        ex_check(cnnvis_fooling_image(&one, &p, &used, net, c, NULL), "cnnvis_fooling_image");
         captioned_tile(&tiles[c], captions[c], net, &one, 3);
         printf("fooling image for %-10s p %.4f after %d steps\n", cnnvis_net_class_name(net, c), p, used);
         cnnvis_tensor_free(&one);
@@ -246,17 +246,17 @@ int main(int argc, char **argv)
         int *fooled = (int *)calloc((size_t)n_pgd, sizeof(int)), right[3] = {0, 0, 0};
         if (!pred || !fooled) return 1;
         t = ex_seconds();
-        ex_check(cnnvis_attack(&adv, net, &some, labels, &pgd, pred, NULL), "PGD");
+        ex_check(cnnvis_attack(&adv, pred, NULL, net, &some, labels, &pgd), "PGD");
         cnnvis_tensor_free(&adv);
         for (i = 0; i < n_pgd; i++) right[0] += pred[i] == labels[i], fooled[i] = pred[i] != labels[i];
         longer.steps = 10 * steps;
-        ex_check(cnnvis_attack(&adv, net, &some, labels, &longer, pred, NULL), "PGD");
+        ex_check(cnnvis_attack(&adv, pred, NULL, net, &some, labels, &longer), "PGD");
         cnnvis_tensor_free(&adv);
         for (i = 0; i < n_pgd; i++) right[1] += pred[i] == labels[i], fooled[i] |= pred[i] != labels[i];
         toward.targeted = 1; /* an image counts as fooled if any target, or the attacks above, fooled it */
         for (c = 0; c < K; c++) {
             toward.target = c;
-            ex_check(cnnvis_attack(&adv, net, &some, labels, &toward, pred, NULL), "targeted PGD");
+            ex_check(cnnvis_attack(&adv, pred, NULL, net, &some, labels, &toward), "targeted PGD");
             cnnvis_tensor_free(&adv);
             for (i = 0; i < n_pgd; i++) fooled[i] |= pred[i] != labels[i];
         }
@@ -292,13 +292,13 @@ int main(int argc, char **argv)
         int32_t cls;
         double r_f = -1;
         lbfgs.target = to.target = (labels[i] + 1) % K, to.targeted = 1;
-        ex_check(cnnvis_attack(&adv, net, &im, labels + i, &lbfgs, &cls, NULL), "L-BFGS");
+        ex_check(cnnvis_attack(&adv, &cls, NULL, net, &im, labels + i, &lbfgs), "L-BFGS");
         if (cls == lbfgs.target) lbfgs_ok++, r_lbfgs += l2_of(adv.data, im.data, count);
         for (k = 0; k < N_FGSM && r_f < 0; k++) {
             cnnvis_tensor f_adv;
             int32_t f_cls;
             to.eps = fgsm_grid[k] / 255.0f;
-            ex_check(cnnvis_attack(&f_adv, net, &im, labels + i, &to, &f_cls, NULL), "targeted FGSM");
+            ex_check(cnnvis_attack(&f_adv, &f_cls, NULL, net, &im, labels + i, &to), "targeted FGSM");
             if (f_cls == to.target) r_f = l2_of(f_adv.data, im.data, count);
             cnnvis_tensor_free(&f_adv);
         }

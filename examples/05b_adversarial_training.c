@@ -107,13 +107,13 @@ int main(int argc, char **argv)
            train.n, share >= 1 ? "all" : "a share", steps, steps > 1 ? "s" : "", eps_levels);
     ex_check(cnnvis_net_train(robust, &train, NULL, &t), "cnnvis_net_train");
     snprintf(path, sizeof path, "%s/alexnet_mini_robust.cnnvis", out);
-    ex_check(cnnvis_net_save(robust, path), path);
+    ex_check(cnnvis_net_save(path, robust), path);
     printf("saved %s (%.0f s)\n", path, ex_seconds() - t0);
 
     /* Both nets against the same attacks. */
     for (k = 0; k < N_GRID; k++) eps[k] = grid[k] / 255.0f, x_levels[k] = grid[k];
-    ex_check(cnnvis_net_evaluate(plain, &test, &ev[0]), "evaluate");
-    ex_check(cnnvis_net_evaluate(robust, &test, &ev[1]), "evaluate");
+    ex_check(cnnvis_net_evaluate(&ev[0], plain, &test), "evaluate");
+    ex_check(cnnvis_net_evaluate(&ev[1], robust, &test), "evaluate");
     curves(acc[0], plain, &test, n_test, n_pgd, eps, N_GRID, eps_levels, pgd_steps);
     curves(acc[1], robust, &test, n_test, n_pgd, eps, N_GRID, eps_levels, pgd_steps);
     printf("\nclean test accuracy: plain %.1f%%, robust %.1f%% (%d images)\n", 100 * ev[0].accuracy, 100 * ev[1].accuracy,
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
         for (q = 0; q < count * n; q++) px.data[q] = test.px[q] / 255.0f;
         memset(&d, 0, sizeof d);
         d.method = CNNVIS_ATTACK_PGD, d.eps = eps_levels / 255.0f, d.steps = pgd_steps;
-        ex_check(cnnvis_attack(&adv, net, &px, test.labels, &d, NULL, NULL), "PGD");
+        ex_check(cnnvis_attack(&adv, NULL, NULL, net, &px, test.labels, &d), "PGD");
         snprintf(title, sizeof title, "%s net, PGD-%d %g/255", j ? "robust" : "plain", pgd_steps, eps_levels);
         ex_check(cnnvis_adversarial_image(&im, net, &px, &adv, 3, title), "picture");
         ex_write(&im, out, j ? "pgd_robust.png" : "pgd_plain.png");

@@ -236,7 +236,7 @@ static inline cnnvis_net *ex_alexnet_mini(const cnnvis_dataset *ds, int threads,
     for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++) names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
     d.class_names = ds->class_names ? names : NULL;
     ex_pixel_stats(ds, d.mean, d.std);
-    ex_check(cnnvis_net_create(&d, &net), "cnnvis_net_create");
+    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
     return net;
 }
 
@@ -252,7 +252,7 @@ static inline cnnvis_net *ex_load_net(const char *checkpoint, int threads)
     }
     memset(&rt, 0, sizeof rt);
     rt.n_threads = threads;
-    ex_check(cnnvis_net_load(checkpoint, &rt, &net), checkpoint);
+    ex_check(cnnvis_net_load(&net, checkpoint, &rt), checkpoint);
     return net;
 }
 
@@ -312,10 +312,10 @@ static inline void ex_image_pixels(cnnvis_tensor *pixels, const cnnvis_net *net,
 {
     cnnvis_image im;
     ex_check(cnnvis_image_read(&im, path), path);
-    ex_check(cnnvis_image_to_input(net, &im, pixels, 0), path);
+    ex_check(cnnvis__image_to_input(net, &im, pixels, 0), path);
     cnnvis_image_free(&im);
-    ex_check(cnnvis_net_denormalize(net, pixels, pixels), "denormalize");
-    cnnvis_tensor_clamp(pixels, 0, 1);
+    ex_check(cnnvis_net_denormalize(pixels, net, pixels), "denormalize");
+    cnnvis__tensor_clamp(pixels, 0, 1);
 }
 
 /* The layer whose output is a conv layer's activation: the ReLU right after it, if any. */
@@ -335,11 +335,11 @@ static inline const char *ex_write_file(const cnnvis_image *im, const char *path
 {
     char pnm[1024];
     size_t len = strlen(path);
-    ex_check(cnnvis_image_write(im, path), path);
+    ex_check(cnnvis_image_write(path, im), path);
     if (len < 4 || strcmp(path + len - 4, ".png") != 0 || len >= sizeof pnm) return NULL;
     memcpy(pnm, path, len - 4);
     snprintf(pnm + len - 4, sizeof pnm - (len - 4), "%s", im->c == 1 ? ".pgm" : ".ppm");
-    ex_check(cnnvis_image_write(im, pnm), pnm);
+    ex_check(cnnvis_image_write(pnm, im), pnm);
     return im->c == 1 ? ".pgm" : ".ppm";
 }
 

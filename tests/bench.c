@@ -238,7 +238,7 @@ static timing measure(work_fn fn, void *ctx, double limit)
 static void fill_random(float *v, size_t n, cnnvis_rng *rng)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = 2.0f * cnnvis_rng_uniform(rng) - 1.0f;
+    for (i = 0; i < n; i++) v[i] = 2.0f * cnnvis__rng_uniform(rng) - 1.0f;
 }
 
 /* ======================================================================================
@@ -517,7 +517,7 @@ static cnnvis_net *conv_net(const conv_shape *s, int threads, cnnvis_tensor *x)
     cnnvis_net_desc_init(&d, s->ic, s->ih, s->iw);
     cnnvis_net_desc_conv(&d, "conv", s->oc, s->k, s->s, s->p, s->groups);
     d.max_batch = 64, d.n_threads = threads;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) {
         printf("   %s: %s\n", s->name, cnnvis_last_error());
         return NULL;
     }
@@ -527,7 +527,7 @@ static cnnvis_net *conv_net(const conv_shape *s, int threads, cnnvis_tensor *x)
         return NULL;
     }
     L = &net->layers[0];
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     fill_random(L->w, L->n_w, &rng);
     fill_random(L->b, L->n_b, &rng);
     fill_random(x->data, cnnvis_tensor_count(x), &rng);
@@ -589,14 +589,14 @@ static void bench_conv(void)
                 ok = 0;
                 break;
             }
-            kernels = cnnvis_kernels_name(net->kernels);
+            kernels = cnnvis__kernels_name(net->kernels);
             mflop = (double)net->layers[0].flops * 1e-6; /* = 2*OC*(IC/G)*K*K*OH*OW per image */
             for (bi = 0; bi < 2; bi++) conv_time_passes(net, &x, batches[bi], 0, t[bi][ti]);
             if (ti == 0) { /* the scalar reference kernels, batch 1, 1 thread */
                 cnnvis_kernels fast = net->kernels;
-                cnnvis_net_set_kernels(net, CNNVIS_KERNELS_REFERENCE);
+                cnnvis__net_set_kernels(net, CNNVIS_KERNELS_REFERENCE);
                 conv_time_passes(net, &x, 1, ref_limit, ref);
-                cnnvis_net_set_kernels(net, fast);
+                cnnvis__net_set_kernels(net, fast);
             }
             cnnvis_tensor_free(&x);
             cnnvis_net_free(net);
@@ -683,7 +683,7 @@ static cnnvis_net *make_net(const net_spec *spec, int threads)
     cnnvis_net *net;
     spec->describe(&d);
     d.max_batch = spec->max_batch, d.n_threads = threads;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) {
         printf("   %s: %s\n", spec->name, cnnvis_last_error());
         return NULL;
     }
@@ -707,7 +707,7 @@ static int net_job_init(net_job *job, const net_spec *spec, int threads)
     memset(job, 0, sizeof *job);
     job->net = make_net(spec, threads);
     if (!job->net) return 0;
-    cnnvis_rng_seed(&rng, 2);
+    cnnvis__rng_seed(&rng, 2);
     cnnvis_tensor_create(&job->x, spec->max_batch, job->net->desc.in_c, job->net->desc.in_h, job->net->desc.in_w);
     cnnvis_tensor_create(&job->onehot, 1, job->net->n_classes, 1, 1);
     job->labels = (int32_t *)malloc(sizeof(int32_t) * (size_t)spec->max_batch);
@@ -716,8 +716,8 @@ static int net_job_init(net_job *job, const net_spec *spec, int threads)
         return 0;
     }
     fill_random(job->x.data, cnnvis_tensor_count(&job->x), &rng);
-    for (i = 0; i < spec->max_batch; i++) job->labels[i] = (int32_t)cnnvis_rng_below(&rng, (uint32_t)job->net->n_classes);
-    job->one = cnnvis_tensor_image(&job->x, 0);
+    for (i = 0; i < spec->max_batch; i++) job->labels[i] = (int32_t)cnnvis__rng_below(&rng, (uint32_t)job->net->n_classes);
+    job->one = cnnvis__tensor_image(&job->x, 0);
     job->onehot.data[0] = 1.0f;
     return 1;
 }
@@ -1064,8 +1064,8 @@ static void act_note_failure(cnnvis_result *status, char *error, size_t size, cn
 }
 
 /* (a): every image once through layers 0..last, in batches of max_batch, as top-k and
-   dissection stream them. Only cnnvis_net_forward_until is timed, not the bytes-to-floats
-   conversion (cnnvis_dataset_batch): forward_s[run] is what that timing adds up to. */
+   dissection stream them. Only cnnvis__net_forward_until is timed, not the bytes-to-floats
+   conversion (cnnvis__dataset_batch): forward_s[run] is what that timing adds up to. */
 typedef struct sweep_job {
     cnnvis_net *net;
     const cnnvis_dataset *ds;
@@ -1085,9 +1085,9 @@ static void sweep_work(void *p)
     for (begin = 0; begin < job->ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
         cnnvis_tensor x = net->input; /* a view of the net's input: nothing is copied */
         x.n = CNNVIS__MIN(net->desc.max_batch, job->ds->n - begin);
-        r = cnnvis_dataset_batch(job->ds, begin, x.n, net, &x, NULL);
+        r = cnnvis__dataset_batch(job->ds, begin, x.n, net, &x, NULL);
         start = now_s();
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, job->last);
+        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, job->last);
         sum += now_s() - start;
     }
     if (job->runs < 3) job->forward_s[job->runs++] = sum;
@@ -1186,14 +1186,14 @@ static void act_mem_worker(int n_images, int topk, int threads, act_mem_report *
     if (r == CNNVIS_OK) {
         act_spec.describe(&d);
         d.max_batch = act_spec.max_batch, d.n_threads = threads;
-        r = cnnvis_net_create(&d, &net);
+        r = cnnvis_net_create(&net, &d);
     }
     if (r == CNNVIS_OK && conv_layers(net, conv, names) < 1) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "the net has no conv layer");
     if (r == CNNVIS_OK) { /* one batch through conv1 before measuring */
         x = net->input;
         x.n = CNNVIS__MIN(net->desc.max_batch, ds.n);
-        r = cnnvis_dataset_batch(&ds, 0, x.n, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis_net_forward_until(net, &x, conv[0]);
+        r = cnnvis__dataset_batch(&ds, 0, x.n, net, &x, NULL);
+        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, conv[0]);
     }
     if (r != CNNVIS_OK) {
         snprintf(rep->error, sizeof rep->error, "%s", cnnvis_last_error());
@@ -1343,7 +1343,7 @@ static void bench_activations(void)
     sweep.net = net, sweep.ds = &ds, sweep.last = conv[n_conv - 1];
     a = measure_sweep(&sweep, z.repeat_s, &others);
     a_s = a.seconds;
-    printf("   (a) forward passes alone, cnnvis_net_forward_until(%s), converting the bytes to floats not timed:\n",
+    printf("   (a) forward passes alone, cnnvis__net_forward_until(%s), converting the bytes to floats not timed:\n",
            names[n_conv - 1]);
     if (sweep.status != CNNVIS_OK) {
         printf("       %s\n", sweep.error);
@@ -1487,7 +1487,7 @@ static void run_class_model(void *ctx)
 {
     saliency_job *j = (saliency_job *)ctx;
     cnnvis_tensor out;
-    if (cnnvis_class_model(&out, j->net, 0, NULL, NULL) == CNNVIS_OK) cnnvis_tensor_free(&out);
+    if (cnnvis_class_model(&out, NULL, j->net, 0, NULL) == CNNVIS_OK) cnnvis_tensor_free(&out);
 }
 
 /* One conv layer's input gradient, as a gradient map computes it (sparse_ok: the scatter of
@@ -1516,14 +1516,14 @@ static void bench_sparse_backward(void)
     int i, last;
     cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
     d.n_threads = 1, d.seed = 1;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return;
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return;
     last = net->n_layers - 1;
     cnnvis_tensor_create(&x, 1, 3, 32, 32);
     cnnvis_tensor_create(&g, 1, net->layers[last].out_c, 1, 1);
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     fill_random(x.data, cnnvis_tensor_count(&x), &rng);
-    cnnvis_tensor_clamp(&x, 0, 1);
-    cnnvis_net_normalize(net, &x, &x);
+    cnnvis__tensor_clamp(&x, 0, 1);
+    cnnvis_net_normalize(&x, net, &x);
     g.data[0] = 1; /* the gradient of class 0's score, as a gradient map takes it */
     cnnvis_net_forward(net, &x);
     cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
@@ -1579,13 +1579,13 @@ static void bench_saliency(void)
             cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
             d.n_threads = threads[t], d.seed = 1;
             memset(&j, 0, sizeof j);
-            if (cnnvis_net_create(&d, &j.net) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
+            if (cnnvis_net_create(&j.net, &d) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
                 printf(" (%s)\n", cnnvis_last_error());
                 return;
             }
-            cnnvis_rng_seed(&rng, 5);
+            cnnvis__rng_seed(&rng, 5);
             fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
-            cnnvis_tensor_clamp(&j.pixels, 0, 1);
+            cnnvis__tensor_clamp(&j.pixels, 0, 1);
             if (r < (int)(sizeof rows / sizeof rows[0])) {
                 j.method = rows[r].method;
                 tm = measure(run_saliency, &j, 0);
@@ -1625,7 +1625,7 @@ static void run_attack(void *ctx)
 {
     attack_job *j = (attack_job *)ctx;
     cnnvis_tensor adv;
-    if (cnnvis_attack(&adv, j->net, &j->pixels, NULL, &j->desc, NULL, NULL) == CNNVIS_OK) cnnvis_tensor_free(&adv);
+    if (cnnvis_attack(&adv, NULL, NULL, j->net, &j->pixels, NULL, &j->desc) == CNNVIS_OK) cnnvis_tensor_free(&adv);
 }
 
 static void bench_adversarial(void)
@@ -1654,13 +1654,13 @@ static void bench_adversarial(void)
             cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
             d.n_threads = threads[t], d.seed = 1;
             memset(&j, 0, sizeof j);
-            if (cnnvis_net_create(&d, &j.net) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
+            if (cnnvis_net_create(&j.net, &d) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
                 printf(" (%s)\n", cnnvis_last_error());
                 return;
             }
-            cnnvis_rng_seed(&rng, 5);
+            cnnvis__rng_seed(&rng, 5);
             fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
-            cnnvis_tensor_clamp(&j.pixels, 0, 1);
+            cnnvis__tensor_clamp(&j.pixels, 0, 1);
             j.desc.method = rows[r].method, j.desc.steps = rows[r].steps;
             tm = measure(run_attack, &j, 0);
             printf(" %10.2f", tm.seconds * 1e3);
@@ -1685,7 +1685,7 @@ static void bench_adversarial(void)
         d.n_threads = cfg.threads, d.seed = 1;
         memset(&cd, 0, sizeof cd), memset(&ad, 0, sizeof ad);
         cd.n = n_images, cd.seed = 3;
-        if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return;
+        if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return;
         if (cnnvis_concepts_generate(&ds, &cd) != CNNVIS_OK) {
             cnnvis_net_free(net);
             return;
@@ -1785,8 +1785,8 @@ static const char *default_kernels(void)
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
     d.n_threads = 1;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return "? (cannot create a net)";
-    name = cnnvis_kernels_name(net->kernels);
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return "? (cannot create a net)";
+    name = cnnvis__kernels_name(net->kernels);
     cnnvis_net_free(net);
     return name;
 }

@@ -23,12 +23,12 @@ int main(void)
     int ok;
     cnnvis_net_desc_alexnet_mini(&d, 1, 12, 12, 3);
     d.max_batch = 2;
-    ok = cnnvis_net_create(&d, &net) == CNNVIS_OK && cnnvis_tensor_create(&x, 2, 1, 12, 12) == CNNVIS_OK &&
+    ok = cnnvis_net_create(&net, &d) == CNNVIS_OK && cnnvis_tensor_create(&x, 2, 1, 12, 12) == CNNVIS_OK &&
          cnnvis_net_forward(net, &x) == CNNVIS_OK;
 #ifdef TEST_CUSTOM_ALLOC
     ok = ok && test_allocations > 0;
 #endif
-    printf("%s kernels, %d threads: %s\n", net ? cnnvis_kernels_name(net->kernels) : "?", net ? net->n_threads : 0,
+    printf("%s kernels, %d threads: %s\n", net ? cnnvis__kernels_name(net->kernels) : "?", net ? net->n_threads : 0,
            ok ? "ok" : cnnvis_last_error());
     cnnvis_tensor_free(&x);
     cnnvis_net_free(net);

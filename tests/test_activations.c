@@ -5,7 +5,7 @@
        then earlier image, then earlier position), for conv, ReLU, pool and fc layers, k
        below and above the number of images, every batch size, both kernel sets;
      - receptive fields: the geometry cnnvis_topk reports against the set of input pixels
-       whose perturbation reaches a unit, and cnnvis_topk_patch against that set;
+       whose perturbation reaches a unit, and cnnvis__topk_patch against that set;
      - dissection: each unit's threshold T_k against the order statistic of all its
        activations sorted here; the IoU table against masks upsampled and counted here on a
        hand-made data set; units planted by hand (a colour, a texture) get their concept;
@@ -43,7 +43,7 @@ static int has_word(const char *text, const char *word)
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 static cnnvis_net *create_net(cnnvis_net_desc *d, int max_batch, int n_threads)
@@ -51,7 +51,7 @@ static cnnvis_net *create_net(cnnvis_net_desc *d, int max_batch, int n_threads)
     cnnvis_net *net = NULL;
     d->max_batch = max_batch;
     d->n_threads = n_threads;
-    if (cnnvis_net_create(d, &net) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, d) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -78,7 +78,7 @@ static void fill_pixels(unsigned char *px, size_t n, cnnvis_rng *rng, int avoid_
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        px[i] = (unsigned char)cnnvis_rng_below(rng, 256);
+        px[i] = (unsigned char)cnnvis__rng_below(rng, 256);
         if (avoid_128 && px[i] == 128) px[i] = 129;
     }
 }
@@ -176,7 +176,7 @@ static void test_forward_until(void)
     ref = create_net(&d, 4, 2); /* same seed: the same weights */
     REQUIRE(net && ref, "nets");
     REQUIRE(cnnvis_tensor_create(&a, 3, 2, 9, 7) == CNNVIS_OK && cnnvis_tensor_create(&b, 3, 2, 9, 7) == CNNVIS_OK, "tensors");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     fill_uniform(a.data, cnnvis_tensor_count(&a), &rng, -1, 1);
     fill_uniform(b.data, cnnvis_tensor_count(&b), &rng, -1, 1);
     REQUIRE(cnnvis_net_forward(net, &a) == CNNVIS_OK, "forward: %s", cnnvis_last_error());
@@ -186,7 +186,7 @@ static void test_forward_until(void)
         REQUIRE(kept[i], "out of memory");
         memcpy(kept[i], net->layers[i].out.data, sizeof(float) * n);
     }
-    REQUIRE(cnnvis_net_forward_until(net, &b, last) == CNNVIS_OK, "forward_until: %s", cnnvis_last_error());
+    REQUIRE(cnnvis__net_forward_until(net, &b, last) == CNNVIS_OK, "forward_until: %s", cnnvis_last_error());
     REQUIRE(cnnvis_net_forward(ref, &b) == CNNVIS_OK, "forward: %s", cnnvis_last_error());
     for (i = 0; i < net->n_layers; i++) {
         size_t n = (size_t)3 * net->layers[i].out_c * net->layers[i].out_h * net->layers[i].out_w;
@@ -223,7 +223,7 @@ static int brute_force_hits(cnnvis_net *net, const cnnvis_dataset *ds, int li, c
     for (i = 0; i < ds->n; i++) {
         cnnvis_tensor x = net->input;
         x.n = 1;
-        if (cnnvis_dataset_batch(ds, i, 1, net, &x, NULL) != CNNVIS_OK || cnnvis_net_forward_until(net, &x, li) != CNNVIS_OK) {
+        if (cnnvis__dataset_batch(ds, i, 1, net, &x, NULL) != CNNVIS_OK || cnnvis__net_forward_until(net, &x, li) != CNNVIS_OK) {
             printf("  brute force: %s\n", cnnvis_last_error());
             return 0;
         }
@@ -270,7 +270,7 @@ static void test_topk_brute_force(void)
     cnnvis_net_desc_fc(&d, "fc1", 6);
     net = create_net(&d, 16, 2);
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 11);
+    cnnvis__rng_seed(&rng, 11);
     for (i = 0; i < net->n_layers; i++)
         if (net->layers[i].n_w) {
             fill_uniform(net->layers[i].w, net->layers[i].n_w, &rng, -0.4f, 0.4f);
@@ -286,13 +286,13 @@ static void test_topk_brute_force(void)
     brute = (cnnvis_topk_hit *)malloc(sizeof *brute * 8 * N); /* no layer here has more than 8 units */
     REQUIRE(brute, "out of memory");
     for (ki = 0; ki < 2; ki++) {
-        REQUIRE(cnnvis_net_set_kernels(net, kernels[ki]) == CNNVIS_OK, "kernels: %s", cnnvis_last_error());
+        REQUIRE(cnnvis__net_set_kernels(net, kernels[ki]) == CNNVIS_OK, "kernels: %s", cnnvis_last_error());
         for (li_name = 0; li_name < (int)(sizeof layers / sizeof layers[0]); li_name++) {
             int li = cnnvis_net_find(net, layers[li_name]);
             const cnnvis_layer *L;
             REQUIRE(li >= 0, "layer %s", layers[li_name]);
             L = &net->layers[li];
-            cnnvis_net_set_training(net, 0);
+            cnnvis__net_set_training(net, 0);
             REQUIRE(brute_force_hits(net, &ds, li, brute, &pos_ties), "brute force");
             if (ki == 0) {
                 int u, r;
@@ -307,11 +307,11 @@ static void test_topk_brute_force(void)
                     int u, rank, k = ks[kk] ? ks[kk] : 9, want = k < N ? k : N, bad = 0;
                     memset(&td, 0, sizeof td);
                     td.k = ks[kk], td.batch = batches[bi];
-                    cnnvis_net_set_training(net, 1);
+                    cnnvis__net_set_training(net, 1);
                     r = kk == 2 && bi == 0 ? cnnvis_topk_compute(&t, net, layers[li_name], &ds, NULL)
                                            : cnnvis_topk_compute(&t, net, layers[li_name], &ds, &td);
                     CHECK(net->training == 1, "%s: cnnvis_topk_compute did not give the training mode back", layers[li_name]);
-                    cnnvis_net_set_training(net, 0);
+                    cnnvis__net_set_training(net, 0);
                     REQUIRE(r == CNNVIS_OK, "%s k %d: %s", layers[li_name], k, cnnvis_last_error());
                     computed++;
                     CHECK(t.layer == li && t.n_units == L->out_c && t.k == k && strcmp(t.layer_name, layers[li_name]) == 0 &&
@@ -331,13 +331,13 @@ static void test_topk_brute_force(void)
                                 bad++ < 3)
                                 printf("  %s (%s kernels, k %d, batch %d) unit %d rank %d: %.9g image %d (%d, %d); brute "
                                        "force %.9g image %d (%d, %d)\n",
-                                       layers[li_name], cnnvis_kernels_name(net->kernels), k, batches[bi], u, rank,
+                                       layers[li_name], cnnvis__kernels_name(net->kernels), k, batches[bi], u, rank,
                                        (double)got->value, got->image, got->y, got->x, (double)exp->value, exp->image, exp->y,
                                        exp->x);
                         }
                     }
                     CHECK(bad == 0, "%s (%s kernels) k %d batch %d: %d hits differ from the brute-force ranking",
-                          layers[li_name], cnnvis_kernels_name(net->kernels), k, batches[bi], bad);
+                          layers[li_name], cnnvis__kernels_name(net->kernels), k, batches[bi], bad);
                     cnnvis_topk_free(&t);
                     CHECK(t.hits == NULL && t.count == NULL, "cnnvis_topk_free left pointers");
                 }
@@ -384,7 +384,7 @@ static int compute_reach(cnnvis_net *net, unsigned char **reach)
     cnnvis_tensor x;
     int begin, i, li;
     cnnvis_rng rng;
-    cnnvis_rng_seed(&rng, 77);
+    cnnvis__rng_seed(&rng, 77);
     for (li = 0; li < net->n_layers; li++) {
         cnnvis_layer *L = &net->layers[li];
         if (L->n_w) {
@@ -399,9 +399,9 @@ static int compute_reach(cnnvis_net *net, unsigned char **reach)
     for (begin = 0; begin < H * W; begin += B) {
         int count = H * W - begin < B ? H * W - begin : B;
         x.n = count;
-        cnnvis_tensor_fill(&x, 0.0f);
+        cnnvis__tensor_fill(&x, 0.0f);
         for (i = 0; i < count; i++) /* one channel only: every channel is connected alike */
-            *cnnvis_tensor_at(&x, i, (begin + i) % C, (begin + i) / W, (begin + i) % W) = 1.0f;
+            *cnnvis__tensor_at(&x, i, (begin + i) % C, (begin + i) / W, (begin + i) % W) = 1.0f;
         if (cnnvis_net_forward(net, &x) != CNNVIS_OK) {
             printf("  forward: %s\n", cnnvis_last_error());
             x.n = B, cnnvis_tensor_free(&x);
@@ -489,7 +489,7 @@ static int check_patch(const cnnvis_net *net, const unsigned char *reach, const 
     int shown_not_reaching = 0, reaching_not_shown = 0;
     unsigned char *shown = (unsigned char *)calloc((size_t)ds->h * ds->w, 1);
     if (L->desc.kind == CNNVIS_LAYER_FC) top = left = 0;
-    if (!shown || cnnvis_topk_patch(&patch, t, ds, unit, rank) != CNNVIS_OK) {
+    if (!shown || cnnvis__topk_patch(&patch, t, ds, unit, rank) != CNNVIS_OK) {
         printf("  %s unit %d rank %d: %s\n", t->layer_name, unit, rank, cnnvis_last_error());
         free(shown);
         return 1;
@@ -555,7 +555,7 @@ static void test_receptive_field(void)
     REQUIRE(net, "net");
     REQUIRE(compute_reach(net, reach), "reach");
     REQUIRE(dataset_alloc(&ds, N, C, H, W, 0), "out of memory");
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     fill_pixels(ds.px, (size_t)N * C * H * W, &rng, 1);
     for (e = 0; e < (int)(sizeof expect / sizeof expect[0]); e++) {
         cnnvis_topk t;
@@ -622,7 +622,7 @@ static void test_receptive_field_gaps(void)
         REQUIRE(net, "net");
         REQUIRE(compute_reach(net, reach), "reach");
         REQUIRE(dataset_alloc(&ds, 2, 1, size, size, 0), "out of memory");
-        cnnvis_rng_seed(&rng, 6);
+        cnnvis__rng_seed(&rng, 6);
         fill_pixels(ds.px, (size_t)2 * size * size, &rng, 1);
         for (e = 0; e < 3; e++) {
             cnnvis_topk t;
@@ -657,12 +657,12 @@ static void test_flatten_patch(void)
     memset(reach, 0, sizeof reach);
     cnnvis_net_desc_init(&d, 1, H, W);
     cnnvis_net_desc_conv(&d, "conv", 1, 3, 1, 1, 1);
-    cnnvis_net_desc_flatten(&d, "flat");
+    cnnvis__net_desc_flatten(&d, "flat");
     net = create_net(&d, 64, 2);
     REQUIRE(net, "net");
     REQUIRE(compute_reach(net, reach), "reach");
     REQUIRE(dataset_alloc(&ds, 3, 1, H, W, 0), "out of memory");
-    cnnvis_rng_seed(&rng, 8);
+    cnnvis__rng_seed(&rng, 8);
     fill_pixels(ds.px, (size_t)3 * H * W, &rng, 1);
     memset(&td, 0, sizeof td);
     td.k = 1;
@@ -716,7 +716,7 @@ static void test_dissection_threshold(void)
     REQUIRE(cnnvis_concepts_generate(&ds, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     /* collect: values[l] is (units, N * plane) */
     for (l = 0; l < 3; l++) {
-        const cnnvis_layer *L = cnnvis_net_layer(net, layers[l]);
+        const cnnvis_layer *L = cnnvis__net_layer(net, layers[l]);
         int begin, i, u;
         size_t plane = (size_t)L->out_h * L->out_w;
         counts[l] = (int)(N * plane);
@@ -725,7 +725,7 @@ static void test_dissection_threshold(void)
         for (begin = 0; begin < N; begin += BATCH) {
             cnnvis_tensor x = net->input;
             x.n = N - begin < BATCH ? N - begin : BATCH;
-            REQUIRE(cnnvis_dataset_batch(&ds, begin, x.n, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis__dataset_batch(&ds, begin, x.n, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
             REQUIRE(cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s", cnnvis_last_error());
             for (i = 0; i < x.n; i++)
                 for (u = 0; u < L->out_c; u++)
@@ -742,7 +742,7 @@ static void test_dissection_threshold(void)
         dd.batch = BATCH;
         REQUIRE(cnnvis_dissect(dis, net, layers, 3, &ds, &dd) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (l = 0; l < 3; l++) {
-            const cnnvis_layer *L = cnnvis_net_layer(net, layers[l]);
+            const cnnvis_layer *L = cnnvis__net_layer(net, layers[l]);
             long long r = (long long)counts[l] * q[qi][0] / q[qi][1];
             int u, bad = 0;
             CHECK(dis[l].n_units == L->out_c && strcmp(dis[l].layer_name, layers[l]) == 0 && dis[l].quantile == dd.quantile,
@@ -1040,12 +1040,12 @@ static void check_planted(cnnvis_net *net, const char *layer, int unit, const cn
     REQUIRE(cnnvis_dissect(&dis, net, &layer, 1, ds, &dd) == CNNVIS_OK, "%s", cnnvis_last_error());
     U = &dis.units[unit];
     printf("  %s unit %d, quantile %.4f: %s (%s) IoU %.3f (planted %s, which covers %.1f%% of the pixels; its IoU %.3f)\n",
-           layer, unit, (double)dis.quantile, cnnvis_dataset_concept_name(ds, U->category, U->concept),
-           ds->category_names[U->category], (double)U->iou, cnnvis_dataset_concept_name(ds, cat, concept), 100 * share,
+           layer, unit, (double)dis.quantile, cnnvis__dataset_concept_name(ds, U->category, U->concept),
+           ds->category_names[U->category], (double)U->iou, cnnvis__dataset_concept_name(ds, cat, concept), 100 * share,
            (double)dis.iou[(size_t)unit * dis.n_concepts + dis.offset[cat] + concept]);
     CHECK(U->category == cat && U->concept == concept, "%s unit %d is labelled %s (%s), planted %s", layer, unit,
-          cnnvis_dataset_concept_name(ds, U->category, U->concept), ds->category_names[U->category],
-          cnnvis_dataset_concept_name(ds, cat, concept));
+          cnnvis__dataset_concept_name(ds, U->category, U->concept), ds->category_names[U->category],
+          cnnvis__dataset_concept_name(ds, cat, concept));
     CHECK(U->iou >= min_iou, "%s unit %d: IoU %.3f < %.2f", layer, unit, (double)U->iou, (double)min_iou);
     CHECK(U->detector == (U->iou > 0.04f), "%s unit %d: detector %d with IoU %.3f", layer, unit, U->detector, (double)U->iou);
     cnnvis_dissection_free(&dis);
@@ -1217,15 +1217,15 @@ static void test_bad_arguments(void)
     expect_arg_error(cnnvis_topk_compute(&t, net, "conv1", &ds, &td), "topk_compute(batch -1)", "batch");
     td.batch = 0;
     REQUIRE(cnnvis_topk_compute(&t, net, "conv1", &ds, &td) == CNNVIS_OK, "%s", cnnvis_last_error());
-    expect_arg_error(cnnvis_topk_patch(&im, &t, &ds, 4, 0), "topk_patch(unit 4 of 4)", "unit");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, &ds, 4, 0), "topk_patch(unit 4 of 4)", "unit");
     CHECK(im.px == NULL, "a failed topk_patch left an image");
-    expect_arg_error(cnnvis_topk_patch(&im, &t, &ds, -1, 0), "topk_patch(unit -1)", "unit");
-    expect_arg_error(cnnvis_topk_patch(&im, &t, &ds, 0, 3), "topk_patch(rank 3 of 3)", "rank");
-    expect_arg_error(cnnvis_topk_patch(&im, &t, &ds, 0, -1), "topk_patch(rank -1)", "rank");
-    expect_arg_error(cnnvis_topk_patch(NULL, &t, &ds, 0, 0), "topk_patch(patch NULL)", "patch");
-    expect_arg_error(cnnvis_topk_patch(&im, NULL, &ds, 0, 0), "topk_patch(t NULL)", "t|top-k");
-    expect_arg_error(cnnvis_topk_patch(&im, &t, NULL, 0, 0), "topk_patch(ds NULL)", "ds|data set");
-    expect_arg_error(cnnvis_topk_patch(&im, &t, &big, 0, 0), "topk_patch(another data set)", "ds|data set");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, &ds, -1, 0), "topk_patch(unit -1)", "unit");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, &ds, 0, 3), "topk_patch(rank 3 of 3)", "rank");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, &ds, 0, -1), "topk_patch(rank -1)", "rank");
+    expect_arg_error(cnnvis__topk_patch(NULL, &t, &ds, 0, 0), "topk_patch(patch NULL)", "patch");
+    expect_arg_error(cnnvis__topk_patch(&im, NULL, &ds, 0, 0), "topk_patch(t NULL)", "t|top-k");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, NULL, 0, 0), "topk_patch(ds NULL)", "ds|data set");
+    expect_arg_error(cnnvis__topk_patch(&im, &t, &big, 0, 0), "topk_patch(another data set)", "ds|data set");
     expect_arg_error(cnnvis_topk_image(NULL, &t, &ds, 0, 1), "topk_image(out NULL)", "out");
     expect_arg_error(cnnvis_topk_image(&im, NULL, &ds, 0, 1), "topk_image(t NULL)", "t|top-k");
     expect_arg_error(cnnvis_topk_image(&im, &t, &ds, -1, 1), "topk_image(max_units -1)", "max_units");
@@ -1234,14 +1234,14 @@ static void test_bad_arguments(void)
 
     /* forward_until and feature maps (the last forward pass holds 4 images) */
     REQUIRE(cnnvis_tensor_create(&x, 4, 3, 16, 16) == CNNVIS_OK, "tensor");
-    expect_arg_error(cnnvis_net_forward_until(net, &x, 3), "forward_until(layer 3 of 3)", "layer");
-    expect_arg_error(cnnvis_net_forward_until(net, NULL, 1), "forward_until(x NULL)", "input");
+    expect_arg_error(cnnvis__net_forward_until(net, &x, 3), "forward_until(layer 3 of 3)", "layer");
+    expect_arg_error(cnnvis__net_forward_until(net, NULL, 1), "forward_until(x NULL)", "input");
     x.w = 15;
-    expect_arg_error(cnnvis_net_forward_until(net, &x, 1), "forward_until(15 columns)", "input");
+    expect_arg_error(cnnvis__net_forward_until(net, &x, 1), "forward_until(15 columns)", "input");
     x.w = 16, x.c = 1;
-    expect_arg_error(cnnvis_net_forward_until(net, &x, 1), "forward_until(1 channel)", "input");
+    expect_arg_error(cnnvis__net_forward_until(net, &x, 1), "forward_until(1 channel)", "input");
     x.c = 3;
-    REQUIRE(cnnvis_net_forward_until(net, &x, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__net_forward_until(net, &x, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&md, 0, sizeof md);
     expect_arg_error(cnnvis_feature_maps_image(&im, net, "conv1", 4, NULL), "feature_maps_image(image 4 of 4)", "image");
     CHECK(im.px == NULL, "a failed feature_maps_image left an image");
@@ -1285,7 +1285,7 @@ static void test_bad_arguments(void)
     REQUIRE(dataset_alloc(&many, 4, 3, 16, 16, CNNVIS_MAX_CATEGORIES + 1), "out of memory");
     many.n_concepts[0] = 2;
     d.n_threads = 1;
-    REQUIRE(cnnvis_net_create(&d, &dc.net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&dc.net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     dc.ds = &many;
     expect_arg_error_isolated(dissect_once, &dc, "dissect(9 categories)", "categories|n_categories");
     cnnvis_net_free(dc.net);
@@ -1303,10 +1303,10 @@ static void test_bad_arguments(void)
     expect_arg_error(cnnvis_dissection_plot(&im, NULL, 1, &ds), "dissection_plot(dis NULL)", "dis|dissection");
     expect_arg_error(cnnvis_dissection_plot(&im, dis, 1, NULL), "dissection_plot(ds NULL)", "ds|data set");
     expect_arg_error(cnnvis_dissection_plot(&im, dis, 0, &ds), "dissection_plot(0 layers)", "layers");
-    expect_arg_error(cnnvis_dissection_write_tsv(NULL, 1, &ds, "never-written.tsv"), "dissection_write_tsv(dis NULL)", "dis|dissection");
-    expect_arg_error(cnnvis_dissection_write_tsv(dis, 1, NULL, "never-written.tsv"), "dissection_write_tsv(ds NULL)", "ds|data set");
-    expect_arg_error(cnnvis_dissection_write_tsv(dis, 1, &ds, NULL), "dissection_write_tsv(path NULL)", "path");
-    expect_arg_error(cnnvis_dissection_write_tsv(dis, 0, &ds, "never-written.tsv"), "dissection_write_tsv(0 layers)",
+    expect_arg_error(cnnvis_dissection_write_tsv("never-written.tsv", NULL, 1, &ds), "dissection_write_tsv(dis NULL)", "dis|dissection");
+    expect_arg_error(cnnvis_dissection_write_tsv("never-written.tsv", dis, 1, NULL), "dissection_write_tsv(ds NULL)", "ds|data set");
+    expect_arg_error(cnnvis_dissection_write_tsv(NULL, dis, 1, &ds), "dissection_write_tsv(path NULL)", "path");
+    expect_arg_error(cnnvis_dissection_write_tsv("never-written.tsv", dis, 0, &ds), "dissection_write_tsv(0 layers)",
                      "n_layers");
     {
         plot_call pc;
@@ -1343,11 +1343,11 @@ static void test_feature_maps_image(void)
     REQUIRE(net, "net");
     net->layers[0].w[0] = 1, net->layers[0].w[1] = -1, net->layers[0].b[0] = 0, net->layers[0].b[1] = 1;
     REQUIRE(dataset_alloc(&ds, 2, 1, H, W, 0), "out of memory");
-    cnnvis_rng_seed(&rng, 9);
+    cnnvis__rng_seed(&rng, 9);
     fill_pixels(ds.px, (size_t)2 * H * W, &rng, 0);
     ds.px[H * W + 3] = 0, ds.px[H * W + 17] = 255; /* image 1 spans the whole range */
     x = net->input, x.n = 2;
-    REQUIRE(cnnvis_dataset_batch(&ds, 0, 2, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__dataset_batch(&ds, 0, 2, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (c = 0; c < 2; c++) {
         REQUIRE(cnnvis_image_create(&small[c], W, H, 1) == CNNVIS_OK, "image");
@@ -1397,7 +1397,7 @@ static void test_topk_image(void)
     net = create_net(&d, 8, 2);
     REQUIRE(net, "net");
     REQUIRE(dataset_alloc(&ds, N, 3, H, W, 0), "out of memory");
-    cnnvis_rng_seed(&rng, 10);
+    cnnvis__rng_seed(&rng, 10);
     fill_pixels(ds.px, (size_t)N * 3 * H * W, &rng, 0);
     memset(&td, 0, sizeof td);
     td.k = 4;
@@ -1411,8 +1411,8 @@ static void test_topk_image(void)
         for (u = 0; u < t.n_units; u++) {
             cnnvis_image raw, tile;
             int shown;
-            if (patches) REQUIRE(cnnvis_topk_patch(&raw, &t, &ds, u, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
-            else REQUIRE(cnnvis_dataset_image(&raw, &ds, t.hits[(size_t)u * t.k].image) == CNNVIS_OK, "%s", cnnvis_last_error());
+            if (patches) REQUIRE(cnnvis__topk_patch(&raw, &t, &ds, u, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
+            else REQUIRE(cnnvis__dataset_image(&raw, &ds, t.hits[(size_t)u * t.k].image) == CNNVIS_OK, "%s", cnnvis_last_error());
             REQUIRE(zoom_image(&tile, &raw, zoom), "zoom");
             shown = contains_tile(&out, &tile);
             if (u < 3 || patches) {
@@ -1496,12 +1496,12 @@ static void test_dissection_outputs(void)
             REQUIRE(map && up && mask, "out of memory");
             n_top++;
             x.n = 1;
-            REQUIRE(cnnvis_dataset_batch(&ds, U->top[i], 1, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis__dataset_batch(&ds, U->top[i], 1, net, &x, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
             REQUIRE(cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s", cnnvis_last_error());
             memcpy(map, net->layers[0].out.data + (size_t)u * S * S, sizeof(float) * S * S);
             upsample_bilinear(up, Z, Z, map, S, S);
             for (py = 0; py < Z * Z; py++) mask[py] = up[py] > U->threshold;
-            REQUIRE(cnnvis_dataset_image(&raw, &ds, U->top[i]) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis__dataset_image(&raw, &ds, U->top[i]) == CNNVIS_OK, "%s", cnnvis_last_error());
             REQUIRE(zoom_image(&tile, &raw, zoom), "zoom");
             for (py = 0; py < Z; py++)
                 for (px = 0; px < Z; px++) {
@@ -1545,8 +1545,8 @@ static void test_dissection_outputs(void)
         size_t size = 0;
         int rows = 0, l, bad = 0;
         snprintf(path, sizeof path, "%s/dissection.tsv", tmp_dir);
-        REQUIRE(cnnvis_dissection_write_tsv(dis, 2, &ds, path) == CNNVIS_OK, "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_file_read(path, 1 << 20, &text, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_dissection_write_tsv(path, dis, 2, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__file_read(path, 1 << 20, &text, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
         {
             char *line = (char *)text, *next;
             char *buf = (char *)malloc(size + 1);
@@ -1575,13 +1575,13 @@ static void test_dissection_outputs(void)
                                     &threshold, &detector);
                     rows++;
                     if ((fields != 7 || strcmp(layer, dis[l].layer_name) != 0 || unit != u ||
-                         strcmp(concept, cnnvis_dataset_concept_name(&ds, U->category, U->concept)) != 0 ||
+                         strcmp(concept, cnnvis__dataset_concept_name(&ds, U->category, U->concept)) != 0 ||
                          strcmp(category, ds.category_names[U->category]) != 0 || fabs(iou - U->iou) > 5.1e-5 ||
                          fabs(threshold - U->threshold) > 1e-5 * fabs((double)U->threshold) + 1e-30 ||
                          detector != U->detector) &&
                         bad++ < 3)
                         printf("  TSV row \"%s\" does not match %s unit %d: %s (%s) IoU %g T %g detector %d\n", line,
-                               dis[l].layer_name, u, cnnvis_dataset_concept_name(&ds, U->category, U->concept),
+                               dis[l].layer_name, u, cnnvis__dataset_concept_name(&ds, U->category, U->concept),
                                ds.category_names[U->category], (double)U->iou, (double)U->threshold, U->detector);
                     line = next + 1;
                 }
@@ -1590,7 +1590,7 @@ static void test_dissection_outputs(void)
                   *line ? "text" : "nothing");
             free(buf);
         }
-        cnnvis_free(text);
+        cnnvis__free(text);
         remove(path);
         rmdir(tmp_dir);
     }

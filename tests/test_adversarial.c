@@ -25,7 +25,7 @@ static const float test_mean[3] = {0.4f, 0.5f, 0.6f}, test_std[3] = {0.2f, 0.25f
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 /* A tiny conv net on 3x8x8 images with 4 classes and drawn biases; weights scaled by `gain`
@@ -44,11 +44,11 @@ static cnnvis_net *tiny_net(int max_batch, uint64_t seed, float gain)
     cnnvis_net_desc_maxpool(&d, "pool1", 2, 2, 0);
     cnnvis_net_desc_fc(&d, "fc", 4);
     d.max_batch = max_batch, d.n_threads = 2, d.seed = seed;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) {
         printf("  create: %s\n", cnnvis_last_error());
         return NULL;
     }
-    cnnvis_rng_seed(&rng, seed + 1);
+    cnnvis__rng_seed(&rng, seed + 1);
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
         for (j = 0; j < L->n_w; j++) L->w[j] *= gain;
@@ -75,7 +75,7 @@ static int make_dataset(cnnvis_dataset *ds, int n, cnnvis_rng *rng)
     ds->labels = (int32_t *)calloc((size_t)n + 1, sizeof(int32_t));
     if (!ds->px || !ds->labels) return 0;
     ds->n = n, ds->c = 3, ds->h = 8, ds->w = 8, ds->n_classes = 4;
-    for (i = 0; i < (size_t)n * 3 * 8 * 8; i++) ds->px[i] = (unsigned char)cnnvis_rng_below(rng, 256);
+    for (i = 0; i < (size_t)n * 3 * 8 * 8; i++) ds->px[i] = (unsigned char)cnnvis__rng_below(rng, 256);
     for (i = 0; i < (size_t)n; i++) ds->labels[i] = (int32_t)(i % 4);
     return 1;
 }
@@ -92,7 +92,7 @@ static double loss_of(cnnvis_net *net, const float *pixels, int label)
     cnnvis_tensor x;
     float probs[4];
     x.n = 1, x.c = 3, x.h = 8, x.w = 8, x.data = (float *)pixels;
-    cnnvis_net_predict(net, &x, NULL, probs);
+    cnnvis_net_predict(NULL, probs, NULL, net, &x);
     return -log((double)probs[label]);
 }
 
@@ -114,7 +114,7 @@ static void test_budget_and_box(void)
     int32_t labels[6] = {0, 1, 2, 3, 0, 1};
     int method, norm, start, targeted, i;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 11);
+    cnnvis__rng_seed(&rng, 11);
     REQUIRE(make_images(&px, 6, &rng), "images");
     for (method = CNNVIS_ATTACK_FGSM; method <= CNNVIS_ATTACK_PGD; method++)
         for (norm = CNNVIS_NORM_LINF; norm <= CNNVIS_NORM_L2; norm++)
@@ -125,7 +125,7 @@ static void test_budget_and_box(void)
                     memset(&d, 0, sizeof d);
                     d.method = (cnnvis_attack_method)method, d.norm = (cnnvis_norm)norm, d.eps = eps;
                     d.steps = 7, d.random_start = start, d.targeted = targeted, d.target = 2, d.seed = 9;
-                    REQUIRE(cnnvis_attack(&adv, net, &px, labels, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+                    REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &px, labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
                     for (i = 0; i < px.n; i++) {
                         const float *p = px.data + (size_t)i * 192, *a = adv.data + (size_t)i * 192;
                         double linf = 0, l2 = 0;
@@ -162,7 +162,7 @@ static void test_fgsm_sign_of_finite_differences(void)
     int q, checked = 0, agree = 0;
     const double h = 1e-3;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 4);
+    cnnvis__rng_seed(&rng, 4);
     REQUIRE(cnnvis_tensor_create(&px, 1, 3, 8, 8) == CNNVIS_OK, "px");
     fill_uniform(px.data, 192, &rng, 0.2f, 0.8f); /* away from the box's walls */
     for (q = 0; q < 192; q++) {
@@ -177,7 +177,7 @@ static void test_fgsm_sign_of_finite_differences(void)
     REQUIRE(biggest > 1e-3, "the loss does not depend on the pixels (max |dJ/dx| %g)", biggest);
     memset(&d, 0, sizeof d);
     d.method = CNNVIS_ATTACK_FGSM, d.eps = 0.01f;
-    REQUIRE(cnnvis_attack(&adv, net, &px, &label, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &px, &label, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (q = 0; q < 192; q++) {
         double step = (double)adv.data[q] - px.data[q];
         if (fabs(fd[q]) < 1e-2 * biggest) continue; /* too small for a finite difference to sign */
@@ -189,7 +189,7 @@ static void test_fgsm_sign_of_finite_differences(void)
     /* targeted: the step descends J(x, target) instead */
     cnnvis_tensor_free(&adv);
     d.targeted = 1, d.target = label;
-    REQUIRE(cnnvis_attack(&adv, net, &px, &label, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &px, &label, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (q = 0, agree = 0; q < 192; q++)
         if (fabs(fd[q]) >= 1e-2 * biggest) agree += ((double)adv.data[q] - px.data[q] < 0) == (fd[q] > 0);
     CHECK(agree == checked, "targeted: %d of %d pixels moved against the gradient", agree, checked);
@@ -206,7 +206,7 @@ static void test_pgd_one_step_is_fgsm(void)
     int32_t labels[5] = {3, 2, 1, 0, 3};
     int norm, targeted;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 12);
+    cnnvis__rng_seed(&rng, 12);
     REQUIRE(make_images(&px, 5, &rng), "images");
     for (norm = CNNVIS_NORM_LINF; norm <= CNNVIS_NORM_L2; norm++)
         for (targeted = 0; targeted < 2; targeted++) {
@@ -214,9 +214,9 @@ static void test_pgd_one_step_is_fgsm(void)
             memset(&d, 0, sizeof d);
             d.norm = (cnnvis_norm)norm, d.eps = norm == CNNVIS_NORM_LINF ? 0.03f : 0.5f, d.targeted = targeted, d.target = 1;
             d.method = CNNVIS_ATTACK_FGSM;
-            REQUIRE(cnnvis_attack(&a, net, &px, labels, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_attack(&a, NULL, NULL, net, &px, labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
             d.method = CNNVIS_ATTACK_PGD, d.steps = 1, d.step = d.eps, d.random_start = 0;
-            REQUIRE(cnnvis_attack(&b, net, &px, labels, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_attack(&b, NULL, NULL, net, &px, labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(memcmp(a.data, b.data, sizeof(float) * cnnvis_tensor_count(&a)) == 0,
                   "norm %d targeted %d: one PGD step differs from FGSM", norm, targeted);
             cnnvis_tensor_free(&a), cnnvis_tensor_free(&b);
@@ -237,16 +237,16 @@ static void test_own_labels(void)
     int32_t own[7];
     int method, start;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 14);
+    cnnvis__rng_seed(&rng, 14);
     REQUIRE(make_images(&px, 7, &rng), "images");
-    REQUIRE(cnnvis_net_classify(own, NULL, net, &px) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__net_classify(own, NULL, net, &px) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (method = CNNVIS_ATTACK_FGSM; method <= CNNVIS_ATTACK_PGD; method++)
         for (start = 0; start < 2; start++) {
             cnnvis_attack_desc d;
             memset(&d, 0, sizeof d);
             d.method = (cnnvis_attack_method)method, d.eps = 0.05f, d.steps = 3, d.random_start = start, d.seed = 5;
-            REQUIRE(cnnvis_attack(&a, net, &px, NULL, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
-            REQUIRE(cnnvis_attack(&b, net, &px, own, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_attack(&a, NULL, NULL, net, &px, NULL, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_attack(&b, NULL, NULL, net, &px, own, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(memcmp(a.data, b.data, sizeof(float) * cnnvis_tensor_count(&a)) == 0,
                   "method %d random start %d: no labels differs from the net's own classes", method, start);
             cnnvis_tensor_free(&a), cnnvis_tensor_free(&b);
@@ -293,9 +293,9 @@ static void test_lbfgs_box_quadratic(void)
     float x[QN], lower[QN], upper[QN];
     int i, j, k, iters;
     memset(&Q, 0, sizeof Q);
-    cnnvis_rng_seed(&rng, 31);
+    cnnvis__rng_seed(&rng, 31);
     for (i = 0; i < QN; i++)
-        for (j = 0; j < QN; j++) B[i][j] = 2.0 * cnnvis_rng_uniform(&rng) - 1.0;
+        for (j = 0; j < QN; j++) B[i][j] = 2.0 * cnnvis__rng_uniform(&rng) - 1.0;
     for (i = 0; i < QN; i++)
         for (j = 0; j < QN; j++) {
             for (k = 0; k < QN; k++) Q.A[i][j] += B[k][i] * B[k][j];
@@ -307,14 +307,14 @@ static void test_lbfgs_box_quadratic(void)
         Q.b[i] = ax - g_star[i];
         x[i] = 0.5f, lower[i] = 0.0f, upper[i] = 1.0f;
     }
-    REQUIRE(cnnvis_lbfgs_box(x, QN, lower, upper, quadratic_f, &Q, NULL, &fx, &iters) == CNNVIS_OK, "%s",
+    REQUIRE(cnnvis__lbfgs_box(x, QN, lower, upper, quadratic_f, &Q, NULL, &fx, &iters) == CNNVIS_OK, "%s",
             cnnvis_last_error());
     for (i = 0; i < QN; i++) CHECK(fabs(x[i] - star[i]) < 1e-4, "x[%d] = %.6f, the minimiser has %.6f", i, x[i], star[i]);
     CHECK(iters < 100, "took %d iterations", iters);
     printf("  box quadratic: %d iterations, %d evaluations\n", iters, Q.evaluations);
     /* unbounded: the minimiser of the same f is A^-1 b; check Ax = b instead */
     for (i = 0; i < QN; i++) x[i] = 0;
-    REQUIRE(cnnvis_lbfgs_box(x, QN, NULL, NULL, quadratic_f, &Q, NULL, &fx, &iters) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__lbfgs_box(x, QN, NULL, NULL, quadratic_f, &Q, NULL, &fx, &iters) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (i = 0; i < QN; i++) {
         double ax = 0;
         for (j = 0; j < QN; j++) ax += Q.A[i][j] * x[j];
@@ -332,17 +332,17 @@ static void test_targeted_reach_target(void)
     int32_t labels[3] = {0, 1, 2}, predicted[3];
     int target, i;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 2);
+    cnnvis__rng_seed(&rng, 2);
     REQUIRE(make_images(&px, 3, &rng), "images");
     for (target = 0; target < 4; target++) {
         cnnvis_attack_desc d;
         memset(&d, 0, sizeof d);
         d.method = CNNVIS_ATTACK_PGD, d.eps = 0.5f, d.steps = 40, d.step = 0.02f, d.targeted = 1, d.target = target;
-        REQUIRE(cnnvis_attack(&adv, net, &px, labels, &d, predicted, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_attack(&adv, predicted, NULL, net, &px, labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < 3; i++) CHECK(predicted[i] == target, "PGD image %d ends at class %d, not %d", i, predicted[i], target);
         cnnvis_tensor_free(&adv);
         d.method = CNNVIS_ATTACK_LBFGS, d.c_search = 4, d.lbfgs_iters = 30;
-        REQUIRE(cnnvis_attack(&adv, net, &px, labels, &d, predicted, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_attack(&adv, predicted, NULL, net, &px, labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < 3; i++) {
             size_t q;
             int in_box = 1;
@@ -368,9 +368,9 @@ static void test_fooling_image(void)
     memset(&d, 0, sizeof d);
     d.step = 0.02f;
     for (cls = 0; cls < 4; cls++) {
-        REQUIRE(cnnvis_fooling_image(&px, net, cls, &d, &p, &steps) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_fooling_image(&px, &p, &steps, net, cls, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(p >= 0.99f, "class %d: p %.4f after %d steps", cls, p, steps);
-        cnnvis_net_predict(net, &px, NULL, probs);
+        cnnvis_net_predict(NULL, probs, NULL, net, &px);
         CHECK(fabsf(probs[cls] - p) < 1e-5f, "class %d: reported p %g, the net says %g", cls, p, probs[cls]);
         for (q = 0; q < cnnvis_tensor_count(&px); q++) CHECK(px.data[q] >= 0 && px.data[q] <= 1, "pixel %d", (int)q);
         cnnvis_tensor_free(&px);
@@ -387,12 +387,12 @@ static void test_curve_and_transfer(void)
     cnnvis_eval ev;
     float eps[3] = {0, 0.05f, 0.5f}, acc[3], conf[3], rate, fooled;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     REQUIRE(make_dataset(&ds, 10, &rng), "data set");
     memset(&d, 0, sizeof d);
     d.method = CNNVIS_ATTACK_PGD, d.steps = 10;
     REQUIRE(cnnvis_robustness_curve(acc, conf, net, &ds, 0, &d, eps, 3, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
-    REQUIRE(cnnvis_net_evaluate(net, &ds, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_evaluate(&ev, net, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(fabsf(acc[0] - ev.accuracy) < 1e-6f, "eps 0: accuracy %g, evaluate says %g", acc[0], ev.accuracy);
     CHECK(acc[2] == 0.0f, "PGD with eps 0.5 left accuracy %g", acc[2]);
     CHECK(conf[0] > 0.25f && conf[0] <= 1.0f, "mean confidence %g", conf[0]);
@@ -406,7 +406,7 @@ static void test_curve_and_transfer(void)
         REQUIRE(cnnvis_tensor_create(&px, 10, 3, 8, 8) == CNNVIS_OK, "px");
         for (i = 0; i < 10 * 192; i++) px.data[i] = ds.px[i] / 255.0f;
         d.eps = eps[1];
-        REQUIRE(cnnvis_attack(&adv, net, &px, ds.labels, &d, predicted, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_attack(&adv, predicted, NULL, net, &px, ds.labels, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < 10; i++) correct += predicted[i] == ds.labels[i];
         CHECK(fabsf(acc[1] - correct / 10.0f) < 1e-6f, "FGSM curve %g, cnnvis_attack %g", acc[1], correct / 10.0f);
         cnnvis_tensor_free(&px), cnnvis_tensor_free(&adv);
@@ -430,7 +430,7 @@ static void test_adversarial_training(void)
     cnnvis_rng rng;
     int i, differ = 0;
     REQUIRE(a && b, "nets");
-    cnnvis_rng_seed(&rng, 6);
+    cnnvis__rng_seed(&rng, 6);
     REQUIRE(make_dataset(&ds, 16, &rng), "data set");
     memset(&t, 0, sizeof t);
     t.epochs = 1, t.batch = 8, t.progress = -1;
@@ -454,10 +454,10 @@ static void test_picture(void)
     cnnvis_rng rng;
     cnnvis_attack_desc d;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 3);
+    cnnvis__rng_seed(&rng, 3);
     REQUIRE(make_images(&px, 2, &rng), "images");
     memset(&d, 0, sizeof d);
-    REQUIRE(cnnvis_attack(&adv, net, &px, NULL, &d, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &px, NULL, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(cnnvis_adversarial_image(&im, net, &px, &adv, 4, "FGSM") == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(im.c == 3 && im.w >= 3 * 32 && im.h >= 2 * 32, "picture %dx%dx%d", im.w, im.h, im.c);
     cnnvis_image_free(&im), cnnvis_tensor_free(&adv), cnnvis_tensor_free(&px);
@@ -469,7 +469,7 @@ static void test_picture(void)
 static cnnvis_result attack_with(cnnvis_net *net, const cnnvis_tensor *px, const int32_t *labels, const cnnvis_attack_desc *d)
 {
     cnnvis_tensor adv;
-    cnnvis_result r = cnnvis_attack(&adv, net, px, labels, d, NULL, NULL);
+    cnnvis_result r = cnnvis_attack(&adv, NULL, NULL, net, px, labels, d);
     if (r == CNNVIS_OK) cnnvis_tensor_free(&adv);
     return r;
 }
@@ -482,7 +482,7 @@ static void test_bad_class(void)
     cnnvis_rng rng;
     int32_t bad_label = 4;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     REQUIRE(make_images(&px, 1, &rng), "images");
     memset(&d, 0, sizeof d);
     d.targeted = 1, d.target = 4;
@@ -491,7 +491,7 @@ static void test_bad_class(void)
     CHECK(attack_with(net, &px, NULL, &d) == CNNVIS_ERR_ARG && names("target"), "target -1");
     d.targeted = 0;
     CHECK(attack_with(net, &px, &bad_label, &d) == CNNVIS_ERR_ARG && names("label"), "label 4");
-    CHECK(cnnvis_fooling_image(&out, net, 7, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("class"), "fooling class 7");
+    CHECK(cnnvis_fooling_image(&out, NULL, NULL, net, 7, NULL) == CNNVIS_ERR_ARG && names("class"), "fooling class 7");
     cnnvis_tensor_free(&px);
     cnnvis_net_free(net);
 }
@@ -505,7 +505,7 @@ static void test_bad_budget(void)
     cnnvis_dataset ds;
     float eps[2] = {0, -0.1f};
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     REQUIRE(make_images(&px, 1, &rng), "images");
     REQUIRE(make_dataset(&ds, 4, &rng), "data set");
     memset(&d, 0, sizeof d);
@@ -544,9 +544,9 @@ static void test_bad_image(void)
     CHECK(attack_with(net, &grey, NULL, NULL) == CNNVIS_ERR_ARG && names("pixels"), "one channel for three");
     CHECK(attack_with(net, &big, NULL, NULL) == CNNVIS_ERR_ARG && names("pixels"), "9x8 for 8x8");
     CHECK(attack_with(net, &out_of_range, NULL, NULL) == CNNVIS_ERR_ARG && names("[0, 1]"), "a pixel 1.5");
-    CHECK(cnnvis_net_classify(NULL, NULL, net, &big) == CNNVIS_ERR_ARG && names("pixels"), "classify 9x8");
+    CHECK(cnnvis__net_classify(NULL, NULL, net, &big) == CNNVIS_ERR_ARG && names("pixels"), "classify 9x8");
     out_of_range.data[5] = 0.5f;
-    REQUIRE(cnnvis_attack(&adv, net, &out_of_range, NULL, NULL, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &out_of_range, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(cnnvis_adversarial_image(&im, net, &out_of_range, &grey, 0, NULL) == CNNVIS_ERR_ARG && names("adv"), "adv grey");
     cnnvis_tensor_free(&adv);
     cnnvis_tensor_free(&grey), cnnvis_tensor_free(&big), cnnvis_tensor_free(&out_of_range);
@@ -560,7 +560,7 @@ static void test_bad_dataset(void)
     cnnvis_rng rng;
     float eps = 0.1f, rate;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     REQUIRE(make_dataset(&ds, 4, &rng), "data set");
     ds.n = 0;
     CHECK(cnnvis_robustness_curve(NULL, NULL, net, &ds, 0, NULL, &eps, 1, 0) == CNNVIS_ERR_ARG && names("no images"),
@@ -586,11 +586,11 @@ static void test_bad_lbfgs_and_training(void)
     float x[2] = {0, 0}, lo[2] = {1, 0}, hi[2] = {0, 1};
     REQUIRE(net, "net");
     memset(&Q, 0, sizeof Q);
-    CHECK(cnnvis_lbfgs_box(x, 0, NULL, NULL, quadratic_f, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("n 0"), "n 0");
-    CHECK(cnnvis_lbfgs_box(x, 2, NULL, NULL, NULL, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("objective"), "f NULL");
-    CHECK(cnnvis_lbfgs_box(x, 2, lo, hi, quadratic_f, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("lower[0]"),
+    CHECK(cnnvis__lbfgs_box(x, 0, NULL, NULL, quadratic_f, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("n 0"), "n 0");
+    CHECK(cnnvis__lbfgs_box(x, 2, NULL, NULL, NULL, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("objective"), "f NULL");
+    CHECK(cnnvis__lbfgs_box(x, 2, lo, hi, quadratic_f, &Q, NULL, NULL, NULL) == CNNVIS_ERR_ARG && names("lower[0]"),
           "lower > upper");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     REQUIRE(make_dataset(&ds, 4, &rng), "data set");
     memset(&t, 0, sizeof t), memset(&d, 0, sizeof d);
     t.epochs = 1, t.batch = 4, t.progress = -1, t.adversarial = &d;

@@ -86,7 +86,7 @@ static void desc_small(cnnvis_net_desc *d)
     cnnvis_net_desc_relu(d, "relu2");
     cnnvis_net_desc_lrn(d, NULL, 0, 0, 0, 0); /* defaults: lrn1 5 1e-4 0.75 2 */
     cnnvis_net_desc_dropout(d, "drop", 0.3f);
-    cnnvis_net_desc_flatten(d, NULL);
+    cnnvis__net_desc_flatten(d, NULL);
     cnnvis_net_desc_fc(d, "fc", 5);
     d->class_names = small_names;
     d->mean[0] = 0.1f, d->mean[1] = 0.2f, d->mean[2] = 0.3f;
@@ -99,7 +99,7 @@ static cnnvis_net *make(void (*desc)(cnnvis_net_desc *))
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     desc(&d);
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -109,9 +109,9 @@ static void randomise_biases(cnnvis_net *net, uint64_t seed)
     cnnvis_rng rng;
     int i;
     size_t j;
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     for (i = 0; i < net->n_layers; i++)
-        for (j = 0; j < net->layers[i].n_b; j++) net->layers[i].b[j] = cnnvis_rng_normal(&rng) * 0.1f;
+        for (j = 0; j < net->layers[i].n_b; j++) net->layers[i].b[j] = cnnvis__rng_normal(&rng) * 0.1f;
 }
 
 /* The runtime settings a loaded net should use: those of `like`. */
@@ -171,8 +171,8 @@ static void random_input(cnnvis_tensor *x, uint64_t seed)
 {
     cnnvis_rng rng;
     size_t i, n = cnnvis_tensor_count(x);
-    cnnvis_rng_seed(&rng, seed);
-    for (i = 0; i < n; i++) x->data[i] = cnnvis_rng_normal(&rng);
+    cnnvis__rng_seed(&rng, seed);
+    for (i = 0; i < n; i++) x->data[i] = cnnvis__rng_normal(&rng);
 }
 
 /* Every layer's output for the same input is bit-identical. */
@@ -197,11 +197,11 @@ static unsigned char *save_bytes(const cnnvis_net *net, const char *name, size_t
 {
     unsigned char *buf = NULL;
     *size = 0;
-    if (cnnvis_net_save(net, tmp_path(name)) != CNNVIS_OK) {
+    if (cnnvis_net_save(tmp_path(name), net) != CNNVIS_OK) {
         printf("  save: %s\n", cnnvis_last_error());
         return NULL;
     }
-    if (cnnvis_file_read(tmp_path(name), (size_t)1 << 30, &buf, size) != CNNVIS_OK) printf("  read: %s\n", cnnvis_last_error());
+    if (cnnvis__file_read(tmp_path(name), (size_t)1 << 30, &buf, size) != CNNVIS_OK) printf("  read: %s\n", cnnvis_last_error());
     return buf;
 }
 
@@ -217,7 +217,7 @@ static void wr32(unsigned char *p, uint32_t v)
     p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
 }
 
-static void fix_crc(unsigned char *buf, size_t size) { wr32(buf + size - 4, cnnvis_crc32(0, buf, size - 4)); }
+static void fix_crc(unsigned char *buf, size_t size) { wr32(buf + size - 4, cnnvis__crc32(0, buf, size - 4)); }
 
 #define HDR 56   /* magic, version, in_c, in_h, in_w, n_layers, n_classes, mean, std */
 #define LAYER 84 /* kind, name[32], 6 ints, 4 floats, n_w, n_b */
@@ -250,7 +250,7 @@ static int refused(const unsigned char *data, size_t size, const cnnvis_net_desc
     cnnvis_result r;
     int ok = 1;
     cnnvis_clear_error();
-    r = cnnvis_net_load_memory(copy, size, rt, &out);
+    r = cnnvis__net_load_memory(&out, copy, size, rt);
     if (r != code) {
         printf("  %s: got %s, expected %s (%s)\n", what, cnnvis_result_str(r), cnnvis_result_str(code), cnnvis_last_error());
         ok = 0;
@@ -281,12 +281,12 @@ static void round_trip(void (*desc)(cnnvis_net_desc *), const char *name)
     REQUIRE(a, "create");
     randomise_biases(a, 5);
     rt = runtime_of(a);
-    REQUIRE(cnnvis_net_save(a, tmp_path(name)) == CNNVIS_OK, "save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_save(tmp_path(name), a) == CNNVIS_OK, "save: %s", cnnvis_last_error());
     snprintf(tmp, sizeof tmp, "%s.tmp", tmp_path(name));
     CHECK(!file_exists(tmp), "%s remains after a successful save", tmp);
 
     /* from the file */
-    CHECK(cnnvis_net_load(tmp_path(name), &rt, &b) == CNNVIS_OK, "load: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_load(&b, tmp_path(name), &rt) == CNNVIS_OK, "load: %s", cnnvis_last_error());
     if (b) {
         CHECK(compare_nets(a, b) == 0, "%s: the loaded net differs", name);
         CHECK(b->kernels == a->kernels && b->desc.max_batch == a->desc.max_batch, "runtime settings not applied");
@@ -295,7 +295,7 @@ static void round_trip(void (*desc)(cnnvis_net_desc *), const char *name)
     /* from memory, with default runtime settings */
     buf = save_bytes(a, name, &size);
     REQUIRE(buf, "bytes");
-    CHECK(cnnvis_net_load_memory(buf, size, NULL, &c) == CNNVIS_OK, "load_memory: %s", cnnvis_last_error());
+    CHECK(cnnvis__net_load_memory(&c, buf, size, NULL) == CNNVIS_OK, "load_memory: %s", cnnvis_last_error());
     if (c) {
         CHECK(compare_nets(a, c) == 0, "%s: the net loaded from memory differs", name);
         CHECK(c->desc.max_batch == 64, "runtime NULL: max_batch %d, expected the default 64", c->desc.max_batch);
@@ -306,10 +306,10 @@ static void round_trip(void (*desc)(cnnvis_net_desc *), const char *name)
         size_t size2;
         unsigned char *buf2 = save_bytes(b, "resaved", &size2);
         CHECK(buf2 && size2 == size && memcmp(buf, buf2, size) == 0, "%s: save(load(save(net))) differs from save(net)", name);
-        cnnvis_free(buf2);
+        cnnvis__free(buf2);
         remove(tmp_path("resaved"));
     }
-    cnnvis_free(buf);
+    cnnvis__free(buf);
     cnnvis_net_free(a), cnnvis_net_free(b), cnnvis_net_free(c);
     remove(tmp_path(name));
 }
@@ -336,19 +336,19 @@ static void test_round_trip_special_floats(void)
     a->layers[0].b[7] = -FLT_MIN;
     a->layers[9].b[4] = 1e-40f;
     rt = runtime_of(a);
-    REQUIRE(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_OK, "save: %s", cnnvis_last_error());
-    REQUIRE(cnnvis_net_load(tmp_path("special.cnnvis"), &rt, &b) == CNNVIS_OK, "load: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_save(tmp_path("special.cnnvis"), a) == CNNVIS_OK, "save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_load(&b, tmp_path("special.cnnvis"), &rt) == CNNVIS_OK, "load: %s", cnnvis_last_error());
     CHECK(compare_nets(a, b) == 0, "special floats changed");
     cnnvis_net_free(b), b = NULL;
     remove(tmp_path("special.cnnvis"));
 
     a->layers[0].w[3] = -INFINITY;
     cnnvis_clear_error();
-    CHECK(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_ERR_NUMERIC && has(cnnvis_last_error(), "conv1"),
+    CHECK(cnnvis_net_save(tmp_path("special.cnnvis"), a) == CNNVIS_ERR_NUMERIC && has(cnnvis_last_error(), "conv1"),
           "-inf in conv1: %s", cnnvis_last_error());
     a->layers[0].w[3] = 0, a->layers[9].b[4] = nan_payload;
     cnnvis_clear_error();
-    CHECK(cnnvis_net_save(a, tmp_path("special.cnnvis")) == CNNVIS_ERR_NUMERIC &&
+    CHECK(cnnvis_net_save(tmp_path("special.cnnvis"), a) == CNNVIS_ERR_NUMERIC &&
               has(cnnvis_last_error(), a->layers[9].desc.name),
           "NaN in %s: %s", a->layers[9].desc.name, cnnvis_last_error());
     CHECK(!file_exists(tmp_path("special.cnnvis")) && !file_exists(tmp_path("special.cnnvis.tmp")), "a refused save wrote a file");
@@ -364,14 +364,14 @@ static void test_load_weights(void)
     const char *path = tmp_path("weights.cnnvis");
     REQUIRE(a, "create");
     randomise_biases(a, 9);
-    REQUIRE(cnnvis_net_save(a, path) == CNNVIS_OK, "save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_save(path, a) == CNNVIS_OK, "save: %s", cnnvis_last_error());
 
     /* same architecture, other seed, other layer names, other mean: only the weights come */
     desc_mini(&d);
     d.seed = 999;
     for (i = 0; i < d.n_layers; i++) snprintf(d.layers[i].name, sizeof d.layers[i].name, "L%d", i);
     d.mean[0] = 0.75f;
-    REQUIRE(cnnvis_net_create(&d, &b) == CNNVIS_OK, "create: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&b, &d) == CNNVIS_OK, "create: %s", cnnvis_last_error());
     CHECK(memcmp(a->layers[0].w, b->layers[0].w, 4 * a->layers[0].n_w) != 0, "seeds 11 and 999 gave the same weights");
     CHECK(cnnvis_net_load_weights(b, path) == CNNVIS_OK, "load_weights: %s", cnnvis_last_error());
     for (i = 0; i < a->n_layers; i++) {
@@ -398,7 +398,7 @@ static void test_load_weights(void)
             cnnvis_net_desc_alexnet_mini(&d, cases[k].in_c, 32, 32, cases[k].n_classes);
             d.max_batch = 2, d.n_threads = 1;
             if (cases[k].layer >= 0) d.layers[cases[k].layer].out_channels = cases[k].out_channels;
-            REQUIRE(cnnvis_net_create(&d, &other) == CNNVIS_OK, "create: %s", cnnvis_last_error());
+            REQUIRE(cnnvis_net_create(&other, &d) == CNNVIS_OK, "create: %s", cnnvis_last_error());
             n_w = other->layers[0].n_w;
             before = (float *)malloc(4 * n_w);
             memcpy(before, other->layers[0].w, 4 * n_w);
@@ -416,7 +416,7 @@ static void test_load_weights(void)
     {
         cnnvis_net *s = make(desc_small);
         REQUIRE(s, "create");
-        REQUIRE(cnnvis_net_save(s, tmp_path("s.cnnvis")) == CNNVIS_OK, "save");
+        REQUIRE(cnnvis_net_save(tmp_path("s.cnnvis"), s) == CNNVIS_OK, "save");
         cnnvis_clear_error();
         CHECK(cnnvis_net_load_weights(b, tmp_path("s.cnnvis")) == CNNVIS_ERR_FORMAT && cnnvis_last_error()[0],
               "small into mini: %s", cnnvis_last_error());
@@ -445,7 +445,7 @@ static void test_save_atomic(void)
     /* a directory that does not exist: IO, and nothing is left behind */
     snprintf(path, sizeof path, "%s", tmp_path("no-such-dir/net.cnnvis"));
     cnnvis_clear_error();
-    r = cnnvis_net_save(net, path);
+    r = cnnvis_net_save(path, net);
     CHECK(r == CNNVIS_ERR_IO, "save into a missing directory: %s", cnnvis_result_str(r));
     CHECK(cnnvis_last_error()[0] != 0, "no message");
     CHECK(!file_exists(path) && !file_exists(tmp_path("no-such-dir")), "something was created");
@@ -453,39 +453,39 @@ static void test_save_atomic(void)
     /* an existing checkpoint survives a failed save: make path.tmp a directory */
     snprintf(path, sizeof path, "%s", tmp_path("keep.cnnvis"));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    REQUIRE(cnnvis_net_save(net, path) == CNNVIS_OK, "save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_save(path, net) == CNNVIS_OK, "save: %s", cnnvis_last_error());
     CHECK(!file_exists(tmp), "%s remains after a successful save", tmp);
-    REQUIRE(cnnvis_file_read(path, 1 << 24, &old, &old_size) == CNNVIS_OK, "read");
+    REQUIRE(cnnvis__file_read(path, 1 << 24, &old, &old_size) == CNNVIS_OK, "read");
     REQUIRE(mkdir(tmp, 0777) == 0, "mkdir %s", tmp);
     net->layers[0].w[0] += 1.0f;
     cnnvis_clear_error();
-    r = cnnvis_net_save(net, path);
+    r = cnnvis_net_save(path, net);
     CHECK(r == CNNVIS_ERR_IO, "save with %s blocked: %s", tmp, cnnvis_result_str(r));
     CHECK(cnnvis_last_error()[0] != 0, "no message");
-    REQUIRE(cnnvis_file_read(path, 1 << 24, &now, &now_size) == CNNVIS_OK, "read");
+    REQUIRE(cnnvis__file_read(path, 1 << 24, &now, &now_size) == CNNVIS_OK, "read");
     CHECK(now_size == old_size && memcmp(old, now, old_size) == 0, "a failed save changed the existing file");
     rmdir(tmp);
-    cnnvis_free(now), now = NULL;
+    cnnvis__free(now), now = NULL;
     /* and a successful save replaces it */
-    REQUIRE(cnnvis_net_save(net, path) == CNNVIS_OK, "save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_save(path, net) == CNNVIS_OK, "save: %s", cnnvis_last_error());
     CHECK(!file_exists(tmp), "%s remains", tmp);
-    REQUIRE(cnnvis_file_read(path, 1 << 24, &now, &now_size) == CNNVIS_OK, "read");
+    REQUIRE(cnnvis__file_read(path, 1 << 24, &now, &now_size) == CNNVIS_OK, "read");
     CHECK(now_size == old_size && memcmp(old, now, old_size) != 0, "the new save did not replace the file");
 
     /* saving over a directory: IO, the directory stays, no .tmp left */
     REQUIRE(mkdir(tmp_path("a-dir"), 0777) == 0, "mkdir");
     cnnvis_clear_error();
-    r = cnnvis_net_save(net, tmp_path("a-dir"));
+    r = cnnvis_net_save(tmp_path("a-dir"), net);
     CHECK(r == CNNVIS_ERR_IO && cnnvis_last_error()[0], "save over a directory: %s", cnnvis_result_str(r));
     snprintf(tmp, sizeof tmp, "%s.tmp", tmp_path("a-dir"));
     CHECK(!file_exists(tmp), "%s remains", tmp);
     rmdir(tmp_path("a-dir"));
 
     cnnvis_clear_error();
-    CHECK(cnnvis_net_save(NULL, path) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "save NULL net");
+    CHECK(cnnvis_net_save(path, NULL) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "save NULL net");
     cnnvis_clear_error();
-    CHECK(cnnvis_net_save(net, NULL) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "save to NULL");
-    cnnvis_free(old), cnnvis_free(now);
+    CHECK(cnnvis_net_save(NULL, net) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "save to NULL");
+    cnnvis__free(old), cnnvis__free(now);
     remove(path);
     cnnvis_net_free(net);
 }
@@ -497,7 +497,7 @@ static void test_bad_paths(void)
     cnnvis_net *out = (cnnvis_net *)&out;
     cnnvis_result r;
     cnnvis_clear_error();
-    r = cnnvis_net_load(tmp_path("nonexistent.cnnvis"), NULL, &out);
+    r = cnnvis_net_load(&out, tmp_path("nonexistent.cnnvis"), NULL);
     CHECK(r == CNNVIS_ERR_IO, "nonexistent file: %s", cnnvis_result_str(r));
     CHECK(out == NULL, "*out not NULL");
     CHECK(has(cnnvis_last_error(), "nonexistent.cnnvis"), "message \"%s\" names the file", cnnvis_last_error());
@@ -505,21 +505,21 @@ static void test_bad_paths(void)
 
     out = (cnnvis_net *)&out;
     cnnvis_clear_error();
-    r = cnnvis_net_load(tmp_dir, NULL, &out);
+    r = cnnvis_net_load(&out, tmp_dir, NULL);
     CHECK(r == CNNVIS_ERR_IO, "a directory: got %s, expected CNNVIS_ERR_IO (%s)", cnnvis_result_str(r), cnnvis_last_error());
     CHECK(out == NULL, "*out not NULL");
     CHECK(cnnvis_last_error()[0] != 0, "no message");
 
     out = (cnnvis_net *)&out;
     cnnvis_clear_error();
-    r = cnnvis_net_load(NULL, NULL, &out);
+    r = cnnvis_net_load(&out, NULL, NULL);
     CHECK(r == CNNVIS_ERR_ARG && out == NULL && cnnvis_last_error()[0], "NULL path: %s", cnnvis_result_str(r));
     cnnvis_clear_error();
-    CHECK(cnnvis_net_load(tmp_path("x"), NULL, NULL) != CNNVIS_OK && cnnvis_last_error()[0], "NULL out");
+    CHECK(cnnvis_net_load(NULL, tmp_path("x"), NULL) != CNNVIS_OK && cnnvis_last_error()[0], "NULL out");
     cnnvis_clear_error();
-    CHECK(cnnvis_net_load_memory(NULL, 100, NULL, &out) == CNNVIS_ERR_ARG && out == NULL, "NULL data");
+    CHECK(cnnvis__net_load_memory(&out, NULL, 100, NULL) == CNNVIS_ERR_ARG && out == NULL, "NULL data");
     cnnvis_clear_error();
-    CHECK(cnnvis_net_load_memory("CNNVISck", 8, NULL, NULL) == CNNVIS_ERR_ARG, "NULL out");
+    CHECK(cnnvis__net_load_memory(NULL, "CNNVISck", 8, NULL) == CNNVIS_ERR_ARG, "NULL out");
 
     /* an empty file and a file that is not a checkpoint, through the file path */
     {
@@ -527,13 +527,13 @@ static void test_bad_paths(void)
         if (f) fclose(f);
         out = (cnnvis_net *)&out;
         cnnvis_clear_error();
-        r = cnnvis_net_load(tmp_path("empty"), NULL, &out);
+        r = cnnvis_net_load(&out, tmp_path("empty"), NULL);
         CHECK(r == CNNVIS_ERR_FORMAT && out == NULL, "empty file: %s (%s)", cnnvis_result_str(r), cnnvis_last_error());
         f = fopen(tmp_path("text"), "wb");
         if (f) fputs("P2\n# not a checkpoint at all, but long enough to have a header and a CRC....\n", f), fclose(f);
         out = (cnnvis_net *)&out;
         cnnvis_clear_error();
-        r = cnnvis_net_load(tmp_path("text"), NULL, &out);
+        r = cnnvis_net_load(&out, tmp_path("text"), NULL);
         CHECK(r == CNNVIS_ERR_FORMAT && out == NULL && has(cnnvis_last_error(), "magic"), "text file: %s (%s)",
               cnnvis_result_str(r), cnnvis_last_error());
         remove(tmp_path("empty")), remove(tmp_path("text"));
@@ -615,7 +615,7 @@ static void test_corrupt_header(void)
     RESET(), wr32(buf + 16, 0), fix_crc(buf, size);
     CHECK(refused(buf, size, &rt, CNNVIS_ERR_FORMAT, "input shape", NULL, "in_h 0"), "in_h 0");
     free(buf);
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("hdr.cnnvis"));
 }
@@ -726,7 +726,7 @@ static void test_corrupt_layers(void)
     CHECK(refused(buf, size, &rt, CNNVIS_ERR_FORMAT, "unexpected bytes", NULL, "class name 1 byte short"), "short name");
 #undef RESET
     free(buf);
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("layers.cnnvis"));
 }
@@ -760,7 +760,7 @@ static void test_truncated_small(void)
     for (k = 0; k < size; k++) lengths[k] = k; /* every length */
     CHECK(check_truncations(good, size, &rt, lengths, size, "small") == 0, "a truncated checkpoint was not refused");
     free(lengths);
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("trunc.cnnvis"));
 }
@@ -787,7 +787,7 @@ static void test_truncated_mini(void)
         }
     for (k = size - 100; k < size; k++) lengths[n++] = k; /* through the class names and CRC */
     CHECK(check_truncations(good, size, &rt, lengths, n, "alexnet_mini") == 0, "a truncated checkpoint was not refused");
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("trunc-mini.cnnvis"));
 }
@@ -829,7 +829,7 @@ static void test_validates_before_allocating(void)
     CHECK(alloc_max_request <= 4 * needed, "a 2048x2048 input: the loader asked for %zu bytes (%.1f GB) before refusing; "
           "the real net needs %zu", alloc_max_request, alloc_max_request / 1e9, needed);
     free(buf);
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("alloc.cnnvis"));
 }
@@ -850,13 +850,13 @@ static void test_load_error_codes(void)
     rt = runtime_of(net);
     rt.max_batch = -1;
     cnnvis_clear_error();
-    r = cnnvis_net_load_memory(good, size, &rt, &out);
+    r = cnnvis__net_load_memory(&out, good, size, &rt);
     CHECK(r == CNNVIS_ERR_ARG && out == NULL, "runtime max_batch -1: %s (%s)", cnnvis_result_str(r), cnnvis_last_error());
     CHECK(has(cnnvis_last_error(), "max_batch"), "message \"%s\"", cnnvis_last_error());
     rt = runtime_of(net);
     rt.n_threads = 100000;
     cnnvis_clear_error();
-    r = cnnvis_net_load_memory(good, size, &rt, &out);
+    r = cnnvis__net_load_memory(&out, good, size, &rt);
     CHECK(r == CNNVIS_ERR_ARG && out == NULL, "runtime n_threads 100000: %s (%s)", cnnvis_result_str(r), cnnvis_last_error());
 
     rt = runtime_of(net);
@@ -866,11 +866,11 @@ static void test_load_error_codes(void)
     if (needed > sizeof(cnnvis__ckpt) + 1 && needed > sizeof(cnnvis_net) + 1) {
         alloc_cap = needed - 1; /* everything but the arena fits */
         cnnvis_clear_error();
-        r = cnnvis_net_load_memory(good, size, &rt, &out);
+        r = cnnvis__net_load_memory(&out, good, size, &rt);
         alloc_cap = (size_t)1 << 30;
         CHECK(r == CNNVIS_ERR_NOMEM && out == NULL, "out of memory: %s (%s)", cnnvis_result_str(r), cnnvis_last_error());
     }
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("codes.cnnvis"));
 }
@@ -906,34 +906,34 @@ static void fuzz(int fixcrc, uint64_t seed)
     good = save_bytes(net, "fuzz.cnnvis", &size);
     REQUIRE(good, "bytes");
     names = layer_at(good, net->n_layers);
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     alloc_cap = (size_t)64 << 20; /* a mutated size field may ask for gigabytes */
     for (iter = 0; iter < 2000; iter++) {
         size_t n = size, cut;
-        int n_mut = 1 + (int)cnnvis_rng_below(&rng, 8);
+        int n_mut = 1 + (int)cnnvis__rng_below(&rng, 8);
         cnnvis_net *out = (cnnvis_net *)&out;
         cnnvis_result r;
         buf = (unsigned char *)malloc(size + 16);
         memcpy(buf, good, size);
         for (k = 0; k < n_mut; k++) {
             size_t at;
-            uint32_t how = cnnvis_rng_below(&rng, 4);
-            if (fixcrc && cnnvis_rng_below(&rng, 4) != 0) { /* a header, layer record or class name byte */
-                uint32_t region = cnnvis_rng_below(&rng, (uint32_t)net->n_layers + 2);
-                if (region == 0) at = cnnvis_rng_below(&rng, HDR);
-                else if (region <= (uint32_t)net->n_layers) at = layer_at(good, (int)region - 1) + cnnvis_rng_below(&rng, LAYER);
-                else at = names + cnnvis_rng_below(&rng, (uint32_t)(size - 4 - names));
+            uint32_t how = cnnvis__rng_below(&rng, 4);
+            if (fixcrc && cnnvis__rng_below(&rng, 4) != 0) { /* a header, layer record or class name byte */
+                uint32_t region = cnnvis__rng_below(&rng, (uint32_t)net->n_layers + 2);
+                if (region == 0) at = cnnvis__rng_below(&rng, HDR);
+                else if (region <= (uint32_t)net->n_layers) at = layer_at(good, (int)region - 1) + cnnvis__rng_below(&rng, LAYER);
+                else at = names + cnnvis__rng_below(&rng, (uint32_t)(size - 4 - names));
             } else {
-                at = cnnvis_rng_below(&rng, (uint32_t)size);
+                at = cnnvis__rng_below(&rng, (uint32_t)size);
             }
-            if (how == 0) buf[at] ^= (unsigned char)(1u << cnnvis_rng_below(&rng, 8)); /* one bit */
-            else if (how == 1) buf[at] = (unsigned char)cnnvis_rng_below(&rng, 256);  /* any byte */
-            else if (how == 2) buf[at] = (unsigned char)(cnnvis_rng_below(&rng, 2) ? 0xff : 0x00);
+            if (how == 0) buf[at] ^= (unsigned char)(1u << cnnvis__rng_below(&rng, 8)); /* one bit */
+            else if (how == 1) buf[at] = (unsigned char)cnnvis__rng_below(&rng, 256);  /* any byte */
+            else if (how == 2) buf[at] = (unsigned char)(cnnvis__rng_below(&rng, 2) ? 0xff : 0x00);
             else buf[at] = (unsigned char)(buf[at] + 1);
         }
-        cut = cnnvis_rng_below(&rng, 16);
-        if (cut == 0) n = cnnvis_rng_below(&rng, (uint32_t)size);         /* cut short */
-        else if (cut == 1) memset(buf + size, 0x5a, 16), n = size + 1 + cnnvis_rng_below(&rng, 16); /* extended */
+        cut = cnnvis__rng_below(&rng, 16);
+        if (cut == 0) n = cnnvis__rng_below(&rng, (uint32_t)size);         /* cut short */
+        else if (cut == 1) memset(buf + size, 0x5a, 16), n = size + 1 + cnnvis__rng_below(&rng, 16); /* extended */
         if (n == size && memcmp(buf, good, size) == 0) { /* the mutations undid each other */
             free(buf);
             continue;
@@ -942,7 +942,7 @@ static void fuzz(int fixcrc, uint64_t seed)
         {
             unsigned char *exact = dup_bytes(buf, n); /* exactly n bytes: ASan sees overreads */
             cnnvis_clear_error();
-            r = cnnvis_net_load_memory(exact, n, &rt, &out);
+            r = cnnvis__net_load_memory(&out, exact, n, &rt);
             free(exact);
         }
         if (r == CNNVIS_OK) {
@@ -963,7 +963,7 @@ static void fuzz(int fixcrc, uint64_t seed)
     CHECK(bad == 0, "%d mutated checkpoints were not handled cleanly", bad);
     if (!fixcrc) CHECK(loaded == 0, "%d corrupt checkpoints passed the CRC", loaded);
     else CHECK(loaded > 100 && loaded < 1900, "CRC fixed: %d loaded (the mutations should mostly hit checks)", loaded);
-    cnnvis_free(good);
+    cnnvis__free(good);
     cnnvis_net_free(net);
     remove(tmp_path("fuzz.cnnvis"));
 }

@@ -78,10 +78,10 @@ static int check_image(const cnnvis_dataset *ds, int i, int *main_pixels)
             if (problems++ == 0) CHECK(0, "image %d pixel %zu: labels %d %d %d out of range", i, p, object, colour, texture);
             continue;
         }
-        cnnvis_concepts_colour(colour, 0, rgb);
+        cnnvis_concepts_colour(rgb, colour, 0);
         if (px[p] != rgb[0] || px[plane + p] != rgb[1] || px[2 * plane + p] != rgb[2]) {
             unsigned char dark[3];
-            cnnvis_concepts_colour(colour, 1, dark);
+            cnnvis_concepts_colour(dark, colour, 1);
             if ((px[p] != dark[0] || px[plane + p] != dark[1] || px[2 * plane + p] != dark[2] || texture == 0) && problems++ == 0)
                 CHECK(0, "image %d pixel %zu: RGB (%d, %d, %d) but colour label %d is (%d, %d, %d) or, textured, (%d, %d, %d)", i,
                       p, px[p], px[plane + p], px[2 * plane + p], colour, rgb[0], rgb[1], rgb[2], dark[0], dark[1], dark[2]);
@@ -138,7 +138,7 @@ static void test_noise(void)
         for (p = 0; p < plane; p++) {
             unsigned char rgb[3];
             if (a.concepts[((size_t)i * 3 + 2) * plane + p] != 0) continue; /* plain pixels: one shade */
-            cnnvis_concepts_colour(a.concepts[((size_t)i * 3 + 1) * plane + p], 0, rgb);
+            cnnvis_concepts_colour(rgb, a.concepts[((size_t)i * 3 + 1) * plane + p], 0);
             for (ch = 0; ch < 3; ch++) {
                 int d = (int)a.px[((size_t)i * 3 + ch) * plane + p] - rgb[ch];
                 if (rgb[ch] < 24 || rgb[ch] > 231) continue; /* within 3 sigma of 0 or 255: clipping shrinks it */
@@ -164,7 +164,7 @@ static void test_noise(void)
             for (p = 0; p < plane; p++) {
                 unsigned char rgb[3];
                 if (b.concepts[((size_t)i * 3 + 2) * plane + p] != 0) continue; /* plain pixels: one shade */
-                cnnvis_concepts_colour(b.concepts[((size_t)i * 3 + 1) * plane + p], 0, rgb);
+                cnnvis_concepts_colour(rgb, b.concepts[((size_t)i * 3 + 1) * plane + p], 0);
                 if (rgb[0] < 100 || rgb[0] > 155) continue; /* away from clipping */
                 s2 += abs((int)b.px[(size_t)i * 3 * plane + p] - rgb[0]), n2++;
             }
@@ -270,18 +270,18 @@ static void test_names(void)
     int k;
     REQUIRE(generate(&ds, 10, 16, 1, 0, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (k = 0; k < 11; k++) {
-        CHECK(strcmp(cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_OBJECT, k), objects[k]) == 0, "object %d: \"%s\", expected \"%s\"", k,
-              cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_OBJECT, k), objects[k]);
-        CHECK(strcmp(cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_COLOUR, k), colours[k]) == 0, "colour %d: \"%s\", expected \"%s\"", k,
-              cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_COLOUR, k), colours[k]);
+        CHECK(strcmp(cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_OBJECT, k), objects[k]) == 0, "object %d: \"%s\", expected \"%s\"", k,
+              cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_OBJECT, k), objects[k]);
+        CHECK(strcmp(cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_COLOUR, k), colours[k]) == 0, "colour %d: \"%s\", expected \"%s\"", k,
+              cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_COLOUR, k), colours[k]);
     }
     for (k = 0; k < 7; k++)
-        CHECK(strcmp(cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_TEXTURE, k), textures[k]) == 0, "texture %d: \"%s\", expected \"%s\"",
-              k, cnnvis_dataset_concept_name(&ds, CNNVIS_CAT_TEXTURE, k), textures[k]);
+        CHECK(strcmp(cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_TEXTURE, k), textures[k]) == 0, "texture %d: \"%s\", expected \"%s\"",
+              k, cnnvis__dataset_concept_name(&ds, CNNVIS_CAT_TEXTURE, k), textures[k]);
     for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++)
-        CHECK(strcmp(cnnvis_dataset_concept_name(&ds, bad[k][0], bad[k][1]), "?") == 0, "category %d index %d: \"%s\", expected \"?\"",
-              bad[k][0], bad[k][1], cnnvis_dataset_concept_name(&ds, bad[k][0], bad[k][1]));
-    CHECK(strcmp(cnnvis_dataset_concept_name(NULL, 0, 0), "?") == 0, "NULL data set: not \"?\"");
+        CHECK(strcmp(cnnvis__dataset_concept_name(&ds, bad[k][0], bad[k][1]), "?") == 0, "category %d index %d: \"%s\", expected \"?\"",
+              bad[k][0], bad[k][1], cnnvis__dataset_concept_name(&ds, bad[k][0], bad[k][1]));
+    CHECK(strcmp(cnnvis__dataset_concept_name(NULL, 0, 0), "?") == 0, "NULL data set: not \"?\"");
     CHECK(strcmp(ds.category_names[CNNVIS_CAT_OBJECT], "object") == 0 && strcmp(ds.category_names[CNNVIS_CAT_COLOUR], "colour") == 0 &&
               strcmp(ds.category_names[CNNVIS_CAT_TEXTURE], "texture") == 0,
           "category names \"%s\" \"%s\" \"%s\"", ds.category_names[0], ds.category_names[1], ds.category_names[2]);
@@ -295,13 +295,13 @@ static void test_names(void)
     {
         cnnvis_dataset empty;
         memset(&empty, 0, sizeof empty);
-        CHECK(strcmp(cnnvis_dataset_concept_name(&empty, 0, 0), "?") == 0, "a data set without concepts names one");
+        CHECK(strcmp(cnnvis__dataset_concept_name(&empty, 0, 0), "?") == 0, "a data set without concepts names one");
     }
     /* the 22 shades are distinct; out-of-range colours give one of them (no out-of-bounds read) */
     {
         unsigned char rgb[22][3], odd[3];
         int a, b, same = 0, known = 0;
-        for (a = 0; a < 22; a++) cnnvis_concepts_colour(a % 11, a / 11, rgb[a]);
+        for (a = 0; a < 22; a++) cnnvis_concepts_colour(rgb[a], a % 11, a / 11);
         for (a = 0; a < 22; a++)
             for (b = a + 1; b < 22; b++) same += memcmp(rgb[a], rgb[b], 3) == 0;
         CHECK(same == 0, "%d pairs of built-in shades are equal", same);
@@ -309,9 +309,9 @@ static void test_names(void)
         for (a = 0; a < 11; a++)
             for (b = a + 1; b < 11; b++) same += memcmp(rgb[a], rgb[b], 3) == 0;
         CHECK(same == 0, "%d pairs of built-in colours are equal", same);
-        cnnvis_concepts_colour(-1, 0, odd);
+        cnnvis_concepts_colour(odd, -1, 0);
         for (a = 0; a < 11; a++) known += memcmp(odd, rgb[a], 3) == 0;
-        cnnvis_concepts_colour(11, 0, odd);
+        cnnvis_concepts_colour(odd, 11, 0);
         for (a = 0; a < 11; a++) known += memcmp(odd, rgb[a], 3) == 0;
         CHECK(known == 2, "out-of-range colours are not built-in colours");
     }
@@ -418,7 +418,7 @@ static void test_broden_colour_names(void)
     unsigned char *table = NULL;
     size_t size = 0, k;
     if (!file_exists(COLORNAMES)) SKIP("%s not found (real-data folder absent; run from the repository root)", COLORNAMES);
-    REQUIRE(cnnvis_file_read(COLORNAMES, 1 << 20, &table, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__file_read(COLORNAMES, 1 << 20, &table, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(size == 32768, "%zu bytes, expected 32768", size);
     /* the README's spot checks: the table is read the right way round */
     for (k = 0; k < sizeof spot / sizeof spot[0]; k++) {
@@ -428,12 +428,12 @@ static void test_broden_colour_names(void)
     for (k = 0; k < 22; k++) { /* both shades of each colour */
         unsigned char rgb[3];
         int got;
-        cnnvis_concepts_colour((int)(k % 11), (int)(k / 11), rgb);
+        cnnvis_concepts_colour(rgb, (int)(k % 11), (int)(k / 11));
         got = table[(rgb[0] >> 3) + 32 * (rgb[1] >> 3) + 1024 * (rgb[2] >> 3)];
         CHECK(got == (int)(k % 11), "built-in colour %zu \"%s\" shade %zu (%d, %d, %d) is named \"%s\" by the table", k % 11,
               names[k % 11], k / 11, rgb[0], rgb[1], rgb[2], got <= 10 ? names[got] : "?");
     }
-    cnnvis_free(table);
+    cnnvis__free(table);
 }
 
 static void test_slice(void)
@@ -455,9 +455,9 @@ static void test_slice(void)
               "view image %d: concept maps are not image %d's", k, 7 + k);
         CHECK(view.labels[k] == ds.labels[7 + k], "view label %d", k);
     }
-    CHECK(strcmp(cnnvis_dataset_concept_name(&view, 1, 4), "green") == 0, "names through the view: \"%s\"",
-          cnnvis_dataset_concept_name(&view, 1, 4));
-    REQUIRE(cnnvis_dataset_image(&a, &view, 2) == CNNVIS_OK && cnnvis_dataset_image(&b, &ds, 9) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(strcmp(cnnvis__dataset_concept_name(&view, 1, 4), "green") == 0, "names through the view: \"%s\"",
+          cnnvis__dataset_concept_name(&view, 1, 4));
+    REQUIRE(cnnvis__dataset_image(&a, &view, 2) == CNNVIS_OK && cnnvis__dataset_image(&b, &ds, 9) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(a.w == b.w && memcmp(a.px, b.px, 3 * plane) == 0, "image 2 of the view is not image 9");
     cnnvis_image_free(&a), cnnvis_image_free(&b);
     /* a view of a view */
@@ -543,13 +543,13 @@ static void test_cifar10(void)
     /* the image view: interleaved RGB of the same pixels */
     {
         cnnvis_image im;
-        REQUIRE(cnnvis_dataset_image(&im, &ds, 3) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__dataset_image(&im, &ds, 3) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(im.c == 3 && im.px[((5 * 32) + 6) * 3 + 2] == (unsigned char)((3 * 7 + 2 * 50 + 5 * 3 + 6 * 5) & 255), "image 3 (6, 5) blue");
         cnnvis_image_free(&im);
     }
     cnnvis_dataset_free(&ds);
     /* from memory */
-    REQUIRE(cnnvis_cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (wrong = 0, i = 0; i < 25; i++) wrong += !cifar_matches(&ds, i, i, 0, 1);
     CHECK(ds.n == 25 && wrong == 0, "memory: n %d, %d images differ", ds.n, wrong);
     CHECK(ds.class_names && strcmp(ds.class_names + 9 * CNNVIS_CLASS_LEN, "truck") == 0, "memory: class names");
@@ -577,7 +577,7 @@ static void test_cifar10(void)
             if (sizes[s].size) memcpy(copy, a, sizes[s].size);
             memset(&ds, 0x5a, sizeof ds);
             cnnvis_clear_error();
-            r = cnnvis_cifar10_load_memory(&ds, copy, sizes[s].size);
+            r = cnnvis__cifar10_load_memory(&ds, copy, sizes[s].size);
             CHECK(r == sizes[s].code && has_message() && ds_zeroed(&ds), "memory, %s: %s", sizes[s].what, cnnvis_result_str(r));
             free(copy);
         }
@@ -585,11 +585,11 @@ static void test_cifar10(void)
     a[5 * RECORD] = 10; /* record 5: label 10 */
     memset(&ds, 0x5a, sizeof ds);
     cnnvis_clear_error();
-    CHECK(cnnvis_cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_ERR_FORMAT && has_message() && ds_zeroed(&ds),
+    CHECK(cnnvis__cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_ERR_FORMAT && has_message() && ds_zeroed(&ds),
           "label 10 accepted");
     CHECK(strstr(cnnvis_last_error(), "label") != NULL, "label 10: message \"%s\"", cnnvis_last_error());
     a[5 * RECORD] = 255;
-    CHECK(cnnvis_cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_ERR_FORMAT, "label 255 accepted");
+    CHECK(cnnvis__cifar10_load_memory(&ds, a, (size_t)25 * RECORD) == CNNVIS_ERR_FORMAT, "label 255 accepted");
     REQUIRE(write_file(tmp_path("bad-label.bin"), a, (size_t)25 * RECORD), "write");
     a[5 * RECORD] = 5;
     paths[0] = tmp_path("b.bin"), paths[1] = tmp_path("bad-label.bin");
@@ -619,8 +619,8 @@ static void test_cifar10(void)
     paths[1] = NULL;
     CHECK(cnnvis_cifar10_load(&ds, paths, 2) == CNNVIS_ERR_ARG && ds_zeroed(&ds), "a NULL path accepted");
     CHECK(cnnvis_cifar10_load(NULL, paths, 1) == CNNVIS_ERR_ARG, "NULL data set accepted");
-    CHECK(cnnvis_cifar10_load_memory(&ds, NULL, RECORD) == CNNVIS_ERR_ARG && ds_zeroed(&ds), "NULL data accepted");
-    CHECK(cnnvis_cifar10_load_memory(NULL, a, RECORD) == CNNVIS_ERR_ARG, "NULL data set accepted (memory)");
+    CHECK(cnnvis__cifar10_load_memory(&ds, NULL, RECORD) == CNNVIS_ERR_ARG && ds_zeroed(&ds), "NULL data accepted");
+    CHECK(cnnvis__cifar10_load_memory(NULL, a, RECORD) == CNNVIS_ERR_ARG, "NULL data set accepted (memory)");
     remove(tmp_path("a.bin")), remove(tmp_path("b.bin")), remove(tmp_path("bad-label.bin"));
     remove(tmp_path("empty.bin")), remove(tmp_path("short.bin"));
     free(a), free(b);

@@ -27,7 +27,7 @@ static cnnvis_net *small_net(void)
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     small_desc(&d);
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  small_net: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  small_net: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -69,39 +69,39 @@ static void test_create_args(void)
 {
     cnnvis_net_desc d;
     cnnvis_net *net = (cnnvis_net *)&d; /* not NULL: must be set to NULL on failure */
-    EXPECT(cnnvis_net_create(NULL, &net), CNNVIS_ERR_ARG, "NULL");
+    EXPECT(cnnvis_net_create(&net, NULL), CNNVIS_ERR_ARG, "NULL");
     CHECK(net == NULL, "*out not NULL after failure");
     small_desc(&d);
-    EXPECT(cnnvis_net_create(&d, NULL), CNNVIS_ERR_ARG, "out");
+    EXPECT(cnnvis_net_create(NULL, &d), CNNVIS_ERR_ARG, "out");
     cnnvis_clear_error();
     CHECK(cnnvis_net_memory_size(NULL) == 0 && cnnvis_last_error()[0], "memory_size(NULL)");
 
     cnnvis_net_desc_init(&d, 1, 8, 8);
     net = (cnnvis_net *)&d;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "0 layers");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "0 layers");
     CHECK(net == NULL, "*out not NULL after failure");
 
     small_desc(&d);
     d.in_c = 0;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "input shape");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "input shape");
     small_desc(&d);
     d.in_h = -3;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "input shape");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "input shape");
     small_desc(&d);
     d.n_layers = CNNVIS_MAX_LAYERS + 1; /* filled by hand, past the array's end */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "layers");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "layers");
     small_desc(&d);
     d.n_layers = -1;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "layers");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "layers");
     small_desc(&d);
     d.kernels = (cnnvis_kernels)17;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "kernels");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "kernels");
     small_desc(&d);
     d.std[1] = -1.0f;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "std");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "std");
     small_desc(&d);
     d.mean[0] = NAN;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "mean");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "mean");
     CHECK(net == NULL, "*out not NULL after failure");
 }
 
@@ -114,13 +114,13 @@ static void test_create_too_many_layers(void)
     for (i = 0; i < CNNVIS_MAX_LAYERS + 1; i++) cnnvis_net_desc_relu(&d, NULL);
     CHECK(d.n_layers == CNNVIS_MAX_LAYERS, "n_layers %d after 65 builder calls", d.n_layers);
     CHECK(d.error != 0, "the builder did not record the error");
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "more than 64 layers");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "more than 64 layers");
     CHECK(net == NULL, "net");
     /* exactly 64 is fine */
     cnnvis_net_desc_init(&d, 1, 8, 8);
     for (i = 0; i < CNNVIS_MAX_LAYERS; i++) cnnvis_net_desc_relu(&d, NULL);
     d.n_threads = 1;
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "64 layers: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "64 layers: %s", cnnvis_last_error());
     if (net) CHECK(strcmp(net->layers[63].desc.name, "relu64") == 0, "default name \"%s\"", net->layers[63].desc.name);
     cnnvis_net_free(net);
 }
@@ -136,84 +136,84 @@ static void test_create_layer_errors(void)
     memset(&l, 0, sizeof l);
     l.kind = (cnnvis_layer_kind)99;
     cnnvis_net_desc_add(&d, &l);
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "unknown kind 99");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "unknown kind 99");
     d.layers[0].kind = CNNVIS_LAYER_NONE;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "unknown kind");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "unknown kind");
     d.layers[0].kind = CNNVIS_LAYER_KIND_COUNT;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "unknown kind");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "unknown kind");
     d.layers[0].kind = (cnnvis_layer_kind)-1;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "unknown kind");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "unknown kind");
 
     /* duplicate names */
     small_desc(&d);
     strcpy(d.layers[4].name, "conv1");
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "name used twice");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "name used twice");
     CHECK(has(cnnvis_last_error(), "conv1"), "message \"%s\" names the layer", cnnvis_last_error());
     /* a user name that collides with a default name */
     cnnvis_net_desc_init(&d, 1, 8, 8);
     cnnvis_net_desc_relu(&d, "relu2");
     cnnvis_net_desc_relu(&d, NULL); /* becomes relu2 */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "relu2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "relu2");
 
     /* a name of 32 characters or more to a builder; 31 is fine */
     cnnvis_net_desc_init(&d, 1, 8, 8);
     cnnvis_net_desc_relu(&d, "a_name_of_exactly_thirty_two_ch"); /* 31 */
     d.n_threads = 1;
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "31 characters: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "31 characters: %s", cnnvis_last_error());
     if (net) CHECK(strcmp(net->layers[0].desc.name, "a_name_of_exactly_thirty_two_ch") == 0, "name kept");
     cnnvis_net_free(net), net = NULL;
     cnnvis_net_desc_init(&d, 1, 8, 8);
     cnnvis_net_desc_relu(&d, "a_name_of_exactly_thirty_two_chr"); /* 32 */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "32 characters");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "32 characters");
     /* a name with no terminating zero, added by hand */
     cnnvis_net_desc_init(&d, 1, 8, 8);
     memset(&l, 0, sizeof l);
     l.kind = CNNVIS_LAYER_RELU;
     memset(l.name, 'x', sizeof l.name);
     cnnvis_net_desc_add(&d, &l);
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "zero-terminated");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "zero-terminated");
 
     /* kernel larger than the padded input: the message names the layer */
     small_desc(&d);
     d.layers[3].kernel = 7; /* conv2 sees 4x4 padded to 6x6 */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv2");
     CHECK(has(cnnvis_last_error(), "larger than its padded input"), "message \"%s\"", cnnvis_last_error());
     small_desc(&d);
     d.layers[2].kernel = 9, d.layers[2].stride = 1; /* pool1 sees 8x8 */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "pool1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "pool1");
     /* conv kernel, stride and pad limits */
     small_desc(&d);
     d.layers[0].kernel = 0;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv1");
     small_desc(&d);
     d.layers[0].pad = -1;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv1");
     small_desc(&d);
     d.layers[0].stride = -2;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv1");
     small_desc(&d);
     d.layers[0].out_channels = 0;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv1");
     small_desc(&d);
     d.layers[5].out_channels = -4;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "fc3");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "fc3");
 
     /* groups not dividing the channels: names the layer */
     small_desc(&d);
     d.layers[3].groups = 3; /* 4 input channels */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv2");
     CHECK(has(cnnvis_last_error(), "groups 3"), "message \"%s\"", cnnvis_last_error());
     small_desc(&d);
     d.layers[3].groups = 4; /* divides 4 inputs, not 6 outputs */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv2");
     small_desc(&d);
     d.layers[3].groups = -2;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "conv2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "conv2");
 
     /* pool pad more than half the kernel */
     small_desc(&d);
     d.layers[2].kernel = 3, d.layers[2].pad = 2;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "pool pad 2");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "pool pad 2");
     CHECK(has(cnnvis_last_error(), "pool1"), "message \"%s\" names the layer", cnnvis_last_error());
 
     /* dropout p outside (0, 1) (0 means the default 0.5) */
@@ -223,14 +223,14 @@ static void test_create_layer_errors(void)
         for (k = 0; k < sizeof ps / sizeof ps[0]; k++) {
             cnnvis_net_desc_init(&d, 1, 8, 8);
             cnnvis_net_desc_dropout(&d, "drop", ps[k]);
-            EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "dropout probability");
+            EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "dropout probability");
             CHECK(has(cnnvis_last_error(), "drop"), "p = %g: message \"%s\"", ps[k], cnnvis_last_error());
             CHECK(net == NULL, "net");
         }
         cnnvis_net_desc_init(&d, 1, 8, 8);
         cnnvis_net_desc_dropout(&d, "drop", 0.0f);
         d.n_threads = 1;
-        CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "p = 0 (default): %s", cnnvis_last_error());
+        CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "p = 0 (default): %s", cnnvis_last_error());
         if (net) CHECK(net->layers[0].desc.p == 0.5f, "p = 0 resolves to %g, documented 0.5", net->layers[0].desc.p);
         cnnvis_net_free(net), net = NULL;
     }
@@ -243,21 +243,21 @@ static void test_create_layer_errors(void)
         for (k = 0; k < sizeof ks / sizeof ks[0]; k++) {
             cnnvis_net_desc_init(&d, 8, 4, 4);
             cnnvis_net_desc_lrn(&d, "norm1", 5, 1e-4f, 0.75f, ks[k]);
-            EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "norm1");
+            EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "norm1");
         }
         cnnvis_net_desc_init(&d, 8, 4, 4);
         cnnvis_net_desc_lrn(&d, "norm1", -5, 1e-4f, 0.75f, 2.0f);
-        EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "LRN size -5");
+        EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "LRN size -5");
         cnnvis_net_desc_init(&d, 8, 4, 4);
         cnnvis_net_desc_lrn(&d, "norm1", 5, -1e-4f, 0.75f, 2.0f);
-        EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "norm1");
+        EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "norm1");
         cnnvis_net_desc_init(&d, 8, 4, 4);
         cnnvis_net_desc_lrn(&d, "norm1", 5, 1e-4f, -0.75f, 2.0f);
-        EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "norm1");
+        EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "norm1");
         cnnvis_net_desc_init(&d, 8, 4, 4);
         cnnvis_net_desc_lrn(&d, "norm1", 0, 0.0f, 0.0f, 0.0f);
         d.n_threads = 1;
-        CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "LRN zeros (defaults): %s", cnnvis_last_error());
+        CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "LRN zeros (defaults): %s", cnnvis_last_error());
         if (net) {
             const cnnvis_layer_desc *ld = &net->layers[0].desc;
             CHECK(ld->size == 5 && ld->alpha == 1e-4f && ld->beta == 0.75f && ld->k == 2.0f,
@@ -269,7 +269,7 @@ static void test_create_layer_errors(void)
     /* fc with too many weights */
     cnnvis_net_desc_init(&d, 256, 256, 256);
     cnnvis_net_desc_fc(&d, "fc_huge", 1000);
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "fc_huge");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "fc_huge");
     CHECK(net == NULL, "net");
 }
 
@@ -279,28 +279,28 @@ static void test_create_runtime_limits(void)
     cnnvis_net *net = NULL;
     small_desc(&d);
     d.max_batch = -1;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "max_batch -1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "max_batch -1");
     small_desc(&d);
     d.max_batch = 100000;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "max_batch 100000");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "max_batch 100000");
     small_desc(&d);
     d.n_threads = -1;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads -1");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "n_threads -1");
     small_desc(&d);
     d.n_threads = 10000;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads 10000");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "n_threads 10000");
     CHECK(net == NULL, "net");
     small_desc(&d);
     d.n_threads = 257; /* the documented maximum is 256 */
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads 257 is not in 1..256");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "n_threads 257 is not in 1..256");
     small_desc(&d);
     d.n_threads = INT_MIN;
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "n_threads");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "n_threads");
     CHECK(net == NULL, "net");
     /* max_batch 0 means 64 */
     small_desc(&d);
     d.max_batch = 0;
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "max_batch 0: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "max_batch 0: %s", cnnvis_last_error());
     if (net) CHECK(net->desc.max_batch == 64, "max_batch 0 resolves to %d", net->desc.max_batch);
     cnnvis_net_free(net);
 }
@@ -314,12 +314,12 @@ static void test_env_threads(void)
     small_desc(&d);
     for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         setenv("CNNVIS_THREADS", bad[k], 1);
-        EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "CNNVIS_THREADS");
+        EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "CNNVIS_THREADS");
         CHECK(has(cnnvis_last_error(), bad[k]), "message \"%s\" shows the value %s", cnnvis_last_error(), bad[k]);
         CHECK(net == NULL, "net with CNNVIS_THREADS=%s", bad[k]);
     }
     setenv("CNNVIS_THREADS", "3", 1);
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "CNNVIS_THREADS=3: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "CNNVIS_THREADS=3: %s", cnnvis_last_error());
 #ifndef CNNVIS_NO_THREADS
     if (net) CHECK(net->n_threads == 3, "CNNVIS_THREADS=3 gave %d threads (desc asked 1)", net->n_threads);
 #endif
@@ -334,17 +334,17 @@ static void test_env_threads(void)
     cnnvis_net_free(net), net = NULL;
     /* empty means unset */
     setenv("CNNVIS_THREADS", "", 1);
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "CNNVIS_THREADS= (empty): %s", cnnvis_last_error());
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "CNNVIS_THREADS= (empty): %s", cnnvis_last_error());
     if (net) CHECK(net->n_threads == 1, "empty CNNVIS_THREADS gave %d threads", net->n_threads);
     cnnvis_net_free(net), net = NULL;
     unsetenv("CNNVIS_THREADS");
 
     setenv("CNNVIS_KERNELS", "fastest", 1);
-    EXPECT(cnnvis_net_create(&d, &net), CNNVIS_ERR_ARG, "CNNVIS_KERNELS=fastest");
+    EXPECT(cnnvis_net_create(&net, &d), CNNVIS_ERR_ARG, "CNNVIS_KERNELS=fastest");
     CHECK(net == NULL, "net");
     setenv("CNNVIS_KERNELS", "reference", 1);
-    CHECK(cnnvis_net_create(&d, &net) == CNNVIS_OK, "CNNVIS_KERNELS=reference: %s", cnnvis_last_error());
-    if (net) CHECK(net->kernels == CNNVIS_KERNELS_REFERENCE, "kernels %s", cnnvis_kernels_name(net->kernels));
+    CHECK(cnnvis_net_create(&net, &d) == CNNVIS_OK, "CNNVIS_KERNELS=reference: %s", cnnvis_last_error());
+    if (net) CHECK(net->kernels == CNNVIS_KERNELS_REFERENCE, "kernels %s", cnnvis__kernels_name(net->kernels));
     cnnvis_net_free(net);
     unsetenv("CNNVIS_KERNELS");
 }
@@ -366,8 +366,8 @@ static void test_find(void)
     cnnvis_clear_error();
     CHECK(cnnvis_net_find(NULL, "conv1") == -1 && cnnvis_last_error()[0], "find in NULL net");
     cnnvis_clear_error();
-    CHECK(cnnvis_net_layer(net, "nope") == NULL && has(cnnvis_last_error(), "nope"), "layer nope");
-    CHECK(cnnvis_net_layer(net, "fc3") == &net->layers[5], "layer fc3");
+    CHECK(cnnvis__net_layer(net, "nope") == NULL && has(cnnvis_last_error(), "nope"), "layer nope");
+    CHECK(cnnvis__net_layer(net, "fc3") == &net->layers[5], "layer fc3");
     CHECK(strcmp(cnnvis_net_class_name(net, 3), "?") == 0 && strcmp(cnnvis_net_class_name(net, -1), "?") == 0 &&
               strcmp(cnnvis_net_class_name(NULL, 0), "?") == 0,
           "class name out of range");
@@ -408,11 +408,11 @@ static void test_forward_errors(void)
 
     /* normalize / denormalize with the wrong shape */
     other = cnnvis_tensor_wrap(buf, 1, 1, 8, 7);
-    EXPECT(cnnvis_net_normalize(net, &other, &other), CNNVIS_ERR_ARG, "the net takes");
-    EXPECT(cnnvis_net_denormalize(net, &other, &other), CNNVIS_ERR_ARG, "the net takes");
-    EXPECT(cnnvis_net_normalize(NULL, &x, &x), CNNVIS_ERR_ARG, "NULL");
+    EXPECT(cnnvis_net_normalize(&other, net, &other), CNNVIS_ERR_ARG, "the net takes");
+    EXPECT(cnnvis_net_denormalize(&other, net, &other), CNNVIS_ERR_ARG, "the net takes");
+    EXPECT(cnnvis_net_normalize(&x, NULL, &x), CNNVIS_ERR_ARG, "NULL");
     other = cnnvis_tensor_wrap(buf, 1, 1, 8, 8);
-    EXPECT(cnnvis_net_normalize(net, &other, &x), CNNVIS_ERR_ARG, "differ");
+    EXPECT(cnnvis_net_normalize(&other, net, &x), CNNVIS_ERR_ARG, "differ");
     cnnvis_tensor_free(&x);
     cnnvis_net_free(net);
 }
@@ -481,19 +481,19 @@ static void test_kernels_errors(void)
     REQUIRE(net, "net");
     before = net->kernels;
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
-    EXPECT(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_NEON), CNNVIS_ERR_UNSUPPORTED, "NEON");
+    EXPECT(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_NEON), CNNVIS_ERR_UNSUPPORTED, "NEON");
 #elif defined(__aarch64__)
-    EXPECT(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_AVX2), CNNVIS_ERR_UNSUPPORTED, "AVX2");
+    EXPECT(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_AVX2), CNNVIS_ERR_UNSUPPORTED, "AVX2");
 #endif
-    CHECK(net->kernels == before, "a refused set_kernels changed the kernels to %s", cnnvis_kernels_name(net->kernels));
-    EXPECT(cnnvis_net_set_kernels(net, (cnnvis_kernels)42), CNNVIS_ERR_ARG, "unknown kernels 42");
-    EXPECT(cnnvis_net_set_kernels(NULL, CNNVIS_KERNELS_AUTO), CNNVIS_ERR_ARG, "NULL");
+    CHECK(net->kernels == before, "a refused set_kernels changed the kernels to %s", cnnvis__kernels_name(net->kernels));
+    EXPECT(cnnvis__net_set_kernels(net, (cnnvis_kernels)42), CNNVIS_ERR_ARG, "unknown kernels 42");
+    EXPECT(cnnvis__net_set_kernels(NULL, CNNVIS_KERNELS_AUTO), CNNVIS_ERR_ARG, "NULL");
     CHECK(net->kernels == before, "kernels changed");
-    CHECK(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_REFERENCE) == CNNVIS_OK && net->kernels == CNNVIS_KERNELS_REFERENCE,
+    CHECK(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_REFERENCE) == CNNVIS_OK && net->kernels == CNNVIS_KERNELS_REFERENCE,
           "reference kernels");
-    CHECK(cnnvis_net_set_kernels(net, CNNVIS_KERNELS_AUTO) == CNNVIS_OK && net->kernels != CNNVIS_KERNELS_AUTO,
+    CHECK(cnnvis__net_set_kernels(net, CNNVIS_KERNELS_AUTO) == CNNVIS_OK && net->kernels != CNNVIS_KERNELS_AUTO,
           "AUTO resolves to real kernels");
-    CHECK(strcmp(cnnvis_kernels_name((cnnvis_kernels)42), "?") == 0, "name of unknown kernels");
+    CHECK(strcmp(cnnvis__kernels_name((cnnvis_kernels)42), "?") == 0, "name of unknown kernels");
     cnnvis_net_free(net);
 }
 
@@ -532,14 +532,14 @@ static void test_dataset_errors(void)
     CHECK(view.n == 8, "a refused slice changed the view");
 
     REQUIRE(cnnvis_tensor_create(&x, 4, 1, 8, 8) == CNNVIS_OK, "x");
-    CHECK(cnnvis_dataset_batch(&ds, 6, 4, net, &x, labels) == CNNVIS_OK, "batch [6, 10): %s", cnnvis_last_error());
+    CHECK(cnnvis__dataset_batch(&ds, 6, 4, net, &x, labels) == CNNVIS_OK, "batch [6, 10): %s", cnnvis_last_error());
     CHECK(labels[0] == 0 && labels[3] == 0, "labels %d %d", labels[0], labels[3]);
-    EXPECT(cnnvis_dataset_batch(&ds, 7, 4, net, &x, labels), CNNVIS_ERR_ARG, "[7, 11)");
-    EXPECT(cnnvis_dataset_batch(&ds, -1, 4, net, &x, labels), CNNVIS_ERR_ARG, "not within");
-    EXPECT(cnnvis_dataset_batch(&ds, 0, 3, net, &x, labels), CNNVIS_ERR_ARG, "x is (4, 1, 8, 8)");
-    EXPECT(cnnvis_dataset_batch(&ds, 0, 4, NULL, &x, labels), CNNVIS_ERR_ARG, "NULL");
-    EXPECT(cnnvis_dataset_batch(&ds, 0, 4, net, NULL, labels), CNNVIS_ERR_ARG, "NULL");
-    EXPECT(cnnvis_dataset_batch(NULL, 0, 4, net, &x, labels), CNNVIS_ERR_ARG, "NULL or empty");
+    EXPECT(cnnvis__dataset_batch(&ds, 7, 4, net, &x, labels), CNNVIS_ERR_ARG, "[7, 11)");
+    EXPECT(cnnvis__dataset_batch(&ds, -1, 4, net, &x, labels), CNNVIS_ERR_ARG, "not within");
+    EXPECT(cnnvis__dataset_batch(&ds, 0, 3, net, &x, labels), CNNVIS_ERR_ARG, "x is (4, 1, 8, 8)");
+    EXPECT(cnnvis__dataset_batch(&ds, 0, 4, NULL, &x, labels), CNNVIS_ERR_ARG, "NULL");
+    EXPECT(cnnvis__dataset_batch(&ds, 0, 4, net, NULL, labels), CNNVIS_ERR_ARG, "NULL");
+    EXPECT(cnnvis__dataset_batch(NULL, 0, 4, net, &x, labels), CNNVIS_ERR_ARG, "NULL or empty");
     cnnvis_tensor_free(&x);
     cnnvis_dataset_free(&ds);
     cnnvis_dataset_free(&ds); /* zeroed: fine */
@@ -559,8 +559,8 @@ static void test_dataset_range_overflow(void)
     REQUIRE(cnnvis_tensor_create(&x, 4, 1, 8, 8) == CNNVIS_OK, "x");
     EXPECT(cnnvis_dataset_slice(&view, &ds, INT_MAX, 1), CNNVIS_ERR_ARG, "not within");
     EXPECT(cnnvis_dataset_slice(&view, &ds, 1, INT_MAX), CNNVIS_ERR_ARG, "not within");
-    EXPECT(cnnvis_dataset_batch(&ds, INT_MAX, 4, net, &x, NULL), CNNVIS_ERR_ARG, "not within");
-    EXPECT(cnnvis_dataset_batch(&ds, 2, INT_MAX, net, &x, NULL), CNNVIS_ERR_ARG, "not within");
+    EXPECT(cnnvis__dataset_batch(&ds, INT_MAX, 4, net, &x, NULL), CNNVIS_ERR_ARG, "not within");
+    EXPECT(cnnvis__dataset_batch(&ds, 2, INT_MAX, net, &x, NULL), CNNVIS_ERR_ARG, "not within");
     cnnvis_tensor_free(&x);
     cnnvis_dataset_free(&ds);
     cnnvis_net_free(net);
@@ -682,7 +682,7 @@ static void test_train_step_numeric(void)
 
     /* a NaN weight planted in conv2: NUMERIC whose message names conv2, no weight updated */
     {
-        cnnvis_layer *conv2 = cnnvis_net_layer(net, "conv2");
+        cnnvis_layer *conv2 = cnnvis__net_layer(net, "conv2");
         REQUIRE(conv2, "conv2");
         conv2->w[5] = NAN;
         before = snapshot(net, &count);
@@ -694,7 +694,7 @@ static void test_train_step_numeric(void)
     /* the same in conv1: its ReLU turns the NaN outputs into zeros, so neither the loss nor
        (training skips dL/d(input)) any gradient shows it; the step must still refuse */
     {
-        cnnvis_layer *conv1 = cnnvis_net_layer(net, "conv1");
+        cnnvis_layer *conv1 = cnnvis__net_layer(net, "conv1");
         REQUIRE(conv1, "conv1");
         conv1->w[5] = NAN;
         before = snapshot(net, &count);
@@ -705,7 +705,7 @@ static void test_train_step_numeric(void)
     }
     /* the same in the last layer, where the NaN reaches the loss */
     {
-        cnnvis_layer *fc3 = cnnvis_net_layer(net, "fc3");
+        cnnvis_layer *fc3 = cnnvis__net_layer(net, "fc3");
         REQUIRE(fc3, "fc3");
         fc3->b[1] = NAN;
         before = snapshot(net, &count);
@@ -724,17 +724,17 @@ static void test_evaluate_errors(void)
     cnnvis_eval ev;
     REQUIRE(net, "net");
     make_dataset(&ds, 11, 1, 8, 8, 3);
-    EXPECT(cnnvis_net_evaluate(net, &ds, NULL), CNNVIS_ERR_ARG, "ev");
+    EXPECT(cnnvis_net_evaluate(NULL, net, &ds), CNNVIS_ERR_ARG, "ev");
     memset(&ev, 0x5a, sizeof ev);
-    EXPECT(cnnvis_net_evaluate(NULL, &ds, &ev), CNNVIS_ERR_ARG, "net");
+    EXPECT(cnnvis_net_evaluate(&ev, NULL, &ds), CNNVIS_ERR_ARG, "net");
     CHECK(ev.class_acc == NULL && ev.confusion == NULL, "ev not zeroed after failure");
-    EXPECT(cnnvis_net_evaluate(net, NULL, &ev), CNNVIS_ERR_ARG, "NULL or empty");
+    EXPECT(cnnvis_net_evaluate(&ev, net, NULL), CNNVIS_ERR_ARG, "NULL or empty");
     CHECK(ev.class_acc == NULL && ev.confusion == NULL, "ev not zeroed after failure");
     ds.labels[9] = 5; /* out of range: caught when its batch is scored */
-    EXPECT(cnnvis_net_evaluate(net, &ds, &ev), CNNVIS_ERR_ARG, "label 5");
+    EXPECT(cnnvis_net_evaluate(&ev, net, &ds), CNNVIS_ERR_ARG, "label 5");
     CHECK(ev.class_acc == NULL && ev.confusion == NULL, "ev not freed after failure");
     ds.labels[9] = 0;
-    CHECK(cnnvis_net_evaluate(net, &ds, &ev) == CNNVIS_OK, "evaluate: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_evaluate(&ev, net, &ds) == CNNVIS_OK, "evaluate: %s", cnnvis_last_error());
     {
         int i, total = 0;
         for (i = 0; i < 9; i++) total += ev.confusion[i];
@@ -764,7 +764,7 @@ static void test_preallocated(void)
     mem = (unsigned char *)malloc(size + 1);
     REQUIRE(mem, "malloc");
     /* an odd address: the net aligns what it needs within the size it asked for */
-    CHECK(cnnvis_net_init_preallocated(&d, mem + 1, size, &net) == CNNVIS_OK, "preallocated: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_init_preallocated(&net, &d, mem + 1, size) == CNNVIS_OK, "preallocated: %s", cnnvis_last_error());
     CHECK(net.arena_owned == 0, "arena_owned %d", net.arena_owned);
     for (i = 0; i < net.n_layers; i++) {
         const cnnvis_layer *L = &net.layers[i];
@@ -772,7 +772,7 @@ static void test_preallocated(void)
         CHECK((uintptr_t)L->out.data % 64 == 0, "layer %d output not 64-byte aligned", i);
     }
     /* same weights as cnnvis_net_create with the same seed, and a forward pass works */
-    REQUIRE(cnnvis_net_create(&d, &ref) == CNNVIS_OK, "create: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&ref, &d) == CNNVIS_OK, "create: %s", cnnvis_last_error());
     for (i = 0; i < net.n_layers; i++)
         if (net.layers[i].n_w)
             CHECK(memcmp(net.layers[i].w, ref->layers[i].w, sizeof(float) * net.layers[i].n_w) == 0, "layer %d weights", i);
@@ -786,12 +786,12 @@ static void test_preallocated(void)
     cnnvis_tensor_free(&x);
 
     /* too small, NULL memory, NULL net, invalid desc */
-    EXPECT(cnnvis_net_init_preallocated(&d, mem, size - 1, &net), CNNVIS_ERR_ARG, "bytes given");
-    EXPECT(cnnvis_net_init_preallocated(&d, mem, 0, &net), CNNVIS_ERR_ARG, "bytes given");
-    EXPECT(cnnvis_net_init_preallocated(&d, NULL, size, &net), CNNVIS_ERR_ARG, "bytes given");
-    EXPECT(cnnvis_net_init_preallocated(&d, mem, size, NULL), CNNVIS_ERR_ARG, "NULL");
+    EXPECT(cnnvis_net_init_preallocated(&net, &d, mem, size - 1), CNNVIS_ERR_ARG, "bytes given");
+    EXPECT(cnnvis_net_init_preallocated(&net, &d, mem, 0), CNNVIS_ERR_ARG, "bytes given");
+    EXPECT(cnnvis_net_init_preallocated(&net, &d, NULL, size), CNNVIS_ERR_ARG, "bytes given");
+    EXPECT(cnnvis_net_init_preallocated(NULL, &d, mem, size), CNNVIS_ERR_ARG, "NULL");
     d.layers[3].groups = 3;
-    EXPECT(cnnvis_net_init_preallocated(&d, mem, size, &net), CNNVIS_ERR_ARG, "conv2");
+    EXPECT(cnnvis_net_init_preallocated(&net, &d, mem, size), CNNVIS_ERR_ARG, "conv2");
     cnnvis_clear_error();
     CHECK(cnnvis_net_memory_size(&d) == 0 && has(cnnvis_last_error(), "conv2"), "memory_size of an invalid desc");
     free(mem);
@@ -856,41 +856,41 @@ static void test_null_sweep(void)
     REQUIRE(cnnvis_tensor_create(&sig, 1, 6, 4, 4) == CNNVIS_OK, "sig");
     REQUIRE(cnnvis_image_create(&im, 8, 8, 3) == CNNVIS_OK, "im");
     fill_input(&x), fill_input(&px);
-    cnnvis_tensor_clamp(&px, 0, 1); /* pixels */
+    cnnvis__tensor_clamp(&px, 0, 1); /* pixels */
     tiles[0] = im, tiles[1] = im;
     make_dataset(&ds, 4, 1, 8, 8, 3);
     memset(&d, 0, sizeof d), memset(&ld, 0, sizeof ld), memset(&md, 0, sizeof md), memset(&pd, 0, sizeof pd);
     memset(&ad, 0, sizeof ad), memset(&tk, 0, sizeof tk), memset(&dis, 0, sizeof dis), memset(&m, 0, sizeof m);
     memset(mask, 1, sizeof mask), memset(labels8, 0, sizeof labels8);
     ld.kind = CNNVIS_LAYER_RELU;
-    REQUIRE(cnnvis_image_write(&im, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_image_write(path, &im) == CNNVIS_OK, "%s", cnnvis_last_error());
 
     /* A1 tensors */
     NULL_ARG(cnnvis_tensor_create(NULL, 1, 1, 1, 1));
-    NULL_ARG(cnnvis_tensor_copy(NULL, &x));
-    NULL_ARG(cnnvis_tensor_copy(&t, NULL));
-    NULL_ARG(cnnvis_tensor_axpy(NULL, 1, &x));
-    NULL_ARG(cnnvis_tensor_axpy(&x, 1, NULL));
-    NULL_ARG(cnnvis_tensor_mul(NULL, &x));
-    NULL_ARG(cnnvis_tensor_mul(&x, NULL));
+    NULL_ARG(cnnvis__tensor_copy(NULL, &x));
+    NULL_ARG(cnnvis__tensor_copy(&t, NULL));
+    NULL_ARG(cnnvis__tensor_axpy(NULL, 1, &x));
+    NULL_ARG(cnnvis__tensor_axpy(&x, 1, NULL));
+    NULL_ARG(cnnvis__tensor_mul(NULL, &x));
+    NULL_ARG(cnnvis__tensor_mul(&x, NULL));
     /* functions without a status: NULL is a no-op or a neutral value */
     cnnvis_tensor_free(NULL);
-    cnnvis_tensor_fill(NULL, 1);
-    cnnvis_tensor_scale(NULL, 2);
-    cnnvis_tensor_clamp(NULL, 0, 1);
-    CHECK(cnnvis_tensor_image(NULL, 0).data == NULL && cnnvis_tensor_channel(NULL, 0, 0).data == NULL, "views of NULL");
-    CHECK(cnnvis_tensor_count(NULL) == 0 && !cnnvis_tensor_same_shape(NULL, &x) && !cnnvis_tensor_same_shape(&x, NULL),
+    cnnvis__tensor_fill(NULL, 1);
+    cnnvis__tensor_scale(NULL, 2);
+    cnnvis__tensor_clamp(NULL, 0, 1);
+    CHECK(cnnvis__tensor_image(NULL, 0).data == NULL && cnnvis__tensor_channel(NULL, 0, 0).data == NULL, "views of NULL");
+    CHECK(cnnvis_tensor_count(NULL) == 0 && !cnnvis__tensor_same_shape(NULL, &x) && !cnnvis__tensor_same_shape(&x, NULL),
           "count/same_shape of NULL");
-    CHECK(cnnvis_tensor_at(NULL, 0, 0, 0, 0) == NULL, "at(NULL)");
-    CHECK(cnnvis_tensor_sum(NULL) == 0 && cnnvis_tensor_dot(NULL, &x) == 0 && cnnvis_tensor_norm2(NULL) == 0, "reductions of NULL");
+    CHECK(cnnvis__tensor_at(NULL, 0, 0, 0, 0) == NULL, "at(NULL)");
+    CHECK(cnnvis__tensor_sum(NULL) == 0 && cnnvis__tensor_dot(NULL, &x) == 0 && cnnvis__tensor_norm2(NULL) == 0, "reductions of NULL");
     {
         float mn = 5, mx = 5;
-        cnnvis_tensor_minmax(NULL, &mn, &mx);
-        cnnvis_tensor_minmax(&x, NULL, NULL);
-        CHECK(cnnvis_tensor_argmax(NULL) == 0, "argmax(NULL)");
+        cnnvis__tensor_minmax(NULL, &mn, &mx);
+        cnnvis__tensor_minmax(&x, NULL, NULL);
+        CHECK(cnnvis__tensor_argmax(NULL) == 0, "argmax(NULL)");
     }
-    cnnvis_rng_seed(NULL, 1);
-    CHECK(cnnvis_rng_u64(NULL) == 0 && cnnvis_rng_below(NULL, 5) == 0 && cnnvis_rng_uniform(NULL) == 0 && cnnvis_rng_normal(NULL) == 0,
+    cnnvis__rng_seed(NULL, 1);
+    CHECK(cnnvis__rng_u64(NULL) == 0 && cnnvis__rng_below(NULL, 5) == 0 && cnnvis__rng_uniform(NULL) == 0 && cnnvis__rng_normal(NULL) == 0,
           "rng NULL");
 
     /* A3 the net */
@@ -901,7 +901,7 @@ static void test_null_sweep(void)
     cnnvis_net_desc_lrn(NULL, "n", 5, 1e-4f, 0.75f, 2);
     cnnvis_net_desc_dropout(NULL, "d", 0.5f);
     cnnvis_net_desc_fc(NULL, "f", 3);
-    cnnvis_net_desc_flatten(NULL, "f");
+    cnnvis__net_desc_flatten(NULL, "f");
     cnnvis_net_desc_add(NULL, &ld);
     cnnvis_net_desc_init(&d, 1, 8, 8);
     cnnvis_net_desc_add(&d, NULL);
@@ -909,114 +909,114 @@ static void test_null_sweep(void)
     cnnvis_net_desc_alexnet_mini(NULL, 1, 28, 28, 10);
     cnnvis_net_desc_alexnet(NULL, 10);
     cnnvis_net_desc_alexnet_original(NULL, 10);
-    NULL_ARG(cnnvis_net_create(NULL, &made));
+    NULL_ARG(cnnvis_net_create(&made, NULL));
     {
         static cnnvis_net scratch; /* an out-parameter: init_preallocated overwrites it */
-        NULL_ARG(cnnvis_net_init_preallocated(NULL, bytes, 100, &scratch));
+        NULL_ARG(cnnvis_net_init_preallocated(&scratch, NULL, bytes, 100));
     }
-    CHECK(cnnvis_net_layer(NULL, "conv1") == NULL && cnnvis_net_layer(net, NULL) == NULL, "layer(NULL)");
-    CHECK(cnnvis_net_summary(NULL, NULL, 0) <= 0, "summary(NULL)");
-    CHECK(cnnvis_net_summary(net, NULL, 0) >= 0, "summary(net, NULL, 0) measures");
-    cnnvis_net_set_training(NULL, 1);
+    CHECK(cnnvis__net_layer(NULL, "conv1") == NULL && cnnvis__net_layer(net, NULL) == NULL, "layer(NULL)");
+    CHECK(cnnvis_net_summary(NULL, 0, NULL) <= 0, "summary(NULL)");
+    CHECK(cnnvis_net_summary(NULL, 0, net) >= 0, "summary(net, NULL, 0) measures");
+    cnnvis__net_set_training(NULL, 1);
     cnnvis_net_zero_grad(NULL);
-    NULL_ARG(cnnvis_net_normalize(net, NULL, &x));
-    NULL_ARG(cnnvis_net_normalize(net, &x, NULL));
-    NULL_ARG(cnnvis_net_denormalize(NULL, &x, &x));
-    NULL_ARG(cnnvis_net_denormalize(net, NULL, &x));
-    NULL_ARG(cnnvis_net_denormalize(net, &x, NULL));
+    NULL_ARG(cnnvis_net_normalize(NULL, net, &x));
+    NULL_ARG(cnnvis_net_normalize(&x, net, NULL));
+    NULL_ARG(cnnvis_net_denormalize(&x, NULL, &x));
+    NULL_ARG(cnnvis_net_denormalize(NULL, net, &x));
+    NULL_ARG(cnnvis_net_denormalize(&x, net, NULL));
     NULL_ARG(cnnvis_net_train_step(NULL, &x, labels, 0.01f, 0, 0, NULL));
     NULL_ARG(cnnvis_net_train_step(net, NULL, labels, 0.01f, 0, 0, NULL));
-    NULL_ARG(cnnvis_net_save(NULL, path));
-    NULL_ARG(cnnvis_net_save(net, NULL));
-    NULL_ARG(cnnvis_net_load(NULL, NULL, &made));
-    NULL_ARG(cnnvis_net_load(path, NULL, NULL));
-    NULL_ARG(cnnvis_net_load_memory(NULL, 100, NULL, &made));
-    NULL_ARG(cnnvis_net_load_memory(mask, sizeof mask, NULL, NULL));
+    NULL_ARG(cnnvis_net_save(path, NULL));
+    NULL_ARG(cnnvis_net_save(NULL, net));
+    NULL_ARG(cnnvis_net_load(&made, NULL, NULL));
+    NULL_ARG(cnnvis_net_load(NULL, path, NULL));
+    NULL_ARG(cnnvis__net_load_memory(&made, NULL, 100, NULL));
+    NULL_ARG(cnnvis__net_load_memory(NULL, mask, sizeof mask, NULL));
     NULL_ARG(cnnvis_net_load_weights(NULL, path));
     NULL_ARG(cnnvis_net_load_weights(net, NULL));
-    CHECK(cnnvis_crc32(7, NULL, 0) == 7 && cnnvis_crc32(7, NULL, 10) == 7, "crc32 of NULL");
-    NULL_ARG(cnnvis_net_forward_until(NULL, &x, 0));
-    NULL_ARG(cnnvis_net_forward_until(net, NULL, 0));
+    CHECK(cnnvis__crc32(7, NULL, 0) == 7 && cnnvis__crc32(7, NULL, 10) == 7, "crc32 of NULL");
+    NULL_ARG(cnnvis__net_forward_until(NULL, &x, 0));
+    NULL_ARG(cnnvis__net_forward_until(net, NULL, 0));
 
     /* A4 data and images */
     NULL_ARG(cnnvis_idx_load(NULL, path, path));
     NULL_ARG(cnnvis_idx_load(&ds2, NULL, path));
     NULL_ARG(cnnvis_idx_load(&ds2, path, NULL));
-    NULL_ARG(cnnvis_idx_load_memory(NULL, mask, 64, mask, 64));
-    NULL_ARG(cnnvis_idx_load_memory(&ds2, NULL, 64, mask, 64));
-    NULL_ARG(cnnvis_idx_load_memory(&ds2, mask, 64, NULL, 64));
-    NULL_ARG(cnnvis_gunzip(NULL, &n_bytes, mask, 64, 100));
-    NULL_ARG(cnnvis_gunzip(&bytes, NULL, mask, 64, 100));
-    NULL_ARG(cnnvis_gunzip(&bytes, &n_bytes, NULL, 64, 100));
-    NULL_ARG(cnnvis_file_read(NULL, 100, &bytes, &n_bytes));
-    NULL_ARG(cnnvis_file_read(path, 100, NULL, &n_bytes));
-    NULL_ARG(cnnvis_file_read(path, 100, &bytes, NULL));
-    NULL_ARG(cnnvis_file_write(NULL, mask, 4));
-    NULL_ARG(cnnvis_file_write(path, NULL, 4));
-    cnnvis_free(NULL);
+    NULL_ARG(cnnvis__idx_load_memory(NULL, mask, 64, mask, 64));
+    NULL_ARG(cnnvis__idx_load_memory(&ds2, NULL, 64, mask, 64));
+    NULL_ARG(cnnvis__idx_load_memory(&ds2, mask, 64, NULL, 64));
+    NULL_ARG(cnnvis__gunzip(NULL, &n_bytes, mask, 64, 100));
+    NULL_ARG(cnnvis__gunzip(&bytes, NULL, mask, 64, 100));
+    NULL_ARG(cnnvis__gunzip(&bytes, &n_bytes, NULL, 64, 100));
+    NULL_ARG(cnnvis__file_read(NULL, 100, &bytes, &n_bytes));
+    NULL_ARG(cnnvis__file_read(path, 100, NULL, &n_bytes));
+    NULL_ARG(cnnvis__file_read(path, 100, &bytes, NULL));
+    NULL_ARG(cnnvis__file_write(NULL, mask, 4));
+    NULL_ARG(cnnvis__file_write(path, NULL, 4));
+    cnnvis__free(NULL);
     NULL_ARG(cnnvis_image_create(NULL, 4, 4, 3));
     cnnvis_image_free(NULL);
     NULL_ARG(cnnvis_image_read(NULL, path));
     NULL_ARG(cnnvis_image_read(&out, NULL));
-    NULL_ARG(cnnvis_image_read_memory(NULL, mask, 64));
-    NULL_ARG(cnnvis_image_read_memory(&out, NULL, 64));
-    NULL_ARG(cnnvis_pnm_encode(NULL, 0, 255, &bytes, &n_bytes));
-    NULL_ARG(cnnvis_pnm_encode(&im, 0, 255, NULL, &n_bytes));
-    NULL_ARG(cnnvis_pnm_encode(&im, 0, 255, &bytes, NULL));
-    NULL_ARG(cnnvis_png_encode(NULL, &bytes, &n_bytes));
-    NULL_ARG(cnnvis_png_encode(&im, NULL, &n_bytes));
-    NULL_ARG(cnnvis_png_encode(&im, &bytes, NULL));
-    NULL_ARG(cnnvis_image_write(NULL, path));
-    NULL_ARG(cnnvis_image_write(&im, NULL));
+    NULL_ARG(cnnvis__image_read_memory(NULL, mask, 64));
+    NULL_ARG(cnnvis__image_read_memory(&out, NULL, 64));
+    NULL_ARG(cnnvis__pnm_encode(NULL, 0, 255, &bytes, &n_bytes));
+    NULL_ARG(cnnvis__pnm_encode(&im, 0, 255, NULL, &n_bytes));
+    NULL_ARG(cnnvis__pnm_encode(&im, 0, 255, &bytes, NULL));
+    NULL_ARG(cnnvis__png_encode(NULL, &bytes, &n_bytes));
+    NULL_ARG(cnnvis__png_encode(&im, NULL, &n_bytes));
+    NULL_ARG(cnnvis__png_encode(&im, &bytes, NULL));
+    NULL_ARG(cnnvis_image_write(path, NULL));
+    NULL_ARG(cnnvis_image_write(NULL, &im));
     NULL_ARG(cnnvis_image_resize(NULL, &im, 4, 4, CNNVIS_RESIZE_BILINEAR));
     NULL_ARG(cnnvis_image_resize(&out, NULL, 4, 4, CNNVIS_RESIZE_BILINEAR));
     cnnvis_plane_resize(NULL, 4, 4, values, 2, 2, CNNVIS_RESIZE_BILINEAR);
     cnnvis_plane_resize(values, 2, 2, NULL, 2, 2, CNNVIS_RESIZE_BILINEAR);
-    NULL_ARG(cnnvis_image_crop(NULL, &im, 0, 0, 2, 2));
-    NULL_ARG(cnnvis_image_crop(&out, NULL, 0, 0, 2, 2));
-    NULL_ARG(cnnvis_image_to_input(NULL, &im, &x, 0));
-    NULL_ARG(cnnvis_image_to_input(net, NULL, &x, 0));
-    NULL_ARG(cnnvis_image_to_input(net, &im, NULL, 0));
-    NULL_ARG(cnnvis_dataset_image(NULL, &ds, 0));
-    NULL_ARG(cnnvis_dataset_image(&out, NULL, 0));
-    cnnvis_colormap_rgb(CNNVIS_CMAP_GREY, 0.5f, NULL);
+    NULL_ARG(cnnvis__image_crop(NULL, &im, 0, 0, 2, 2));
+    NULL_ARG(cnnvis__image_crop(&out, NULL, 0, 0, 2, 2));
+    NULL_ARG(cnnvis__image_to_input(NULL, &im, &x, 0));
+    NULL_ARG(cnnvis__image_to_input(net, NULL, &x, 0));
+    NULL_ARG(cnnvis__image_to_input(net, &im, NULL, 0));
+    NULL_ARG(cnnvis__dataset_image(NULL, &ds, 0));
+    NULL_ARG(cnnvis__dataset_image(&out, NULL, 0));
+    cnnvis__colormap_rgb(CNNVIS_CMAP_GREY, 0.5f, NULL);
     NULL_ARG(cnnvis_tensor_to_image(NULL, &x, 0, NULL));
     NULL_ARG(cnnvis_tensor_to_image(&out, NULL, 0, NULL));
-    NULL_ARG(cnnvis_plane_to_image(NULL, values, 2, 2, NULL));
-    NULL_ARG(cnnvis_plane_to_image(&out, NULL, 2, 2, NULL));
+    NULL_ARG(cnnvis__plane_to_image(NULL, values, 2, 2, NULL));
+    NULL_ARG(cnnvis__plane_to_image(&out, NULL, 2, 2, NULL));
     NULL_ARG(cnnvis_montage(NULL, tiles, 2, NULL, NULL));
     NULL_ARG(cnnvis_montage(&out, NULL, 2, NULL, NULL));
     NULL_ARG(cnnvis_image_overlay(NULL, &im, codes, 0.5f, CNNVIS_CMAP_GREY));
     NULL_ARG(cnnvis_image_overlay(&out, NULL, codes, 0.5f, CNNVIS_CMAP_GREY));
     NULL_ARG(cnnvis_image_overlay(&out, &im, NULL, 0.5f, CNNVIS_CMAP_GREY));
-    NULL_ARG(cnnvis_image_outline(NULL, mask, rgb));
-    NULL_ARG(cnnvis_image_outline(&im, NULL, rgb));
-    NULL_ARG(cnnvis_image_outline(&im, mask, NULL));
+    NULL_ARG(cnnvis__image_outline(NULL, mask, rgb));
+    NULL_ARG(cnnvis__image_outline(&im, NULL, rgb));
+    NULL_ARG(cnnvis__image_outline(&im, mask, NULL));
     cnnvis_image_text(NULL, 0, 0, "a", rgb, 1);
     cnnvis_image_text(&im, 0, 0, NULL, rgb, 1);
     cnnvis_image_text(&im, 0, 0, "a", NULL, 1);
-    CHECK(cnnvis_text_width(NULL, 1) == 0, "text_width(NULL)");
+    CHECK(cnnvis__text_width(NULL, 1) == 0, "text_width(NULL)");
     cnnvis_image_fill(NULL, 0, 0, 2, 2, rgb);
     cnnvis_image_fill(&im, 0, 0, 2, 2, NULL);
     cnnvis_image_line(NULL, 0, 0, 2, 2, rgb);
     cnnvis_image_line(&im, 0, 0, 2, 2, NULL);
-    cnnvis_image_paste(NULL, &im, 0, 0);
-    cnnvis_image_paste(&im, NULL, 0, 0);
+    cnnvis__image_paste(NULL, &im, 0, 0);
+    cnnvis__image_paste(&im, NULL, 0, 0);
     NULL_ARG(cnnvis_plot_lines(NULL, &pd));
     NULL_ARG(cnnvis_plot_lines(&out, NULL));
-    NULL_ARG(cnnvis_plot_bars(NULL, &pd));
-    NULL_ARG(cnnvis_plot_bars(&out, NULL));
+    NULL_ARG(cnnvis__plot_bars(NULL, &pd));
+    NULL_ARG(cnnvis__plot_bars(&out, NULL));
     NULL_ARG(cnnvis_plot_matrix(NULL, values, 2, 2, NULL, NULL, NULL, 1));
     NULL_ARG(cnnvis_plot_matrix(&out, NULL, 2, 2, NULL, NULL, NULL, 1));
     NULL_ARG(cnnvis_labels_to_image(NULL, labels8, 8, 8));
     NULL_ARG(cnnvis_labels_to_image(&out, NULL, 8, 8));
     NULL_ARG(cnnvis_concepts_generate(NULL, NULL));
-    CHECK(strcmp(cnnvis_dataset_concept_name(NULL, 0, 0), "?") == 0, "concept name of NULL");
-    cnnvis_concepts_colour(0, 0, NULL);
+    CHECK(strcmp(cnnvis__dataset_concept_name(NULL, 0, 0), "?") == 0, "concept name of NULL");
+    cnnvis_concepts_colour(NULL, 0, 0);
     NULL_ARG(cnnvis_cifar10_load(NULL, paths, 1));
     NULL_ARG(cnnvis_cifar10_load(&ds2, NULL, 1));
-    NULL_ARG(cnnvis_cifar10_load_memory(NULL, mask, 64));
-    NULL_ARG(cnnvis_cifar10_load_memory(&ds2, NULL, 3073));
+    NULL_ARG(cnnvis__cifar10_load_memory(NULL, mask, 64));
+    NULL_ARG(cnnvis__cifar10_load_memory(&ds2, NULL, 3073));
     NULL_ARG(cnnvis_dataset_from_files(NULL, paths, NULL, 1, 8, 8, NULL, NULL, 0));
     NULL_ARG(cnnvis_dataset_from_files(&ds2, NULL, NULL, 1, 8, 8, NULL, NULL, 0));
     NULL_ARG(cnnvis_dataset_pixels(NULL, &ds, 0));
@@ -1036,8 +1036,8 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_monitor_evolution_image(&out, NULL));
     NULL_ARG(cnnvis_monitor_plot(NULL, &m));
     NULL_ARG(cnnvis_monitor_plot(&out, NULL));
-    NULL_ARG(cnnvis_monitor_write_tsv(NULL, path));
-    NULL_ARG(cnnvis_monitor_write_tsv(&m, NULL));
+    NULL_ARG(cnnvis_monitor_write_tsv(path, NULL));
+    NULL_ARG(cnnvis_monitor_write_tsv(NULL, &m));
     cnnvis_monitor_free(NULL);
 
     /* 2 activations */
@@ -1049,9 +1049,9 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_topk_compute(&tk, net, NULL, &ds, NULL));
     NULL_ARG(cnnvis_topk_compute(&tk, net, layer, NULL, NULL));
     cnnvis_topk_free(NULL);
-    NULL_ARG(cnnvis_topk_patch(NULL, &tk, &ds, 0, 0));
-    NULL_ARG(cnnvis_topk_patch(&out, NULL, &ds, 0, 0));
-    NULL_ARG(cnnvis_topk_patch(&out, &tk, NULL, 0, 0));
+    NULL_ARG(cnnvis__topk_patch(NULL, &tk, &ds, 0, 0));
+    NULL_ARG(cnnvis__topk_patch(&out, NULL, &ds, 0, 0));
+    NULL_ARG(cnnvis__topk_patch(&out, &tk, NULL, 0, 0));
     NULL_ARG(cnnvis_topk_image(NULL, &tk, &ds, 1, 0));
     NULL_ARG(cnnvis_topk_image(&out, NULL, &ds, 1, 0));
     NULL_ARG(cnnvis_topk_image(&out, &tk, NULL, 1, 0));
@@ -1060,9 +1060,9 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_dissect(&dis, net, NULL, 1, &ds, NULL));
     NULL_ARG(cnnvis_dissect(&dis, net, &layer, 1, NULL, NULL));
     cnnvis_dissection_free(NULL);
-    NULL_ARG(cnnvis_dissection_write_tsv(NULL, 1, &ds, path));
-    NULL_ARG(cnnvis_dissection_write_tsv(&dis, 1, NULL, path));
-    NULL_ARG(cnnvis_dissection_write_tsv(&dis, 1, &ds, NULL));
+    NULL_ARG(cnnvis_dissection_write_tsv(path, NULL, 1, &ds));
+    NULL_ARG(cnnvis_dissection_write_tsv(path, &dis, 1, NULL));
+    NULL_ARG(cnnvis_dissection_write_tsv(NULL, &dis, 1, &ds));
     NULL_ARG(cnnvis_dissection_plot(NULL, &dis, 1, &ds));
     NULL_ARG(cnnvis_dissection_plot(&out, NULL, 1, &ds));
     NULL_ARG(cnnvis_dissection_plot(&out, &dis, 1, NULL));
@@ -1072,13 +1072,13 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_dissection_unit_image(&out, net, &dis, NULL, 0));
 
     /* 3 deconvnet */
-    NULL_ARG(cnnvis_deconv_project(NULL, net, &px, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
-    NULL_ARG(cnnvis_deconv_project(&t, NULL, &px, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
-    NULL_ARG(cnnvis_deconv_project(&t, net, NULL, layer, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
-    NULL_ARG(cnnvis_deconv_project(&t, net, &px, NULL, 0, CNNVIS_PROJECT_MAP, &yy, &xx));
-    NULL_ARG(cnnvis_project_signal(NULL, net, 3, &sig, CNNVIS_RELU_DECONVNET));
-    NULL_ARG(cnnvis_project_signal(&t, NULL, 3, &sig, CNNVIS_RELU_DECONVNET));
-    NULL_ARG(cnnvis_project_signal(&t, net, 3, NULL, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis_deconv_project(NULL, &yy, &xx, net, &px, layer, 0, CNNVIS_PROJECT_MAP));
+    NULL_ARG(cnnvis_deconv_project(&t, &yy, &xx, NULL, &px, layer, 0, CNNVIS_PROJECT_MAP));
+    NULL_ARG(cnnvis_deconv_project(&t, &yy, &xx, net, NULL, layer, 0, CNNVIS_PROJECT_MAP));
+    NULL_ARG(cnnvis_deconv_project(&t, &yy, &xx, net, &px, NULL, 0, CNNVIS_PROJECT_MAP));
+    NULL_ARG(cnnvis__project_signal(NULL, net, 3, &sig, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis__project_signal(&t, NULL, 3, &sig, CNNVIS_RELU_DECONVNET));
+    NULL_ARG(cnnvis__project_signal(&t, net, 3, NULL, CNNVIS_RELU_DECONVNET));
     NULL_ARG(cnnvis_rf_crop(NULL, net, 3, &px, 0, 0));
     NULL_ARG(cnnvis_rf_crop(&t, NULL, 3, &px, 0, 0));
     NULL_ARG(cnnvis_rf_crop(&t, net, 3, NULL, 0, 0));
@@ -1088,23 +1088,23 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_topk_deconv_image(&out, net, &tk, NULL, 1));
 
     /* 4 saliency */
-    NULL_ARG(cnnvis_net_predict(NULL, &px, scores, probs));
-    NULL_ARG(cnnvis_net_predict(net, NULL, scores, probs));
+    NULL_ARG(cnnvis_net_predict(scores, probs, NULL, NULL, &px));
+    NULL_ARG(cnnvis_net_predict(scores, probs, NULL, net, NULL));
     NULL_ARG(cnnvis_saliency(NULL, net, &px, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
     NULL_ARG(cnnvis_saliency(&t, NULL, &px, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
     NULL_ARG(cnnvis_saliency(&t, net, NULL, 0, CNNVIS_SALIENCY_GRADIENT, NULL));
     NULL_ARG(cnnvis_saliency_map(NULL, &px));
     NULL_ARG(cnnvis_saliency_map(&t, NULL));
-    NULL_ARG(cnnvis_gradcam(NULL, net, &px, 0, NULL));
-    NULL_ARG(cnnvis_gradcam(&t, NULL, &px, 0, NULL));
-    NULL_ARG(cnnvis_gradcam(&t, net, NULL, 0, NULL));
-    NULL_ARG(cnnvis_integrated_gradients(NULL, net, &px, NULL, 0, 4, &sum, &delta));
-    NULL_ARG(cnnvis_integrated_gradients(&t, NULL, &px, NULL, 0, 4, &sum, &delta));
-    NULL_ARG(cnnvis_integrated_gradients(&t, net, NULL, NULL, 0, 4, &sum, &delta));
-    NULL_ARG(cnnvis_class_model(NULL, net, 0, NULL, &p));
-    NULL_ARG(cnnvis_class_model(&t, NULL, 0, NULL, &p));
-    NULL_ARG(cnnvis_deepdream(NULL, net, NULL, &before, &after));
-    NULL_ARG(cnnvis_deepdream(&t, NULL, NULL, &before, &after));
+    NULL_ARG(cnnvis__gradcam(NULL, net, &px, 0, NULL));
+    NULL_ARG(cnnvis__gradcam(&t, NULL, &px, 0, NULL));
+    NULL_ARG(cnnvis__gradcam(&t, net, NULL, 0, NULL));
+    NULL_ARG(cnnvis__integrated_gradients(NULL, net, &px, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis__integrated_gradients(&t, NULL, &px, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis__integrated_gradients(&t, net, NULL, NULL, 0, 4, &sum, &delta));
+    NULL_ARG(cnnvis_class_model(NULL, &p, net, 0, NULL));
+    NULL_ARG(cnnvis_class_model(&t, &p, NULL, 0, NULL));
+    NULL_ARG(cnnvis_deepdream(NULL, &before, &after, net, NULL));
+    NULL_ARG(cnnvis_deepdream(&t, &before, &after, NULL, NULL));
     NULL_ARG(cnnvis_net_codes(NULL, net, "fc3", &ds, 0, 1));
     NULL_ARG(cnnvis_net_codes(codes, NULL, "fc3", &ds, 0, 1));
     NULL_ARG(cnnvis_net_codes(codes, net, NULL, &ds, 0, 1));
@@ -1115,19 +1115,19 @@ static void test_null_sweep(void)
     NULL_ARG(cnnvis_tsne_image(&out, NULL, 2, &ds, NULL, 64));
     NULL_ARG(cnnvis_tsne_image(&out, y2, 2, NULL, NULL, 64));
     NULL_ARG(cnnvis_net_randomize_layer(NULL, 0, 1));
-    CHECK(isnan(cnnvis_spearman(NULL, values, 4)) || cnnvis_spearman(NULL, values, 4) == 0, "spearman(NULL)");
+    CHECK(isnan(cnnvis__spearman(NULL, values, 4)) || cnnvis__spearman(NULL, values, 4) == 0, "spearman(NULL)");
 
     /* 5 adversarial */
-    NULL_ARG(cnnvis_attack(NULL, net, &px, labels, &ad, pred, conf));
-    NULL_ARG(cnnvis_attack(&t, NULL, &px, labels, &ad, pred, conf));
-    NULL_ARG(cnnvis_attack(&t, net, NULL, labels, &ad, pred, conf));
+    NULL_ARG(cnnvis_attack(NULL, pred, conf, net, &px, labels, &ad));
+    NULL_ARG(cnnvis_attack(&t, pred, conf, NULL, &px, labels, &ad));
+    NULL_ARG(cnnvis_attack(&t, pred, conf, net, NULL, labels, &ad));
     /* labels NULL is documented: the net's own predictions are used */
-    NULL_ARG(cnnvis_net_classify(pred, conf, NULL, &px));
-    NULL_ARG(cnnvis_net_classify(pred, conf, net, NULL));
-    NULL_ARG(cnnvis_lbfgs_box(NULL, 2, lo, hi, sweep_objective, NULL, NULL, &fx, &iters));
-    NULL_ARG(cnnvis_lbfgs_box(xv, 2, lo, hi, NULL, NULL, NULL, &fx, &iters));
-    NULL_ARG(cnnvis_fooling_image(NULL, net, 0, NULL, &p, &steps));
-    NULL_ARG(cnnvis_fooling_image(&t, NULL, 0, NULL, &p, &steps));
+    NULL_ARG(cnnvis__net_classify(pred, conf, NULL, &px));
+    NULL_ARG(cnnvis__net_classify(pred, conf, net, NULL));
+    NULL_ARG(cnnvis__lbfgs_box(NULL, 2, lo, hi, sweep_objective, NULL, NULL, &fx, &iters));
+    NULL_ARG(cnnvis__lbfgs_box(xv, 2, lo, hi, NULL, NULL, NULL, &fx, &iters));
+    NULL_ARG(cnnvis_fooling_image(NULL, &p, &steps, net, 0, NULL));
+    NULL_ARG(cnnvis_fooling_image(&t, &p, &steps, NULL, 0, NULL));
     NULL_ARG(cnnvis_robustness_curve(acc, conf, NULL, &ds, 2, &ad, eps, 2, -1));
     NULL_ARG(cnnvis_robustness_curve(acc, conf, net, NULL, 2, &ad, eps, 2, -1));
     NULL_ARG(cnnvis_robustness_curve(acc, conf, net, &ds, 2, &ad, NULL, 2, -1));

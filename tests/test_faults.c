@@ -102,7 +102,7 @@ static cnnvis_net *small_net(void)
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     small_desc(&d, 1);
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  small_net: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  small_net: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -126,7 +126,7 @@ static const char *fault_save_path;
 static int save_each_epoch(cnnvis_net *net, const cnnvis_train_stats *st, void *user)
 {
     (void)user;
-    if (st->end_of_epoch && cnnvis_net_save(net, fault_save_path) == CNNVIS_OK) fault_hits++;
+    if (st->end_of_epoch && cnnvis_net_save(fault_save_path, net) == CNNVIS_OK) fault_hits++;
     return 0;
 }
 
@@ -171,7 +171,7 @@ static void test_train_bad_weight(void)
         REQUIRE(net, "net");
         make_dataset(&ds, 12, 1, 8, 8, 3);
         train_desc(&t, 3, 0.01f);
-        L = cnnvis_net_layer(net, layers[k]);
+        L = cnnvis__net_layer(net, layers[k]);
         REQUIRE(L, "%s", layers[k]);
         L->w[1] = k == 1 ? INFINITY : NAN;
         EXPECT(cnnvis_net_train(net, &ds, NULL, &t), CNNVIS_ERR_NUMERIC, layers[k]);
@@ -223,13 +223,13 @@ static void test_train_blow_up_keeps_checkpoint(void)
     }
     /* a weight made NaN by hand: the save is refused, the old checkpoint stays */
     net->layers[3].w[0] = NAN;
-    EXPECT(cnnvis_net_save(net, path), CNNVIS_ERR_NUMERIC, "conv2");
+    EXPECT(cnnvis_net_save(path, net), CNNVIS_ERR_NUMERIC, "conv2");
     after = read_all(path, &n_after);
     CHECK(after && n_after == n_before && memcmp(before, after, n_before) == 0, "the last good checkpoint changed");
     CHECK(!file_exists(tmp), "%s left behind", tmp);
     net->layers[3].w[0] = 0;
     net->layers[5].b[2] = -INFINITY;
-    EXPECT(cnnvis_net_save(net, path), CNNVIS_ERR_NUMERIC, "fc3");
+    EXPECT(cnnvis_net_save(path, net), CNNVIS_ERR_NUMERIC, "fc3");
     free(after);
     after = read_all(path, &n_after);
     CHECK(after && n_after == n_before && memcmp(before, after, n_before) == 0, "the last good checkpoint changed");
@@ -275,9 +275,9 @@ static void xent_check(const char *what, const float *s, int label, double expec
     float loss = -1;
     int c;
     cnnvis_net_desc_init(&d, 4, 1, 1);
-    cnnvis_net_desc_flatten(&d, "flat");
+    cnnvis__net_desc_flatten(&d, "flat");
     d.max_batch = 1, d.n_threads = 1;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     x = cnnvis_tensor_wrap((float *)s, 1, 4, 1, 1);
     REQUIRE(cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(cnnvis_net_loss(net, &label, &loss) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -364,11 +364,11 @@ static void write_faults(const char *what, const char *name, writer_fn write, co
     remove(path);
 }
 
-static cnnvis_result write_checkpoint(const char *path, const void *ctx) { return cnnvis_net_save((const cnnvis_net *)ctx, path); }
-static cnnvis_result write_image(const char *path, const void *ctx) { return cnnvis_image_write((const cnnvis_image *)ctx, path); }
+static cnnvis_result write_checkpoint(const char *path, const void *ctx) { return cnnvis_net_save(path, (const cnnvis_net *)ctx); }
+static cnnvis_result write_image(const char *path, const void *ctx) { return cnnvis_image_write(path, (const cnnvis_image *)ctx); }
 static cnnvis_result write_monitor(const char *path, const void *ctx)
 {
-    return cnnvis_monitor_write_tsv((const cnnvis_monitor *)ctx, path);
+    return cnnvis_monitor_write_tsv(path, (const cnnvis_monitor *)ctx);
 }
 typedef struct dissection_ctx {
     const cnnvis_dissection *dis;
@@ -377,11 +377,11 @@ typedef struct dissection_ctx {
 static cnnvis_result write_dissection(const char *path, const void *ctx)
 {
     const dissection_ctx *c = (const dissection_ctx *)ctx;
-    return cnnvis_dissection_write_tsv(c->dis, 1, c->ds, path);
+    return cnnvis_dissection_write_tsv(path, c->dis, 1, c->ds);
 }
 static cnnvis_result write_bytes(const char *path, const void *ctx)
 {
-    return cnnvis_file_write(path, ctx, 3 * ((size_t)1 << 16) + 123); /* more than one piece */
+    return cnnvis__file_write(path, ctx, 3 * ((size_t)1 << 16) + 123); /* more than one piece */
 }
 
 static void fill_image(cnnvis_image *im)
@@ -410,7 +410,7 @@ static void test_write_faults(void)
     bytes = (unsigned char *)malloc(3 * ((size_t)1 << 16) + 123);
     REQUIRE(bytes, "malloc");
     for (i = 0; i < 3 * ((size_t)1 << 16) + 123; i++) bytes[i] = (unsigned char)(i * 31);
-    write_faults("cnnvis_file_write of 196731 bytes", "raw.bin", write_bytes, bytes);
+    write_faults("cnnvis__file_write of 196731 bytes", "raw.bin", write_bytes, bytes);
     free(bytes);
     cnnvis_image_free(&rgb), cnnvis_image_free(&grey), cnnvis_image_free(&big);
     cnnvis_net_free(net);
@@ -429,7 +429,7 @@ static void test_write_faults_reports(void)
     const char *layer = "conv1";
     small_desc(&d, 3);
     d.in_h = d.in_w = 16, d.layers[5].out_channels = 10; /* the concept images: 3x16x16, 10 classes */
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&md, 0, sizeof md);
     REQUIRE(cnnvis_monitor_init(&m, net, &md) == CNNVIS_OK, "monitor: %s", cnnvis_last_error());
     REQUIRE(cnnvis_monitor_snapshot(&m, net, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -485,7 +485,7 @@ static void alloc_faults(const char *what, alloc_fn call, void *ctx, cnnvis_resu
 static cnnvis_result do_create(void *ctx)
 {
     cnnvis_net *net = NULL;
-    cnnvis_result r = cnnvis_net_create((const cnnvis_net_desc *)ctx, &net);
+    cnnvis_result r = cnnvis_net_create(&net, (const cnnvis_net_desc *)ctx);
     if (r == CNNVIS_OK && !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "test: no net");
     if (r != CNNVIS_OK && net) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "test: *out set after a failure");
     cnnvis_net_free(net);
@@ -500,7 +500,7 @@ typedef struct save_ctx {
 static cnnvis_result do_save(void *ctx)
 {
     save_ctx *s = (save_ctx *)ctx;
-    return cnnvis_net_save(s->net, s->path);
+    return cnnvis_net_save(s->path, s->net);
 }
 
 static cnnvis_result do_load(void *ctx)
@@ -511,7 +511,7 @@ static cnnvis_result do_load(void *ctx)
     cnnvis_result r;
     memset(&rt, 0, sizeof rt);
     rt.n_threads = 1;
-    r = cnnvis_net_load(s->path, &rt, &net);
+    r = cnnvis_net_load(&net, s->path, &rt);
     if (r != CNNVIS_OK && net) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "test: *out set after a failure");
     cnnvis_net_free(net);
     return r;
@@ -540,7 +540,7 @@ typedef struct image_ctx {
 static cnnvis_result do_image_write(void *ctx)
 {
     image_ctx *c = (image_ctx *)ctx;
-    return cnnvis_image_write(c->im, c->path);
+    return cnnvis_image_write(c->path, c->im);
 }
 
 typedef struct saliency_ctx {

@@ -22,7 +22,7 @@ static int close_to(double a, double b, double rel, double abs_tol) { return fab
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 /* One conv layer "conv1" of out_c filters K x K on a (in_c, size, size) input, a ReLU
@@ -36,7 +36,7 @@ static cnnvis_net *conv_net(int in_c, int size, int out_c, int K, int groups, in
     cnnvis_net_desc_relu(&d, "relu1");
     if (deeper_c > 0) cnnvis_net_desc_conv(&d, "conv2", deeper_c, 3, 1, 1, 1);
     d.max_batch = 8, d.n_threads = 1, d.seed = 3;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  conv_net: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  conv_net: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -126,7 +126,7 @@ static void test_low_frequency_share_definition(void)
     static const int sizes[] = {3, 4, 5, 7, 8, 11};
     size_t si;
     cnnvis_rng rng;
-    cnnvis_rng_seed(&rng, 11);
+    cnnvis__rng_seed(&rng, 11);
     for (si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         int K = sizes[si], bins, kind;
         cnnvis_net *net = conv_net(1, 12, 1, K, 1, 0);
@@ -139,8 +139,8 @@ static void test_low_frequency_share_definition(void)
             double share;
             for (y = 0; y < K; y++)
                 for (x = 0; x < K; x++)
-                    w[y * K + x] = kind == 0   ? 2 * cnnvis_rng_uniform(&rng) - 1
-                                   : kind == 1 ? (float)(y + 0.5 * x) / K + 0.1f * cnnvis_rng_uniform(&rng)
+                    w[y * K + x] = kind == 0   ? 2 * cnnvis__rng_uniform(&rng) - 1
+                                   : kind == 1 ? (float)(y + 0.5 * x) / K + 0.1f * cnnvis__rng_uniform(&rng)
                                                : ((x + y) % 2 ? 1.0f : -1.0f);
             share = own_low_share(w, K, &bins);
             REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -172,7 +172,7 @@ static void test_structure_and_correlation(void)
     L = &net->layers[0];
     REQUIRE(L->n_w == (size_t)F * per, "conv1 has %zu weights", L->n_w);
 
-    cnnvis_rng_seed(&rng, 2024);
+    cnnvis__rng_seed(&rng, 2024);
     fill_uniform(L->w, L->n_w, &rng, -1, 1);
     REQUIRE(cnnvis_filter_stats_compute(&noise, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     own = own_structure(L, &bins);
@@ -227,9 +227,9 @@ static void test_one_pair_correlation(void)
     double r;
     REQUIRE(net != NULL, "net");
     per = net->layers[0].n_w / 2;
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     fill_uniform(net->layers[0].w, per, &rng, -1, 1);
-    for (k = 0; k < per; k++) net->layers[0].w[per + k] = 0.3f + net->layers[0].w[k] + 0.8f * (2 * cnnvis_rng_uniform(&rng) - 1);
+    for (k = 0; k < per; k++) net->layers[0].w[per + k] = 0.3f + net->layers[0].w[k] + 0.8f * (2 * cnnvis__rng_uniform(&rng) - 1);
     r = own_pearson(net->layers[0].w, net->layers[0].w + per, per);
     REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(r > 0.3 && r < 0.95, "the test's pair should be partly correlated: r = %g", r);
@@ -257,7 +257,7 @@ static void test_norms(void)
     L = &net->layers[0];
     per = L->n_w / 6;
     REQUIRE(per == 2 * 9, "grouped conv: %zu weights per filter", per);
-    cnnvis_rng_seed(&rng, 8);
+    cnnvis__rng_seed(&rng, 8);
     for (f = 0; f < 6; f++) {
         double ss = 0;
         fill_uniform(L->w + f * per, per, &rng, -0.3f * (f + 1), 0.3f * (f + 1)); /* norms spread apart */
@@ -288,7 +288,7 @@ static void test_dead_filters(void)
     cnnvis_rng rng;
     REQUIRE(net != NULL, "net");
     L = &net->layers[0];
-    cnnvis_rng_seed(&rng, 21);
+    cnnvis__rng_seed(&rng, 21);
     fill_uniform(L->w, 9, &rng, -1, 1);
     fill_uniform(L->w + 9, 9, &rng, -1, 1);
     memset(L->w + 18, 0, sizeof(float) * 18);
@@ -397,7 +397,7 @@ static void test_filters_image_grey(void)
     cnnvis_rng rng;
     int per_filter, f, x, y;
     REQUIRE(net != NULL, "net");
-    cnnvis_rng_seed(&rng, 9);
+    cnnvis__rng_seed(&rng, 9);
     set_grey_filters(&net->layers[0], &rng);
     for (per_filter = 0; per_filter < 2; per_filter++) {
         int bad = 0, grey_bad = 0;
@@ -479,7 +479,7 @@ static void test_filters_image_colour(void)
     int per_filter, f, c, k;
     REQUIRE(net != NULL, "net");
     L = &net->layers[0];
-    cnnvis_rng_seed(&rng, 4);
+    cnnvis__rng_seed(&rng, 4);
     /* filter 0: red positive, green zero, blue negative; filter 1: noise, three times larger */
     for (k = 0; k < K * K; k++) L->w[k] = 0.1f + 0.02f * k, L->w[25 + k] = 0, L->w[50 + k] = -(0.1f + 0.02f * k);
     fill_uniform(L->w + 75, 75, &rng, -1.5f, 1.5f);
@@ -521,7 +521,7 @@ static void test_filters_image_deeper(void)
     REQUIRE(net != NULL, "net");
     L = &net->layers[2];
     REQUIRE(L->desc.kind == CNNVIS_LAYER_CONV && L->in_c == IC && L->out_c == OC, "conv2");
-    cnnvis_rng_seed(&rng, 77);
+    cnnvis__rng_seed(&rng, 77);
     fill_uniform(L->w, L->n_w, &rng, -1, 1);
     for (grid = 3; grid >= 2; grid--) {
         int side = grid * K * zoom + grid - 1, slices = grid == 3 ? IC : 4, bad = 0, hits = 0, grey_bad = 0;
@@ -591,18 +591,18 @@ static void make_quadrants(cnnvis_dataset *ds, int n, uint64_t seed)
     const int h = 8, w = 8;
     cnnvis_rng rng;
     int i, y, x;
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     memset(ds, 0, sizeof *ds);
     ds->n = n, ds->c = 1, ds->h = h, ds->w = w, ds->n_classes = 4, ds->owner = 1;
     ds->px = (unsigned char *)malloc((size_t)n * h * w);
     ds->labels = (int32_t *)malloc(sizeof(int32_t) * n);
     for (i = 0; i < n; i++) {
-        int label = (int)cnnvis_rng_below(&rng, 4);
+        int label = (int)cnnvis__rng_below(&rng, 4);
         ds->labels[i] = label;
         for (y = 0; y < h; y++)
             for (x = 0; x < w; x++) {
                 int quadrant = (y >= h / 2) * 2 + (x >= w / 2);
-                ds->px[((size_t)i * h + y) * w + x] = (unsigned char)((int)cnnvis_rng_below(&rng, 120) + (quadrant == label ? 120 : 0));
+                ds->px[((size_t)i * h + y) * w + x] = (unsigned char)((int)cnnvis__rng_below(&rng, 120) + (quadrant == label ? 120 : 0));
             }
     }
 }
@@ -620,7 +620,7 @@ static cnnvis_net *monitor_net(uint64_t seed)
     cnnvis_net_desc_fc(&d, "fc3", 4);
     d.max_batch = 16, d.n_threads = 1, d.seed = seed;
     d.mean[0] = 0.4f, d.std[0] = 0.25f;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  monitor_net: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  monitor_net: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -808,7 +808,7 @@ static void test_monitor_epochs(void)
     cnnvis_image_free(&plot);
 
     snprintf(path, sizeof path, "%s/monitor.tsv", tmp_dir);
-    CHECK(cnnvis_monitor_write_tsv(&m, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_monitor_write_tsv(path, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
     check_tsv(&m, path);
     remove(path);
 
@@ -924,7 +924,7 @@ static void test_monitor_tsv_large_values(void)
     cnnvis_net_desc_conv(&d, names[0], 2, 3, 1, 1, 1);
     cnnvis_net_desc_conv(&d, names[1], 2, 3, 1, 1, 1);
     d.n_threads = 1;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (k = 0; k < net->layers[0].n_w; k++) net->layers[0].w[k] *= 1e30f;
     for (k = 0; k < net->layers[1].n_w; k++) net->layers[1].w[k] *= 1e30f;
     if (!make_tmp_dir()) {
@@ -937,7 +937,7 @@ static void test_monitor_tsv_large_values(void)
     }
     for (s = 0; s < 12; s++) CHECK(cnnvis_monitor_snapshot(&m, net, 1234.125f + s) == CNNVIS_OK, "%s", cnnvis_last_error());
     snprintf(path, sizeof path, "%s/large.tsv", tmp_dir);
-    CHECK(cnnvis_monitor_write_tsv(&m, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_monitor_write_tsv(path, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
     check_tsv(&m, path);
     remove(path);
     rmdir(tmp_dir);
@@ -972,7 +972,7 @@ static void test_bad_arguments(void)
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc1", 2);
     d.n_threads = 1;
-    REQUIRE(cnnvis_net_create(&d, &fc_only) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&fc_only, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
 
     EXPECT(cnnvis_filters_image(NULL, net, "conv1", NULL), CNNVIS_ERR_ARG, "out");
     EXPECT(cnnvis_filters_image(&im, NULL, "conv1", NULL), CNNVIS_ERR_ARG, "net");
@@ -1056,7 +1056,7 @@ static void test_bad_arguments(void)
     EXPECT(cnnvis_monitor_plot(&im, &m), CNNVIS_ERR_ARG, "snapshot");
     EXPECT(cnnvis_monitor_snapshot(NULL, net, 0), CNNVIS_ERR_ARG, "monitor");
     EXPECT(cnnvis_monitor_snapshot(&m, NULL, 0), CNNVIS_ERR_ARG, "NULL");
-    EXPECT(cnnvis_monitor_write_tsv(&m, "no-such-folder-of-cnnvis-tests/monitor.tsv"), CNNVIS_ERR_IO, "no-such-folder-of-cnnvis-tests");
+    EXPECT(cnnvis_monitor_write_tsv("no-such-folder-of-cnnvis-tests/monitor.tsv", &m), CNNVIS_ERR_IO, "no-such-folder-of-cnnvis-tests");
     CHECK(cnnvis_monitor_callback(net, NULL, &m) != 0, "callback without stats must stop training");
     CHECK(m.n_snapshots == 0, "refused calls took %d snapshots", m.n_snapshots);
     cnnvis_monitor_free(&m);
@@ -1079,8 +1079,8 @@ static void test_messages_name_the_argument(void)
     REQUIRE(net != NULL, "net");
     EXPECT(cnnvis_filters_image(&im, net, NULL, NULL), CNNVIS_ERR_ARG, "layer");
     REQUIRE(cnnvis_monitor_init(&m, net, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
-    EXPECT(cnnvis_monitor_write_tsv(&m, NULL), CNNVIS_ERR_ARG, "path");
-    EXPECT(cnnvis_monitor_write_tsv(NULL, "x.tsv"), CNNVIS_ERR_ARG, "m is NULL");
+    EXPECT(cnnvis_monitor_write_tsv(NULL, &m), CNNVIS_ERR_ARG, "path");
+    EXPECT(cnnvis_monitor_write_tsv("x.tsv", NULL), CNNVIS_ERR_ARG, "m is NULL");
     cnnvis_monitor_free(&m);
     cnnvis_net_free(net);
 }

@@ -109,8 +109,8 @@ static int copy_file(const char *from, const char *to)
 {
     unsigned char *data = NULL;
     size_t size = 0;
-    int ok = cnnvis_file_read(from, (size_t)64 << 20, &data, &size) == CNNVIS_OK && cnnvis_file_write(to, data, size) == CNNVIS_OK;
-    cnnvis_free(data);
+    int ok = cnnvis__file_read(from, (size_t)64 << 20, &data, &size) == CNNVIS_OK && cnnvis__file_write(to, data, size) == CNNVIS_OK;
+    cnnvis__free(data);
     return ok;
 }
 
@@ -121,14 +121,14 @@ static int count_in_file(const char *path, const char *needle)
     int n = 0;
     const char *p;
     char *text;
-    if (cnnvis_file_read(path, (size_t)64 << 20, &data, &size) != CNNVIS_OK) return -1;
+    if (cnnvis__file_read(path, (size_t)64 << 20, &data, &size) != CNNVIS_OK) return -1;
     text = (char *)malloc(size + 1);
     if (text) {
         memcpy(text, data, size), text[size] = 0;
         for (p = text; (p = strstr(p, needle)) != NULL; p++) n++;
         free(text);
     }
-    cnnvis_free(data);
+    cnnvis__free(data);
     return n;
 }
 
@@ -171,7 +171,7 @@ static void test_gallery_page(void)
         cnnvis_image im;
         char ppm[1024];
         snprintf(ppm, sizeof ppm, "%s/01_filters/conv1_filters.ppm", dir);
-        CHECK(cnnvis_image_read(&im, "docs/img/s1_conv1_filters.png") == CNNVIS_OK && cnnvis_image_write(&im, ppm) == CNNVIS_OK,
+        CHECK(cnnvis_image_read(&im, "docs/img/s1_conv1_filters.png") == CNNVIS_OK && cnnvis_image_write(ppm, &im) == CNNVIS_OK,
               "could not write %s: %s", ppm, cnnvis_last_error());
         cnnvis_image_free(&im);
     }

@@ -78,7 +78,7 @@ static const cnnvis_kernels kernel_set[2] = {CNNVIS_KERNELS_REFERENCE, CNNVIS_KE
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 static double max_abs(const float *v, size_t n)
@@ -252,7 +252,7 @@ static void check_tensor(gcheck *g, const char *what, const float *grad, float *
         int draw;
         if (n > (size_t)samples)
             for (draw = 0; draw < 8; draw++) {
-                j = cnnvis_rng_below(pick, (uint32_t)n);
+                j = cnnvis__rng_below(pick, (uint32_t)n);
                 if (s % 2 == 0 || fabs(grad[j]) >= 1e-2 * scale) break;
             }
         a = grad[j];
@@ -298,7 +298,7 @@ static void check_net(cnnvis_net *net, cnnvis_tensor *x, const float *R, const i
         cnnvis_rng pick;
         cnnvis_result r;
         memset(&g, 0, sizeof g);
-        r = cnnvis_net_set_kernels(net, CNNVIS_KERNELS_AUTO);
+        r = cnnvis__net_set_kernels(net, CNNVIS_KERNELS_AUTO);
         REQUIRE(r == CNNVIS_OK, "%s: set_kernels: %s", name, cnnvis_last_error());
         if (k == 0 && o->e2e && minitest_emulated()) {
             printf("  %-52s emulated: the reference kernels are checked end to end natively\n", name);
@@ -308,11 +308,11 @@ static void check_net(cnnvis_net *net, cnnvis_tensor *x, const float *R, const i
             printf("  %-52s the default kernels are the reference ones here\n", name);
             break;
         }
-        r = cnnvis_net_set_kernels(net, kernel_set[k]);
+        r = cnnvis__net_set_kernels(net, kernel_set[k]);
         REQUIRE(r == CNNVIS_OK, "%s: set_kernels: %s", name, cnnvis_last_error());
-        snprintf(label, sizeof label, "%s [%s]", name, cnnvis_kernels_name(net->kernels));
+        snprintf(label, sizeof label, "%s [%s]", name, cnnvis__kernels_name(net->kernels));
         g.net = net, g.x = x, g.R = R, g.labels = labels, g.o = o, g.label = label;
-        cnnvis_rng_seed(&pick, seed + 101);
+        cnnvis__rng_seed(&pick, seed + 101);
         /* the unperturbed pass and the analytic gradients */
         g.rng0 = net->rng;
         r = cnnvis_net_forward(net, x);
@@ -415,10 +415,10 @@ static void grad_case(cnnvis_net_desc *d, const char *name, int batch, float in_
     o.eps_x = 1e-2f * in_scale, o.eps_w_rel = 1e-2f, o.e2e = 0;
     d->max_batch = batch;
     d->seed = seed;
-    r = cnnvis_net_create(d, &net);
+    r = cnnvis_net_create(&net, d);
     REQUIRE(r == CNNVIS_OK, "%s: create: %s", name, cnnvis_last_error());
-    cnnvis_net_set_training(net, training);
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__net_set_training(net, training);
+    cnnvis__rng_seed(&rng, seed);
     randomize_params(net, &rng, 1.0, 0.5f);
     r = cnnvis_tensor_create(&x, batch, d->in_c, d->in_h, d->in_w);
     REQUIRE(r == CNNVIS_OK, "tensor");
@@ -509,7 +509,7 @@ static void test_maxpool(void)
     cnnvis_net_desc_maxpool(&d, "pool1", 3, 2, 1);
     cnnvis_net_desc_conv(&d, "conv2", 6, 3, 1, 0, 1);
     cnnvis_net_desc_relu(&d, "relu2");
-    cnnvis_net_desc_flatten(&d, "flat");
+    cnnvis__net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc", 4);
     grad_case(&d, "conv-relu-pool-conv-relu-flatten-fc n2", 2, 1.0f, 0, 3100);
 }
@@ -578,7 +578,7 @@ static void test_dropout(void)
     cnnvis_net_desc_dropout(&d, "drop", 0.5f);
     d.max_batch = 3;
     d.seed = 5001;
-    r = cnnvis_net_create(&d, &net);
+    r = cnnvis_net_create(&net, &d);
     REQUIRE(r == CNNVIS_OK, "create: %s", cnnvis_last_error());
     L = &net->layers[0];
     count = 3 * layer_out_count(L);
@@ -586,11 +586,11 @@ static void test_dropout(void)
     REQUIRE(r == CNNVIS_OK, "tensor");
     r = cnnvis_tensor_create(&dy, 3, 4, 9, 7);
     REQUIRE(r == CNNVIS_OK, "tensor");
-    cnnvis_rng_seed(&rng, 5002);
+    cnnvis__rng_seed(&rng, 5002);
     fill_uniform(x.data, count, &rng, -1.0f, 1.0f);
     fill_uniform(dy.data, count, &rng, -1.0f, 1.0f);
     for (mode = 1; mode >= 0; mode--) {
-        cnnvis_net_set_training(net, mode);
+        cnnvis__net_set_training(net, mode);
         r = cnnvis_net_forward(net, &x);
         REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
         r = cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
@@ -627,14 +627,14 @@ static void test_fc_flatten(void)
     cnnvis_net_desc_fc(&d, "fc", 7); /* fc flattens its (3, 4, 5) input itself */
     grad_case(&d, "fc on 3x4x5 n3", 3, 1.0f, 0, 6000);
     cnnvis_net_desc_init(&d, 2, 3, 3);
-    cnnvis_net_desc_flatten(&d, "flat");
+    cnnvis__net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc1", 9);
     cnnvis_net_desc_relu(&d, "relu");
     cnnvis_net_desc_fc(&d, "fc2", 4);
     grad_case(&d, "flatten-fc-relu-fc n2", 2, 1.0f, 0, 6001);
     cnnvis_net_desc_init(&d, 3, 5, 3);
     cnnvis_net_desc_conv(&d, "conv", 2, 3, 2, 1, 1);
-    cnnvis_net_desc_flatten(&d, "flat"); /* flatten as the last layer */
+    cnnvis__net_desc_flatten(&d, "flat"); /* flatten as the last layer */
     grad_case(&d, "conv-flatten n2", 2, 1.0f, 0, 6002);
 }
 
@@ -670,12 +670,12 @@ static void test_conv_double(void)
         cnnvis_net_desc_init(&d, C, H, W);
         cnnvis_net_desc_conv(&d, "conv", OC, K, S, P, G);
         d.max_batch = N;
-        r = cnnvis_net_create(&d, &net);
+        r = cnnvis_net_create(&net, &d);
         REQUIRE(r == CNNVIS_OK, "create: %s", cnnvis_last_error());
         L = &net->layers[0];
         OH = L->out_h, OW = L->out_w;
         nx = (size_t)N * C * H * W, ny = (size_t)N * OC * OH * OW, nw = L->n_w;
-        cnnvis_rng_seed(&rng, 8000 + ci);
+        cnnvis__rng_seed(&rng, 8000 + ci);
         randomize_params(net, &rng, 1.0, 0.5f);
         r = cnnvis_tensor_create(&x, N, C, H, W);
         REQUIRE(r == CNNVIS_OK, "tensor");
@@ -716,7 +716,7 @@ static void test_conv_double(void)
         for (k = 0; k < 2; k++) {
             size_t j, bad_y = 0, bad_dx = 0, bad_dw = 0, bad_db = 0;
             double worst = 0;
-            r = cnnvis_net_set_kernels(net, kernel_set[k]);
+            r = cnnvis__net_set_kernels(net, kernel_set[k]);
             REQUIRE(r == CNNVIS_OK, "set_kernels: %s", cnnvis_last_error());
             r = cnnvis_net_forward(net, &x);
             REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
@@ -747,9 +747,9 @@ static void test_conv_double(void)
             CHECK(bad_y + bad_dx + bad_dw + bad_db == 0,
                   "conv %dx%dx%d oc%d k%d s%d p%d g%d n%d [%s]: %zu outputs, %zu dx, %zu dw, %zu db off the double "
                   "reference by more than 1e-5 (worst %.3g)",
-                  C, H, W, OC, K, S, P, G, N, cnnvis_kernels_name(net->kernels), bad_y, bad_dx, bad_dw, bad_db, worst);
+                  C, H, W, OC, K, S, P, G, N, cnnvis__kernels_name(net->kernels), bad_y, bad_dx, bad_dw, bad_db, worst);
             printf("  conv %dx%dx%d oc%d k%d s%d p%d g%d n%d [%s]: worst relative error %.2e\n", C, H, W, OC, K, S, P, G, N,
-                   cnnvis_kernels_name(net->kernels), worst);
+                   cnnvis__kernels_name(net->kernels), worst);
         }
         free(y_ref), free(y_mag), free(dx_ref), free(dx_mag), free(dw_ref), free(dw_mag), free(db_ref), free(db_mag);
         cnnvis_tensor_free(&x);
@@ -775,12 +775,12 @@ static void e2e_case(int c, int h, int w, uint64_t seed)
     cnnvis_net_desc_alexnet_mini(&d, c, h, w, 10);
     d.max_batch = 2;
     d.seed = seed;
-    r = cnnvis_net_create(&d, &net);
+    r = cnnvis_net_create(&net, &d);
     REQUIRE(r == CNNVIS_OK, "create: %s", cnnvis_last_error());
-    cnnvis_net_set_training(net, 0); /* evaluation: dropout is the identity */
+    cnnvis__net_set_training(net, 0); /* evaluation: dropout is the identity */
     /* He's gain 2 keeps the activations' scale through the ReLUs, so that a pixel's effect
        on the loss stays well above the loss's rounding noise */
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     randomize_params(net, &rng, 2.0, 0.1f);
     r = cnnvis_tensor_create(&x, 2, c, h, w);
     REQUIRE(r == CNNVIS_OK, "tensor");

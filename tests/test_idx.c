@@ -153,7 +153,7 @@ static bytes gzip_stored(const unsigned char *data, size_t n)
         put(&b, len ? data + at : data, len); /* data may be NULL when n is 0 */
         at += len;
     } while (at < n);
-    put_le32(&b, cnnvis_crc32(0, data, n)), put_le32(&b, (uint32_t)n);
+    put_le32(&b, cnnvis__crc32(0, data, n)), put_le32(&b, (uint32_t)n);
     return b;
 }
 
@@ -197,7 +197,7 @@ static bytes gzip_wrap(bitw *w, const void *plain, size_t plain_n)
     align(w);
     gzip_header(&b);
     put(&b, w->b.p, w->b.n);
-    put_le32(&b, cnnvis_crc32(0, plain, plain_n)), put_le32(&b, (uint32_t)plain_n);
+    put_le32(&b, cnnvis__crc32(0, plain, plain_n)), put_le32(&b, (uint32_t)plain_n);
     free(w->b.p);
     memset(w, 0, sizeof *w);
     return b;
@@ -210,14 +210,14 @@ static unsigned char *dup_bytes(const void *src, size_t n)
     return p;
 }
 
-/* cnnvis_gunzip on an exact-size copy (ASan sees overreads). */
+/* cnnvis__gunzip on an exact-size copy (ASan sees overreads). */
 static cnnvis_result gunzip(const void *in, size_t n, size_t max_out, unsigned char **out, size_t *out_size)
 {
     unsigned char *copy = dup_bytes(in, n);
     cnnvis_result r;
     *out = (unsigned char *)copy, *out_size = 12345; /* must be reset */
     cnnvis_clear_error();
-    r = cnnvis_gunzip(out, out_size, copy, n, max_out);
+    r = cnnvis__gunzip(out, out_size, copy, n, max_out);
     free(copy);
     return r;
 }
@@ -231,7 +231,7 @@ static int gunzip_refused(const void *in, size_t n, size_t max_out, const char *
     int ok = r == CNNVIS_ERR_FORMAT && out == NULL && out_size == 0 && has(cnnvis_last_error(), word);
     if (!ok) printf("  %s: %s, out %p, size %zu, message \"%s\" (expected \"%s\")\n", what, cnnvis_result_str(r), (void *)out,
                     out_size, cnnvis_last_error(), word);
-    if (r == CNNVIS_OK) cnnvis_free(out);
+    if (r == CNNVIS_OK) cnnvis__free(out);
     return ok;
 }
 
@@ -240,14 +240,14 @@ static int ds_zeroed(const cnnvis_dataset *ds)
     return ds->n == 0 && ds->c == 0 && ds->h == 0 && ds->w == 0 && ds->px == NULL && ds->labels == NULL && ds->owner == 0;
 }
 
-/* cnnvis_idx_load_memory on exact-size copies. */
+/* cnnvis__idx_load_memory on exact-size copies. */
 static cnnvis_result idx_load(cnnvis_dataset *ds, const void *im, size_t im_n, const void *lb, size_t lb_n)
 {
     unsigned char *a = dup_bytes(im, im_n), *b = dup_bytes(lb, lb_n);
     cnnvis_result r;
     memset(ds, 0x5a, sizeof *ds); /* garbage in: must come back zeroed on failure */
     cnnvis_clear_error();
-    r = cnnvis_idx_load_memory(ds, a, im_n, b, lb_n);
+    r = cnnvis__idx_load_memory(ds, a, im_n, b, lb_n);
     free(a), free(b);
     return r;
 }
@@ -345,7 +345,7 @@ static void test_idx_gzip_stored(void)
         size_t out_size;
         CHECK(gunzip(im_gz.p, im_gz.n, im.n, &out, &out_size) == CNNVIS_OK, "max_out = size: %s", cnnvis_last_error());
         if (out) CHECK(out_size == im.n && memcmp(out, im.p, im.n) == 0, "gunzip of stored blocks");
-        cnnvis_free(out);
+        cnnvis__free(out);
         CHECK(gunzip_refused(im_gz.p, im_gz.n, im.n - 1, "larger than allowed", "max_out = size - 1"), "max_out");
     }
     /* an empty member */
@@ -354,7 +354,7 @@ static void test_idx_gzip_stored(void)
         unsigned char *out;
         size_t out_size;
         CHECK(gunzip(e.p, e.n, 0, &out, &out_size) == CNNVIS_OK && out_size == 0, "empty member: %s", cnnvis_last_error());
-        cnnvis_free(out);
+        cnnvis__free(out);
         free(e.p);
     }
     /* corrupt trailers */
@@ -512,8 +512,8 @@ static void test_idx_files(void)
     snprintf(p_im, sizeof p_im, "%s/images", dir);
     snprintf(p_lb, sizeof p_lb, "%s/labels", dir);
     snprintf(p_gz, sizeof p_gz, "%s/images.gz", dir);
-    CHECK(cnnvis_file_write(p_im, im.p, im.n) == CNNVIS_OK && cnnvis_file_write(p_lb, lb.p, lb.n) == CNNVIS_OK &&
-              cnnvis_file_write(p_gz, gz.p, gz.n) == CNNVIS_OK,
+    CHECK(cnnvis__file_write(p_im, im.p, im.n) == CNNVIS_OK && cnnvis__file_write(p_lb, lb.p, lb.n) == CNNVIS_OK &&
+              cnnvis__file_write(p_gz, gz.p, gz.n) == CNNVIS_OK,
           "write: %s", cnnvis_last_error());
     r = cnnvis_idx_load(&ds, p_im, p_lb);
     CHECK(r == CNNVIS_OK && ds.n == 7 && ds.px[104] == pixel(104) && ds.labels[6] == 1, "load files: %s", cnnvis_last_error());
@@ -532,9 +532,9 @@ static void test_idx_files(void)
     cnnvis_clear_error();
     CHECK(cnnvis_idx_load(NULL, p_im, p_lb) != CNNVIS_OK && cnnvis_last_error()[0], "NULL ds");
     cnnvis_clear_error();
-    CHECK(cnnvis_idx_load_memory(NULL, im.p, im.n, lb.p, lb.n) == CNNVIS_ERR_ARG, "NULL ds");
+    CHECK(cnnvis__idx_load_memory(NULL, im.p, im.n, lb.p, lb.n) == CNNVIS_ERR_ARG, "NULL ds");
     cnnvis_clear_error();
-    CHECK(cnnvis_idx_load_memory(&ds, NULL, 0, lb.p, lb.n) == CNNVIS_ERR_ARG && ds_zeroed(&ds), "NULL images");
+    CHECK(cnnvis__idx_load_memory(&ds, NULL, 0, lb.p, lb.n) == CNNVIS_ERR_ARG && ds_zeroed(&ds), "NULL images");
     remove(p_im), remove(p_lb), remove(p_gz);
     rmdir(dir);
     free(im.p), free(lb.p), free(gz.p);
@@ -557,15 +557,15 @@ static void test_gunzip_real(void)
 
     CHECK(gunzip(text_gz, sizeof text_gz, 1 << 20, &out, &out_size) == CNNVIS_OK, "text: %s", cnnvis_last_error());
     CHECK(out && out_size == text_n && memcmp(out, text, text_n) == 0, "text differs (%zu bytes)", out_size);
-    cnnvis_free(out);
+    cnnvis__free(out);
     CHECK(gunzip(hello_gz, sizeof hello_gz, 1 << 20, &out, &out_size) == CNNVIS_OK, "hello: %s", cnnvis_last_error());
     CHECK(out && out_size == strlen(hello_txt) && memcmp(out, hello_txt, out_size) == 0, "hello differs");
-    cnnvis_free(out);
+    cnnvis__free(out);
 
     /* max_out: exactly the size is fine, one byte less is refused */
     CHECK(gunzip(text_gz, sizeof text_gz, text_n, &out, &out_size) == CNNVIS_OK && out_size == text_n, "max_out = size: %s",
           cnnvis_last_error());
-    cnnvis_free(out);
+    cnnvis__free(out);
     CHECK(gunzip_refused(text_gz, sizeof text_gz, text_n - 1, "larger than allowed", "max_out = size - 1"), "max_out");
     CHECK(gunzip_refused(text_gz, sizeof text_gz, 100, "larger than allowed", "max_out = 100"), "max_out 100");
     CHECK(gunzip_refused(hello_gz, sizeof hello_gz, 0, "larger than allowed", "max_out = 0"), "max_out 0");
@@ -591,8 +591,8 @@ static void test_gunzip_real(void)
         CHECK(gunzip_refused(longer, sizeof longer, 1 << 20, "CRC", "3 trailing bytes"), "trailing bytes");
     }
     cnnvis_clear_error();
-    CHECK(cnnvis_gunzip(NULL, &out_size, text_gz, sizeof text_gz, 1 << 20) == CNNVIS_ERR_ARG, "NULL out");
-    CHECK(cnnvis_gunzip(&out, &out_size, NULL, 10, 1 << 20) == CNNVIS_ERR_ARG && out == NULL, "NULL in");
+    CHECK(cnnvis__gunzip(NULL, &out_size, text_gz, sizeof text_gz, 1 << 20) == CNNVIS_ERR_ARG, "NULL out");
+    CHECK(cnnvis__gunzip(&out, &out_size, NULL, 10, 1 << 20) == CNNVIS_ERR_ARG && out == NULL, "NULL in");
 }
 
 /* The optional header fields: FEXTRA, FNAME, FCOMMENT, FHCRC. */
@@ -610,10 +610,10 @@ static void test_gzip_header_fields(void)
     put(&b, "a comment", 10);                /* FCOMMENT */
     put_le16(&b, 0xbeef);                    /* FHCRC (not checked) */
     put8(&b, 1), put_le16(&b, 5), put_le16(&b, (unsigned)~5u & 0xffff), put(&b, data, 5);
-    put_le32(&b, cnnvis_crc32(0, data, 5)), put_le32(&b, 5);
+    put_le32(&b, cnnvis__crc32(0, data, 5)), put_le32(&b, 5);
     CHECK(gunzip(b.p, b.n, 100, &out, &out_size) == CNNVIS_OK, "all header fields: %s", cnnvis_last_error());
     CHECK(out && out_size == 5 && memcmp(out, data, 5) == 0, "data");
-    cnnvis_free(out);
+    cnnvis__free(out);
     /* FEXTRA longer than the file */
     b.p[10] = 0xff, b.p[11] = 0x7f; /* XLEN */
     CHECK(gunzip_refused(b.p, b.n, 100, "truncated header", "FEXTRA too long"), "FEXTRA");
@@ -647,7 +647,7 @@ static void test_inflate_handmade(void)
     b = deflate_ok_abc();
     CHECK(gunzip(b.p, b.n, 100, &out, &out_size) == CNNVIS_OK && out_size == 9 && memcmp(out, "abcabcabc", 9) == 0,
           "fixed block with a back-reference: %s", cnnvis_last_error());
-    cnnvis_free(out), free(b.p);
+    cnnvis__free(out), free(b.p);
 
     /* an overlapping copy (distance 1, length 258 + 10) */
     {
@@ -661,7 +661,7 @@ static void test_inflate_handmade(void)
         b = gzip_wrap(&w, want, sizeof want);
         CHECK(gunzip(b.p, b.n, 1000, &out, &out_size) == CNNVIS_OK && out_size == 269 && memcmp(out, want, 269) == 0,
               "overlapping copy: %s", cnnvis_last_error());
-        cnnvis_free(out), free(b.p);
+        cnnvis__free(out), free(b.p);
     }
     /* a fixed block, then a stored block that starts in the middle of a byte, then a last
        fixed block using a distance that reaches into the stored data */
@@ -672,7 +672,7 @@ static void test_inflate_handmade(void)
     b = gzip_wrap(&w, "xyzxyz", 6);
     CHECK(gunzip(b.p, b.n, 100, &out, &out_size) == CNNVIS_OK && out_size == 6 && memcmp(out, "xyzxyz", 6) == 0,
           "fixed + stored + fixed: %s", cnnvis_last_error());
-    cnnvis_free(out), free(b.p);
+    cnnvis__free(out), free(b.p);
 
     /* errors */
 #define REFUSE(word, what)                                                  \
@@ -776,23 +776,23 @@ static void test_gzip_fuzz(void)
     size_t text_n = make_text(text, sizeof text);
     cnnvis_rng rng;
     int iter, k, ok = 0, bad = 0;
-    cnnvis_rng_seed(&rng, 31337);
+    cnnvis__rng_seed(&rng, 31337);
     for (iter = 0; iter < 2500; iter++) {
         int hello = iter >= 2000;
         const unsigned char *src = hello ? hello_gz : text_gz;
         size_t n = hello ? sizeof hello_gz : sizeof text_gz, n_out;
         unsigned char buf[sizeof text_gz + 16], *out;
-        int n_mut = 1 + (int)cnnvis_rng_below(&rng, 6);
+        int n_mut = 1 + (int)cnnvis__rng_below(&rng, 6);
         cnnvis_result r;
         memcpy(buf, src, n);
         for (k = 0; k < n_mut; k++) {
-            size_t at = cnnvis_rng_below(&rng, (uint32_t)n);
-            uint32_t how = cnnvis_rng_below(&rng, 3);
-            if (how == 0) buf[at] ^= (unsigned char)(1u << cnnvis_rng_below(&rng, 8));
-            else if (how == 1) buf[at] = (unsigned char)cnnvis_rng_below(&rng, 256);
+            size_t at = cnnvis__rng_below(&rng, (uint32_t)n);
+            uint32_t how = cnnvis__rng_below(&rng, 3);
+            if (how == 0) buf[at] ^= (unsigned char)(1u << cnnvis__rng_below(&rng, 8));
+            else if (how == 1) buf[at] = (unsigned char)cnnvis__rng_below(&rng, 256);
             else buf[at] = (unsigned char)~buf[at];
         }
-        if (cnnvis_rng_below(&rng, 10) == 0) n = 1 + cnnvis_rng_below(&rng, (uint32_t)n);
+        if (cnnvis__rng_below(&rng, 10) == 0) n = 1 + cnnvis__rng_below(&rng, (uint32_t)n);
         r = gunzip(buf, n, 65536, &out, &n_out);
         if (r == CNNVIS_OK) {
             ok++;
@@ -800,7 +800,7 @@ static void test_gzip_fuzz(void)
                         : n_out == text_n && memcmp(out, text, text_n) == 0)) {
                 if (bad++ < 5) printf("  iteration %d: decoded to %zu other bytes\n", iter, n_out);
             }
-            cnnvis_free(out);
+            cnnvis__free(out);
         } else if (r != CNNVIS_ERR_FORMAT || out != NULL || n_out != 0 || !cnnvis_last_error()[0]) {
             if (bad++ < 5) printf("  iteration %d: %s, out %p, message \"%s\"\n", iter, cnnvis_result_str(r), (void *)out,
                                   cnnvis_last_error());
@@ -818,18 +818,18 @@ static void test_idx_fuzz(void)
     bytes im_gz = gzip_stored(im.p, im.n);
     cnnvis_rng rng;
     int iter, k, ok = 0, bad = 0;
-    cnnvis_rng_seed(&rng, 4242);
+    cnnvis__rng_seed(&rng, 4242);
     for (iter = 0; iter < 1000; iter++) {
-        int gz = iter % 3 == 2, which = (int)cnnvis_rng_below(&rng, 2);
+        int gz = iter % 3 == 2, which = (int)cnnvis__rng_below(&rng, 2);
         bytes a, b;
         cnnvis_dataset ds;
         cnnvis_result r;
         a.p = dup_bytes(gz ? im_gz.p : im.p, gz ? im_gz.n : im.n), a.n = gz ? im_gz.n : im.n;
         b.p = dup_bytes(lb.p, lb.n), b.n = lb.n;
-        for (k = 0; k < 1 + (int)cnnvis_rng_below(&rng, 4); k++) {
+        for (k = 0; k < 1 + (int)cnnvis__rng_below(&rng, 4); k++) {
             bytes *t = which ? &b : &a;
-            size_t at = cnnvis_rng_below(&rng, 2) ? cnnvis_rng_below(&rng, 16) % t->n : cnnvis_rng_below(&rng, (uint32_t)t->n);
-            t->p[at] = (unsigned char)cnnvis_rng_below(&rng, 256);
+            size_t at = cnnvis__rng_below(&rng, 2) ? cnnvis__rng_below(&rng, 16) % t->n : cnnvis__rng_below(&rng, (uint32_t)t->n);
+            t->p[at] = (unsigned char)cnnvis__rng_below(&rng, 256);
         }
         alloc_max_request = 0;
         r = idx_load(&ds, a.p, a.n, b.p, b.n);
@@ -874,12 +874,12 @@ static void check_fashion(const char *dir, const char *prefix, int n, const int 
         for (i = 0; i < 10; i++) CHECK(counts[i] == n / 10, "%s: class %d has %d images, expected %d", prefix, i, counts[i], n / 10);
         for (i = 0; i < 10; i++) CHECK(ds.labels[i] == first[i], "%s: label %d is %d, expected %d", prefix, i, (int)ds.labels[i], first[i]);
         /* CRC-32 of all pixels and of all labels, from Python's zlib over the decompressed files */
-        CHECK(cnnvis_crc32(0, ds.px, (size_t)n * 784) == px_crc, "%s: pixel CRC %08x, expected %08x", prefix,
-              cnnvis_crc32(0, ds.px, (size_t)n * 784), px_crc);
+        CHECK(cnnvis__crc32(0, ds.px, (size_t)n * 784) == px_crc, "%s: pixel CRC %08x, expected %08x", prefix,
+              cnnvis__crc32(0, ds.px, (size_t)n * 784), px_crc);
         {
             unsigned char *l = (unsigned char *)malloc((size_t)n);
             for (i = 0; i < n; i++) l[i] = (unsigned char)ds.labels[i];
-            CHECK(cnnvis_crc32(0, l, (size_t)n) == label_crc, "%s: label CRC", prefix);
+            CHECK(cnnvis__crc32(0, l, (size_t)n) == label_crc, "%s: label CRC", prefix);
             free(l);
         }
     }

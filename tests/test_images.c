@@ -5,7 +5,7 @@
    blocks, Adler-32, filter 0), the PNG reader on small embedded files made with Python's
    zlib (every filter type, palette, 16 bits, alpha) and on the real CamVid PNGs when present,
    malformed and randomly corrupted PNGs, atomic writing, resizing, cropping,
-   cnnvis_image_to_input, and the drawing kit (tensor/plane to image, colormaps, montage,
+   cnnvis__image_to_input, and the drawing kit (tensor/plane to image, colormaps, montage,
    text, outline, overlay, plots, label maps). */
 #define _POSIX_C_SOURCE 200809L /* mkdir, rmdir, opendir */
 #include <stdlib.h>
@@ -135,7 +135,7 @@ static cnnvis_result read_exact(cnnvis_image *im, const void *data, size_t size)
     if (size) memcpy(copy, data, size);
     memset(im, 0x5a, sizeof *im); /* garbage in: must come back zeroed on failure */
     cnnvis_clear_error();
-    r = cnnvis_image_read_memory(im, copy, size);
+    r = cnnvis__image_read_memory(im, copy, size);
     free(copy);
     return r;
 }
@@ -180,7 +180,7 @@ static void t_put_be32(unsigned char *p, uint32_t v)
     p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
 }
 
-/* Decode a PNG as cnnvis_png_encode promises to write it: 8-bit grey or RGB, not interlaced,
+/* Decode a PNG as cnnvis__png_encode promises to write it: 8-bit grey or RGB, not interlaced,
    one zlib stream of stored deflate blocks, every row with filter 0. Checks every chunk's
    CRC, the zlib header, each block's LEN/NLEN and the Adler-32. Returns NULL or what is
    wrong; on success *im holds the pixels and *blocks the number of stored blocks. */
@@ -476,7 +476,7 @@ static void test_pnm_round_trip_memory(void)
                     cnnvis_result r;
                     REQUIRE(make_image(&im, sizes[s][0], sizes[s][1], c, (unsigned)(s + 7 * m)), "%s", cnnvis_last_error());
                     count = (size_t)im.w * im.h * c;
-                    r = cnnvis_pnm_encode(&im, ascii, M, &buf, &size);
+                    r = cnnvis__pnm_encode(&im, ascii, M, &buf, &size);
                     REQUIRE(r == CNNVIS_OK, "encode c %d ascii %d maxval %d: %s", c, ascii, M, cnnvis_last_error());
                     samples = (unsigned *)malloc(sizeof(unsigned) * count);
                     REQUIRE(samples, "malloc");
@@ -503,7 +503,7 @@ static void test_pnm_round_trip_memory(void)
                           im.h, worst, pnm_tolerance(M));
                     if (M == 255 || M == 65535 || M == 1000) CHECK(same_image(&im, &back), "maxval %d must round-trip exactly", M);
                     free(samples);
-                    cnnvis_free(buf);
+                    cnnvis__free(buf);
                     CHECK(heap_overruns == 0, "c %d ascii %d maxval %d %dx%d: the encoder wrote past the end of its %zu-byte buffer",
                           c, ascii, M, im.w, im.h, heap_overrun_size);
                     heap_overruns = 0;
@@ -526,14 +526,14 @@ static void test_pnm_round_trip_files(void)
                 size_t size = 0;
                 const char *path = tmp_path(names[k]);
                 REQUIRE(make_image(&im, sizes[s][0], sizes[s][1], c, (unsigned)(k + 3 * s)), "%s", cnnvis_last_error());
-                REQUIRE(cnnvis_image_write(&im, path) == CNNVIS_OK, "write %s: %s", path, cnnvis_last_error());
+                REQUIRE(cnnvis_image_write(path, &im) == CNNVIS_OK, "write %s: %s", path, cnnvis_last_error());
                 CHECK(!file_exists(tmp_path("a.pgm.tmp")) && !file_exists(tmp_path("b.ppm.tmp")), "a .tmp file was left behind");
-                REQUIRE(cnnvis_file_read(path, 1 << 20, &bytes, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+                REQUIRE(cnnvis__file_read(path, 1 << 20, &bytes, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
                 /* by extension: binary, maxval 255, P5 for grey and P6 for RGB whatever the name */
                 CHECK(size >= 2 && bytes[0] == 'P' && bytes[1] == (c == 3 ? '6' : '5'), "%s starts with %.2s", names[k], (const char *)bytes);
                 CHECK(size == (size_t)im.w * im.h * c + (size_t)snprintf(NULL, 0, "P6\n%d %d\n255\n", im.w, im.h),
                       "%s: %zu bytes", names[k], size);
-                cnnvis_free(bytes);
+                cnnvis__free(bytes);
                 memset(&back, 0x5a, sizeof back);
                 REQUIRE(cnnvis_image_read(&back, path) == CNNVIS_OK, "read %s: %s", path, cnnvis_last_error());
                 CHECK(same_image(&im, &back), "%s %dx%dx%d: file round trip differs", names[k], im.w, im.h, c);
@@ -678,10 +678,10 @@ static void test_pnm_refused(void)
         cnnvis_result r;
         memset(&im, 0x5a, sizeof im);
         cnnvis_clear_error();
-        r = cnnvis_image_read_memory(&im, NULL, 10);
+        r = cnnvis__image_read_memory(&im, NULL, 10);
         CHECK(r == CNNVIS_ERR_ARG && has_message() && is_zeroed(&im), "NULL data: %s", cnnvis_result_str(r));
         cnnvis_clear_error();
-        r = cnnvis_image_read_memory(NULL, "P5 1 1 255 x", 12);
+        r = cnnvis__image_read_memory(NULL, "P5 1 1 255 x", 12);
         CHECK(r == CNNVIS_ERR_ARG && has_message(), "NULL image: %s", cnnvis_result_str(r));
         cnnvis_clear_error();
         r = cnnvis_image_read(&im, tmp_path("does-not-exist.ppm"));
@@ -759,7 +759,7 @@ static void test_png_encode(void)
         REQUIRE(make_image(&im, cases[k][0], cases[k][1], cases[k][2], (unsigned)k), "%s", cnnvis_last_error());
         raw = (size_t)im.h * ((size_t)im.w * im.c + 1);
         want_blocks = (int)((raw + 65534) / 65535);
-        REQUIRE(cnnvis_png_encode(&im, &png, &size) == CNNVIS_OK, "encode: %s", cnnvis_last_error());
+        REQUIRE(cnnvis__png_encode(&im, &png, &size) == CNNVIS_OK, "encode: %s", cnnvis_last_error());
         CHECK(size == 8 + 25 + 12 + 2 + 5 * (size_t)want_blocks + raw + 4 + 12, "%dx%dx%d: %zu bytes", im.w, im.h, im.c, size);
         why = t_png_decode_stored(png, size, &mine, &blocks);
         CHECK(why == NULL, "%dx%dx%d: the independent decoder says: %s", im.w, im.h, im.c, why);
@@ -771,7 +771,7 @@ static void test_png_encode(void)
         if (im.w == 200) CHECK(blocks >= 2, "200x150 RGB needs several stored blocks, got %d", blocks);
         CHECK(read_exact(&back, png, size) == CNNVIS_OK, "library decode: %s", cnnvis_last_error());
         CHECK(same_image(&im, &back), "%dx%dx%d: library round trip differs", im.w, im.h, im.c);
-        cnnvis_free(png);
+        cnnvis__free(png);
         cnnvis_image_free(&im), cnnvis_image_free(&mine), cnnvis_image_free(&back);
     }
     {
@@ -781,15 +781,15 @@ static void test_png_encode(void)
         memset(&bad, 0, sizeof bad);
         bad.w = 2, bad.h = 2, bad.c = 2, bad.px = (unsigned char *)"abcdefgh";
         cnnvis_clear_error();
-        CHECK(cnnvis_png_encode(&bad, &png, &size) == CNNVIS_ERR_ARG && has_message(), "2 channels accepted");
+        CHECK(cnnvis__png_encode(&bad, &png, &size) == CNNVIS_ERR_ARG && has_message(), "2 channels accepted");
         CHECK(png == NULL && size == 0, "outputs not cleared on failure");
-        CHECK(cnnvis_png_encode(NULL, &png, &size) == CNNVIS_ERR_ARG, "NULL image accepted");
+        CHECK(cnnvis__png_encode(NULL, &png, &size) == CNNVIS_ERR_ARG, "NULL image accepted");
         bad.c = 1, bad.px = NULL;
-        CHECK(cnnvis_png_encode(&bad, &png, &size) == CNNVIS_ERR_ARG, "NULL pixels accepted");
-        CHECK(cnnvis_pnm_encode(&bad, 0, 255, &png, &size) == CNNVIS_ERR_ARG, "pnm: NULL pixels accepted");
+        CHECK(cnnvis__png_encode(&bad, &png, &size) == CNNVIS_ERR_ARG, "NULL pixels accepted");
+        CHECK(cnnvis__pnm_encode(&bad, 0, 255, &png, &size) == CNNVIS_ERR_ARG, "pnm: NULL pixels accepted");
         bad.px = (unsigned char *)"abcd";
-        CHECK(cnnvis_pnm_encode(&bad, 0, 65536, &png, &size) == CNNVIS_ERR_ARG, "pnm: maxval 65536 accepted");
-        CHECK(cnnvis_pnm_encode(&bad, 0, -1, &png, &size) == CNNVIS_ERR_ARG, "pnm: maxval -1 accepted");
+        CHECK(cnnvis__pnm_encode(&bad, 0, 65536, &png, &size) == CNNVIS_ERR_ARG, "pnm: maxval 65536 accepted");
+        CHECK(cnnvis__pnm_encode(&bad, 0, -1, &png, &size) == CNNVIS_ERR_ARG, "pnm: maxval -1 accepted");
     }
 }
 
@@ -805,10 +805,10 @@ static void test_pnm_encode_worst_case(void)
     for (c = 1; c <= 3; c += 2) {
         REQUIRE(cnnvis_image_create(&im, 5, 4, c) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < (size_t)5 * 4 * c; i++) im.px[i] = 255;
-        REQUIRE(cnnvis_pnm_encode(&im, 1, 65535, &buf, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__pnm_encode(&im, 1, 65535, &buf, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(size == (size_t)snprintf(NULL, 0, "P2\n5 4\n65535\n") + (size_t)5 * 4 * c * 6, "%zu bytes", size);
         CHECK(read_exact(&back, buf, size) == CNNVIS_OK && same_image(&im, &back), "round trip: %s", cnnvis_last_error());
-        cnnvis_free(buf);
+        cnnvis__free(buf);
         CHECK(heap_overruns == 0, "ascii maxval 65535, %d channel(s): the encoder wrote past the end of its %zu-byte buffer", c,
               heap_overrun_size);
         heap_overruns = 0;
@@ -1131,13 +1131,13 @@ static void test_png_files(void)
     for (c = 1; c <= 3; c += 2) {
         const char *path = tmp_path(c == 1 ? "grey.png" : "rgb.PNG");
         REQUIRE(make_image(&im, 45, 31, c, 5), "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_image_write(&im, path) == CNNVIS_OK, "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_file_read(path, 1 << 20, &bytes, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_image_write(path, &im) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__file_read(path, 1 << 20, &bytes, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
         why = t_png_decode_stored(bytes, size, &mine, &blocks);
         CHECK(why == NULL && same_image(&im, &mine), "%s: %s", path, why ? why : "pixels differ");
         memset(&back, 0x5a, sizeof back);
         CHECK(cnnvis_image_read(&back, path) == CNNVIS_OK && same_image(&im, &back), "%s: %s", path, cnnvis_last_error());
-        cnnvis_free(bytes);
+        cnnvis__free(bytes);
         cnnvis_image_free(&im), cnnvis_image_free(&back), cnnvis_image_free(&mine);
         remove(path);
     }
@@ -1496,7 +1496,7 @@ static void test_png_truncated(void)
     size_t size = 0, len;
     int f;
     REQUIRE(make_image(&im, 7, 3, 3, 1), "%s", cnnvis_last_error());
-    REQUIRE(cnnvis_png_encode(&im, &enc, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__png_encode(&im, &enc, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
     cnnvis_image_free(&im);
     for (f = 0; f < 4; f++) {
         const unsigned char *data = f == 0 ? enc : f == 1 ? png_palette : f == 2 ? png_grey8 : png_rgb16;
@@ -1509,7 +1509,7 @@ static void test_png_truncated(void)
         }
         CHECK(refused == n, "file %d: %zu of %zu prefixes refused", f, refused, n);
     }
-    cnnvis_free(enc);
+    cnnvis__free(enc);
 }
 
 /* Random damage to the compressed pixel data (the IDAT's CRC made right again, so that the
@@ -1523,7 +1523,7 @@ static void test_png_fuzz(void)
     size_t enc_size = 0;
     int trial, refused = 0, decoded = 0, bad_outcome = 0;
     REQUIRE(make_image(&base, 9, 6, 1, 3), "%s", cnnvis_last_error());
-    REQUIRE(cnnvis_png_encode(&base, &enc, &enc_size) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__png_encode(&base, &enc, &enc_size) == CNNVIS_OK, "%s", cnnvis_last_error());
     t_rng_state = 20240601;
     for (trial = 0; trial < 2000; trial++) {
         t_chunk ch[T_MAX_CHUNKS];
@@ -1560,7 +1560,7 @@ static void test_png_fuzz(void)
     CHECK(bad_outcome == 0, "%d mutations gave a wrong outcome", bad_outcome);
     CHECK(refused + decoded == 2000 && refused > 1800, "%d refused, %d decoded", refused, decoded);
     printf("  2000 mutations: %d refused, %d decoded (a change the checks cannot see)\n", refused, decoded);
-    cnnvis_free(enc);
+    cnnvis__free(enc);
     cnnvis_image_free(&base);
 }
 
@@ -1578,31 +1578,31 @@ static void test_image_write(void)
     for (k = 0; k < sizeof refused / sizeof refused[0]; k++) {
         const char *p = tmp_path(refused[k]);
         cnnvis_clear_error();
-        CHECK(cnnvis_image_write(&a, p) == CNNVIS_ERR_ARG && has_message(), "%s: accepted", refused[k]);
+        CHECK(cnnvis_image_write(p, &a) == CNNVIS_ERR_ARG && has_message(), "%s: accepted", refused[k]);
         CHECK(!file_exists(p), "%s: a file was written", refused[k]);
         snprintf(tmp, sizeof tmp, "%s.tmp", p);
         CHECK(!file_exists(tmp), "%s: a .tmp file was written", refused[k]);
     }
     cnnvis_clear_error();
-    CHECK(cnnvis_image_write(&a, NULL) == CNNVIS_ERR_ARG && has_message(), "NULL path accepted");
+    CHECK(cnnvis_image_write(NULL, &a) == CNNVIS_ERR_ARG && has_message(), "NULL path accepted");
     /* into a directory that does not exist */
     cnnvis_clear_error();
-    CHECK(cnnvis_image_write(&a, TMP_DIR "/no-such-dir/x.png") == CNNVIS_ERR_IO && has_message(), "missing directory: %s",
+    CHECK(cnnvis_image_write(TMP_DIR "/no-such-dir/x.png", &a) == CNNVIS_ERR_IO && has_message(), "missing directory: %s",
           cnnvis_last_error());
     CHECK(!file_exists(TMP_DIR "/no-such-dir/x.png") && !file_exists(TMP_DIR "/no-such-dir"), "missing directory: a file exists");
     /* atomic: A is written; a failing write of B to the same path leaves A */
-    REQUIRE(cnnvis_image_write(&a, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_image_write(path, &a) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&bad, 0, sizeof bad);
     bad.w = 5, bad.h = 5, bad.c = 2, bad.px = b.px;
     cnnvis_clear_error();
-    CHECK(cnnvis_image_write(&bad, path) == CNNVIS_ERR_ARG && has_message(), "an image with 2 channels was written");
+    CHECK(cnnvis_image_write(path, &bad) == CNNVIS_ERR_ARG && has_message(), "an image with 2 channels was written");
     CHECK(cnnvis_image_read(&back, path) == CNNVIS_OK && same_image(&a, &back), "A changed after a refused write");
     cnnvis_image_free(&back);
     /* the temporary file cannot be created (a directory has its name): A stays */
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     REQUIRE(mkdir(tmp, 0777) == 0, "mkdir %s", tmp);
     cnnvis_clear_error();
-    CHECK(cnnvis_image_write(&b, path) == CNNVIS_ERR_IO && has_message(), "write with path.tmp a directory: %s", cnnvis_last_error());
+    CHECK(cnnvis_image_write(path, &b) == CNNVIS_ERR_IO && has_message(), "write with path.tmp a directory: %s", cnnvis_last_error());
     CHECK(cnnvis_image_read(&back, path) == CNNVIS_OK && same_image(&a, &back), "A changed after a failed write");
     cnnvis_image_free(&back);
     rmdir(tmp);
@@ -1615,13 +1615,13 @@ static void test_image_write(void)
         REQUIRE(f, "cannot create %s", inner);
         fclose(f);
         cnnvis_clear_error();
-        CHECK(cnnvis_image_write(&b, dir) == CNNVIS_ERR_IO && has_message(), "write over a directory: %s", cnnvis_last_error());
+        CHECK(cnnvis_image_write(dir, &b) == CNNVIS_ERR_IO && has_message(), "write over a directory: %s", cnnvis_last_error());
         snprintf(tmp, sizeof tmp, "%s.tmp", dir);
         CHECK(!file_exists(tmp), "a failed rename left %s", tmp);
         remove(inner), rmdir(dir);
     }
     /* a successful write replaces A with B */
-    CHECK(cnnvis_image_write(&b, path) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_image_write(path, &b) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(cnnvis_image_read(&back, path) == CNNVIS_OK && same_image(&b, &back), "B not written");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CHECK(!file_exists(tmp), "%s left behind", tmp);
@@ -1788,16 +1788,16 @@ static void test_resize_crop_invalid(void)
     for (k = 0; k < sizeof crops / sizeof crops[0]; k++) {
         memset(&dst, 0x5a, sizeof dst);
         cnnvis_clear_error();
-        CHECK(cnnvis_image_crop(&dst, &src, crops[k][0], crops[k][1], crops[k][2], crops[k][3]) == CNNVIS_ERR_ARG && has_message(),
+        CHECK(cnnvis__image_crop(&dst, &src, crops[k][0], crops[k][1], crops[k][2], crops[k][3]) == CNNVIS_ERR_ARG && has_message(),
               "crop %d,%d %dx%d of 9x6 accepted", crops[k][0], crops[k][1], crops[k][2], crops[k][3]);
     }
     /* a crop that touches the far corner */
-    REQUIRE(cnnvis_image_crop(&dst, &src, 5, 2, 4, 4) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__image_crop(&dst, &src, 5, 2, 4, 4) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(dst.w == 4 && dst.h == 4 && dst.c == 3, "%dx%dx%d", dst.w, dst.h, dst.c);
     for (y = 0; y < 4; y++)
         CHECK(memcmp(dst.px + (size_t)y * 4 * 3, src.px + ((size_t)(y + 2) * 9 + 5) * 3, 4 * 3) == 0, "crop row %d differs", y);
     cnnvis_image_free(&dst);
-    REQUIRE(cnnvis_image_crop(&dst, &src, 0, 0, 9, 6) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__image_crop(&dst, &src, 0, 0, 9, 6) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(same_image(&dst, &src), "the whole-image crop differs");
     cnnvis_image_free(&dst);
     /* resize: bad arguments */
@@ -1811,7 +1811,7 @@ static void test_resize_crop_invalid(void)
     memset(&bad, 0, sizeof bad);
     bad.w = 2, bad.h = 2, bad.c = 4, bad.px = src.px;
     CHECK(cnnvis_image_resize(&dst, &bad, 4, 4, CNNVIS_RESIZE_AREA) == CNNVIS_ERR_ARG, "4 channels accepted");
-    CHECK(cnnvis_image_crop(&dst, &bad, 0, 0, 1, 1) == CNNVIS_ERR_ARG, "crop of 4 channels accepted");
+    CHECK(cnnvis__image_crop(&dst, &bad, 0, 0, 1, 1) == CNNVIS_ERR_ARG, "crop of 4 channels accepted");
     /* image_create */
     CHECK(cnnvis_image_create(&dst, 3, 3, 2) == CNNVIS_ERR_ARG && is_zeroed(&dst), "2 channels created");
     CHECK(cnnvis_image_create(&dst, 8193, 8192, 1) == CNNVIS_ERR_ARG && is_zeroed(&dst), "over 2^26 pixels created");
@@ -1833,10 +1833,10 @@ static cnnvis_net *make_net(int in_c)
     d.max_batch = 2, d.n_threads = 1;
     d.mean[0] = 0.4f, d.mean[1] = 0.5f, d.mean[2] = 0.6f;
     d.std[0] = 0.2f, d.std[1] = 0.25f, d.std[2] = 0.3f;
-    return cnnvis_net_create(&d, &net) == CNNVIS_OK ? net : NULL;
+    return cnnvis_net_create(&net, &d) == CNNVIS_OK ? net : NULL;
 }
 
-/* What cnnvis_image_to_input documents, computed here: scale so the shorter side fits
+/* What cnnvis__image_to_input documents, computed here: scale so the shorter side fits
    (area down, bilinear up), centre crop, grey<->RGB, /255, (p - mean) / std. */
 static void manual_input(const cnnvis_image *im, int C, const float *mean, const float *std, float *out)
 {
@@ -1869,12 +1869,12 @@ static void test_image_to_input(void)
         cnnvis_image im;
         float worst3 = 0, worst1 = 0;
         REQUIRE(make_image(&im, shapes[s][0], shapes[s][1], shapes[s][2], (unsigned)s), "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_image_to_input(net3, &im, &x3, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__image_to_input(net3, &im, &x3, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
         manual_input(&im, 3, mean, std, want);
         for (i = 0; i < 3 * 32 * 32; i++) worst3 = fmaxf(worst3, fabsf(x3.data[3 * 32 * 32 + i] - want[i]));
         CHECK(worst3 < 1e-5f, "%dx%dx%d into 3x32x32: max difference %g from resize+crop+normalise", im.w, im.h, im.c, worst3);
         for (i = 0; i < 3 * 32 * 32; i++) CHECK(x3.data[i] == 0, "image 0 of x was written (%zu)", i);
-        REQUIRE(cnnvis_image_to_input(net1, &im, &x1, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__image_to_input(net1, &im, &x1, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
         manual_input(&im, 1, mean, std, want);
         for (i = 0; i < 32 * 32; i++) worst1 = fmaxf(worst1, fabsf(x1.data[i] - want[i]));
         CHECK(worst1 < 1e-5f, "%dx%dx%d into 1x32x32: max difference %g", im.w, im.h, im.c, worst1);
@@ -1894,16 +1894,16 @@ static void test_image_to_input(void)
         cnnvis_image im;
         REQUIRE(cnnvis_image_create(&im, 32, 32, 3) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < 32 * 32; i++) im.px[3 * i] = 200, im.px[3 * i + 1] = 100, im.px[3 * i + 2] = 50;
-        REQUIRE(cnnvis_image_to_input(net1, &im, &x1, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__image_to_input(net1, &im, &x1, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(fabsf(x1.data[1024 + 500] - ((0.299f * 200 + 0.587f * 100 + 0.114f * 50) / 255.0f - 0.4f) / 0.2f) < 1e-5f,
               "luma: %g", x1.data[1024 + 500]);
         /* bad arguments */
         cnnvis_clear_error();
-        CHECK(cnnvis_image_to_input(net1, &im, &x1, 2) == CNNVIS_ERR_ARG && has_message(), "image index 2 of 2 accepted");
-        CHECK(cnnvis_image_to_input(net1, &im, &x1, -1) == CNNVIS_ERR_ARG, "image index -1 accepted");
-        CHECK(cnnvis_image_to_input(net1, &im, &x3, 0) == CNNVIS_ERR_ARG, "a 3-channel tensor for a 1-channel net accepted");
-        CHECK(cnnvis_image_to_input(NULL, &im, &x1, 0) == CNNVIS_ERR_ARG, "NULL net accepted");
-        CHECK(cnnvis_image_to_input(net1, NULL, &x1, 0) == CNNVIS_ERR_ARG, "NULL image accepted");
+        CHECK(cnnvis__image_to_input(net1, &im, &x1, 2) == CNNVIS_ERR_ARG && has_message(), "image index 2 of 2 accepted");
+        CHECK(cnnvis__image_to_input(net1, &im, &x1, -1) == CNNVIS_ERR_ARG, "image index -1 accepted");
+        CHECK(cnnvis__image_to_input(net1, &im, &x3, 0) == CNNVIS_ERR_ARG, "a 3-channel tensor for a 1-channel net accepted");
+        CHECK(cnnvis__image_to_input(NULL, &im, &x1, 0) == CNNVIS_ERR_ARG, "NULL net accepted");
+        CHECK(cnnvis__image_to_input(net1, NULL, &x1, 0) == CNNVIS_ERR_ARG, "NULL image accepted");
         cnnvis_image_free(&im);
     }
     cnnvis_tensor_free(&x3), cnnvis_tensor_free(&x1);
@@ -1920,15 +1920,15 @@ static void test_dataset_image(void)
     memset(&ds, 0, sizeof ds);
     for (i = 0; i < sizeof px; i++) px[i] = (unsigned char)(i * 10);
     ds.n = 2, ds.c = 3, ds.h = 2, ds.w = 2, ds.px = px, ds.labels = labels, ds.n_classes = 2;
-    REQUIRE(cnnvis_dataset_image(&im, &ds, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__dataset_image(&im, &ds, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(im.w == 2 && im.h == 2 && im.c == 3, "%dx%dx%d", im.w, im.h, im.c);
     /* image 1, (C,H,W) -> (H,W,C): pixel (1,0) channel 2 is px[((1*3+2)*2+0)*2+1] */
     CHECK(px_at(&im, 1, 0, 2) == px[((1 * 3 + 2) * 2 + 0) * 2 + 1] && px_at(&im, 0, 1, 0) == px[((1 * 3 + 0) * 2 + 1) * 2 + 0],
           "planar to interleaved is wrong");
     cnnvis_image_free(&im);
     cnnvis_clear_error();
-    CHECK(cnnvis_dataset_image(&im, &ds, 2) == CNNVIS_ERR_ARG && has_message(), "image 2 of 2 accepted");
-    CHECK(cnnvis_dataset_image(&im, NULL, 0) == CNNVIS_ERR_ARG, "NULL data set accepted");
+    CHECK(cnnvis__dataset_image(&im, &ds, 2) == CNNVIS_ERR_ARG && has_message(), "image 2 of 2 accepted");
+    CHECK(cnnvis__dataset_image(&im, NULL, 0) == CNNVIS_ERR_ARG, "NULL data set accepted");
 }
 
 /* --- The drawing kit ---------------------------------------------------------------------- */
@@ -1952,16 +1952,16 @@ static void test_colormaps(void)
     size_t k;
     int i, prev = -1, monotone = 1;
     for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        cnnvis_colormap_rgb(cases[k].cmap, cases[k].v, rgb);
+        cnnvis__colormap_rgb(cases[k].cmap, cases[k].v, rgb);
         CHECK(rgb[0] == cases[k].want[0] && rgb[1] == cases[k].want[1] && rgb[2] == cases[k].want[2],
               "colormap %d at %g: (%d, %d, %d), expected (%d, %d, %d)", (int)cases[k].cmap, cases[k].v, rgb[0], rgb[1], rgb[2],
               cases[k].want[0], cases[k].want[1], cases[k].want[2]);
     }
-    cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, (float)NAN, rgb);
+    cnnvis__colormap_rgb(CNNVIS_CMAP_VIRIDIS, (float)NAN, rgb);
     CHECK(rgb[0] == 68 && rgb[1] == 1 && rgb[2] == 84, "NaN is not the bottom of the map: (%d, %d, %d)", rgb[0], rgb[1], rgb[2]);
     /* viridis' green rises monotonically */
     for (i = 0; i <= 100; i++) {
-        cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, i / 100.0f, rgb);
+        cnnvis__colormap_rgb(CNNVIS_CMAP_VIRIDIS, i / 100.0f, rgb);
         if (rgb[1] < prev) monotone = 0;
         prev = rgb[1];
     }
@@ -2109,17 +2109,17 @@ static void test_tensor_to_image(void)
     {
         cnnvis_map_desc m;
         memset(&m, 0, sizeof m);
-        REQUIRE(cnnvis_plane_to_image(&im, v + 20, 5, 4, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__plane_to_image(&im, v + 20, 5, 4, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(im.w == 5 && im.h == 4 && im.c == 1 && im.px[0] == 0 && im.px[19] == 255, "plane: %dx%dx%d %d %d", im.w, im.h, im.c,
               im.px[0], im.px[19]);
         cnnvis_image_free(&im);
         m.cmap = CNNVIS_CMAP_INFERNO;
-        REQUIRE(cnnvis_plane_to_image(&im, v + 20, 5, 4, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__plane_to_image(&im, v + 20, 5, 4, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(im.c == 3 && im.px[0] == 0 && im.px[2] == 4, "plane through inferno");
         cnnvis_image_free(&im);
         cnnvis_clear_error();
-        CHECK(cnnvis_plane_to_image(&im, v, 0, 4, &m) == CNNVIS_ERR_ARG && has_message(), "width 0 accepted");
-        CHECK(cnnvis_plane_to_image(&im, NULL, 5, 4, &m) == CNNVIS_ERR_ARG, "NULL plane accepted");
+        CHECK(cnnvis__plane_to_image(&im, v, 0, 4, &m) == CNNVIS_ERR_ARG && has_message(), "width 0 accepted");
+        CHECK(cnnvis__plane_to_image(&im, NULL, 5, 4, &m) == CNNVIS_ERR_ARG, "NULL plane accepted");
     }
 }
 
@@ -2232,11 +2232,11 @@ static void test_text(void)
     cnnvis_image im;
     static const unsigned char white[3] = {255, 255, 255}, red[3] = {255, 0, 0};
     int x, y, outside = 0, inside;
-    CHECK(cnnvis_text_width("abc", 1) == 17, "width of \"abc\": %d", cnnvis_text_width("abc", 1));
-    CHECK(cnnvis_text_width("abc", 2) == 34, "at scale 2: %d", cnnvis_text_width("abc", 2));
-    CHECK(cnnvis_text_width("ab\nabcd\nx", 1) == 23, "longest line: %d", cnnvis_text_width("ab\nabcd\nx", 1));
-    CHECK(cnnvis_text_width("", 1) == 0 && cnnvis_text_width(NULL, 1) == 0, "empty text has a width");
-    CHECK(cnnvis_text_width("a", 0) == 5, "scale 0 is 1: %d", cnnvis_text_width("a", 0));
+    CHECK(cnnvis__text_width("abc", 1) == 17, "width of \"abc\": %d", cnnvis__text_width("abc", 1));
+    CHECK(cnnvis__text_width("abc", 2) == 34, "at scale 2: %d", cnnvis__text_width("abc", 2));
+    CHECK(cnnvis__text_width("ab\nabcd\nx", 1) == 23, "longest line: %d", cnnvis__text_width("ab\nabcd\nx", 1));
+    CHECK(cnnvis__text_width("", 1) == 0 && cnnvis__text_width(NULL, 1) == 0, "empty text has a width");
+    CHECK(cnnvis__text_width("a", 0) == 5, "scale 0 is 1: %d", cnnvis__text_width("a", 0));
     REQUIRE(cnnvis_image_create(&im, 30, 12, 3) == CNNVIS_OK, "%s", cnnvis_last_error());
     cnnvis_image_text(&im, 2, 3, "abc", white, 1);
     inside = count_colour(&im, 2, 3, 2 + 17, 3 + 7, white);
@@ -2279,7 +2279,7 @@ static void test_outline_overlay(void)
     memset(mask, 0, sizeof mask);
     for (y = 2; y <= 7; y++)
         for (x = 2; x <= 7; x++) mask[y * 10 + x] = 1;
-    REQUIRE(cnnvis_image_outline(&im, mask, green) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__image_outline(&im, mask, green) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (y = 0; y < 10; y++)
         for (x = 0; x < 10; x++) {
             int in = x >= 2 && x <= 7 && y >= 2 && y <= 7, edge = in && (x == 2 || x == 7 || y == 2 || y == 7);
@@ -2292,11 +2292,11 @@ static void test_outline_overlay(void)
     CHECK(wrong == 0, "%d outline pixels wrong", wrong);
     /* a mask touching the image border: the border pixels are boundary */
     memset(mask, 1, sizeof mask);
-    REQUIRE(cnnvis_image_outline(&im, mask, green) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__image_outline(&im, mask, green) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(px_at(&im, 0, 5, 1) == 255 && px_at(&im, 9, 9, 1) == 255 && px_at(&im, 5, 5, 1) == 20, "full mask outline");
     cnnvis_clear_error();
-    CHECK(cnnvis_image_outline(&im, NULL, green) == CNNVIS_ERR_ARG && has_message(), "NULL mask accepted");
-    CHECK(cnnvis_image_outline(NULL, mask, green) == CNNVIS_ERR_ARG, "NULL image accepted");
+    CHECK(cnnvis__image_outline(&im, NULL, green) == CNNVIS_ERR_ARG && has_message(), "NULL mask accepted");
+    CHECK(cnnvis__image_outline(NULL, mask, green) == CNNVIS_ERR_ARG, "NULL image accepted");
 
     /* overlay: alpha 0 is the image, alpha 1 the colormap */
     for (x = 0; x < 100; x++) heat[x] = (float)x / 99.0f;
@@ -2307,7 +2307,7 @@ static void test_outline_overlay(void)
     REQUIRE(cnnvis_image_overlay(&dst, &im, heat, 1, CNNVIS_CMAP_VIRIDIS) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (wrong = 0, x = 0; x < 100; x++) {
         unsigned char rgb[3];
-        cnnvis_colormap_rgb(CNNVIS_CMAP_VIRIDIS, heat[x], rgb);
+        cnnvis__colormap_rgb(CNNVIS_CMAP_VIRIDIS, heat[x], rgb);
         wrong += memcmp(dst.px + 3 * x, rgb, 3) != 0;
     }
     CHECK(wrong == 0, "alpha 1: %d pixels are not the colormap", wrong);
@@ -2318,7 +2318,7 @@ static void test_outline_overlay(void)
     for (wrong = 0, x = 0; x < 100; x++) {
         unsigned char rgb[3];
         int ch;
-        cnnvis_colormap_rgb(CNNVIS_CMAP_GREY, heat[x], rgb);
+        cnnvis__colormap_rgb(CNNVIS_CMAP_GREY, heat[x], rgb);
         for (ch = 0; ch < 3; ch++)
             if (dst.px[3 * x + ch] != (int)floor(0.5 * im.px[3 * x + ch] + 0.5 * rgb[ch] + 0.5) && wrong++ < 2)
                 CHECK(0, "alpha 0.5, pixel %d channel %d: %d, expected %g rounded", x, ch, dst.px[3 * x + ch],
@@ -2375,13 +2375,13 @@ static void test_plots(void)
     /* bars */
     memset(&d, 0, sizeof d);
     d.w = 320, d.h = 240, d.series = s, d.n_series = 1, d.categories = cats, d.n_categories = 3;
-    REQUIRE(cnnvis_plot_bars(&out, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__plot_bars(&out, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(out.w == 320 && out.h == 240, "bars: %dx%d", out.w, out.h);
     CHECK(count_colour(&out, 64, 12, 320 - 16, 240 - 30, col) > 500, "bars not drawn (%d pixels)",
           count_colour(&out, 64, 12, 320 - 16, 240 - 30, col));
     cnnvis_image_free(&out);
     d.series = s + 1; /* negative values */
-    REQUIRE(cnnvis_plot_bars(&out, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__plot_bars(&out, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(count_colour(&out, 64, 12, 320 - 16, 240 - 30, col2) > 300, "bars with a negative value not drawn");
     cnnvis_image_free(&out);
     /* refused: empty series, too few values, no categories, odd sizes */
@@ -2402,12 +2402,12 @@ static void test_plots(void)
     d.w = 0, d.h = 9000;
     CHECK(cnnvis_plot_lines(&out, &d) == CNNVIS_ERR_ARG, "height 9000 accepted");
     d.h = 0;
-    CHECK(cnnvis_plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars without categories accepted");
+    CHECK(cnnvis__plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars without categories accepted");
     d.categories = cats, d.n_categories = 3, s[0].n = 2;
-    CHECK(cnnvis_plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars: 2 values for 3 categories accepted");
+    CHECK(cnnvis__plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars: 2 values for 3 categories accepted");
     s[0].n = 6;
     d.n_series = 0;
-    CHECK(cnnvis_plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars: no series accepted");
+    CHECK(cnnvis__plot_bars(&out, &d) == CNNVIS_ERR_ARG, "bars: no series accepted");
     /* a single point and NaN values do not break the axes */
     {
         float one = 7, with_nan[4] = {1, (float)NAN, 3, (float)INFINITY};
@@ -2431,7 +2431,7 @@ static void test_plot_matrix_labels(void)
     cnnvis_image out;
     unsigned char labels[6] = {0, 1, 11, 12, 255, 5};
     REQUIRE(cnnvis_plot_matrix(&out, values, 2, 3, rows, cols, "confusion", 1) == CNNVIS_OK, "%s", cnnvis_last_error());
-    CHECK(out.c == 3 && out.w >= 3 * 18 + cnnvis_text_width("dog", 1) && out.h >= 2 * 18 + 16, "matrix: %dx%d", out.w, out.h);
+    CHECK(out.c == 3 && out.w >= 3 * 18 + cnnvis__text_width("dog", 1) && out.h >= 2 * 18 + 16, "matrix: %dx%d", out.w, out.h);
     CHECK(count_colour(&out, 0, 0, out.w, out.h, top_colour) > 100, "the largest value's cell is not viridis(1)");
     CHECK(count_colour(&out, 0, 0, out.w, out.h, zero_colour) > 100, "the zero cell is not viridis(0)");
     cnnvis_image_free(&out);
@@ -2480,7 +2480,7 @@ static void test_fill_line_paste(void)
     cnnvis_image_line(&im, -100, -100, 100, 100, c1); /* mostly outside: clipped */
     CHECK(px_at(&im, 3, 3, 0) == 1 && px_at(&im, 4, 3, 0) == 0, "diagonal line");
     REQUIRE(make_image(&src, 3, 2, 1, 1), "%s", cnnvis_last_error());
-    cnnvis_image_paste(&im, &src, 6, 4); /* clipped on the right */
+    cnnvis__image_paste(&im, &src, 6, 4); /* clipped on the right */
     CHECK(px_at(&im, 6, 4, 0) == src.px[0] && px_at(&im, 6, 4, 2) == src.px[0] && px_at(&im, 7, 5, 1) == src.px[4], "paste");
     cnnvis_image_free(&src), cnnvis_image_free(&im);
 }

@@ -52,7 +52,7 @@ static int have_fast_kernels(void)
     int fast;
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return 0;
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return 0;
     fast = net->kernels != CNNVIS_KERNELS_REFERENCE;
     cnnvis_net_free(net);
     return fast;
@@ -63,8 +63,8 @@ static void fill_dy(float *dy, size_t count, double zeros, cnnvis_rng *rng)
 {
     size_t i;
     for (i = 0; i < count; i++) {
-        dy[i] = cnnvis_rng_normal(rng);
-        if (cnnvis_rng_uniform(rng) < zeros) dy[i] = 0.0f;
+        dy[i] = cnnvis__rng_normal(rng);
+        if (cnnvis__rng_uniform(rng) < zeros) dy[i] = 0.0f;
     }
 }
 
@@ -101,23 +101,23 @@ static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, i
     cnnvis_net_desc_init(&d, c, h, w);
     cnnvis_net_desc_add(&d, l);
     d.max_batch = n, d.n_threads = threads;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) {
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) {
         printf("  %s: %s\n", name, cnnvis_last_error());
         return 0;
     }
     L = &net->layers[0];
-    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(rng);
-    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis__rng_normal(rng);
+    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis__rng_normal(rng);
     cnnvis_tensor_create(&x, n, c, h, w);
     cnnvis_tensor_create(&dy, n, L->out_c, L->out_h, L->out_w);
-    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis__rng_normal(rng);
     fill_dy(dy.data, cnnvis_tensor_count(&dy), zeros, rng);
     counts[0] = cnnvis_tensor_count(&dy), counts[1] = counts[2] = cnnvis_tensor_count(&x), counts[3] = L->n_w;
     counts[4] = L->n_b;
     for (q = 0; q < 2; q++) {
         const float *got[5];
         float *dx_params;
-        cnnvis_net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
+        cnnvis__net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
         cnnvis_net_forward(net, &x);
         cnnvis_net_zero_grad(net);
         /* with the parameter gradients, as in training (the product), then without, as for a
@@ -167,7 +167,7 @@ static void test_conv_shapes(void)
     size_t i;
     int scattered_shapes = 0;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_rng_seed(&rng, 1);
+    cnnvis__rng_seed(&rng, 1);
     for (i = 0; i < 2 * sizeof shapes / sizeof shapes[0]; i++) {
         size_t s = i / 2;
         double zeros = i % 2 ? 0.85 : 0.0;
@@ -198,14 +198,14 @@ static void test_conv_random(void)
     worst wr = {0};
     int t, tried = 0, failed = 0, scattered_shapes = 0;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_rng_seed(&rng, 2);
+    cnnvis__rng_seed(&rng, 2);
     for (t = 0; t < 150; t++) {
         cnnvis_layer_desc l;
         char name[160];
-        int k = 1 + (int)cnnvis_rng_below(&rng, 11), s = 1 + (int)cnnvis_rng_below(&rng, 4), p = (int)cnnvis_rng_below(&rng, 6);
-        int g = 1 + (int)cnnvis_rng_below(&rng, 3), c = g * (1 + (int)cnnvis_rng_below(&rng, 9));
-        int oc = g * (1 + (int)cnnvis_rng_below(&rng, 20)), h = 1 + (int)cnnvis_rng_below(&rng, 20);
-        int w = 1 + (int)cnnvis_rng_below(&rng, 20), n = 1 + (int)cnnvis_rng_below(&rng, 5);
+        int k = 1 + (int)cnnvis__rng_below(&rng, 11), s = 1 + (int)cnnvis__rng_below(&rng, 4), p = (int)cnnvis__rng_below(&rng, 6);
+        int g = 1 + (int)cnnvis__rng_below(&rng, 3), c = g * (1 + (int)cnnvis__rng_below(&rng, 9));
+        int oc = g * (1 + (int)cnnvis__rng_below(&rng, 20)), h = 1 + (int)cnnvis__rng_below(&rng, 20);
+        int w = 1 + (int)cnnvis__rng_below(&rng, 20), n = 1 + (int)cnnvis__rng_below(&rng, 5);
         if (k > h + 2 * p || k > w + 2 * p) continue;
         if (t % 2) c *= 4; /* the sparse-dy trials: more channels, so that some rows are long enough to scatter */
         memset(&l, 0, sizeof l);
@@ -234,7 +234,7 @@ static void test_fc_shapes(void)
     worst wr = {0};
     size_t i;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_rng_seed(&rng, 3);
+    cnnvis__rng_seed(&rng, 3);
     for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         cnnvis_layer_desc l;
         char name[128];
@@ -263,14 +263,14 @@ static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int t
     cnnvis_net_desc_init(&d, c, h, w);
     cnnvis_net_desc_add(&d, l);
     d.max_batch = nb, d.n_threads = threads;
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) return nb;
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return nb;
     L = &net->layers[0];
     in = (size_t)c * h * w, out = (size_t)L->out_c * L->out_h * L->out_w;
-    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(rng);
-    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis__rng_normal(rng);
+    for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis__rng_normal(rng);
     cnnvis_tensor_create(&x, nb, c, h, w);
     cnnvis_tensor_create(&dy, nb, L->out_c, L->out_h, L->out_w);
-    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(rng);
+    for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis__rng_normal(rng);
     for (n = 0; n < nb; n++) {
         size_t half = out / L->out_c * (size_t)(L->out_c / 2); /* the first half of the channels */
         fill_dy(dy.data + n * out, out, n % 2 ? 0.85 : 0.0, rng);
@@ -311,7 +311,7 @@ static void test_small_batch_bits(void)
     cnnvis_rng rng;
     size_t s;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     for (s = 0; s < sizeof fc / sizeof fc[0]; s++) {
         cnnvis_layer_desc l;
         int bad;
@@ -354,7 +354,7 @@ static void test_implicit_bits(void)
     size_t s;
     int bad = 0, threads;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_rng_seed(&rng, 8);
+    cnnvis__rng_seed(&rng, 8);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (threads = 1; threads <= 3; threads += 2) {
             cnnvis_net_desc d;
@@ -367,12 +367,12 @@ static void test_implicit_bits(void)
             cnnvis_net_desc_init(&d, shapes[s].c, shapes[s].h, shapes[s].w);
             cnnvis_net_desc_conv(&d, "conv", shapes[s].oc, shapes[s].k, 1, shapes[s].p, shapes[s].g);
             d.max_batch = shapes[s].n, d.n_threads = threads;
-            REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
             L = &net->layers[0];
-            for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis_rng_normal(&rng);
-            for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis_rng_normal(&rng);
+            for (i = 0; i < L->n_w; i++) L->w[i] = cnnvis__rng_normal(&rng);
+            for (i = 0; i < L->n_b; i++) L->b[i] = cnnvis__rng_normal(&rng);
             cnnvis_tensor_create(&x, shapes[s].n, shapes[s].c, shapes[s].h, shapes[s].w);
-            for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(&rng);
+            for (i = 0; i < cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis__rng_normal(&rng);
             cnnvis_net_forward(net, &x);
             a = cnnvis__conv_args_of(net, 0);
             CHECK(cnnvis__conv_implicit_applies(&a.g), "shape %zu: the implicit forward does not apply", s);
@@ -417,11 +417,11 @@ static void test_maxpool_bits(void)
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     fast = cnnvis__maxpool_forward_select(net->kernels);
     cnnvis_net_free(net);
     REQUIRE(fast != cnnvis__maxpool_forward__reference, "no SIMD max-pool with these kernels");
-    cnnvis_rng_seed(&rng, 12);
+    cnnvis__rng_seed(&rng, 12);
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int trial;
         for (trial = 0; trial < 3; trial++) {
@@ -438,7 +438,7 @@ static void test_maxpool_bits(void)
             sw_ref = (int32_t *)malloc(sizeof(int32_t) * out), sw_fast = (int32_t *)malloc(sizeof(int32_t) * out);
             /* trial 0: distinct values; 1: few values, many ties; 2: ties with -inf and NaN */
             for (i = 0; i < in; i++)
-                x[i] = trial == 0 ? cnnvis_rng_normal(&rng) : values[cnnvis_rng_below(&rng, trial == 1 ? 4 : 6)];
+                x[i] = trial == 0 ? cnnvis__rng_normal(&rng) : values[cnnvis__rng_below(&rng, trial == 1 ? 4 : 6)];
             a.x = x, a.y = y_ref, a.switches = sw_ref;
             cnnvis__maxpool_forward__reference(&a, 0, a.c);
             a.y = y_fast, a.switches = sw_fast;
@@ -467,13 +467,13 @@ static void test_add_row(void)
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_net_desc_init(&d, 1, 4, 4);
     cnnvis_net_desc_fc(&d, "fc", 2);
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     fast = cnnvis__add_row_select(net->kernels);
     cnnvis_net_free(net);
-    cnnvis_rng_seed(&rng, 6);
+    cnnvis__rng_seed(&rng, 6);
     for (n = 0; n <= 40; n++)
         for (off = 0; off < 3; off++) {
-            for (i = 0; i < 64; i++) dst[i] = ref[i] = cnnvis_rng_normal(&rng), src[i] = cnnvis_rng_normal(&rng);
+            for (i = 0; i < 64; i++) dst[i] = ref[i] = cnnvis__rng_normal(&rng), src[i] = cnnvis__rng_normal(&rng);
             fast(dst + off, src + off, n);
             cnnvis__add_row__reference(ref + off, src + off, n);
             bad += memcmp(dst, ref, sizeof dst) != 0;
@@ -497,14 +497,14 @@ static void test_whole_net(void)
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
     cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
     d.max_batch = 4, d.seed = 9;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
-    cnnvis_rng_seed(&rng, 4);
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    cnnvis__rng_seed(&rng, 4);
     cnnvis_tensor_create(&x, 4, 3, 32, 32);
     cnnvis_tensor_create(&g, 4, 10, 1, 1);
-    for (i = 0; i < (int)cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis_rng_normal(&rng);
-    for (i = 0; i < 40; i++) g.data[i] = cnnvis_rng_normal(&rng);
+    for (i = 0; i < (int)cnnvis_tensor_count(&x); i++) x.data[i] = cnnvis__rng_normal(&rng);
+    for (i = 0; i < 40; i++) g.data[i] = cnnvis__rng_normal(&rng);
     for (q = 0; q < 2; q++) {
-        cnnvis_net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
+        cnnvis__net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
         cnnvis_net_forward(net, &x);
         cnnvis_net_zero_grad(net);
         cnnvis_net_backward(net, net->n_layers - 1, &g, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);

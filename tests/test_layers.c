@@ -11,7 +11,7 @@
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 static size_t layer_out_count(const cnnvis_layer *L) { return (size_t)L->out_c * L->out_h * L->out_w; }
@@ -25,7 +25,7 @@ static cnnvis_net *one_layer_net(const cnnvis_layer_desc *layer, int c, int h, i
     cnnvis_net_desc_init(&d, c, h, w);
     cnnvis_net_desc_add(&d, layer);
     d.max_batch = max_batch;
-    r = cnnvis_net_create(&d, &net);
+    r = cnnvis_net_create(&net, &d);
     if (r != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
     return net;
 }
@@ -127,7 +127,7 @@ static void test_maxpool_switches(void)
         REQUIRE(r == CNNVIS_OK, "tensor");
         r = cnnvis_tensor_create(&dy, N, C, L->out_h, L->out_w);
         REQUIRE(r == CNNVIS_OK, "tensor");
-        cnnvis_rng_seed(&rng, 100 + ci);
+        cnnvis__rng_seed(&rng, 100 + ci);
         /* 0: continuous values; 1: integers -3..0, so ties are common and every value is
            negative (zero padding would win there, -inf padding never does) */
         for (input_kind = 0; input_kind < 2; input_kind++) {
@@ -137,9 +137,9 @@ static void test_maxpool_switches(void)
             int *hits = (int *)calloc(cnnvis_tensor_count(&x), sizeof(int));
             REQUIRE(expect_dx && hits, "out of memory");
             for (j = 0; j < cnnvis_tensor_count(&x); j++)
-                x.data[j] = input_kind ? -(float)cnnvis_rng_below(&rng, 4) : 2.0f * cnnvis_rng_uniform(&rng) - 1.0f;
+                x.data[j] = input_kind ? -(float)cnnvis__rng_below(&rng, 4) : 2.0f * cnnvis__rng_uniform(&rng) - 1.0f;
             /* integer gradients: every sum is exact, whatever its order */
-            for (j = 0; j < cnnvis_tensor_count(&dy); j++) dy.data[j] = (float)cnnvis_rng_below(&rng, 7) - 3.0f;
+            for (j = 0; j < cnnvis_tensor_count(&dy); j++) dy.data[j] = (float)cnnvis__rng_below(&rng, 7) - 3.0f;
             r = cnnvis_net_forward(net, &x);
             REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
             r = cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
@@ -225,7 +225,7 @@ static void test_lrn_forward(void)
         REQUIRE(net != NULL, "net");
         r = cnnvis_tensor_create(&x, N, C, H, W);
         REQUIRE(r == CNNVIS_OK, "tensor");
-        cnnvis_rng_seed(&rng, 200 + ci);
+        cnnvis__rng_seed(&rng, 200 + ci);
         fill_uniform(x.data, cnnvis_tensor_count(&x), &rng, -3.0f, 3.0f);
         r = cnnvis_net_forward(net, &x);
         REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
@@ -288,7 +288,7 @@ static void test_lrn_backward(void)
         REQUIRE(r == CNNVIS_OK, "tensor");
         backprop = (float *)malloc(count * sizeof(float));
         REQUIRE(backprop, "out of memory");
-        cnnvis_rng_seed(&rng, 300 + si);
+        cnnvis__rng_seed(&rng, 300 + si);
         fill_uniform(x.data, count, &rng, -3.0f, 3.0f);
         fill_uniform(dy.data, count, &rng, -1.0f, 1.0f);
         r = cnnvis_net_forward(net, &x);
@@ -520,9 +520,9 @@ static void rf_check(cnnvis_net_desc *d, const char *name, int reported_is_exact
     const int C = d->in_c, H = d->in_h, W = d->in_w, B = H + W;
     int i, probe, bad = 0, bad_reported = 0, units = 0, shorter = 0;
     d->max_batch = B;
-    r = cnnvis_net_create(d, &net);
+    r = cnnvis_net_create(&net, d);
     REQUIRE(r == CNNVIS_OK, "%s: create: %s", name, cnnvis_last_error());
-    cnnvis_rng_seed(&rng, 400);
+    cnnvis__rng_seed(&rng, 400);
     for (i = 0; i < net->n_layers; i++) {
         cnnvis_layer *L = &net->layers[i];
         if (L->n_w) {
@@ -532,7 +532,7 @@ static void rf_check(cnnvis_net_desc *d, const char *name, int reported_is_exact
             memset(L->b, 0, sizeof(float) * L->n_b);
         }
     }
-    cnnvis_net_set_training(net, 0);
+    cnnvis__net_set_training(net, 0);
     /* images 0..H-1 light row `probe`, images H..H+W-1 light column `probe - H` */
     r = cnnvis_tensor_create(&x, B, C, H, W);
     REQUIRE(r == CNNVIS_OK, "tensor");
@@ -541,7 +541,7 @@ static void rf_check(cnnvis_net_desc *d, const char *name, int reported_is_exact
         for (c = 0; c < C; c++)
             for (y = 0; y < H; y++)
                 for (xx = 0; xx < W; xx++)
-                    *cnnvis_tensor_at(&x, probe, c, y, xx) = (float)(probe < H ? y == probe : xx == probe - H);
+                    *cnnvis__tensor_at(&x, probe, c, y, xx) = (float)(probe < H ? y == probe : xx == probe - H);
     }
     r = cnnvis_net_forward(net, &x);
     REQUIRE(r == CNNVIS_OK, "%s: forward: %s", name, cnnvis_last_error());
@@ -557,7 +557,7 @@ static void rf_check(cnnvis_net_desc *d, const char *name, int reported_is_exact
                 for (chan = 0; chan < L->out_c; chan += step) {
                     units++;
                     for (probe = 0; probe < B; probe++) {
-                        int lit = *cnnvis_tensor_at(&L->out, probe, chan, oy, ox) > 0.0f;
+                        int lit = *cnnvis__tensor_at(&L->out, probe, chan, oy, ox) > 0.0f;
                         int expect = probe < H ? has_x && has_y && probe >= ylo && probe <= yhi
                                                : has_y && has_x && probe - H >= xlo && probe - H <= xhi;
                         if (lit != expect && bad++ < 5)
@@ -604,11 +604,11 @@ static void rf_check(cnnvis_net_desc *d, const char *name, int reported_is_exact
                     else if (corner == 6) py = ylo, px = xlo - 1;
                     else py = ylo, px = xhi + 1;
                     if (py < 0 || py >= H || px < 0 || px >= W) continue;
-                    cnnvis_tensor_fill(&one, 0.0f);
-                    for (c = 0; c < C; c++) *cnnvis_tensor_at(&one, 0, c, py, px) = 1.0f;
+                    cnnvis__tensor_fill(&one, 0.0f);
+                    for (c = 0; c < C; c++) *cnnvis__tensor_at(&one, 0, c, py, px) = 1.0f;
                     r = cnnvis_net_forward(net, &one);
                     REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
-                    lit = *cnnvis_tensor_at(&L->out, 0, 0, oy, ox) > 0.0f;
+                    lit = *cnnvis__tensor_at(&L->out, 0, 0, oy, ox) > 0.0f;
                     checks++;
                     if (lit != expect && corner_bad++ < 5)
                         printf("  %s: %s unit (%d, %d): pixel (%d, %d) %s it, expected %s\n", name, L->desc.name, oy, ox, py,
@@ -693,7 +693,7 @@ static void threads_case(cnnvis_net_desc *d, const char *name)
     d->seed = 77;
     for (t = 0; t < 3; t++) {
         d->n_threads = t + 1;
-        r = cnnvis_net_create(d, &nets[t]);
+        r = cnnvis_net_create(&nets[t], d);
         REQUIRE(r == CNNVIS_OK, "%s: create: %s", name, cnnvis_last_error());
         if (nets[t]->n_threads != t + 1) {
             int got = nets[t]->n_threads;
@@ -703,16 +703,16 @@ static void threads_case(cnnvis_net_desc *d, const char *name)
     }
     r = cnnvis_tensor_create(&x, d->max_batch, d->in_c, d->in_h, d->in_w);
     REQUIRE(r == CNNVIS_OK, "tensor");
-    cnnvis_rng_seed(&rng, 500);
+    cnnvis__rng_seed(&rng, 500);
     fill_uniform(x.data, cnnvis_tensor_count(&x), &rng, -1.0f, 1.0f);
-    for (i = 0; i < d->max_batch; i++) labels[i] = (int32_t)cnnvis_rng_below(&rng, (uint32_t)nets[0]->n_classes);
+    for (i = 0; i < d->max_batch; i++) labels[i] = (int32_t)cnnvis__rng_below(&rng, (uint32_t)nets[0]->n_classes);
     for (i = 0; i < nets[0]->n_layers; i++)
         CHECK(nets[0]->layers[i].n_w == 0 ||
                   (memcmp(nets[0]->layers[i].w, nets[1]->layers[i].w, sizeof(float) * nets[0]->layers[i].n_w) == 0 &&
                    memcmp(nets[0]->layers[i].w, nets[2]->layers[i].w, sizeof(float) * nets[0]->layers[i].n_w) == 0),
               "%s: layer %s: the initial weights depend on the thread count", name, nets[0]->layers[i].desc.name);
     /* where the default kernels are the reference ones, the second set would repeat the first */
-    r = cnnvis_net_set_kernels(nets[0], CNNVIS_KERNELS_AUTO);
+    r = cnnvis__net_set_kernels(nets[0], CNNVIS_KERNELS_AUTO);
     REQUIRE(r == CNNVIS_OK, "set_kernels: %s", cnnvis_last_error());
     n_sets = nets[0]->kernels == CNNVIS_KERNELS_REFERENCE ? 1 : 2;
     for (k = 0; k < n_sets; k++)
@@ -723,10 +723,10 @@ static void threads_case(cnnvis_net_desc *d, const char *name)
                 cnnvis_tensor xb = cnnvis_tensor_wrap(x.data, N, d->in_c, d->in_h, d->in_w);
                 for (t = 0; t < 3; t++) {
                     cnnvis_net *net = nets[t];
-                    r = cnnvis_net_set_kernels(net, k ? CNNVIS_KERNELS_AUTO : CNNVIS_KERNELS_REFERENCE);
+                    r = cnnvis__net_set_kernels(net, k ? CNNVIS_KERNELS_AUTO : CNNVIS_KERNELS_REFERENCE);
                     REQUIRE(r == CNNVIS_OK, "set_kernels: %s", cnnvis_last_error());
-                    cnnvis_net_set_training(net, mode);
-                    cnnvis_rng_seed(&net->rng, 1234 + (uint64_t)bi); /* the same dropout masks */
+                    cnnvis__net_set_training(net, mode);
+                    cnnvis__rng_seed(&net->rng, 1234 + (uint64_t)bi); /* the same dropout masks */
                     r = cnnvis_net_forward(net, &xb);
                     REQUIRE(r == CNNVIS_OK, "forward: %s", cnnvis_last_error());
                     r = cnnvis_net_loss(net, labels, NULL);
@@ -740,7 +740,7 @@ static void threads_case(cnnvis_net_desc *d, const char *name)
                     const cnnvis_net *a = nets[0], *b = nets[t];
                     size_t in_bytes = sizeof(float) * (size_t)N * d->in_c * d->in_h * d->in_w;
                     snprintf(ctx, sizeof ctx, "%s [%s, %s, batch %d]: %d threads vs 1", name,
-                             cnnvis_kernels_name(a->kernels), mode ? "training" : "evaluation", N, t + 1);
+                             cnnvis__kernels_name(a->kernels), mode ? "training" : "evaluation", N, t + 1);
                     ok &= same_bytes(&a->loss, &b->loss, sizeof a->loss, "the loss", ctx);
                     ok &= same_bytes(a->probs.data, b->probs.data, sizeof(float) * (size_t)N * a->n_classes, "probs", ctx);
                     ok &= same_bytes(a->dinput.data, b->dinput.data, in_bytes, "dinput", ctx);
@@ -768,7 +768,7 @@ static void threads_case(cnnvis_net_desc *d, const char *name)
                     }
                 }
                 CHECK(ok, "%s [%s, %s, batch %d]: results depend on the number of threads", name,
-                      cnnvis_kernels_name(nets[0]->kernels), mode ? "training" : "evaluation", N);
+                      cnnvis__kernels_name(nets[0]->kernels), mode ? "training" : "evaluation", N);
             }
     printf("  %s: 1, 2, 3 threads x %d kernel set%s x evaluation/training x batches of up to %d compared\n", name,
            n_sets, n_sets > 1 ? "s" : "", batches[threads_batches - 1]);
@@ -792,7 +792,7 @@ static void test_threads(void)
     cnnvis_net_desc_relu(&d, "relu2");
     cnnvis_net_desc_lrn(&d, "norm2", 4, 0.1f, 0.75f, 2.0f);
     cnnvis_net_desc_dropout(&d, "drop", 0.5f);
-    cnnvis_net_desc_flatten(&d, "flat");
+    cnnvis__net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc", 7);
     threads_case(&d, "conv11/4-relu-lrn-pool-conv(g3)-relu-lrn-drop-flatten-fc");
 }

@@ -284,12 +284,12 @@ static void measure_here(analysis a, int n, int rss, mem_report *rep)
     double hwm_before = 0, start;
     memset(rep, 0, sizeof *rep);
     describe(&d);
-    r = cnnvis_net_create(&d, &net);
+    r = cnnvis_net_create(&net, &d);
     if (r == CNNVIS_OK) r = cnnvis_dataset_slice(&ds, &images, 0, n);
     if (r == CNNVIS_OK) { /* pages the net touches first are not the analysis's */
         x = net->input;
         x.n = net->desc.max_batch;
-        r = cnnvis_dataset_batch(&ds, 0, x.n, net, &x, NULL);
+        r = cnnvis__dataset_batch(&ds, 0, x.n, net, &x, NULL);
         if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
     }
     if (r != CNNVIS_OK) {

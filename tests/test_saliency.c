@@ -33,7 +33,7 @@ static void set_stats(cnnvis_net_desc *d)
 static void fill_uniform(float *v, size_t n, cnnvis_rng *rng, float lo, float hi)
 {
     size_t i;
-    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis_rng_uniform(rng);
+    for (i = 0; i < n; i++) v[i] = lo + (hi - lo) * cnnvis__rng_uniform(rng);
 }
 
 static cnnvis_net *create_net(cnnvis_net_desc *d, int max_batch)
@@ -42,7 +42,7 @@ static cnnvis_net *create_net(cnnvis_net_desc *d, int max_batch)
     d->max_batch = max_batch;
     d->n_threads = 2;
     d->seed = 7;
-    if (cnnvis_net_create(d, &net) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, d) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -99,7 +99,7 @@ static cnnvis_net *mixed_net(int with_lrn, int with_dropout, int max_batch)
     cnnvis_net_desc_fc(&d, "fc", 4);
     net = create_net(&d, max_batch);
     if (net) {
-        cnnvis_rng_seed(&rng, 3);
+        cnnvis__rng_seed(&rng, 3);
         randomize_biases(net, &rng, 0.1f);
     }
     return net;
@@ -206,10 +206,10 @@ static void test_gradient_finite_differences(void)
     size_t q, count;
     uint64_t base_piece;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 21);
+    cnnvis__rng_seed(&rng, 21);
     REQUIRE(make_pixels(&p, net, &rng, 0.1f, 0.9f) && make_pixels(&probe, net, &rng, 0, 1), "pixels");
     count = cnnvis_tensor_count(&p);
-    cnnvis_net_set_training(net, 1);
+    cnnvis__net_set_training(net, 1);
     for (cls = 0; cls < 4; cls++) {
         REQUIRE(cnnvis_saliency(&g[cls], net, &p, cls, CNNVIS_SALIENCY_GRADIENT, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(g[cls].n == 1 && g[cls].c == 3 && g[cls].h == 8 && g[cls].w == 8, "shape (%d, %d, %d, %d)", g[cls].n, g[cls].c,
@@ -218,7 +218,7 @@ static void test_gradient_finite_differences(void)
     }
     CHECK(net->training == 1, "cnnvis_saliency did not give the training mode back");
     CHECK(trivial == 0, "%d classes have a gradient below 1e-3 everywhere: the test would prove nothing", trivial);
-    REQUIRE(cnnvis_net_predict(net, &p, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
     base_piece = piece_of(net);
     for (q = 0; q < count; q++) {
         double step;
@@ -226,11 +226,11 @@ static void test_gradient_finite_differences(void)
         memcpy(probe.data, p.data, sizeof(float) * count);
         probe.data[q] = p.data[q] + eps;
         step = probe.data[q];
-        REQUIRE(cnnvis_net_predict(net, &probe, sp, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(sp, NULL, NULL, net, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
         same = piece_of(net) == base_piece;
         probe.data[q] = p.data[q] - eps;
         step -= probe.data[q]; /* the step the floats really took */
-        REQUIRE(cnnvis_net_predict(net, &probe, sm, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(sm, NULL, NULL, net, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
         same = same && piece_of(net) == base_piece;
         stable += same;
         for (cls = 0; cls < 4; cls++) {
@@ -291,7 +291,7 @@ static void test_relu_rules_by_hand(void)
     memset(net->layers[2].b, 0, sizeof(float) * 2);
     REQUIRE(cnnvis_tensor_create(&p, 1, 1, 1, 4) == CNNVIS_OK, "tensor");
     memcpy(p.data, px, sizeof px);
-    REQUIRE(cnnvis_net_predict(net, &p, scores, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(scores, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(fabsf(scores[0] - want_scores[0]) < 1e-6f && fabsf(scores[1] - want_scores[1]) < 1e-6f,
           "scores (%g, %g), by hand (0.4, -1): the net is not the one worked out above", scores[0], scores[1]);
     for (cls = 0; cls < 2; cls++)
@@ -334,7 +334,7 @@ static void test_rules_agree_without_relu(void)
     cnnvis_net_desc_fc(&d, "fc", 3);
     net = create_net(&d, 2);
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 5);
+    cnnvis__rng_seed(&rng, 5);
     randomize_biases(net, &rng, 0.2f);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1) && make_pixels(&probe, net, &rng, 0, 1), "pixels");
     count = cnnvis_tensor_count(&p);
@@ -352,10 +352,10 @@ static void test_rules_agree_without_relu(void)
             memcpy(probe.data, p.data, sizeof(float) * count);
             probe.data[q] += 0.25f;
             step = probe.data[q];
-            REQUIRE(cnnvis_net_predict(net, &probe, sp, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_net_predict(sp, NULL, NULL, net, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
             probe.data[q] -= 0.5f;
             step -= probe.data[q];
-            REQUIRE(cnnvis_net_predict(net, &probe, sm, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_net_predict(sm, NULL, NULL, net, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
             step = fabs(((double)sp[cls] - sm[cls]) / step - a[0].data[q]);
             fd_err = step > fd_err ? step : fd_err;
         }
@@ -424,11 +424,11 @@ static void test_threads_identical(void)
         cnnvis_net_desc_relu(&d, "relu2");
         cnnvis_net_desc_fc(&d, "fc", 4);
         d.max_batch = 8, d.n_threads = t ? 3 : 1, d.seed = 7;
-        REQUIRE(cnnvis_net_create(&d, &net[t]) == CNNVIS_OK, "%s", cnnvis_last_error());
-        cnnvis_rng_seed(&brng, 3);
+        REQUIRE(cnnvis_net_create(&net[t], &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+        cnnvis__rng_seed(&brng, 3);
         randomize_biases(net[t], &brng, 0.1f);
     }
-    cnnvis_rng_seed(&rng, 20);
+    cnnvis__rng_seed(&rng, 20);
     REQUIRE(make_pixels(&p, net[0], &rng, 0, 1), "pixels");
     memset(&sd, 0, sizeof sd);
     sd.smooth_n = 10, sd.ig_steps = 20;
@@ -439,7 +439,7 @@ static void test_threads_identical(void)
         cnnvis_tensor_free(&a[0]), cnnvis_tensor_free(&a[1]);
     }
     for (t = 0; t < 2; t++)
-        REQUIRE(cnnvis_deconv_project(&a[t], net[t], &p, "relu2", 3, CNNVIS_PROJECT_MAP, NULL, NULL) == CNNVIS_OK, "%s",
+        REQUIRE(cnnvis_deconv_project(&a[t], NULL, NULL, net[t], &p, "relu2", 3, CNNVIS_PROJECT_MAP) == CNNVIS_OK, "%s",
                 cnnvis_last_error());
     differ += memcmp(a[0].data, a[1].data, sizeof(float) * cnnvis_tensor_count(&p)) != 0;
     cnnvis_tensor_free(&a[0]), cnnvis_tensor_free(&a[1]);
@@ -476,12 +476,12 @@ static void test_unpooling_switches(void)
         REQUIRE(net, "net");
         L = &net->layers[0];
         plane = (size_t)side * side, oplane = (size_t)L->out_h * L->out_w;
-        cnnvis_rng_seed(&rng, 40 + cfg);
+        cnnvis__rng_seed(&rng, 40 + cfg);
         REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
         REQUIRE(cnnvis_tensor_create(&signal, 1, 2, L->out_h, L->out_w) == CNNVIS_OK, "tensor");
         REQUIRE(cnnvis_tensor_create(&want, 1, 2, side, side) == CNNVIS_OK, "tensor");
         fill_uniform(signal.data, cnnvis_tensor_count(&signal), &rng, -1, 1);
-        REQUIRE(cnnvis_net_predict(net, &p, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (ch = 0; ch < 2; ch++)
             for (oy = 0; oy < L->out_h; oy++)
                 for (ox = 0; ox < L->out_w; ox++) {
@@ -497,7 +497,7 @@ static void test_unpooling_switches(void)
                 }
         CHECK(bad_switch == 0, "%dx%d/%d pad %d: %d switches are not their window's argmax", K, K, S, P, bad_switch);
         for (r = 0; r < 3; r++) {
-            REQUIRE(cnnvis_project_signal(&out, net, 0, &signal, rules[r]) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis__project_signal(&out, net, 0, &signal, rules[r]) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(out.n == 1 && out.c == 2 && out.h == side && out.w == side, "projection (%d, %d, %d, %d)", out.n, out.c, out.h,
                   out.w);
             CHECK(max_abs_diff(out.data, want.data, 2 * plane) <= 1e-6,
@@ -514,7 +514,7 @@ static void test_unpooling_switches(void)
             for (o = 1; o < oplane; o++)
                 if (pooled[o] > pooled[best]) best = o;
             want.data[plane + (size_t)L->switches[oplane + best]] = pooled[best] / std_of(net, 1);
-            REQUIRE(cnnvis_deconv_project(&out, net, &p, "pool", 1, CNNVIS_PROJECT_UNIT_MAX, &by, &bx) == CNNVIS_OK, "%s",
+            REQUIRE(cnnvis_deconv_project(&out, &by, &bx, net, &p, "pool", 1, CNNVIS_PROJECT_UNIT_MAX) == CNNVIS_OK, "%s",
                     cnnvis_last_error());
             CHECK(by == (int)(best / L->out_w) && bx == (int)(best % L->out_w), "kept (%d, %d), the strongest is at (%d, %d)", by,
                   bx, (int)(best / L->out_w), (int)(best % L->out_w));
@@ -522,8 +522,8 @@ static void test_unpooling_switches(void)
             cnnvis_tensor_free(&out);
         }
         /* a constant image: every pooled value ties, and the first position is kept */
-        cnnvis_tensor_fill(&p, 0.7f);
-        REQUIRE(cnnvis_deconv_project(&out, net, &p, "pool", 0, CNNVIS_PROJECT_UNIT_MAX, &by, &bx) == CNNVIS_OK, "%s",
+        cnnvis__tensor_fill(&p, 0.7f);
+        REQUIRE(cnnvis_deconv_project(&out, &by, &bx, net, &p, "pool", 0, CNNVIS_PROJECT_UNIT_MAX) == CNNVIS_OK, "%s",
                 cnnvis_last_error());
         CHECK(by == 0 && bx == 0, "with every value tied, (%d, %d) was kept instead of the first, (0, 0)", by, bx);
         cnnvis_tensor_free(&out);
@@ -549,7 +549,7 @@ static cnnvis_net *deconv_net(void)
     cnnvis_net_desc_fc(&d, "fc", 3);
     net = create_net(&d, 4);
     if (net) {
-        cnnvis_rng_seed(&rng, 8);
+        cnnvis__rng_seed(&rng, 8);
         randomize_biases(net, &rng, 0.1f);
     }
     return net;
@@ -563,7 +563,7 @@ static int deconv_by_hand(float *dst, cnnvis_net *net, const cnnvis_tensor *pixe
     int ch;
     size_t plane = (size_t)net->desc.in_h * net->desc.in_w, q;
     if (cnnvis_tensor_create(&x, 1, pixels->c, pixels->h, pixels->w) != CNNVIS_OK) return 0;
-    if (cnnvis_net_normalize(net, &x, pixels) != CNNVIS_OK || cnnvis_net_forward(net, &x) != CNNVIS_OK ||
+    if (cnnvis_net_normalize(&x, net, pixels) != CNNVIS_OK || cnnvis_net_forward(net, &x) != CNNVIS_OK ||
         cnnvis_net_backward(net, li, signal, CNNVIS_RELU_DECONVNET, 0) != CNNVIS_OK) {
         printf("  by hand: %s\n", cnnvis_last_error());
         cnnvis_tensor_free(&x);
@@ -588,7 +588,7 @@ static void test_deconv_project(void)
     int l, u, y, x, projected = 0;
     size_t count;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 12);
+    cnnvis__rng_seed(&rng, 12);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     count = cnnvis_tensor_count(&p);
     want = (float *)malloc(sizeof(float) * count);
@@ -603,16 +603,16 @@ static void test_deconv_project(void)
             float *map = (float *)malloc(sizeof(float) * plane);
             int inside = 1, ch, iy, ix;
             REQUIRE(map, "out of memory");
-            REQUIRE(cnnvis_net_predict(net, &p, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
             memcpy(map, L->out.data + u * plane, sizeof(float) * plane);
             for (best = 0, q = 1; q < plane; q++)
                 if (map[q] > map[best]) best = q;
 
-            REQUIRE(cnnvis_deconv_project(&out, net, &p, layers[l], u, CNNVIS_PROJECT_UNIT_MAX, &y, &x) == CNNVIS_OK, "%s",
+            REQUIRE(cnnvis_deconv_project(&out, &y, &x, net, &p, layers[l], u, CNNVIS_PROJECT_UNIT_MAX) == CNNVIS_OK, "%s",
                     cnnvis_last_error());
             CHECK(y == (int)(best / L->out_w) && x == (int)(best % L->out_w), "%s unit %d: kept (%d, %d), the argmax is (%d, %d)",
                   layers[l], u, y, x, (int)(best / L->out_w), (int)(best % L->out_w));
-            cnnvis_tensor_fill(&signal, 0);
+            cnnvis__tensor_fill(&signal, 0);
             signal.data[u * plane + best] = map[best];
             REQUIRE(deconv_by_hand(want, net, &p, li, &signal), "by hand");
             CHECK(max_abs_diff(out.data, want, count) <= 1e-6 * (1 + max_abs(want, count)),
@@ -629,10 +629,10 @@ static void test_deconv_project(void)
             CHECK(inside, "%s unit %d: the projection reaches outside the unit's receptive field", layers[l], u);
             cnnvis_tensor_free(&out);
 
-            REQUIRE(cnnvis_deconv_project(&out, net, &p, layers[l], u, CNNVIS_PROJECT_MAP, &y, &x) == CNNVIS_OK, "%s",
+            REQUIRE(cnnvis_deconv_project(&out, &y, &x, net, &p, layers[l], u, CNNVIS_PROJECT_MAP) == CNNVIS_OK, "%s",
                     cnnvis_last_error());
             CHECK(y == -1 && x == -1, "MAP reported (%d, %d), expected (-1, -1)", y, x);
-            cnnvis_tensor_fill(&signal, 0);
+            cnnvis__tensor_fill(&signal, 0);
             memcpy(signal.data + u * plane, map, sizeof(float) * plane);
             REQUIRE(deconv_by_hand(want, net, &p, li, &signal), "by hand");
             CHECK(max_abs_diff(out.data, want, count) <= 1e-6 * (1 + max_abs(want, count)),
@@ -665,7 +665,7 @@ static void test_rf_crop(void)
     int g, k, ch, i, j;
     REQUIRE(net, "net");
     REQUIRE(cnnvis_tensor_create(&map, 1, 3, 10, 10) == CNNVIS_OK, "tensor");
-    cnnvis_rng_seed(&rng, 13);
+    cnnvis__rng_seed(&rng, 13);
     fill_uniform(map.data, cnnvis_tensor_count(&map), &rng, 0.5f, 1.5f); /* never 0, so a zero means "outside" */
     for (g = 0; g < (int)(sizeof geometry / sizeof geometry[0]); g++) {
         int li = cnnvis_net_find(net, geometry[g].layer);
@@ -710,7 +710,7 @@ static void test_integrated_gradients(void)
     int base, cls;
     size_t count, q;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 30);
+    cnnvis__rng_seed(&rng, 30);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1) && make_pixels(&b, net, &rng, 0.3f, 0.7f), "pixels");
     REQUIRE(cnnvis_tensor_create(&black, 1, 3, 8, 8) == CNNVIS_OK, "tensor");
     count = cnnvis_tensor_count(&p);
@@ -719,12 +719,12 @@ static void test_integrated_gradients(void)
         float sx[4], sb[4];
         double best = -1, sum, delta, total = 0;
         int pick = 0;
-        REQUIRE(cnnvis_net_predict(net, &p, sx, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_net_predict(net, base ? &b : &black, sb, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(sx, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(sb, NULL, NULL, net, base ? &b : &black) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (cls = 0; cls < 4; cls++) /* the class that changes most: 1% of it is a real bound */
             if (fabs((double)sx[cls] - sb[cls]) > best) best = fabs((double)sx[cls] - sb[cls]), pick = cls;
         CHECK(best > 0.1, "baseline %d: no class score changes by more than %g", base, best);
-        REQUIRE(cnnvis_integrated_gradients(&out, net, &p, baseline, pick, 200, &sum, &delta) == CNNVIS_OK, "%s",
+        REQUIRE(cnnvis__integrated_gradients(&out, net, &p, baseline, pick, 200, &sum, &delta) == CNNVIS_OK, "%s",
                 cnnvis_last_error());
         for (q = 0; q < count; q++) total += out.data[q];
         CHECK(fabs(delta - ((double)sx[pick] - sb[pick])) <= 1e-5 * (1 + fabs(delta)),
@@ -740,7 +740,7 @@ static void test_integrated_gradients(void)
             sd.ig_steps = 200, sd.ig_baseline = baseline;
             REQUIRE(cnnvis_saliency(&via, net, &p, pick, CNNVIS_SALIENCY_INTEGRATED, &sd) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(memcmp(via.data, out.data, sizeof(float) * count) == 0,
-                  "baseline %d: cnnvis_saliency(INTEGRATED) differs from cnnvis_integrated_gradients", base);
+                  "baseline %d: cnnvis_saliency(INTEGRATED) differs from cnnvis__integrated_gradients", base);
             cnnvis_tensor_free(&via);
         }
         cnnvis_tensor_free(&out);
@@ -761,7 +761,7 @@ static void test_integrated_gradients(void)
             cnnvis_tensor_free(&g);
         }
         for (q = 0; q < count; q++) mine[q] *= (p.data[q] - b.data[q]) / 3.0f;
-        REQUIRE(cnnvis_integrated_gradients(&out, net, &p, &b, 1, 3, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__integrated_gradients(&out, net, &p, &b, 1, 3, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         scale = max_abs(mine, count);
         CHECK(scale > 1e-3 && max_abs_diff(out.data, mine, count) <= 1e-5 * scale,
               "3 steps: %g from (x - b) times the mean gradient at the 3 midpoints (largest %g)",
@@ -770,7 +770,7 @@ static void test_integrated_gradients(void)
         free(mine);
     }
     /* from the image itself: nothing to attribute */
-    REQUIRE(cnnvis_integrated_gradients(&out, net, &p, &p, 0, 16, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis__integrated_gradients(&out, net, &p, &p, 0, 16, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(max_abs(out.data, count) == 0, "baseline = image: attributions up to %g", max_abs(out.data, count));
     cnnvis_tensor_free(&out);
     cnnvis_tensor_free(&p), cnnvis_tensor_free(&b), cnnvis_tensor_free(&black);
@@ -793,7 +793,7 @@ static cnnvis_net *cam_net(void)
     cnnvis_net_desc_fc(&d, "fc", 4);
     net = create_net(&d, 4);
     if (net) {
-        cnnvis_rng_seed(&rng, 9);
+        cnnvis__rng_seed(&rng, 9);
         randomize_biases(net, &rng, 0.1f);
     }
     return net;
@@ -814,7 +814,7 @@ static int gradcam_by_hand(float *cam, cnnvis_net *net, const cnnvis_tensor *pix
         return 0;
     }
     onehot.data[cls] = 1;
-    ok = cnnvis_net_normalize(net, &x, pixels) == CNNVIS_OK && cnnvis_net_forward(net, &x) == CNNVIS_OK &&
+    ok = cnnvis_net_normalize(&x, net, pixels) == CNNVIS_OK && cnnvis_net_forward(net, &x) == CNNVIS_OK &&
          cnnvis_net_backward(net, net->n_layers - 1, &onehot, CNNVIS_RELU_BACKPROP, 0) == CNNVIS_OK;
     if (ok) {
         double *sum = (double *)calloc(plane, sizeof(double));
@@ -844,21 +844,21 @@ static void test_gradcam(void)
     float want[144], mine[144];
     int l, cls, positive = 0, negative = 0;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 14);
+    cnnvis__rng_seed(&rng, 14);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     for (l = 0; l < 3; l++) {
         int li = layers[l] ? cnnvis_net_find(net, layers[l]) : cnnvis_net_find(net, "relu2");
         const cnnvis_layer *L = &net->layers[li];
         size_t plane = (size_t)L->out_h * L->out_w;
         for (cls = 0; cls < 4; cls++) {
-            REQUIRE(cnnvis_gradcam(&cam, net, &p, cls, layers[l]) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis__gradcam(&cam, net, &p, cls, layers[l]) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(cam.n == 1 && cam.c == 1 && cam.h == L->out_h && cam.w == L->out_w, "%s: cam (%d, %d, %d, %d), layer %dx%d",
                   L->desc.name, cam.n, cam.c, cam.h, cam.w, L->out_h, L->out_w);
             REQUIRE(cam.h == L->out_h && cam.w == L->out_w, "shape");
             REQUIRE(gradcam_by_hand(want, net, &p, cls, li, &negative), "by hand");
             {
                 float lo, hi;
-                cnnvis_tensor_minmax(&cam, &lo, &hi);
+                cnnvis__tensor_minmax(&cam, &lo, &hi);
                 CHECK(lo >= 0, "%s class %d: Grad-CAM has %g < 0", L->desc.name, cls, lo);
                 positive += hi > 0;
             }
@@ -876,13 +876,13 @@ static void test_gradcam(void)
         float lo, hi;
         size_t q;
         int ch, bad = 0;
-        REQUIRE(cnnvis_gradcam(&cam, net, &p, cls, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__gradcam(&cam, net, &p, cls, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         REQUIRE(cnnvis_saliency(&up, net, &p, cls, CNNVIS_SALIENCY_GRADCAM, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(up.n == 1 && up.c == 1 && up.h == 12 && up.w == 12, "upsampled (%d, %d, %d, %d)", up.n, up.c, up.h, up.w);
         upsample_bilinear(mine, 12, 12, cam.data, cam.w, cam.h);
         CHECK(max_abs_diff(up.data, mine, 144) <= 1e-6 * (1 + max_abs(mine, 144)),
               "class %d: the upsampled map is %g from the layer's map resized bilinearly", cls, max_abs_diff(up.data, mine, 144));
-        cnnvis_tensor_minmax(&up, &lo, &hi);
+        cnnvis__tensor_minmax(&up, &lo, &hi);
         CHECK(lo >= 0, "class %d: the upsampled Grad-CAM has %g < 0", cls, lo);
         REQUIRE(cnnvis_saliency(&guided, net, &p, cls, CNNVIS_SALIENCY_GUIDED, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         REQUIRE(cnnvis_saliency(&gg, net, &p, cls, CNNVIS_SALIENCY_GUIDED_GRADCAM, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -924,7 +924,7 @@ static void test_input_invariance(void)
     for (i = 0; i < 3; i++) d.mean[i] += shift[i];
     c = create_net(&d, 2);
     REQUIRE(a && b && c, "nets");
-    cnnvis_rng_seed(&rng, 15);
+    cnnvis__rng_seed(&rng, 15);
     randomize_biases(a, &rng, 0.2f);
     for (i = 0; i < a->n_layers; i++)
         if (a->layers[i].n_w) {
@@ -942,8 +942,8 @@ static void test_input_invariance(void)
     REQUIRE(make_pixels(&p, a, &rng, 0.2f, 0.7f) && make_pixels(&ps, a, &rng, 0, 1), "pixels");
     count = cnnvis_tensor_count(&p);
     for (q = 0; q < count; q++) ps.data[q] = p.data[q] + shift[q / 64];
-    REQUIRE(cnnvis_net_predict(a, &p, sa, NULL) == CNNVIS_OK && cnnvis_net_predict(b, &ps, sb, NULL) == CNNVIS_OK &&
-                cnnvis_net_predict(c, &ps, sc, NULL) == CNNVIS_OK,
+    REQUIRE(cnnvis_net_predict(sa, NULL, NULL, a, &p) == CNNVIS_OK && cnnvis_net_predict(sb, NULL, NULL, b, &ps) == CNNVIS_OK &&
+                cnnvis_net_predict(sc, NULL, NULL, c, &ps) == CNNVIS_OK,
             "%s", cnnvis_last_error());
     for (cls = 0; cls < 3; cls++)
         CHECK(fabsf(sa[cls] - sb[cls]) <= 1e-4f * (1 + fabsf(sa[cls])),
@@ -996,7 +996,7 @@ static cnnvis_net *small_net(void)
     cnnvis_net_desc_fc(&d, "fc", 3);
     net = create_net(&d, 4);
     if (net) {
-        cnnvis_rng_seed(&rng, 16);
+        cnnvis__rng_seed(&rng, 16);
         randomize_biases(net, &rng, 0.2f);
     }
     return net;
@@ -1014,7 +1014,7 @@ static int occlusion_by_hand(float *heat, cnnvis_net *net, const cnnvis_tensor *
     int *cover = (int *)calloc(plane, sizeof(int)), ok;
     cnnvis_tensor o;
     memset(&o, 0, sizeof o);
-    ok = sum && cover && cnnvis_tensor_create(&o, 1, C, H, W) == CNNVIS_OK && cnnvis_net_predict(net, p, NULL, probs) == CNNVIS_OK;
+    ok = sum && cover && cnnvis_tensor_create(&o, 1, C, H, W) == CNNVIS_OK && cnnvis_net_predict(NULL, probs, NULL, net, p) == CNNVIS_OK;
     base = ok ? probs[cls] : 0.0f;
     for (y0 = 0; ok && y0 < H; y0 += stride)
         for (x0 = 0; ok && x0 < W; x0 += stride) {
@@ -1022,7 +1022,7 @@ static int occlusion_by_hand(float *heat, cnnvis_net *net, const cnnvis_tensor *
             for (ch = 0; ch < C; ch++)
                 for (y = y0; y < y0 + size && y < H; y++)
                     for (x = x0; x < x0 + size && x < W; x++) o.data[ch * plane + (size_t)y * W + x] = value;
-            ok = cnnvis_net_predict(net, &o, NULL, probs) == CNNVIS_OK;
+            ok = cnnvis_net_predict(NULL, probs, NULL, net, &o) == CNNVIS_OK;
             for (y = y0; ok && y < y0 + size && y < H; y++)
                 for (x = x0; x < x0 + size && x < W; x++) sum[y * W + x] += (double)base - probs[cls], cover[y * W + x]++;
         }
@@ -1045,7 +1045,7 @@ static void test_occlusion(void)
     float want[36];
     int k, cls, moved = 0;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 17);
+    cnnvis__rng_seed(&rng, 17);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     memset(&sd, 0, sizeof sd);
     sd.occlusion_size = -1;
@@ -1090,7 +1090,7 @@ static void test_smoothgrad(void)
     size_t count;
     int n;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 18);
+    cnnvis__rng_seed(&rng, 18);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     count = cnnvis_tensor_count(&p);
     REQUIRE(cnnvis_saliency(&g, net, &p, 2, CNNVIS_SALIENCY_GRADIENT, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -1153,7 +1153,7 @@ static void test_saliency_map(void)
           map.data[1], map.data[2], map.data[3], map.data[4], map.data[5]);
     cnnvis_tensor_free(&map), cnnvis_tensor_free(&t);
 
-    cnnvis_rng_seed(&rng, 19);
+    cnnvis__rng_seed(&rng, 19);
     REQUIRE(make_pixels(&t, net, &rng, 0, 1), "pixels");
     REQUIRE(cnnvis_saliency(&attr, net, &t, 0, CNNVIS_SALIENCY_GRADIENT, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(cnnvis_saliency_map(&map, &attr) == CNNVIS_OK, "%s", cnnvis_last_error());
@@ -1186,7 +1186,7 @@ static double total_variation(const cnnvis_tensor *t)
     for (ch = 0; ch < t->c; ch++)
         for (y = 0; y < t->h; y++)
             for (x = 0; x < t->w; x++) {
-                const float *v = cnnvis_tensor_at(t, 0, ch, y, x);
+                const float *v = cnnvis__tensor_at(t, 0, ch, y, x);
                 if (x + 1 < t->w) sum += fabs((double)v[1] - v[0]);
                 if (y + 1 < t->h) sum += fabs((double)v[t->w] - v[0]);
             }
@@ -1209,11 +1209,11 @@ static void test_class_model(void)
     size_t centre;
     REQUIRE(net, "net");
     REQUIRE(mean_image(&mean, net), "tensor");
-    REQUIRE(cnnvis_net_predict(net, &mean, s_mean, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(s_mean, NULL, NULL, net, &mean) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (cls = 0; cls < 4; cls += 3) {
-        REQUIRE(cnnvis_class_model(&img, net, cls, NULL, &score) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_class_model(&img, &score, net, cls, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(img.n == 1 && img.c == 3 && img.h == 8 && img.w == 8, "image (%d, %d, %d, %d)", img.n, img.c, img.h, img.w);
-        REQUIRE(cnnvis_net_predict(net, &img, s_img, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(s_img, NULL, NULL, net, &img) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(fabsf(score - s_img[cls]) <= 1e-4f * (1 + fabsf(score)), "class %d: reported %g, S_c of the returned pixels %g", cls,
               score, s_img[cls]);
         CHECK(score > s_mean[cls] + 5.0f, "class %d: S_c %g after ascent, %g at the mean image", cls, score, s_mean[cls]);
@@ -1224,13 +1224,13 @@ static void test_class_model(void)
     li = cnnvis_net_find(net, "conv2");
     REQUIRE(li >= 0, "conv2");
     centre = ((size_t)2 * net->layers[li].out_h + net->layers[li].out_h / 2) * net->layers[li].out_w + net->layers[li].out_w / 2;
-    REQUIRE(cnnvis_net_predict(net, &mean, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &mean) == CNNVIS_OK, "%s", cnnvis_last_error());
     {
         float before = net->layers[li].out.data[centre], after;
         memset(&cd, 0, sizeof cd);
         cd.layer = "conv2", cd.unit = 2, cd.steps = 100;
-        REQUIRE(cnnvis_class_model(&img, net, 0, &cd, &score) == CNNVIS_OK, "%s", cnnvis_last_error());
-        REQUIRE(cnnvis_net_predict(net, &img, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_class_model(&img, &score, net, 0, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &img) == CNNVIS_OK, "%s", cnnvis_last_error());
         after = net->layers[li].out.data[centre];
         CHECK(fabsf(score - after) <= 1e-4f * (1 + fabsf(after)), "conv2 unit 2: reported %g, its activation at the pixels %g",
               score, after);
@@ -1240,9 +1240,9 @@ static void test_class_model(void)
     /* the last layer as a layer: the same objective, the same seed, the same image */
     memset(&cd, 0, sizeof cd);
     cd.steps = 30;
-    REQUIRE(cnnvis_class_model(&img, net, 1, &cd, &score) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_class_model(&img, &score, net, 1, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     cd.layer = "fc", cd.unit = 1;
-    REQUIRE(cnnvis_class_model(&img2, net, 0, &cd, &score2) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_class_model(&img2, &score2, net, 0, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(score == score2 && memcmp(img.data, img2.data, sizeof(float) * 192) == 0,
           "class 1 and layer fc unit 1 differ (scores %g, %g)", score, score2);
     /* the smoothing regularisers make a smoother image than plain ascent */
@@ -1250,23 +1250,23 @@ static void test_class_model(void)
         double plain, smooth;
         cnnvis_tensor_free(&img2);
         cd.layer = NULL, cd.steps = 100;
-        REQUIRE(cnnvis_class_model(&img2, net, 1, &cd, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_class_model(&img2, NULL, net, 1, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
         plain = total_variation(&img2);
         cnnvis_tensor_free(&img2);
         cd.tv = 0.5f;
-        REQUIRE(cnnvis_class_model(&img2, net, 1, &cd, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_class_model(&img2, NULL, net, 1, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
         smooth = total_variation(&img2);
         CHECK(smooth < plain / 2, "tv 0.5: total variation %g, without %g", smooth, plain);
         cnnvis_tensor_free(&img2);
         cd.tv = 0, cd.blur_every = 1, cd.blur_sigma = 1;
-        REQUIRE(cnnvis_class_model(&img2, net, 1, &cd, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_class_model(&img2, NULL, net, 1, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
         smooth = total_variation(&img2);
         CHECK(smooth < plain / 2, "blur every step: total variation %g, without %g", smooth, plain);
         cd.blur_every = 0;
     }
     cnnvis_tensor_free(&img), cnnvis_tensor_free(&img2);
     cd.layer = NULL, cd.clip_norm = 50;
-    REQUIRE(cnnvis_class_model(&img, net, 2, &cd, &score) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_class_model(&img, &score, net, 2, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     {
         int at_mean = 0, q, ch;
         for (q = 0; q < 64; q++) {
@@ -1286,7 +1286,7 @@ static double dream_objective(cnnvis_net *net, const cnnvis_tensor *p, int chann
     const cnnvis_layer *L = &net->layers[cnnvis_net_find(net, "relu2")];
     size_t plane = (size_t)L->out_h * L->out_w, q;
     double sum = 0;
-    if (cnnvis_net_predict(net, p, NULL, NULL) != CNNVIS_OK) return -1;
+    if (cnnvis_net_predict(NULL, NULL, NULL, net, p) != CNNVIS_OK) return -1;
     for (q = 0; q < plane * L->out_c; q++)
         if (channel < 0 || (int)(q / plane) == channel) sum += 0.5 * L->out.data[q] * L->out.data[q];
     return sum;
@@ -1304,7 +1304,7 @@ static void test_deepdream(void)
     cnnvis_rng rng;
     int s;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 22);
+    cnnvis__rng_seed(&rng, 22);
     for (s = 0; s < 4; s++) {
         cnnvis_tensor img, orig;
         double before = -1, after = -1;
@@ -1316,9 +1316,9 @@ static void test_deepdream(void)
         memcpy(orig.data, img.data, sizeof(float) * cnnvis_tensor_count(&img));
         memset(&dd, 0, sizeof dd);
         dd.octaves = 2, dd.steps = 8, dd.one_channel = sizes[s][2] >= 0, dd.channel = sizes[s][2];
-        REQUIRE(cnnvis_deepdream(&img, net, &dd, &before, &after) == CNNVIS_OK, "%dx%d: %s", sizes[s][0], sizes[s][1],
+        REQUIRE(cnnvis_deepdream(&img, &before, &after, net, &dd) == CNNVIS_OK, "%dx%d: %s", sizes[s][0], sizes[s][1],
                 cnnvis_last_error());
-        cnnvis_tensor_minmax(&img, &lo, &hi);
+        cnnvis__tensor_minmax(&img, &lo, &hi);
         CHECK(lo >= 0 && hi <= 1, "%dx%d: pixels in [%g, %g]", sizes[s][0], sizes[s][1], lo, hi);
         CHECK(before > 0 && after > before, "%dx%d: objective %g before, %g after", sizes[s][0], sizes[s][1], before, after);
         CHECK(memcmp(img.data, orig.data, sizeof(float) * cnnvis_tensor_count(&img)) != 0, "%dx%d: the image did not change",
@@ -1334,8 +1334,8 @@ static void test_deepdream(void)
     {
         cnnvis_tensor small;
         REQUIRE(cnnvis_tensor_create(&small, 1, 3, 7, 12) == CNNVIS_OK, "tensor");
-        cnnvis_tensor_fill(&small, 0.5f);
-        expect_arg_error(cnnvis_deepdream(&small, net, NULL, NULL, NULL), "deepdream(7x12 < 8x8)", "pixels");
+        cnnvis__tensor_fill(&small, 0.5f);
+        expect_arg_error(cnnvis_deepdream(&small, NULL, NULL, net, NULL), "deepdream(7x12 < 8x8)", "pixels");
         cnnvis_tensor_free(&small);
     }
     cnnvis_net_free(net);
@@ -1352,9 +1352,9 @@ static void test_tsne(void)
     cnnvis_rng rng;
     int i, j, k, wrong = 0, finite = 1;
     REQUIRE(x, "out of memory");
-    cnnvis_rng_seed(&rng, 23);
+    cnnvis__rng_seed(&rng, 23);
     for (i = 0; i < N; i++)
-        for (k = 0; k < DIM; k++) x[i * DIM + k] = cnnvis_rng_normal(&rng) + (k == i % 3 ? 10.0f : 0.0f);
+        for (k = 0; k < DIM; k++) x[i * DIM + k] = cnnvis__rng_normal(&rng) + (k == i % 3 ? 10.0f : 0.0f);
     REQUIRE(cnnvis_tsne(y, x, N, DIM, 10, 0, 4) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (i = 0; i < N; i++) {
         int nearest = -1;
@@ -1392,17 +1392,17 @@ static void test_spearman(void)
         b[i] = a[i] * a[i] * a[i] + 7.0f;       /* monotone, not linear */
         r[i] = -expf(a[i] / 10.0f);
     }
-    rho = cnnvis_spearman(a, b, 50);
+    rho = cnnvis__spearman(a, b, 50);
     CHECK(fabs(rho - 1) < 1e-12, "a monotone transform: rho %.15g, expected 1", rho);
-    rho = cnnvis_spearman(a, r, 50);
+    rho = cnnvis__spearman(a, r, 50);
     CHECK(fabs(rho + 1) < 1e-12, "a decreasing transform: rho %.15g, expected -1", rho);
-    rho = cnnvis_spearman(t1a, t1b, 4);
+    rho = cnnvis__spearman(t1a, t1b, 4);
     CHECK(fabs(rho - 3 / sqrt(10.0)) < 1e-12, "with a tie: rho %.15g, by hand %.15g", rho, 3 / sqrt(10.0));
-    rho = cnnvis_spearman(t2a, t2b, 5);
+    rho = cnnvis__spearman(t2a, t2b, 5);
     CHECK(fabs(rho - 2 / sqrt(95.0)) < 1e-12, "(3 1 4 1 5) vs (9 2 6 5 3): rho %.15g, by hand %.15g", rho, 2 / sqrt(95.0));
-    rho = cnnvis_spearman(t2b, t2a, 5);
+    rho = cnnvis__spearman(t2b, t2a, 5);
     CHECK(fabs(rho - 2 / sqrt(95.0)) < 1e-12, "rho is not symmetric: %.15g", rho);
-    rho = cnnvis_spearman(flat, t2a, 5);
+    rho = cnnvis__spearman(flat, t2a, 5);
     CHECK(rho == 0, "a constant array: rho %g, documented 0", rho);
 }
 
@@ -1460,7 +1460,7 @@ static int make_dataset(cnnvis_dataset *ds, int n, int c, int h, int w, cnnvis_r
     ds->labels = (int32_t *)calloc((size_t)n, sizeof(int32_t));
     if (!ds->px || !ds->labels) return 0;
     ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = 3;
-    for (i = 0; i < (size_t)n * c * h * w; i++) ds->px[i] = (unsigned char)cnnvis_rng_below(rng, 256);
+    for (i = 0; i < (size_t)n * c * h * w; i++) ds->px[i] = (unsigned char)cnnvis__rng_below(rng, 256);
     for (i = 0; i < (size_t)n; i++) ds->labels[i] = (int32_t)(i % 3);
     return 1;
 }
@@ -1498,7 +1498,7 @@ static void test_pictures(void)
     float y[24];
     int images[12], i;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 24);
+    cnnvis__rng_seed(&rng, 24);
     REQUIRE(make_dataset(&ds, 12, 3, 8, 8, &rng), "out of memory");
     memset(&td, 0, sizeof td);
     td.k = 3;
@@ -1535,7 +1535,7 @@ static void test_net_codes(void)
     int li, i, bad = 0;
     size_t units;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 25);
+    cnnvis__rng_seed(&rng, 25);
     REQUIRE(make_dataset(&ds, 8, 3, 8, 8, &rng), "out of memory");
     li = cnnvis_net_find(net, "relu2");
     units = (size_t)net->layers[li].out_c * net->layers[li].out_h * net->layers[li].out_w;
@@ -1545,7 +1545,7 @@ static void test_net_codes(void)
     for (i = 0; i < 5; i++) {
         cnnvis_tensor x;
         REQUIRE(cnnvis_tensor_create(&x, 1, 3, 8, 8) == CNNVIS_OK, "tensor");
-        REQUIRE(cnnvis_dataset_batch(&ds, 2 + i, 1, net, &x, NULL) == CNNVIS_OK && cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s",
+        REQUIRE(cnnvis__dataset_batch(&ds, 2 + i, 1, net, &x, NULL) == CNNVIS_OK && cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s",
                 cnnvis_last_error());
         bad += memcmp(codes + i * units, net->layers[li].out.data, sizeof(float) * units) != 0;
         cnnvis_tensor_free(&x);
@@ -1570,25 +1570,25 @@ static void test_bad_layer_name(void)
     cnnvis_rng rng;
     float codes[64];
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 26);
+    cnnvis__rng_seed(&rng, 26);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1) && make_pixels(&img, net, &rng, 0, 1), "pixels");
     REQUIRE(make_dataset(&ds, 2, 3, 8, 8, &rng), "out of memory");
-    expect_arg_error(cnnvis_deconv_project(&out, net, &p, "conv9", 0, CNNVIS_PROJECT_UNIT_MAX, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &p, "conv9", 0, CNNVIS_PROJECT_UNIT_MAX),
                      "deconv_project(\"conv9\")", "layer|conv9");
     CHECK(out.data == NULL, "out is not zeroed after a failure");
-    expect_arg_error(cnnvis_deconv_project(&out, net, &p, NULL, 0, CNNVIS_PROJECT_UNIT_MAX, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &p, NULL, 0, CNNVIS_PROJECT_UNIT_MAX),
                      "deconv_project(layer NULL)", "layer");
-    expect_arg_error(cnnvis_gradcam(&out, net, &p, 0, "conv9"), "gradcam(\"conv9\")", "layer|conv9");
+    expect_arg_error(cnnvis__gradcam(&out, net, &p, 0, "conv9"), "gradcam(\"conv9\")", "layer|conv9");
     memset(&sd, 0, sizeof sd);
     sd.cam_layer = "conv9";
     expect_arg_error(cnnvis_saliency(&out, net, &p, 0, CNNVIS_SALIENCY_GRADCAM, &sd), "saliency(cam_layer \"conv9\")",
                      "layer|cam_layer|conv9");
     memset(&cd, 0, sizeof cd);
     cd.layer = "conv9";
-    expect_arg_error(cnnvis_class_model(&out, net, 0, &cd, NULL), "class_model(layer \"conv9\")", "layer|conv9");
+    expect_arg_error(cnnvis_class_model(&out, NULL, net, 0, &cd), "class_model(layer \"conv9\")", "layer|conv9");
     memset(&dd, 0, sizeof dd);
     dd.layer = "conv9";
-    expect_arg_error(cnnvis_deepdream(&img, net, &dd, NULL, NULL), "deepdream(layer \"conv9\")", "layer|conv9");
+    expect_arg_error(cnnvis_deepdream(&img, NULL, NULL, net, &dd), "deepdream(layer \"conv9\")", "layer|conv9");
     expect_arg_error(cnnvis_net_codes(codes, net, "conv9", &ds, 0, 1), "net_codes(\"conv9\")", "layer|conv9");
     dataset_release(&ds);
     cnnvis_tensor_free(&p), cnnvis_tensor_free(&img);
@@ -1603,20 +1603,20 @@ static void test_bad_unit(void)
     cnnvis_rng rng;
     int li;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 27);
+    cnnvis__rng_seed(&rng, 27);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     li = cnnvis_net_find(net, "conv2");
-    expect_arg_error(cnnvis_deconv_project(&out, net, &p, "conv2", 6, CNNVIS_PROJECT_UNIT_MAX, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &p, "conv2", 6, CNNVIS_PROJECT_UNIT_MAX),
                      "deconv_project(unit 6 of 6)", "unit");
-    expect_arg_error(cnnvis_deconv_project(&out, net, &p, "conv2", -1, CNNVIS_PROJECT_MAP, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &p, "conv2", -1, CNNVIS_PROJECT_MAP),
                      "deconv_project(unit -1)", "unit");
-    expect_arg_error(cnnvis_deconv_project(&out, net, &p, "conv2", 0, (cnnvis_project_mode)7, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &p, "conv2", 0, (cnnvis_project_mode)7),
                      "deconv_project(mode 7)", "mode");
     memset(&cd, 0, sizeof cd);
     cd.layer = "conv2", cd.unit = 6;
-    expect_arg_error(cnnvis_class_model(&out, net, 0, &cd, NULL), "class_model(unit 6 of 6)", "unit");
+    expect_arg_error(cnnvis_class_model(&out, NULL, net, 0, &cd), "class_model(unit 6 of 6)", "unit");
     cd.unit = -1;
-    expect_arg_error(cnnvis_class_model(&out, net, 0, &cd, NULL), "class_model(unit -1)", "unit");
+    expect_arg_error(cnnvis_class_model(&out, NULL, net, 0, &cd), "class_model(unit -1)", "unit");
     REQUIRE(cnnvis_tensor_create(&map, 1, 3, 8, 8) == CNNVIS_OK, "tensor");
     expect_arg_error(cnnvis_rf_crop(&out, net, li, &map, 4, 0), "rf_crop(y 4 of 4)", "y|position");
     expect_arg_error(cnnvis_rf_crop(&out, net, li, &map, 0, -1), "rf_crop(x -1)", "x|position");
@@ -1635,7 +1635,7 @@ static void test_bad_class(void)
     cnnvis_rng rng;
     int k;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 28);
+    cnnvis__rng_seed(&rng, 28);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     for (k = 0; k < 2; k++) {
         char call[64];
@@ -1644,10 +1644,10 @@ static void test_bad_class(void)
             snprintf(call, sizeof call, "saliency(%s, class %d of 4)", cnnvis_saliency_name((cnnvis_saliency_method)m), classes[k]);
             expect_arg_error(cnnvis_saliency(&out, net, &p, classes[k], (cnnvis_saliency_method)m, NULL), call, "class");
         }
-        expect_arg_error(cnnvis_gradcam(&out, net, &p, classes[k], NULL), "gradcam(bad class)", "class");
-        expect_arg_error(cnnvis_integrated_gradients(&out, net, &p, NULL, classes[k], 4, NULL, NULL),
+        expect_arg_error(cnnvis__gradcam(&out, net, &p, classes[k], NULL), "gradcam(bad class)", "class");
+        expect_arg_error(cnnvis__integrated_gradients(&out, net, &p, NULL, classes[k], 4, NULL, NULL),
                          "integrated_gradients(bad class)", "class");
-        expect_arg_error(cnnvis_class_model(&out, net, classes[k], NULL, NULL), "class_model(bad class)", "class");
+        expect_arg_error(cnnvis_class_model(&out, NULL, net, classes[k], NULL), "class_model(bad class)", "class");
     }
     expect_arg_error(cnnvis_saliency(&out, net, &p, 0, CNNVIS_SALIENCY_COUNT, NULL), "saliency(method COUNT)", "method");
     cnnvis_tensor_free(&p);
@@ -1663,19 +1663,19 @@ static void test_bad_pixels(void)
     float scores[4];
     int s;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 29);
+    cnnvis__rng_seed(&rng, 29);
     REQUIRE(make_pixels(&good, net, &rng, 0, 1), "pixels");
     for (s = 0; s < 4; s++) {
         char what[32];
         REQUIRE(cnnvis_tensor_create(&bad, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]) == CNNVIS_OK, "tensor");
-        cnnvis_tensor_fill(&bad, 0.5f);
+        cnnvis__tensor_fill(&bad, 0.5f);
         snprintf(what, sizeof what, "(%d, %d, %d, %d)", shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]);
         expect_arg_error(cnnvis_saliency(&out, net, &bad, 0, CNNVIS_SALIENCY_GRADIENT, NULL), what, "pixels");
-        expect_arg_error(cnnvis_net_predict(net, &bad, scores, NULL), what, "pixels");
-        expect_arg_error(cnnvis_deconv_project(&out, net, &bad, "conv1", 0, CNNVIS_PROJECT_MAP, NULL, NULL), what, "pixels");
-        expect_arg_error(cnnvis_gradcam(&out, net, &bad, 0, NULL), what, "pixels");
-        expect_arg_error(cnnvis_integrated_gradients(&out, net, &bad, NULL, 0, 4, NULL, NULL), what, "pixels");
-        expect_arg_error(cnnvis_integrated_gradients(&out, net, &good, &bad, 0, 4, NULL, NULL), what, "baseline");
+        expect_arg_error(cnnvis_net_predict(scores, NULL, NULL, net, &bad), what, "pixels");
+        expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, &bad, "conv1", 0, CNNVIS_PROJECT_MAP), what, "pixels");
+        expect_arg_error(cnnvis__gradcam(&out, net, &bad, 0, NULL), what, "pixels");
+        expect_arg_error(cnnvis__integrated_gradients(&out, net, &bad, NULL, 0, 4, NULL, NULL), what, "pixels");
+        expect_arg_error(cnnvis__integrated_gradients(&out, net, &good, &bad, 0, 4, NULL, NULL), what, "baseline");
         {
             cnnvis_saliency_desc sd;
             memset(&sd, 0, sizeof sd);
@@ -1683,11 +1683,11 @@ static void test_bad_pixels(void)
             expect_arg_error(cnnvis_saliency(&out, net, &good, 0, CNNVIS_SALIENCY_INTEGRATED, &sd), what, "baseline|ig_baseline");
         }
         if (shapes[s][1] != 3 || shapes[s][0] != 1) /* smaller sizes are the next case */
-            expect_arg_error(cnnvis_deepdream(&bad, net, NULL, NULL, NULL), what, "pixels");
+            expect_arg_error(cnnvis_deepdream(&bad, NULL, NULL, net, NULL), what, "pixels");
         cnnvis_tensor_free(&bad);
     }
     REQUIRE(cnnvis_tensor_create(&bad, 1, 3, 8, 7) == CNNVIS_OK, "tensor");
-    expect_arg_error(cnnvis_deepdream(&bad, net, NULL, NULL, NULL), "deepdream(8x7 < 8x8)", "pixels");
+    expect_arg_error(cnnvis_deepdream(&bad, NULL, NULL, net, NULL), "deepdream(8x7 < 8x8)", "pixels");
     cnnvis_tensor_free(&bad), cnnvis_tensor_free(&good);
     cnnvis_net_free(net);
 }
@@ -1704,31 +1704,31 @@ static void test_null_pointers(void)
     float y[4] = {0, 0, 1, 1}, x[20];
     int images[2] = {0, 1};
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 30);
+    cnnvis__rng_seed(&rng, 30);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     REQUIRE(make_dataset(&ds, 2, 3, 8, 8, &rng), "out of memory");
     fill_uniform(x, 20, &rng, 0, 1);
     expect_arg_error(cnnvis_saliency(NULL, net, &p, 0, CNNVIS_SALIENCY_GRADIENT, NULL), "saliency(out NULL)", "out");
     expect_arg_error(cnnvis_saliency(&out, NULL, &p, 0, CNNVIS_SALIENCY_GRADIENT, NULL), "saliency(net NULL)", "net");
     expect_arg_error(cnnvis_saliency(&out, net, NULL, 0, CNNVIS_SALIENCY_GRADIENT, NULL), "saliency(pixels NULL)", "pixels");
-    expect_arg_error(cnnvis_net_predict(NULL, &p, NULL, NULL), "net_predict(net NULL)", "net");
-    expect_arg_error(cnnvis_net_predict(net, NULL, NULL, NULL), "net_predict(pixels NULL)", "pixels");
-    expect_arg_error(cnnvis_deconv_project(NULL, net, &p, "conv1", 0, CNNVIS_PROJECT_MAP, NULL, NULL), "deconv_project(out NULL)",
+    expect_arg_error(cnnvis_net_predict(NULL, NULL, NULL, NULL, &p), "net_predict(net NULL)", "net");
+    expect_arg_error(cnnvis_net_predict(NULL, NULL, NULL, net, NULL), "net_predict(pixels NULL)", "pixels");
+    expect_arg_error(cnnvis_deconv_project(NULL, NULL, NULL, net, &p, "conv1", 0, CNNVIS_PROJECT_MAP), "deconv_project(out NULL)",
                      "out");
-    expect_arg_error(cnnvis_deconv_project(&out, NULL, &p, "conv1", 0, CNNVIS_PROJECT_MAP, NULL, NULL), "deconv_project(net NULL)",
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, NULL, &p, "conv1", 0, CNNVIS_PROJECT_MAP), "deconv_project(net NULL)",
                      "net");
-    expect_arg_error(cnnvis_deconv_project(&out, net, NULL, "conv1", 0, CNNVIS_PROJECT_MAP, NULL, NULL),
+    expect_arg_error(cnnvis_deconv_project(&out, NULL, NULL, net, NULL, "conv1", 0, CNNVIS_PROJECT_MAP),
                      "deconv_project(pixels NULL)", "pixels");
-    expect_arg_error(cnnvis_gradcam(NULL, net, &p, 0, NULL), "gradcam(cam NULL)", "cam");
-    expect_arg_error(cnnvis_gradcam(&out, NULL, &p, 0, NULL), "gradcam(net NULL)", "net");
-    expect_arg_error(cnnvis_gradcam(&out, net, NULL, 0, NULL), "gradcam(pixels NULL)", "pixels");
-    expect_arg_error(cnnvis_integrated_gradients(NULL, net, &p, NULL, 0, 4, NULL, NULL), "integrated_gradients(out NULL)", "out");
-    expect_arg_error(cnnvis_integrated_gradients(&out, NULL, &p, NULL, 0, 4, NULL, NULL), "integrated_gradients(net NULL)", "net");
-    expect_arg_error(cnnvis_integrated_gradients(&out, net, NULL, NULL, 0, 4, NULL, NULL), "integrated_gradients(pixels NULL)",
+    expect_arg_error(cnnvis__gradcam(NULL, net, &p, 0, NULL), "gradcam(cam NULL)", "cam");
+    expect_arg_error(cnnvis__gradcam(&out, NULL, &p, 0, NULL), "gradcam(net NULL)", "net");
+    expect_arg_error(cnnvis__gradcam(&out, net, NULL, 0, NULL), "gradcam(pixels NULL)", "pixels");
+    expect_arg_error(cnnvis__integrated_gradients(NULL, net, &p, NULL, 0, 4, NULL, NULL), "integrated_gradients(out NULL)", "out");
+    expect_arg_error(cnnvis__integrated_gradients(&out, NULL, &p, NULL, 0, 4, NULL, NULL), "integrated_gradients(net NULL)", "net");
+    expect_arg_error(cnnvis__integrated_gradients(&out, net, NULL, NULL, 0, 4, NULL, NULL), "integrated_gradients(pixels NULL)",
                      "pixels");
-    expect_arg_error(cnnvis_class_model(NULL, net, 0, NULL, NULL), "class_model(pixels NULL)", "pixels");
-    expect_arg_error(cnnvis_class_model(&out, NULL, 0, NULL, NULL), "class_model(net NULL)", "net");
-    expect_arg_error(cnnvis_deepdream(NULL, net, NULL, NULL, NULL), "deepdream(pixels NULL)", "pixels");
+    expect_arg_error(cnnvis_class_model(NULL, NULL, net, 0, NULL), "class_model(pixels NULL)", "pixels");
+    expect_arg_error(cnnvis_class_model(&out, NULL, NULL, 0, NULL), "class_model(net NULL)", "net");
+    expect_arg_error(cnnvis_deepdream(NULL, NULL, NULL, net, NULL), "deepdream(pixels NULL)", "pixels");
     expect_arg_error(cnnvis_deepdream(&p, NULL, NULL, NULL, NULL), "deepdream(net NULL)", "net");
     expect_arg_error(cnnvis_saliency_map(NULL, &p), "saliency_map(map NULL)", "map");
     expect_arg_error(cnnvis_saliency_map(&out, NULL), "saliency_map(attribution NULL)", "attribution");
@@ -1751,17 +1751,17 @@ static void test_null_pointers(void)
     expect_arg_error(cnnvis_topk_deconv_image(&im, NULL, &t, &ds, 0), "topk_deconv_image(net NULL)", "net");
     expect_arg_error(cnnvis_topk_deconv_image(&im, net, &t, NULL, 0), "topk_deconv_image(ds NULL)", "ds|data");
     cnnvis_topk_free(&t);
-    CHECK(cnnvis_spearman(NULL, y, 4) == 0, "spearman(NULL) is not 0");
+    CHECK(cnnvis__spearman(NULL, y, 4) == 0, "spearman(NULL) is not 0");
 
     /* project_signal: out NULL, signal NULL, a signal of the wrong shape */
-    REQUIRE(cnnvis_net_predict(net, &p, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(NULL, NULL, NULL, net, &p) == CNNVIS_OK, "%s", cnnvis_last_error());
     REQUIRE(cnnvis_tensor_create(&signal, 1, 4, 4, 4) == CNNVIS_OK, "tensor"); /* pool1 is (4, 4, 4); conv1 is (4, 8, 8) */
-    expect_arg_error(cnnvis_project_signal(NULL, net, 2, &signal, CNNVIS_RELU_DECONVNET), "project_signal(out NULL)", "out");
-    expect_arg_error(cnnvis_project_signal(&out, NULL, 2, &signal, CNNVIS_RELU_DECONVNET), "project_signal(net NULL)", "net");
-    expect_arg_error(cnnvis_project_signal(&out, net, 2, NULL, CNNVIS_RELU_DECONVNET), "project_signal(signal NULL)", "signal");
-    expect_arg_error(cnnvis_project_signal(&out, net, 0, &signal, CNNVIS_RELU_DECONVNET),
+    expect_arg_error(cnnvis__project_signal(NULL, net, 2, &signal, CNNVIS_RELU_DECONVNET), "project_signal(out NULL)", "out");
+    expect_arg_error(cnnvis__project_signal(&out, NULL, 2, &signal, CNNVIS_RELU_DECONVNET), "project_signal(net NULL)", "net");
+    expect_arg_error(cnnvis__project_signal(&out, net, 2, NULL, CNNVIS_RELU_DECONVNET), "project_signal(signal NULL)", "signal");
+    expect_arg_error(cnnvis__project_signal(&out, net, 0, &signal, CNNVIS_RELU_DECONVNET),
                      "project_signal(signal of pool1's shape at conv1)", "signal");
-    expect_arg_error(cnnvis_project_signal(&out, net, 99, &signal, CNNVIS_RELU_DECONVNET), "project_signal(layer 99)", "layer");
+    expect_arg_error(cnnvis__project_signal(&out, net, 99, &signal, CNNVIS_RELU_DECONVNET), "project_signal(layer 99)", "layer");
     cnnvis_tensor_free(&signal);
     dataset_release(&ds);
     cnnvis_tensor_free(&p);
@@ -1777,7 +1777,7 @@ static void test_bad_occlusion_and_steps(void)
     cnnvis_deepdream_desc dd;
     cnnvis_rng rng;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 31);
+    cnnvis__rng_seed(&rng, 31);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     memset(&sd, 0, sizeof sd);
     sd.occlusion_size = -2;
@@ -1794,18 +1794,18 @@ static void test_bad_occlusion_and_steps(void)
     memset(&sd, 0, sizeof sd);
     sd.ig_steps = -1;
     expect_arg_error(cnnvis_saliency(&out, net, &p, 0, CNNVIS_SALIENCY_INTEGRATED, &sd), "ig_steps -1", "steps|ig_steps");
-    expect_arg_error(cnnvis_integrated_gradients(&out, net, &p, NULL, 0, -1, NULL, NULL), "integrated_gradients(steps -1)",
+    expect_arg_error(cnnvis__integrated_gradients(&out, net, &p, NULL, 0, -1, NULL, NULL), "integrated_gradients(steps -1)",
                      "steps");
-    expect_arg_error(cnnvis_integrated_gradients(&out, net, &p, NULL, 0, (1 << 20) + 1, NULL, NULL),
+    expect_arg_error(cnnvis__integrated_gradients(&out, net, &p, NULL, 0, (1 << 20) + 1, NULL, NULL),
                      "integrated_gradients(steps 2^20 + 1)", "steps");
     memset(&cd, 0, sizeof cd);
     cd.steps = -5;
-    expect_arg_error(cnnvis_class_model(&out, net, 0, &cd, NULL), "class_model(steps -5)", "steps");
+    expect_arg_error(cnnvis_class_model(&out, NULL, net, 0, &cd), "class_model(steps -5)", "steps");
     memset(&dd, 0, sizeof dd);
     dd.steps = -1;
-    expect_arg_error(cnnvis_deepdream(&p, net, &dd, NULL, NULL), "deepdream(steps -1)", "steps");
+    expect_arg_error(cnnvis_deepdream(&p, NULL, NULL, net, &dd), "deepdream(steps -1)", "steps");
     dd.steps = 0, dd.octaves = 65;
-    expect_arg_error(cnnvis_deepdream(&p, net, &dd, NULL, NULL), "deepdream(octaves 65)", "octaves");
+    expect_arg_error(cnnvis_deepdream(&p, NULL, NULL, net, &dd), "deepdream(octaves 65)", "octaves");
     cnnvis_tensor_free(&p);
     cnnvis_net_free(net);
 }
@@ -1819,14 +1819,14 @@ static void test_bad_dream_channel(void)
     cnnvis_rng rng;
     int k;
     REQUIRE(net, "net");
-    cnnvis_rng_seed(&rng, 32);
+    cnnvis__rng_seed(&rng, 32);
     REQUIRE(make_pixels(&p, net, &rng, 0, 1), "pixels");
     for (k = 0; k < 2; k++) {
         memset(&dd, 0, sizeof dd);
         dd.one_channel = 1, dd.channel = channels[k];
-        expect_arg_error(cnnvis_deepdream(&p, net, &dd, NULL, NULL), "deepdream(bad channel)", "channel");
+        expect_arg_error(cnnvis_deepdream(&p, NULL, NULL, net, &dd), "deepdream(bad channel)", "channel");
         dd.layer = "conv1", dd.channel = channels[k] == 6 ? 4 : -1;
-        expect_arg_error(cnnvis_deepdream(&p, net, &dd, NULL, NULL), "deepdream(conv1, bad channel)", "channel");
+        expect_arg_error(cnnvis_deepdream(&p, NULL, NULL, net, &dd), "deepdream(conv1, bad channel)", "channel");
     }
     cnnvis_tensor_free(&p);
     cnnvis_net_free(net);
@@ -1836,7 +1836,7 @@ static void test_bad_tsne(void)
 {
     float x[40], y[40];
     cnnvis_rng rng;
-    cnnvis_rng_seed(&rng, 33);
+    cnnvis__rng_seed(&rng, 33);
     fill_uniform(x, 40, &rng, 0, 1);
     expect_arg_error(cnnvis_tsne(y, x, 1, 4, 1, 10, 0), "tsne(n 1)", "n");
     expect_arg_error(cnnvis_tsne(y, x, 0, 4, 1, 10, 0), "tsne(n 0)", "n");

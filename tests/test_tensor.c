@@ -106,17 +106,17 @@ static void test_free_and_wrap(void)
     t = cnnvis_tensor_wrap(data, 1, 2, 3, 4);
     CHECK(t.data == data && t.n == 1 && t.c == 2 && t.h == 3 && t.w == 4 && t.owner == 0, "wrap fields");
     CHECK(cnnvis_tensor_count(&t) == 24, "count %zu", cnnvis_tensor_count(&t));
-    CHECK(*cnnvis_tensor_at(&t, 0, 1, 2, 3) == 23.0f, "at(0,1,2,3) = %g", *cnnvis_tensor_at(&t, 0, 1, 2, 3));
-    CHECK(cnnvis_tensor_at(&t, 0, 1, 0, 0) == data + 12, "at(0,1,0,0) pointer");
+    CHECK(*cnnvis__tensor_at(&t, 0, 1, 2, 3) == 23.0f, "at(0,1,2,3) = %g", *cnnvis__tensor_at(&t, 0, 1, 2, 3));
+    CHECK(cnnvis__tensor_at(&t, 0, 1, 0, 0) == data + 12, "at(0,1,0,0) pointer");
     cnnvis_tensor_free(&t); /* a view: forgets, must not free the stack array (ASan would say) */
     CHECK(is_zeroed(&t), "freed view zeroed");
     CHECK(data[5] == 5.0f, "view's data untouched");
     CHECK(cnnvis_tensor_count(NULL) == 0, "count(NULL)");
     {
         cnnvis_tensor a = cnnvis_tensor_wrap(data, 1, 2, 3, 4), b = cnnvis_tensor_wrap(data, 1, 2, 4, 3);
-        CHECK(cnnvis_tensor_same_shape(&a, &a), "same shape with itself");
-        CHECK(!cnnvis_tensor_same_shape(&a, &b), "2x3x4 vs 2x4x3");
-        CHECK(!cnnvis_tensor_same_shape(&a, NULL) && !cnnvis_tensor_same_shape(NULL, &a), "NULL never the same shape");
+        CHECK(cnnvis__tensor_same_shape(&a, &a), "same shape with itself");
+        CHECK(!cnnvis__tensor_same_shape(&a, &b), "2x3x4 vs 2x4x3");
+        CHECK(!cnnvis__tensor_same_shape(&a, NULL) && !cnnvis__tensor_same_shape(NULL, &a), "NULL never the same shape");
     }
 }
 
@@ -126,16 +126,16 @@ static void test_views(void)
     int i;
     REQUIRE(cnnvis_tensor_create(&t, 3, 2, 4, 5) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (i = 0; i < 120; i++) t.data[i] = (float)i;
-    v = cnnvis_tensor_image(&t, 2);
+    v = cnnvis__tensor_image(&t, 2);
     CHECK(v.data == t.data + 80 && v.n == 1 && v.c == 2 && v.h == 4 && v.w == 5 && v.owner == 0, "image 2 view");
-    v = cnnvis_tensor_image(&t, 0);
+    v = cnnvis__tensor_image(&t, 0);
     CHECK(v.data == t.data, "image 0 view");
-    v = cnnvis_tensor_channel(&t, 1, 1);
+    v = cnnvis__tensor_channel(&t, 1, 1);
     CHECK(v.data == t.data + 60 && v.n == 1 && v.c == 1 && v.h == 4 && v.w == 5 && v.owner == 0, "channel (1,1) view");
     CHECK(v.data[0] == 60.0f && v.data[19] == 79.0f, "channel (1,1) values");
-    v = cnnvis_tensor_channel(&t, 2, 1);
+    v = cnnvis__tensor_channel(&t, 2, 1);
     CHECK(v.data == t.data + 100, "channel (2,1) view");
-    cnnvis_tensor_fill(&v, -1.0f); /* writes through the view */
+    cnnvis__tensor_fill(&v, -1.0f); /* writes through the view */
     CHECK(t.data[99] == 99.0f && t.data[100] == -1.0f && t.data[119] == -1.0f, "fill through a view");
     {
         static const int bad_img[] = {-1, 3, 1000, -2147483647 - 1};
@@ -143,20 +143,20 @@ static void test_views(void)
         size_t k;
         for (k = 0; k < 4; k++) {
             cnnvis_clear_error();
-            v = cnnvis_tensor_image(&t, bad_img[k]);
+            v = cnnvis__tensor_image(&t, bad_img[k]);
             CHECK(is_zeroed(&v), "image %d: not a zeroed tensor", bad_img[k]);
             CHECK(has(cnnvis_last_error(), "out of range"), "image %d: message \"%s\"", bad_img[k], cnnvis_last_error());
             cnnvis_clear_error();
-            v = cnnvis_tensor_channel(&t, bad_ch[k][0], bad_ch[k][1]);
+            v = cnnvis__tensor_channel(&t, bad_ch[k][0], bad_ch[k][1]);
             CHECK(is_zeroed(&v), "channel (%d, %d): not zeroed", bad_ch[k][0], bad_ch[k][1]);
             CHECK(has(cnnvis_last_error(), "out of range"), "channel (%d, %d): message \"%s\"", bad_ch[k][0], bad_ch[k][1],
                   cnnvis_last_error());
         }
         cnnvis_clear_error();
-        v = cnnvis_tensor_image(NULL, 0);
+        v = cnnvis__tensor_image(NULL, 0);
         CHECK(is_zeroed(&v) && cnnvis_last_error()[0], "image of NULL");
         cnnvis_clear_error();
-        v = cnnvis_tensor_channel(NULL, 0, 0);
+        v = cnnvis__tensor_channel(NULL, 0, 0);
         CHECK(is_zeroed(&v) && cnnvis_last_error()[0], "channel of NULL");
     }
     cnnvis_tensor_free(&t);
@@ -172,29 +172,29 @@ static void test_elementwise(void)
     cnnvis_result r;
     int i;
 
-    CHECK(cnnvis_tensor_copy(&tc, &ta) == CNNVIS_OK, "copy");
+    CHECK(cnnvis__tensor_copy(&tc, &ta) == CNNVIS_OK, "copy");
     CHECK(memcmp(a, c, sizeof a) == 0, "copy values");
-    CHECK(cnnvis_tensor_copy(&tc, &tc) == CNNVIS_OK && memcmp(a, c, sizeof a) == 0, "copy onto itself");
+    CHECK(cnnvis__tensor_copy(&tc, &tc) == CNNVIS_OK && memcmp(a, c, sizeof a) == 0, "copy onto itself");
 
-    CHECK(cnnvis_tensor_axpy(&tc, 2.0f, &tb) == CNNVIS_OK, "axpy");
+    CHECK(cnnvis__tensor_axpy(&tc, 2.0f, &tb) == CNNVIS_OK, "axpy");
     {
         float want[6] = {2, -1.5f, 7, 4, 3, -6};
         CHECK(memcmp(c, want, sizeof c) == 0, "axpy: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
     }
-    CHECK(cnnvis_tensor_mul(&tc, &tb) == CNNVIS_OK, "mul");
+    CHECK(cnnvis__tensor_mul(&tc, &tb) == CNNVIS_OK, "mul");
     {
         float want[6] = {1, -0.375f, 14, 16, -3, 0}; /* -6 * 0 is -0: compare with ==, not memcmp */
         CHECK(c[0] == want[0] && c[1] == want[1] && c[2] == want[2] && c[3] == want[3] && c[4] == want[4] && c[5] == want[5], "mul: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
     }
-    cnnvis_tensor_scale(&tc, -2.0f);
+    cnnvis__tensor_scale(&tc, -2.0f);
     CHECK(c[0] == -2 && c[2] == -28 && c[4] == 6, "scale");
-    cnnvis_tensor_clamp(&tc, -3.0f, 0.5f);
+    cnnvis__tensor_clamp(&tc, -3.0f, 0.5f);
     {
         float want[6] = {-2, 0.5f, -3, -3, 0.5f, 0};
         CHECK(c[0] == want[0] && c[1] == want[1] && c[2] == want[2] && c[3] == want[3] && c[4] == want[4] && c[5] == 0,
               "clamp: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
     }
-    cnnvis_tensor_fill(&tc, 7.0f);
+    cnnvis__tensor_fill(&tc, 7.0f);
     for (i = 0; i < 6; i++) CHECK(c[i] == 7.0f, "fill [%d] = %g", i, c[i]);
 
     /* shape mismatches and NULLs: CNNVIS_ERR_ARG, a message, the destination untouched */
@@ -205,7 +205,7 @@ static void test_elementwise(void)
             for (which = 0; which < 4; which++) {
                 cnnvis_tensor *src = which == 0 ? &bad : which == 1 ? &bad_n : which == 2 ? &null_data : NULL;
                 cnnvis_clear_error();
-                r = op == 0 ? cnnvis_tensor_copy(&tc, src) : op == 1 ? cnnvis_tensor_axpy(&tc, 1.0f, src) : cnnvis_tensor_mul(&tc, src);
+                r = op == 0 ? cnnvis__tensor_copy(&tc, src) : op == 1 ? cnnvis__tensor_axpy(&tc, 1.0f, src) : cnnvis__tensor_mul(&tc, src);
                 CHECK(r == CNNVIS_ERR_ARG, "%s case %d: got %s", names[op], which, cnnvis_result_str(r));
                 CHECK(has(cnnvis_last_error(), names[op]), "%s case %d: message \"%s\" should name the function", names[op],
                       which, cnnvis_last_error());
@@ -215,8 +215,8 @@ static void test_elementwise(void)
                 for (i = 0; i < 6; i++) CHECK(c[i] == 7.0f, "%s case %d changed the destination", names[op], which);
             }
         cnnvis_clear_error();
-        CHECK(cnnvis_tensor_copy(NULL, &ta) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "copy to NULL");
-        CHECK(cnnvis_tensor_copy(&bad, &ta) == CNNVIS_ERR_ARG, "copy 2x3 into 3x2");
+        CHECK(cnnvis__tensor_copy(NULL, &ta) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "copy to NULL");
+        CHECK(cnnvis__tensor_copy(&bad, &ta) == CNNVIS_ERR_ARG, "copy 2x3 into 3x2");
         CHECK(other[0] == 9.0f, "copy into the wrong shape wrote");
     }
 }
@@ -230,41 +230,41 @@ static void test_reductions(void)
     cnnvis_tensor other = cnnvis_tensor_wrap(b, 1, 1, 3, 2);
     float lo = 0, hi = 0;
 
-    CHECK(cnnvis_tensor_sum(&ta) == -3.0, "sum %g", cnnvis_tensor_sum(&ta));
-    CHECK(cnnvis_tensor_dot(&ta, &tb) == 0.5 - 0.5 + 6 - 16 - 5, "dot %g", cnnvis_tensor_dot(&ta, &tb));
-    CHECK(cnnvis_tensor_dot(&ta, &other) == 0.0, "dot of different shapes must be 0, got %g", cnnvis_tensor_dot(&ta, &other));
-    CHECK(fabs(cnnvis_tensor_norm2(&ta) - sqrt(91.0)) < 1e-12, "norm2 %.17g", cnnvis_tensor_norm2(&ta));
+    CHECK(cnnvis__tensor_sum(&ta) == -3.0, "sum %g", cnnvis__tensor_sum(&ta));
+    CHECK(cnnvis__tensor_dot(&ta, &tb) == 0.5 - 0.5 + 6 - 16 - 5, "dot %g", cnnvis__tensor_dot(&ta, &tb));
+    CHECK(cnnvis__tensor_dot(&ta, &other) == 0.0, "dot of different shapes must be 0, got %g", cnnvis__tensor_dot(&ta, &other));
+    CHECK(fabs(cnnvis__tensor_norm2(&ta) - sqrt(91.0)) < 1e-12, "norm2 %.17g", cnnvis__tensor_norm2(&ta));
     /* accumulated in double: 1e8 + 4 ones - 1e8 is 4, not 0 as a float sum would give */
     {
         cnnvis_tensor t = cnnvis_tensor_wrap(big, 1, 1, 1, 6);
-        CHECK(cnnvis_tensor_sum(&t) == 4.0, "sum in double: %g", cnnvis_tensor_sum(&t));
+        CHECK(cnnvis__tensor_sum(&t) == 4.0, "sum in double: %g", cnnvis__tensor_sum(&t));
     }
-    cnnvis_tensor_minmax(&ta, &lo, &hi);
+    cnnvis__tensor_minmax(&ta, &lo, &hi);
     CHECK(lo == -6.0f && hi == 5.0f, "minmax %g %g", lo, hi);
-    cnnvis_tensor_minmax(&ta, NULL, &hi); /* either pointer may be NULL */
-    cnnvis_tensor_minmax(&ta, &lo, NULL);
-    CHECK(cnnvis_tensor_argmax(&ta) == 4, "argmax %zu", cnnvis_tensor_argmax(&ta));
+    cnnvis__tensor_minmax(&ta, NULL, &hi); /* either pointer may be NULL */
+    cnnvis__tensor_minmax(&ta, &lo, NULL);
+    CHECK(cnnvis__tensor_argmax(&ta) == 4, "argmax %zu", cnnvis__tensor_argmax(&ta));
     {
         cnnvis_tensor t = cnnvis_tensor_wrap(ties, 1, 5, 1, 1);
-        CHECK(cnnvis_tensor_argmax(&t) == 1, "argmax takes the first of ties, got %zu", cnnvis_tensor_argmax(&t));
+        CHECK(cnnvis__tensor_argmax(&t) == 1, "argmax takes the first of ties, got %zu", cnnvis__tensor_argmax(&t));
     }
     /* NaN ignored by minmax */
     nans[0] = NAN, nans[1] = 2, nans[2] = NAN, nans[3] = -3, nans[4] = NAN;
     {
         cnnvis_tensor t = cnnvis_tensor_wrap(nans, 1, 1, 1, 5);
-        cnnvis_tensor_minmax(&t, &lo, &hi);
+        cnnvis__tensor_minmax(&t, &lo, &hi);
         CHECK(lo == -3.0f && hi == 2.0f, "minmax with NaNs: %g %g", lo, hi);
         nans[1] = nans[3] = NAN;
-        cnnvis_tensor_minmax(&t, &lo, &hi);
+        cnnvis__tensor_minmax(&t, &lo, &hi);
         CHECK(lo == 0.0f && hi == 0.0f, "minmax of all NaN: %g %g (documented: 0, 0)", lo, hi);
     }
     /* infinities are numbers */
     {
         float v[3] = {-INFINITY, 0, INFINITY};
         cnnvis_tensor t = cnnvis_tensor_wrap(v, 1, 1, 1, 3);
-        cnnvis_tensor_minmax(&t, &lo, &hi);
+        cnnvis__tensor_minmax(&t, &lo, &hi);
         CHECK(isinf(lo) && lo < 0 && isinf(hi) && hi > 0, "minmax with infinities: %g %g", lo, hi);
-        CHECK(cnnvis_tensor_argmax(&t) == 2, "argmax with +inf");
+        CHECK(cnnvis__tensor_argmax(&t) == 2, "argmax with +inf");
     }
 }
 
@@ -281,24 +281,24 @@ static void test_rng_golden(void)
     static const uint32_t below[4] = {718, 782, 210, 959};
     cnnvis_rng rng;
     int i;
-    cnnvis_rng_seed(&rng, 42);
+    cnnvis__rng_seed(&rng, 42);
     for (i = 0; i < 4; i++) {
-        uint64_t v = cnnvis_rng_u64(&rng);
+        uint64_t v = cnnvis__rng_u64(&rng);
         CHECK(v == u64[i], "u64 #%d: 0x%016llx, expected 0x%016llx", i, (unsigned long long)v, (unsigned long long)u64[i]);
     }
-    cnnvis_rng_seed(&rng, 42);
+    cnnvis__rng_seed(&rng, 42);
     for (i = 0; i < 4; i++) {
-        float v = cnnvis_rng_uniform(&rng);
+        float v = cnnvis__rng_uniform(&rng);
         CHECK(v == uni[i], "uniform #%d: %a (%.9g), expected %a", i, v, v, uni[i]);
     }
-    cnnvis_rng_seed(&rng, 42);
+    cnnvis__rng_seed(&rng, 42);
     for (i = 0; i < 4; i++) {
-        float v = cnnvis_rng_normal(&rng);
+        float v = cnnvis__rng_normal(&rng);
         CHECK(v == nrm[i], "normal #%d: %a (%.9g), expected %a", i, v, v, nrm[i]);
     }
-    cnnvis_rng_seed(&rng, 42);
+    cnnvis__rng_seed(&rng, 42);
     for (i = 0; i < 4; i++) {
-        uint32_t v = cnnvis_rng_below(&rng, 1000);
+        uint32_t v = cnnvis__rng_below(&rng, 1000);
         CHECK(v == below[i], "below(1000) #%d: %u, expected %u", i, v, below[i]);
     }
 }
@@ -307,15 +307,15 @@ static void test_rng_streams(void)
 {
     cnnvis_rng a, b;
     int i, same = 0, differ = 0;
-    cnnvis_rng_seed(&a, 12345), cnnvis_rng_seed(&b, 12345);
-    for (i = 0; i < 1000; i++) same += cnnvis_rng_u64(&a) == cnnvis_rng_u64(&b);
+    cnnvis__rng_seed(&a, 12345), cnnvis__rng_seed(&b, 12345);
+    for (i = 0; i < 1000; i++) same += cnnvis__rng_u64(&a) == cnnvis__rng_u64(&b);
     CHECK(same == 1000, "same seed: only %d of 1000 values equal", same);
-    cnnvis_rng_seed(&a, 0), cnnvis_rng_seed(&b, 1);
-    for (i = 0; i < 1000; i++) differ += cnnvis_rng_u64(&a) != cnnvis_rng_u64(&b);
+    cnnvis__rng_seed(&a, 0), cnnvis__rng_seed(&b, 1);
+    for (i = 0; i < 1000; i++) differ += cnnvis__rng_u64(&a) != cnnvis__rng_u64(&b);
     CHECK(differ == 1000, "seeds 0 and 1: %d of 1000 values differ", differ);
     /* seed 0 is a seed like any other: not a stuck all-zero state */
-    cnnvis_rng_seed(&a, 0);
-    CHECK(cnnvis_rng_u64(&a) != 0 || cnnvis_rng_u64(&a) != 0, "seed 0 gives zeros");
+    cnnvis__rng_seed(&a, 0);
+    CHECK(cnnvis__rng_u64(&a) != 0 || cnnvis__rng_u64(&a) != 0, "seed 0 gives zeros");
 }
 
 static void test_rng_uniform(void)
@@ -324,9 +324,9 @@ static void test_rng_uniform(void)
     int i, bins[10] = {0}, out = 0;
     float lo = 1, hi = 0;
     double chi2 = 0;
-    cnnvis_rng_seed(&rng, 7);
+    cnnvis__rng_seed(&rng, 7);
     for (i = 0; i < 100000; i++) {
-        float u = cnnvis_rng_uniform(&rng);
+        float u = cnnvis__rng_uniform(&rng);
         if (!(u >= 0.0f && u < 1.0f)) out++;
         else bins[(int)(u * 10)]++;
         lo = u < lo ? u : lo, hi = u > hi ? u : hi;
@@ -344,18 +344,18 @@ static void test_rng_below(void)
     cnnvis_rng rng;
     size_t k;
     int i;
-    cnnvis_rng_seed(&rng, 99);
-    CHECK(cnnvis_rng_below(&rng, 0) == 0, "below(0) must be 0");
+    cnnvis__rng_seed(&rng, 99);
+    CHECK(cnnvis__rng_below(&rng, 0) == 0, "below(0) must be 0");
     for (k = 0; k < sizeof ns / sizeof ns[0]; k++) {
         int out = 0;
-        for (i = 0; i < 10000; i++) out += cnnvis_rng_below(&rng, ns[k]) >= ns[k];
+        for (i = 0; i < 10000; i++) out += cnnvis__rng_below(&rng, ns[k]) >= ns[k];
         CHECK(out == 0, "below(%u): %d values out of range", ns[k], out);
     }
     /* roughly uniform over 7 values (not a power of 2) */
     {
         int bins[7] = {0};
         double chi2 = 0;
-        for (i = 0; i < 100000; i++) bins[cnnvis_rng_below(&rng, 7)]++;
+        for (i = 0; i < 100000; i++) bins[cnnvis__rng_below(&rng, 7)]++;
         for (i = 0; i < 7; i++) chi2 += (bins[i] - 100000.0 / 7) * (bins[i] - 100000.0 / 7) / (100000.0 / 7);
         CHECK(chi2 < 35, "below(7) chi-square %g (6 dof)", chi2); /* P(> 35) ~ 5e-6 */
     }
@@ -363,7 +363,7 @@ static void test_rng_below(void)
        of below(3 * 2^30) into the lower half */
     {
         int low = 0;
-        for (i = 0; i < 100000; i++) low += cnnvis_rng_below(&rng, 3u << 30) < (3u << 29);
+        for (i = 0; i < 100000; i++) low += cnnvis__rng_below(&rng, 3u << 30) < (3u << 29);
         CHECK(low > 49000 && low < 51000, "below(3*2^30): %d of 100000 in the lower half", low);
     }
 }
@@ -373,9 +373,9 @@ static void test_rng_normal(void)
     cnnvis_rng rng;
     int i, bad = 0, tail = 0;
     double sum = 0, sum2 = 0, mean, var;
-    cnnvis_rng_seed(&rng, 2024);
+    cnnvis__rng_seed(&rng, 2024);
     for (i = 0; i < 100000; i++) {
-        float v = cnnvis_rng_normal(&rng);
+        float v = cnnvis__rng_normal(&rng);
         if (!isfinite(v)) bad++;
         sum += v, sum2 += (double)v * v;
         tail += fabsf(v) > 1.959964f;

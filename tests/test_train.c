@@ -23,19 +23,19 @@ static void make_quadrants(cnnvis_dataset *ds, int n, int c, int h, int w, uint6
 {
     cnnvis_rng rng;
     int i, ch, y, x;
-    cnnvis_rng_seed(&rng, seed);
+    cnnvis__rng_seed(&rng, seed);
     memset(ds, 0, sizeof *ds);
     ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->n_classes = 4, ds->owner = 1;
     ds->px = (unsigned char *)malloc((size_t)n * c * h * w);
     ds->labels = (int32_t *)malloc(sizeof(int32_t) * n);
     for (i = 0; i < n; i++) {
-        int label = (int)cnnvis_rng_below(&rng, 4);
+        int label = (int)cnnvis__rng_below(&rng, 4);
         ds->labels[i] = label;
         for (ch = 0; ch < c; ch++)
             for (y = 0; y < h; y++)
                 for (x = 0; x < w; x++) {
                     int quadrant = (y >= h / 2) * 2 + (x >= w / 2);
-                    int v = (int)cnnvis_rng_below(&rng, 120) + (quadrant == label ? 120 : 0);
+                    int v = (int)cnnvis__rng_below(&rng, 120) + (quadrant == label ? 120 : 0);
                     ds->px[(((size_t)i * c + ch) * h + y) * w + x] = (unsigned char)v;
                 }
     }
@@ -48,7 +48,7 @@ static cnnvis_net *make_net(int threads, cnnvis_kernels kernels, uint64_t seed)
     cnnvis_net_desc_alexnet_mini(&d, 3, 16, 16, 4);
     d.n_threads = threads, d.kernels = kernels, d.seed = seed, d.max_batch = 32;
     d.mean[0] = d.mean[1] = d.mean[2] = 0.4f, d.std[0] = d.std[1] = d.std[2] = 0.25f; /* the quadrant images' statistics */
-    if (cnnvis_net_create(&d, &net) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
     return net;
 }
 
@@ -93,7 +93,7 @@ static void test_determinism(void)
             REQUIRE(other != NULL, "net");
             CHECK(train_small(other, &ds) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(same_weights(base, other), "%s kernels: weights after training with %d threads differ from 1 thread",
-                  cnnvis_kernels_name(base->kernels), t);
+                  cnnvis__kernels_name(base->kernels), t);
             cnnvis_net_free(other);
         }
         {
@@ -120,7 +120,7 @@ static void test_sgd_step(void)
     cnnvis_net_desc_init(&d, 1, 3, 3);
     cnnvis_net_desc_fc(&d, "fc", 3);
     d.seed = 5;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     cnnvis_tensor_create(&x, 2, 1, 3, 3);
     for (j = 0; j < 18; j++) x.data[j] = (float)j / 9.0f - 1.0f;
     n_w = net->layers[0].n_w;
@@ -167,7 +167,7 @@ static void test_learns_quadrants(void)
     t.epochs = 3, t.lr = 0.01f, t.batch = 32, t.progress = -1, t.callback = count_epochs, t.user = &epochs_seen;
     CHECK(cnnvis_net_train(net, &train, &test, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(epochs_seen == 3, "callback saw %d epoch ends", epochs_seen);
-    CHECK(cnnvis_net_evaluate(net, &test, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_net_evaluate(&ev, net, &test) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(ev.accuracy >= 0.95f, "test accuracy %.3f on the quadrant problem", ev.accuracy);
     printf("  quadrants: test accuracy %.1f%%\n", 100 * ev.accuracy);
     cnnvis_eval_free(&ev);
@@ -201,12 +201,12 @@ static void test_fashion_mnist(void)
     cnnvis_dataset_slice(&test_part, &test, 0, 1000);
     cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);
     d.mean[0] = 0.2860f, d.std[0] = 0.3530f, d.seed = 1;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&t, 0, sizeof t);
     t.epochs = FASHION_EPOCHS, t.lr = 0.02f, t.progress = -1, t.seed = 1; /* no augmentation: it slows short runs */
     t0 = cnnvis__now();
     CHECK(cnnvis_net_train(net, &train_part, NULL, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
-    CHECK(cnnvis_net_evaluate(net, &test_part, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_net_evaluate(&ev, net, &test_part) == CNNVIS_OK, "%s", cnnvis_last_error());
     printf("  Fashion-MNIST, %d training images x %d epochs: test accuracy %.1f%% on 1000 (%.0f s)\n", FASHION_TRAIN,
            FASHION_EPOCHS, 100 * ev.accuracy, cnnvis__now() - t0);
     CHECK(ev.accuracy >= FASHION_BAR, "test accuracy %.3f < %.2f", ev.accuracy, FASHION_BAR);
@@ -235,11 +235,11 @@ static void test_concepts_95(void)
     cd.n = 2000, cd.seed = 1 + 7000003; /* no run here or in 00_train uses this seed */
     REQUIRE(cnnvis_concepts_generate(&test, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     if (trained && *trained) {
-        REQUIRE(cnnvis_net_load(trained, NULL, &net) == CNNVIS_OK, "CNNVIS_TRAINED_NET=%s: %s", trained,
+        REQUIRE(cnnvis_net_load(&net, trained, NULL) == CNNVIS_OK, "CNNVIS_TRAINED_NET=%s: %s", trained,
                 cnnvis_last_error());
         CHECK(net->desc.in_c == 3 && net->desc.in_h == 32 && net->desc.in_w == 32 && net->n_classes == 10,
               "%s is not a 3x32x32 net of 10 classes", trained);
-        CHECK(cnnvis_net_evaluate(net, &test, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(cnnvis_net_evaluate(&ev, net, &test) == CNNVIS_OK, "%s", cnnvis_last_error());
         printf("  concept images, the net in CNNVIS_TRAINED_NET=%s: test accuracy %.1f%% on 2000 (%.0f s)\n", trained,
                100 * ev.accuracy, cnnvis__now() - t0);
         CHECK(ev.accuracy >= 0.95f, "test accuracy %.3f < 0.95", ev.accuracy);
@@ -257,11 +257,11 @@ static void test_concepts_95(void)
     cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
     d.seed = 1;
     d.mean[0] = d.mean[1] = d.mean[2] = 0.5f, d.std[0] = d.std[1] = d.std[2] = 0.3f;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&t, 0, sizeof t);
     t.epochs = 6, t.lr = 0.02f, t.seed = 1, t.crop_pad = 2, t.flip = 1, t.progress = -1;
     CHECK(cnnvis_net_train(net, &train, NULL, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
-    CHECK(cnnvis_net_evaluate(net, &test, &ev) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_net_evaluate(&ev, net, &test) == CNNVIS_OK, "%s", cnnvis_last_error());
     printf("  concept images, 20000 training images x 6 epochs: test accuracy %.1f%% on 2000 (%.0f s)\n",
            100 * ev.accuracy, cnnvis__now() - t0);
     CHECK(ev.accuracy >= 0.95f, "test accuracy %.3f < 0.95", ev.accuracy);

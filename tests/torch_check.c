@@ -64,7 +64,7 @@ static cnnvis_net *load(void)
     cnnvis_net *net = NULL;
     memset(&rt, 0, sizeof rt);
     rt.max_batch = 1;
-    if (cnnvis_net_load(ckpt_path, &rt, &net) != CNNVIS_OK) printf("  %s: %s\n", ckpt_path, cnnvis_last_error());
+    if (cnnvis_net_load(&net, ckpt_path, &rt) != CNNVIS_OK) printf("  %s: %s\n", ckpt_path, cnnvis_last_error());
     return net;
 }
 
@@ -119,7 +119,7 @@ static void test_agreement(void)
     } else if (cls < 0 || cls >= net->n_classes) {
         CHECK(0, "class %d of %d", cls, net->n_classes);
     } else {
-        cnnvis_result r = cnnvis_net_predict(net, &pixels, scores, NULL);
+        cnnvis_result r = cnnvis_net_predict(scores, NULL, NULL, net, &pixels);
         CHECK(r == CNNVIS_OK, "cnnvis_net_predict: %s", cnnvis_last_error());
         rel = rel_diff(scores, torch_scores, (size_t)net->n_classes, &diff, &ref);
         printf("  logits (%d): max |cnnvis - torch| %.3g, max |torch| %.3g, relative %.3g (tolerance %g)\n",
@@ -173,7 +173,7 @@ static void test_attack(void)
     size_t count = 3 * 32 * 32, q;
     char path[4096];
     FILE *f;
-    REQUIRE(cnnvis_net_load(ckpt_path, NULL, &net) == CNNVIS_OK, "%s: %s", ckpt_path, cnnvis_last_error());
+    REQUIRE(cnnvis_net_load(&net, ckpt_path, NULL) == CNNVIS_OK, "%s: %s", ckpt_path, cnnvis_last_error());
     if (net->desc.in_c != 3 || net->desc.in_h != 32 || net->desc.in_w != 32 || net->n_classes != 10) {
         cnnvis_net_free(net);
         REQUIRE(0, "%s is not a net of the 3x32x32 concept images' 10 classes", ckpt_path);
@@ -189,9 +189,9 @@ static void test_attack(void)
     memset(&fgsm, 0, sizeof fgsm);
     fgsm.eps = 8.0f / 255.0f;
     pgd = fgsm, pgd.method = CNNVIS_ATTACK_PGD, pgd.steps = 20; /* step 2.5 eps / 20, no random start */
-    CHECK(cnnvis_attack(&adv, net, &pixels, ds.labels, &fgsm, pred[0], NULL) == CNNVIS_OK, "FGSM: %s", cnnvis_last_error());
+    CHECK(cnnvis_attack(&adv, pred[0], NULL, net, &pixels, ds.labels, &fgsm) == CNNVIS_OK, "FGSM: %s", cnnvis_last_error());
     cnnvis_tensor_free(&adv);
-    CHECK(cnnvis_attack(&adv, net, &pixels, ds.labels, &pgd, pred[1], NULL) == CNNVIS_OK, "PGD: %s", cnnvis_last_error());
+    CHECK(cnnvis_attack(&adv, pred[1], NULL, net, &pixels, ds.labels, &pgd) == CNNVIS_OK, "PGD: %s", cnnvis_last_error());
     snprintf(path, sizeof path, "%s/attack.f32", attack_dir);
     CHECK(write_f32(path, pixels.data, count * ATTACK_N), "cannot write %s", path);
     snprintf(path, sizeof path, "%s/attack.txt", attack_dir);
@@ -214,8 +214,8 @@ static void test_save_alexnet(void)
     cnnvis_net *net = NULL;
     cnnvis_net_desc_alexnet(&d, 1000);
     d.max_batch = 1, d.seed = 8;
-    REQUIRE(cnnvis_net_create(&d, &net) == CNNVIS_OK, "cnnvis_net_create: %s", cnnvis_last_error());
-    CHECK(cnnvis_net_save(net, ckpt_path) == CNNVIS_OK, "cnnvis_net_save: %s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "cnnvis_net_create: %s", cnnvis_last_error());
+    CHECK(cnnvis_net_save(ckpt_path, net) == CNNVIS_OK, "cnnvis_net_save: %s", cnnvis_last_error());
     cnnvis_net_free(net);
 }
 

@@ -11,11 +11,11 @@ static void try_load(const unsigned char *data, size_t size)
     cnnvis_net_desc rt;
     memset(&rt, 0, sizeof rt);
     rt.max_batch = 1, rt.n_threads = 1;
-    if (cnnvis_net_load_memory(data, size, &rt, &net) != CNNVIS_OK) return;
+    if (cnnvis__net_load_memory(&net, data, size, &rt) != CNNVIS_OK) return;
     if ((size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w <= ((size_t)1 << 20)) {
         cnnvis_tensor x = net->input;
         x.n = 1;
-        cnnvis_tensor_fill(&x, 0);
+        cnnvis__tensor_fill(&x, 0);
         (void)cnnvis_net_forward(net, &x);
     }
     cnnvis_net_free(net);
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     try_load(data, size);
     if (size < 8 || size > ((size_t)1 << 24) || !(copy = (unsigned char *)malloc(size))) return 0;
     memcpy(copy, data, size);
-    crc = cnnvis_crc32(0, copy, size - 4);
+    crc = cnnvis__crc32(0, copy, size - 4);
     copy[size - 4] = (unsigned char)crc, copy[size - 3] = (unsigned char)(crc >> 8);
     copy[size - 2] = (unsigned char)(crc >> 16), copy[size - 1] = (unsigned char)(crc >> 24);
     try_load(copy, size);

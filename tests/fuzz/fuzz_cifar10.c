@@ -6,6 +6,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     cnnvis_dataset ds;
-    if (cnnvis_cifar10_load_memory(&ds, data, size) == CNNVIS_OK) cnnvis_dataset_free(&ds);
+    if (cnnvis__cifar10_load_memory(&ds, data, size) == CNNVIS_OK) cnnvis_dataset_free(&ds);
     return 0;
 }

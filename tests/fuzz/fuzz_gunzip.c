@@ -7,6 +7,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     unsigned char *out = NULL;
     size_t out_size = 0;
-    if (cnnvis_gunzip(&out, &out_size, data, size, (size_t)1 << 22) == CNNVIS_OK) cnnvis_free(out);
+    if (cnnvis__gunzip(&out, &out_size, data, size, (size_t)1 << 22) == CNNVIS_OK) cnnvis__free(out);
     return 0;
 }

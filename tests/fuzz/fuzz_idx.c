@@ -10,6 +10,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     size_t cut;
     if (size < 1) return 0;
     cut = (size_t)data[0] * (size - 1) / 255;
-    if (cnnvis_idx_load_memory(&ds, data + 1, cut, data + 1 + cut, size - 1 - cut) == CNNVIS_OK) cnnvis_dataset_free(&ds);
+    if (cnnvis__idx_load_memory(&ds, data + 1, cut, data + 1 + cut, size - 1 - cut) == CNNVIS_OK) cnnvis_dataset_free(&ds);
     return 0;
 }

@@ -9,9 +9,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     cnnvis_image im;
     unsigned char *out = NULL;
     size_t out_size = 0;
-    if (cnnvis_image_read_memory(&im, data, size) != CNNVIS_OK) return 0;
-    if (cnnvis_pnm_encode(&im, 0, 255, &out, &out_size) == CNNVIS_OK) cnnvis_free(out);
-    if (cnnvis_png_encode(&im, &out, &out_size) == CNNVIS_OK) cnnvis_free(out);
+    if (cnnvis__image_read_memory(&im, data, size) != CNNVIS_OK) return 0;
+    if (cnnvis__pnm_encode(&im, 0, 255, &out, &out_size) == CNNVIS_OK) cnnvis__free(out);
+    if (cnnvis__png_encode(&im, &out, &out_size) == CNNVIS_OK) cnnvis__free(out);
     cnnvis_image_free(&im);
     return 0;
 }
