@@ -1,4 +1,4 @@
-/* cnnvis.h - v0.1.0 - see inside a convolutional network. Public domain or MIT: see the end of the file.
+/* cnnvis.h - v0.2.0 - see inside a convolutional network. Public domain or MIT: see the end of the file.
 
    A single-header C99 library that trains a small AlexNet-style network on the CPU and
    draws what it learned, following the lecture "Visualising convolutional networks"
@@ -6,7 +6,7 @@
    libc, libm and pthreads.
 
    It does NOT do: GPUs, layers outside AlexNet's set (no batch norm, no residual blocks),
-   half precision, or data loading beyond the formats listed under A4.
+   half precision, or data loading beyond the formats of appendix B3.
 
    HOW TO INCLUDE
      In exactly one C or C++ file:
@@ -16,24 +16,56 @@
 
    QUICK START (train, then ask which pixels matter for the class of one image)
      cnnvis_net_desc d; cnnvis_net *net; cnnvis_dataset train, test;
+     cnnvis_tensor pixels, grad;
      cnnvis_train_desc t = {0};
-     cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);        // 1x28x28 digits, 10 classes
+     cnnvis_net_desc_preset(&d, "alexnet_mini", 1, 28, 28, 10);  // 1x28x28 digits, 10 classes
      if (cnnvis_net_create(&net, &d) != CNNVIS_OK) { puts(cnnvis_last_error()); return 1; }
      cnnvis_idx_load(&train, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
      cnnvis_idx_load(&test, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
      t.epochs = 5;
      cnnvis_net_train(net, &train, &test, &t);              // SGD with momentum, progress bar
-     cnnvis_tensor x, g;
-     cnnvis_tensor_create(&x, 1, 1, 28, 28);
-     cnnvis__dataset_batch(&test, 0, 1, net, &x, NULL);       // image 0, normalised
-     cnnvis_net_forward(net, &x);
-     int last = net->n_layers - 1;                           // the class scores S_c
-     cnnvis_tensor_create(&g, 1, 10, 1, 1);
-     g.data[test.labels[0]] = 1.0f;                          // dS_c/dS = one-hot
-     cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
-     // net->dinput now holds dS_c/dI: the saliency map of lecture section 4.
+     cnnvis_dataset_pixels(&pixels, NULL, &test, 0, 1);      // test image 0, pixels in [0,1]
+     cnnvis_saliency(&grad, net, &pixels, test.labels[0], CNNVIS_SALIENCY_GRADIENT, NULL);
+     CNNVIS_PRINT(grad);                                     // dS_c/dI: lecture section 4
      cnnvis_net_save("mini.cnnvis", net);
-     cnnvis_tensor_free(&x); cnnvis_tensor_free(&g); cnnvis_net_free(net);
+     cnnvis_tensor_free(&pixels); cnnvis_tensor_free(&grad); cnnvis_net_free(net);
+
+   THE API BY SECTION (every name is declared below with what it computes)
+     errors   cnnvis_result_str  cnnvis_last_error  cnnvis_clear_error
+     A1       cnnvis_tensor_create  cnnvis_tensor_free  cnnvis_tensor_wrap  cnnvis_tensor_count
+              cnnvis_tensor_stats  cnnvis_tensor_print (CNNVIS_PRINT)
+     A3       cnnvis_net_desc_init  cnnvis_net_desc_conv  cnnvis_net_desc_relu
+              cnnvis_net_desc_maxpool  cnnvis_net_desc_lrn  cnnvis_net_desc_dropout
+              cnnvis_net_desc_fc  cnnvis_net_desc_add  cnnvis_net_desc_preset
+              cnnvis_net_memory_size  cnnvis_net_create  cnnvis_net_init_preallocated
+              cnnvis_net_free  cnnvis_net_find  cnnvis_net_class_name  cnnvis_net_summary
+              cnnvis_net_normalize  cnnvis_net_denormalize  cnnvis_net_forward  cnnvis_net_loss
+              cnnvis_net_backward  cnnvis_net_zero_grad  cnnvis_grad_check
+     A4       cnnvis_net_predict
+     1        cnnvis_filters_image  cnnvis_filter_stats_compute  cnnvis_monitor_init
+              cnnvis_monitor_snapshot  cnnvis_monitor_callback  cnnvis_monitor_evolution_image
+              cnnvis_monitor_plot  cnnvis_monitor_write_tsv  cnnvis_monitor_free
+     2        cnnvis_feature_maps_image  cnnvis_topk_compute  cnnvis_topk_free  cnnvis_topk_image
+              cnnvis_dissect  cnnvis_dissection_free  cnnvis_dissection_write_tsv
+              cnnvis_dissection_plot  cnnvis_dissection_unit_image
+     3        cnnvis_deconv_project  cnnvis_rf_crop  cnnvis_topk_deconv_image
+     4        cnnvis_saliency  cnnvis_saliency_name  cnnvis_saliency_map  cnnvis_class_model
+              cnnvis_deepdream  cnnvis_net_codes  cnnvis_tsne  cnnvis_tsne_image
+              cnnvis_net_randomize_layer
+     5        cnnvis_attack  cnnvis_fooling_image  cnnvis_robustness_curve  cnnvis_transfer_rate
+              cnnvis_adversarial_image
+     B2       cnnvis_net_train_step  cnnvis_net_train  cnnvis_net_evaluate  cnnvis_eval_free
+              cnnvis_net_save  cnnvis_net_load  cnnvis_net_load_weights
+     B3       cnnvis_dataset_free  cnnvis_dataset_slice  cnnvis_dataset_pixels
+              cnnvis_dataset_from_files  cnnvis_idx_load  cnnvis_cifar10_load  cnnvis_image_create
+              cnnvis_image_free  cnnvis_image_read  cnnvis_image_write  cnnvis_image_to_pixels
+     B4       cnnvis_image_resize  cnnvis_plane_resize  cnnvis_tensor_to_image  cnnvis_montage
+              cnnvis_image_overlay  cnnvis_image_text  cnnvis_image_fill  cnnvis_image_line
+              cnnvis_plot_lines  cnnvis_plot_matrix  cnnvis_labels_to_image
+              cnnvis_concepts_generate  cnnvis_concepts_colour
+   One convention everywhere: outputs come first (what is created or filled, then any extra
+   results), then the net, then the inputs, then the settings; a layer is named by its name
+   ("conv5"); labels are int32_t; a desc of all zeros means the defaults.
 
    COMPILE-TIME OPTIONS (define before the implementation include)
      CNNVIS_STATIC            every function is static (private copy per file)
@@ -59,21 +91,27 @@
                               with CNNVIS_ERR_ARG; empty means unset
      CNNVIS_KERNELS=reference forces the reference kernels at run time
 
-   SECTIONS (grep the tag to jump to the code)
-     A1 >>a1_tensor   tensors, RNG, errors, thread pool
-     A2 >>a2_layers   conv, ReLU (3 backward rules), max-pool with switches, LRN, dropout, FC,
-                      softmax cross-entropy: forward and backward, reference and SIMD kernels
-     A3 >>a3_net      the network, presets (alexnet_mini, alexnet, alexnet_original), training,
-                      checkpoints
-     A4 >>a4_data     data sets (IDX with gzip, CIFAR-10, images with label maps), the built-in
-                      pixel-labelled concept images, PPM/PGM/PNG, the drawing kit
+   THE PARTS, IN THE ORDER THEY ARE READ (grep the tag to jump to the code)
+     A1 >>a1_tensor       tensors, images, data sets, errors, RNG
+     A2 >>a2_layers       each layer's reference forward and backward, beside its formula:
+                          conv, ReLU (3 backward rules), max-pool with switches, LRN,
+                          dropout, fully connected, softmax cross-entropy
+     A3 >>a3_net          the network: describe, create, forward, backward, loss; presets
+     A4 >>a4_pixels       what sections 3-5 share: the forward with dropout off, softmax,
+                          the gradient of a score or a loss with respect to the pixels
      1  >>s1_filters      filter montages, filter statistics, the training monitor
      2  >>s2_activations  feature maps, top-k images and patches, Network Dissection
      3  >>s3_deconvnet    deconvnet projections
      4  >>s4_saliency     nine saliency methods, class models, DeepDream, t-SNE, sanity checks
      5  >>s5_adversarial  FGSM, PGD (L-inf, L2), box-constrained L-BFGS, fooling images,
                           robustness curves, transfer, adversarial training
-   Each tag appears twice: at the declarations, then at the implementation.
+     B1 >>b1_fast         appendix: AVX2/NEON kernels, packed GEMM, thread pool, selection
+     B2 >>b2_training     appendix: training, evaluation, checkpoints
+     B3 >>b3_formats      appendix: files, gzip, IDX, CIFAR-10, PNG/PNM, data sets
+     B4 >>b4_drawing      appendix: resizing, colour maps, montages, plots, the font, the
+                          built-in concept images
+   Each tag appears twice: at the declarations, then at the implementation. A1-5 call into
+   the appendices only through functions declared at the top of the implementation.
 
    CONVENTIONS
      Tensors are float32, contiguous NCHW. Pixels of images on disk are [0,1] after
@@ -82,21 +120,24 @@
      layouts: conv (OC, IC/groups, K, K), fc (OUT, IN).
      Errors: every function that can fail returns cnnvis_result (CNNVIS_OK = 0, negative on
      failure) and leaves a message for cnnvis_last_error() (per thread). Nothing in the
-     library exits, aborts or prints, except the training progress bar on a terminal.
+     library exits, aborts or prints, except the training progress bar on a terminal and
+     cnnvis_tensor_print, whose job it is.
      A NULL where a function needs a pointer gives CNNVIS_ERR_ARG with a message naming it;
-     functions without a status (the *_free, tensor helpers, drawing, RNG) do nothing with
-     a NULL and return 0, NULL or "?".
+     functions without a status (the *_free, tensor helpers, drawing) do nothing with a
+     NULL and return 0, NULL or "?".
      Memory: a net owns one arena holding weights, gradients, momentum, every layer's output
      and gradient, and scratch; forward and backward never allocate. What a function returns
      in an out-parameter is owned by the caller and has a matching *_free.
-     Threads: results are bit-identical for any n_threads. A net's pool threads, between
-     jobs, spin for up to 50 microseconds before they sleep (a batch-1 pass hands them jobs
-     a few microseconds apart) unless there are more of them than CPUs; an idle net costs
-     no CPU.
+     Threads: results are bit-identical for any n_threads. Between jobs a net's pool threads
+     spin for a few tens of microseconds before they sleep (the jobs of a one-image pass come
+     microseconds apart), unless there are more of them than CPUs; an idle net costs no CPU.
      SIMD: the AVX2/NEON kernels are not bit-identical to the reference ones (fused
      multiply-add rounds once); they agree to about 1e-5 relative to the output's magnitude.
 
    CHANGELOG
+     0.2.0  the lecture first: the header reordered (core, sections 1-5, then appendices);
+            one argument order; layers named by string; 99 public functions;
+            cnnvis_tensor_print, cnnvis_tensor_stats and cnnvis_grad_check
      0.1.0  tensors, layers, network, training, checkpoints, IDX reader; the lecture's
             sections 1-5 (filters, activations and Network Dissection, deconvnet,
             saliency, adversarial examples)
@@ -108,7 +149,7 @@
 #include <stdint.h>
 
 #define CNNVIS_VERSION_MAJOR 0
-#define CNNVIS_VERSION_MINOR 1
+#define CNNVIS_VERSION_MINOR 2
 #define CNNVIS_VERSION_PATCH 0
 
 #ifndef CNNVIS_API
@@ -146,7 +187,9 @@ CNNVIS_API const char *cnnvis_last_error(void);
 CNNVIS_API void cnnvis_clear_error(void);
 
 /* ======================================================================================
-   A1  Tensors, RNG                                                        >>a1_tensor
+   A1  Tensors, images, data sets                                           >>a1_tensor
+   The three kinds of data every section passes around: float tensors (what the net
+   computes), 8-bit images (what is read and drawn) and labelled data sets.
    ====================================================================================== */
 
 /* A float32 array of shape (n, c, h, w), contiguous, w fastest. A tensor either owns its
@@ -165,53 +208,75 @@ CNNVIS_API cnnvis_result cnnvis_tensor_create(cnnvis_tensor *t, int n, int c, in
 CNNVIS_API void cnnvis_tensor_free(cnnvis_tensor *t);
 /* A view of the caller's array `data` (n, c, h, w); nothing is copied or owned. */
 CNNVIS_API cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, int w);
-/* A view of image i of a batch: shape (1, c, h, w). Out of range: a zeroed tensor and an error. */
-CNNVIS_API cnnvis_tensor cnnvis__tensor_image(const cnnvis_tensor *t, int i);
-/* A view of channel ch of image i: shape (1, 1, h, w). Out of range: zeroed, with an error. */
-CNNVIS_API cnnvis_tensor cnnvis__tensor_channel(const cnnvis_tensor *t, int i, int ch);
-/* Number of elements, n*c*h*w. */
+/* Number of elements, n*c*h*w (0 for NULL). */
 CNNVIS_API size_t cnnvis_tensor_count(const cnnvis_tensor *t);
-/* Same shape (n, c, h, w)? */
-CNNVIS_API int cnnvis__tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor *b);
-/* Pointer to element (i, ch, y, x); the indices are not checked (use it in loops you own). */
-CNNVIS_API float *cnnvis__tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x);
 
-/* Element-wise operations; the shapes must be the same (CNNVIS_ERR_ARG otherwise). */
-CNNVIS_API cnnvis_result cnnvis__tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src);
-CNNVIS_API void cnnvis__tensor_fill(cnnvis_tensor *t, float v);                      /* t = v */
-CNNVIS_API void cnnvis__tensor_scale(cnnvis_tensor *t, float s);                     /* t *= s */
-CNNVIS_API cnnvis_result cnnvis__tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x); /* y += a x */
-CNNVIS_API cnnvis_result cnnvis__tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x); /* y *= x */
-CNNVIS_API void cnnvis__tensor_clamp(cnnvis_tensor *t, float lo, float hi);          /* t = min(max(t,lo),hi) */
-/* Reductions, accumulated in double so that they do not depend on the size. */
-CNNVIS_API double cnnvis__tensor_sum(const cnnvis_tensor *t);
-CNNVIS_API double cnnvis__tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b); /* 0 if shapes differ */
-CNNVIS_API double cnnvis__tensor_norm2(const cnnvis_tensor *t);                        /* sqrt(sum t^2) */
-/* Smallest and largest element (NaN ignored); index of the largest (first on ties). */
-CNNVIS_API void cnnvis__tensor_minmax(const cnnvis_tensor *t, float *min, float *max);
-CNNVIS_API size_t cnnvis__tensor_argmax(const cnnvis_tensor *t);
+/* What a glance at a tensor should tell: its range, its mean, how many values are exactly
+   zero (dead ReLUs, a gradient that did not flow) and how many are not finite. */
+typedef struct cnnvis_stats {
+    float min, max;     /* smallest and largest value, NaN ignored (0 and 0 if there is none) */
+    double mean;        /* of the finite values */
+    size_t count;       /* n*c*h*w */
+    size_t zeros;       /* values == 0 */
+    size_t nonfinite;   /* NaN or +-infinity */
+} cnnvis_stats;
 
-/* xoshiro256** seeded by splitmix64: the same seed gives the same integers and uniforms on
-   every platform. Never rand(). */
+/* The statistics of t (all zero for NULL). In a debugger: `print cnnvis_tensor_stats(&x)`. */
+CNNVIS_API cnnvis_stats cnnvis_tensor_stats(const cnnvis_tensor *t);
+/* Print name, shape, statistics and the first max_values values (0: 8) on stdout:
+     map (1, 1, 32, 32): min -0.0123 max 0.0871 mean 0.00312, zeros 12 of 1024, nonfinite 0
+       [0.00121 -0.00043 0.00876 ...]
+   CNNVIS_PRINT(t) prints tensor t under its own name. */
+CNNVIS_API void cnnvis_tensor_print(const cnnvis_tensor *t, const char *name, int max_values);
+#define CNNVIS_PRINT(t) cnnvis_tensor_print(&(t), #t, 8)
+
+/* An 8-bit image: channels interleaved, top-left pixel first, no row padding (stb_image's
+   contract). c is 1 (grey) or 3 (RGB). Made by cnnvis_image_create or a reader (B3), drawn
+   by the kit (B4), released by cnnvis_image_free. */
+typedef struct cnnvis_image {
+    int w, h, c;
+    unsigned char *px; /* (h, w, c) */
+} cnnvis_image;
+
+#define CNNVIS_MAX_CATEGORIES 8
+
+/* A labelled image set, pixels kept as bytes: image i, channel ch, row y, column x is
+   px[((i*c + ch)*h + y)*w + x] / 255. It may also label every pixel with concepts of a few
+   categories (Network Dissection, lecture section 2): concepts[((i*n_categories + k)*h +
+   y)*w + x] is the index of the concept of category k at that pixel (255: unlabelled).
+   Loaded by the readers of B3, generated by cnnvis_concepts_generate (B4). */
+typedef struct cnnvis_dataset {
+    int n, c, h, w;
+    unsigned char *px;      /* (n, c, h, w) */
+    int32_t *labels;        /* (n) class of each image */
+    int n_classes;
+    char *class_names;      /* (n_classes, CNNVIS_CLASS_LEN) or NULL */
+    int n_categories;       /* concept categories labelled per pixel, 0 if none */
+    unsigned char *concepts;/* (n, n_categories, h, w) or NULL */
+    char category_names[CNNVIS_MAX_CATEGORIES][CNNVIS_NAME_LEN];
+    int n_concepts[CNNVIS_MAX_CATEGORIES];
+    char *concept_names;    /* every category's concept names in order, CNNVIS_NAME_LEN each */
+    int owner;              /* 1 if cnnvis_dataset_free releases the arrays */
+} cnnvis_dataset;
+
+/* xoshiro256** seeded by splitmix64: the library's own generator (weights, dropout, noise),
+   the same numbers on every platform for a seed. Never rand(). */
 typedef struct cnnvis_rng {
     uint64_t s[4];
 } cnnvis_rng;
 
-/* Start the generator from seed (any value, 0 included). */
-CNNVIS_API void cnnvis__rng_seed(cnnvis_rng *rng, uint64_t seed);
-/* The next 64 random bits. */
-CNNVIS_API uint64_t cnnvis__rng_u64(cnnvis_rng *rng);
-/* Uniform integer in [0, n), without modulo bias; 0 if n == 0. */
-CNNVIS_API uint32_t cnnvis__rng_below(cnnvis_rng *rng, uint32_t n);
-/* Uniform float in [0, 1) with 24 random bits. */
-CNNVIS_API float cnnvis__rng_uniform(cnnvis_rng *rng);
-/* Standard normal (Marsaglia's polar method). Computed in double from the uniforms with the
-   library's own logarithm and rounded to float, so it is the same on every platform unless
-   a compiler fuses multiply-adds in it (a 1-in-10^8 chance per number of a 1-ulp change). */
-CNNVIS_API float cnnvis__rng_normal(cnnvis_rng *rng);
+/* Colour maps, for one-channel pictures (activations, saliency maps, heat maps). */
+typedef enum cnnvis_colormap {
+    CNNVIS_CMAP_GREY = 0,
+    CNNVIS_CMAP_DIVERGING, /* blue - light grey - red, for signed values mapped around 0.5 */
+    CNNVIS_CMAP_VIRIDIS,   /* perceptually uniform, dark blue to yellow (heatmaps) */
+    CNNVIS_CMAP_INFERNO    /* perceptually uniform, black to light yellow */
+} cnnvis_colormap;
 
 /* ======================================================================================
    A2  Layers                                                              >>a2_layers
+   What a net is made of. Each kind's forward and backward pass are plain loops beside
+   their formula in the implementation; the net (A3) runs them.
    ====================================================================================== */
 
 typedef enum cnnvis_layer_kind {
@@ -288,7 +353,9 @@ typedef struct cnnvis_layer {
 } cnnvis_layer;
 
 /* ======================================================================================
-   A3  The network, training, checkpoints                                     >>a3_net
+   A3  The network                                                            >>a3_net
+   Describe a net as a list of layers, create it (one arena), run it forward, and run it
+   backward from any layer with any signal: every picture of sections 1-5 is one of these.
    ====================================================================================== */
 
 typedef enum cnnvis_kernels {
@@ -328,7 +395,7 @@ typedef struct cnnvis_net {
     cnnvis_layer layers[CNNVIS_MAX_LAYERS];
     int n_classes;               /* outputs of the last layer */
     int batch;                   /* images in the last forward pass */
-    int training;                /* 1: dropout active (set by cnnvis__net_set_training) */
+    int training;                /* 1: dropout active (0 after create; training sets it) */
     float dropout_scale;         /* dropout layers drop with probability p * dropout_scale
                                     (1 after create; training's curriculum raises it from 0) */
     cnnvis_tensor input;         /* (max_batch, in_c, in_h, in_w) copy of the last input */
@@ -349,7 +416,9 @@ typedef struct cnnvis_net {
 } cnnvis_net;
 
 /* Builders: append one layer to d (name may be NULL for the default). They never fail
-   outright; a problem (too many layers) is kept in d->error and reported by create. */
+   outright; a problem (too many layers) is kept in d->error and reported by create. A
+   flatten layer, which a fully connected layer does not need, is added with
+   cnnvis_net_desc_add. */
 CNNVIS_API void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w);
 CNNVIS_API void cnnvis_net_desc_conv(cnnvis_net_desc *d, const char *name, int out_channels,
                                      int kernel, int stride, int pad, int groups);
@@ -360,477 +429,107 @@ CNNVIS_API void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int si
                                     float alpha, float beta, float k);
 CNNVIS_API void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p);
 CNNVIS_API void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs);
-CNNVIS_API void cnnvis__net_desc_flatten(cnnvis_net_desc *d, const char *name);
 CNNVIS_API void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer);
 
-/* Presets (each calls cnnvis_net_desc_init first):
-   alexnet_mini      AlexNet's pattern for small images (1x28x28, 3x32x32, ...): five convs
-                     with pooling after 1, 2 and 5, three FC layers with dropout.
-   alexnet           torchvision's AlexNet: 3x224x224, conv1 64 11x11 stride 4 pad 2, ...
-   alexnet_original  Krizhevsky et al. 2012 / CaffeNet: 3x227x227, conv1 96 11x11 stride 4,
-                     LRN after conv1 and conv2, groups 2 in conv2, conv4 and conv5.        */
-CNNVIS_API void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w,
-                                             int n_classes);
-CNNVIS_API void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes);
-CNNVIS_API void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes);
+/* A described net by name (d is initialised first):
+   "alexnet_mini"      AlexNet's pattern for small images (1x28x28, 3x32x32, ...): five convs
+                       with pooling after 1, 2 and 5, three FC layers with dropout.
+   "alexnet"           torchvision's AlexNet: 3x224x224, conv1 64 11x11 stride 4 pad 2, ...
+   "alexnet_original"  Krizhevsky et al. 2012 / CaffeNet: 3x227x227, conv1 96 11x11 stride 4,
+                       LRN after conv1 and conv2, groups 2 in conv2, conv4 and conv5.
+   in_c, in_h, in_w 0: the preset's own input (alexnet_mini has none: they are required).
+   CNNVIS_ERR_ARG for an unknown name or a missing size. */
+CNNVIS_API cnnvis_result cnnvis_net_desc_preset(cnnvis_net_desc *d, const char *name, int in_c, int in_h,
+                                                int in_w, int n_classes);
 
 /* Bytes of memory cnnvis_net_create would allocate for d (0 with an error if d is invalid). */
 CNNVIS_API size_t cnnvis_net_memory_size(const cnnvis_net_desc *d);
 /* Build a net: check every layer's shapes (naming the layer at fault), plan and allocate
    the arena, initialise weights (Kaiming-uniform, zero biases), start the thread pool.
    *out is set on success; free it with cnnvis_net_free. */
-CNNVIS_API cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net **out);
+CNNVIS_API cnnvis_result cnnvis_net_create(cnnvis_net **out, const cnnvis_net_desc *d);
 /* The same in memory the caller provides: mem must hold cnnvis_net_memory_size(d) bytes and
    outlive the net; net is the caller's struct. cnnvis_net_free then frees only the pool. */
-CNNVIS_API cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d, void *mem,
-                                                      size_t size, cnnvis_net *net);
+CNNVIS_API cnnvis_result cnnvis_net_init_preallocated(cnnvis_net *net, const cnnvis_net_desc *d, void *mem,
+                                                      size_t size);
 /* Join the thread pool and release the arena (and the net, if create made it). */
 CNNVIS_API void cnnvis_net_free(cnnvis_net *net);
 
-/* Index of the layer called name, or -1 with an error naming it. */
+/* Index of the layer called name (net->layers[index]), or -1 with an error naming it. */
 CNNVIS_API int cnnvis_net_find(const cnnvis_net *net, const char *name);
-/* The layer called name, or NULL with an error. */
-CNNVIS_API cnnvis_layer *cnnvis__net_layer(cnnvis_net *net, const char *name);
 /* Name of class c ("?" if out of range). */
 CNNVIS_API const char *cnnvis_net_class_name(const cnnvis_net *net, int c);
 /* Write one line per layer: name, kind, output shape, parameters, receptive field
    (size/stride/offset), and a total, into buf (always zero-terminated; truncated if short).
    Returns the length the full text needs, like snprintf. */
-CNNVIS_API int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size);
-/* 1: dropout on (training), 0: evaluation (the default after create). */
-CNNVIS_API void cnnvis__net_set_training(cnnvis_net *net, int training);
-/* Choose the kernels at run time (AUTO = fastest available). CNNVIS_ERR_UNSUPPORTED if this
-   build or CPU lacks them. */
-CNNVIS_API cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
-CNNVIS_API const char *cnnvis__kernels_name(cnnvis_kernels k);
+CNNVIS_API int cnnvis_net_summary(char *buf, size_t size, const cnnvis_net *net);
 
-/* pixels [0,1] -> network input: x = (p - mean[c]) / std[c]. dst and src have the net's
-   input shape (any n); dst may be src. */
-CNNVIS_API cnnvis_result cnnvis_net_normalize(const cnnvis_net *net, cnnvis_tensor *dst,
-                                              const cnnvis_tensor *src);
+/* pixels [0,1] -> network input: x = (p - mean[c]) / std[c]. x and pixels have the net's
+   input shape (any n); x may be pixels. */
+CNNVIS_API cnnvis_result cnnvis_net_normalize(cnnvis_tensor *x, const cnnvis_net *net, const cnnvis_tensor *pixels);
 /* network input -> pixels: p = x * std[c] + mean[c] (not clamped). */
-CNNVIS_API cnnvis_result cnnvis_net_denormalize(const cnnvis_net *net, cnnvis_tensor *dst,
-                                                const cnnvis_tensor *src);
+CNNVIS_API cnnvis_result cnnvis_net_denormalize(cnnvis_tensor *pixels, const cnnvis_net *net, const cnnvis_tensor *x);
 
 /* Forward pass of x (n <= max_batch images of the input shape, already normalised). Every
    layer's output is kept in net->layers[i].out; the last one holds the unnormalised class
-   scores S_c (the logits). */
+   scores S_c (the logits). Dropout is active only if net->training is 1. */
 CNNVIS_API cnnvis_result cnnvis_net_forward(cnnvis_net *net, const cnnvis_tensor *x);
 /* Softmax cross-entropy of the last layer's scores against labels (net->batch of them, each
    in [0, n_classes)), computed with log-sum-exp so that saturated scores stay finite.
    Sets net->probs, net->loss (mean over the batch) and puts dloss/dscores in the last
-   layer's dout. *loss may be NULL. */
-CNNVIS_API cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int *labels, float *loss);
+   layer's dout. */
+CNNVIS_API cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels);
 enum {
     CNNVIS_BACKWARD_PARAMS = 1, /* also accumulate weight and bias gradients (dw += ...) */
-    CNNVIS_BACKWARD_KEEP = 2    /* start from the gradient already in layers[from].dout */
+    CNNVIS_BACKWARD_KEEP = 2    /* start from the gradient already in the layer's dout */
 };
-/* Backward pass from layer `from` down to the input, after a forward pass. dout is the
-   gradient w.r.t. layers[from].out (net->batch images, the layer's output shape); it is
-   copied there first unless flags has CNNVIS_BACKWARD_KEEP (then dout may be NULL). Every
-   layer below gets its dout; net->dinput receives the gradient w.r.t. the input. ReLUs use
-   `rule`. With CNNVIS_BACKWARD_PARAMS the parameter gradients are added to dw/db. Without
-   it (a gradient map), the fast kernels scatter a conv's output gradient when it is mostly
-   zeros (cnnvis__conv_sparse_dx), so net->dinput may differ in its last bits from a pass
-   with it. */
-CNNVIS_API cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const cnnvis_tensor *dout,
+/* Backward pass from layer `from` (a name; NULL: the last layer, the class scores) down to
+   the input, after a forward pass. dout is the gradient w.r.t. that layer's out (net->batch
+   images, the layer's output shape); it is copied there first unless flags has
+   CNNVIS_BACKWARD_KEEP (then dout may be NULL). Every layer below gets its dout;
+   net->dinput receives the gradient w.r.t. the input. ReLUs use `rule`. With
+   CNNVIS_BACKWARD_PARAMS the parameter gradients are added to dw/db. Without it (a gradient
+   map), the fast kernels scatter a conv's output gradient when it is mostly zeros, so
+   net->dinput may differ in its last bits from a pass with it. */
+CNNVIS_API cnnvis_result cnnvis_net_backward(cnnvis_net *net, const char *from, const cnnvis_tensor *dout,
                                              cnnvis_relu_rule rule, unsigned flags);
 /* dw = db = 0 for every layer. */
 CNNVIS_API void cnnvis_net_zero_grad(cnnvis_net *net);
 
-/* --- Training ------------------------------------------------------------------------ */
+/* What cnnvis_grad_check found. */
+typedef struct cnnvis_grad_report {
+    double worst;        /* the largest error |a - n| / (max(|a|, |n|) + 1e-3 scale) over the
+                            coordinates compared (a analytic, n numeric, scale the largest
+                            |a| of that tensor): about 1e-3 or less when the backward pass
+                            is right, of order 1 when it is wrong */
+    char worst_at[48];   /* where: "input 1234", "w 17" or "b 3" */
+    int checked;         /* coordinates compared */
+    int skipped;         /* coordinates left out: their step crossed a kink (a ReLU input
+                            changing sign, a max-pool switch moving) */
+} cnnvis_grad_report;
 
-#define CNNVIS_MAX_CATEGORIES 8
-
-/* A labelled image set, pixels kept as bytes: image i, channel ch, row y, column x is
-   px[((i*c + ch)*h + y)*w + x] / 255. It may also label every pixel with concepts of a few
-   categories (Network Dissection, lecture section 2): concepts[((i*n_categories + k)*h +
-   y)*w + x] is the index of the concept of category k at that pixel (255: unlabelled). */
-typedef struct cnnvis_dataset {
-    int n, c, h, w;
-    unsigned char *px;      /* (n, c, h, w) */
-    int32_t *labels;        /* (n) class of each image */
-    int n_classes;
-    char *class_names;      /* (n_classes, CNNVIS_CLASS_LEN) or NULL */
-    int n_categories;       /* concept categories labelled per pixel, 0 if none */
-    unsigned char *concepts;/* (n, n_categories, h, w) or NULL */
-    char category_names[CNNVIS_MAX_CATEGORIES][CNNVIS_NAME_LEN];
-    int n_concepts[CNNVIS_MAX_CATEGORIES];
-    char *concept_names;    /* every category's concept names in order, CNNVIS_NAME_LEN each */
-    int owner;              /* 1 if cnnvis_dataset_free releases the arrays */
-} cnnvis_dataset;
-
-/* Release what the data set owns (nothing for a view made by cnnvis_dataset_slice) and
-   zero it. NULL is fine. */
-CNNVIS_API void cnnvis_dataset_free(cnnvis_dataset *ds);
-/* A view of images [begin, begin+count) (nothing copied). */
-CNNVIS_API cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds,
-                                              int begin, int count);
-/* Images [begin, begin+count) as a normalised network input x (count images; x must have
-   that shape) and, if labels != NULL, their labels. */
-CNNVIS_API cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count,
-                                              const cnnvis_net *net, cnnvis_tensor *x,
-                                              int32_t *labels);
-
-typedef enum cnnvis_lr_schedule {
-    CNNVIS_LR_COSINE = 0, /* lr * (1 + cos(pi * step / total)) / 2 */
-    CNNVIS_LR_STEP = 1,   /* lr * gamma^(epoch / step_epochs) */
-    CNNVIS_LR_CONSTANT = 2
-} cnnvis_lr_schedule;
-
-/* What the training callback sees. */
-typedef struct cnnvis_train_stats {
-    int epoch;          /* 1-based epoch being trained (or just finished) */
-    int epochs;
-    long long step;     /* optimiser steps so far */
-    int end_of_epoch;   /* 1 once per epoch, after the evaluation */
-    float lr;
-    float train_loss;   /* mean loss of the epoch so far */
-    float train_acc;    /* accuracy of the epoch so far (on augmented images) */
-    float test_loss;    /* -1 if there is no test set or it is not the end of an epoch */
-    float test_acc;
-    int steps_per_epoch;
-    double seconds;     /* since training started */
-    double images_per_s;
-} cnnvis_train_stats;
-
-/* Called after every `callback_every` steps and at the end of each epoch; a non-zero return
-   stops training (cnnvis_net_train then returns CNNVIS_OK). */
-typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *stats, void *user);
-
-/* Training settings. Zero means default:
-     epochs 10, batch 64 (<= net max_batch), lr 0.01, momentum 0.9, weight_decay 5e-4 (on
-     weights, not biases), schedule COSINE, step_epochs = epochs/3, gamma 0.1, seed 0.
-     warmup 0: the learning rate rises linearly over the first min(200, steps/10) steps
-     (n: over n steps; -1: no warm-up), which keeps a deep net without normalisation
-     layers from collapsing to one class in its first steps.
-     dropout_ramp 0: dropout's probability rises linearly from 0 to each layer's p over the
-     first half of the steps (curriculum dropout, Morerio et al. 2017: dropping units
-     before they have learned anything only slows the start); n: over n steps; -1: p from
-     the first step.
-     crop_pad 0: no random crops (n: pad by n zeros, crop back at a random offset);
-     flip 0: no horizontal flips (1: flip half the images; leave off for digits).
-     progress 0: a one-line progress bar on stderr if stderr is a terminal; -1: never.
-     callback NULL; callback_every 0: only at the end of each epoch.
-     adversarial NULL: off. Otherwise adversarial training (section 5; Goodfellow et al.
-     2015, Madry et al. 2018): in every batch, a share adversarial_share (0: 0.5; 1: all,
-     as Madry et al.) of the images is replaced by the attack's adversarial versions,
-     crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).          */
-struct cnnvis_attack_desc; /* section 5 */
-typedef struct cnnvis_train_desc {
-    int epochs;
-    int batch;
-    float lr, momentum, weight_decay;
-    cnnvis_lr_schedule schedule;
-    int step_epochs;
-    float gamma;
-    int warmup;
-    int dropout_ramp;
-    uint64_t seed;
-    int crop_pad;
-    int flip;
-    int progress;
-    cnnvis_train_callback callback;
-    void *user;
-    int callback_every;
-    const struct cnnvis_attack_desc *adversarial;
-    float adversarial_share;
-} cnnvis_train_desc;
-
-/* One SGD step on a batch: forward (with dropout), loss, backward, update of every weight
-   with momentum and weight decay (PyTorch's rule: v = mu v + g + wd w; w -= lr v).
-   x is normalised; *loss may be NULL. Fails with CNNVIS_ERR_NUMERIC, naming the layer, if
-   the input, a weight or the loss is not finite (the weights are then left unchanged). */
-CNNVIS_API cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x,
-                                               const int32_t *labels, float lr, float momentum,
-                                               float weight_decay, float *loss);
-/* Train on `train` for desc->epochs, shuffling each epoch, evaluating on `test` (may be
-   NULL) after each. Same net seed, same desc and same data give bit-identical weights,
-   whatever the number of threads. Stops at the first step that fails: a non-finite
-   training image (once normalised), weight, loss, gradient or update gives
-   CNNVIS_ERR_NUMERIC with a message naming the epoch, the step and the layer (or the
-   image); the weights are those after the last good step. */
-CNNVIS_API cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train,
-                                          const cnnvis_dataset *test,
-                                          const cnnvis_train_desc *desc);
-
-/* Evaluation results; free with cnnvis_eval_free. */
-typedef struct cnnvis_eval {
-    int n, n_classes;
-    float accuracy;     /* share of images whose top score is their label */
-    float loss;         /* mean cross-entropy */
-    float *class_acc;   /* (n_classes) accuracy per true class (0 where a class has no images) */
-    int32_t *confusion; /* (n_classes, n_classes): [true][predicted] counts */
-} cnnvis_eval;
-
-/* Evaluate (no dropout) on every image of ds. */
-CNNVIS_API cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds,
-                                             cnnvis_eval *ev);
-CNNVIS_API void cnnvis_eval_free(cnnvis_eval *ev);
-
-/* --- Checkpoints (byte layout in README.md, "Checkpoint format") --------------------- */
-
-/* Save architecture, weights, class names, mean and std. Atomic: written to path.tmp, then
-   renamed over path, so a failure never leaves a half-written file at path. Refuses
-   (CNNVIS_ERR_NUMERIC, naming the layer, writing nothing) a net with a NaN or infinite
-   weight or bias, so a bad net never overwrites the last good checkpoint. */
-CNNVIS_API cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path);
-/* Load a checkpoint into a new net. runtime may be NULL; otherwise its max_batch,
-   n_threads, kernels and seed are used. Refuses (CNNVIS_ERR_FORMAT, with a message) a wrong
-   magic or version, a CRC mismatch, a truncated file, absurd sizes or weights that do not
-   fit the architecture. */
-CNNVIS_API cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime,
-                                         cnnvis_net **out);
-/* The same from bytes in memory. */
-CNNVIS_API cnnvis_result cnnvis__net_load_memory(const void *data, size_t size,
-                                                const cnnvis_net_desc *runtime, cnnvis_net **out);
-/* Load only the weights of a checkpoint into an existing net whose architecture must match
-   layer by layer (kinds, names may differ, shapes must not). */
-CNNVIS_API cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path);
-
-/* CRC-32 (IEEE 802.3, as zlib and PNG): crc = cnnvis__crc32(0, data, n) to start. */
-CNNVIS_API uint32_t cnnvis__crc32(uint32_t crc, const void *data, size_t n);
+/* Check one layer's backward pass on your own net and images: after a forward pass of x
+   (normalised, 1..max_batch images; dropout off), for L = sum of r * y over the layer's
+   output y with a fixed random r, the analytic dL/d(layer input), dL/dw and dL/db (one
+   backward step of that layer) are compared with central differences
+       (L(v + h) - L(v - h)) / (2h),  h = 1e-2 * (the tensor's largest |value|, or 1)
+   on up to 32 coordinates of each, L summed in double. The layer's dw and db are restored
+   afterwards. Backward rule: BACKPROP. */
+CNNVIS_API cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_net *net, const char *layer,
+                                           const cnnvis_tensor *x);
 
 /* ======================================================================================
-   A4  Data                                                                  >>a4_data
+   A4  Gradients with respect to pixels                                   >>a4_pixels
+   Sections 3-5 hand the net images of pixels in [0, 1] and take back gradients with
+   respect to those pixels: normalisation happens inside, dropout is off.
    ====================================================================================== */
 
-/* Read an IDX image file (MNIST / Fashion-MNIST: magic 0x00000803, n x rows x cols bytes)
-   and its IDX label file (0x00000801), each plain or gzip-compressed (decided by content).
-   Refuses truncated files, wrong magics, counts that disagree, labels > 254 and images
-   larger than 4096 x 4096 or more than 2^28 pixels in all. */
-CNNVIS_API cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path,
-                                         const char *labels_path);
-/* The same from bytes in memory. */
-CNNVIS_API cnnvis_result cnnvis__idx_load_memory(cnnvis_dataset *ds, const void *images,
-                                                size_t images_size, const void *labels,
-                                                size_t labels_size);
-/* Decompress a gzip member (RFC 1952 + 1951). *out is allocated with CNNVIS_MALLOC and owned by
-   the caller (free with cnnvis__free); refuses output larger than max_out bytes. */
-CNNVIS_API cnnvis_result cnnvis__gunzip(unsigned char **out, size_t *out_size, const void *in,
-                                       size_t in_size, size_t max_out);
-/* Read a whole file (at most max_size bytes) into a buffer the caller frees with cnnvis__free. */
-CNNVIS_API cnnvis_result cnnvis__file_read(const char *path, size_t max_size, unsigned char **out,
-                                          size_t *size);
-/* Write a whole file atomically: to path.tmp, then renamed over path. If anything fails
-   (CNNVIS_ERR_IO), path.tmp is removed and the old file at path is left as it was. Every
-   writer of the library (checkpoints, images, TSV tables) goes through here. */
-CNNVIS_API cnnvis_result cnnvis__file_write(const char *path, const void *data, size_t size);
-/* Release memory the library returned (CNNVIS_FREE). */
-CNNVIS_API void cnnvis__free(void *p);
-
-/* --- Images: PPM/PGM read and write, PNG read and write, resizing ----------------------- */
-
-/* An 8-bit image: channels interleaved, top-left pixel first, no row padding (stb_image's
-   contract). c is 1 (grey) or 3 (RGB). */
-typedef struct cnnvis_image {
-    int w, h, c;
-    unsigned char *px; /* (h, w, c) */
-} cnnvis_image;
-
-#define CNNVIS_IMAGE_MAX_SIDE 16384          /* readers refuse larger images ... */
-#define CNNVIS_IMAGE_MAX_PIXELS (1 << 26)    /* ... and more pixels than this */
-
-/* A zeroed (black) image; c must be 1 or 3. Free with cnnvis_image_free. */
-CNNVIS_API cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c);
-CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
-/* Read a PPM (P3, P6), PGM (P2, P5) or PNG file, decided by its first bytes. PNM samples
-   with maxval up to 65535 are scaled to 0..255; comments may stand wherever whitespace may
-   (a comment ends a number); bytes after the raster are ignored (netpbm allows several
-   images in one file). PNG: 8 or 16 bits, grey, RGB, palette, with or without alpha (alpha is
-   dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
-   fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
-CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
-CNNVIS_API cnnvis_result cnnvis__image_read_memory(cnnvis_image *im, const void *data, size_t size);
-/* Encode as PNM: P5/P6 (binary) or P2/P3 (ascii), maxval 255 or any value up to 65535 (the
-   samples are scaled). *out is the caller's (cnnvis__free). */
-CNNVIS_API cnnvis_result cnnvis__pnm_encode(const cnnvis_image *im, int ascii, int maxval, unsigned char **out,
-                                           size_t *size);
-/* Encode as PNG: 8-bit grey or RGB, zlib stream of stored (uncompressed) deflate blocks with
-   their CRC-32 and Adler-32, so any viewer or browser opens it. */
-CNNVIS_API cnnvis_result cnnvis__png_encode(const cnnvis_image *im, unsigned char **out, size_t *size);
-/* Write by the file name's ending: .png, .ppm/.pgm/.pnm (binary, maxval 255); anything
-   else is refused. Atomic (path.tmp, then rename). */
-CNNVIS_API cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path);
-
-typedef enum cnnvis_resize {
-    CNNVIS_RESIZE_BILINEAR = 0, /* sample at pixel centres (align_corners = false) */
-    CNNVIS_RESIZE_AREA = 1,     /* each output pixel averages the input area it covers */
-    CNNVIS_RESIZE_NEAREST = 2   /* blocky: keeps small kernels and feature maps readable */
-} cnnvis_resize;
-
-/* dst (w x h, src's channels) = src resized; dst is created here. */
-CNNVIS_API cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h,
-                                             cnnvis_resize mode);
-/* Resize a float plane (h, w) -> (dh, dw): the same arithmetic as for images, without
-   rounding (used to bring activation maps up to the input's size). */
-CNNVIS_API void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode);
-/* dst = the w x h rectangle of src whose top-left is (x, y) (it must lie inside src); dst is
-   created here. */
-CNNVIS_API cnnvis_result cnnvis__image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h);
-/* A photo as the network's input: resize so that the shorter side fits (area when
-   shrinking, bilinear when growing), take the centre, convert grey<->RGB if needed,
-   scale to [0,1] and normalise with the net's mean/std into image i of x. */
-CNNVIS_API cnnvis_result cnnvis__image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i);
-/* Image i of a data set as an 8-bit image (c = the set's channels). */
-CNNVIS_API cnnvis_result cnnvis__dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i);
-
-/* --- The drawing kit: what every visualisation ends with -------------------------------- */
-
-typedef enum cnnvis_colormap {
-    CNNVIS_CMAP_GREY = 0,
-    CNNVIS_CMAP_DIVERGING, /* blue - light grey - red, for signed values mapped around 0.5 */
-    CNNVIS_CMAP_VIRIDIS,   /* perceptually uniform, dark blue to yellow (heatmaps) */
-    CNNVIS_CMAP_INFERNO    /* perceptually uniform, black to light yellow */
-} cnnvis_colormap;
-
-/* The colour of v in [0, 1] (clamped) under a colormap. */
-CNNVIS_API void cnnvis__colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3]);
-
-typedef enum cnnvis_map_mode {
-    CNNVIS_MAP_MINMAX = 0,  /* [min, max] of all channels -> [0, 1] */
-    CNNVIS_MAP_CHANNEL,     /* each channel's own [min, max] -> [0, 1] */
-    CNNVIS_MAP_SYMMETRIC,   /* [-m, m] -> [0, 1] with m = max |v|: zero is mid-grey (weights, gradients) */
-    CNNVIS_MAP_PIXELS       /* values are pixels in [0, 1]: shown as they are, clamped */
-} cnnvis_map_mode;
-
-/* How cnnvis_tensor_to_image maps values to pixels. Zero means default: MINMAX, no clipping,
-   GREY. clip_percentile p in (50, 100) clips the values beyond the p-th percentile first
-   (of |v| for SYMMETRIC; for the min-max modes, below the (100-p)-th and above the p-th), so
-   that a few extreme values do not wash out the rest. When max == min every pixel is 0.5. */
-typedef struct cnnvis_map_desc {
-    cnnvis_map_mode mode;
-    float clip_percentile;
-    cnnvis_colormap cmap; /* for one-channel tensors */
-} cnnvis_map_desc;
-
-/* Image i of t (c = 1 or 3 channels) as an 8-bit image: RGB for 3 channels, the colormap
-   for 1. im is created here. */
-CNNVIS_API cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i,
-                                                const cnnvis_map_desc *m);
-/* A float plane (h, w) as an image through the same mapping (c = 1 with GREY, else 3). */
-CNNVIS_API cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane, int w, int h,
-                                               const cnnvis_map_desc *m);
-
-/* Montage: tiles in a grid, each with an optional caption underneath. Zero means default:
-   cols ceil(sqrt(n)), pad 2 pixels, background 32 grey (bg_grey 0 -> 32; -1 for black),
-   text scale 1 (5x7 pixels a letter), no title (the picture widens to fit one). Tiles may
-   differ in size (each is centred in its cell); a grey tile is drawn in colour. Captions
-   longer than max_caption characters (default 24) are cut. */
-typedef struct cnnvis_montage_desc {
-    int cols;
-    int pad;
-    int bg_grey;
-    int text_scale;
-    int max_caption;
-    const char *title;
-} cnnvis_montage_desc;
-
-/* n tiles into one picture *out (created here, RGB; the caller frees it), captions[i] under
-   tile i (captions and any entry may be NULL); d may be NULL for the defaults above. */
-CNNVIS_API cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n,
-                                        const char *const *captions, const cnnvis_montage_desc *d);
-
-/* Blend a heatmap onto an image: dst = (1 - alpha) * image + alpha * cmap(heat), heat (h, w)
-   in [0, 1] at the image's size. dst is created here (RGB). */
-CNNVIS_API cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat,
-                                              float alpha, cnnvis_colormap cmap);
-/* Draw the boundary of a binary mask (h, w) (pixels inside with a 4-neighbour outside) in
-   colour rgb onto an RGB image. */
-CNNVIS_API cnnvis_result cnnvis__image_outline(cnnvis_image *im, const unsigned char *mask,
-                                              const unsigned char rgb[3]);
-/* Write text with the built-in 5x7 font (6 x 8 pixels per letter at scale 1) with its top-left
-   at (x, y); clipped at the borders; '\n' starts a new line. */
-CNNVIS_API void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3],
-                                  int scale);
-/* Width in pixels of the longest line of text at a scale. */
-CNNVIS_API int cnnvis__text_width(const char *text, int scale);
-CNNVIS_API void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3]);
-CNNVIS_API void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3]);
-/* Paste src with its top-left at (x, y) (clipped; grey becomes RGB on an RGB image). */
-CNNVIS_API void cnnvis__image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y);
-
-/* One series of a plot: n points (x[i], y[i]); x may be NULL for 0, 1, ..., n-1. Bar charts
-   use y[i] as the height of category i. rgb all zero picks a colour from a palette. */
-typedef struct cnnvis_series {
-    const char *name;
-    const float *x;
-    const float *y;
-    int n;
-    unsigned char rgb[3];
-} cnnvis_series;
-
-/* A line plot or a bar chart with axes, ticks, labels and a legend. Zero means default:
-   640 x 400 pixels, the y range from the data (ymin == ymax == 0), no title or labels.
-   For bars, categories names each group on the x axis (n_categories of them; each series
-   is one bar per group). */
-typedef struct cnnvis_plot_desc {
-    int w, h;
-    const char *title, *xlabel, *ylabel;
-    const cnnvis_series *series;
-    int n_series;
-    float ymin, ymax;
-    const char *const *categories;
-    int n_categories;
-} cnnvis_plot_desc;
-
-/* Draw d's series as lines (points joined in order), or as bars grouped by category, into
-   *out (created here, RGB; the caller frees it). Non-finite points are left out. */
-CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
-CNNVIS_API cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
-/* A matrix (rows, cols) as a grid of cells coloured by value (viridis over [0, max]) with
-   the value written in each cell ("%.*f" with `decimals`) and the row and column names
-   beside it: a confusion matrix, a table of IoUs. Names may be NULL. */
-CNNVIS_API cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
-                                            const char *const *row_names, const char *const *col_names,
-                                            const char *title, int decimals);
-/* A label map (h, w) of indices as an RGB image: index k gets colour k of a categorical
-   palette (12 colours, repeating), 255 (unlabelled) black. */
-CNNVIS_API cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h);
-
-/* --- Built-in concept images (Network Dissection's pixel-labelled data, generated) -------
-   Each image shows one main object whose shape is its class (circle, square, triangle,
-   cross, star, ring, crescent, heart, arrow, tee) at a random position, size and rotation,
-   on a background, sometimes with a smaller distractor object behind it, plus mild noise.
-   Colour and texture are drawn independently of the class, for the object and for the
-   background: 11 colour names (those of van de Weijer et al.'s colour naming, which
-   Broden uses: black, blue, brown, grey, green, orange, pink, purple, red, white, yellow)
-   and 7 textures (plain, horizontal, vertical and diagonal stripes, checker, dots, noise);
-   a textured region alternates two shades of its colour. Every pixel carries three labels:
-   object (background or a shape), colour (the name of the colour painted there, before
-   noise) and texture. Rotations stay within +-28 degrees. All arithmetic is integer, so a
-   seed gives the same bytes on every platform. */
-#define CNNVIS_CONCEPT_CLASSES 10
-enum { CNNVIS_CAT_OBJECT = 0, CNNVIS_CAT_COLOUR = 1, CNNVIS_CAT_TEXTURE = 2 };
-
-/* Zero means default: size 32 (16..128), noise 8 (standard deviation in 0..255 pixel levels;
-   -1 for none), distractor 50 (percent of images with a distractor; -1 for none). */
-typedef struct cnnvis_concepts_desc {
-    int n;          /* images (>= 1) */
-    int size;
-    uint64_t seed;
-    int noise;
-    int distractor;
-} cnnvis_concepts_desc;
-
-/* Generate n images with their class labels (balanced: every 10 consecutive images hold each
-   class once) and their three concept maps. Free with cnnvis_dataset_free. */
-CNNVIS_API cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *d);
-/* Name of concept `index` of `category` ("?" if out of range); category names are in
-   ds->category_names. */
-CNNVIS_API const char *cnnvis__dataset_concept_name(const cnnvis_dataset *ds, int category, int index);
-/* The RGB of a built-in colour concept (0..10) before noise: shade 0, or shade 1, the second
-   shade a texture alternates with it. */
-CNNVIS_API void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3]);
-
-/* --- CIFAR-10 ---------------------------------------------------------------------------- */
-
-/* Read CIFAR-10 binary batches (each record: 1 label byte, then 1024 red, 1024 green, 1024
-   blue bytes, rows top to bottom) from n_paths files into one data set, with the class
-   names. Refuses a file whose size is not a whole number of records, labels above 9, and
-   more than 100,000 images. */
-CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths);
-CNNVIS_API cnnvis_result cnnvis__cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size);
+/* The net's answer for n images of pixels (n, C, H, W), any n (in batches of max_batch),
+   dropout off: scores (n, n_classes) the class scores S_c, probs (n, n_classes) their
+   softmax, classes (n) the top class of each (the first of equal scores). Any of the three
+   may be NULL. */
+CNNVIS_API cnnvis_result cnnvis_net_predict(float *scores, float *probs, int32_t *classes, cnnvis_net *net,
+                                            const cnnvis_tensor *pixels);
 
 /* ======================================================================================
    1  Visualise filters                                                    >>s1_filters
@@ -872,9 +571,9 @@ typedef struct cnnvis_filter_stats {
     int dead;              /* filters whose output is never > 0 on the probe images (-1: no probe) */
 } cnnvis_filter_stats;
 
-/* Statistics of conv layer `layer` (an index); probe (normalised images, may be NULL) is run
-   forward to count dead filters. */
-CNNVIS_API cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, int layer,
+/* Statistics of conv layer `layer`; probe (normalised images, may be NULL) is run forward
+   to count dead filters. */
+CNNVIS_API cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, const char *layer,
                                                      const cnnvis_tensor *probe);
 
 /* Watching filters during training: hook cnnvis_monitor_callback on cnnvis_train_desc (with
@@ -907,19 +606,23 @@ typedef struct cnnvis_monitor {
 /* Set up a monitor of net's conv layers with the settings d (zero means default; see above).
    Takes no snapshot yet. Free with cnnvis_monitor_free. */
 CNNVIS_API cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_net *net, const cnnvis_monitor_desc *d);
-/* Take a snapshot now (the callback calls this). */
+/* Take a snapshot now, labelled `epoch` (the callback calls this; call it yourself for the
+   net before training, or for checkpoints saved along the way). */
 CNNVIS_API cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net *net, float epoch);
-/* A cnnvis_train_callback: user is the cnnvis_monitor. Stops training (returns 1) if a
-   snapshot fails; the reason is in cnnvis_last_error(). */
-CNNVIS_API int cnnvis_monitor_callback(cnnvis_net *net, const cnnvis_train_stats *s, void *user);
+struct cnnvis_train_stats; /* B2 */
+/* A cnnvis_train_callback: user is the cnnvis_monitor; takes a snapshot when d's schedule
+   says so. Stops training (returns 1) if a snapshot fails; the reason is in
+   cnnvis_last_error(). */
+CNNVIS_API int cnnvis_monitor_callback(cnnvis_net *net, const struct cnnvis_train_stats *s, void *user);
 /* One row per snapshot of the first filters, labelled with the epoch (Zeiler & Fergus
    2014, fig. 4: how features evolve). */
 CNNVIS_API cnnvis_result cnnvis_monitor_evolution_image(cnnvis_image *out, const cnnvis_monitor *m);
 /* The statistics over training as plots, one line per conv layer, side by side:
    decorrelation, structure, mean filter norm and (with a probe) dead filters. */
 CNNVIS_API cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_monitor *m);
-/* The statistics as a table: one row per snapshot and conv layer, tab-separated. Atomic. */
-CNNVIS_API cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, const char *path);
+/* The statistics as a table at path: one row per snapshot and conv layer, tab-separated.
+   Atomic. */
+CNNVIS_API cnnvis_result cnnvis_monitor_write_tsv(const char *path, const cnnvis_monitor *m);
 CNNVIS_API void cnnvis_monitor_free(cnnvis_monitor *m);
 
 /* ======================================================================================
@@ -930,10 +633,6 @@ CNNVIS_API void cnnvis_monitor_free(cnnvis_monitor *m);
    threshold each unit's map at its top 0.5% quantile, upsample it, and measure its IoU
    with every pixel-labelled concept.
    ====================================================================================== */
-
-/* Forward pass through layers 0..last only (the rest keep their old outputs): what the
-   activation analyses need, without the classifier's cost. */
-CNNVIS_API cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last);
 
 /* Zero means default: every channel its own min-max (shared 1: one range for the layer),
    grey (cmap), zoom to about 48 pixels a map, cols about square, every channel. */
@@ -980,14 +679,11 @@ typedef struct cnnvis_topk_desc {
 CNNVIS_API cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds,
                                              const cnnvis_topk_desc *d);
 CNNVIS_API void cnnvis_topk_free(cnnvis_topk *t);
-/* The receptive field of hit (unit, rank) cut from its image: rf_size x rf_size pixels
-   whose top-left is (rf_offset + y*rf_stride, rf_offset + x*rf_stride); the part outside
-   the image (the padding the unit saw) is drawn mid-grey. */
-CNNVIS_API cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
-                                           int rank);
 /* The lecture's "top-9 patches": one block of k patches per unit (3x3 for k = 9), units in
    a grid, each block captioned with the unit number; at most max_units units (0: 64).
-   patches 0 shows the whole images instead of the receptive fields. */
+   A patch is the unit's receptive field cut from its image: rf_size x rf_size pixels whose
+   top-left is (rf_offset + y*rf_stride, rf_offset + x*rf_stride), the part outside the image
+   (the padding the unit saw) drawn mid-grey. patches 0 shows the whole images instead. */
 CNNVIS_API cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk *t, const cnnvis_dataset *ds, int max_units,
                                            int patches);
 
@@ -1036,9 +732,10 @@ typedef struct cnnvis_dissection {
 CNNVIS_API cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *d);
 CNNVIS_API void cnnvis_dissection_free(cnnvis_dissection *dis);
-/* A table of every unit: layer, unit, concept, category, IoU, threshold, detector (TSV). */
-CNNVIS_API cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *dis, int n_layers, const cnnvis_dataset *ds,
-                                                     const char *path);
+/* A table at path of every unit: layer, unit, concept, category, IoU, threshold, detector
+   (TSV). Atomic. */
+CNNVIS_API cnnvis_result cnnvis_dissection_write_tsv(const char *path, const cnnvis_dissection *dis, int n_layers,
+                                                     const cnnvis_dataset *ds);
 /* Unique detectors per category and layer as a bar chart (Bau et al., fig. 5). */
 CNNVIS_API cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_dissection *dis, int n_layers,
                                                 const cnnvis_dataset *ds);
@@ -1046,14 +743,6 @@ CNNVIS_API cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_
    outlined, captioned "conv5 unit 107 circle (object) IoU=0.15". Runs the images forward. */
 CNNVIS_API cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
                                                       const cnnvis_dataset *ds, int unit);
-/* Your own images and label maps as a data set for dissection: n image files (PNG, PPM,
-   PGM) resized to w x h (area or bilinear), and for each a label map file (8-bit PGM or PNG,
-   one concept index per pixel, 255 for unlabelled) resized by nearest neighbour, forming one
-   category with n_concepts concepts named in concept_names. Labels are 0 (no class). */
-CNNVIS_API cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
-                                                   const char *const *label_paths, int n, int w, int h,
-                                                   const char *category, const char *const *concept_names,
-                                                   int n_concepts);
 
 /* ======================================================================================
    3  Deconvolutional networks                                            >>s3_deconvnet
@@ -1074,19 +763,13 @@ typedef enum cnnvis_project_mode {
 /* Forward `pixels`, keep channel `unit` of `layer`'s output as mode says, zero everything
    else, and run the deconvnet down to the pixels. out (1, C, H, W) is created here; *y, *x
    (either may be NULL) receive the position kept (UNIT_MAX; -1 for MAP). */
-CNNVIS_API cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
-                                               const char *layer, int unit, cnnvis_project_mode mode, int *y, int *x);
-/* Image i of a data set as pixels in [0, 1]: pixels (1, C, H, W) is created here. */
-CNNVIS_API cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i);
-/* Any signal (1, C, h, w) at layer index `layer`'s output, after a forward pass of one image,
-   projected down with a ReLU rule (DECONVNET for Zeiler & Fergus). out (1, C, H, W) is created
-   here, with respect to pixels. */
-CNNVIS_API cnnvis_result cnnvis__project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
-                                               cnnvis_relu_rule rule);
-/* The receptive field of position (y, x) of layer index `layer` cut from a map (1, C, H, W)
-   with the input's size: out (1, C, rf_size, rf_size) is created here, zero outside the map. */
-CNNVIS_API cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
-                                        int x);
+CNNVIS_API cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, int *y, int *x, cnnvis_net *net,
+                                               const cnnvis_tensor *pixels, const char *layer, int unit,
+                                               cnnvis_project_mode mode);
+/* The receptive field of position (y, x) of `layer` cut from a map (1, C, H, W) with the
+   input's size: out (1, C, rf_size, rf_size) is created here, zero outside the map. */
+CNNVIS_API cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, const char *layer, const cnnvis_tensor *map,
+                                        int y, int x);
 /* The lecture's "top-9 patches" figure (Zeiler & Fergus 2014, fig. 2): per unit, the deconvnet
    projections of its top-k activations (each cropped to its receptive field, mapped around
    grey) beside the image patches. At most max_units units (0: 16). */
@@ -1101,9 +784,6 @@ CNNVIS_API cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net 
    methods students reach for next: Grad-CAM, SmoothGrad, integrated gradients, occlusion,
    t-SNE of the codes, and the sanity checks of Adebayo et al. 2018.
    ====================================================================================== */
-
-/* Scores S (n_classes) and softmax probabilities of one image of pixels (either may be NULL). */
-CNNVIS_API cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs);
 
 typedef enum cnnvis_saliency_method {
     CNNVIS_SALIENCY_GRADIENT = 0,   /* dS_c/dI: the saliency net (Simonyan et al. 2014) */
@@ -1147,17 +827,6 @@ CNNVIS_API cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, co
 /* Simonyan's map from an attribution: M(y, x) = max over channels of |A(c, y, x)|. map
    (1, 1, H, W) is created here. */
 CNNVIS_API cnnvis_result cnnvis_saliency_map(cnnvis_tensor *map, const cnnvis_tensor *attribution);
-/* Grad-CAM at the layer's own resolution: cam = ReLU(sum_k alpha_k A_k), alpha_k the mean
-   over positions of dS_c/dA_k. cam (1, 1, h, w) is created here. layer NULL: the default. */
-CNNVIS_API cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
-                                        const char *layer);
-/* Integrated gradients (x - b) * mean of dS_c/dI along the straight path from baseline b
-   (NULL: black) to x, by the midpoint rule with `steps` points (0: 64). Completeness check:
-   *sum (may be NULL) gets the sum of the attributions, *delta (may be NULL) S_c(x) - S_c(b);
-   they agree as the steps grow. */
-CNNVIS_API cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
-                                                     const cnnvis_tensor *baseline, int cls, int steps, double *sum,
-                                                     double *delta);
 
 /* Class model visualisation (Simonyan et al. 2014): argmax_I S_c(I) - l2 ||I||^2 by gradient
    ascent from the zero image (the mean image; plus noise of 0.01) in the net's normalised
@@ -1185,8 +854,8 @@ typedef struct cnnvis_class_model_desc {
 /* pixels (1, C, H, W) is created here: the image found, the mean added back (not clamped:
    show it with cnnvis_tensor_to_image, which maps its range). *score (may be NULL) gets the
    objective's final value without the regulariser: S_c, or the unit's activation. */
-CNNVIS_API cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_class_model_desc *d,
-                                            float *score);
+CNNVIS_API cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score, cnnvis_net *net, int cls,
+                                            const cnnvis_class_model_desc *d);
 
 /* DeepDream: gradient ascent on 1/2 ||A_l||^2 (or of one channel) of a layer, at several
    scales (octaves). Images larger than the net's input are processed in tiles of the input's
@@ -1209,8 +878,8 @@ typedef struct cnnvis_deepdream_desc {
 /* pixels (1, C, H, W), H and W at least the net's input size, is dreamed in place and kept
    in [0, 1]. *before and *after (may be NULL) get the objective summed over the tiles of the
    whole image, before and after. */
-CNNVIS_API cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_deepdream_desc *d,
-                                          double *before, double *after);
+CNNVIS_API cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before, double *after, cnnvis_net *net,
+                                          const cnnvis_deepdream_desc *d);
 
 /* Every unit of a layer for images [begin, begin+n) of a data set: codes (n, units), units =
    the layer's C*H*W (the penultimate fully connected layer's for t-SNE). */
@@ -1229,9 +898,7 @@ CNNVIS_API cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, in
 
 /* Sanity checks (Adebayo et al. 2018): re-draw a layer's weights as at creation (Kaiming-
    uniform from `seed`, zero biases), so that maps can be compared before and after. */
-CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed);
-/* Spearman's rank correlation of two arrays (ties get their mean rank); 0 if either is constant. */
-CNNVIS_API double cnnvis__spearman(const float *a, const float *b, size_t n);
+CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char *layer, uint64_t seed);
 
 /* ======================================================================================
    5  Adversarial noise                                                  >>s5_adversarial
@@ -1293,37 +960,8 @@ typedef struct cnnvis_attack_desc {
    the net gives each adversarial image and its softmax probability. Dropout is off. Every
    adversarial image is in [0, 1] and, for FGSM and PGD, within eps of its image in the
    chosen norm (up to float rounding, ~1e-7 relative). */
-CNNVIS_API cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, const cnnvis_tensor *pixels,
-                                       const int32_t *labels, const cnnvis_attack_desc *d, int32_t *predicted,
-                                       float *confidence);
-
-/* The net's class and softmax probability for each of n images of pixels (n, C, H, W), any n,
-   dropout off. predicted or confidence (n) may be NULL. */
-CNNVIS_API cnnvis_result cnnvis__net_classify(int32_t *predicted, float *confidence, cnnvis_net *net,
-                                             const cnnvis_tensor *pixels);
-
-/* --- The box-constrained L-BFGS core ------------------------------------------------------
-   An objective: returns f(x) and writes its gradient (n) into grad. */
-typedef double (*cnnvis_objective)(const float *x, float *grad, int n, void *user);
-
-/* Zero means default: memory 10 (s, y) pairs, max_iters 100, tol 1e-5 (stop when every
-   component of the projected gradient x - clamp(x - g) is below it). */
-typedef struct cnnvis_lbfgs_desc {
-    int memory;
-    int max_iters;
-    float tol;
-} cnnvis_lbfgs_desc;
-
-/* Minimise f over the box lower <= x <= upper (either may be NULL: unbounded on that side)
-   from the x given, by projected L-BFGS: the two-loop recursion (Nocedal 1980) over the free
-   variables (those not held at a bound by their gradient), then a backtracking Armijo search
-   along the projected path (Bertsekas 1982; a simpler relative of L-BFGS-B, Byrd et al.
-   1995). x (n) is replaced by the minimiser found; *fx and *iters (may be NULL) get its value
-   and the iterations taken. The starting x is first clamped into the box. */
-CNNVIS_API cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
-                                          void *user, const cnnvis_lbfgs_desc *d, double *fx, int *iters);
-
-/* --- Fooling images ------------------------------------------------------------------------ */
+CNNVIS_API cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, float *confidence, cnnvis_net *net,
+                                       const cnnvis_tensor *pixels, const int32_t *labels, const cnnvis_attack_desc *d);
 
 /* Zero means default: from uniform noise in [0, 1] (seed 0), at most 500 steps of gradient
    ascent on log p(cls), each moving every pixel by `step` (1/255) in the sign of the
@@ -1338,10 +976,8 @@ typedef struct cnnvis_fooling_desc {
 /* An image the net gives class cls with high confidence although it shows nothing (Nguyen et
    al. 2015, the gradient-ascent variant). pixels (1, C, H, W) is created here, in [0, 1];
    *p (may be NULL) gets p(cls) reached and *steps_taken (may be NULL) the steps used. */
-CNNVIS_API cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net *net, int cls,
-                                              const cnnvis_fooling_desc *d, float *p, int *steps_taken);
-
-/* --- Measuring robustness ------------------------------------------------------------------ */
+CNNVIS_API cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, float *p, int *steps_taken, cnnvis_net *net, int cls,
+                                              const cnnvis_fooling_desc *d);
 
 /* The attack d run at each of n_eps budgets eps[k] (>= 0; 0 is the clean images) on the first
    n_images images of ds (0: all): accuracy[k] (share still classified as their label) and
@@ -1359,8 +995,6 @@ CNNVIS_API cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confide
 CNNVIS_API cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source, cnnvis_net *source, cnnvis_net *target,
                                               const cnnvis_dataset *ds, int n_images, const cnnvis_attack_desc *d);
 
-/* --- Pictures ---------------------------------------------------------------------------- */
-
 /* The lecture's slide, one row per image: original | perturbation | adversarial. The first
    and last are captioned with the class the net gives and its probability ("star 97.1%"); the
    perturbation r = adv - pixels is averaged over channels and shown amplified, symmetric
@@ -1368,6 +1002,321 @@ CNNVIS_API cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source,
    grey levels. pixels and adv are (n, C, H, W); tiles are enlarged zoom times (0: 3). */
 CNNVIS_API cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                   const cnnvis_tensor *adv, int zoom, const char *title);
+
+/* ======================================================================================
+   B1  Appendix: fast kernels                                                >>b1_fast
+   Nothing to call: a net picks the fastest kernels its CPU has (cnnvis_net_desc.kernels,
+   CNNVIS_KERNELS=reference, CNNVIS_FORCE_REFERENCE) and splits its work over n_threads.
+   ====================================================================================== */
+
+/* ======================================================================================
+   B2  Appendix: training and checkpoints                                 >>b2_training
+   ====================================================================================== */
+
+typedef enum cnnvis_lr_schedule {
+    CNNVIS_LR_COSINE = 0, /* lr * (1 + cos(pi * step / total)) / 2 */
+    CNNVIS_LR_STEP = 1,   /* lr * gamma^(epoch / step_epochs) */
+    CNNVIS_LR_CONSTANT = 2
+} cnnvis_lr_schedule;
+
+/* What the training callback sees. */
+typedef struct cnnvis_train_stats {
+    int epoch;          /* 1-based epoch being trained (or just finished) */
+    int epochs;
+    long long step;     /* optimiser steps so far */
+    int end_of_epoch;   /* 1 once per epoch, after the evaluation */
+    float lr;
+    float train_loss;   /* mean loss of the epoch so far */
+    float train_acc;    /* accuracy of the epoch so far (on augmented images) */
+    float test_loss;    /* -1 if there is no test set or it is not the end of an epoch */
+    float test_acc;
+    int steps_per_epoch;
+    double seconds;     /* since training started */
+    double images_per_s;
+} cnnvis_train_stats;
+
+/* Called after every `callback_every` steps and at the end of each epoch; a non-zero return
+   stops training (cnnvis_net_train then returns CNNVIS_OK). */
+typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *stats, void *user);
+
+/* Training settings. Zero means default:
+     epochs 10, batch 64 (<= net max_batch), lr 0.01, momentum 0.9, weight_decay 5e-4 (on
+     weights, not biases), schedule COSINE, step_epochs = epochs/3, gamma 0.1, seed 0.
+     warmup 0: the learning rate rises linearly over the first min(200, steps/10) steps
+     (n: over n steps; -1: no warm-up), which keeps a deep net without normalisation
+     layers from collapsing to one class in its first steps.
+     dropout_ramp 0: dropout's probability rises linearly from 0 to each layer's p over the
+     first half of the steps (curriculum dropout, Morerio et al. 2017: dropping units
+     before they have learned anything only slows the start); n: over n steps; -1: p from
+     the first step.
+     crop_pad 0: no random crops (n: pad by n zeros, crop back at a random offset);
+     flip 0: no horizontal flips (1: flip half the images; leave off for digits).
+     progress 0: a one-line progress bar on stderr if stderr is a terminal; -1: never.
+     callback NULL; callback_every 0: only at the end of each epoch.
+     adversarial NULL: off. Otherwise adversarial training (section 5; Goodfellow et al.
+     2015, Madry et al. 2018): in every batch, a share adversarial_share (0: 0.5; 1: all,
+     as Madry et al.) of the images is replaced by the attack's adversarial versions,
+     crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).          */
+typedef struct cnnvis_train_desc {
+    int epochs;
+    int batch;
+    float lr, momentum, weight_decay;
+    cnnvis_lr_schedule schedule;
+    int step_epochs;
+    float gamma;
+    int warmup;
+    int dropout_ramp;
+    uint64_t seed;
+    int crop_pad;
+    int flip;
+    int progress;
+    cnnvis_train_callback callback;
+    void *user;
+    int callback_every;
+    const cnnvis_attack_desc *adversarial;
+    float adversarial_share;
+} cnnvis_train_desc;
+
+/* One SGD step on a batch: forward (with dropout), loss (in net->loss), backward, update of
+   every weight with momentum and weight decay (PyTorch's rule: v = mu v + g + wd w;
+   w -= lr v). x is normalised. Fails with CNNVIS_ERR_NUMERIC, naming the layer, if the
+   input, a weight or the loss is not finite (the weights are then left unchanged). */
+CNNVIS_API cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
+                                               float momentum, float weight_decay);
+/* Train on `train` for desc->epochs, shuffling each epoch, evaluating on `test` (may be
+   NULL) after each. Same net seed, same desc and same data give bit-identical weights,
+   whatever the number of threads. Stops at the first step that fails: a non-finite
+   training image (once normalised), weight, loss, gradient or update gives
+   CNNVIS_ERR_NUMERIC with a message naming the epoch, the step and the layer (or the
+   image); the weights are those after the last good step. */
+CNNVIS_API cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset *train, const cnnvis_dataset *test,
+                                          const cnnvis_train_desc *desc);
+
+/* Evaluation results; free with cnnvis_eval_free. */
+typedef struct cnnvis_eval {
+    int n, n_classes;
+    float accuracy;     /* share of images whose top score is their label */
+    float loss;         /* mean cross-entropy */
+    float *class_acc;   /* (n_classes) accuracy per true class (0 where a class has no images) */
+    int32_t *confusion; /* (n_classes, n_classes): [true][predicted] counts */
+} cnnvis_eval;
+
+/* Evaluate (no dropout) on every image of ds. */
+CNNVIS_API cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, const cnnvis_dataset *ds);
+CNNVIS_API void cnnvis_eval_free(cnnvis_eval *ev);
+
+/* Checkpoints (byte layout in README.md, "Checkpoint format"). Save architecture, weights,
+   class names, mean and std at path. Atomic: written to path.tmp, then renamed over path, so
+   a failure never leaves a half-written file at path. Refuses (CNNVIS_ERR_NUMERIC, naming
+   the layer, writing nothing) a net with a NaN or infinite weight or bias, so a bad net
+   never overwrites the last good checkpoint. */
+CNNVIS_API cnnvis_result cnnvis_net_save(const char *path, const cnnvis_net *net);
+/* Load a checkpoint into a new net *out. runtime may be NULL; otherwise its max_batch,
+   n_threads, kernels and seed are used. Refuses (CNNVIS_ERR_FORMAT, with a message) a wrong
+   magic or version, a CRC mismatch, a truncated file, absurd sizes or weights that do not
+   fit the architecture. */
+CNNVIS_API cnnvis_result cnnvis_net_load(cnnvis_net **out, const char *path, const cnnvis_net_desc *runtime);
+/* Load only the weights of a checkpoint into an existing net whose architecture must match
+   layer by layer (kinds, names may differ, shapes must not). */
+CNNVIS_API cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *path);
+
+/* ======================================================================================
+   B3  Appendix: file formats and data sets                                >>b3_formats
+   ====================================================================================== */
+
+/* Release what the data set owns (nothing for a view made by cnnvis_dataset_slice) and
+   zero it. NULL is fine. */
+CNNVIS_API void cnnvis_dataset_free(cnnvis_dataset *ds);
+/* A view of images [begin, begin+count) (nothing copied). */
+CNNVIS_API cnnvis_result cnnvis_dataset_slice(cnnvis_dataset *view, const cnnvis_dataset *ds, int begin, int count);
+/* Images [begin, begin+count) of a data set as pixels in [0, 1]: pixels (count, C, H, W) is
+   created here; labels (count, may be NULL) gets their classes. Give them to the lecture's
+   functions as they are, or to cnnvis_net_forward after cnnvis_net_normalize, or draw them
+   with cnnvis_tensor_to_image (CNNVIS_MAP_PIXELS). */
+CNNVIS_API cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, int32_t *labels, const cnnvis_dataset *ds, int begin,
+                                               int count);
+/* Your own images and label maps as a data set for dissection: n image files (PNG, PPM,
+   PGM) resized to w x h (area or bilinear), and for each a label map file (8-bit PGM or PNG,
+   one concept index per pixel, 255 for unlabelled) resized by nearest neighbour, forming one
+   category with n_concepts concepts named in concept_names. Labels are 0 (no class). */
+CNNVIS_API cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
+                                                   const char *const *label_paths, int n, int w, int h,
+                                                   const char *category, const char *const *concept_names,
+                                                   int n_concepts);
+
+/* Read an IDX image file (MNIST / Fashion-MNIST: magic 0x00000803, n x rows x cols bytes)
+   and its IDX label file (0x00000801), each plain or gzip-compressed (decided by content).
+   Refuses truncated files, wrong magics, counts that disagree, labels > 254 and images
+   larger than 4096 x 4096 or more than 2^28 pixels in all. */
+CNNVIS_API cnnvis_result cnnvis_idx_load(cnnvis_dataset *ds, const char *images_path, const char *labels_path);
+/* Read CIFAR-10 binary batches (each record: 1 label byte, then 1024 red, 1024 green, 1024
+   blue bytes, rows top to bottom) from n_paths files into one data set, with the class
+   names. Refuses a file whose size is not a whole number of records, labels above 9, and
+   more than 100,000 images. */
+CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *const *paths, int n_paths);
+
+#define CNNVIS_IMAGE_MAX_SIDE 16384          /* readers refuse larger images ... */
+#define CNNVIS_IMAGE_MAX_PIXELS (1 << 26)    /* ... and more pixels than this */
+
+/* A zeroed (black) image; c must be 1 or 3. Free with cnnvis_image_free. */
+CNNVIS_API cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c);
+CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
+/* Read a PPM (P3, P6), PGM (P2, P5) or PNG file, decided by its first bytes. PNM samples
+   with maxval up to 65535 are scaled to 0..255; comments may stand wherever whitespace may
+   (a comment ends a number); bytes after the raster are ignored (netpbm allows several
+   images in one file). PNG: 8 or 16 bits, grey, RGB, palette, with or without alpha (alpha is
+   dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
+   fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
+CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
+/* Write im at path, by the file name's ending: .png (8-bit grey or RGB, stored deflate
+   blocks, which any viewer opens), .ppm/.pgm/.pnm (binary, maxval 255); anything else is
+   refused. Atomic (path.tmp, then rename). */
+CNNVIS_API cnnvis_result cnnvis_image_write(const char *path, const cnnvis_image *im);
+/* A photo as pixels (1, c, h, w) in [0, 1] (created here), ready for the lecture's functions:
+   resize so that the shorter side fits (area when shrinking, bilinear when growing), take
+   the centre, convert grey<->RGB if needed. */
+CNNVIS_API cnnvis_result cnnvis_image_to_pixels(cnnvis_tensor *pixels, const cnnvis_image *im, int c, int h, int w);
+
+/* ======================================================================================
+   B4  Appendix: drawing kit and concept images                            >>b4_drawing
+   What every visualisation ends with, and the built-in pixel-labelled images.
+   ====================================================================================== */
+
+typedef enum cnnvis_resize {
+    CNNVIS_RESIZE_BILINEAR = 0, /* sample at pixel centres (align_corners = false) */
+    CNNVIS_RESIZE_AREA = 1,     /* each output pixel averages the input area it covers */
+    CNNVIS_RESIZE_NEAREST = 2   /* blocky: keeps small kernels and feature maps readable */
+} cnnvis_resize;
+
+/* dst (w x h, src's channels) = src resized; dst is created here. */
+CNNVIS_API cnnvis_result cnnvis_image_resize(cnnvis_image *dst, const cnnvis_image *src, int w, int h,
+                                             cnnvis_resize mode);
+/* Resize a float plane (h, w) -> (dh, dw): the same arithmetic as for images, without
+   rounding (used to bring activation maps up to the input's size). */
+CNNVIS_API void cnnvis_plane_resize(float *dst, int dw, int dh, const float *src, int w, int h, cnnvis_resize mode);
+
+typedef enum cnnvis_map_mode {
+    CNNVIS_MAP_MINMAX = 0,  /* [min, max] of all channels -> [0, 1] */
+    CNNVIS_MAP_CHANNEL,     /* each channel's own [min, max] -> [0, 1] */
+    CNNVIS_MAP_SYMMETRIC,   /* [-m, m] -> [0, 1] with m = max |v|: zero is mid-grey (weights, gradients) */
+    CNNVIS_MAP_PIXELS       /* values are pixels in [0, 1]: shown as they are, clamped */
+} cnnvis_map_mode;
+
+/* How cnnvis_tensor_to_image maps values to pixels. Zero means default: MINMAX, no clipping,
+   GREY. clip_percentile p in (50, 100) clips the values beyond the p-th percentile first
+   (of |v| for SYMMETRIC; for the min-max modes, below the (100-p)-th and above the p-th), so
+   that a few extreme values do not wash out the rest. When max == min every pixel is 0.5. */
+typedef struct cnnvis_map_desc {
+    cnnvis_map_mode mode;
+    float clip_percentile;
+    cnnvis_colormap cmap; /* for one-channel tensors */
+} cnnvis_map_desc;
+
+/* Image i of t (c = 1 or 3 channels) as an 8-bit image: RGB for 3 channels, the colormap
+   for 1. im is created here. */
+CNNVIS_API cnnvis_result cnnvis_tensor_to_image(cnnvis_image *im, const cnnvis_tensor *t, int i,
+                                                const cnnvis_map_desc *m);
+
+/* Montage: tiles in a grid, each with an optional caption underneath. Zero means default:
+   cols ceil(sqrt(n)), pad 2 pixels, background 32 grey (bg_grey 0 -> 32; -1 for black),
+   text scale 1 (5x7 pixels a letter), no title (the picture widens to fit one). Tiles may
+   differ in size (each is centred in its cell); a grey tile is drawn in colour. Captions
+   longer than max_caption characters (default 24) are cut. */
+typedef struct cnnvis_montage_desc {
+    int cols;
+    int pad;
+    int bg_grey;
+    int text_scale;
+    int max_caption;
+    const char *title;
+} cnnvis_montage_desc;
+
+/* n tiles into one picture *out (created here, RGB; the caller frees it), captions[i] under
+   tile i (captions and any entry may be NULL); d may be NULL for the defaults above. */
+CNNVIS_API cnnvis_result cnnvis_montage(cnnvis_image *out, const cnnvis_image *tiles, int n,
+                                        const char *const *captions, const cnnvis_montage_desc *d);
+
+/* Blend a heatmap onto an image: dst = (1 - alpha) * image + alpha * cmap(heat), heat (h, w)
+   in [0, 1] at the image's size. dst is created here (RGB). */
+CNNVIS_API cnnvis_result cnnvis_image_overlay(cnnvis_image *dst, const cnnvis_image *image, const float *heat,
+                                              float alpha, cnnvis_colormap cmap);
+/* Write text with the built-in 5x7 font (6 x 8 pixels per letter at scale 1) with its top-left
+   at (x, y); clipped at the borders; '\n' starts a new line. */
+CNNVIS_API void cnnvis_image_text(cnnvis_image *im, int x, int y, const char *text, const unsigned char rgb[3],
+                                  int scale);
+/* Fill the w x h rectangle at (x, y), and draw a line from (x0, y0) to (x1, y1); both
+   clipped at the borders. */
+CNNVIS_API void cnnvis_image_fill(cnnvis_image *im, int x, int y, int w, int h, const unsigned char rgb[3]);
+CNNVIS_API void cnnvis_image_line(cnnvis_image *im, int x0, int y0, int x1, int y1, const unsigned char rgb[3]);
+
+/* One series of a plot: n points (x[i], y[i]); x may be NULL for 0, 1, ..., n-1. Bar charts
+   use y[i] as the height of category i. rgb all zero picks a colour from a palette. */
+typedef struct cnnvis_series {
+    const char *name;
+    const float *x;
+    const float *y;
+    int n;
+    unsigned char rgb[3];
+} cnnvis_series;
+
+/* A line plot with axes, ticks, labels and a legend. Zero means default: 640 x 400 pixels,
+   the y range from the data (ymin == ymax == 0), no title or labels. categories (bar charts
+   only, as cnnvis_dissection_plot draws) names each group on the x axis. */
+typedef struct cnnvis_plot_desc {
+    int w, h;
+    const char *title, *xlabel, *ylabel;
+    const cnnvis_series *series;
+    int n_series;
+    float ymin, ymax;
+    const char *const *categories;
+    int n_categories;
+} cnnvis_plot_desc;
+
+/* Draw d's series as lines (points joined in order) into *out (created here, RGB; the caller
+   frees it). Non-finite points are left out. */
+CNNVIS_API cnnvis_result cnnvis_plot_lines(cnnvis_image *out, const cnnvis_plot_desc *d);
+/* A matrix (rows, cols) as a grid of cells coloured by value (viridis over [0, max]) with
+   the value written in each cell ("%.*f" with `decimals`) and the row and column names
+   beside it: a confusion matrix, a table of IoUs. Names may be NULL. */
+CNNVIS_API cnnvis_result cnnvis_plot_matrix(cnnvis_image *out, const float *values, int rows, int cols,
+                                            const char *const *row_names, const char *const *col_names,
+                                            const char *title, int decimals);
+/* A label map (h, w) of indices as an RGB image: index k gets colour k of a categorical
+   palette (12 colours, repeating), 255 (unlabelled) black. */
+CNNVIS_API cnnvis_result cnnvis_labels_to_image(cnnvis_image *out, const unsigned char *labels, int w, int h);
+
+/* --- Built-in concept images (Network Dissection's pixel-labelled data, generated) -------
+   Each image shows one main object whose shape is its class (circle, square, triangle,
+   cross, star, ring, crescent, heart, arrow, tee) at a random position, size and rotation,
+   on a background, sometimes with a smaller distractor object behind it, plus mild noise.
+   Colour and texture are drawn independently of the class, for the object and for the
+   background: 11 colour names (those of van de Weijer et al.'s colour naming, which
+   Broden uses: black, blue, brown, grey, green, orange, pink, purple, red, white, yellow)
+   and 7 textures (plain, horizontal, vertical and diagonal stripes, checker, dots, noise);
+   a textured region alternates two shades of its colour. Every pixel carries three labels:
+   object (background or a shape), colour (the name of the colour painted there, before
+   noise) and texture. Rotations stay within +-28 degrees. All arithmetic is integer, so a
+   seed gives the same bytes on every platform. */
+#define CNNVIS_CONCEPT_CLASSES 10
+enum { CNNVIS_CAT_OBJECT = 0, CNNVIS_CAT_COLOUR = 1, CNNVIS_CAT_TEXTURE = 2 };
+
+/* Zero means default: size 32 (16..128), noise 8 (standard deviation in 0..255 pixel levels;
+   -1 for none), distractor 50 (percent of images with a distractor; -1 for none). */
+typedef struct cnnvis_concepts_desc {
+    int n;          /* images (>= 1) */
+    int size;
+    uint64_t seed;
+    int noise;
+    int distractor;
+} cnnvis_concepts_desc;
+
+/* Generate n images with their class labels (balanced: every 10 consecutive images hold each
+   class once) and their three concept maps. Free with cnnvis_dataset_free. Concept names are
+   in ds->concept_names, category names in ds->category_names. */
+CNNVIS_API cnnvis_result cnnvis_concepts_generate(cnnvis_dataset *ds, const cnnvis_concepts_desc *d);
+/* rgb = a built-in colour concept (0..10) before noise: shade 0, or shade 1, the second
+   shade a texture alternates with it. */
+CNNVIS_API void cnnvis_concepts_colour(unsigned char rgb[3], int colour, int shade);
 
 #ifdef __cplusplus
 }
@@ -2690,7 +2639,7 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
     return size;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d, void *mem, size_t size, cnnvis_net *net)
+CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(cnnvis_net *net, const cnnvis_net_desc *d, void *mem, size_t size)
 {
     cnnvis__arena ar = {NULL, 0, 0};
     cnnvis_rng init_rng;
@@ -2752,7 +2701,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(const cnnvis_net_desc *d,
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_create(const cnnvis_net_desc *d, cnnvis_net **out)
+CNNVIS__DEF cnnvis_result cnnvis_net_create(cnnvis_net **out, const cnnvis_net_desc *d)
 {
     cnnvis_net *net;
     size_t size;
@@ -2832,7 +2781,7 @@ static void cnnvis__cat(char *buf, size_t size, size_t *len, const char *fmt, ..
     if (n > 0) *len += (size_t)n;
 }
 
-CNNVIS__DEF int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size)
+CNNVIS__DEF int cnnvis_net_summary(char *buf, size_t size, const cnnvis_net *net)
 {
     size_t len = 0, params = 0;
     long long flops = 0;
@@ -2869,7 +2818,7 @@ CNNVIS__DEF int cnnvis_net_summary(const cnnvis_net *net, char *buf, size_t size
 
 static float cnnvis__chan_stat(const float *v, int ch) { return v[ch < 3 ? ch : 2]; }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_normalize(const cnnvis_net *net, cnnvis_tensor *dst, const cnnvis_tensor *src)
+CNNVIS__DEF cnnvis_result cnnvis_net_normalize(cnnvis_tensor *dst, const cnnvis_net *net, const cnnvis_tensor *src)
 {
     int i, ch;
     size_t j, plane;
@@ -2889,7 +2838,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_normalize(const cnnvis_net *net, cnnvis_ten
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_denormalize(const cnnvis_net *net, cnnvis_tensor *dst, const cnnvis_tensor *src)
+CNNVIS__DEF cnnvis_result cnnvis_net_denormalize(cnnvis_tensor *dst, const cnnvis_net *net, const cnnvis_tensor *src)
 {
     int i, ch;
     size_t j, plane;
@@ -3094,7 +3043,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_forward(cnnvis_net *net, const cnnvis_tenso
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels, float *loss)
+CNNVIS__DEF cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels)
 {
     int i;
     cnnvis_layer *last;
@@ -3107,12 +3056,12 @@ CNNVIS__DEF cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels
     last = &net->layers[net->n_layers - 1];
     net->loss = (float)cnnvis__softmax_xent(net->probs.data, last->dout.data, last->out.data, labels, net->batch,
                                             net->n_classes);
-    if (loss) *loss = net->loss;
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const cnnvis_tensor *dout, cnnvis_relu_rule rule,
-                                              unsigned flags)
+/* cnnvis_net_backward from layer index `from`: what the library's own passes call. */
+static cnnvis_result cnnvis__net_backward_from(cnnvis_net *net, int from, const cnnvis_tensor *dout, cnnvis_relu_rule rule,
+                                               unsigned flags)
 {
     int i;
     cnnvis_layer *L;
@@ -3132,6 +3081,16 @@ CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, int from, const c
     }
     for (i = from; i >= 0; i--) cnnvis__layer_backward(net, i, rule, flags);
     return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, const char *from, const cnnvis_tensor *dout, cnnvis_relu_rule rule,
+                                              unsigned flags)
+{
+    int i;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: net is NULL");
+    i = from ? cnnvis_net_find(net, from) : net->n_layers - 1;
+    if (i < 0) return CNNVIS_ERR_ARG;
+    return cnnvis__net_backward_from(net, i, dout, rule, flags);
 }
 
 CNNVIS__DEF void cnnvis_net_zero_grad(cnnvis_net *net)
@@ -3162,34 +3121,141 @@ static cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_ten
 }
 /* ======================================================================================
    A4  Gradients with respect to pixels                                        >>a4_pixels
-   what sections 3-5 share: the forward with dropout off, softmax, d(score)/d(pixels), d(loss)/d(pixels)
+   What sections 3-5 share: pixels in [0, 1] go in (normalised inside), the net runs with
+   dropout off, and gradients come back with respect to the pixels.
    ====================================================================================== */
 
-
-
-
-/* pixels (1, C, H, W) of the net's input shape, or an error naming the argument. */
-static cnnvis_result cnnvis__check_pixels(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
+/* pixels (n, C, H, W) of the net's input shape, n = 1 if one_image, else n >= 1; or an
+   error naming the argument. */
+static cnnvis_result cnnvis__check_pixels(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p,
+                                          int one_image)
 {
     if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
-    if (p->n != 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
+    if (p->c == net->desc.in_c && p->h == net->desc.in_h && p->w == net->desc.in_w && (one_image ? p->n == 1 : p->n >= 1))
+        return CNNVIS_OK;
+    if (one_image)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes one image (1, %d, %d, %d)", fn, what, p->n,
                             p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes images (n, %d, %d, %d) with n >= 1", fn, what,
+                        p->n, p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+}
+
+static cnnvis_result cnnvis__check_class(const char *fn, const cnnvis_net *net, int cls)
+{
+    if (cls < 0 || cls >= net->n_classes)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: class %d is not in [0, %d)", fn, cls, net->n_classes);
     return CNNVIS_OK;
 }
 
-/* Copy n images of pixels into the net's input, normalised. */
-static void cnnvis__put_pixels(cnnvis_net *net, const float *pixels, int n)
+/* The index of the layer called `layer`, or an error naming fn. */
+static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, const char *layer, int *li)
+{
+    *li = -1;
+    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    *li = cnnvis_net_find(net, layer);
+    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
+}
+
+/* --- The forward pass, dropout off ------------------------------------------------------
+   x = (p - mean[c]) / std[c], then layers 0..last. A visualisation asks what the trained
+   net computes, so dropout (a training device) is off whatever net->training says. */
+
+/* The forward pass of x (normalised, n <= max_batch) through layers 0..last, dropout off. */
+static void cnnvis__forward_eval(cnnvis_net *net, const cnnvis_tensor *x, int last)
+{
+    int was_training = net->training;
+    net->training = 0;
+    cnnvis__net_forward_until(net, x, last);
+    net->training = was_training;
+}
+
+/* The same for n images of pixels: they are copied into the net's input and normalised. */
+static void cnnvis__forward_pixels(cnnvis_net *net, const float *pixels, int n, int last)
 {
     cnnvis_tensor x = net->input;
     x.n = n;
     memcpy(x.data, pixels, sizeof(float) * cnnvis_tensor_count(&x));
     cnnvis_net_normalize(&x, net, &x);
-    cnnvis__set_batch(net, n);
+    cnnvis__forward_eval(net, &x, last);
 }
 
-/* net->dinput (n images) as a gradient with respect to pixels: the chain rule through
-   x = (p - mean) / std divides each channel by its std. */
+/* --- The class: softmax and the top score ----------------------------------------------
+   p_c = exp(S_c - m) / Z,  Z = sum_k exp(S_k - m),  m = max_k S_k
+   in double: subtracting the largest score keeps every exp <= 1, so saturated scores stay
+   finite (the lecture's "class probability" from the unnormalised scores S_c). */
+
+/* Z of the K scores s; *m gets m; p (K, may be NULL) gets the probabilities. */
+static double cnnvis__softmax(float *p, const float *s, int K, double *m)
+{
+    double z = 0;
+    int c;
+    *m = s[0];
+    for (c = 1; c < K; c++) *m = s[c] > *m ? s[c] : *m;
+    for (c = 0; c < K; c++) z += exp((double)s[c] - *m);
+    for (c = 0; p && c < K; c++) p[c] = (float)(exp((double)s[c] - *m) / z);
+    return z;
+}
+
+/* The class of the highest of K scores, the first of equal ones. */
+static int cnnvis__top_class(const float *s, int K)
+{
+    int c, best = 0;
+    for (c = 1; c < K; c++)
+        if (s[c] > s[best]) best = c;
+    return best;
+}
+
+/* Class and softmax probability of n images (n <= max_batch) of pixels: one forward pass,
+   dropout off; the scores stay in the last layer's out. predicted, confidence may be NULL. */
+static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
+{
+    const float *scores = net->layers[net->n_layers - 1].out.data;
+    int i, K = net->n_classes;
+    cnnvis__forward_pixels(net, pixels, n, net->n_layers - 1);
+    for (i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * K;
+        double m, z = cnnvis__softmax(NULL, s, K, &m);
+        int best = cnnvis__top_class(s, K);
+        if (predicted) predicted[i] = best;
+        if (confidence) confidence[i] = (float)(1.0 / z); /* p(best) = exp(S_best - m) / Z, S_best = m */
+    }
+}
+
+/* cnnvis_net_predict, and each image's top probability (confidence, n, may be NULL). */
+static cnnvis_result cnnvis__predict(float *scores, float *probs, int32_t *classes, float *confidence, cnnvis_net *net,
+                                     const cnnvis_tensor *pixels)
+{
+    const float *last;
+    size_t count;
+    int i, j, m, K;
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_predict: net is NULL");
+    CNNVIS__TRY(cnnvis__check_pixels("cnnvis_net_predict", "pixels", net, pixels, 0));
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, K = net->n_classes;
+    last = net->layers[net->n_layers - 1].out.data;
+    for (i = 0; i < pixels->n; i += m) {
+        m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
+        cnnvis__classify_run(net, pixels->data + (size_t)i * count, m, classes ? classes + i : NULL,
+                             confidence ? confidence + i : NULL);
+        for (j = 0; j < m; j++) {
+            double mx;
+            if (scores) memcpy(scores + (size_t)(i + j) * K, last + (size_t)j * K, sizeof(float) * (size_t)K);
+            if (probs) cnnvis__softmax(probs + (size_t)(i + j) * K, last + (size_t)j * K, K, &mx);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_predict(float *scores, float *probs, int32_t *classes, cnnvis_net *net,
+                                             const cnnvis_tensor *pixels)
+{
+    return cnnvis__predict(scores, probs, classes, NULL, net, pixels);
+}
+
+/* --- Gradients with respect to the pixels ------------------------------------------------
+   The net sees x = (p - mean) / std, so by the chain rule dF/dp = dF/dx / std per channel:
+   every gradient below is taken at the input (net->dinput) and divided by the std. */
+
+/* net->dinput (n images) times scale / std[c]: the gradient with respect to pixels. */
 static void cnnvis__dinput_to_pixels(const cnnvis_net *net, float *dst, int n, float scale)
 {
     int i, ch;
@@ -3202,106 +3268,28 @@ static void cnnvis__dinput_to_pixels(const cnnvis_net *net, float *dst, int n, f
         }
 }
 
-static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, const char *layer, int *li)
-{
-    *li = -1;
-    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
-    *li = cnnvis_net_find(net, layer);
-    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
-}
-
-
-CNNVIS__DEF cnnvis_result cnnvis_net_predict(cnnvis_net *net, const cnnvis_tensor *pixels, float *scores, float *probs)
-{
-    const cnnvis_layer *last;
-    int was_training, c;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_predict: net is NULL");
-    CNNVIS__TRY(cnnvis__check_pixels("cnnvis_net_predict", "pixels", net, pixels));
-    was_training = net->training, net->training = 0;
-    cnnvis__put_pixels(net, pixels->data, 1);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    last = &net->layers[net->n_layers - 1];
-    if (scores) memcpy(scores, last->out.data, sizeof(float) * (size_t)net->n_classes);
-    if (probs) {
-        double mx = last->out.data[0], sum = 0;
-        for (c = 1; c < net->n_classes; c++) mx = last->out.data[c] > mx ? last->out.data[c] : mx;
-        for (c = 0; c < net->n_classes; c++) sum += exp(last->out.data[c] - mx);
-        for (c = 0; c < net->n_classes; c++) probs[c] = (float)(exp(last->out.data[c] - mx) / sum);
-    }
-    return CNNVIS_OK;
-}
-
-/* The gradient of S_cls with respect to the pixels of n images (n <= max_batch), with a ReLU
-   rule: one forward and one backward pass, dropout off. grad and scores (n) may be NULL. */
+/* dS_cls/dI of n images of pixels (n <= max_batch) with a ReLU rule: one forward and one
+   backward pass from the one-hot signal on class cls. grad and scores (n) may be NULL. This
+   is the lecture's saliency (section 4); with the other rules, the deconvnet (3) and guided
+   backpropagation. */
 static void cnnvis__score_grad(cnnvis_net *net, const float *pixels, int n, int cls, cnnvis_relu_rule rule, float *grad,
                                float *scores)
 {
     cnnvis_layer *last = &net->layers[net->n_layers - 1];
-    int was_training = net->training, i;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
+    int i;
+    cnnvis__forward_pixels(net, pixels, n, net->n_layers - 1);
     for (i = 0; i < n; i++)
         if (scores) scores[i] = last->out.data[(size_t)i * net->n_classes + cls];
     if (!grad) return;
     memset(last->dout.data, 0, sizeof(float) * (size_t)n * net->n_classes);
     for (i = 0; i < n; i++) last->dout.data[(size_t)i * net->n_classes + cls] = 1.0f; /* dS_c / dscores: one-hot */
-    cnnvis_net_backward(net, net->n_layers - 1, NULL, rule, CNNVIS_BACKWARD_KEEP);
+    cnnvis__net_backward_from(net, net->n_layers - 1, NULL, rule, CNNVIS_BACKWARD_KEEP);
     cnnvis__dinput_to_pixels(net, grad, n, 1.0f);
-}
-
-static cnnvis_result cnnvis__check_class(const char *fn, const cnnvis_net *net, int cls)
-{
-    if (cls < 0 || cls >= net->n_classes)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: class %d is not in [0, %d)", fn, cls, net->n_classes);
-    return CNNVIS_OK;
-}
-
-
-/* n >= 1 images of pixels (n, C, H, W) of the net's input shape, or an error naming them. */
-static cnnvis_result cnnvis__check_images(const char *fn, const char *what, const cnnvis_net *net, const cnnvis_tensor *p)
-{
-    if (!p || !p->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, what);
-    if (p->n < 1 || p->c != net->desc.in_c || p->h != net->desc.in_h || p->w != net->desc.in_w)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is (%d, %d, %d, %d), the net takes images (n, %d, %d, %d) with n >= 1", fn,
-                            what, p->n, p->c, p->h, p->w, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    return CNNVIS_OK;
-}
-
-/* The class of the highest of K scores, the first of equal ones. */
-static int cnnvis__top_class(const float *s, int K)
-{
-    int c, best = 0;
-    for (c = 1; c < K; c++)
-        if (s[c] > s[best]) best = c;
-    return best;
-}
-
-/* Class and softmax probability of the n images (n <= max_batch) of pixels: one forward
-   pass, dropout off. */
-static void cnnvis__classify_run(cnnvis_net *net, const float *pixels, int n, int32_t *predicted, float *confidence)
-{
-    const float *scores = net->layers[net->n_layers - 1].out.data;
-    int was_training = net->training, i, c, K = net->n_classes;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
-    for (i = 0; i < n; i++) {
-        const float *s = scores + (size_t)i * K;
-        double sum = 0;
-        int best = cnnvis__top_class(s, K);
-        for (c = 0; c < K; c++) sum += exp((double)s[c] - s[best]); /* p(best) = 1 / sum exp(s_c - s_best) */
-        if (predicted) predicted[i] = best;
-        if (confidence) confidence[i] = (float)(1.0 / sum);
-    }
 }
 
 /* The gradient dJ/dx of the cross-entropy J(x, labels[i]) of each of n images (n <=
    max_batch) with respect to its own pixels: one forward and one backward pass, dropout
-   off. Returns the mean J; net->probs holds the softmax.
+   off. Returns the mean J; net->probs holds the softmax. Section 5's attacks climb it.
    direction_only 1: each image's gradient only up to a positive factor, which is all that
    sign(g) and g / ||g|| need. dJ/dS = p - onehot(y) is then computed in double and scaled to
    a largest entry of 1 before the backward pass: for an image the net is very sure about,
@@ -3314,45 +3302,26 @@ static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int3
                                 int direction_only, int32_t *own)
 {
     cnnvis_layer *last = &net->layers[net->n_layers - 1];
-    int was_training = net->training, i, c, K = net->n_classes;
-    net->training = 0;
-    cnnvis__put_pixels(net, pixels, n);
-    cnnvis_net_forward(net, &net->input);
-    net->training = was_training;
+    int i, c, K = net->n_classes;
+    cnnvis__forward_pixels(net, pixels, n, net->n_layers - 1);
     for (i = 0; own && i < n; i++) own[i] = cnnvis__top_class(last->out.data + (size_t)i * K, K);
     if (own) labels = own;
-    cnnvis_net_loss(net, labels, NULL); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
+    cnnvis_net_loss(net, labels); /* dJ/dscores = (p - onehot) / n in the last layer's dout */
     for (i = 0; direction_only && i < n; i++) {
         const float *s = last->out.data + (size_t)i * K;
         float *g = last->dout.data + (size_t)i * K;
-        double m = s[0], sum = 0, others = 0, biggest;
-        for (c = 1; c < K; c++) m = s[c] > m ? s[c] : m;
-        for (c = 0; c < K; c++) sum += exp((double)s[c] - m);
+        double m, z = cnnvis__softmax(NULL, s, K, &m), others = 0;
         for (c = 0; c < K; c++)
-            if (c != labels[i]) others += exp((double)s[c] - m) / sum; /* 1 - p_y without cancellation */
-        biggest = others; /* |dJ/dS_y| = 1 - p_y is the largest entry: the others add up to it */
-        for (c = 0; c < K; c++) g[c] = biggest > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / sum) / biggest) : 0.0f;
+            if (c != labels[i]) others += exp((double)s[c] - m) / z; /* 1 - p_y without cancellation */
+        /* |dJ/dS_y| = 1 - p_y = others is the largest entry: the others add up to it */
+        for (c = 0; c < K; c++) g[c] = others > 0 ? (float)((c == labels[i] ? -others : exp((double)s[c] - m) / z) / others) : 0.0f;
     }
-    cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+    cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
     /* times n: undo the batch mean, so that each image gets the gradient of its own loss */
     cnnvis__dinput_to_pixels(net, grad, n, direction_only ? 1.0f : (float)n);
     return net->loss;
 }
 
-static cnnvis_result cnnvis__net_classify(int32_t *predicted, float *confidence, cnnvis_net *net, const cnnvis_tensor *pixels)
-{
-    size_t count;
-    int i;
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_classify: net is NULL");
-    CNNVIS__TRY(cnnvis__check_images("cnnvis__net_classify", "pixels", net, pixels));
-    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
-    for (i = 0; i < pixels->n; i += net->desc.max_batch) {
-        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
-        cnnvis__classify_run(net, pixels->data + (size_t)i * count, m, predicted ? predicted + i : NULL,
-                             confidence ? confidence + i : NULL);
-    }
-    return CNNVIS_OK;
-}
 /* ======================================================================================
    1   Visualise filters                                                      >>s1_filters
    "what do these filters detect?": weights as pictures, and how they change in training
@@ -3729,7 +3698,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_plot(cnnvis_image *out, const cnnvis_mo
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const cnnvis_monitor *m, const char *path)
+CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const char *path, const cnnvis_monitor *m)
 {
     size_t cap, len = 0;
     char *text;
@@ -4505,8 +4474,8 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const cnnvis_dissection *dis, int n_layers, const cnnvis_dataset *ds,
-                                                      const char *path)
+CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const char *path, const cnnvis_dissection *dis, int n_layers,
+                                                      const cnnvis_dataset *ds)
 {
     size_t cap = 256, len = 0;
     char *text;
@@ -4711,7 +4680,7 @@ static cnnvis_result cnnvis__project_signal(cnnvis_tensor *out, cnnvis_net *net,
             return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
                                 signal->n, signal->c, signal->h, signal->w, L->desc.name, L->out_c, L->out_h, L->out_w);
     }
-    CNNVIS__TRY(cnnvis_net_backward(net, layer, signal, rule, 0));
+    CNNVIS__TRY(cnnvis__net_backward_from(net, layer, signal, rule, 0));
     CNNVIS__TRY(cnnvis_tensor_create(out, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w));
     cnnvis__dinput_to_pixels(net, out->data, 1, 1.0f);
     return CNNVIS_OK;
@@ -4924,7 +4893,7 @@ static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const 
         cnnvis_layer *last = &net->layers[net->n_layers - 1];
         memset(last->dout.data, 0, sizeof(float) * (size_t)net->n_classes);
         last->dout.data[cls] = 1.0f;
-        cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
     }
     plane = (size_t)L->out_h * L->out_w;
     for (k = 0; k < L->out_c; k++) {
@@ -5257,8 +5226,8 @@ static size_t cnnvis__unit_centre(const cnnvis_layer *L, int unit)
     return ((size_t)unit * L->out_h + (size_t)(L->out_h / 2)) * L->out_w + (size_t)(L->out_w / 2);
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_class_model_desc *desc,
-                                             float *score)
+CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score, cnnvis_net *net, int cls,
+                                             const cnnvis_class_model_desc *desc)
 {
     static const char *fn = "cnnvis_class_model";
     cnnvis_class_model_desc d;
@@ -5321,7 +5290,7 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, cnnvis_net *
         cnnvis__net_forward_until(net, &net->input, li);
         memset(L->dout.data, 0, sizeof(float) * (size_t)L->out_c * L->out_h * L->out_w);
         L->dout.data[at] = 1.0f;
-        cnnvis_net_backward(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__net_backward_from(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
         cnnvis__roll(g, net->dinput.data, C, H, W, -dy, -dx);
         for (q = 0; q < count; q++) {
             g[q] -= 2 * d.l2 * x[q];
@@ -5407,7 +5376,7 @@ static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const flo
                 L->dout.data[(size_t)i * lcount + q] = keep ? a : 0.0f;
                 if (keep) objective += 0.5 * a * a;
             }
-        cnnvis_net_backward(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__net_backward_from(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
         cnnvis__dinput_to_pixels(net, batch, m, 1.0f);
         for (i = 0; i < m; i++) {
             int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
@@ -5424,8 +5393,8 @@ static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const flo
     return objective;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_deepdream_desc *desc,
-                                           double *before, double *after)
+CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before, double *after, cnnvis_net *net,
+                                           const cnnvis_deepdream_desc *desc)
 {
     static const char *fn = "cnnvis_deepdream";
     cnnvis_deepdream_desc d;
@@ -6118,8 +6087,8 @@ static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, const cnnvis_tensor *pixels, const int32_t *labels,
-                                        const cnnvis_attack_desc *desc, int32_t *predicted, float *confidence)
+CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, float *confidence, cnnvis_net *net,
+                                        const cnnvis_tensor *pixels, const int32_t *labels, const cnnvis_attack_desc *desc)
 {
     static const char *fn = "cnnvis_attack";
     cnnvis_attack_desc d;
@@ -6153,8 +6122,8 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, cnnvis_net *net, con
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, cnnvis_net *net, int cls, const cnnvis_fooling_desc *desc,
-                                               float *p, int *steps_taken)
+CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, float *p, int *steps_taken, cnnvis_net *net, int cls,
+                                               const cnnvis_fooling_desc *desc)
 {
     static const char *fn = "cnnvis_fooling_image";
     cnnvis_fooling_desc d;
@@ -8579,11 +8548,10 @@ static cnnvis_result cnnvis__numeric_fault(const cnnvis_net *net, const char *wh
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
-                                                float momentum, float weight_decay, float *loss)
+                                                float momentum, float weight_decay)
 {
     int i, was_training;
     size_t j;
-    float l;
     cnnvis_result r;
     if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
     if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
@@ -8606,10 +8574,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
     r = cnnvis_net_forward(net, x);
     net->training = was_training;
     CNNVIS__TRY(r);
-    CNNVIS__TRY(cnnvis_net_loss(net, labels, &l));
-    if (!isfinite(l)) return cnnvis__numeric_fault(net, "training");
+    CNNVIS__TRY(cnnvis_net_loss(net, labels));
+    if (!isfinite(net->loss)) return cnnvis__numeric_fault(net, "training");
     cnnvis_net_zero_grad(net);
-    CNNVIS__TRY(cnnvis_net_backward(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
+    CNNVIS__TRY(cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
                                     CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
     for (i = 0; i < net->n_layers; i++) {
         const cnnvis_layer *L = &net->layers[i];
@@ -8642,7 +8610,6 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
         }
     }
     net->step++;
-    if (loss) *loss = l;
     return CNNVIS_OK;
 }
 
@@ -8654,7 +8621,7 @@ CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
     memset(ev, 0, sizeof *ev);
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_dataset *ds, cnnvis_eval *ev)
+CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, const cnnvis_dataset *ds)
 {
     int begin, i, c, was_training, K;
     int32_t *labels;
@@ -8681,13 +8648,12 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_net *net, const cnnvis_data
     for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += net->desc.max_batch) {
         int count = CNNVIS__MIN(net->desc.max_batch, ds->n - begin);
         cnnvis_tensor x = net->input;
-        float l;
         x.n = count;
         r = cnnvis__dataset_batch(ds, begin, count, net, &x, labels);
         if (r == CNNVIS_OK) r = cnnvis_net_forward(net, &x);
-        if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels, &l);
+        if (r == CNNVIS_OK) r = cnnvis_net_loss(net, labels);
         if (r != CNNVIS_OK) break;
-        loss_sum += (double)l * count;
+        loss_sum += (double)net->loss * count;
         for (i = 0; i < count; i++) {
             const float *p = net->probs.data + (size_t)i * K;
             int best = 0;
@@ -8836,11 +8802,12 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
                     break;
                 }
             }
-            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay, &l);
+            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay);
             if (r != CNNVIS_OK) {
                 r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
                 break;
             }
+            l = net->loss;
             loss_sum += (double)l * count;
             for (b = 0; b < count; b++) {
                 const float *p = net->probs.data + (size_t)b * net->n_classes;
@@ -8952,7 +8919,7 @@ static float cnnvis__get_f32(const unsigned char *p)
 #define CNNVIS__CKPT_HEADER 56
 #define CNNVIS__CKPT_LAYER 84
 
-CNNVIS__DEF cnnvis_result cnnvis_net_save(const cnnvis_net *net, const char *path)
+CNNVIS__DEF cnnvis_result cnnvis_net_save(const char *path, const cnnvis_net *net)
 {
     size_t size = CNNVIS__CKPT_HEADER + 4, j;
     unsigned char *buf, *p;
@@ -9137,7 +9104,7 @@ static cnnvis_result cnnvis__ckpt_apply(cnnvis_net *net, const cnnvis__ckpt *ck)
     return CNNVIS_OK;
 }
 
-static cnnvis_result cnnvis__net_load_memory(const void *data, size_t size, const cnnvis_net_desc *runtime, cnnvis_net **out)
+static cnnvis_result cnnvis__net_load_memory(cnnvis_net **out, const void *data, size_t size, const cnnvis_net_desc *runtime)
 {
     cnnvis__ckpt *ck;
     cnnvis_net *net = NULL;
@@ -9171,7 +9138,7 @@ static cnnvis_result cnnvis__net_load_memory(const void *data, size_t size, cons
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_load(const char *path, const cnnvis_net_desc *runtime, cnnvis_net **out)
+CNNVIS__DEF cnnvis_result cnnvis_net_load(cnnvis_net **out, const char *path, const cnnvis_net_desc *runtime)
 {
     unsigned char *buf;
     size_t size;
@@ -10151,7 +10118,7 @@ static int cnnvis__ends_with(const char *s, const char *suffix)
     return 1;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_image_write(const cnnvis_image *im, const char *path)
+CNNVIS__DEF cnnvis_result cnnvis_image_write(const char *path, const cnnvis_image *im)
 {
     unsigned char *buf;
     size_t size;
@@ -11142,7 +11109,7 @@ static const unsigned char cnnvis__colour_rgb[2][11][3] = {
      {175, 90, 210}, {255, 80, 80}, {196, 196, 196}, {200, 184, 32}}};
 static const char *cnnvis__texture_names[7] = {"plain", "hstripes", "vstripes", "diagonal", "checker", "dots", "noise"};
 
-CNNVIS__DEF void cnnvis_concepts_colour(int colour, int shade, unsigned char rgb[3])
+CNNVIS__DEF void cnnvis_concepts_colour(unsigned char rgb[3], int colour, int shade)
 {
     if (!rgb) return;
     if (colour < 0 || colour > 10) colour = 3;
