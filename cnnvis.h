@@ -511,12 +511,14 @@ typedef struct cnnvis_grad_report {
 /* Check one layer's backward pass on your own net and images: after a forward pass of x
    (normalised, 1..max_batch images; dropout off), for L = sum of r * y over the layer's
    output y with a fixed random r, the analytic dL/d(layer input), dL/dw and dL/db (one
-   backward step of that layer) are compared with central differences
+   backward step of that layer, ReLUs by `rule`) are compared with central differences
        (L(v + h) - L(v - h)) / (2h),  h = 1e-2 * (the tensor's largest |value|, or 1)
-   on up to 32 coordinates of each, L summed in double. The layer's dw and db are restored
-   afterwards. Backward rule: BACKPROP. */
+   on up to 32 coordinates of each, L summed in double. BACKPROP is the gradient and passes;
+   DECONVNET and GUIDED are not, and a ReLU or LRN layer checked with them fails (lecture
+   section 4: the deconvnet is not the gradient). The layer's dw and db are kept; its dout
+   and the one below are overwritten. */
 CNNVIS_API cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_net *net, const char *layer,
-                                           const cnnvis_tensor *x);
+                                           const cnnvis_tensor *x, cnnvis_relu_rule rule);
 
 /* ======================================================================================
    A4  Gradients with respect to pixels                                   >>a4_pixels
@@ -1428,6 +1430,14 @@ CNNVIS_API void cnnvis_concepts_colour(unsigned char rgb[3], int colour, int sha
 #define CNNVIS__MAX_THREADS 256
 #define CNNVIS__MAX_BATCH 65536
 
+/* A parser's entry point from memory that the library itself does not call (its files go
+   through the readers), kept for the tests and the fuzzers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CNNVIS__TESTED static __attribute__((unused))
+#else
+#define CNNVIS__TESTED static
+#endif
+
 /* A worker over items [begin, end) of a job: what cnnvis__parallel_for splits across
    threads, and what the serial path calls with [0, n). */
 typedef void (*cnnvis__range_fn)(void *args, int begin, int end);
@@ -1446,7 +1456,9 @@ static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a);
 static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a);
 static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a);
 static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a);
+static const char *cnnvis__kernels_name(cnnvis_kernels k);
 static cnnvis__range_fn cnnvis__maxpool_forward_select(cnnvis_kernels k);
+static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
 static int cnnvis__online_cpus(void);
 static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_fn fn, void *args);
 static cnnvis_result cnnvis__pool_create(struct cnnvis_pool **out, int n_threads);
@@ -1456,19 +1468,30 @@ static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k);
 static size_t cnnvis__scratch_need(const cnnvis_net *net);
 /* B2: training */
 static void cnnvis__progress_bar(const char *what, double fraction, double seconds);
-/* B3: data sets */
+/* B3: files and data sets */
 static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net);
-static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories);
-static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m);
-static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i);
+static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
+                                               cnnvis_tensor *x, int32_t *labels);
+static cnnvis_result cnnvis__dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i);
+static void cnnvis__dataset_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m);
+static cnnvis_result cnnvis__file_read(const char *path, size_t max_size, unsigned char **out, size_t *size);
+static cnnvis_result cnnvis__file_write(const char *path, const void *data, size_t size);
 static void cnnvis__load_image(float *dst, const cnnvis_dataset *ds, int index, const cnnvis_net *net, int dy, int dx,
                                int flip);
 /* B4: the drawing kit */
 static const unsigned char *cnnvis__category_rgb(int k);
+static void cnnvis__colormap_rgb(cnnvis_colormap cmap, float v, unsigned char rgb[3]);
+static cnnvis_result cnnvis__dataset_alloc(cnnvis_dataset *ds, int n, int c, int h, int w, int n_classes, int n_categories);
+static const char *cnnvis__dataset_concept_name(const cnnvis_dataset *ds, int category, int index);
+static cnnvis_result cnnvis__image_crop(cnnvis_image *dst, const cnnvis_image *src, int x, int y, int w, int h);
+static cnnvis_result cnnvis__image_outline(cnnvis_image *im, const unsigned char *mask, const unsigned char rgb[3]);
+static void cnnvis__image_paste(cnnvis_image *dst, const cnnvis_image *src, int x, int y);
 static void cnnvis__map_range(const float *v, size_t n, size_t stride, const cnnvis_map_desc *m, float *lo, float *hi);
 static float cnnvis__map_value(float v, float lo, float hi);
 static float cnnvis__percentile(const float *v, size_t n, size_t stride, float p, int absolute);
+static cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane, int w, int h, const cnnvis_map_desc *m);
 static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md);
+static cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
 
 
 /* ======================================================================================
@@ -1611,29 +1634,6 @@ CNNVIS__DEF cnnvis_tensor cnnvis_tensor_wrap(float *data, int n, int c, int h, i
     return t;
 }
 
-static cnnvis_tensor cnnvis__tensor_image(const cnnvis_tensor *t, int i)
-{
-    cnnvis_tensor v;
-    memset(&v, 0, sizeof v);
-    if (!t || !t->data || i < 0 || i >= t->n) {
-        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__tensor_image: image %d out of range [0, %d)", i, t ? t->n : 0);
-        return v;
-    }
-    return cnnvis_tensor_wrap(t->data + (size_t)i * t->c * t->h * t->w, 1, t->c, t->h, t->w);
-}
-
-static cnnvis_tensor cnnvis__tensor_channel(const cnnvis_tensor *t, int i, int ch)
-{
-    cnnvis_tensor v;
-    memset(&v, 0, sizeof v);
-    if (!t || !t->data || i < 0 || i >= t->n || ch < 0 || ch >= t->c) {
-        CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__tensor_channel: image %d channel %d out of range (%d, %d)", i, ch,
-                     t ? t->n : 0, t ? t->c : 0);
-        return v;
-    }
-    return cnnvis_tensor_wrap(t->data + ((size_t)i * t->c + ch) * t->h * t->w, 1, 1, t->h, t->w);
-}
-
 CNNVIS__DEF size_t cnnvis_tensor_count(const cnnvis_tensor *t)
 {
     return t ? (size_t)t->n * t->c * t->h * t->w : 0;
@@ -1647,12 +1647,6 @@ static int cnnvis__tensor_same_shape(const cnnvis_tensor *a, const cnnvis_tensor
     return a && b && a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
 }
 
-static float *cnnvis__tensor_at(const cnnvis_tensor *t, int i, int ch, int y, int x)
-{
-    if (!t || !t->data) return NULL;
-    return t->data + (((size_t)i * t->c + ch) * t->h + y) * t->w + x;
-}
-
 static cnnvis_result cnnvis__check_pair(const char *fn, const cnnvis_tensor *a, const cnnvis_tensor *b)
 {
     if (!a || !b || !a->data || !b->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: NULL tensor", fn);
@@ -1662,89 +1656,41 @@ static cnnvis_result cnnvis__check_pair(const char *fn, const cnnvis_tensor *a, 
     return CNNVIS_OK;
 }
 
-static cnnvis_result cnnvis__tensor_copy(cnnvis_tensor *dst, const cnnvis_tensor *src)
+CNNVIS__DEF cnnvis_stats cnnvis_tensor_stats(const cnnvis_tensor *t)
 {
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_copy", dst, src));
-    if (dst->data != src->data) memmove(dst->data, src->data, cnnvis_tensor_count(src) * sizeof(float));
-    return CNNVIS_OK;
-}
-
-static void cnnvis__tensor_fill(cnnvis_tensor *t, float v)
-{
-    size_t i, count = cnnvis__elems(t);
-    for (i = 0; i < count; i++) t->data[i] = v;
-}
-
-static void cnnvis__tensor_scale(cnnvis_tensor *t, float s)
-{
-    size_t i, count = cnnvis__elems(t);
-    for (i = 0; i < count; i++) t->data[i] *= s;
-}
-
-static cnnvis_result cnnvis__tensor_axpy(cnnvis_tensor *y, float a, const cnnvis_tensor *x)
-{
-    size_t i, count;
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_axpy", y, x));
-    count = cnnvis_tensor_count(y);
-    for (i = 0; i < count; i++) y->data[i] += a * x->data[i];
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__tensor_mul(cnnvis_tensor *y, const cnnvis_tensor *x)
-{
-    size_t i, count;
-    CNNVIS__TRY(cnnvis__check_pair("cnnvis__tensor_mul", y, x));
-    count = cnnvis_tensor_count(y);
-    for (i = 0; i < count; i++) y->data[i] *= x->data[i];
-    return CNNVIS_OK;
-}
-
-static void cnnvis__tensor_clamp(cnnvis_tensor *t, float lo, float hi)
-{
-    size_t i, count = cnnvis__elems(t);
-    for (i = 0; i < count; i++) t->data[i] = t->data[i] < lo ? lo : t->data[i] > hi ? hi : t->data[i];
-}
-
-static double cnnvis__tensor_sum(const cnnvis_tensor *t)
-{
-    size_t i, count = cnnvis__elems(t);
-    double s = 0;
-    for (i = 0; i < count; i++) s += t->data[i];
-    return s;
-}
-
-static double cnnvis__tensor_dot(const cnnvis_tensor *a, const cnnvis_tensor *b)
-{
-    size_t i, count;
-    double s = 0;
-    if (!cnnvis__tensor_same_shape(a, b) || !b->data) return 0;
-    count = cnnvis__elems(a);
-    for (i = 0; i < count; i++) s += (double)a->data[i] * b->data[i];
-    return s;
-}
-
-static double cnnvis__tensor_norm2(const cnnvis_tensor *t) { return sqrt(cnnvis__tensor_dot(t, t)); }
-
-static void cnnvis__tensor_minmax(const cnnvis_tensor *t, float *min, float *max)
-{
-    size_t i, count = cnnvis__elems(t);
+    cnnvis_stats st;
+    size_t i, count = cnnvis__elems(t), finite = 0;
+    double sum = 0;
     float lo = FLT_MAX, hi = -FLT_MAX;
+    memset(&st, 0, sizeof st);
     for (i = 0; i < count; i++) {
         float v = t->data[i];
-        if (v < lo) lo = v;
+        if (v < lo) lo = v; /* NaN compares false: ignored */
         if (v > hi) hi = v;
+        if (v == 0) st.zeros++;
+        if (isfinite(v)) sum += v, finite++;
     }
     if (lo > hi) lo = hi = 0; /* empty, or all NaN */
-    if (min) *min = lo;
-    if (max) *max = hi;
+    st.min = lo, st.max = hi, st.count = count;
+    st.nonfinite = count - finite;
+    st.mean = finite ? sum / (double)finite : 0;
+    return st;
 }
 
-static size_t cnnvis__tensor_argmax(const cnnvis_tensor *t)
+CNNVIS__DEF void cnnvis_tensor_print(const cnnvis_tensor *t, const char *name, int max_values)
 {
-    size_t i, best = 0, count = cnnvis__elems(t);
-    for (i = 1; i < count; i++)
-        if (t->data[i] > t->data[best]) best = i;
-    return best;
+    cnnvis_stats st = cnnvis_tensor_stats(t);
+    size_t i;
+    if (!t) {
+        printf("%s: NULL\n", name ? name : "tensor");
+        return;
+    }
+    printf("%s (%d, %d, %d, %d): min %g max %g mean %g, zeros %zu of %zu, nonfinite %zu\n", name ? name : "tensor", t->n, t->c,
+           t->h, t->w, st.min, st.max, st.mean, st.zeros, st.count, st.nonfinite);
+    if (max_values <= 0) max_values = 8;
+    printf("  [");
+    for (i = 0; i < st.count && i < (size_t)max_values; i++) printf(i ? " %g" : "%g", t->data[i]);
+    printf("%s]\n", st.count > (size_t)max_values ? " ..." : "");
 }
 
 /* --- RNG: xoshiro256** (Blackman & Vigna), seeded by splitmix64 ----------------------- */
@@ -2309,11 +2255,6 @@ CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int ou
     cnnvis__desc_push(d, CNNVIS_LAYER_FC, name, outputs, 0, 0, 0, 0);
 }
 
-static void cnnvis__net_desc_flatten(cnnvis_net_desc *d, const char *name)
-{
-    cnnvis__desc_push(d, CNNVIS_LAYER_FLATTEN, name, 0, 0, 0, 0, 0);
-}
-
 /* AlexNet's pattern (Krizhevsky et al. 2012) shrunk for 28x28 and 32x32 images: the 11x11
    stride-4 conv1 becomes 5x5 stride 1, pooling is 3x3 stride 2 (overlapping, as in AlexNet)
    after conv1, conv2 and conv5, and the classifier is dropout-fc-relu twice, then fc, in
@@ -2321,7 +2262,7 @@ static void cnnvis__net_desc_flatten(cnnvis_net_desc *d, const char *name)
    AlexNet's 0.5: the classifier is small, the built-in images are unlimited, and in short
    trainings more dropout only delayed learning (0.25 cost 11 points of test accuracy after
    four epochs of 20,000 concept images, 0.5 three points after one epoch of Fashion-MNIST). */
-CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
+static void cnnvis__preset_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
 {
     if (!d) return;
     cnnvis_net_desc_init(d, in_c, in_h, in_w);
@@ -2349,7 +2290,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet_mini(cnnvis_net_desc *d, int in_c, int 
 
 /* torchvision.models.alexnet: the layer order and shapes of its `features` and `classifier`
    (its adaptive average pool is the identity at 224x224, where conv5's pool gives 6x6). */
-CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
+static void cnnvis__preset_alexnet(cnnvis_net_desc *d, int n_classes)
 {
     if (!d) return;
     cnnvis_net_desc_init(d, 3, 224, 224);
@@ -2381,7 +2322,7 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet(cnnvis_net_desc *d, int n_classes)
 /* Krizhevsky, Sutskever & Hinton 2012 as in Caffe's bvlc_alexnet: 96 conv1 filters 11x11x3
    (the lecture's slide), LRN after the first two ReLUs, and groups 2 where the original
    split the work over two GPUs (conv2, conv4, conv5). */
-CNNVIS__DEF void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_classes)
+static void cnnvis__preset_alexnet_original(cnnvis_net_desc *d, int n_classes)
 {
     if (!d) return;
     cnnvis_net_desc_init(d, 3, 227, 227);
@@ -2409,6 +2350,30 @@ CNNVIS__DEF void cnnvis_net_desc_alexnet_original(cnnvis_net_desc *d, int n_clas
     cnnvis_net_desc_fc(d, "fc8", n_classes);
     d->mean[0] = 0.485f, d->mean[1] = 0.456f, d->mean[2] = 0.406f;
     d->std[0] = 0.229f, d->std[1] = 0.224f, d->std[2] = 0.225f;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_desc_preset(cnnvis_net_desc *d, const char *name, int in_c, int in_h, int in_w,
+                                                 int n_classes)
+{
+    if (!d || !name) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_desc_preset: %s is NULL", d ? "name" : "d");
+    if (in_c < 0 || in_h < 0 || in_w < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_desc_preset: input %dx%dx%d has a negative size", in_c, in_h, in_w);
+    if (strcmp(name, "alexnet_mini") == 0) {
+        if (!in_c || !in_h || !in_w)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_desc_preset: alexnet_mini needs its input's channels, height and width");
+        cnnvis__preset_alexnet_mini(d, in_c, in_h, in_w, n_classes);
+    } else if (strcmp(name, "alexnet") == 0) {
+        cnnvis__preset_alexnet(d, n_classes);
+    } else if (strcmp(name, "alexnet_original") == 0) {
+        cnnvis__preset_alexnet_original(d, n_classes);
+    } else {
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_desc_preset: no preset is called \"%.40s\" (alexnet_mini, alexnet, "
+                            "alexnet_original)", name);
+    }
+    if (in_c) d->in_c = in_c;
+    if (in_h) d->in_h = in_h;
+    if (in_w) d->in_w = in_w;
+    return CNNVIS_OK;
 }
 
 /* --- Checking a description and laying out the arena ------------------------------------ */
@@ -2639,13 +2604,25 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
     return size;
 }
 
+/* Kaiming-uniform weights (He et al. 2015): U(-b, b) with b = sqrt(3 gain / fan_in) has
+   variance gain / fan_in; gain 2 keeps the activations' scale through a ReLU, and the last
+   layer, whose scores meet no ReLU, gets gain 1. (Smaller, such as PyTorch's default gain
+   1/3, leaves a plain 8-layer stack with vanishing signals; training's learning-rate warm-up
+   keeps the larger one from blowing up in the first steps.) */
+static void cnnvis__init_weights(cnnvis_layer *L, int last, cnnvis_rng *rng)
+{
+    double fan_in = (double)L->n_w / L->n_b, gain = last ? 1.0 : 2.0;
+    float bound = (float)sqrt(3.0 * gain / fan_in);
+    size_t j;
+    for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(rng) - 1.0f) * bound;
+}
+
 CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(cnnvis_net *net, const cnnvis_net_desc *d, void *mem, size_t size)
 {
     cnnvis__arena ar = {NULL, 0, 0};
     cnnvis_rng init_rng;
     const char *env;
     int i;
-    size_t j;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_init_preallocated: net is NULL");
     memset(net, 0, sizeof *net);
     CNNVIS__TRY(cnnvis__net_resolve(net, d));
@@ -2667,20 +2644,10 @@ CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(cnnvis_net *net, const cn
             snprintf(dst, CNNVIS_CLASS_LEN, "%d", i);
     }
     net->desc.class_names = NULL;
-    /* Kaiming-uniform initialisation (He et al. 2015): U(-b, b) with b = sqrt(3 gain / fan_in)
-       has variance gain / fan_in; gain 2 keeps the activations' scale through a ReLU, and the
-       last layer, whose scores meet no ReLU, gets gain 1. (Smaller, such as PyTorch's default
-       gain 1/3, leaves a plain 8-layer stack with vanishing signals; training's learning-rate
-       warm-up keeps the larger one from blowing up in the first steps.) */
+    /* weights Kaiming-uniform, one generator through the layers in order; biases zero */
     cnnvis__rng_seed(&init_rng, net->desc.seed);
-    for (i = 0; i < net->n_layers; i++) {
-        cnnvis_layer *L = &net->layers[i];
-        if (L->n_w) {
-            double fan_in = (double)L->n_w / L->n_b, gain = i == net->n_layers - 1 ? 1.0 : 2.0;
-            float bound = (float)sqrt(3.0 * gain / fan_in);
-            for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(&init_rng) - 1.0f) * bound;
-        }
-    }
+    for (i = 0; i < net->n_layers; i++)
+        if (net->layers[i].n_w) cnnvis__init_weights(&net->layers[i], i == net->n_layers - 1, &init_rng);
     cnnvis__rng_seed(&net->rng, net->desc.seed ^ 0x5eed0d20u);
     CNNVIS__TRY(cnnvis__net_set_kernels(net, d->kernels));
     env = getenv("CNNVIS_KERNELS");
@@ -2753,21 +2720,10 @@ CNNVIS__DEF int cnnvis_net_find(const cnnvis_net *net, const char *name)
     return -1;
 }
 
-static cnnvis_layer *cnnvis__net_layer(cnnvis_net *net, const char *name)
-{
-    int i = cnnvis_net_find(net, name);
-    return i < 0 ? NULL : &net->layers[i];
-}
-
 CNNVIS__DEF const char *cnnvis_net_class_name(const cnnvis_net *net, int c)
 {
     if (!net || c < 0 || c >= net->n_classes) return "?";
     return net->class_names + (size_t)c * CNNVIS_CLASS_LEN;
-}
-
-static void cnnvis__net_set_training(cnnvis_net *net, int training)
-{
-    if (net) net->training = training != 0;
 }
 
 /* Append to a buffer like snprintf, remembering the length the whole text needs. */
@@ -3043,6 +2999,23 @@ CNNVIS__DEF cnnvis_result cnnvis_net_forward(cnnvis_net *net, const cnnvis_tenso
     return CNNVIS_OK;
 }
 
+/* The forward pass through layers 0..last only (the rest keep their old outputs): what the
+   activation analyses need, without the classifier's cost. */
+static cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
+{
+    int i;
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: NULL %s", net ? "input" : "net");
+    if (last < 0 || last >= net->n_layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
+    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
+                            "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+    cnnvis__set_batch(net, x->n);
+    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
+    for (i = 0; i <= last; i++) cnnvis__layer_forward(net, i);
+    return CNNVIS_OK;
+}
+
 CNNVIS__DEF cnnvis_result cnnvis_net_loss(cnnvis_net *net, const int32_t *labels)
 {
     int i;
@@ -3104,21 +3077,101 @@ CNNVIS__DEF void cnnvis_net_zero_grad(cnnvis_net *net)
     }
 }
 
+/* --- Checking a backward pass against its definition --------------------------------------
+   dL/dv ~ (L(v + h) - L(v - h)) / 2h, the central difference, for L = sum_k r_k y_k over the
+   layer's output y. Only the outputs that v reaches change, so the difference is summed as
+   sum_k r_k (y_k(v + h) - y_k(v - h)): the others cancel exactly and add no rounding. */
 
-static cnnvis_result cnnvis__net_forward_until(cnnvis_net *net, const cnnvis_tensor *x, int last)
+/* One tensor of the check: its values v (n), the analytic gradient a (n), up to 32 of its
+   coordinates compared; the layer's input is the one a ReLU or a max-pool has kinks in. */
+static void cnnvis__grad_check_tensor(cnnvis_grad_report *rep, cnnvis_net *net, int li, const char *what, float *v,
+                                      const float *a, size_t n, int is_input, const float *r, float *yp, int32_t *sw,
+                                      cnnvis_rng *rng)
 {
-    int i;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: NULL %s", net ? "input" : "net");
-    if (last < 0 || last >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: layer index %d is not in [0, %d)", last, net->n_layers);
-    if (x->c != net->desc.in_c || x->h != net->desc.in_h || x->w != net->desc.in_w || x->n < 1 || x->n > net->desc.max_batch)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_forward_until: input (%d, %d, %d, %d); the net takes up to %d images of "
-                            "%dx%dx%d", x->n, x->c, x->h, x->w, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    cnnvis__set_batch(net, x->n);
-    if (x->data != net->input.data) memcpy(net->input.data, x->data, sizeof(float) * cnnvis_tensor_count(x));
-    for (i = 0; i <= last; i++) cnnvis__layer_forward(net, i);
+    cnnvis_layer *L = &net->layers[li];
+    size_t count = (size_t)net->batch * L->out_c * L->out_h * L->out_w, j, k, s;
+    float scale_v = 0, scale_a = 0;
+    for (j = 0; j < n; j++) scale_v = CNNVIS__MAX(scale_v, fabsf(v[j])), scale_a = CNNVIS__MAX(scale_a, fabsf(a[j]));
+    for (s = 0; s < CNNVIS__MIN(n, (size_t)32); s++) {
+        size_t at = n <= 32 ? s : cnnvis__rng_below(rng, (uint32_t)CNNVIS__MIN(n, (size_t)UINT32_MAX));
+        float v0 = v[at], h = 1e-2f * (scale_v > 0 ? scale_v : 1.0f), vp = v0 + h, vm = v0 - h;
+        double diff = 0, num, err;
+        int kink = is_input && L->desc.kind == CNNVIS_LAYER_RELU && (vp > 0) != (vm > 0);
+        v[at] = vp;
+        cnnvis__layer_forward(net, li);
+        memcpy(yp, L->out.data, sizeof(float) * count);
+        if (L->switches) memcpy(sw, L->switches, sizeof(int32_t) * count);
+        v[at] = vm;
+        cnnvis__layer_forward(net, li);
+        if (L->switches) kink |= memcmp(sw, L->switches, sizeof(int32_t) * count) != 0; /* a max moved */
+        v[at] = v0;
+        if (kink) {
+            rep->skipped++;
+            continue;
+        }
+        for (k = 0; k < count; k++) diff += (double)r[k] * ((double)yp[k] - L->out.data[k]);
+        num = diff / ((double)vp - vm); /* the step really taken, after rounding */
+        err = fabs(a[at] - num) / (CNNVIS__MAX(fabs(a[at]), fabs(num)) + 1e-3 * scale_a);
+        rep->checked++;
+        if (err > rep->worst || rep->checked == 1) {
+            rep->worst = err;
+            snprintf(rep->worst_at, sizeof rep->worst_at, "%s %zu", what, at);
+        }
+    }
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_net *net, const char *layer,
+                                            const cnnvis_tensor *x, cnnvis_relu_rule rule)
+{
+    static const char *fn = "cnnvis_grad_check";
+    cnnvis_layer *L;
+    float *block, *r, *yp, *grad_in, *grad_w, *grad_b, *saved_w, *saved_b;
+    int32_t *sw;
+    size_t n_in, n_out, k;
+    int li, was_training;
+    cnnvis_rng rng;
+    if (!report) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: report is NULL", fn);
+    memset(report, 0, sizeof *report);
+    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "x");
+    if ((int)rule < 0 || rule > CNNVIS_RELU_GUIDED) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown ReLU rule %d", fn, (int)rule);
+    li = layer ? cnnvis_net_find(net, layer) : -1;
+    if (li < 0) return layer ? CNNVIS_ERR_ARG : CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    L = &net->layers[li];
+    was_training = net->training, net->training = 0; /* dropout off: its mask would change between passes */
+    if (cnnvis__net_forward_until(net, x, li) != CNNVIS_OK) {
+        net->training = was_training;
+        return cnnvis__fail_context(CNNVIS_ERR_ARG, "%s", fn);
+    }
+    n_in = (size_t)net->batch * L->in_c * L->in_h * L->in_w, n_out = (size_t)net->batch * L->out_c * L->out_h * L->out_w;
+    block = (float *)cnnvis__alloc(sizeof(float) * (n_in + 3 * n_out + 2 * (L->n_w + L->n_b)));
+    if (!block) {
+        net->training = was_training;
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    r = block, yp = r + n_out, sw = (int32_t *)(yp + n_out), grad_in = yp + 2 * n_out, grad_w = grad_in + n_in;
+    grad_b = grad_w + L->n_w, saved_w = grad_b + L->n_b, saved_b = saved_w + L->n_w;
+    cnnvis__rng_seed(&rng, 1);
+    for (k = 0; k < n_out; k++) r[k] = 2.0f * cnnvis__rng_uniform(&rng) - 1.0f;
+    /* the analytic gradients: one backward step of the layer from dL/dy = r */
+    memcpy(saved_w, L->dw, sizeof(float) * L->n_w), memcpy(saved_b, L->db, sizeof(float) * L->n_b);
+    memset(L->dw, 0, sizeof(float) * L->n_w), memset(L->db, 0, sizeof(float) * L->n_b);
+    memcpy(L->dout.data, r, sizeof(float) * n_out);
+    cnnvis__layer_backward(net, li, rule, CNNVIS_BACKWARD_PARAMS);
+    memcpy(grad_in, cnnvis__layer_input_grad(net, li), sizeof(float) * n_in);
+    memcpy(grad_w, L->dw, sizeof(float) * L->n_w), memcpy(grad_b, L->db, sizeof(float) * L->n_b);
+    memcpy(L->dw, saved_w, sizeof(float) * L->n_w), memcpy(L->db, saved_b, sizeof(float) * L->n_b);
+    /* the numeric ones, coordinate by coordinate */
+    cnnvis__grad_check_tensor(report, net, li, "input", li ? net->layers[li - 1].out.data : net->input.data, grad_in, n_in, 1, r, yp,
+                              sw, &rng);
+    cnnvis__grad_check_tensor(report, net, li, "w", L->w, grad_w, L->n_w, 0, r, yp, sw, &rng);
+    cnnvis__grad_check_tensor(report, net, li, "b", L->b, grad_b, L->n_b, 0, r, yp, sw, &rng);
+    cnnvis__layer_forward(net, li); /* the layer's output as it was */
+    net->training = was_training;
+    cnnvis__free(block);
     return CNNVIS_OK;
 }
+
+
 /* ======================================================================================
    A4  Gradients with respect to pixels                                        >>a4_pixels
    What sections 3-5 share: pixels in [0, 1] go in (normalised inside), the net runs with
@@ -3445,8 +3498,8 @@ static double cnnvis__low_frequency_share(const float *w, int K, int *low_bins)
     return total > 0 ? low / total : -1;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, int layer,
-                                                      const cnnvis_tensor *probe)
+/* cnnvis_filter_stats_compute of layer index `layer` (the monitor's loop over the conv layers). */
+static cnnvis_result cnnvis__filter_stats_at(cnnvis_filter_stats *st, cnnvis_net *net, int layer, const cnnvis_tensor *probe)
 {
     const cnnvis_layer *L;
     int K, icg, n, f, g, c, low_bins = 0, slices = 0;
@@ -3504,6 +3557,16 @@ CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, c
         }
     }
     return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, const char *layer,
+                                                      const cnnvis_tensor *probe)
+{
+    int li;
+    if (!st || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filter_stats_compute: NULL %s", st ? "net" : "st");
+    memset(st, 0, sizeof *st);
+    CNNVIS__TRY(cnnvis__layer_index("cnnvis_filter_stats_compute", net, layer, &li));
+    return cnnvis__filter_stats_at(st, net, li, probe);
 }
 
 CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
@@ -3573,7 +3636,7 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_snapshot(cnnvis_monitor *m, cnnvis_net 
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_monitor_snapshot: already %d snapshots (max_snapshots)", m->n_snapshots);
     s = m->n_snapshots;
     for (i = 0; i < m->n_conv && r == CNNVIS_OK; i++)
-        r = cnnvis_filter_stats_compute(&m->stats[(size_t)s * m->n_conv + i], net, m->conv[i], m->probe.data ? &m->probe : NULL);
+        r = cnnvis__filter_stats_at(&m->stats[(size_t)s * m->n_conv + i], net, m->conv[i], m->probe.data ? &m->probe : NULL);
     CNNVIS__TRY(r);
     L = &net->layers[m->montage_layer];
     n = CNNVIS__MIN(m->desc.strip_filters, L->out_c);
@@ -3877,7 +3940,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, c
 {
     cnnvis_topk_desc d;
     const cnnvis_layer *L;
-    int li, begin, i, u, batch = 0, was_training;
+    int li, begin, i, u, batch = 0;
     cnnvis_result r = CNNVIS_OK;
     if (!t) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_topk_compute: t is NULL");
     memset(t, 0, sizeof *t);
@@ -3902,19 +3965,16 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, c
         cnnvis_topk_free(t);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_topk_compute: out of memory for %d units", L->out_c);
     }
-    was_training = net->training;
-    net->training = 0;
     for (begin = 0; begin < ds->n && r == CNNVIS_OK; begin += batch) {
         int count = CNNVIS__MIN(batch, ds->n - begin);
         cnnvis_tensor x = net->input;
         x.n = count;
         r = cnnvis__dataset_batch(ds, begin, count, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, li);
+        if (r == CNNVIS_OK) cnnvis__forward_eval(net, &x, li);
         for (i = 0; i < count && r == CNNVIS_OK; i++)
             for (u = 0; u < t->n_units; u++)
                 cnnvis__heap_offer(t->hits + (size_t)u * t->k, &t->count[u], t->k, cnnvis__unit_max(L, i, u, begin + i));
     }
-    net->training = was_training;
     if (r != CNNVIS_OK) {
         cnnvis_topk_free(t);
         return r;
@@ -4281,7 +4341,7 @@ static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int
         cnnvis_tensor x = net->input;
         s->batch_begin = begin, s->batch_count = x.n = CNNVIS__MIN(batch, ds->n - begin);
         r = cnnvis__dataset_batch(ds, begin, s->batch_count, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, deepest);
+        if (r == CNNVIS_OK) cnnvis__forward_eval(net, &x, deepest);
         if (r != CNNVIS_OK) break;
         cnnvis__parallel_for(net->pool, s->total_units, fn, s);
         if (s->out_of_memory) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for the histograms");
@@ -4303,7 +4363,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
 {
     cnnvis_dissect_desc d;
     cnnvis__dissect s;
-    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, was_training, most_units = 0, busy;
+    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, most_units = 0, busy;
     cnnvis_result r = CNNVIS_OK;
     if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
     if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
@@ -4383,8 +4443,6 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
                 if (k < out[l].n_units) s.unit_layer[u] = l, s.unit_index[u] = k, u++;
         for (u = 0; u < s.total_units * 8; u++) s.top[u] = -1;
     }
-    was_training = net->training;
-    net->training = 0;
     /* T_k is the (r+1)-th largest of the unit's N activations with r = floor(q N) (exactly
        r exceed it, barring ties): the rank-th smallest, counting from 0. */
     if (r == CNNVIS_OK) r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_first_range);
@@ -4427,7 +4485,6 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
                 r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d gave other activations in another stream (a forward pass that is not deterministic?)",
                                  out[s.unit_layer[u]].layer_name, s.unit_index[u]);
     } while (r == CNNVIS_OK);
-    net->training = was_training;
     /* IoU, each unit's best concept, and the detectors per category. */
     for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
         cnnvis_dissection *dis = &out[s.unit_layer[u]];
@@ -4540,7 +4597,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
     const cnnvis_dissect_unit *U;
     const cnnvis_layer *L;
     char title[160];
-    int n = 0, i, zoom, was_training;
+    int n = 0, i, zoom;
     float *up = NULL;
     unsigned char *mask = NULL;
     cnnvis_result r = CNNVIS_OK;
@@ -4558,15 +4615,13 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
     up = (float *)CNNVIS_MALLOC(sizeof(float) * (size_t)ds->h * ds->w * zoom * zoom);
     mask = (unsigned char *)CNNVIS_MALLOC((size_t)ds->h * ds->w * zoom * zoom);
     if (!up || !mask) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_unit_image: out of memory");
-    was_training = net->training;
-    net->training = 0;
     for (i = 0; i < 8 && U->top[i] >= 0 && r == CNNVIS_OK; i++) {
         cnnvis_image im;
         cnnvis_tensor x = net->input;
         size_t q, pixels = (size_t)ds->h * ds->w * zoom * zoom;
         x.n = 1;
         r = cnnvis__dataset_batch(ds, U->top[i], 1, net, &x, NULL);
-        if (r == CNNVIS_OK) r = cnnvis__net_forward_until(net, &x, dis->layer);
+        if (r == CNNVIS_OK) cnnvis__forward_eval(net, &x, dis->layer);
         if (r == CNNVIS_OK) r = cnnvis__dataset_image(&im, ds, U->top[i]);
         if (r == CNNVIS_OK) {
             r = cnnvis_image_resize(&tiles[n], &im, ds->w * zoom, ds->h * zoom, CNNVIS_RESIZE_NEAREST);
@@ -4587,7 +4642,6 @@ CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis
         cnnvis__image_outline(&tiles[n], mask, yellow);
         n++;
     }
-    net->training = was_training;
     if (r == CNNVIS_OK && n == 0) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d has no images", unit);
     if (r == CNNVIS_OK) {
         memset(&md, 0, sizeof md);
@@ -4662,36 +4716,43 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
    ====================================================================================== */
 
 
+/* --- 3 Projecting one activation down to the pixels -------------------------------------
+   R = the unit's activation at one position (or its whole map), zero everywhere else at
+   that layer; then down the net, layer by layer (Zeiler & Fergus 2014, sec. 2.1):
+     unpool   R_{l-1} = R_l put back where the forward pass's maximum was (the switches)
+     un-ReLU  R_{l-1} = max(R_l, 0)
+     deconv   R_{l-1} = conv(R_l, W^T), the transposed convolution with the same filters
+   That is a backward pass whose ReLUs use CNNVIS_RELU_DECONVNET (A2), from the layer. */
+
+/* Any signal (1, C, h, w) at layer index `layer`'s output, after a forward pass of one image,
+   projected down with a ReLU rule: out (1, C, H, W) is created here, with respect to the
+   pixels. The deconvnet is rule DECONVNET; BACKPROP gives the gradient, GUIDED guided
+   backpropagation (section 4's "Deconv net vs Saliency net"). */
 static cnnvis_result cnnvis__project_signal(cnnvis_tensor *out, cnnvis_net *net, int layer, const cnnvis_tensor *signal,
-                                                cnnvis_relu_rule rule)
+                                            cnnvis_relu_rule rule)
 {
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: out is NULL");
+    const cnnvis_layer *L = &net->layers[layer];
     memset(out, 0, sizeof *out);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: net is NULL");
     if (!signal || !signal->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is NULL");
     if (net->batch != 1)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: needs a forward pass of one image (the last had %d)",
                             net->batch);
-    if (layer < 0 || layer >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: layer index %d is not in [0, %d)", layer, net->n_layers);
-    {
-        const cnnvis_layer *L = &net->layers[layer];
-        if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
-                                signal->n, signal->c, signal->h, signal->w, L->desc.name, L->out_c, L->out_h, L->out_w);
-    }
+    if (signal->n != 1 || signal->c != L->out_c || signal->h != L->out_h || signal->w != L->out_w)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__project_signal: signal is (%d, %d, %d, %d), layer %s gives (1, %d, %d, %d)",
+                            signal->n, signal->c, signal->h, signal->w, L->desc.name, L->out_c, L->out_h, L->out_w);
     CNNVIS__TRY(cnnvis__net_backward_from(net, layer, signal, rule, 0));
     CNNVIS__TRY(cnnvis_tensor_create(out, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w));
     cnnvis__dinput_to_pixels(net, out->data, 1, 1.0f);
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
-                                                const char *layer, int unit, cnnvis_project_mode mode, int *y, int *x)
+CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, int *y, int *x, cnnvis_net *net,
+                                                const cnnvis_tensor *pixels, const char *layer, int unit,
+                                                cnnvis_project_mode mode)
 {
     static const char *fn = "cnnvis_deconv_project";
     cnnvis_layer *L;
-    int li, was_training;
+    int li;
     size_t plane, q, best = 0;
     float *map, *sig;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
@@ -4699,16 +4760,13 @@ CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *
     if (y) *y = -1;
     if (x) *x = -1;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
     CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
     L = &net->layers[li];
     if (unit < 0 || unit >= L->out_c)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unit %d is not in [0, %d) of layer %s", fn, unit, L->out_c, layer);
     if ((int)mode < 0 || mode > CNNVIS_PROJECT_MAP) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown mode %d", fn, (int)mode);
-    was_training = net->training, net->training = 0;
-    cnnvis__put_pixels(net, pixels->data, 1);
-    cnnvis__net_forward_until(net, &net->input, li);
-    net->training = was_training;
+    cnnvis__forward_pixels(net, pixels->data, 1, li);
     plane = (size_t)L->out_h * L->out_w;
     map = L->out.data + (size_t)unit * plane;
     sig = L->dout.data;
@@ -4724,17 +4782,19 @@ CNNVIS__DEF cnnvis_result cnnvis_deconv_project(cnnvis_tensor *out, cnnvis_net *
     return cnnvis__project_signal(out, net, li, &L->dout, CNNVIS_RELU_DECONVNET);
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
-                                         int x)
+/* --- 3 What one unit sees ----------------------------------------------------------------
+   Unit (y, x) of a layer sees the rf_size x rf_size pixels whose top-left is
+   (rf_offset + y rf_stride, rf_offset + x rf_stride) (cnnvis_layer): a projection is shown
+   cropped to that field. */
+
+/* cnnvis_rf_crop of layer index `layer`. */
+static cnnvis_result cnnvis__rf_crop_at(cnnvis_tensor *out, const cnnvis_net *net, int layer, const cnnvis_tensor *map, int y,
+                                        int x)
 {
-    const cnnvis_layer *L;
+    const cnnvis_layer *L = &net->layers[layer];
     int ch, i, j, top, left, size;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: out is NULL");
     memset(out, 0, sizeof *out);
-    if (!net || !map || !map->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: %s is NULL", !net ? "net" : "map");
-    if (layer < 0 || layer >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: layer index %d is not in [0, %d)", layer, net->n_layers);
-    L = &net->layers[layer];
+    if (!map || !map->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: map is NULL");
     if (y < 0 || y >= L->out_h || x < 0 || x >= L->out_w)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: position (y %d, x %d) is outside layer %s's %dx%d map", y, x,
                             L->desc.name, L->out_h, L->out_w);
@@ -4753,6 +4813,19 @@ CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *n
     return CNNVIS_OK;
 }
 
+CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *net, const char *layer, const cnnvis_tensor *map,
+                                         int y, int x)
+{
+    int li;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_rf_crop: net is NULL");
+    CNNVIS__TRY(cnnvis__layer_index("cnnvis_rf_crop", net, layer, &li));
+    return cnnvis__rf_crop_at(out, net, li, map, y, x);
+}
+
+/* --- 3 The top-9 figure ------------------------------------------------------------------ */
+
 CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_topk *t,
                                                    const cnnvis_dataset *ds, int max_units)
 {
@@ -4764,7 +4837,7 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     cnnvis_montage_desc md;
     cnnvis_map_desc m;
     const cnnvis_layer *L;
-    int n_units, u, r, n_blocks = 0, zoom, cols, was_training;
+    int n_units, u, r, n_blocks = 0, zoom, cols;
     cnnvis_result res = CNNVIS_OK;
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
@@ -4784,7 +4857,6 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     cap = (const char **)cnnvis__alloc(sizeof(char *) * (size_t)n_units);
     if (!blocks || !tiles || !captions || !cap) res = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     if (res == CNNVIS_OK) res = cnnvis_tensor_create(&pixels, 1, ds->c, ds->h, ds->w);
-    was_training = net->training, net->training = 0;
     memset(&m, 0, sizeof m);
     m.mode = CNNVIS_MAP_SYMMETRIC, m.cmap = CNNVIS_CMAP_DIVERGING;
     m.clip_percentile = 99.5f; /* a few extreme values would leave the rest grey */
@@ -4799,14 +4871,13 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
             cnnvis_image im;
             float *sig;
             /* the projection of exactly the hit's position */
-            cnnvis__dataset_pixels(pixels.data, ds, h->image);
-            cnnvis__put_pixels(net, pixels.data, 1);
-            cnnvis__net_forward_until(net, &net->input, t->layer);
+            cnnvis__dataset_pixels(pixels.data, NULL, ds, h->image, 1);
+            cnnvis__forward_pixels(net, pixels.data, 1, t->layer);
             sig = net->layers[t->layer].dout.data;
             memset(sig, 0, sizeof(float) * plane * L->out_c);
             sig[at] = net->layers[t->layer].out.data[at];
             res = cnnvis__project_signal(&proj, net, t->layer, &net->layers[t->layer].dout, CNNVIS_RELU_DECONVNET);
-            if (res == CNNVIS_OK) res = cnnvis_rf_crop(&crop, net, t->layer, &proj, h->y, h->x);
+            if (res == CNNVIS_OK) res = cnnvis__rf_crop_at(&crop, net, t->layer, &proj, h->y, h->x);
             if (res == CNNVIS_OK) res = cnnvis_tensor_to_image(&im, &crop, 0, &m);
             cnnvis_tensor_free(&proj), cnnvis_tensor_free(&crop);
             if (res == CNNVIS_OK) {
@@ -4840,7 +4911,6 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
         }
         for (r = 0; r < 2 * t->k; r++) cnnvis_image_free(&tiles[r]);
     }
-    net->training = was_training;
     if (res == CNNVIS_OK && n_blocks == 0) res = CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: no unit has any hit", fn);
     if (res == CNNVIS_OK) {
         char title[128];
@@ -4881,7 +4951,7 @@ static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const 
     if (!cam) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: cam is NULL", fn);
     memset(cam, 0, sizeof *cam);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
     CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
     if (layer) CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
     else if ((li = cnnvis__default_cam_layer(net)) < 0)
@@ -4919,8 +4989,8 @@ static cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
-    if (baseline) CNNVIS__TRY(cnnvis__check_pixels(fn, "baseline", net, baseline));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
+    if (baseline) CNNVIS__TRY(cnnvis__check_pixels(fn, "baseline", net, baseline, 1));
     CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
     if (steps < 0 || steps > (1 << 20)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d is not in 0..2^20", fn, steps);
     steps = steps ? steps : 64;
@@ -5012,18 +5082,12 @@ static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float
     }
     memset(cover, 0, sizeof(float) * plane);
     {
-        cnnvis_tensor t = cnnvis_tensor_wrap((float *)pixels, 1, C, H, W);
-        float *probs = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_classes);
-        if (!probs) {
-            cnnvis__free(batch), cnnvis__free(cover);
-            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
-        }
-        cnnvis_net_predict(NULL, probs, NULL, net, &t);
-        base = probs[cls];
-        cnnvis__free(probs);
+        double mx, z;
+        cnnvis__forward_pixels(net, pixels, 1, net->n_layers - 1);
+        z = cnnvis__softmax(NULL, last->out.data, net->n_classes, &mx);
+        base = (float)(exp((double)last->out.data[cls] - mx) / z); /* p_c of the whole image */
     }
     for (p = 0; p < total; p += m) {
-        int was_training = net->training;
         m = CNNVIS__MIN(total - p, net->desc.max_batch);
         for (i = 0; i < m; i++) {
             int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
@@ -5033,17 +5097,12 @@ static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float
                 for (y = y0; y < y0 + size && y < H; y++)
                     for (x = x0; x < x0 + size && x < W; x++) dst[(size_t)ch * plane + (size_t)y * W + x] = value;
         }
-        net->training = 0;
-        cnnvis__put_pixels(net, batch, m);
-        cnnvis_net_forward(net, &net->input);
-        net->training = was_training;
+        cnnvis__forward_pixels(net, batch, m, net->n_layers - 1);
         for (i = 0; i < m; i++) {
             const float *s = last->out.data + (size_t)i * net->n_classes;
-            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride, c;
-            double mx = s[0], sum = 0, drop;
-            for (c = 1; c < net->n_classes; c++) mx = s[c] > mx ? s[c] : mx;
-            for (c = 0; c < net->n_classes; c++) sum += exp(s[c] - mx);
-            drop = base - exp(s[cls] - mx) / sum;
+            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
+            double mx, z = cnnvis__softmax(NULL, s, net->n_classes, &mx);
+            double drop = base - exp((double)s[cls] - mx) / z;
             for (y = y0; y < y0 + size && y < H; y++)
                 for (x = x0; x < x0 + size && x < W; x++) heat[(size_t)y * W + x] += (float)drop, cover[(size_t)y * W + x] += 1;
         }
@@ -5071,7 +5130,7 @@ CNNVIS__DEF cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, c
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
     CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
     if ((int)method < 0 || method >= CNNVIS_SALIENCY_COUNT)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown method %d", fn, (int)method);
@@ -5118,10 +5177,9 @@ CNNVIS__DEF cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, c
         break;
     }
     case CNNVIS_SALIENCY_SMOOTHGRAD: {
-        float lo, hi;
-        cnnvis__tensor_minmax(pixels, &lo, &hi);
+        cnnvis_stats st = cnnvis_tensor_stats(pixels); /* sigma is a share of the image's range */
         CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, H, W));
-        r = cnnvis__smoothgrad(out->data, net, pixels->data, count, cls, d.smooth_n, d.smooth_sigma * (hi - lo), d.seed);
+        r = cnnvis__smoothgrad(out->data, net, pixels->data, count, cls, d.smooth_n, d.smooth_sigma * (st.max - st.min), d.seed);
         break;
     }
     case CNNVIS_SALIENCY_INTEGRATED:
@@ -5231,10 +5289,11 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score
 {
     static const char *fn = "cnnvis_class_model";
     cnnvis_class_model_desc d;
-    int C, H, W, li, step, was_training, ch;
+    int C, H, W, li, step, ch;
     size_t count, plane, q, at = 0;
     float *x = NULL, *rolled = NULL, *g = NULL, *norm = NULL, value = 0;
     cnnvis_layer *L;
+    cnnvis_tensor xin;
     cnnvis_rng rng;
     cnnvis_result r = CNNVIS_OK;
     if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels is NULL", fn);
@@ -5271,7 +5330,7 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score
     norm = (float *)cnnvis__alloc(sizeof(float) * plane);
     if (!x || !rolled || !g || !norm) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     cnnvis__rng_seed(&rng, d.seed);
-    was_training = net->training, net->training = 0;
+    xin = cnnvis_tensor_wrap(x, 1, C, H, W);
     /* the zero image (the mean image in pixels) plus a little noise: on a uniform image
        every ReLU of a layer can be off together, and the gradient is exactly zero there */
     if (x)
@@ -5284,10 +5343,9 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score
             dx = (int)cnnvis__rng_below(&rng, 2 * d.jitter + 1) - d.jitter;
         }
         cnnvis__roll(rolled, x, C, H, W, dy, dx);
-        /* the net's input is normalised already: x is optimised in that space */
-        memcpy(net->input.data, rolled, sizeof(float) * count);
-        cnnvis__set_batch(net, 1);
-        cnnvis__net_forward_until(net, &net->input, li);
+        /* x is optimised in the net's normalised input space: it goes in as it is */
+        xin.data = rolled;
+        cnnvis__forward_eval(net, &xin, li);
         memset(L->dout.data, 0, sizeof(float) * (size_t)L->out_c * L->out_h * L->out_w);
         L->dout.data[at] = 1.0f;
         cnnvis__net_backward_from(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
@@ -5328,13 +5386,11 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score
         }
     }
     if (r == CNNVIS_OK) { /* the objective at the final image, unrolled */
-        memcpy(net->input.data, x, sizeof(float) * count);
-        cnnvis__set_batch(net, 1);
-        cnnvis__net_forward_until(net, &net->input, li);
+        xin.data = x;
+        cnnvis__forward_eval(net, &xin, li);
         value = L->out.data[at];
         r = cnnvis_tensor_create(pixels, 1, C, H, W);
     }
-    net->training = was_training;
     if (r == CNNVIS_OK) {
         cnnvis_tensor t = cnnvis_tensor_wrap(x, 1, C, H, W);
         cnnvis_net_denormalize(pixels, net, &t);
@@ -5366,8 +5422,7 @@ static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const flo
                     memcpy(batch + (size_t)i * tile + ((size_t)ch * th + y) * tw, img + ((size_t)ch * H + y0 + y) * W + x0,
                            sizeof(float) * tw);
         }
-        cnnvis__put_pixels(net, batch, m);
-        cnnvis__net_forward_until(net, &net->input, li);
+        cnnvis__forward_pixels(net, batch, m, li);
         /* d(1/2 ||A||^2)/dA = A: the activations are their own gradient */
         for (i = 0; i < m; i++)
             for (q = 0; q < lcount; q++) {
@@ -5398,7 +5453,7 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before
 {
     static const char *fn = "cnnvis_deepdream";
     cnnvis_deepdream_desc d;
-    int li, C, H, W, o, step, ch, was_training, oh[64], ow[64];
+    int li, C, H, W, o, step, ch, oh[64], ow[64];
     float *base = NULL, *small = NULL, *detail = NULL, *cur = NULL, *rolled = NULL, *grad = NULL, *cover = NULL, *batch = NULL;
     size_t full;
     cnnvis_rng rng;
@@ -5442,7 +5497,6 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before
     if (!base || !small || !detail || !cur || !rolled || !grad || !cover || !batch)
         r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
     cnnvis__rng_seed(&rng, d.seed);
-    was_training = net->training, net->training = 0;
     if (r == CNNVIS_OK) {
         double obj = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
         if (before) *before = obj;
@@ -5484,7 +5538,6 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before
         memcpy(pixels->data, cur, sizeof(float) * full); /* octave 0 has the image's size */
         if (after) *after = cnnvis__dream_grad(net, li, d.one_channel ? d.channel : -1, pixels->data, H, W, grad, cover, batch);
     }
-    net->training = was_training;
     cnnvis__free(base), cnnvis__free(small), cnnvis__free(detail), cnnvis__free(cur), cnnvis__free(rolled), cnnvis__free(grad);
     cnnvis__free(cover), cnnvis__free(batch);
     return r;
@@ -5497,7 +5550,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const 
 {
     static const char *fn = "cnnvis_net_codes";
     const cnnvis_layer *L;
-    int li, b, m, was_training;
+    int li, b, m;
     size_t units;
     if (!codes || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !codes ? "codes" : "net");
     CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
@@ -5507,16 +5560,14 @@ CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const 
                             ds->n);
     L = &net->layers[li];
     units = (size_t)L->out_c * L->out_h * L->out_w;
-    was_training = net->training, net->training = 0;
     for (b = 0; b < n; b += m) {
         cnnvis_tensor x = net->input;
         m = CNNVIS__MIN(n - b, net->desc.max_batch);
         x.n = m;
         cnnvis__dataset_batch(ds, begin + b, m, net, &x, NULL);
-        cnnvis__net_forward_until(net, &x, li);
+        cnnvis__forward_eval(net, &x, li);
         memcpy(codes + (size_t)b * units, L->out.data, sizeof(float) * units * m);
     }
-    net->training = was_training;
     return CNNVIS_OK;
 }
 
@@ -5665,74 +5716,19 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, int layer, uint64_t seed)
+CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char *layer, uint64_t seed)
 {
     cnnvis_layer *L;
     cnnvis_rng rng;
-    size_t j;
+    int li;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: net is NULL");
-    if (layer < 0 || layer >= net->n_layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer index %d is not in [0, %d)", layer, net->n_layers);
-    L = &net->layers[layer];
+    CNNVIS__TRY(cnnvis__layer_index("cnnvis_net_randomize_layer", net, layer, &li));
+    L = &net->layers[li];
     if (!L->n_w) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer %s has no weights", L->desc.name);
     cnnvis__rng_seed(&rng, seed);
-    {
-        double fan_in = (double)L->n_w / L->n_b, gain = layer == net->n_layers - 1 ? 1.0 : 2.0; /* as cnnvis_net_create */
-        float bound = (float)sqrt(3.0 * gain / fan_in);
-        for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(&rng) - 1.0f) * bound;
-        memset(L->b, 0, sizeof(float) * L->n_b);
-    }
+    cnnvis__init_weights(L, li == net->n_layers - 1, &rng); /* as cnnvis_net_create */
+    memset(L->b, 0, sizeof(float) * L->n_b);
     return CNNVIS_OK;
-}
-
-/* Ranks 1..n of v with ties given their mean rank. */
-static int cnnvis__ranks(double *rank, const float *v, size_t n)
-{
-    size_t *idx = (size_t *)cnnvis__alloc(sizeof(size_t) * n), i, j, k;
-    if (!idx) return 0;
-    for (i = 0; i < n; i++) idx[i] = i;
-    { /* heap sort of the indices by value */
-        size_t start, end, root, child;
-        for (start = n / 2; start-- > 0;)
-            for (root = start; (child = 2 * root + 1) < n; root = child) {
-                if (child + 1 < n && v[idx[child + 1]] > v[idx[child]]) child++;
-                if (v[idx[root]] >= v[idx[child]]) break;
-                k = idx[root], idx[root] = idx[child], idx[child] = k;
-            }
-        for (end = n; end-- > 1;) {
-            k = idx[0], idx[0] = idx[end], idx[end] = k;
-            for (root = 0; (child = 2 * root + 1) < end; root = child) {
-                if (child + 1 < end && v[idx[child + 1]] > v[idx[child]]) child++;
-                if (v[idx[root]] >= v[idx[child]]) break;
-                k = idx[root], idx[root] = idx[child], idx[child] = k;
-            }
-        }
-    }
-    for (i = 0; i < n; i = j) {
-        for (j = i + 1; j < n && v[idx[j]] == v[idx[i]]; j++) {
-        }
-        for (k = i; k < j; k++) rank[idx[k]] = (double)(i + j + 1) / 2.0; /* mean of ranks i+1 .. j */
-    }
-    cnnvis__free(idx);
-    return 1;
-}
-
-static double cnnvis__spearman(const float *a, const float *b, size_t n)
-{
-    double *ra, *rb, ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    size_t i;
-    if (!a || !b || n < 2) return 0;
-    ra = (double *)cnnvis__alloc(sizeof(double) * n);
-    rb = (double *)cnnvis__alloc(sizeof(double) * n);
-    if (!ra || !rb || !cnnvis__ranks(ra, a, n) || !cnnvis__ranks(rb, b, n)) {
-        cnnvis__free(ra), cnnvis__free(rb);
-        return 0;
-    }
-    for (i = 0; i < n; i++) ma += ra[i], mb += rb[i];
-    ma /= (double)n, mb /= (double)n;
-    for (i = 0; i < n; i++) sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
-    cnnvis__free(ra), cnnvis__free(rb);
-    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
 }
 /* ======================================================================================
    5   Adversarial noise                                                  >>s5_adversarial
@@ -5861,6 +5857,17 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, int32_
 
 /* --- The box-constrained L-BFGS core ---------------------------------------------------- */
 
+/* An objective: returns f(x) and writes its gradient (n) into grad. */
+typedef double (*cnnvis__objective)(const float *x, float *grad, int n, void *user);
+
+/* Zero means default: memory 10 (s, y) pairs, max_iters 100, tol 1e-5 (stop when every
+   component of the projected gradient x - clamp(x - g) is below it). */
+typedef struct cnnvis__lbfgs_desc {
+    int memory;
+    int max_iters;
+    float tol;
+} cnnvis__lbfgs_desc;
+
 static double cnnvis__dot_free(const float *a, const float *b, const unsigned char *free_var, int n)
 {
     double s = 0;
@@ -5870,11 +5877,17 @@ static double cnnvis__dot_free(const float *a, const float *b, const unsigned ch
     return s;
 }
 
-static cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis_objective f,
-                                           void *user, const cnnvis_lbfgs_desc *desc, double *fx, int *iters)
+/* Minimise f over the box lower <= x <= upper (either may be NULL: unbounded on that side)
+   from the x given, by projected L-BFGS: the two-loop recursion (Nocedal 1980) over the free
+   variables (those not held at a bound by their gradient), then a backtracking Armijo search
+   along the projected path (Bertsekas 1982; a simpler relative of L-BFGS-B, Byrd et al.
+   1995). x (n) is replaced by the minimiser found; *fx and *iters (may be NULL) get its value
+   and the iterations taken. The starting x is first clamped into the box. */
+static cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis__objective f,
+                                       void *user, const cnnvis__lbfgs_desc *desc, double *fx, int *iters)
 {
     static const char *fn = "cnnvis__lbfgs_box";
-    cnnvis_lbfgs_desc d;
+    cnnvis__lbfgs_desc d;
     float *block, *g, *xn, *gn, *q, *S, *Y;
     double *alpha, fval, fnew;
     unsigned char *free_var;
@@ -6029,7 +6042,7 @@ static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const
 {
     size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
     cnnvis__lbfgs_attack u;
-    cnnvis_lbfgs_desc ld;
+    cnnvis__lbfgs_desc ld;
     double c_ok = 0, c_bad = 0, best = -1, c_smallest = 0;
     int run;
     memset(&ld, 0, sizeof ld);
@@ -6099,7 +6112,7 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, 
     if (!adv) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv is NULL", fn);
     memset(adv, 0, sizeof *adv);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_images(fn, "pixels", net, pixels));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 0));
     CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, net));
     count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
     for (i = 0; labels && i < pixels->n; i++)
@@ -6117,7 +6130,7 @@ CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, 
         r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels ? labels + i : NULL,
                                m, &d, &rng);
     }
-    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis__net_classify(predicted, confidence, net, adv);
+    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis__predict(NULL, NULL, predicted, confidence, net, adv);
     if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
     return r;
 }
@@ -6165,13 +6178,11 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, float *p, 
             pixels->data[q] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
         }
     }
-    cnnvis__classify_run(net, pixels->data, 1, NULL, NULL);
+    cnnvis__forward_pixels(net, pixels->data, 1, net->n_layers - 1);
     {
         const float *sc = net->layers[net->n_layers - 1].out.data;
-        double sum = 0;
-        int c;
-        for (c = 0; c < net->n_classes; c++) sum += exp((double)sc[c] - sc[cls]);
-        prob = (float)(1.0 / sum);
+        double m, z = cnnvis__softmax(NULL, sc, net->n_classes, &m);
+        prob = (float)(exp((double)sc[cls] - m) / z);
     }
     if (p) *p = prob;
     if (steps_taken) *steps_taken = s;
@@ -6228,7 +6239,7 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
     cnnvis__rng_seed(&rng, d.seed);
     for (i = 0, b = 0; i < n && r == CNNVIS_OK; i += B, b++) {
         int m = CNNVIS__MIN(B, n - i), j;
-        cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
+        cnnvis__dataset_pixels(pix, labels, ds, i, m);
         /* FGSM's gradient is taken at x whatever eps is: one backward pass serves every eps */
         if (fgsm) {
             for (j = 0; j < m; j++) target[j] = d.targeted ? d.target : labels[j];
@@ -6291,7 +6302,7 @@ CNNVIS__DEF cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source
     cnnvis__rng_seed(&rng, d.seed);
     for (i = 0; i < n && r == CNNVIS_OK; i += B) {
         int m = CNNVIS__MIN(B, n - i);
-        cnnvis__dataset_batch_pixels(pix, labels, ds, i, m);
+        cnnvis__dataset_pixels(pix, labels, ds, i, m);
         cnnvis__classify_run(source, pix, m, p_src, NULL);
         cnnvis__classify_run(target, pix, m, p_tgt, NULL);
         r = cnnvis__attack_run(source, adv, pix, labels, m, &d, &rng);
@@ -6325,8 +6336,8 @@ CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net
     if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_images(fn, "pixels", net, pixels));
-    CNNVIS__TRY(cnnvis__check_images(fn, "adv", net, adv));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 0));
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "adv", net, adv, 0));
     if (adv->n != pixels->n) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv has %d images, pixels %d", fn, adv->n, pixels->n);
     if (zoom < 0 || zoom > 64) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: zoom %d is not in 1..64 (0: 3)", fn, zoom);
     zoom = CNNVIS__DEF_VAL(zoom, 3);
@@ -10133,36 +10144,35 @@ CNNVIS__DEF cnnvis_result cnnvis_image_write(const char *path, const cnnvis_imag
     return r;
 }
 
-static cnnvis_result cnnvis__image_to_input(const cnnvis_net *net, const cnnvis_image *im, cnnvis_tensor *x, int i)
+CNNVIS__DEF cnnvis_result cnnvis_image_to_pixels(cnnvis_tensor *pixels, const cnnvis_image *im, int c, int h, int w)
 {
     cnnvis_image scaled, cropped;
-    int W, H, C, rw, rh, ch, px;
+    int rw, rh, ch, px;
     double scale;
     cnnvis_result r;
-    if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_to_input: NULL net or tensor");
-    CNNVIS__TRY(cnnvis__check_image("cnnvis__image_to_input", im));
-    W = net->desc.in_w, H = net->desc.in_h, C = net->desc.in_c;
-    if (x->c != C || x->h != H || x->w != W || i < 0 || i >= x->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__image_to_input: x is (%d, %d, %d, %d); the net takes %dx%dx%d (image %d)",
-                            x->n, x->c, x->h, x->w, C, H, W, i);
-    if (C != 1 && C != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis__image_to_input: the net takes %d channels (1 or 3 here)", C);
-    scale = CNNVIS__MAX((double)W / im->w, (double)H / im->h);
-    rw = CNNVIS__MAX(W, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(H, (int)(im->h * scale + 0.5));
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_pixels: pixels is NULL");
+    memset(pixels, 0, sizeof *pixels);
+    CNNVIS__TRY(cnnvis__check_image("cnnvis_image_to_pixels", im));
+    if (c != 1 && c != 3) return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "cnnvis_image_to_pixels: %d channels (1 or 3 here)", c);
+    if (h < 1 || w < 1 || h > CNNVIS_IMAGE_MAX_SIDE || w > CNNVIS_IMAGE_MAX_SIDE)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_to_pixels: size %dx%d is not in 1..%d", w, h, CNNVIS_IMAGE_MAX_SIDE);
+    scale = CNNVIS__MAX((double)w / im->w, (double)h / im->h);
+    rw = CNNVIS__MAX(w, (int)(im->w * scale + 0.5)), rh = CNNVIS__MAX(h, (int)(im->h * scale + 0.5));
     CNNVIS__TRY(cnnvis_image_resize(&scaled, im, rw, rh, scale < 1 ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR));
-    r = cnnvis__image_crop(&cropped, &scaled, (rw - W) / 2, (rh - H) / 2, W, H);
+    r = cnnvis__image_crop(&cropped, &scaled, (rw - w) / 2, (rh - h) / 2, w, h);
     cnnvis_image_free(&scaled);
     CNNVIS__TRY(r);
-    for (ch = 0; ch < C; ch++) {
-        float m = cnnvis__chan_stat(net->desc.mean, ch), inv = 1.0f / cnnvis__chan_stat(net->desc.std, ch);
-        float *dst = x->data + ((size_t)i * C + ch) * H * W;
-        for (px = 0; px < W * H; px++) {
+    r = cnnvis_tensor_create(pixels, 1, c, h, w);
+    for (ch = 0; ch < c && r == CNNVIS_OK; ch++) {
+        float *dst = pixels->data + (size_t)ch * h * w;
+        for (px = 0; px < w * h; px++) {
             const unsigned char *s = cropped.px + (size_t)px * cropped.c;
-            float v = cropped.c == C ? s[ch] : C == 1 ? 0.299f * s[0] + 0.587f * s[1] + 0.114f * s[2] : s[0];
-            dst[px] = (v / 255.0f - m) * inv;
+            float v = cropped.c == c ? s[ch] : c == 1 ? 0.299f * s[0] + 0.587f * s[1] + 0.114f * s[2] : s[0];
+            dst[px] = v / 255.0f;
         }
     }
     cnnvis_image_free(&cropped);
-    return CNNVIS_OK;
+    return r;
 }
 
 static cnnvis_result cnnvis__dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
@@ -10208,7 +10218,7 @@ static cnnvis_result cnnvis__cifar_alloc(cnnvis_dataset *ds, size_t n)
     return CNNVIS_OK;
 }
 
-static cnnvis_result cnnvis__cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
+CNNVIS__TESTED cnnvis_result cnnvis__cifar10_load_memory(cnnvis_dataset *ds, const void *data, size_t size)
 {
     cnnvis_result r;
     if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_cifar10_load: ds is NULL");
@@ -10252,34 +10262,30 @@ CNNVIS__DEF cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *co
     return r;
 }
 
-/* Image i of a data set as pixels (C, H, W) in [0, 1]. */
-static void cnnvis__dataset_pixels(float *dst, const cnnvis_dataset *ds, int i)
-{
-    size_t k, count = (size_t)ds->c * ds->h * ds->w;
-    const unsigned char *px = ds->px + (size_t)i * count;
-    for (k = 0; k < count; k++) dst[k] = px[k] * (1.0f / 255.0f);
-}
+/* --- Data sets as pixels ---------------------------------------------------------------- */
 
-CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, const cnnvis_dataset *ds, int i)
-{
-    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: pixels is NULL");
-    memset(pixels, 0, sizeof *pixels);
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_pixels", ds, NULL));
-    if (i < 0 || i >= ds->n)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: image %d is not in the data set's [0, %d)", i, ds->n);
-    CNNVIS__TRY(cnnvis_tensor_create(pixels, 1, ds->c, ds->h, ds->w));
-    cnnvis__dataset_pixels(pixels->data, ds, i);
-    return CNNVIS_OK;
-}
-
-/* Images [begin, begin+m) of ds as pixels in [0, 1] and their labels. */
-static void cnnvis__dataset_batch_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m)
+/* Images [begin, begin+m) of ds as pixels in [0, 1], and their labels (may be NULL). */
+static void cnnvis__dataset_pixels(float *dst, int32_t *labels, const cnnvis_dataset *ds, int begin, int m)
 {
     size_t count = (size_t)ds->c * ds->h * ds->w, q;
     const unsigned char *src = ds->px + (size_t)begin * count;
     int i;
     for (q = 0; q < count * (size_t)m; q++) dst[q] = src[q] * (1.0f / 255.0f);
-    for (i = 0; i < m; i++) labels[i] = ds->labels[begin + i];
+    for (i = 0; labels && i < m; i++) labels[i] = ds->labels[begin + i];
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, int32_t *labels, const cnnvis_dataset *ds, int begin,
+                                                int count)
+{
+    if (!pixels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: pixels is NULL");
+    memset(pixels, 0, sizeof *pixels);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dataset_pixels", ds, NULL));
+    if (begin < 0 || count < 1 || begin > ds->n - count)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_pixels: images [%d, %lld) are not in the data set's [0, %d)", begin,
+                            (long long)begin + count, ds->n);
+    CNNVIS__TRY(cnnvis_tensor_create(pixels, count, ds->c, ds->h, ds->w));
+    cnnvis__dataset_pixels(pixels->data, labels, ds, begin, count);
+    return CNNVIS_OK;
 }
 /* ======================================================================================
    B4  Appendix: drawing kit and the concept images                           >>b4_drawing
