@@ -70,7 +70,7 @@ static void write_samples(const cnnvis_dataset *ds, const char *path)
     cnnvis_image out, im;
     for (i = 0; i < 12 && i < ds->n; i++) {
         size_t plane = (size_t)ds->h * ds->w, p;
-        ex_check(cnnvis__dataset_image(&im, ds, i), "image");
+        ex_dataset_image(&im, ds, i);
         ex_check(cnnvis_image_resize(&tiles[n], &im, 2 * ds->w, 2 * ds->h, CNNVIS_RESIZE_NEAREST), "resize");
         cnnvis_image_free(&im);
         snprintf(captions[n], 32, "%s", ds->class_names + (size_t)ds->labels[i] * CNNVIS_CLASS_LEN), n++;
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
     printf("data: %s, %d training and %d test images of %dx%dx%d (%.1fs to load)\n", data, part.n, test.n, train.c, train.h,
            train.w, ex_seconds() - t0);
 
-    cnnvis_net_desc_alexnet_mini(&d, train.c, train.h, train.w, 10);
+    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", train.c, train.h, train.w, 10), "cnnvis_net_desc_preset");
     d.n_threads = threads, d.seed = seed;
     if (train.class_names) {
         for (i = 0; i < 10; i++) names[i] = train.class_names + (size_t)i * CNNVIS_CLASS_LEN;

@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     cnnvis_net *net;
     cnnvis_dataset ds;
     cnnvis_tensor x;
+    cnnvis_map_desc as_is;
     cnnvis_image im, big;
     cnnvis_topk top;
     cnnvis_topk_desc td;
@@ -71,19 +72,12 @@ int main(int argc, char **argv)
     zoom = net->desc.in_w >= 128 ? 1 : 128 / net->desc.in_w; /* input.png about 128 pixels wide or more */
 
     /* Feature maps: one forward pass of one image, then every channel of every conv layer. */
-    ex_check(cnnvis_tensor_create(&x, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
-    if (image) {
-        ex_check(cnnvis_image_read(&im, image), image);
-        ex_check(cnnvis__image_to_input(net, &im, &x, 0), image);
-        cnnvis_image_free(&im);
-        /* show what the net sees: the centre crop at its input size */
-        ex_check(cnnvis_net_denormalize(&x, net, &x), "denormalize");
-        ex_check(cnnvis_tensor_to_image(&im, &x, 0, NULL), "input");
-        ex_check(cnnvis__image_to_input(net, &im, &x, 0), "input");
-    } else {
-        ex_check(cnnvis__dataset_image(&im, &ds, 0), "image 0");
-        ex_check(cnnvis__dataset_batch(&ds, 0, 1, net, &x, NULL), "image 0");
-    }
+    if (image) ex_image_pixels(&x, net, image); /* what the net sees of it: the centre crop at its input size */
+    else ex_check(cnnvis_dataset_pixels(&x, NULL, &ds, 0, 1), "image 0");
+    memset(&as_is, 0, sizeof as_is);
+    as_is.mode = CNNVIS_MAP_PIXELS; /* pixels in [0, 1] shown as they are */
+    ex_check(cnnvis_tensor_to_image(&im, &x, 0, &as_is), "input");
+    ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* pixels -> the net's input, in place */
     ex_check(cnnvis_image_resize(&big, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     ex_write(&big, out, "input.png");
     cnnvis_image_free(&big), cnnvis_image_free(&im);

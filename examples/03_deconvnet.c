@@ -39,13 +39,6 @@
 #define MAX_CONV 16
 #define TILE 96 /* pixels a side of every tile in projections.png */
 
-/* Image i of a data set as pixels (1, C, H, W) in [0, 1], into p (made anew). */
-static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
-{
-    cnnvis_tensor_free(p);
-    ex_check(cnnvis_dataset_pixels(p, ds, i), "cnnvis_dataset_pixels");
-}
-
 /* A tensor image (1, C, h, w) as a TILE x TILE picture, blocky so that pixels stay pixels
    (or averaged down, when larger than TILE):
    through the map m, or (m NULL) as pixels in [0, 1] just as they are, clamped - a min-max
@@ -157,7 +150,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "03_deconvnet: out of memory\n");
         return 1;
     }
-    ex_check(cnnvis_tensor_create(&pixels, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
     ex_check(cnnvis_tensor_create(&shifted, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
     memset(&signed_map, 0, sizeof signed_map);
     signed_map.mode = CNNVIS_MAP_SYMMETRIC; /* zero is grey; each tile its own scale, */
@@ -166,11 +158,9 @@ int main(int argc, char **argv)
     for (s = 0; s < n_show; s++) {
         float probs[1024];
         int pred = 0, c;
-        if (image) {
-            ex_image_pixels(&pixels, net, image);
-        } else {
-            dataset_pixels(&pixels, &ds, s); /* images 0..3 of a balanced set: four different classes */
-        }
+        if (image) ex_image_pixels(&pixels, net, image);
+        else /* images 0..3 of a balanced set: four different classes */
+            ex_check(cnnvis_dataset_pixels(&pixels, NULL, &ds, s, 1), "cnnvis_dataset_pixels");
         ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &pixels), "cnnvis_net_predict");
         for (c = 1; c < net->n_classes && c < 1024; c++)
             if (probs[c] > probs[pred]) pred = c;
@@ -205,13 +195,13 @@ int main(int argc, char **argv)
             draw_field(&tiles[n_tiles], net, act[l], y, x);
             snprintf(captions[n_tiles++], 64, "%s\nunit %d", net->layers[conv[l]].desc.name, unit[l]);
             /* cut to the receptive field */
-            ex_check(cnnvis_rf_crop(&crop, net, act[l], &proj, y, x), "cnnvis_rf_crop");
+            ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, &proj, y, x), "cnnvis_rf_crop");
             tiles[n_tiles] = tile_of(&crop, &signed_map);
             snprintf(captions[n_tiles++], 64, "field\n%dx%d", A->rf_size, A->rf_size);
             cnnvis_tensor_free(&crop);
             /* the patch the unit sees: cropped around 0.5 so that the padding it sees is grey */
             for (q = 0; q < cnnvis_tensor_count(&pixels); q++) shifted.data[q] = pixels.data[q] - 0.5f;
-            ex_check(cnnvis_rf_crop(&crop, net, act[l], &shifted, y, x), "cnnvis_rf_crop");
+            ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, &shifted, y, x), "cnnvis_rf_crop");
             for (q = 0; q < cnnvis_tensor_count(&crop); q++) crop.data[q] += 0.5f;
             tiles[n_tiles] = tile_of(&crop, NULL);
             snprintf(captions[n_tiles++], 64, "patch");
@@ -219,6 +209,7 @@ int main(int argc, char **argv)
             cnnvis_tensor_free(&proj);
         }
         printf("\n");
+        cnnvis_tensor_free(&pixels);
     }
     for (i = 0; i < n_tiles; i++) cap[i] = captions[i];
     memset(&md, 0, sizeof md);
@@ -230,7 +221,7 @@ int main(int argc, char **argv)
     cnnvis_image_free(&im);
     for (i = 0; i < n_tiles; i++) cnnvis_image_free(&tiles[i]);
     free(tiles), free(captions), free(cap);
-    cnnvis_tensor_free(&pixels), cnnvis_tensor_free(&shifted);
+    cnnvis_tensor_free(&shifted);
     cnnvis_dataset_free(&ds);
     cnnvis_net_free(net);
     printf("done in %.1f s\n", ex_seconds() - t_all);

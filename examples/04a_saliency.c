@@ -61,7 +61,7 @@
 static void dataset_pixels(cnnvis_tensor *p, const cnnvis_dataset *ds, int i)
 {
     cnnvis_tensor_free(p);
-    ex_check(cnnvis_dataset_pixels(p, ds, i), "cnnvis_dataset_pixels");
+    ex_check(cnnvis_dataset_pixels(p, NULL, ds, i, 1), "cnnvis_dataset_pixels");
 }
 
 /* Pixels (1, C, H, W) in [0, 1] as a TILE x TILE image, blocky, values as they are. */
@@ -93,13 +93,12 @@ static cnnvis_image heat_tile(const cnnvis_image *image, const cnnvis_tensor *he
 {
     cnnvis_image out;
     size_t n = (size_t)TILE * TILE, q;
-    float *up = (float *)malloc(sizeof(float) * n), lo, hi;
+    float *up = (float *)malloc(sizeof(float) * n), hi = cnnvis_tensor_stats(heat).max;
     if (!up) {
         fprintf(stderr, "04a_saliency: out of memory\n");
         exit(1);
     }
     cnnvis_plane_resize(up, TILE, TILE, heat->data, heat->w, heat->h, CNNVIS_RESIZE_BILINEAR);
-    cnnvis__tensor_minmax(heat, &lo, &hi);
     for (q = 0; q < n; q++) up[q] = hi > 0 && up[q] > 0 ? up[q] / hi : 0.0f; /* a negative drop: no evidence */
     ex_check(cnnvis_image_overlay(&out, image, up, 0.6f, CNNVIS_CMAP_INFERNO), "overlay");
     free(up);
@@ -111,11 +110,11 @@ static cnnvis_image heat_tile(const cnnvis_image *image, const cnnvis_tensor *he
 static int point_at(const cnnvis_tensor *map)
 {
     size_t n = cnnvis_tensor_count(map), q;
-    float lo, hi;
+    cnnvis_stats st = cnnvis_tensor_stats(map);
+    float hi = st.max;
     double sy = 0, sx = 0, count = 0, best_d = 1e30;
     int best = -1;
-    cnnvis__tensor_minmax(map, &lo, &hi);
-    if (!(hi > lo)) return -1;
+    if (!(st.max > st.min)) return -1;
     for (q = 0; q < n; q++)
         if (map->data[q] == hi) sy += (double)(q / map->w), sx += (double)(q % map->w), count++;
     sy /= count, sx /= count;
@@ -197,7 +196,7 @@ int main(int argc, char **argv)
     memset(&ds, 0, sizeof ds);
     if (!image || n_pointing > 0) ex_probe_data(&ds, net, "concepts", n_probe, seed); /* not for a photo alone */
     n_rows = image ? 1 : n_images;
-    ex_check(cnnvis_tensor_create(&pixels, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
+    memset(&pixels, 0, sizeof pixels); /* made for each image below */
     memset(&defaults, 0, sizeof defaults); /* the library's defaults: SmoothGrad 50, IG 64 steps, ... */
     memset(&heat, 0, sizeof heat);
     heat.mode = CNNVIS_MAP_MINMAX, heat.cmap = CNNVIS_CMAP_INFERNO; /* max |A|: 0 black, the maximum light yellow */

@@ -168,16 +168,14 @@ int main(int argc, char **argv)
                 train.h, train.w);
         return 1;
     }
-    ex_check(cnnvis_tensor_create(&x, net->desc.max_batch, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
     for (c = 0; c < n_classes; c++) train_max[c] = -1e30f, train_arg[c] = -1;
     for (u = 0; u < 4096; u++) conv_best[u] = fc_best[u] = -1e30f;
     for (b = 0; b < train.n; b += m) {
         const cnnvis_layer *C = &net->layers[conv], *F = &net->layers[fc];
-        cnnvis_tensor view = x;
-        m = train.n - b < x.n ? train.n - b : x.n;
-        view.n = m;
-        ex_check(cnnvis__dataset_batch(&train, b, m, net, &view, NULL), "batch");
-        ex_check(cnnvis_net_forward(net, &view), "forward");
+        m = train.n - b < net->desc.max_batch ? train.n - b : net->desc.max_batch;
+        ex_check(cnnvis_dataset_pixels(&x, NULL, &train, b, m), "cnnvis_dataset_pixels");
+        ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* pixels -> the net's input, in place */
+        ex_check(cnnvis_net_forward(net, &x), "forward");
         for (i = 0; i < m; i++) {
             const float *s = net->layers[last].out.data + (size_t)i * n_classes;
             for (c = 0; c < n_classes; c++)
@@ -191,6 +189,7 @@ int main(int argc, char **argv)
                 if (v > fc_best[u]) fc_best[u] = v, fc_class[u] = train.labels[b + i];
             }
         }
+        cnnvis_tensor_free(&x);
     }
     printf("scored %d training images in %.1f s\n", train.n, ex_seconds() - t0);
 
@@ -204,15 +203,17 @@ int main(int argc, char **argv)
         t = ex_seconds();
         for (c = 0; c < n_classes && c < MAX_UNITS; c++) {
             model_result *r = &res[i][c];
-            float mn, mx;
+            cnnvis_stats st;
+            size_t q;
             ex_check(cnnvis_class_model(&px, &r->score, net, c, d), "cnnvis_class_model");
             ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
             r->p = probs[c];
             tile_of(&tiles[c], &px, clip, zoom);
             snprintf(captions[c], sizeof captions[c], "%s\nS=%.0f p=%.3f", cnnvis_net_class_name(net, c), r->score, r->p);
-            cnnvis__tensor_minmax(&px, &mn, &mx);
-            lo[i] = mn < lo[i] ? mn : lo[i], hi[i] = mx > hi[i] ? mx : hi[i];
-            cnnvis__tensor_clamp(&px, 0, 1); /* would the pattern still work as a real image? */
+            st = cnnvis_tensor_stats(&px);
+            lo[i] = st.min < lo[i] ? st.min : lo[i], hi[i] = st.max > hi[i] ? st.max : hi[i];
+            for (q = 0; q < cnnvis_tensor_count(&px); q++) /* would the pattern still work as a real image? */
+                px.data[q] = px.data[q] < 0 ? 0 : px.data[q] > 1 ? 1 : px.data[q];
             ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
             r->clamped_score = scores[c], r->clamped_p = probs[c];
             cnnvis_tensor_free(&px);
@@ -278,7 +279,6 @@ int main(int argc, char **argv)
         write_grid(tiles, captions, n, n < 5 ? n : 5, title, out, name);
     }
     printf("total %.1f s\n", ex_seconds() - t0);
-    cnnvis_tensor_free(&x);
     cnnvis_dataset_free(&train);
     free(train_max), free(train_arg), free(scores), free(probs);
     cnnvis_net_free(net);

@@ -53,7 +53,7 @@ static void read_image(cnnvis_tensor *x, const cnnvis_net *net, const char *path
             for (xx = 0; xx < w; xx++) {
                 const unsigned char *p = resized.px + ((size_t)y * w + xx) * resized.c;
                 float v = resized.c == 1 ? p[0] : C == 1 ? (p[0] + p[1] + p[2]) / 3.0f : p[ch < 3 ? ch : 2];
-                *cnnvis__tensor_at(x, 0, ch, y, xx) = v / 255.0f;
+                x->data[((size_t)ch * h + y) * w + xx] = v / 255.0f; /* (0, ch, y, xx) */
             }
     cnnvis_image_free(&im), cnnvis_image_free(&resized);
 }
@@ -65,7 +65,7 @@ static void concept_image(cnnvis_tensor *x, const cnnvis_net *net, int index, in
     cnnvis_tensor small;
     int ch;
     ex_probe_data(&ds, net, "concepts", index + 1, seed);
-    ex_check(cnnvis_dataset_pixels(&small, &ds, index), "cnnvis_dataset_pixels");
+    ex_check(cnnvis_dataset_pixels(&small, NULL, &ds, index, 1), "cnnvis_dataset_pixels");
     ex_check(cnnvis_tensor_create(x, 1, ds.c, size, size), "tensor");
     for (ch = 0; ch < ds.c; ch++)
         cnnvis_plane_resize(x->data + (size_t)ch * size * size, size, size, small.data + (size_t)ch * ds.h * ds.w, ds.w, ds.h,
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
         dd.layer = ex_activation_of(net, layer);
         dd.one_channel = i >= n_layers, dd.channel = i >= n_layers ? channels[i - n_layers] : 0;
         ex_check(cnnvis_tensor_create(&x, 1, input.c, input.h, input.w), "tensor");
-        ex_check(cnnvis__tensor_copy(&x, &input), "copy");
+        memcpy(x.data, input.data, sizeof(float) * cnnvis_tensor_count(&input));
         t = ex_seconds();
         ex_check(cnnvis_deepdream(&x, &before, &after, net, &dd), "cnnvis_deepdream");
         t = ex_seconds() - t;

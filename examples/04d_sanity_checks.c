@@ -58,25 +58,74 @@ static void saliency_map(float *map, cnnvis_net *net, const cnnvis_tensor *pixel
 /* A map as an inferno heatmap, min-max after clipping its top 1%. A constant map (Grad-CAM
    once every channel's weighted sum is negative: ReLU leaves zeros) is drawn black, not
    in the mid-colour the library gives a range of zero width. Returns 1 if constant. */
-static int map_tile(cnnvis_image *tile, const float *map, int w, int h, int zoom)
+static int map_tile(cnnvis_image *tile, float *map, int w, int h, int zoom)
 {
     cnnvis_map_desc md;
     cnnvis_image im;
+    cnnvis_tensor t = cnnvis_tensor_wrap(map, 1, 1, h, w), zeros;
     int constant = 1;
     size_t q;
     for (q = 1; q < (size_t)w * h; q++) constant &= map[q] == map[0];
     memset(&md, 0, sizeof md);
     md.mode = CNNVIS_MAP_MINMAX, md.clip_percentile = 99, md.cmap = CNNVIS_CMAP_INFERNO;
-    if (constant) {
-        unsigned char rgb[3];
-        cnnvis__colormap_rgb(md.cmap, 0, rgb);
-        ex_check(cnnvis_image_create(&im, w, h, 3), "image");
-        cnnvis_image_fill(&im, 0, 0, w, h, rgb);
+    if (constant) { /* zeros shown as they are: the colour map's first colour everywhere */
+        md.mode = CNNVIS_MAP_PIXELS, md.clip_percentile = 0;
+        ex_check(cnnvis_tensor_create(&zeros, 1, 1, h, w), "tensor");
+        ex_check(cnnvis_tensor_to_image(&im, &zeros, 0, &md), "cnnvis_tensor_to_image");
+        cnnvis_tensor_free(&zeros);
     } else
-        ex_check(cnnvis__plane_to_image(&im, map, w, h, &md), "cnnvis__plane_to_image");
+        ex_check(cnnvis_tensor_to_image(&im, &t, 0, &md), "cnnvis_tensor_to_image");
     ex_check(cnnvis_image_resize(tile, &im, w * zoom, h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
     return constant;
+}
+
+/* For Spearman's rank correlation: values sorted with where they came from. */
+typedef struct ranked {
+    float v;
+    size_t i;
+} ranked;
+
+static int by_value(const void *a, const void *b)
+{
+    float x = ((const ranked *)a)->v, y = ((const ranked *)b)->v;
+    return x < y ? -1 : x > y;
+}
+
+/* rank[i] = the rank 1..n of v[i]; a run of equal values gets the mean of its ranks. */
+static void ranks(double *rank, const float *v, size_t n, ranked *sorted)
+{
+    size_t i, j, k;
+    for (i = 0; i < n; i++) sorted[i].v = v[i], sorted[i].i = i;
+    qsort(sorted, n, sizeof *sorted, by_value);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && sorted[j].v == sorted[i].v; j++) {
+        }
+        for (k = i; k < j; k++) rank[sorted[k].i] = (double)(i + j + 1) / 2.0; /* mean of ranks i+1 .. j */
+    }
+}
+
+/* Spearman's rank correlation of a and b (Spearman 1904): Pearson's correlation of their
+   ranks, +1 when b orders the n positions as a does. 0 if either is constant. */
+static double spearman(const float *a, const float *b, size_t n)
+{
+    double *ra, *rb, ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    ranked *sorted;
+    size_t i;
+    if (n < 2) return 0;
+    ra = (double *)malloc(sizeof(double) * n), rb = (double *)malloc(sizeof(double) * n);
+    sorted = (ranked *)malloc(sizeof(ranked) * n);
+    if (!ra || !rb || !sorted) {
+        fprintf(stderr, "04d_sanity_checks: out of memory\n");
+        exit(1);
+    }
+    ranks(ra, a, n, sorted), ranks(rb, b, n, sorted);
+    for (i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= (double)n, mb /= (double)n;
+    for (i = 0; i < n; i++)
+        sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
+    free(ra), free(rb), free(sorted);
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 0;
 }
 
 int main(int argc, char **argv)
@@ -102,7 +151,7 @@ int main(int argc, char **argv)
     static char step_names[MAX_STEPS][CNNVIS_NAME_LEN + 8];
     cnnvis_net *net;
     cnnvis_dataset ds;
-    cnnvis_tensor x, px, photo;
+    cnnvis_tensor px; /* the pixels in [0, 1] of the image whose maps are made */
     cnnvis_saliency_desc sdesc;
     cnnvis_image *tiles, im;
     cnnvis_series series[N_METHODS];
@@ -124,12 +173,11 @@ int main(int argc, char **argv)
     }
     net = ex_load_net(checkpoint, threads);
     memset(&ds, 0, sizeof ds);
-    memset(&photo, 0, sizeof photo);
+    memset(&px, 0, sizeof px);
     if (image) { /* one photo, resized to the net's input, explained for the class the trained net gives it */
         float probs[1024];
-        ex_check(cnnvis_tensor_create(&photo, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
-        ex_image_pixels(&photo, net, image);
-        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &photo), "cnnvis_net_predict");
+        ex_image_pixels(&px, net, image);
+        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &px), "cnnvis_net_predict");
         for (k = 1; k < net->n_classes && k < 1024; k++)
             if (probs[k] > probs[photo_class]) photo_class = k;
         printf("%s: the trained net says %s (%.1f%%); its maps are for that class\n", image,
@@ -161,25 +209,27 @@ int main(int argc, char **argv)
     }
     memset(&sdesc, 0, sizeof sdesc);
     sdesc.smooth_n = smooth_n, sdesc.ig_steps = ig_steps, sdesc.seed = seed;
-    ex_check(cnnvis_tensor_create(&x, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
-    ex_check(cnnvis_tensor_create(&px, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
 
     for (step = 0; step < n_steps; step++) {
         double ts = ex_seconds();
         if (step > 0) { /* randomise the next layer down (cumulative), or only this one (independent) */
             int layer = weighted[step - 1];
             if (independent && step > 1) ex_check(cnnvis_net_load_weights(net, checkpoint), checkpoint);
-            ex_check(cnnvis_net_randomize_layer(net, layer, seed + 1000 + (uint64_t)layer), "cnnvis_net_randomize_layer");
+            ex_check(cnnvis_net_randomize_layer(net, net->layers[layer].desc.name, seed + 1000 + (uint64_t)layer),
+                     "cnnvis_net_randomize_layer");
             snprintf(step_names[step], sizeof step_names[0], "%s%s", independent || step == 1 ? "" : "+",
                      net->layers[layer].desc.name);
         } else
             snprintf(step_names[step], sizeof step_names[0], "trained");
         for (i = 0; i < n; i++) {
             int label = image ? photo_class : ds.labels[i];
-            if (image) ex_check(cnnvis__tensor_copy(&px, &photo), "copy");
-            else {
-                ex_check(cnnvis__dataset_batch(&ds, i, 1, net, &x, NULL), "batch");
-                ex_check(cnnvis_net_denormalize(&px, net, &x), "denormalize"); /* the pixels in [0, 1] */
+            if (!image) { /* image i's pixels in [0, 1] (a photo's are in px already) */
+                cnnvis_tensor_free(&px);
+                ex_check(cnnvis_dataset_pixels(&px, NULL, &ds, i, 1), "cnnvis_dataset_pixels");
+                /* normalised and back, as when README.md's table was made: the round trip moves
+                   some pixel values by a float rounding, and with them the maps' last digits */
+                ex_check(cnnvis_net_normalize(&px, net, &px), "cnnvis_net_normalize");
+                ex_check(cnnvis_net_denormalize(&px, net, &px), "cnnvis_net_denormalize");
             }
             for (m = 0; m < N_METHODS; m++) {
                 float *orig = original + ((size_t)i * N_METHODS + m) * plane;
@@ -188,7 +238,7 @@ int main(int argc, char **argv)
                 int flat = 1;
                 saliency_map(now, net, &px, label, methods[m], &sdesc);
                 rho[((size_t)step * N_METHODS + m) * n + i] =
-                    step == 0 ? 1.0f : (float)cnnvis__spearman(orig, map, plane);
+                    step == 0 ? 1.0f : (float)spearman(orig, map, plane);
                 for (q = 1; q < plane; q++) flat &= now[q] == now[0];
                 constant[m][step] += flat;
                 if (i == show) memcpy(shown + ((size_t)step * N_METHODS + m) * plane, now, sizeof(float) * plane);
@@ -267,9 +317,9 @@ int main(int argc, char **argv)
             cnnvis_map_desc as_is;
             memset(&as_is, 0, sizeof as_is);
             as_is.mode = CNNVIS_MAP_PIXELS; /* pixels in [0, 1] as they are */
-            ex_check(cnnvis_tensor_to_image(&small, &photo, 0, &as_is), "image");
+            ex_check(cnnvis_tensor_to_image(&small, &px, 0, &as_is), "image");
         } else
-            ex_check(cnnvis__dataset_image(&small, &ds, show), "image");
+            ex_dataset_image(&small, &ds, show);
         ex_check(cnnvis_image_resize(&tiles[m * cols], &small, small.w * zoom, small.h * zoom, CNNVIS_RESIZE_NEAREST),
                  "resize");
         cnnvis_image_free(&small);
@@ -301,7 +351,7 @@ int main(int argc, char **argv)
     for (i = 0; i < N_METHODS * cols; i++) cnnvis_image_free(&tiles[i]);
     printf("total %.1f s\n", ex_seconds() - t0);
     free(original), free(map), free(rho), free(shown), free(tiles), free(captions), free(caps);
-    cnnvis_tensor_free(&x), cnnvis_tensor_free(&px), cnnvis_tensor_free(&photo);
+    cnnvis_tensor_free(&px);
     cnnvis_dataset_free(&ds);
     cnnvis_net_free(net);
     return 0;

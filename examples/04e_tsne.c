@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     cnnvis_montage_desc md;
     char name[96], caption[2][96];
     const char *caps[2];
-    float *codes, *y, *y_px = NULL, *pixels = NULL;
+    float *codes, *y, *y_px = NULL;
     int *images;
     double t0 = ex_seconds(), t, agree_codes, agree_map, agree_px = 0;
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
@@ -178,11 +178,8 @@ int main(int argc, char **argv)
     codes = (float *)malloc(sizeof(float) * (size_t)n * dim);
     y = (float *)malloc(sizeof(float) * 2 * (size_t)n);
     images = (int *)malloc(sizeof(int) * (size_t)n);
-    if (!no_pixels) {
-        pixels = (float *)malloc(sizeof(float) * (size_t)n * dim_px);
-        y_px = (float *)malloc(sizeof(float) * 2 * (size_t)n);
-    }
-    if (!codes || !y || !images || (!no_pixels && (!pixels || !y_px))) {
+    if (!no_pixels) y_px = (float *)malloc(sizeof(float) * 2 * (size_t)n);
+    if (!codes || !y || !images || (!no_pixels && !y_px)) {
         fprintf(stderr, "04e_tsne: out of memory\n");
         return 1;
     }
@@ -202,11 +199,13 @@ int main(int argc, char **argv)
     printf("thumbnail map in %.1f s\n", ex_seconds() - t);
 
     if (!no_pixels) { /* the same for the images themselves, normalised as the net sees them */
-        cnnvis_tensor x = cnnvis_tensor_wrap(pixels, n, ds.c, ds.h, ds.w);
-        ex_check(cnnvis__dataset_batch(&ds, 0, n, net, &x, NULL), "cnnvis__dataset_batch");
+        cnnvis_tensor x;
+        ex_check(cnnvis_dataset_pixels(&x, NULL, &ds, 0, n), "cnnvis_dataset_pixels");
+        ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* in place */
         t = ex_seconds();
-        ex_check(cnnvis_tsne(y_px, pixels, n, dim_px, perplexity, iterations, seed), "cnnvis_tsne");
+        ex_check(cnnvis_tsne(y_px, x.data, n, dim_px, perplexity, iterations, seed), "cnnvis_tsne");
         printf("t-SNE of the raw pixels (%d numbers each) in %.1f s\n", dim_px, ex_seconds() - t);
+        cnnvis_tensor_free(&x);
     }
 
     agree_codes = knn_agreement(codes, n, dim, ds.labels);
@@ -248,7 +247,7 @@ int main(int argc, char **argv)
     cnnvis_image_free(&panels[0]);
     if (!no_pixels) cnnvis_image_free(&panels[1]);
     printf("total %.1f s\n", ex_seconds() - t0);
-    free(codes), free(y), free(images), free(pixels), free(y_px);
+    free(codes), free(y), free(images), free(y_px);
     cnnvis_dataset_free(&ds);
     cnnvis_net_free(net);
     return 0;

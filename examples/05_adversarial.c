@@ -69,14 +69,14 @@ static void captioned_tile(cnnvis_image *tile, char *caption, cnnvis_net *net, c
     cnnvis_image im;
     cnnvis_map_desc md;
     int32_t cls;
-    float p;
+    float probs[MAX_CLASSES]; /* main() checks that the net has at most MAX_CLASSES */
     memset(&md, 0, sizeof md);
     md.mode = CNNVIS_MAP_PIXELS;
     ex_check(cnnvis_tensor_to_image(&im, px, 0, &md), "image");
     ex_check(cnnvis_image_resize(tile, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
-    ex_check(cnnvis__net_classify(&cls, &p, net, px), "classify");
-    snprintf(caption, 64, "%s %.1f%%", cnnvis_net_class_name(net, cls), 100.0 * p);
+    ex_check(cnnvis_net_predict(NULL, probs, &cls, net, px), "cnnvis_net_predict");
+    snprintf(caption, 64, "%s %.1f%%", cnnvis_net_class_name(net, cls), 100.0 * probs[cls]);
 }
 
 static void write_montage(cnnvis_image *tiles, char (*captions)[64], int n, int cols, const char *title, const char *out,

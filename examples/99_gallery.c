@@ -36,7 +36,7 @@ static const picture pictures[] = {
     {"01_filters", "monitor.png", "Good training: do the learned filters get structure and stay uncorrelated? Curves per conv layer over training.",
      "cnnvis_filter_stats_compute, cnnvis_monitor_plot"},
 
-    {"02a_activations", "input.png", "The image whose feature maps follow.", "cnnvis__dataset_image"},
+    {"02a_activations", "input.png", "The image whose feature maps follow.", "cnnvis_dataset_pixels, cnnvis_tensor_to_image"},
     {"02a_activations", "maps_*.png", "What does each channel of this layer respond to in one image? Every feature map of the layer.",
      "cnnvis_net_forward, cnnvis_feature_maps_image"},
     {"02a_activations", "top9_*_images.png", "Which whole images make each unit fire most?", "cnnvis_topk_compute, cnnvis_topk_image"},
@@ -63,14 +63,14 @@ static const picture pictures[] = {
     {"04b_class_models", "class_models_regularised.png", "The same with jitter, blur and clipping (Yosinski et al. 2015): more recognisable.",
      "cnnvis_class_model"},
     {"04b_class_models", "units_*.png", "What image excites a hidden unit most? Activation maximisation.", "cnnvis_class_model (layer and unit)"},
-    {"04c_deepdream", "input.png", "The image DeepDream starts from.", "cnnvis__dataset_image"},
+    {"04c_deepdream", "input.png", "The image DeepDream starts from.", "cnnvis_dataset_pixels, cnnvis_plane_resize, cnnvis_tensor_to_image"},
     {"04c_deepdream", "dreams.png", "DeepDream: amplify what a layer already sees, by gradient ascent on ||A_l||^2 / 2 over octaves.",
      "cnnvis_deepdream"},
     {"04c_deepdream", "dream_*.png", "One dream: a layer, or one of its channels.", "cnnvis_deepdream"},
     {"04d_sanity_checks", "cascade.png", "Sanity checks (Adebayo et al. 2018): do the maps change when the weights are randomised, from the top layer down?",
      "cnnvis_net_randomize_layer, cnnvis_saliency"},
     {"04d_sanity_checks", "spearman.png", "The same as numbers: rank correlation between each method's original and randomised maps.",
-     "cnnvis__spearman, cnnvis_plot_lines"},
+     "cnnvis_saliency_map, cnnvis_plot_lines"},
     {"04e_tsne", "tsne_classes.png", "Which images does the network find alike? t-SNE of the penultimate layer's codes, coloured by class.",
      "cnnvis_net_codes, cnnvis_tsne"},
     {"04e_tsne", "tsne_*.png", "The same map drawn with the images themselves.", "cnnvis_tsne_image"},
@@ -80,7 +80,7 @@ static const picture pictures[] = {
     {"05_adversarial", "pgd.png", "The same with projected gradient descent: many small steps inside the eps-ball.", "cnnvis_attack (CNNVIS_ATTACK_PGD)"},
     {"05_adversarial", "targeted.png", "Can any image be made any class? Targeted attacks over many images and classes.", "cnnvis_attack (targeted)"},
     {"05_adversarial", "lbfgs.png", "The smallest change that reaches a target class: Szegedy et al.'s box-constrained L-BFGS.",
-     "cnnvis_attack (CNNVIS_ATTACK_LBFGS), cnnvis__lbfgs_box"},
+     "cnnvis_attack (CNNVIS_ATTACK_LBFGS), cnnvis_adversarial_image"},
     {"05_adversarial", "fooling.png", "Images that mean nothing to us, classified with 99% confidence (Nguyen et al. 2015).", "cnnvis_fooling_image"},
     {"05_adversarial", "curves.png", "How fast does accuracy fall as the budget eps grows? Robustness curves for FGSM and PGD.",
      "cnnvis_robustness_curve, cnnvis_plot_lines"},
@@ -173,6 +173,28 @@ static void put(page *p, const char *fmt, ...)
             fprintf(stderr, "99_gallery: out of memory\n");
             exit(1);
         }
+    }
+}
+
+/* Write the page at path: to path.tmp first, then renamed over path, so that a failed write
+   never leaves half a page. Exits with a message on failure. */
+static void write_page(const page *p, const char *path)
+{
+    char tmp[1100];
+    FILE *f;
+    int ok;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "99_gallery: cannot open %s: %s\n", tmp, strerror(errno));
+        exit(1);
+    }
+    ok = fwrite(p->text, 1, p->len, f) == p->len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "99_gallery: cannot write %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        exit(1);
     }
 }
 
@@ -282,7 +304,7 @@ int main(int argc, char **argv)
     if (!total) put(&p, "<p>No pictures yet: run <code>make demo</code>.</p>\n");
     put(&p, "</body></html>\n");
     snprintf(path, sizeof path, "%s/index.html", out_dir);
-    ex_check(cnnvis__file_write(path, p.text, p.len), path);
+    write_page(&p, path);
     printf("wrote %s (%d pictures)\n", path, total);
     for (f = 0; f < n_folders; f++) free(folders[f]);
     free(folders), free(p.text);

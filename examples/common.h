@@ -231,7 +231,7 @@ static inline cnnvis_net *ex_alexnet_mini(const cnnvis_dataset *ds, int threads,
     cnnvis_net *net;
     const char *names[1024];
     int i;
-    cnnvis_net_desc_alexnet_mini(&d, ds->c, ds->h, ds->w, ds->n_classes);
+    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", ds->c, ds->h, ds->w, ds->n_classes), "cnnvis_net_desc_preset");
     d.n_threads = threads, d.seed = seed;
     for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++) names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
     d.class_names = ds->class_names ? names : NULL;
@@ -307,15 +307,26 @@ static inline void ex_probe_data(cnnvis_dataset *ds, const cnnvis_net *net, cons
 }
 
 /* A photo as pixels (1, C, H, W) in [0, 1] at the net's input size: what the net sees of it
-   (the shorter side resized, the centre cropped). pixels must have that shape. */
+   (the shorter side resized, the centre cropped). pixels is created here. */
 static inline void ex_image_pixels(cnnvis_tensor *pixels, const cnnvis_net *net, const char *path)
 {
     cnnvis_image im;
     ex_check(cnnvis_image_read(&im, path), path);
-    ex_check(cnnvis__image_to_input(net, &im, pixels, 0), path);
+    ex_check(cnnvis_image_to_pixels(pixels, &im, net->desc.in_c, net->desc.in_h, net->desc.in_w), path);
     cnnvis_image_free(&im);
-    ex_check(cnnvis_net_denormalize(pixels, net, pixels), "denormalize");
-    cnnvis__tensor_clamp(pixels, 0, 1);
+}
+
+/* Image i of a data set as an 8-bit image to draw (grey or RGB, as the data set): its
+   pixels in [0, 1], shown as they are. im is created here. */
+static inline void ex_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, int i)
+{
+    cnnvis_tensor pixels;
+    cnnvis_map_desc as_is;
+    memset(&as_is, 0, sizeof as_is);
+    as_is.mode = CNNVIS_MAP_PIXELS;
+    ex_check(cnnvis_dataset_pixels(&pixels, NULL, ds, i, 1), "cnnvis_dataset_pixels");
+    ex_check(cnnvis_tensor_to_image(im, &pixels, 0, &as_is), "cnnvis_tensor_to_image");
+    cnnvis_tensor_free(&pixels);
 }
 
 /* The layer whose output is a conv layer's activation: the ReLU right after it, if any. */

@@ -241,6 +241,13 @@ static void fill_random(float *v, size_t n, cnnvis_rng *rng)
     for (i = 0; i < n; i++) v[i] = 2.0f * cnnvis__rng_uniform(rng) - 1.0f;
 }
 
+/* Every value of t clamped to [0, 1]: random pixels. */
+static void clamp01(cnnvis_tensor *t)
+{
+    size_t i, n = cnnvis_tensor_count(t);
+    for (i = 0; i < n; i++) t->data[i] = t->data[i] < 0.0f ? 0.0f : t->data[i] > 1.0f ? 1.0f : t->data[i];
+}
+
 /* ======================================================================================
    1. Peak FMA throughput
    ======================================================================================
@@ -660,8 +667,8 @@ static void describe_reference(cnnvis_net_desc *d)
     cnnvis_net_desc_fc(d, "fc8", 10);
 }
 
-static void describe_mini(cnnvis_net_desc *d) { cnnvis_net_desc_alexnet_mini(d, 3, 32, 32, 10); }
-static void describe_alexnet(cnnvis_net_desc *d) { cnnvis_net_desc_alexnet(d, 1000); }
+static void describe_mini(cnnvis_net_desc *d) { cnnvis_net_desc_preset(d, "alexnet_mini", 3, 32, 32, 10); }
+static void describe_alexnet(cnnvis_net_desc *d) { cnnvis_net_desc_preset(d, "alexnet", 0, 0, 0, 1000); }
 
 typedef struct net_spec {
     const char *name;
@@ -717,7 +724,7 @@ static int net_job_init(net_job *job, const net_spec *spec, int threads)
     }
     fill_random(job->x.data, cnnvis_tensor_count(&job->x), &rng);
     for (i = 0; i < spec->max_batch; i++) job->labels[i] = (int32_t)cnnvis__rng_below(&rng, (uint32_t)job->net->n_classes);
-    job->one = cnnvis__tensor_image(&job->x, 0);
+    job->one = cnnvis_tensor_wrap(job->x.data, 1, job->x.c, job->x.h, job->x.w);
     job->onehot.data[0] = 1.0f;
     return 1;
 }
@@ -743,7 +750,7 @@ static void note_failure(net_job *job, cnnvis_result r)
 static void train_step_work(void *p)
 {
     net_job *job = (net_job *)p;
-    note_failure(job, cnnvis_net_train_step(job->net, &job->x, job->labels, 0.001f, 0.9f, 5e-4f, NULL));
+    note_failure(job, cnnvis_net_train_step(job->net, &job->x, job->labels, 0.001f, 0.9f, 5e-4f));
 }
 
 static void infer_batch_work(void *p)
@@ -764,7 +771,7 @@ static void saliency_work(void *p)
 {
     net_job *job = (net_job *)p;
     note_failure(job, cnnvis_net_forward(job->net, &job->one));
-    note_failure(job, cnnvis_net_backward(job->net, job->net->n_layers - 1, &job->onehot, CNNVIS_RELU_BACKPROP, 0));
+    note_failure(job, cnnvis_net_backward(job->net, NULL, &job->onehot, CNNVIS_RELU_BACKPROP, 0));
 }
 
 /* --- Training in a child process, for its peak memory ----------------------------------
@@ -1514,7 +1521,7 @@ static void bench_sparse_backward(void)
     cnnvis_tensor x, g;
     cnnvis_rng rng;
     int i, last;
-    cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
     d.n_threads = 1, d.seed = 1;
     if (cnnvis_net_create(&net, &d) != CNNVIS_OK) return;
     last = net->n_layers - 1;
@@ -1522,11 +1529,11 @@ static void bench_sparse_backward(void)
     cnnvis_tensor_create(&g, 1, net->layers[last].out_c, 1, 1);
     cnnvis__rng_seed(&rng, 5);
     fill_random(x.data, cnnvis_tensor_count(&x), &rng);
-    cnnvis__tensor_clamp(&x, 0, 1);
+    clamp01(&x);
     cnnvis_net_normalize(&x, net, &x);
     g.data[0] = 1; /* the gradient of class 0's score, as a gradient map takes it */
     cnnvis_net_forward(net, &x);
-    cnnvis_net_backward(net, last, &g, CNNVIS_RELU_BACKPROP, 0);
+    cnnvis_net_backward(net, NULL, &g, CNNVIS_RELU_BACKPROP, 0);
     printf("\n6(b). A gradient map's conv input gradients, 1 thread, us (median): the product, and the\n"
            "   scatter of the nonzero dy where cnnvis__conv_sparse_wins takes it\n");
     printf("   %-8s %10s %10s %10s %8s\n", "layer", "dy nonzero", "product", "as taken", "ratio");
@@ -1576,7 +1583,7 @@ static void bench_saliency(void)
             cnnvis_net_desc d;
             saliency_job j;
             timing tm;
-            cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+            cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
             d.n_threads = threads[t], d.seed = 1;
             memset(&j, 0, sizeof j);
             if (cnnvis_net_create(&j.net, &d) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
@@ -1585,7 +1592,7 @@ static void bench_saliency(void)
             }
             cnnvis__rng_seed(&rng, 5);
             fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
-            cnnvis__tensor_clamp(&j.pixels, 0, 1);
+            clamp01(&j.pixels);
             if (r < (int)(sizeof rows / sizeof rows[0])) {
                 j.method = rows[r].method;
                 tm = measure(run_saliency, &j, 0);
@@ -1651,7 +1658,7 @@ static void bench_adversarial(void)
             cnnvis_net_desc d;
             attack_job j;
             timing tm;
-            cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+            cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
             d.n_threads = threads[t], d.seed = 1;
             memset(&j, 0, sizeof j);
             if (cnnvis_net_create(&j.net, &d) != CNNVIS_OK || cnnvis_tensor_create(&j.pixels, 1, 3, 32, 32) != CNNVIS_OK) {
@@ -1660,7 +1667,7 @@ static void bench_adversarial(void)
             }
             cnnvis__rng_seed(&rng, 5);
             fill_random(j.pixels.data, cnnvis_tensor_count(&j.pixels), &rng);
-            cnnvis__tensor_clamp(&j.pixels, 0, 1);
+            clamp01(&j.pixels);
             j.desc.method = rows[r].method, j.desc.steps = rows[r].steps;
             tm = measure(run_attack, &j, 0);
             printf(" %10.2f", tm.seconds * 1e3);
@@ -1681,7 +1688,7 @@ static void bench_adversarial(void)
         cnnvis_attack_desc ad;
         float acc[8];
         double start, s;
-        cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+        cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
         d.n_threads = cfg.threads, d.seed = 1;
         memset(&cd, 0, sizeof cd), memset(&ad, 0, sizeof ad);
         cd.n = n_images, cd.seed = 3;

@@ -21,7 +21,7 @@ int main(void)
     cnnvis_net *net = NULL;
     cnnvis_tensor x;
     int ok;
-    cnnvis_net_desc_alexnet_mini(&d, 1, 12, 12, 3);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 1, 12, 12, 3);
     d.max_batch = 2;
     ok = cnnvis_net_create(&net, &d) == CNNVIS_OK && cnnvis_tensor_create(&x, 2, 1, 12, 12) == CNNVIS_OK &&
          cnnvis_net_forward(net, &x) == CNNVIS_OK;

@@ -292,7 +292,7 @@ static void test_topk_brute_force(void)
             const cnnvis_layer *L;
             REQUIRE(li >= 0, "layer %s", layers[li_name]);
             L = &net->layers[li];
-            cnnvis__net_set_training(net, 0);
+            net->training = 0;
             REQUIRE(brute_force_hits(net, &ds, li, brute, &pos_ties), "brute force");
             if (ki == 0) {
                 int u, r;
@@ -307,11 +307,11 @@ static void test_topk_brute_force(void)
                     int u, rank, k = ks[kk] ? ks[kk] : 9, want = k < N ? k : N, bad = 0;
                     memset(&td, 0, sizeof td);
                     td.k = ks[kk], td.batch = batches[bi];
-                    cnnvis__net_set_training(net, 1);
+                    net->training = 1;
                     r = kk == 2 && bi == 0 ? cnnvis_topk_compute(&t, net, layers[li_name], &ds, NULL)
                                            : cnnvis_topk_compute(&t, net, layers[li_name], &ds, &td);
                     CHECK(net->training == 1, "%s: cnnvis_topk_compute did not give the training mode back", layers[li_name]);
-                    cnnvis__net_set_training(net, 0);
+                    net->training = 0;
                     REQUIRE(r == CNNVIS_OK, "%s k %d: %s", layers[li_name], k, cnnvis_last_error());
                     computed++;
                     CHECK(t.layer == li && t.n_units == L->out_c && t.k == k && strcmp(t.layer_name, layers[li_name]) == 0 &&
@@ -399,9 +399,9 @@ static int compute_reach(cnnvis_net *net, unsigned char **reach)
     for (begin = 0; begin < H * W; begin += B) {
         int count = H * W - begin < B ? H * W - begin : B;
         x.n = count;
-        cnnvis__tensor_fill(&x, 0.0f);
+        memset(x.data, 0, sizeof(float) * cnnvis_tensor_count(&x));
         for (i = 0; i < count; i++) /* one channel only: every channel is connected alike */
-            *cnnvis__tensor_at(&x, i, (begin + i) % C, (begin + i) / W, (begin + i) % W) = 1.0f;
+            x.data[(((size_t)i * C + (begin + i) % C) * H + (begin + i) / W) * W + (begin + i) % W] = 1.0f;
         if (cnnvis_net_forward(net, &x) != CNNVIS_OK) {
             printf("  forward: %s\n", cnnvis_last_error());
             x.n = B, cnnvis_tensor_free(&x);
@@ -657,7 +657,13 @@ static void test_flatten_patch(void)
     memset(reach, 0, sizeof reach);
     cnnvis_net_desc_init(&d, 1, H, W);
     cnnvis_net_desc_conv(&d, "conv", 1, 3, 1, 1, 1);
-    cnnvis__net_desc_flatten(&d, "flat");
+    {
+        cnnvis_layer_desc flat;
+        memset(&flat, 0, sizeof flat);
+        flat.kind = CNNVIS_LAYER_FLATTEN;
+        strcpy(flat.name, "flat");
+        cnnvis_net_desc_add(&d, &flat);
+    }
     net = create_net(&d, 64, 2);
     REQUIRE(net, "net");
     REQUIRE(compute_reach(net, reach), "reach");
@@ -716,7 +722,7 @@ static void test_dissection_threshold(void)
     REQUIRE(cnnvis_concepts_generate(&ds, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
     /* collect: values[l] is (units, N * plane) */
     for (l = 0; l < 3; l++) {
-        const cnnvis_layer *L = cnnvis__net_layer(net, layers[l]);
+        const cnnvis_layer *L = &net->layers[cnnvis_net_find(net, layers[l])];
         int begin, i, u;
         size_t plane = (size_t)L->out_h * L->out_w;
         counts[l] = (int)(N * plane);
@@ -742,7 +748,7 @@ static void test_dissection_threshold(void)
         dd.batch = BATCH;
         REQUIRE(cnnvis_dissect(dis, net, layers, 3, &ds, &dd) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (l = 0; l < 3; l++) {
-            const cnnvis_layer *L = cnnvis__net_layer(net, layers[l]);
+            const cnnvis_layer *L = &net->layers[cnnvis_net_find(net, layers[l])];
             long long r = (long long)counts[l] * q[qi][0] / q[qi][1];
             int u, bad = 0;
             CHECK(dis[l].n_units == L->out_c && strcmp(dis[l].layer_name, layers[l]) == 0 && dis[l].quantile == dd.quantile,

@@ -239,7 +239,7 @@ static void test_own_labels(void)
     REQUIRE(net, "net");
     cnnvis__rng_seed(&rng, 14);
     REQUIRE(make_images(&px, 7, &rng), "images");
-    REQUIRE(cnnvis__net_classify(own, NULL, net, &px) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_predict(NULL, NULL, own, net, &px) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (method = CNNVIS_ATTACK_FGSM; method <= CNNVIS_ATTACK_PGD; method++)
         for (start = 0; start < 2; start++) {
             cnnvis_attack_desc d;
@@ -544,7 +544,7 @@ static void test_bad_image(void)
     CHECK(attack_with(net, &grey, NULL, NULL) == CNNVIS_ERR_ARG && names("pixels"), "one channel for three");
     CHECK(attack_with(net, &big, NULL, NULL) == CNNVIS_ERR_ARG && names("pixels"), "9x8 for 8x8");
     CHECK(attack_with(net, &out_of_range, NULL, NULL) == CNNVIS_ERR_ARG && names("[0, 1]"), "a pixel 1.5");
-    CHECK(cnnvis__net_classify(NULL, NULL, net, &big) == CNNVIS_ERR_ARG && names("pixels"), "classify 9x8");
+    CHECK(cnnvis_net_predict(NULL, NULL, NULL, net, &big) == CNNVIS_ERR_ARG && names("pixels"), "predict 9x8");
     out_of_range.data[5] = 0.5f;
     REQUIRE(cnnvis_attack(&adv, NULL, NULL, net, &out_of_range, NULL, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(cnnvis_adversarial_image(&im, net, &out_of_range, &grey, 0, NULL) == CNNVIS_ERR_ARG && names("adv"), "adv grey");

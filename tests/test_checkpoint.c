@@ -63,7 +63,7 @@ static const char *const cifar_names[10] = {"airplane", "automobile", "bird", "c
 
 static void desc_mini(cnnvis_net_desc *d)
 {
-    cnnvis_net_desc_alexnet_mini(d, 3, 32, 32, 10);
+    cnnvis_net_desc_preset(d, "alexnet_mini", 3, 32, 32, 10);
     d->class_names = cifar_names;
     d->mean[0] = 0.4914f, d->mean[1] = 0.4822f, d->mean[2] = 0.4465f;
     d->std[0] = 0.2470f, d->std[1] = 0.2435f, d->std[2] = 0.2616f;
@@ -77,6 +77,9 @@ static const char *const small_names[5] = {"alpha", "", "na\xc3\xafve", NAME63, 
 /* A small net with LRN, groups, dropout and flatten: 4x12x12 -> 5 classes. */
 static void desc_small(cnnvis_net_desc *d)
 {
+    cnnvis_layer_desc flatten;
+    memset(&flatten, 0, sizeof flatten);
+    flatten.kind = CNNVIS_LAYER_FLATTEN; /* no name: the default one */
     cnnvis_net_desc_init(d, 4, 12, 12);
     cnnvis_net_desc_conv(d, "conv1", 8, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -86,7 +89,7 @@ static void desc_small(cnnvis_net_desc *d)
     cnnvis_net_desc_relu(d, "relu2");
     cnnvis_net_desc_lrn(d, NULL, 0, 0, 0, 0); /* defaults: lrn1 5 1e-4 0.75 2 */
     cnnvis_net_desc_dropout(d, "drop", 0.3f);
-    cnnvis__net_desc_flatten(d, NULL);
+    cnnvis_net_desc_add(d, &flatten);
     cnnvis_net_desc_fc(d, "fc", 5);
     d->class_names = small_names;
     d->mean[0] = 0.1f, d->mean[1] = 0.2f, d->mean[2] = 0.3f;
@@ -395,7 +398,7 @@ static void test_load_weights(void)
         for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             cnnvis_result r;
             size_t n_w;
-            cnnvis_net_desc_alexnet_mini(&d, cases[k].in_c, 32, 32, cases[k].n_classes);
+            cnnvis_net_desc_preset(&d, "alexnet_mini", cases[k].in_c, 32, 32, cases[k].n_classes);
             d.max_batch = 2, d.n_threads = 1;
             if (cases[k].layer >= 0) d.layers[cases[k].layer].out_channels = cases[k].out_channels;
             REQUIRE(cnnvis_net_create(&other, &d) == CNNVIS_OK, "create: %s", cnnvis_last_error());

@@ -171,8 +171,8 @@ static void test_train_bad_weight(void)
         REQUIRE(net, "net");
         make_dataset(&ds, 12, 1, 8, 8, 3);
         train_desc(&t, 3, 0.01f);
-        L = cnnvis__net_layer(net, layers[k]);
-        REQUIRE(L, "%s", layers[k]);
+        REQUIRE(cnnvis_net_find(net, layers[k]) >= 0, "%s", layers[k]);
+        L = &net->layers[cnnvis_net_find(net, layers[k])];
         L->w[1] = k == 1 ? INFINITY : NAN;
         EXPECT(cnnvis_net_train(net, &ds, NULL, &t), CNNVIS_ERR_NUMERIC, layers[k]);
         CHECK(has(cnnvis_last_error(), "epoch 1 of 3") && has(cnnvis_last_error(), "step 0") &&
@@ -272,15 +272,20 @@ static void xent_check(const char *what, const float *s, int label, double expec
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     cnnvis_tensor x;
+    cnnvis_layer_desc flat;
     float loss = -1;
     int c;
+    memset(&flat, 0, sizeof flat);
+    flat.kind = CNNVIS_LAYER_FLATTEN;
+    strcpy(flat.name, "flat");
     cnnvis_net_desc_init(&d, 4, 1, 1);
-    cnnvis__net_desc_flatten(&d, "flat");
+    cnnvis_net_desc_add(&d, &flat);
     d.max_batch = 1, d.n_threads = 1;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     x = cnnvis_tensor_wrap((float *)s, 1, 4, 1, 1);
     REQUIRE(cnnvis_net_forward(net, &x) == CNNVIS_OK, "%s", cnnvis_last_error());
-    REQUIRE(cnnvis_net_loss(net, &label, &loss) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_loss(net, &label) == CNNVIS_OK, "%s", cnnvis_last_error());
+    loss = net->loss;
     CHECK(isfinite(loss) && fabs(loss - expect_loss) <= 1e-6 * fabs(expect_loss) + 1e-6, "%s: loss %.9g, expected %.9g", what,
           (double)loss, expect_loss);
     for (c = 0; c < 4; c++) {
@@ -288,7 +293,7 @@ static void xent_check(const char *what, const float *s, int label, double expec
         CHECK(isfinite(g) && fabs(g - expect_grad[c]) <= 1e-6, "%s: dL/dS[%d] = %.9g, expected %.9g", what, c, (double)g,
               expect_grad[c]);
     }
-    REQUIRE(cnnvis_net_backward(net, 0, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_backward(net, "flat", NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (c = 0; c < 4; c++) CHECK(isfinite(net->dinput.data[c]), "%s: dL/dI[%d] = %g", what, c, (double)net->dinput.data[c]);
     cnnvis_net_free(net);
 }

@@ -143,7 +143,7 @@ static void test_low_frequency_share_definition(void)
                                    : kind == 1 ? (float)(y + 0.5 * x) / K + 0.1f * cnnvis__rng_uniform(&rng)
                                                : ((x + y) % 2 ? 1.0f : -1.0f);
             share = own_low_share(w, K, &bins);
-            REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+            REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
             CHECK(close_to(st.structure, share, 1e-4, 1e-6), "K %d kind %d: structure %.6f, our DFT %.6f", K, kind,
                   (double)st.structure, share);
             CHECK(close_to(st.structure_noise, (double)bins / (K * K), 1e-6, 0), "K %d: noise share %.6f, our %d/%d bins", K,
@@ -174,7 +174,7 @@ static void test_structure_and_correlation(void)
 
     cnnvis__rng_seed(&rng, 2024);
     fill_uniform(L->w, L->n_w, &rng, -1, 1);
-    REQUIRE(cnnvis_filter_stats_compute(&noise, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&noise, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     own = own_structure(L, &bins);
     CHECK(close_to(noise.structure, own, 1e-4, 1e-6), "noise: structure %.6f, our DFT %.6f", (double)noise.structure, own);
     CHECK(close_to(noise.structure_noise, 9.0 / 49, 1e-6, 0) && bins == 9, "7x7: noise share %.6f (%d bins), expected 9/49",
@@ -193,7 +193,7 @@ static void test_structure_and_correlation(void)
         for (c = 0; c < C; c++)
             gabor(L->w + (size_t)f * per + (size_t)c * K * K, K, (f % 8) * 3.141592653589793 / 8, (f / 8) * 3.141592653589793 / 3,
                   K, K / 4.0, c == 0 ? 1.0 : c == 1 ? 0.5 : -0.8);
-    REQUIRE(cnnvis_filter_stats_compute(&gab, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&gab, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     own = own_structure(L, &bins);
     CHECK(close_to(gab.structure, own, 1e-4, 1e-6), "Gabor: structure %.6f, our DFT %.6f", (double)gab.structure, own);
     CHECK(gab.structure > 3 * gab.structure_noise && gab.structure > noise.structure + 0.3,
@@ -208,10 +208,10 @@ static void test_structure_and_correlation(void)
         float a = (f % 2 ? -1.0f : 1.0f) * (0.25f + 0.1f * f), b = 0.05f * (float)(f - 12);
         for (c = 0; c < per; c++) L->w[(size_t)f * per + c] = a * L->w[c] + b;
     }
-    REQUIRE(cnnvis_filter_stats_compute(&copies, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&copies, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(fabs(copies.mean_abs_corr - 1) < 1e-5, "scaled, shifted and negated copies: mean |r| %.7f", (double)copies.mean_abs_corr);
     for (f = 1; f < F; f++) memcpy(L->w + (size_t)f * per, L->w, sizeof(float) * per);
-    REQUIRE(cnnvis_filter_stats_compute(&copies, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&copies, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(fabs(copies.mean_abs_corr - 1) < 1e-5, "identical copies: mean |r| %.7f", (double)copies.mean_abs_corr);
     cnnvis_net_free(net);
 }
@@ -231,11 +231,11 @@ static void test_one_pair_correlation(void)
     fill_uniform(net->layers[0].w, per, &rng, -1, 1);
     for (k = 0; k < per; k++) net->layers[0].w[per + k] = 0.3f + net->layers[0].w[k] + 0.8f * (2 * cnnvis__rng_uniform(&rng) - 1);
     r = own_pearson(net->layers[0].w, net->layers[0].w + per, per);
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(r > 0.3 && r < 0.95, "the test's pair should be partly correlated: r = %g", r);
     CHECK(close_to(st.mean_abs_corr, fabs(r), 1e-5, 1e-7), "mean |r| %.7f, textbook r %.7f", (double)st.mean_abs_corr, r);
     for (k = 0; k < per; k++) net->layers[0].w[per + k] = -net->layers[0].w[per + k];
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(close_to(st.mean_abs_corr, fabs(r), 1e-5, 1e-7), "negated: mean |r| %.7f, textbook |r| %.7f", (double)st.mean_abs_corr,
           fabs(r));
     cnnvis_net_free(net);
@@ -265,7 +265,7 @@ static void test_norms(void)
         lo = sqrt(ss) < lo ? sqrt(ss) : lo, hi = sqrt(ss) > hi ? sqrt(ss) : hi, sum += sqrt(ss);
     }
     for (f = 0; f < 6; f++) L->b[f] = 100.0f; /* biases are not part of a filter's norm */
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(close_to(st.min_norm, lo, 1e-5, 0), "min norm %.7g, direct %.7g", (double)st.min_norm, lo);
     CHECK(close_to(st.max_norm, hi, 1e-5, 0), "max norm %.7g, direct %.7g", (double)st.max_norm, hi);
     CHECK(close_to(st.mean_norm, sum / 6, 1e-5, 0), "mean norm %.7g, direct %.7g", (double)st.mean_norm, sum / 6);
@@ -297,15 +297,15 @@ static void test_dead_filters(void)
     REQUIRE(cnnvis_tensor_create(&probe, 5, 1, 6, 6) == CNNVIS_OK, "tensor");
     fill_uniform(probe.data, cnnvis_tensor_count(&probe), &rng, -1, 0.4f);
     probe.data[cnnvis_tensor_count(&probe) - 1] = 0.9f;
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(st.dead == 2, "dead %d, expected 2 (filters 1 and 2)", st.dead);
     probe.data[cnnvis_tensor_count(&probe) - 1] = 0.1f;
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(st.dead == 3, "without the one bright pixel: dead %d, expected 3 (filter 3 too)", st.dead);
     /* every filter alive */
     L->b[1] = 1000, L->b[2] = 0.01f;
     probe.data[cnnvis_tensor_count(&probe) - 1] = 0.9f;
-    REQUIRE(cnnvis_filter_stats_compute(&st, net, 0, &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_filter_stats_compute(&st, net, "conv1", &probe) == CNNVIS_OK, "%s", cnnvis_last_error());
     CHECK(st.dead == 0, "all alive: dead %d", st.dead);
     cnnvis_tensor_free(&probe);
     cnnvis_net_free(net);
@@ -756,7 +756,7 @@ static void test_monitor_epochs(void)
     for (i = 0; i < m.n_conv && S > 1; i++) {
         cnnvis_filter_stats now;
         const cnnvis_filter_stats *last = &m.stats[(size_t)(S - 1) * m.n_conv + i], *first = &m.stats[i];
-        CHECK(cnnvis_filter_stats_compute(&now, net, m.conv[i], &m.probe) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(cnnvis_filter_stats_compute(&now, net, m.conv_names[i], &m.probe) == CNNVIS_OK, "%s", cnnvis_last_error());
         CHECK(same_stats(last, &now), "%s: the last snapshot (corr %g, structure %g, norm %g, dead %d) is not the final weights' "
               "(corr %g, structure %g, norm %g, dead %d)", m.conv_names[i], (double)last->mean_abs_corr, (double)last->structure,
               (double)last->mean_norm, last->dead, (double)now.mean_abs_corr, (double)now.structure, (double)now.mean_norm, now.dead);
@@ -993,18 +993,18 @@ static void test_bad_arguments(void)
     fd.max_filters = 0, fd.max_slices = -1;
     EXPECT(cnnvis_filters_image(&im, net, "conv2", &fd), CNNVIS_ERR_ARG, "max_slices");
 
-    EXPECT(cnnvis_filter_stats_compute(NULL, net, 0, NULL), CNNVIS_ERR_ARG, "NULL st");
-    EXPECT(cnnvis_filter_stats_compute(&st, NULL, 0, NULL), CNNVIS_ERR_ARG, "NULL net");
-    EXPECT(cnnvis_filter_stats_compute(&st, net, -1, NULL), CNNVIS_ERR_ARG, "layer -1");
-    EXPECT(cnnvis_filter_stats_compute(&st, net, 1, NULL), CNNVIS_ERR_ARG, "not a convolution");
-    EXPECT(cnnvis_filter_stats_compute(&st, net, net->n_layers, NULL), CNNVIS_ERR_ARG, "layer 3");
-    EXPECT(cnnvis_filter_stats_compute(&st, fc_only, 0, NULL), CNNVIS_ERR_ARG, "not a convolution");
+    EXPECT(cnnvis_filter_stats_compute(NULL, net, "conv1", NULL), CNNVIS_ERR_ARG, "NULL st");
+    EXPECT(cnnvis_filter_stats_compute(&st, NULL, "conv1", NULL), CNNVIS_ERR_ARG, "NULL net");
+    EXPECT(cnnvis__filter_stats_at(&st, net, -1, NULL), CNNVIS_ERR_ARG, "layer -1");
+    EXPECT(cnnvis_filter_stats_compute(&st, net, "relu1", NULL), CNNVIS_ERR_ARG, "not a convolution");
+    EXPECT(cnnvis__filter_stats_at(&st, net, net->n_layers, NULL), CNNVIS_ERR_ARG, "layer 3");
+    EXPECT(cnnvis_filter_stats_compute(&st, fc_only, "fc1", NULL), CNNVIS_ERR_ARG, "not a convolution");
     REQUIRE(cnnvis_tensor_create(&wrong, 2, 1, 7, 8) == CNNVIS_OK && cnnvis_tensor_create(&too_many, 9, 1, 8, 8) == CNNVIS_OK, "tensors");
     cnnvis_clear_error();
-    CHECK(cnnvis_filter_stats_compute(&st, net, 0, &wrong) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "probe of 7x8 images: %s",
+    CHECK(cnnvis_filter_stats_compute(&st, net, "conv1", &wrong) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "probe of 7x8 images: %s",
           cnnvis_last_error());
     cnnvis_clear_error();
-    CHECK(cnnvis_filter_stats_compute(&st, net, 0, &too_many) == CNNVIS_ERR_ARG && cnnvis_last_error()[0],
+    CHECK(cnnvis_filter_stats_compute(&st, net, "conv1", &too_many) == CNNVIS_ERR_ARG && cnnvis_last_error()[0],
           "probe of 9 images (max_batch 8): %s", cnnvis_last_error());
     cnnvis_tensor_free(&wrong), cnnvis_tensor_free(&too_many);
 

@@ -5,7 +5,7 @@
    blocks, Adler-32, filter 0), the PNG reader on small embedded files made with Python's
    zlib (every filter type, palette, 16 bits, alpha) and on the real CamVid PNGs when present,
    malformed and randomly corrupted PNGs, atomic writing, resizing, cropping,
-   cnnvis__image_to_input, and the drawing kit (tensor/plane to image, colormaps, montage,
+   cnnvis_image_to_pixels, and the drawing kit (tensor/plane to image, colormaps, montage,
    text, outline, overlay, plots, label maps). */
 #define _POSIX_C_SOURCE 200809L /* mkdir, rmdir, opendir */
 #include <stdlib.h>
@@ -1829,14 +1829,14 @@ static cnnvis_net *make_net(int in_c)
 {
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
-    cnnvis_net_desc_alexnet_mini(&d, in_c, 32, 32, 10);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", in_c, 32, 32, 10);
     d.max_batch = 2, d.n_threads = 1;
     d.mean[0] = 0.4f, d.mean[1] = 0.5f, d.mean[2] = 0.6f;
     d.std[0] = 0.2f, d.std[1] = 0.25f, d.std[2] = 0.3f;
     return cnnvis_net_create(&net, &d) == CNNVIS_OK ? net : NULL;
 }
 
-/* What cnnvis__image_to_input documents, computed here: scale so the shorter side fits
+/* What cnnvis_image_to_pixels then cnnvis_net_normalize document, computed here: scale so the shorter side fits
    (area down, bilinear up), centre crop, grey<->RGB, /255, (p - mean) / std. */
 static void manual_input(const cnnvis_image *im, int C, const float *mean, const float *std, float *out)
 {
@@ -1855,7 +1855,7 @@ static void manual_input(const cnnvis_image *im, int C, const float *mean, const
     cnnvis_image_free(&r);
 }
 
-static void test_image_to_input(void)
+static void test_image_to_pixels(void)
 {
     static const float mean[3] = {0.4f, 0.5f, 0.6f}, std[3] = {0.2f, 0.25f, 0.3f};
     cnnvis_net *net3 = make_net(3), *net1 = make_net(1);
@@ -1864,29 +1864,34 @@ static void test_image_to_input(void)
     static const int shapes[][3] = {{64, 48, 3}, {64, 48, 1}, {20, 10, 3}, {32, 32, 3}, {31, 77, 1}, {1, 1, 3}};
     size_t s, i;
     REQUIRE(net3 && net1, "net: %s", cnnvis_last_error());
-    REQUIRE(cnnvis_tensor_create(&x3, 2, 3, 32, 32) == CNNVIS_OK && cnnvis_tensor_create(&x1, 2, 1, 32, 32) == CNNVIS_OK, "tensor");
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         cnnvis_image im;
         float worst3 = 0, worst1 = 0;
         REQUIRE(make_image(&im, shapes[s][0], shapes[s][1], shapes[s][2], (unsigned)s), "%s", cnnvis_last_error());
-        REQUIRE(cnnvis__image_to_input(net3, &im, &x3, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        /* pixels (1, C, 32, 32) in [0, 1], then normalised for the net (in place) */
+        REQUIRE(cnnvis_image_to_pixels(&x3, &im, 3, 32, 32) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(x3.n == 1 && x3.c == 3 && x3.h == 32 && x3.w == 32 && x3.owner, "pixels are (%d, %d, %d, %d)", x3.n, x3.c, x3.h,
+              x3.w);
+        REQUIRE(cnnvis_net_normalize(&x3, net3, &x3) == CNNVIS_OK, "%s", cnnvis_last_error());
         manual_input(&im, 3, mean, std, want);
-        for (i = 0; i < 3 * 32 * 32; i++) worst3 = fmaxf(worst3, fabsf(x3.data[3 * 32 * 32 + i] - want[i]));
+        for (i = 0; i < 3 * 32 * 32; i++) worst3 = fmaxf(worst3, fabsf(x3.data[i] - want[i]));
         CHECK(worst3 < 1e-5f, "%dx%dx%d into 3x32x32: max difference %g from resize+crop+normalise", im.w, im.h, im.c, worst3);
-        for (i = 0; i < 3 * 32 * 32; i++) CHECK(x3.data[i] == 0, "image 0 of x was written (%zu)", i);
-        REQUIRE(cnnvis__image_to_input(net1, &im, &x1, 0) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_image_to_pixels(&x1, &im, 1, 32, 32) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(x1.n == 1 && x1.c == 1 && x1.h == 32 && x1.w == 32, "pixels are (%d, %d, %d, %d)", x1.n, x1.c, x1.h, x1.w);
+        REQUIRE(cnnvis_net_normalize(&x1, net1, &x1) == CNNVIS_OK, "%s", cnnvis_last_error());
         manual_input(&im, 1, mean, std, want);
         for (i = 0; i < 32 * 32; i++) worst1 = fmaxf(worst1, fabsf(x1.data[i] - want[i]));
         CHECK(worst1 < 1e-5f, "%dx%dx%d into 1x32x32: max difference %g", im.w, im.h, im.c, worst1);
         if (im.c == 1) { /* grey into RGB: the three channels hold the same pixel */
             size_t bad = 0;
             for (i = 0; i < 32 * 32; i++) {
-                float p0 = x3.data[3072 + i] * std[0] + mean[0], p1 = x3.data[3072 + 1024 + i] * std[1] + mean[1],
-                      p2 = x3.data[3072 + 2048 + i] * std[2] + mean[2];
+                float p0 = x3.data[i] * std[0] + mean[0], p1 = x3.data[1024 + i] * std[1] + mean[1],
+                      p2 = x3.data[2048 + i] * std[2] + mean[2];
                 bad += fabsf(p0 - p1) > 1e-5f || fabsf(p0 - p2) > 1e-5f;
             }
             CHECK(bad == 0, "grey into RGB: %zu pixels differ between channels", bad);
         }
+        cnnvis_tensor_free(&x3), cnnvis_tensor_free(&x1);
         cnnvis_image_free(&im);
     }
     /* RGB into grey: 0.299 R + 0.587 G + 0.114 B, on a pure colour */
@@ -1894,19 +1899,26 @@ static void test_image_to_input(void)
         cnnvis_image im;
         REQUIRE(cnnvis_image_create(&im, 32, 32, 3) == CNNVIS_OK, "%s", cnnvis_last_error());
         for (i = 0; i < 32 * 32; i++) im.px[3 * i] = 200, im.px[3 * i + 1] = 100, im.px[3 * i + 2] = 50;
-        REQUIRE(cnnvis__image_to_input(net1, &im, &x1, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
-        CHECK(fabsf(x1.data[1024 + 500] - ((0.299f * 200 + 0.587f * 100 + 0.114f * 50) / 255.0f - 0.4f) / 0.2f) < 1e-5f,
-              "luma: %g", x1.data[1024 + 500]);
+        REQUIRE(cnnvis_image_to_pixels(&x1, &im, 1, 32, 32) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_net_normalize(&x1, net1, &x1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(fabsf(x1.data[500] - ((0.299f * 200 + 0.587f * 100 + 0.114f * 50) / 255.0f - 0.4f) / 0.2f) < 1e-5f,
+              "luma: %g", x1.data[500]);
         /* bad arguments */
+        REQUIRE(cnnvis_image_to_pixels(&x3, &im, 3, 32, 32) == CNNVIS_OK, "%s", cnnvis_last_error());
         cnnvis_clear_error();
-        CHECK(cnnvis__image_to_input(net1, &im, &x1, 2) == CNNVIS_ERR_ARG && has_message(), "image index 2 of 2 accepted");
-        CHECK(cnnvis__image_to_input(net1, &im, &x1, -1) == CNNVIS_ERR_ARG, "image index -1 accepted");
-        CHECK(cnnvis__image_to_input(net1, &im, &x3, 0) == CNNVIS_ERR_ARG, "a 3-channel tensor for a 1-channel net accepted");
-        CHECK(cnnvis__image_to_input(NULL, &im, &x1, 0) == CNNVIS_ERR_ARG, "NULL net accepted");
-        CHECK(cnnvis__image_to_input(net1, NULL, &x1, 0) == CNNVIS_ERR_ARG, "NULL image accepted");
+        CHECK(cnnvis_net_normalize(&x3, net1, &x3) == CNNVIS_ERR_ARG && has_message(),
+              "3-channel pixels for a 1-channel net accepted");
+        cnnvis_tensor_free(&x3), cnnvis_tensor_free(&x1);
+        cnnvis_clear_error();
+        CHECK(cnnvis_image_to_pixels(&x1, &im, 2, 32, 32) == CNNVIS_ERR_UNSUPPORTED && has_message() && x1.data == NULL,
+              "2 channels accepted");
+        CHECK(cnnvis_image_to_pixels(&x1, &im, 1, 0, 32) == CNNVIS_ERR_ARG && x1.data == NULL, "height 0 accepted");
+        CHECK(cnnvis_image_to_pixels(&x1, &im, 1, 32, -1) == CNNVIS_ERR_ARG && x1.data == NULL, "width -1 accepted");
+        CHECK(cnnvis_net_normalize(&x1, NULL, &x1) == CNNVIS_ERR_ARG, "NULL net accepted");
+        CHECK(cnnvis_image_to_pixels(&x1, NULL, 1, 32, 32) == CNNVIS_ERR_ARG && x1.data == NULL, "NULL image accepted");
+        CHECK(cnnvis_image_to_pixels(NULL, &im, 1, 32, 32) == CNNVIS_ERR_ARG, "NULL pixels accepted");
         cnnvis_image_free(&im);
     }
-    cnnvis_tensor_free(&x3), cnnvis_tensor_free(&x1);
     cnnvis_net_free(net3), cnnvis_net_free(net1);
 }
 
@@ -1929,6 +1941,20 @@ static void test_dataset_image(void)
     cnnvis_clear_error();
     CHECK(cnnvis__dataset_image(&im, &ds, 2) == CNNVIS_ERR_ARG && has_message(), "image 2 of 2 accepted");
     CHECK(cnnvis__dataset_image(&im, NULL, 0) == CNNVIS_ERR_ARG, "NULL data set accepted");
+    /* the public way to the same bytes: cnnvis_dataset_pixels, then cnnvis_tensor_to_image in PIXELS mode */
+    {
+        cnnvis_image ref, pub;
+        cnnvis_tensor p;
+        cnnvis_map_desc m;
+        memset(&m, 0, sizeof m);
+        m.mode = CNNVIS_MAP_PIXELS;
+        REQUIRE(cnnvis__dataset_image(&ref, &ds, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_dataset_pixels(&p, NULL, &ds, 1, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
+        REQUIRE(cnnvis_tensor_to_image(&pub, &p, 0, &m) == CNNVIS_OK, "%s", cnnvis_last_error());
+        CHECK(pub.w == ref.w && pub.h == ref.h && pub.c == ref.c && memcmp(pub.px, ref.px, (size_t)ref.w * ref.h * ref.c) == 0,
+              "dataset_pixels + tensor_to_image differs from the data set's bytes");
+        cnnvis_image_free(&ref), cnnvis_image_free(&pub), cnnvis_tensor_free(&p);
+    }
 }
 
 /* --- The drawing kit ---------------------------------------------------------------------- */
@@ -2506,11 +2532,11 @@ static void test_pixels_mode(void)
     memset(&cd, 0, sizeof cd);
     cd.n = 3, cd.seed = 5;
     REQUIRE(cnnvis_concepts_generate(&ds, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
-    REQUIRE(cnnvis_dataset_pixels(&p, &ds, 2) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_dataset_pixels(&p, NULL, &ds, 2, 1) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (k = 0; k < cnnvis_tensor_count(&p); k++) same &= p.data[k] == ds.px[2 * cnnvis_tensor_count(&p) + k] * (1.0f / 255.0f);
     CHECK(same && p.n == 1 && p.c == 3 && p.h == ds.h, "cnnvis_dataset_pixels differs from the bytes * (1 / 255)");
     cnnvis_tensor_free(&p);
-    CHECK(cnnvis_dataset_pixels(&p, &ds, 3) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "image 3"), "index 3 of 3 accepted");
+    CHECK(cnnvis_dataset_pixels(&p, NULL, &ds, 3, 1) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "[3, 4)"), "index 3 of 3 accepted");
     cnnvis_dataset_free(&ds);
 }
 
@@ -2542,7 +2568,7 @@ int main(void)
     RUN(test_resize_bilinear);
     RUN(test_plane_resize_matches);
     RUN(test_resize_crop_invalid);
-    RUN(test_image_to_input);
+    RUN(test_image_to_pixels);
     RUN(test_dataset_image);
     RUN(test_colormaps);
     RUN(test_tensor_to_image);

@@ -122,9 +122,9 @@ static int check_layer(const cnnvis_layer_desc *l, int n, int c, int h, int w, i
         cnnvis_net_zero_grad(net);
         /* with the parameter gradients, as in training (the product), then without, as for a
            gradient map (where a sparse dy takes the scatter) */
-        cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
+        cnnvis_net_backward(net, NULL, &dy, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
         dx_params = copy_of(net->dinput.data, counts[1]);
-        cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+        cnnvis_net_backward(net, NULL, &dy, CNNVIS_RELU_BACKPROP, 0);
         if (q == 1 && scattered) *scattered = scattered_pairs(net);
         got[0] = L->out.data, got[1] = dx_params, got[2] = net->dinput.data, got[3] = L->dw, got[4] = L->db;
         for (i = 0; i < 5; i++) {
@@ -277,14 +277,14 @@ static int alone_vs_batch(const cnnvis_layer_desc *l, int c, int h, int w, int t
         if (n % 4 == 2) fill_dy(dy.data + n * out, half, 0.85, rng);
     }
     cnnvis_net_forward(net, &x);
-    cnnvis_net_backward(net, 0, &dy, CNNVIS_RELU_BACKPROP, 0);
+    cnnvis_net_backward(net, NULL, &dy, CNNVIS_RELU_BACKPROP, 0);
     y_batch = copy_of(L->out.data, nb * out);
     dx_batch = copy_of(net->dinput.data, nb * in);
     for (n = 0; n < nb; n++) {
         x1 = cnnvis_tensor_wrap(x.data + n * in, 1, c, h, w);
         dy1 = cnnvis_tensor_wrap(dy.data + n * out, 1, L->out_c, L->out_h, L->out_w);
         cnnvis_net_forward(net, &x1);
-        cnnvis_net_backward(net, 0, &dy1, CNNVIS_RELU_BACKPROP, 0);
+        cnnvis_net_backward(net, NULL, &dy1, CNNVIS_RELU_BACKPROP, 0);
         bad += memcmp(L->out.data, y_batch + n * out, sizeof(float) * out) != 0 ||
                memcmp(net->dinput.data, dx_batch + n * in, sizeof(float) * in) != 0;
     }
@@ -495,7 +495,7 @@ static void test_whole_net(void)
     float *ref_out[CNNVIS_MAX_LAYERS], *ref_dw[CNNVIS_MAX_LAYERS];
     int i, q, bad = 0;
     if (!have_fast_kernels()) SKIP("this build or CPU has no AVX2 or NEON kernels: nothing to compare");
-    cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
     d.max_batch = 4, d.seed = 9;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     cnnvis__rng_seed(&rng, 4);
@@ -507,7 +507,7 @@ static void test_whole_net(void)
         cnnvis__net_set_kernels(net, q == 0 ? CNNVIS_KERNELS_REFERENCE : CNNVIS_KERNELS_AUTO);
         cnnvis_net_forward(net, &x);
         cnnvis_net_zero_grad(net);
-        cnnvis_net_backward(net, net->n_layers - 1, &g, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
+        cnnvis_net_backward(net, NULL, &g, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_PARAMS);
         for (i = 0; i < net->n_layers; i++) {
             cnnvis_layer *L = &net->layers[i];
             size_t n = cnnvis_tensor_count(&L->out), e, off = 0;

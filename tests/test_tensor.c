@@ -1,5 +1,5 @@
-/* test_tensor.c - tensors (create, views, element-wise ops, reductions), the RNG (golden
-   values for seed 42, ranges, rough uniformity and normality) and the error functions. */
+/* test_tensor.c - tensors (create, views, statistics, printing), the RNG (golden values
+   for seed 42, ranges, rough uniformity and normality) and the error functions. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 
@@ -16,6 +16,7 @@ static void *test_malloc(size_t n) { return n > test_alloc_limit ? NULL : malloc
 
 
 #include <pthread.h>
+#include <unistd.h>
 
 static int has(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
 
@@ -106,8 +107,6 @@ static void test_free_and_wrap(void)
     t = cnnvis_tensor_wrap(data, 1, 2, 3, 4);
     CHECK(t.data == data && t.n == 1 && t.c == 2 && t.h == 3 && t.w == 4 && t.owner == 0, "wrap fields");
     CHECK(cnnvis_tensor_count(&t) == 24, "count %zu", cnnvis_tensor_count(&t));
-    CHECK(*cnnvis__tensor_at(&t, 0, 1, 2, 3) == 23.0f, "at(0,1,2,3) = %g", *cnnvis__tensor_at(&t, 0, 1, 2, 3));
-    CHECK(cnnvis__tensor_at(&t, 0, 1, 0, 0) == data + 12, "at(0,1,0,0) pointer");
     cnnvis_tensor_free(&t); /* a view: forgets, must not free the stack array (ASan would say) */
     CHECK(is_zeroed(&t), "freed view zeroed");
     CHECK(data[5] == 5.0f, "view's data untouched");
@@ -120,152 +119,131 @@ static void test_free_and_wrap(void)
     }
 }
 
-static void test_views(void)
-{
-    cnnvis_tensor t, v;
-    int i;
-    REQUIRE(cnnvis_tensor_create(&t, 3, 2, 4, 5) == CNNVIS_OK, "%s", cnnvis_last_error());
-    for (i = 0; i < 120; i++) t.data[i] = (float)i;
-    v = cnnvis__tensor_image(&t, 2);
-    CHECK(v.data == t.data + 80 && v.n == 1 && v.c == 2 && v.h == 4 && v.w == 5 && v.owner == 0, "image 2 view");
-    v = cnnvis__tensor_image(&t, 0);
-    CHECK(v.data == t.data, "image 0 view");
-    v = cnnvis__tensor_channel(&t, 1, 1);
-    CHECK(v.data == t.data + 60 && v.n == 1 && v.c == 1 && v.h == 4 && v.w == 5 && v.owner == 0, "channel (1,1) view");
-    CHECK(v.data[0] == 60.0f && v.data[19] == 79.0f, "channel (1,1) values");
-    v = cnnvis__tensor_channel(&t, 2, 1);
-    CHECK(v.data == t.data + 100, "channel (2,1) view");
-    cnnvis__tensor_fill(&v, -1.0f); /* writes through the view */
-    CHECK(t.data[99] == 99.0f && t.data[100] == -1.0f && t.data[119] == -1.0f, "fill through a view");
-    {
-        static const int bad_img[] = {-1, 3, 1000, -2147483647 - 1};
-        static const int bad_ch[][2] = {{0, -1}, {0, 2}, {-1, 0}, {3, 0}};
-        size_t k;
-        for (k = 0; k < 4; k++) {
-            cnnvis_clear_error();
-            v = cnnvis__tensor_image(&t, bad_img[k]);
-            CHECK(is_zeroed(&v), "image %d: not a zeroed tensor", bad_img[k]);
-            CHECK(has(cnnvis_last_error(), "out of range"), "image %d: message \"%s\"", bad_img[k], cnnvis_last_error());
-            cnnvis_clear_error();
-            v = cnnvis__tensor_channel(&t, bad_ch[k][0], bad_ch[k][1]);
-            CHECK(is_zeroed(&v), "channel (%d, %d): not zeroed", bad_ch[k][0], bad_ch[k][1]);
-            CHECK(has(cnnvis_last_error(), "out of range"), "channel (%d, %d): message \"%s\"", bad_ch[k][0], bad_ch[k][1],
-                  cnnvis_last_error());
-        }
-        cnnvis_clear_error();
-        v = cnnvis__tensor_image(NULL, 0);
-        CHECK(is_zeroed(&v) && cnnvis_last_error()[0], "image of NULL");
-        cnnvis_clear_error();
-        v = cnnvis__tensor_channel(NULL, 0, 0);
-        CHECK(is_zeroed(&v) && cnnvis_last_error()[0], "channel of NULL");
-    }
-    cnnvis_tensor_free(&t);
-}
-
-static void test_elementwise(void)
-{
-    float a[6] = {1, -2, 3, -4, 5, -6}, b[6] = {0.5f, 0.25f, 2, 4, -1, 0}, c[6];
-    float other[6] = {9, 9, 9, 9, 9, 9};
-    cnnvis_tensor ta = cnnvis_tensor_wrap(a, 1, 1, 2, 3), tb = cnnvis_tensor_wrap(b, 1, 1, 2, 3);
-    cnnvis_tensor tc = cnnvis_tensor_wrap(c, 1, 1, 2, 3), bad = cnnvis_tensor_wrap(other, 1, 1, 3, 2);
-    cnnvis_tensor bad_n = cnnvis_tensor_wrap(other, 2, 1, 1, 3), null_data = cnnvis_tensor_wrap(NULL, 1, 1, 2, 3);
-    cnnvis_result r;
-    int i;
-
-    CHECK(cnnvis__tensor_copy(&tc, &ta) == CNNVIS_OK, "copy");
-    CHECK(memcmp(a, c, sizeof a) == 0, "copy values");
-    CHECK(cnnvis__tensor_copy(&tc, &tc) == CNNVIS_OK && memcmp(a, c, sizeof a) == 0, "copy onto itself");
-
-    CHECK(cnnvis__tensor_axpy(&tc, 2.0f, &tb) == CNNVIS_OK, "axpy");
-    {
-        float want[6] = {2, -1.5f, 7, 4, 3, -6};
-        CHECK(memcmp(c, want, sizeof c) == 0, "axpy: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
-    }
-    CHECK(cnnvis__tensor_mul(&tc, &tb) == CNNVIS_OK, "mul");
-    {
-        float want[6] = {1, -0.375f, 14, 16, -3, 0}; /* -6 * 0 is -0: compare with ==, not memcmp */
-        CHECK(c[0] == want[0] && c[1] == want[1] && c[2] == want[2] && c[3] == want[3] && c[4] == want[4] && c[5] == want[5], "mul: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
-    }
-    cnnvis__tensor_scale(&tc, -2.0f);
-    CHECK(c[0] == -2 && c[2] == -28 && c[4] == 6, "scale");
-    cnnvis__tensor_clamp(&tc, -3.0f, 0.5f);
-    {
-        float want[6] = {-2, 0.5f, -3, -3, 0.5f, 0};
-        CHECK(c[0] == want[0] && c[1] == want[1] && c[2] == want[2] && c[3] == want[3] && c[4] == want[4] && c[5] == 0,
-              "clamp: %g %g %g %g %g %g", c[0], c[1], c[2], c[3], c[4], c[5]);
-    }
-    cnnvis__tensor_fill(&tc, 7.0f);
-    for (i = 0; i < 6; i++) CHECK(c[i] == 7.0f, "fill [%d] = %g", i, c[i]);
-
-    /* shape mismatches and NULLs: CNNVIS_ERR_ARG, a message, the destination untouched */
-    {
-        const char *names[3] = {"copy", "axpy", "mul"};
-        int op, which;
-        for (op = 0; op < 3; op++)
-            for (which = 0; which < 4; which++) {
-                cnnvis_tensor *src = which == 0 ? &bad : which == 1 ? &bad_n : which == 2 ? &null_data : NULL;
-                cnnvis_clear_error();
-                r = op == 0 ? cnnvis__tensor_copy(&tc, src) : op == 1 ? cnnvis__tensor_axpy(&tc, 1.0f, src) : cnnvis__tensor_mul(&tc, src);
-                CHECK(r == CNNVIS_ERR_ARG, "%s case %d: got %s", names[op], which, cnnvis_result_str(r));
-                CHECK(has(cnnvis_last_error(), names[op]), "%s case %d: message \"%s\" should name the function", names[op],
-                      which, cnnvis_last_error());
-                if (which < 2)
-                    CHECK(has(cnnvis_last_error(), "differ"), "%s case %d: message \"%s\"", names[op], which,
-                          cnnvis_last_error());
-                for (i = 0; i < 6; i++) CHECK(c[i] == 7.0f, "%s case %d changed the destination", names[op], which);
-            }
-        cnnvis_clear_error();
-        CHECK(cnnvis__tensor_copy(NULL, &ta) == CNNVIS_ERR_ARG && cnnvis_last_error()[0], "copy to NULL");
-        CHECK(cnnvis__tensor_copy(&bad, &ta) == CNNVIS_ERR_ARG, "copy 2x3 into 3x2");
-        CHECK(other[0] == 9.0f, "copy into the wrong shape wrote");
-    }
-}
-
 static void test_reductions(void)
 {
-    float a[6] = {1, -2, 3, -4, 5, -6}, b[6] = {0.5f, 0.25f, 2, 4, -1, 0};
-    float big[6] = {1e8f, 1, 1, 1, 1, -1e8f};
-    float nans[5], ties[5] = {1, 7, 3, 7, 7};
-    cnnvis_tensor ta = cnnvis_tensor_wrap(a, 1, 1, 2, 3), tb = cnnvis_tensor_wrap(b, 1, 1, 2, 3);
-    cnnvis_tensor other = cnnvis_tensor_wrap(b, 1, 1, 3, 2);
-    float lo = 0, hi = 0;
+    float a[6] = {1, -2, 3, -4, 5, -6};
+    float nans[5];
+    cnnvis_tensor ta = cnnvis_tensor_wrap(a, 1, 1, 2, 3);
+    cnnvis_stats st;
 
-    CHECK(cnnvis__tensor_sum(&ta) == -3.0, "sum %g", cnnvis__tensor_sum(&ta));
-    CHECK(cnnvis__tensor_dot(&ta, &tb) == 0.5 - 0.5 + 6 - 16 - 5, "dot %g", cnnvis__tensor_dot(&ta, &tb));
-    CHECK(cnnvis__tensor_dot(&ta, &other) == 0.0, "dot of different shapes must be 0, got %g", cnnvis__tensor_dot(&ta, &other));
-    CHECK(fabs(cnnvis__tensor_norm2(&ta) - sqrt(91.0)) < 1e-12, "norm2 %.17g", cnnvis__tensor_norm2(&ta));
-    /* accumulated in double: 1e8 + 4 ones - 1e8 is 4, not 0 as a float sum would give */
-    {
-        cnnvis_tensor t = cnnvis_tensor_wrap(big, 1, 1, 1, 6);
-        CHECK(cnnvis__tensor_sum(&t) == 4.0, "sum in double: %g", cnnvis__tensor_sum(&t));
-    }
-    cnnvis__tensor_minmax(&ta, &lo, &hi);
-    CHECK(lo == -6.0f && hi == 5.0f, "minmax %g %g", lo, hi);
-    cnnvis__tensor_minmax(&ta, NULL, &hi); /* either pointer may be NULL */
-    cnnvis__tensor_minmax(&ta, &lo, NULL);
-    CHECK(cnnvis__tensor_argmax(&ta) == 4, "argmax %zu", cnnvis__tensor_argmax(&ta));
-    {
-        cnnvis_tensor t = cnnvis_tensor_wrap(ties, 1, 5, 1, 1);
-        CHECK(cnnvis__tensor_argmax(&t) == 1, "argmax takes the first of ties, got %zu", cnnvis__tensor_argmax(&t));
-    }
+    st = cnnvis_tensor_stats(&ta);
+    CHECK(st.min == -6.0f && st.max == 5.0f, "minmax %g %g", st.min, st.max);
     /* NaN ignored by minmax */
     nans[0] = NAN, nans[1] = 2, nans[2] = NAN, nans[3] = -3, nans[4] = NAN;
     {
         cnnvis_tensor t = cnnvis_tensor_wrap(nans, 1, 1, 1, 5);
-        cnnvis__tensor_minmax(&t, &lo, &hi);
-        CHECK(lo == -3.0f && hi == 2.0f, "minmax with NaNs: %g %g", lo, hi);
+        st = cnnvis_tensor_stats(&t);
+        CHECK(st.min == -3.0f && st.max == 2.0f, "minmax with NaNs: %g %g", st.min, st.max);
         nans[1] = nans[3] = NAN;
-        cnnvis__tensor_minmax(&t, &lo, &hi);
-        CHECK(lo == 0.0f && hi == 0.0f, "minmax of all NaN: %g %g (documented: 0, 0)", lo, hi);
+        st = cnnvis_tensor_stats(&t);
+        CHECK(st.min == 0.0f && st.max == 0.0f, "minmax of all NaN: %g %g (documented: 0, 0)", st.min, st.max);
     }
     /* infinities are numbers */
     {
         float v[3] = {-INFINITY, 0, INFINITY};
         cnnvis_tensor t = cnnvis_tensor_wrap(v, 1, 1, 1, 3);
-        cnnvis__tensor_minmax(&t, &lo, &hi);
-        CHECK(isinf(lo) && lo < 0 && isinf(hi) && hi > 0, "minmax with infinities: %g %g", lo, hi);
-        CHECK(cnnvis__tensor_argmax(&t) == 2, "argmax with +inf");
+        st = cnnvis_tensor_stats(&t);
+        CHECK(isinf(st.min) && st.min < 0 && isinf(st.max) && st.max > 0, "minmax with infinities: %g %g", st.min,
+              st.max);
     }
+}
+
+/* cnnvis_tensor_stats: range without NaN, mean of the finite values (in double), exact zeros
+   (-0 too), non-finite values; all NaN and NULL. */
+static void test_stats(void)
+{
+    float mixed[9] = {1, -2, 0, 0, 3, 0, 0, 0, 0};
+    float big[6] = {1e8f, 1, 1, 1, 1, -1e8f};
+    float nans[4];
+    cnnvis_tensor t;
+    cnnvis_stats st;
+    mixed[3] = NAN, mixed[5] = INFINITY, mixed[6] = -0.0f, mixed[7] = -INFINITY, mixed[8] = 0.5f;
+    t = cnnvis_tensor_wrap(mixed, 1, 1, 3, 3);
+    st = cnnvis_tensor_stats(&t);
+    CHECK(st.count == 9, "count %zu", st.count);
+    CHECK(isinf(st.min) && st.min < 0 && isinf(st.max) && st.max > 0, "min %g max %g: NaN ignored, infinities count",
+          st.min, st.max);
+    CHECK(st.mean == 2.5 / 6, "mean %.17g of the 6 finite values, expected 2.5/6", st.mean);
+    CHECK(st.zeros == 2, "zeros %zu (0 and -0)", st.zeros);
+    CHECK(st.nonfinite == 3, "nonfinite %zu (NaN, +inf, -inf)", st.nonfinite);
+    /* the same without the infinities: the range of the finite values */
+    mixed[5] = 4, mixed[7] = -5;
+    st = cnnvis_tensor_stats(&t);
+    CHECK(st.min == -5.0f && st.max == 4.0f, "min %g max %g", st.min, st.max);
+    CHECK(st.mean == 1.5 / 8 && st.nonfinite == 1 && st.zeros == 2, "mean %.17g nonfinite %zu zeros %zu", st.mean,
+          st.nonfinite, st.zeros);
+    /* the mean is accumulated in double: 1e8 + 4 ones - 1e8 is 4, not 0 as a float sum gives */
+    t = cnnvis_tensor_wrap(big, 1, 1, 1, 6);
+    st = cnnvis_tensor_stats(&t);
+    CHECK(st.mean == 4.0 / 6, "mean %.17g, expected 4/6", st.mean);
+    CHECK(st.min == -1e8f && st.max == 1e8f && st.zeros == 0 && st.nonfinite == 0, "big: %g %g %zu %zu", st.min, st.max,
+          st.zeros, st.nonfinite);
+    /* all NaN: min = max = 0 (documented), mean 0 (no finite value), every value non-finite */
+    nans[0] = nans[1] = nans[2] = nans[3] = NAN;
+    t = cnnvis_tensor_wrap(nans, 2, 1, 2, 1);
+    st = cnnvis_tensor_stats(&t);
+    CHECK(st.min == 0.0f && st.max == 0.0f && st.mean == 0.0, "all NaN: min %g max %g mean %g", st.min, st.max,
+          st.mean);
+    CHECK(st.count == 4 && st.zeros == 0 && st.nonfinite == 4, "all NaN: count %zu zeros %zu nonfinite %zu", st.count,
+          st.zeros, st.nonfinite);
+    /* NULL: all zero */
+    st = cnnvis_tensor_stats(NULL);
+    CHECK(st.min == 0.0f && st.max == 0.0f && st.mean == 0.0 && st.count == 0 && st.zeros == 0 && st.nonfinite == 0,
+          "NULL: min %g max %g mean %g count %zu zeros %zu nonfinite %zu", st.min, st.max, st.mean, st.count, st.zeros,
+          st.nonfinite);
+}
+
+/* What fn(arg) prints on stdout, in buf (zero-terminated). */
+static size_t capture_stdout(void (*fn)(const void *), const void *arg, char *buf, size_t size)
+{
+    FILE *tmp = tmpfile();
+    int saved;
+    size_t got;
+    buf[0] = 0;
+    if (!tmp) return 0;
+    fflush(stdout);
+    saved = dup(fileno(stdout));
+    if (saved < 0 || dup2(fileno(tmp), fileno(stdout)) < 0) {
+        fclose(tmp);
+        return 0;
+    }
+    fn(arg);
+    fflush(stdout);
+    dup2(saved, fileno(stdout));
+    close(saved);
+    rewind(tmp);
+    got = fread(buf, 1, size - 1, tmp);
+    buf[got] = 0;
+    fclose(tmp);
+    return got;
+}
+
+static void print_macro(const void *arg)
+{
+    cnnvis_tensor t = *(const cnnvis_tensor *)arg;
+    CNNVIS_PRINT(t);
+}
+static void print_all(const void *arg) { cnnvis_tensor_print((const cnnvis_tensor *)arg, "grad", 20); }
+static void print_default(const void *arg) { cnnvis_tensor_print((const cnnvis_tensor *)arg, "x", 0); }
+
+/* cnnvis_tensor_print: the documented two lines, name, shape, statistics, the first values. */
+static void test_print(void)
+{
+    float v[10] = {0.5f, -1, 0, 2, 0, 0.25f, 4, -3, 0, 1};
+    cnnvis_tensor t = cnnvis_tensor_wrap(v, 1, 2, 1, 5);
+    char out[512];
+    static const char *macro = "t (1, 2, 1, 5): min -3 max 4 mean 0.375, zeros 3 of 10, nonfinite 0\n"
+                               "  [0.5 -1 0 2 0 0.25 4 -3 ...]\n";
+    static const char *all = "grad (1, 2, 1, 5): min -3 max 4 mean 0.375, zeros 3 of 10, nonfinite 0\n"
+                             "  [0.5 -1 0 2 0 0.25 4 -3 0 1]\n";
+    static const char *dflt = "x (1, 2, 1, 5): min -3 max 4 mean 0.375, zeros 3 of 10, nonfinite 0\n"
+                              "  [0.5 -1 0 2 0 0.25 4 -3 ...]\n";
+    capture_stdout(print_macro, &t, out, sizeof out);
+    CHECK(strcmp(out, macro) == 0, "CNNVIS_PRINT(t) printed\n%s-- expected\n%s", out, macro);
+    capture_stdout(print_all, &t, out, sizeof out);
+    CHECK(strcmp(out, all) == 0, "print with 20 values printed\n%s-- expected\n%s", out, all);
+    capture_stdout(print_default, &t, out, sizeof out);
+    CHECK(strcmp(out, dflt) == 0, "print with max_values 0 (8) printed\n%s-- expected\n%s", out, dflt);
 }
 
 /* --- RNG ------------------------------------------------------------------------------ */
@@ -455,9 +433,9 @@ int main(void)
     RUN(test_create);
     RUN(test_create_invalid);
     RUN(test_free_and_wrap);
-    RUN(test_views);
-    RUN(test_elementwise);
     RUN(test_reductions);
+    RUN(test_stats);
+    RUN(test_print);
     RUN(test_rng_golden);
     RUN(test_rng_streams);
     RUN(test_rng_uniform);

@@ -45,7 +45,7 @@ static cnnvis_net *make_net(int threads, cnnvis_kernels kernels, uint64_t seed)
 {
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
-    cnnvis_net_desc_alexnet_mini(&d, 3, 16, 16, 4);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 16, 16, 4);
     d.n_threads = threads, d.kernels = kernels, d.seed = seed, d.max_batch = 32;
     d.mean[0] = d.mean[1] = d.mean[2] = 0.4f, d.std[0] = d.std[1] = d.std[2] = 0.25f; /* the quadrant images' statistics */
     if (cnnvis_net_create(&net, &d) != CNNVIS_OK) printf("  create: %s\n", cnnvis_last_error());
@@ -129,11 +129,11 @@ static void test_sgd_step(void)
     memcpy(w0, net->layers[0].w, sizeof(float) * n_w);
     /* the gradient, computed by the backward pass */
     cnnvis_net_forward(net, &x);
-    cnnvis_net_loss(net, labels, NULL);
+    cnnvis_net_loss(net, labels);
     cnnvis_net_zero_grad(net);
-    cnnvis_net_backward(net, 0, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS);
+    cnnvis_net_backward(net, "fc", NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS);
     memcpy(g, net->layers[0].dw, sizeof(float) * n_w);
-    CHECK(cnnvis_net_train_step(net, &x, labels, lr, 0.9f, wd, NULL) == CNNVIS_OK, "%s", cnnvis_last_error());
+    CHECK(cnnvis_net_train_step(net, &x, labels, lr, 0.9f, wd) == CNNVIS_OK, "%s", cnnvis_last_error());
     for (j = 0; j < n_w; j++) {
         float expect = w0[j] - lr * (g[j] + wd * w0[j]);
         CHECK(fabsf(net->layers[0].w[j] - expect) <= 1e-6f * (1 + fabsf(expect)), "w[%zu] = %g, expected %g", j,
@@ -199,7 +199,7 @@ static void test_fashion_mnist(void)
     REQUIRE(cnnvis_idx_load(&test, im, lb) == CNNVIS_OK, "%s", cnnvis_last_error());
     cnnvis_dataset_slice(&train_part, &train, 0, FASHION_TRAIN);
     cnnvis_dataset_slice(&test_part, &test, 0, 1000);
-    cnnvis_net_desc_alexnet_mini(&d, 1, 28, 28, 10);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 1, 28, 28, 10);
     d.mean[0] = 0.2860f, d.std[0] = 0.3530f, d.seed = 1;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     memset(&t, 0, sizeof t);
@@ -254,7 +254,7 @@ static void test_concepts_95(void)
 #endif
     cd.n = 20000, cd.seed = 1;
     REQUIRE(cnnvis_concepts_generate(&train, &cd) == CNNVIS_OK, "%s", cnnvis_last_error());
-    cnnvis_net_desc_alexnet_mini(&d, 3, 32, 32, 10);
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
     d.seed = 1;
     d.mean[0] = d.mean[1] = d.mean[2] = 0.5f, d.std[0] = d.std[1] = d.std[2] = 0.3f;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());

@@ -1,7 +1,7 @@
 #!/bin/sh
 # cnnvis.h against PyTorch, through tools/torch2cnnvis.py and tools/cnnvis2torch.py:
 #   1. torchvision's AlexNet (built here with torchvision's module names, random weights,
-#      seed 8) converted from its state dict: the layers are cnnvis_net_desc_alexnet's, and
+#      seed 8) converted from its state dict: the layers are the preset "alexnet"'s, and
 #      the scores and the saliency dS_c/dpixels of one 224x224 image agree with PyTorch's
 #      to 1e-4 relative (max |cnnvis - torch| / max |torch|; the figures are printed);
 #   2. the same on a small nn.Sequential with the kinds AlexNet lacks (LRN, groups, padded

@@ -6,12 +6,12 @@
        CKPT is the converted net; PIXELS (C*H*W), LOGITS (n_classes) and GRAD (C*H*W) are
        little-endian float32 files: one image in [0, 1], PyTorch's scores S of it and
        PyTorch's dS_CLASS/dpixels through the same normalisation. Checks (alexnet only) that
-       the layers are cnnvis_net_desc_alexnet's, and that cnnvis_net_predict's scores and
-       cnnvis_saliency(GRADIENT)'s attribution agree with them to 1e-4, relative to the
-       largest magnitude: max |cnnvis - torch| / max |torch|.
+       the layers are cnnvis_net_desc_preset "alexnet"'s, and that cnnvis_net_predict's
+       scores and cnnvis_saliency(GRADIENT)'s attribution agree with them to 1e-4, relative
+       to the largest magnitude: max |cnnvis - torch| / max |torch|.
    torch_check save-alexnet CKPT
-       Writes cnnvis_net_desc_alexnet(1000) with cnnvis's own initialisation (seed 8): the
-       start of the round trip cnnvis -> torch -> cnnvis.
+       Writes cnnvis_net_desc_preset "alexnet" (1000 classes) with cnnvis's own
+       initialisation (seed 8): the start of the round trip cnnvis -> torch -> cnnvis.
    torch_check attack CKPT DIR
        CKPT is a net trained on the 3x32x32 concept images (the one `make demo` trains).
        Attacks ATTACK_N held-out concept images with FGSM and PGD-20 at 8/255 (section 5)
@@ -75,7 +75,7 @@ static void test_layers_are_the_preset(void)
     cnnvis_net *net = load();
     int layer, ch; /* layer index; input channel */
     REQUIRE(net, "the converted checkpoint loads");
-    cnnvis_net_desc_alexnet(&d, net->n_classes);
+    CHECK(cnnvis_net_desc_preset(&d, "alexnet", 0, 0, 0, net->n_classes) == CNNVIS_OK, "preset: %s", cnnvis_last_error());
     CHECK(net->n_layers == d.n_layers, "%d layers, the preset has %d", net->n_layers, d.n_layers);
     for (layer = 0; layer < net->n_layers && layer < d.n_layers; layer++) {
         const cnnvis_layer_desc *a = &net->layers[layer].desc, *b = &d.layers[layer];
@@ -212,7 +212,7 @@ static void test_save_alexnet(void)
 {
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
-    cnnvis_net_desc_alexnet(&d, 1000);
+    REQUIRE(cnnvis_net_desc_preset(&d, "alexnet", 0, 0, 0, 1000) == CNNVIS_OK, "preset: %s", cnnvis_last_error());
     d.max_batch = 1, d.seed = 8;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "cnnvis_net_create: %s", cnnvis_last_error());
     CHECK(cnnvis_net_save(ckpt_path, net) == CNNVIS_OK, "cnnvis_net_save: %s", cnnvis_last_error());

@@ -3,7 +3,7 @@
 
     python3 tools/cnnvis2torch.py alexnet.cnnvis alexnet.pt --classes classes.txt
 
-A checkpoint of torchvision's AlexNet (cnnvis_net_desc_alexnet's layers, 3x224x224 input,
+A checkpoint of torchvision's AlexNet (the preset "alexnet"'s layers, 3x224x224 input,
 any number of classes) becomes a state dict with torchvision's keys (features.0.weight ...
 classifier.6.bias): load it with
     model = torchvision.models.alexnet(num_classes=N); model.load_state_dict(torch.load(path))

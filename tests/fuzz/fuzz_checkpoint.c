@@ -15,7 +15,7 @@ static void try_load(const unsigned char *data, size_t size)
     if ((size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w <= ((size_t)1 << 20)) {
         cnnvis_tensor x = net->input;
         x.n = 1;
-        cnnvis__tensor_fill(&x, 0);
+        memset(x.data, 0, sizeof(float) * cnnvis_tensor_count(&x));
         (void)cnnvis_net_forward(net, &x);
     }
     cnnvis_net_free(net);
