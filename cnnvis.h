@@ -1450,12 +1450,12 @@ typedef struct cnnvis__fc_args cnnvis__fc_args;
 /* What the lecture parts (A1-5) use from the appendices (B1-B4), declared here so that the
    appendices can come after the lecture. */
 /* B1: the kernels behind each layer, chosen for the CPU, and the thread pool that splits them */
-static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a);
-static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a);
-static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__conv2d_backward_data_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__conv2d_backward_weights_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__conv2d_forward_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__fc_backward_data_simd(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_backward_weights_simd(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_forward_simd(cnnvis_net *net, cnnvis__fc_args *a);
 static const char *cnnvis__kernels_name(cnnvis_kernels k);
 static cnnvis__range_fn cnnvis__maxpool_forward_select(cnnvis_kernels k);
 static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
@@ -1978,23 +1978,17 @@ static void cnnvis__fc_backward_weights__reference(void *p, int begin, int end)
 
 /* --- ReLU: forward, and the three backward rules of lecture sections 3 and 4 ------------- */
 
-typedef struct cnnvis__act_args {
+typedef struct cnnvis__relu_args {
     size_t per_item;  /* elements per item (one image) */
-    int c, hw;        /* channels and pixels per channel (LRN, pooling) */
-    float *y, *dx;
+    float *y, *dx;    /* (N, per_item) output, input gradient */
     const float *x, *dy;
     cnnvis_relu_rule rule;
-    const float *mask; /* dropout */
-    float *aux;        /* lrn: s */
-    int size;          /* lrn */
-    float alpha, beta, k;
-    int deconvnet;     /* lrn: pass the signal through unchanged */
-} cnnvis__act_args;
+} cnnvis__relu_args;
 
 /* y = max(x, 0). Items: images. */
 static void cnnvis__relu_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
 }
@@ -2006,7 +2000,7 @@ static void cnnvis__relu_forward__reference(void *p, int begin, int end)
    Items: images. */
 static void cnnvis__relu_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) {
         float h = a->x[i], r = a->dy[i];
@@ -2078,16 +2072,26 @@ static void cnnvis__maxpool_backward__reference(void *p, int begin, int end)
 
 /* --- Local response normalisation across channels (Krizhevsky et al. 2012, sec. 3.3) ----- */
 
+typedef struct cnnvis__lrn_args {
+    size_t per_item;  /* elements per image: c * hw */
+    int c, hw;        /* channels, pixels per channel */
+    float *y, *dx, *s; /* (N, c, hw) output, input gradient, the denominators' base s */
+    const float *x, *dy;
+    int size;
+    float alpha, beta, k;
+    int deconvnet;    /* pass the signal through unchanged (Zeiler & Fergus do not invert LRN) */
+} cnnvis__lrn_args;
+
 /* The window of channel c is [c - size/2, c + (size-1)/2], clipped (PyTorch's
    LocalResponseNorm): s_c = k + alpha/size * sum_window x^2, y_c = x_c * s_c^-beta.
    Items: images. */
 static void cnnvis__lrn_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__lrn_args *a = (const cnnvis__lrn_args *)p;
     int n, c, j, pix;
     for (n = begin; n < end; n++) {
         const float *x = a->x + (size_t)n * a->per_item;
-        float *y = a->y + (size_t)n * a->per_item, *s = a->aux + (size_t)n * a->per_item;
+        float *y = a->y + (size_t)n * a->per_item, *s = a->s + (size_t)n * a->per_item;
         for (c = 0; c < a->c; c++) {
             int lo = CNNVIS__MAX(0, c - a->size / 2), hi = CNNVIS__MIN(a->c - 1, c + (a->size - 1) / 2);
             for (pix = 0; pix < a->hw; pix++) {
@@ -2104,11 +2108,11 @@ static void cnnvis__lrn_forward__reference(void *p, int begin, int end)
    of dy_c y_c / s_c. With the deconvnet rule the signal passes unchanged. Items: images. */
 static void cnnvis__lrn_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__lrn_args *a = (const cnnvis__lrn_args *)p;
     int n, c, i, pix;
     for (n = begin; n < end; n++) {
         const float *x = a->x + (size_t)n * a->per_item, *y = a->y + (size_t)n * a->per_item;
-        const float *s = a->aux + (size_t)n * a->per_item, *dy = a->dy + (size_t)n * a->per_item;
+        const float *s = a->s + (size_t)n * a->per_item, *dy = a->dy + (size_t)n * a->per_item;
         float *dx = a->dx + (size_t)n * a->per_item;
         if (a->deconvnet) {
             memcpy(dx, dy, sizeof(float) * a->per_item);
@@ -2132,10 +2136,16 @@ static void cnnvis__lrn_backward__reference(void *p, int begin, int end)
 
 /* --- Dropout (inverted: scaled at training time, identity at test time) ------------------ */
 
+typedef struct cnnvis__dropout_args {
+    size_t per_item;  /* elements per image */
+    float *y, *dx;
+    const float *x, *dy, *mask; /* mask (N, per_item): 0 or 1/(1-p) */
+} cnnvis__dropout_args;
+
 /* y = x * mask. Items: images. */
 static void cnnvis__dropout_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__dropout_args *a = (const cnnvis__dropout_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] * a->mask[i];
 }
@@ -2143,7 +2153,7 @@ static void cnnvis__dropout_forward__reference(void *p, int begin, int end)
 /* dx = dy * mask. Items: images. */
 static void cnnvis__dropout_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__dropout_args *a = (const cnnvis__dropout_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->dx[i] = a->dy[i] * a->mask[i];
 }
@@ -2852,16 +2862,36 @@ static cnnvis__fc_args cnnvis__fc_args_of(cnnvis_net *net, int i)
     return a;
 }
 
-static cnnvis__act_args cnnvis__act_args_of(cnnvis_net *net, int i)
+static cnnvis__relu_args cnnvis__relu_args_of(cnnvis_net *net, int i, cnnvis_relu_rule rule)
 {
-    cnnvis__act_args a;
+    cnnvis__relu_args a;
     cnnvis_layer *L = &net->layers[i];
-    memset(&a, 0, sizeof a);
+    a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.rule = rule;
+    return a;
+}
+
+static cnnvis__lrn_args cnnvis__lrn_args_of(cnnvis_net *net, int i, cnnvis_relu_rule rule)
+{
+    cnnvis__lrn_args a;
+    cnnvis_layer *L = &net->layers[i];
     a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
     a.c = L->in_c, a.hw = L->in_h * L->in_w;
     a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
-    a.mask = L->aux, a.aux = L->aux;
+    a.s = L->aux;
     a.size = L->desc.size, a.alpha = L->desc.alpha, a.beta = L->desc.beta, a.k = L->desc.k;
+    a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
+    return a;
+}
+
+static cnnvis__dropout_args cnnvis__dropout_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__dropout_args a;
+    cnnvis_layer *L = &net->layers[i];
+    a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.mask = L->aux;
     return a;
 }
 
@@ -2876,23 +2906,27 @@ static cnnvis__maxpool_args cnnvis__maxpool_args_of(cnnvis_net *net, int i)
     return a;
 }
 
+/* Layer i's forward pass on the net's batch: the reference kernels of A2, or with SIMD
+   kernels selected, those of B1. */
 static void cnnvis__layer_forward(cnnvis_net *net, int i)
 {
     cnnvis_layer *L = &net->layers[i];
-    int N = net->batch;
+    int N = net->batch, reference = net->kernels == CNNVIS_KERNELS_REFERENCE;
     switch (L->desc.kind) {
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
-        cnnvis__conv2d_forward(net, &a);
+        if (reference) cnnvis__parallel_for(net->pool, N * L->out_c, cnnvis__conv2d_forward__reference, &a);
+        else cnnvis__conv2d_forward_simd(&a, net->kernels);
         break;
     }
     case CNNVIS_LAYER_FC: {
         cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
-        cnnvis__fc_forward(net, &a);
+        if (reference) cnnvis__parallel_for(net->pool, N * L->out_c, cnnvis__fc_forward__reference, &a);
+        else cnnvis__fc_forward_simd(net, &a);
         break;
     }
     case CNNVIS_LAYER_RELU: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__relu_args a = cnnvis__relu_args_of(net, i, CNNVIS_RELU_BACKPROP);
         cnnvis__parallel_for(net->pool, N, cnnvis__relu_forward_select(net->kernels), &a);
         break;
     }
@@ -2902,13 +2936,13 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
         break;
     }
     case CNNVIS_LAYER_LRN: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__lrn_args a = cnnvis__lrn_args_of(net, i, CNNVIS_RELU_BACKPROP);
         cnnvis__parallel_for(net->pool, N, cnnvis__lrn_forward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
         /* The mask is drawn on the calling thread, in order, so it does not depend on threads. */
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__dropout_args a = cnnvis__dropout_args_of(net, i);
         size_t j, count = (size_t)N * a.per_item;
         float p = L->desc.p * net->dropout_scale, keep = 1.0f / (1.0f - p);
         for (j = 0; j < count; j++)
@@ -2925,29 +2959,39 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
 
 #define CNNVIS__BACKWARD_SKIP_INPUT 256 /* internal: training does not need dL/d(input) */
 
+/* Layer i's backward pass: dx from dy (with `rule` at a ReLU or LRN), and with
+   CNNVIS_BACKWARD_PARAMS dw and db added to. */
 static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule, unsigned flags)
 {
     cnnvis_layer *L = &net->layers[i];
     int N = net->batch, want_dx = i > 0 || !(flags & CNNVIS__BACKWARD_SKIP_INPUT);
+    int reference = net->kernels == CNNVIS_KERNELS_REFERENCE;
     switch (L->desc.kind) {
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
-        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__conv2d_backward_weights(net, &a);
         /* With the parameter gradients (training) dx comes from the product, one arithmetic
            for every image; a gradient map may take the sparse scatter (B1). */
         a.sparse_ok = !(flags & CNNVIS_BACKWARD_PARAMS);
-        if (want_dx) cnnvis__conv2d_backward_data(net, &a);
+        if (flags & CNNVIS_BACKWARD_PARAMS) {
+            if (reference) cnnvis__parallel_for(net->pool, L->out_c, cnnvis__conv2d_backward_weights__reference, &a);
+            else cnnvis__conv2d_backward_weights_simd(&a, net->kernels);
+        }
+        if (want_dx && reference) cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__conv2d_backward_data__reference, &a);
+        else if (want_dx) cnnvis__conv2d_backward_data_simd(&a, net->kernels);
         break;
     }
     case CNNVIS_LAYER_FC: {
         cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
-        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__fc_backward_weights(net, &a);
-        if (want_dx) cnnvis__fc_backward_data(net, &a);
+        if (flags & CNNVIS_BACKWARD_PARAMS) {
+            if (reference) cnnvis__parallel_for(net->pool, L->out_c, cnnvis__fc_backward_weights__reference, &a);
+            else cnnvis__fc_backward_weights_simd(net, &a);
+        }
+        if (want_dx && reference) cnnvis__parallel_for(net->pool, N, cnnvis__fc_backward_data__reference, &a);
+        else if (want_dx) cnnvis__fc_backward_data_simd(net, &a);
         break;
     }
     case CNNVIS_LAYER_RELU: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        a.rule = rule;
+        cnnvis__relu_args a = cnnvis__relu_args_of(net, i, rule);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__relu_backward_select(net->kernels), &a);
         break;
     }
@@ -2957,13 +3001,12 @@ static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule
         break;
     }
     case CNNVIS_LAYER_LRN: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
+        cnnvis__lrn_args a = cnnvis__lrn_args_of(net, i, rule);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__lrn_backward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__dropout_args a = cnnvis__dropout_args_of(net, i);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__dropout_backward__reference, &a);
         break;
     }
@@ -6747,7 +6790,7 @@ static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_
 #if CNNVIS__HAVE_AVX2
 CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     __m256 zero = _mm256_setzero_ps();
     for (; i + 8 <= stop; i += 8) _mm256_storeu_ps(a->y + i, _mm256_max_ps(_mm256_loadu_ps(a->x + i), zero));
@@ -6756,7 +6799,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int e
 
 CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     __m256 zero = _mm256_setzero_ps();
     for (; i + 8 <= stop; i += 8) {
@@ -6766,7 +6809,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int 
         _mm256_storeu_ps(a->dx + i, _mm256_and_ps(mask, r));
     }
     if (i < stop) {
-        cnnvis__act_args tail = *a; /* the last few elements, by the reference */
+        cnnvis__relu_args tail = *a; /* the last few elements, by the reference */
         tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
         cnnvis__relu_backward__reference(&tail, 0, 1);
     }
@@ -6776,7 +6819,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int 
 #if CNNVIS__HAVE_NEON
 static void cnnvis__relu_forward__neon(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     float32x4_t zero = vdupq_n_f32(0.0f);
     for (; i + 4 <= stop; i += 4) {
@@ -6788,7 +6831,7 @@ static void cnnvis__relu_forward__neon(void *p, int begin, int end)
 
 static void cnnvis__relu_backward__neon(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     float32x4_t zero = vdupq_n_f32(0.0f);
     for (; i + 4 <= stop; i += 4) {
@@ -6798,7 +6841,7 @@ static void cnnvis__relu_backward__neon(void *p, int begin, int end)
         vst1q_f32(a->dx + i, vbslq_f32(mask, r, zero));
     }
     if (i < stop) {
-        cnnvis__act_args tail = *a;
+        cnnvis__relu_args tail = *a;
         tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
         cnnvis__relu_backward__reference(&tail, 0, 1);
     }
@@ -8436,7 +8479,7 @@ static void cnnvis__fc_product(cnnvis__fc_args *a, cnnvis_kernels kernels, cnnvi
 }
 
 /* Y (OUT x N, stored (N, OUT)) = b + W . X^T */
-static void cnnvis__fc_forward_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_forward_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8450,7 +8493,7 @@ static void cnnvis__fc_forward_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
 }
 
 /* dX (IN x N, stored (N, IN)) = W^T . dY^T */
-static void cnnvis__fc_backward_data_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_backward_data_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8464,7 +8507,7 @@ static void cnnvis__fc_backward_data_simd(cnnvis__fc_args *a, cnnvis_kernels ker
 }
 
 /* dW (OUT x IN) += dY^T . X, db += the column sums of dY */
-static void cnnvis__fc_backward_weights_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_backward_weights_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8477,9 +8520,10 @@ static void cnnvis__fc_backward_weights_simd(cnnvis__fc_args *a, cnnvis_kernels 
     cnnvis__fc_product(a, kernels, &gm, &pk);
 }
 
-/* --- Kernel dispatch ---------------------------------------------------------------------
-   The functions without a suffix choose the kernel from the net's `kernels` (AUTO was
-   resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
+/* --- Kernel selection ---------------------------------------------------------------------
+   A3 runs the reference kernels itself when net->kernels is REFERENCE; otherwise it calls the
+   functions below, which pick the AVX2 or NEON kernel for net->kernels (AUTO was resolved
+   at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
 
 static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k)
 {
@@ -8503,24 +8547,6 @@ static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k)
 #endif
     (void)k;
     return cnnvis__relu_backward__reference;
-}
-
-static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_forward_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
-}
-
-static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_data_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
-}
-
-static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_weights_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
 }
 
 static cnnvis__range_fn cnnvis__fc_forward_gemv_select(cnnvis_kernels k)
@@ -8547,26 +8573,25 @@ static cnnvis__range_fn cnnvis__fc_backward_data_gemv_select(cnnvis_kernels k)
     return NULL;
 }
 
-static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
+/* A fully connected layer on the SIMD kernels: a few images by matrix-vector products (W
+   read in place), more by the packed product. */
+static void cnnvis__fc_forward_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
     cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_select(net->kernels);
     if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
-    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_forward_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
+    else cnnvis__fc_forward_gemm(a, net->kernels);
 }
 
-static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
+static void cnnvis__fc_backward_data_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
     cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_select(net->kernels);
     if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
-    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_data_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
+    else cnnvis__fc_backward_data_gemm(a, net->kernels);
 }
 
-static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
+static void cnnvis__fc_backward_weights_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_weights_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
+    cnnvis__fc_backward_weights_gemm(a, net->kernels);
 }
 
 /* Scratch floats for the fast kernels: the largest need over the layers. */
