@@ -1467,7 +1467,7 @@ static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k);
 static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k);
 static size_t cnnvis__scratch_need(const cnnvis_net *net);
 /* B2: training */
-static void cnnvis__progress_bar(const char *what, double fraction, double seconds);
+static void cnnvis__progress_bar(const char *label, double fraction, const char *detail, double eta, int end_line);
 /* B3: files and data sets */
 static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net);
 static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
@@ -6393,9 +6393,12 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
             }
             cnnvis__classify_run(net, adv, m, pred, conf);
             for (j = 0; j < m; j++) correct[k] += pred[j] == labels[j], conf_sum[k] += conf[j];
-            if (progress) /* batches done, counting this one's budgets so far */
-                cnnvis__progress_bar("robustness", ((double)b * n_eps + k + 1) / ((double)((n + B - 1) / B) * n_eps),
-                                     cnnvis__now() - t0);
+            if (progress) { /* batches done, counting this one's budgets so far */
+                double done = ((double)b * n_eps + k + 1) / ((double)((n + B - 1) / B) * n_eps), seconds = cnnvis__now() - t0;
+                char detail[32];
+                snprintf(detail, sizeof detail, "%.0fs", seconds);
+                cnnvis__progress_bar("robustness", done, detail, seconds / done * (1 - done), 1);
+            }
         }
     }
     for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
@@ -8804,10 +8807,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, 
         if (r != CNNVIS_OK) break;
         loss_sum += (double)net->loss * count;
         for (i = 0; i < count; i++) {
-            const float *p = net->probs.data + (size_t)i * K;
-            int best = 0;
-            for (c = 1; c < K; c++)
-                if (p[c] > p[best]) best = c;
+            int best = cnnvis__top_class(net->probs.data + (size_t)i * K, K);
             ev->confusion[(size_t)labels[i] * K + best]++;
             per_class[labels[i]]++;
             correct += best == labels[i];
@@ -8826,15 +8826,16 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, 
     return r;
 }
 
-static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, double eta)
+/* The one progress line of the library, on stderr, redrawn in place: "label [####....] 42%
+   detail  ETA m:ss"; a newline ends it once fraction reaches 1 and end_line is set. */
+static void cnnvis__progress_bar(const char *label, double fraction, const char *detail, double eta, int end_line)
 {
     char bar[21];
     int i, filled = (int)(fraction * 20);
     for (i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
     bar[20] = 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %d:%02d ", s->epoch, s->epochs,
-            bar, (int)(fraction * 100), s->images_per_s, s->train_loss, 100.0 * s->train_acc, (int)eta / 60,
-            (int)eta % 60);
+    fprintf(stderr, "\r%s [%s] %3d%% %s  ETA %d:%02d ", label, bar, (int)(fraction * 100), detail, (int)eta / 60, (int)eta % 60);
+    if (end_line && fraction >= 1) fprintf(stderr, "\n");
     fflush(stderr);
 }
 
@@ -8918,7 +8919,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         }
         loss_sum = 0, correct = 0, seen_epoch = 0;
         for (i = 0; i < train->n && !stop; i += d.batch) {
-            int count = CNNVIS__MIN(d.batch, train->n - i), b, c;
+            int count = CNNVIS__MIN(d.batch, train->n - i), b;
             long long step = net->step - step0;
             float lr = d.lr, l;
             if (d.schedule == CNNVIS_LR_COSINE) lr = d.lr * 0.5f * (1.0f + (float)cos(3.14159265358979 * step / total_steps));
@@ -8958,13 +8959,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
             }
             l = net->loss;
             loss_sum += (double)l * count;
-            for (b = 0; b < count; b++) {
-                const float *p = net->probs.data + (size_t)b * net->n_classes;
-                int best = 0;
-                for (c = 1; c < net->n_classes; c++)
-                    if (p[c] > p[best]) best = c;
-                correct += best == labels[b];
-            }
+            for (b = 0; b < count; b++) correct += cnnvis__top_class(net->probs.data + (size_t)b * net->n_classes, net->n_classes) == labels[b];
             seen += count, seen_epoch += count;
             st.epoch = epoch, st.step = net->step, st.lr = lr, st.end_of_epoch = 0;
             st.train_loss = (float)(loss_sum / seen_epoch), st.train_acc = (float)(correct / seen_epoch);
@@ -8973,7 +8968,11 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
             st.images_per_s = seen / (st.seconds > 1e-9 ? st.seconds : 1e-9);
             if (show) {
                 double done = (double)(net->step - step0) / total_steps;
-                cnnvis__progress(&st, (double)seen_epoch / train->n, st.seconds / done * (1 - done));
+                char label[32], detail[64];
+                snprintf(label, sizeof label, "epoch %d/%d", st.epoch, st.epochs);
+                snprintf(detail, sizeof detail, "%6.0f img/s  loss %.4f  acc %5.1f%%", st.images_per_s, st.train_loss,
+                         100.0 * st.train_acc);
+                cnnvis__progress_bar(label, (double)seen_epoch / train->n, detail, st.seconds / done * (1 - done), 0);
             }
             if (d.callback && d.callback_every > 0 && (net->step - step0) % d.callback_every == 0)
                 stop = d.callback(net, &st, d.user);
@@ -9315,17 +9314,6 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *p
     return r;
 }
 
-static void cnnvis__progress_bar(const char *what, double fraction, double seconds)
-{
-    char bar[31];
-    int i, filled = (int)(fraction * 30);
-    double eta = fraction > 0 ? seconds / fraction * (1 - fraction) : 0;
-    for (i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r%s [%s] %3d%%  %.0fs  ETA %.0fs ", what, bar, (int)(fraction * 100), seconds, eta);
-    if (fraction >= 1) fprintf(stderr, "\n");
-    fflush(stderr);
-}
 /* ======================================================================================
    B3  Appendix: file formats and data sets                                   >>b3_formats
    files, gzip, IDX, CIFAR-10, PNG and PNM, data sets
