@@ -1336,7 +1336,6 @@ CNNVIS_API void cnnvis_concepts_colour(unsigned char rgb[3], int colour, int sha
 #ifndef CNNVIS_IMPLEMENTATION_DONE
 #define CNNVIS_IMPLEMENTATION_DONE
 
-
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -1447,8 +1446,9 @@ static CNNVIS__TLS int cnnvis__thread_index;
    use them. */
 typedef struct cnnvis__conv_args cnnvis__conv_args;
 typedef struct cnnvis__fc_args cnnvis__fc_args;
-/* What the lecture parts (A1-5) use from the appendices (B1-B4), declared here so that the
-   appendices can come after the lecture. */
+/* The appendices' functions used before they are defined: what the core and sections 1-5
+   take from B1-B4 (so that the appendices can come after the lecture), and what an appendix
+   takes from a later one. */
 /* B1: the kernels behind each layer, chosen for the CPU, and the thread pool that splits them */
 static void cnnvis__conv2d_backward_data_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
 static void cnnvis__conv2d_backward_weights_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
@@ -1493,13 +1493,10 @@ static cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane
 static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md);
 static cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
 
-
 /* ======================================================================================
    A1  Tensors, errors, RNG                                                    >>a1_tensor
    float32 NCHW arrays, the one error path, a random generator the same on every platform
    ====================================================================================== */
-
-
 
 /* --- Errors --------------------------------------------------------------------------- */
 
@@ -1763,17 +1760,17 @@ static float cnnvis__rng_normal(cnnvis_rng *rng)
     } while (s >= 1.0 || s == 0.0);
     return (float)(u * sqrt(-2.0 * cnnvis__log(s) / s));
 }
+
 /* ======================================================================================
    A2  Layers: the reference forward and backward of each                      >>a2_layers
    plain loops that spell out each formula: the specification the fast kernels must match
    ====================================================================================== */
 
-
-/*   Each layer reads its input x (the layer below's output), writes y, and on the way back
+/* Each layer reads its input x (the layer below's output), writes y, and on the way back
    turns dy (the gradient w.r.t. y) into dx and, for conv and fc, adds dw and db.
-   Every hot loop is a worker over a range of independent items (images, planes, output
-   channels) so that cnnvis__parallel_for can split it across threads; the reference
-   kernels below are the specification, the SIMD kernels come after them. */
+   Every loop is a worker over a range of independent items (images, planes, output
+   channels) so that cnnvis__parallel_for can split it across threads. These reference
+   kernels are the specification; the AVX2 and NEON kernels of B1 compute the same. */
 
 /* Geometry of one convolution: input (N, IC, IH, IW), weights (OC, IC/G, K, K), output
    (N, OC, OH, OW), OH = (IH + 2P - K)/S + 1. */
@@ -2160,10 +2157,25 @@ static void cnnvis__dropout_backward__reference(void *p, int begin, int end)
 
 /* --- Softmax cross-entropy ------------------------------------------------------------- */
 
-/* p_c = exp(s_c - m) / sum_k exp(s_k - m) with m = max_k s_k (so saturated scores stay
-   finite), loss_n = log sum_k exp(s_k - m) + (m - s_label) (the log-sum-exp, computed so that
-   huge scores do not swallow the small terms), dscores = (p - onehot(label)) / N. Returns
-   the mean loss. */
+/* The softmax of K scores, in double:
+     p_c = exp(S_c - m) / Z,  Z = sum_k exp(S_k - m),  m = max_k S_k
+   Subtracting the largest score keeps every exp <= 1, so saturated scores stay finite (the
+   lecture's "class probability" from the unnormalised scores S_c). Returns Z; *m gets m;
+   p (K, may be NULL) gets the probabilities. */
+static double cnnvis__softmax(float *p, const float *s, int K, double *m)
+{
+    double z = 0;
+    int c;
+    *m = s[0];
+    for (c = 1; c < K; c++) *m = s[c] > *m ? s[c] : *m;
+    for (c = 0; c < K; c++) z += exp((double)s[c] - *m);
+    for (c = 0; p && c < K; c++) p[c] = (float)(exp((double)s[c] - *m) / z);
+    return z;
+}
+
+/* The loss of image n, J_n = -log p_label = log Z + m - S_label (no cancellation in
+   log p when p_label is tiny), and dJ/dS = (p - onehot(label)) / N for the batch mean.
+   Returns the mean loss. */
 static double cnnvis__softmax_xent(float *probs, float *dscores, const float *scores, const int32_t *labels,
                                    int n, int classes)
 {
@@ -2172,23 +2184,17 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
     for (i = 0; i < n; i++) {
         const float *s = scores + (size_t)i * classes;
         float *pr = probs + (size_t)i * classes, *ds = dscores + (size_t)i * classes;
-        double m = s[0], sum = 0;
-        for (c = 1; c < classes; c++) m = s[c] > m ? s[c] : m;
-        for (c = 0; c < classes; c++) sum += exp((double)s[c] - m);
-        for (c = 0; c < classes; c++) {
-            pr[c] = (float)(exp((double)s[c] - m) / sum);
-            ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
-        }
-        total += log(sum) + (m - s[labels[i]]);
+        double m, z = cnnvis__softmax(pr, s, classes, &m);
+        for (c = 0; c < classes; c++) ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
+        total += log(z) + (m - s[labels[i]]);
     }
     return total / n;
 }
+
 /* ======================================================================================
    A3  The network: describe, create, forward, backward, loss                     >>a3_net
    a list of layers, one arena; the backward pass starts at any layer with any signal
    ====================================================================================== */
-
-
 
 static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv", "relu", "pool",
                                                                    "lrn",  "drop", "fc",   "flatten"};
@@ -3213,7 +3219,6 @@ CNNVIS__DEF cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_n
     return CNNVIS_OK;
 }
 
-
 /* ======================================================================================
    A4  Gradients with respect to pixels                                        >>a4_pixels
    What sections 3-5 share: pixels in [0, 1] go in (normalised inside), the net runs with
@@ -3274,22 +3279,8 @@ static void cnnvis__forward_pixels(cnnvis_net *net, const float *pixels, int n, 
     cnnvis__forward_eval(net, &x, last);
 }
 
-/* --- The class: softmax and the top score ----------------------------------------------
-   p_c = exp(S_c - m) / Z,  Z = sum_k exp(S_k - m),  m = max_k S_k
-   in double: subtracting the largest score keeps every exp <= 1, so saturated scores stay
-   finite (the lecture's "class probability" from the unnormalised scores S_c). */
-
-/* Z of the K scores s; *m gets m; p (K, may be NULL) gets the probabilities. */
-static double cnnvis__softmax(float *p, const float *s, int K, double *m)
-{
-    double z = 0;
-    int c;
-    *m = s[0];
-    for (c = 1; c < K; c++) *m = s[c] > *m ? s[c] : *m;
-    for (c = 0; c < K; c++) z += exp((double)s[c] - *m);
-    for (c = 0; p && c < K; c++) p[c] = (float)(exp((double)s[c] - *m) / z);
-    return z;
-}
+/* --- The class ----------------------------------------------------------------------------
+   The net's answer is the class of the top score; its probability is the softmax of A2. */
 
 /* The class of the highest of K scores, the first of equal ones. */
 static int cnnvis__top_class(const float *s, int K)
@@ -3856,8 +3847,6 @@ CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
 
 /* --- 2a Feature maps ---------------------------------------------------------------------
    A_k(y, x), channel k of a layer's output after a forward pass: one picture per channel. */
-
-/* --- 2a Feature maps ---------------------------------------------------------------------- */
 
 CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnnvis_net *net, const char *layer, int image,
                                                     const cnnvis_maps_desc *desc)
@@ -4754,14 +4743,6 @@ static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int
    3   Deconvolutional networks                                             >>s3_deconvnet
    project one activation back to pixel space (Zeiler & Fergus 2014)
    ====================================================================================== */
-
-/* --- 3 Projecting one activation down to the pixels -------------------------------------
-   R = the unit's activation at one position (or its whole map), zero everywhere else at
-   that layer; then down the net, layer by layer (Zeiler & Fergus 2014, sec. 2.1):
-     unpool   R_{l-1} = R_l put back where the forward pass's maximum was (the switches)
-     un-ReLU  R_{l-1} = max(R_l, 0)
-     deconv   R_{l-1} = conv(R_l, W^T), the transposed convolution with the same filters
-   That is a backward pass whose ReLUs use CNNVIS_RELU_DECONVNET (A2), from the layer. */
 
 /* --- 3 Projecting one activation down to the pixels -------------------------------------
    R = the unit's activation at one position (or its whole map), zero everywhere else at
@@ -6580,7 +6561,6 @@ static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const 
    AVX2/FMA and NEON kernels, packed GEMM; they must match A2 within rounding
    ====================================================================================== */
 
-
 /* --- Thread pool ------------------------------------------------------------------------
    parallel_for(n, fn) splits [0, n) into one contiguous range per thread; the caller runs
    the first range. Each output is computed by exactly one thread with the same arithmetic
@@ -6787,7 +6767,9 @@ static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_
     fn(args, 0, n);
 }
 
-/* The same two functions with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
+/* --- ReLU and max-pooling, SIMD ---------------------------------------------------------- */
+
+/* The ReLU's two functions (A2) with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
    what the reference does (a max and masks, no rounding), so the results are bit-identical;
    a NaN input gives 0 as in the reference. */
 #if CNNVIS__HAVE_AVX2
@@ -6851,7 +6833,7 @@ static void cnnvis__relu_backward__neon(void *p, int begin, int end)
 }
 #endif
 
-/* The same pool with several windows of a row at once, lane j holding window ox + j. One
+/* A2's max-pool forward with several windows of a row at once, lane j holding window ox + j. One
    window's comparisons each wait on the last; a row's windows do not wait on each other.
    Each lane meets its values in the order above: the first one inside the image is taken,
    then a value only if it is greater (an ordered compare, false on NaN like C's >), so the
@@ -8667,11 +8649,11 @@ static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
     }
     return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_set_kernels: unknown kernels %d", (int)k);
 }
+
 /* ======================================================================================
    B2  Appendix: training and checkpoints                                    >>b2_training
    SGD with momentum, evaluation, the checkpoint format
    ====================================================================================== */
-
 
 /* --- Training -------------------------------------------------------------------------- */
 
@@ -9319,6 +9301,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *p
    files, gzip, IDX, CIFAR-10, PNG and PNM, data sets
    ====================================================================================== */
 
+/* --- Data sets ------------------------------------------------------------------------------ */
 
 CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
 {
@@ -9397,7 +9380,6 @@ static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, 
     }
     return CNNVIS_OK;
 }
-
 
 /* --- Files ------------------------------------------------------------------------------ */
 
@@ -10472,7 +10454,6 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const ch
    B4  Appendix: drawing kit and the concept images                           >>b4_drawing
    resizing, colour maps, montages, text, plots; the built-in pixel-labelled images
    ====================================================================================== */
-
 
 /* --- Resizing -------------------------------------------------------------------------- */
 
