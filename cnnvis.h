@@ -3110,7 +3110,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, const char *from,
     int i;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: net is NULL");
     i = from ? cnnvis_net_find(net, from) : net->n_layers - 1;
-    if (i < 0) return CNNVIS_ERR_ARG;
+    if (i < 0) return cnnvis__fail_context(CNNVIS_ERR_ARG, "cnnvis_net_backward");
     return cnnvis__net_backward_from(net, i, dout, rule, flags);
 }
 
@@ -3182,8 +3182,8 @@ CNNVIS__DEF cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_n
     memset(report, 0, sizeof *report);
     if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "x");
     if ((int)rule < 0 || rule > CNNVIS_RELU_GUIDED) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown ReLU rule %d", fn, (int)rule);
-    li = layer ? cnnvis_net_find(net, layer) : -1;
-    if (li < 0) return layer ? CNNVIS_ERR_ARG : CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    if ((li = cnnvis_net_find(net, layer)) < 0) return cnnvis__fail_context(CNNVIS_ERR_ARG, "%s", fn);
     L = &net->layers[li];
     was_training = net->training, net->training = 0; /* dropout off: its mask would change between passes */
     if (cnnvis__net_forward_until(net, x, li) != CNNVIS_OK) {
@@ -3253,7 +3253,7 @@ static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, 
     *li = -1;
     if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
     *li = cnnvis_net_find(net, layer);
-    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
+    return *li < 0 ? cnnvis__fail_context(CNNVIS_ERR_ARG, "%s", fn) : CNNVIS_OK;
 }
 
 /* --- The forward pass, dropout off ------------------------------------------------------
