@@ -500,8 +500,9 @@ CNNVIS_API void cnnvis_net_zero_grad(cnnvis_net *net);
 typedef struct cnnvis_grad_report {
     double worst;        /* the largest error |a - n| / (max(|a|, |n|) + 1e-3 scale) over the
                             coordinates compared (a analytic, n numeric, scale the largest
-                            |a| of that tensor): about 1e-3 or less when the backward pass
-                            is right, of order 1 when it is wrong */
+                            |a| of that tensor): a few 1e-3 when the backward pass is right
+                            (float rounding; up to about 2e-2 where a gradient nearly
+                            cancels), of order 0.5-1 when it is wrong */
     char worst_at[48];   /* where: "input 1234", "w 17" or "b 3" */
     int checked;         /* coordinates compared */
     int skipped;         /* coordinates left out: their step crossed a kink (a ReLU input
@@ -514,8 +515,8 @@ typedef struct cnnvis_grad_report {
    backward step of that layer, ReLUs by `rule`) are compared with central differences
        (L(v + h) - L(v - h)) / (2h),  h = 1e-2 * (the tensor's largest |value|, or 1)
    on up to 32 coordinates of each, L summed in double. BACKPROP is the gradient and passes;
-   DECONVNET and GUIDED are not, and a ReLU or LRN layer checked with them fails (lecture
-   section 4: the deconvnet is not the gradient). The layer's dw and db are kept; its dout
+   a ReLU checked with DECONVNET or GUIDED fails, and an LRN with DECONVNET (lecture section
+   4: the deconvnet is not the gradient). The layer's dw and db are kept; its dout
    and the one below are overwritten. */
 CNNVIS_API cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_net *net, const char *layer,
                                            const cnnvis_tensor *x, cnnvis_relu_rule rule);
