@@ -500,8 +500,9 @@ CNNVIS_API void cnnvis_net_zero_grad(cnnvis_net *net);
 typedef struct cnnvis_grad_report {
     double worst;        /* the largest error |a - n| / (max(|a|, |n|) + 1e-3 scale) over the
                             coordinates compared (a analytic, n numeric, scale the largest
-                            |a| of that tensor): about 1e-3 or less when the backward pass
-                            is right, of order 1 when it is wrong */
+                            |a| of that tensor): a few 1e-3 when the backward pass is right
+                            (float rounding; up to about 2e-2 where a gradient nearly
+                            cancels), of order 0.5-1 when it is wrong */
     char worst_at[48];   /* where: "input 1234", "w 17" or "b 3" */
     int checked;         /* coordinates compared */
     int skipped;         /* coordinates left out: their step crossed a kink (a ReLU input
@@ -514,8 +515,8 @@ typedef struct cnnvis_grad_report {
    backward step of that layer, ReLUs by `rule`) are compared with central differences
        (L(v + h) - L(v - h)) / (2h),  h = 1e-2 * (the tensor's largest |value|, or 1)
    on up to 32 coordinates of each, L summed in double. BACKPROP is the gradient and passes;
-   DECONVNET and GUIDED are not, and a ReLU or LRN layer checked with them fails (lecture
-   section 4: the deconvnet is not the gradient). The layer's dw and db are kept; its dout
+   a ReLU checked with DECONVNET or GUIDED fails, and an LRN with DECONVNET (lecture section
+   4: the deconvnet is not the gradient). The layer's dw and db are kept; its dout
    and the one below are overwritten. */
 CNNVIS_API cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_net *net, const char *layer,
                                            const cnnvis_tensor *x, cnnvis_relu_rule rule);
@@ -1336,7 +1337,6 @@ CNNVIS_API void cnnvis_concepts_colour(unsigned char rgb[3], int colour, int sha
 #ifndef CNNVIS_IMPLEMENTATION_DONE
 #define CNNVIS_IMPLEMENTATION_DONE
 
-
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -1447,15 +1447,16 @@ static CNNVIS__TLS int cnnvis__thread_index;
    use them. */
 typedef struct cnnvis__conv_args cnnvis__conv_args;
 typedef struct cnnvis__fc_args cnnvis__fc_args;
-/* What the lecture parts (A1-5) use from the appendices (B1-B4), declared here so that the
-   appendices can come after the lecture. */
+/* The appendices' functions used before they are defined: what the core and sections 1-5
+   take from B1-B4 (so that the appendices can come after the lecture), and what an appendix
+   takes from a later one. */
 /* B1: the kernels behind each layer, chosen for the CPU, and the thread pool that splits them */
-static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a);
-static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a);
-static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a);
-static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__conv2d_backward_data_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__conv2d_backward_weights_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__conv2d_forward_simd(cnnvis__conv_args *a, cnnvis_kernels kernels);
+static void cnnvis__fc_backward_data_simd(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_backward_weights_simd(cnnvis_net *net, cnnvis__fc_args *a);
+static void cnnvis__fc_forward_simd(cnnvis_net *net, cnnvis__fc_args *a);
 static const char *cnnvis__kernels_name(cnnvis_kernels k);
 static cnnvis__range_fn cnnvis__maxpool_forward_select(cnnvis_kernels k);
 static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k);
@@ -1467,7 +1468,7 @@ static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k);
 static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k);
 static size_t cnnvis__scratch_need(const cnnvis_net *net);
 /* B2: training */
-static void cnnvis__progress_bar(const char *what, double fraction, double seconds);
+static void cnnvis__progress_bar(const char *label, double fraction, const char *detail, double eta, int end_line);
 /* B3: files and data sets */
 static cnnvis_result cnnvis__check_dataset(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net);
 static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, int count, const cnnvis_net *net,
@@ -1493,13 +1494,10 @@ static cnnvis_result cnnvis__plane_to_image(cnnvis_image *im, const float *plane
 static cnnvis_result cnnvis__planes_to_image(cnnvis_image *im, const float *data, int c, int w, int h, const cnnvis_map_desc *md);
 static cnnvis_result cnnvis__plot_bars(cnnvis_image *out, const cnnvis_plot_desc *d);
 
-
 /* ======================================================================================
    A1  Tensors, errors, RNG                                                    >>a1_tensor
    float32 NCHW arrays, the one error path, a random generator the same on every platform
    ====================================================================================== */
-
-
 
 /* --- Errors --------------------------------------------------------------------------- */
 
@@ -1763,17 +1761,17 @@ static float cnnvis__rng_normal(cnnvis_rng *rng)
     } while (s >= 1.0 || s == 0.0);
     return (float)(u * sqrt(-2.0 * cnnvis__log(s) / s));
 }
+
 /* ======================================================================================
    A2  Layers: the reference forward and backward of each                      >>a2_layers
    plain loops that spell out each formula: the specification the fast kernels must match
    ====================================================================================== */
 
-
-/*   Each layer reads its input x (the layer below's output), writes y, and on the way back
+/* Each layer reads its input x (the layer below's output), writes y, and on the way back
    turns dy (the gradient w.r.t. y) into dx and, for conv and fc, adds dw and db.
-   Every hot loop is a worker over a range of independent items (images, planes, output
-   channels) so that cnnvis__parallel_for can split it across threads; the reference
-   kernels below are the specification, the SIMD kernels come after them. */
+   Every loop is a worker over a range of independent items (images, planes, output
+   channels) so that cnnvis__parallel_for can split it across threads. These reference
+   kernels are the specification; the AVX2 and NEON kernels of B1 compute the same. */
 
 /* Geometry of one convolution: input (N, IC, IH, IW), weights (OC, IC/G, K, K), output
    (N, OC, OH, OW), OH = (IH + 2P - K)/S + 1. */
@@ -1978,23 +1976,17 @@ static void cnnvis__fc_backward_weights__reference(void *p, int begin, int end)
 
 /* --- ReLU: forward, and the three backward rules of lecture sections 3 and 4 ------------- */
 
-typedef struct cnnvis__act_args {
+typedef struct cnnvis__relu_args {
     size_t per_item;  /* elements per item (one image) */
-    int c, hw;        /* channels and pixels per channel (LRN, pooling) */
-    float *y, *dx;
+    float *y, *dx;    /* (N, per_item) output, input gradient */
     const float *x, *dy;
     cnnvis_relu_rule rule;
-    const float *mask; /* dropout */
-    float *aux;        /* lrn: s */
-    int size;          /* lrn */
-    float alpha, beta, k;
-    int deconvnet;     /* lrn: pass the signal through unchanged */
-} cnnvis__act_args;
+} cnnvis__relu_args;
 
 /* y = max(x, 0). Items: images. */
 static void cnnvis__relu_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] > 0.0f ? a->x[i] : 0.0f;
 }
@@ -2006,7 +1998,7 @@ static void cnnvis__relu_forward__reference(void *p, int begin, int end)
    Items: images. */
 static void cnnvis__relu_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) {
         float h = a->x[i], r = a->dy[i];
@@ -2078,16 +2070,26 @@ static void cnnvis__maxpool_backward__reference(void *p, int begin, int end)
 
 /* --- Local response normalisation across channels (Krizhevsky et al. 2012, sec. 3.3) ----- */
 
+typedef struct cnnvis__lrn_args {
+    size_t per_item;  /* elements per image: c * hw */
+    int c, hw;        /* channels, pixels per channel */
+    float *y, *dx, *s; /* (N, c, hw) output, input gradient, the denominators' base s */
+    const float *x, *dy;
+    int size;
+    float alpha, beta, k;
+    int deconvnet;    /* pass the signal through unchanged (Zeiler & Fergus do not invert LRN) */
+} cnnvis__lrn_args;
+
 /* The window of channel c is [c - size/2, c + (size-1)/2], clipped (PyTorch's
    LocalResponseNorm): s_c = k + alpha/size * sum_window x^2, y_c = x_c * s_c^-beta.
    Items: images. */
 static void cnnvis__lrn_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__lrn_args *a = (const cnnvis__lrn_args *)p;
     int n, c, j, pix;
     for (n = begin; n < end; n++) {
         const float *x = a->x + (size_t)n * a->per_item;
-        float *y = a->y + (size_t)n * a->per_item, *s = a->aux + (size_t)n * a->per_item;
+        float *y = a->y + (size_t)n * a->per_item, *s = a->s + (size_t)n * a->per_item;
         for (c = 0; c < a->c; c++) {
             int lo = CNNVIS__MAX(0, c - a->size / 2), hi = CNNVIS__MIN(a->c - 1, c + (a->size - 1) / 2);
             for (pix = 0; pix < a->hw; pix++) {
@@ -2104,11 +2106,11 @@ static void cnnvis__lrn_forward__reference(void *p, int begin, int end)
    of dy_c y_c / s_c. With the deconvnet rule the signal passes unchanged. Items: images. */
 static void cnnvis__lrn_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__lrn_args *a = (const cnnvis__lrn_args *)p;
     int n, c, i, pix;
     for (n = begin; n < end; n++) {
         const float *x = a->x + (size_t)n * a->per_item, *y = a->y + (size_t)n * a->per_item;
-        const float *s = a->aux + (size_t)n * a->per_item, *dy = a->dy + (size_t)n * a->per_item;
+        const float *s = a->s + (size_t)n * a->per_item, *dy = a->dy + (size_t)n * a->per_item;
         float *dx = a->dx + (size_t)n * a->per_item;
         if (a->deconvnet) {
             memcpy(dx, dy, sizeof(float) * a->per_item);
@@ -2132,10 +2134,16 @@ static void cnnvis__lrn_backward__reference(void *p, int begin, int end)
 
 /* --- Dropout (inverted: scaled at training time, identity at test time) ------------------ */
 
+typedef struct cnnvis__dropout_args {
+    size_t per_item;  /* elements per image */
+    float *y, *dx;
+    const float *x, *dy, *mask; /* mask (N, per_item): 0 or 1/(1-p) */
+} cnnvis__dropout_args;
+
 /* y = x * mask. Items: images. */
 static void cnnvis__dropout_forward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__dropout_args *a = (const cnnvis__dropout_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->y[i] = a->x[i] * a->mask[i];
 }
@@ -2143,17 +2151,32 @@ static void cnnvis__dropout_forward__reference(void *p, int begin, int end)
 /* dx = dy * mask. Items: images. */
 static void cnnvis__dropout_backward__reference(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__dropout_args *a = (const cnnvis__dropout_args *)p;
     size_t i, stop = (size_t)end * a->per_item;
     for (i = (size_t)begin * a->per_item; i < stop; i++) a->dx[i] = a->dy[i] * a->mask[i];
 }
 
 /* --- Softmax cross-entropy ------------------------------------------------------------- */
 
-/* p_c = exp(s_c - m) / sum_k exp(s_k - m) with m = max_k s_k (so saturated scores stay
-   finite), loss_n = log sum_k exp(s_k - m) + (m - s_label) (the log-sum-exp, computed so that
-   huge scores do not swallow the small terms), dscores = (p - onehot(label)) / N. Returns
-   the mean loss. */
+/* The softmax of K scores, in double:
+     p_c = exp(S_c - m) / Z,  Z = sum_k exp(S_k - m),  m = max_k S_k
+   Subtracting the largest score keeps every exp <= 1, so saturated scores stay finite (the
+   lecture's "class probability" from the unnormalised scores S_c). Returns Z; *m gets m;
+   p (K, may be NULL) gets the probabilities. */
+static double cnnvis__softmax(float *p, const float *s, int K, double *m)
+{
+    double z = 0;
+    int c;
+    *m = s[0];
+    for (c = 1; c < K; c++) *m = s[c] > *m ? s[c] : *m;
+    for (c = 0; c < K; c++) z += exp((double)s[c] - *m);
+    for (c = 0; p && c < K; c++) p[c] = (float)(exp((double)s[c] - *m) / z);
+    return z;
+}
+
+/* The loss of image n, J_n = -log p_label = log Z + m - S_label (no cancellation in
+   log p when p_label is tiny), and dJ/dS = (p - onehot(label)) / N for the batch mean.
+   Returns the mean loss. */
 static double cnnvis__softmax_xent(float *probs, float *dscores, const float *scores, const int32_t *labels,
                                    int n, int classes)
 {
@@ -2162,23 +2185,17 @@ static double cnnvis__softmax_xent(float *probs, float *dscores, const float *sc
     for (i = 0; i < n; i++) {
         const float *s = scores + (size_t)i * classes;
         float *pr = probs + (size_t)i * classes, *ds = dscores + (size_t)i * classes;
-        double m = s[0], sum = 0;
-        for (c = 1; c < classes; c++) m = s[c] > m ? s[c] : m;
-        for (c = 0; c < classes; c++) sum += exp((double)s[c] - m);
-        for (c = 0; c < classes; c++) {
-            pr[c] = (float)(exp((double)s[c] - m) / sum);
-            ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
-        }
-        total += log(sum) + (m - s[labels[i]]);
+        double m, z = cnnvis__softmax(pr, s, classes, &m);
+        for (c = 0; c < classes; c++) ds[c] = (pr[c] - (c == labels[i] ? 1.0f : 0.0f)) / (float)n;
+        total += log(z) + (m - s[labels[i]]);
     }
     return total / n;
 }
+
 /* ======================================================================================
    A3  The network: describe, create, forward, backward, loss                     >>a3_net
    a list of layers, one arena; the backward pass starts at any layer with any signal
    ====================================================================================== */
-
-
 
 static const char *cnnvis__kind_prefix[CNNVIS_LAYER_KIND_COUNT] = {"none", "conv", "relu", "pool",
                                                                    "lrn",  "drop", "fc",   "flatten"};
@@ -2258,10 +2275,9 @@ CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int ou
 /* AlexNet's pattern (Krizhevsky et al. 2012) shrunk for 28x28 and 32x32 images: the 11x11
    stride-4 conv1 becomes 5x5 stride 1, pooling is 3x3 stride 2 (overlapping, as in AlexNet)
    after conv1, conv2 and conv5, and the classifier is dropout-fc-relu twice, then fc, in
-   torchvision's order. Sized so that it trains in minutes on two cores; dropout is 0.1, not
+   torchvision's order. Sized to train in minutes on a laptop's CPU; dropout is 0.1, not
    AlexNet's 0.5: the classifier is small, the built-in images are unlimited, and in short
-   trainings more dropout only delayed learning (0.25 cost 11 points of test accuracy after
-   four epochs of 20,000 concept images, 0.5 three points after one epoch of Fashion-MNIST). */
+   trainings more dropout only delays learning. */
 static void cnnvis__preset_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, int in_w, int n_classes)
 {
     if (!d) return;
@@ -2853,16 +2869,36 @@ static cnnvis__fc_args cnnvis__fc_args_of(cnnvis_net *net, int i)
     return a;
 }
 
-static cnnvis__act_args cnnvis__act_args_of(cnnvis_net *net, int i)
+static cnnvis__relu_args cnnvis__relu_args_of(cnnvis_net *net, int i, cnnvis_relu_rule rule)
 {
-    cnnvis__act_args a;
+    cnnvis__relu_args a;
     cnnvis_layer *L = &net->layers[i];
-    memset(&a, 0, sizeof a);
+    a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.rule = rule;
+    return a;
+}
+
+static cnnvis__lrn_args cnnvis__lrn_args_of(cnnvis_net *net, int i, cnnvis_relu_rule rule)
+{
+    cnnvis__lrn_args a;
+    cnnvis_layer *L = &net->layers[i];
     a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
     a.c = L->in_c, a.hw = L->in_h * L->in_w;
     a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
-    a.mask = L->aux, a.aux = L->aux;
+    a.s = L->aux;
     a.size = L->desc.size, a.alpha = L->desc.alpha, a.beta = L->desc.beta, a.k = L->desc.k;
+    a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
+    return a;
+}
+
+static cnnvis__dropout_args cnnvis__dropout_args_of(cnnvis_net *net, int i)
+{
+    cnnvis__dropout_args a;
+    cnnvis_layer *L = &net->layers[i];
+    a.per_item = (size_t)L->in_c * L->in_h * L->in_w;
+    a.x = cnnvis__layer_input(net, i), a.y = L->out.data, a.dy = L->dout.data, a.dx = cnnvis__layer_input_grad(net, i);
+    a.mask = L->aux;
     return a;
 }
 
@@ -2877,23 +2913,27 @@ static cnnvis__maxpool_args cnnvis__maxpool_args_of(cnnvis_net *net, int i)
     return a;
 }
 
+/* Layer i's forward pass on the net's batch: the reference kernels of A2, or with SIMD
+   kernels selected, those of B1. */
 static void cnnvis__layer_forward(cnnvis_net *net, int i)
 {
     cnnvis_layer *L = &net->layers[i];
-    int N = net->batch;
+    int N = net->batch, reference = net->kernels == CNNVIS_KERNELS_REFERENCE;
     switch (L->desc.kind) {
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
-        cnnvis__conv2d_forward(net, &a);
+        if (reference) cnnvis__parallel_for(net->pool, N * L->out_c, cnnvis__conv2d_forward__reference, &a);
+        else cnnvis__conv2d_forward_simd(&a, net->kernels);
         break;
     }
     case CNNVIS_LAYER_FC: {
         cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
-        cnnvis__fc_forward(net, &a);
+        if (reference) cnnvis__parallel_for(net->pool, N * L->out_c, cnnvis__fc_forward__reference, &a);
+        else cnnvis__fc_forward_simd(net, &a);
         break;
     }
     case CNNVIS_LAYER_RELU: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__relu_args a = cnnvis__relu_args_of(net, i, CNNVIS_RELU_BACKPROP);
         cnnvis__parallel_for(net->pool, N, cnnvis__relu_forward_select(net->kernels), &a);
         break;
     }
@@ -2903,13 +2943,13 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
         break;
     }
     case CNNVIS_LAYER_LRN: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__lrn_args a = cnnvis__lrn_args_of(net, i, CNNVIS_RELU_BACKPROP);
         cnnvis__parallel_for(net->pool, N, cnnvis__lrn_forward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
         /* The mask is drawn on the calling thread, in order, so it does not depend on threads. */
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__dropout_args a = cnnvis__dropout_args_of(net, i);
         size_t j, count = (size_t)N * a.per_item;
         float p = L->desc.p * net->dropout_scale, keep = 1.0f / (1.0f - p);
         for (j = 0; j < count; j++)
@@ -2926,29 +2966,39 @@ static void cnnvis__layer_forward(cnnvis_net *net, int i)
 
 #define CNNVIS__BACKWARD_SKIP_INPUT 256 /* internal: training does not need dL/d(input) */
 
+/* Layer i's backward pass: dx from dy (with `rule` at a ReLU or LRN), and with
+   CNNVIS_BACKWARD_PARAMS dw and db added to. */
 static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule, unsigned flags)
 {
     cnnvis_layer *L = &net->layers[i];
     int N = net->batch, want_dx = i > 0 || !(flags & CNNVIS__BACKWARD_SKIP_INPUT);
+    int reference = net->kernels == CNNVIS_KERNELS_REFERENCE;
     switch (L->desc.kind) {
     case CNNVIS_LAYER_CONV: {
         cnnvis__conv_args a = cnnvis__conv_args_of(net, i);
-        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__conv2d_backward_weights(net, &a);
-        /* Training keeps the product, so that a training run gives the same weights as it
-           did before the scatter; the scatter was measured and tuned on gradient maps. */
+        /* With the parameter gradients (training) dx comes from the product, one arithmetic
+           for every image; a gradient map may take the sparse scatter (B1). */
         a.sparse_ok = !(flags & CNNVIS_BACKWARD_PARAMS);
-        if (want_dx) cnnvis__conv2d_backward_data(net, &a);
+        if (flags & CNNVIS_BACKWARD_PARAMS) {
+            if (reference) cnnvis__parallel_for(net->pool, L->out_c, cnnvis__conv2d_backward_weights__reference, &a);
+            else cnnvis__conv2d_backward_weights_simd(&a, net->kernels);
+        }
+        if (want_dx && reference) cnnvis__parallel_for(net->pool, N * L->in_c, cnnvis__conv2d_backward_data__reference, &a);
+        else if (want_dx) cnnvis__conv2d_backward_data_simd(&a, net->kernels);
         break;
     }
     case CNNVIS_LAYER_FC: {
         cnnvis__fc_args a = cnnvis__fc_args_of(net, i);
-        if (flags & CNNVIS_BACKWARD_PARAMS) cnnvis__fc_backward_weights(net, &a);
-        if (want_dx) cnnvis__fc_backward_data(net, &a);
+        if (flags & CNNVIS_BACKWARD_PARAMS) {
+            if (reference) cnnvis__parallel_for(net->pool, L->out_c, cnnvis__fc_backward_weights__reference, &a);
+            else cnnvis__fc_backward_weights_simd(net, &a);
+        }
+        if (want_dx && reference) cnnvis__parallel_for(net->pool, N, cnnvis__fc_backward_data__reference, &a);
+        else if (want_dx) cnnvis__fc_backward_data_simd(net, &a);
         break;
     }
     case CNNVIS_LAYER_RELU: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        a.rule = rule;
+        cnnvis__relu_args a = cnnvis__relu_args_of(net, i, rule);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__relu_backward_select(net->kernels), &a);
         break;
     }
@@ -2958,13 +3008,12 @@ static void cnnvis__layer_backward(cnnvis_net *net, int i, cnnvis_relu_rule rule
         break;
     }
     case CNNVIS_LAYER_LRN: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
-        a.deconvnet = rule == CNNVIS_RELU_DECONVNET;
+        cnnvis__lrn_args a = cnnvis__lrn_args_of(net, i, rule);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__lrn_backward__reference, &a);
         break;
     }
     case CNNVIS_LAYER_DROPOUT: {
-        cnnvis__act_args a = cnnvis__act_args_of(net, i);
+        cnnvis__dropout_args a = cnnvis__dropout_args_of(net, i);
         if (want_dx) cnnvis__parallel_for(net->pool, N, cnnvis__dropout_backward__reference, &a);
         break;
     }
@@ -3062,7 +3111,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_backward(cnnvis_net *net, const char *from,
     int i;
     if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_backward: net is NULL");
     i = from ? cnnvis_net_find(net, from) : net->n_layers - 1;
-    if (i < 0) return CNNVIS_ERR_ARG;
+    if (i < 0) return cnnvis__fail_context(CNNVIS_ERR_ARG, "cnnvis_net_backward");
     return cnnvis__net_backward_from(net, i, dout, rule, flags);
 }
 
@@ -3134,8 +3183,8 @@ CNNVIS__DEF cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_n
     memset(report, 0, sizeof *report);
     if (!net || !x || !x->data) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "x");
     if ((int)rule < 0 || rule > CNNVIS_RELU_GUIDED) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: unknown ReLU rule %d", fn, (int)rule);
-    li = layer ? cnnvis_net_find(net, layer) : -1;
-    if (li < 0) return layer ? CNNVIS_ERR_ARG : CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
+    if ((li = cnnvis_net_find(net, layer)) < 0) return cnnvis__fail_context(CNNVIS_ERR_ARG, "%s", fn);
     L = &net->layers[li];
     was_training = net->training, net->training = 0; /* dropout off: its mask would change between passes */
     if (cnnvis__net_forward_until(net, x, li) != CNNVIS_OK) {
@@ -3171,7 +3220,6 @@ CNNVIS__DEF cnnvis_result cnnvis_grad_check(cnnvis_grad_report *report, cnnvis_n
     return CNNVIS_OK;
 }
 
-
 /* ======================================================================================
    A4  Gradients with respect to pixels                                        >>a4_pixels
    What sections 3-5 share: pixels in [0, 1] go in (normalised inside), the net runs with
@@ -3206,7 +3254,7 @@ static cnnvis_result cnnvis__layer_index(const char *fn, const cnnvis_net *net, 
     *li = -1;
     if (!layer) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: layer is NULL", fn);
     *li = cnnvis_net_find(net, layer);
-    return *li < 0 ? CNNVIS_ERR_ARG : CNNVIS_OK;
+    return *li < 0 ? cnnvis__fail_context(CNNVIS_ERR_ARG, "%s", fn) : CNNVIS_OK;
 }
 
 /* --- The forward pass, dropout off ------------------------------------------------------
@@ -3232,22 +3280,8 @@ static void cnnvis__forward_pixels(cnnvis_net *net, const float *pixels, int n, 
     cnnvis__forward_eval(net, &x, last);
 }
 
-/* --- The class: softmax and the top score ----------------------------------------------
-   p_c = exp(S_c - m) / Z,  Z = sum_k exp(S_k - m),  m = max_k S_k
-   in double: subtracting the largest score keeps every exp <= 1, so saturated scores stay
-   finite (the lecture's "class probability" from the unnormalised scores S_c). */
-
-/* Z of the K scores s; *m gets m; p (K, may be NULL) gets the probabilities. */
-static double cnnvis__softmax(float *p, const float *s, int K, double *m)
-{
-    double z = 0;
-    int c;
-    *m = s[0];
-    for (c = 1; c < K; c++) *m = s[c] > *m ? s[c] : *m;
-    for (c = 0; c < K; c++) z += exp((double)s[c] - *m);
-    for (c = 0; p && c < K; c++) p[c] = (float)(exp((double)s[c] - *m) / z);
-    return z;
-}
+/* --- The class ----------------------------------------------------------------------------
+   The net's answer is the class of the top score; its probability is the softmax of A2. */
 
 /* The class of the highest of K scores, the first of equal ones. */
 static int cnnvis__top_class(const float *s, int K)
@@ -3380,7 +3414,11 @@ static double cnnvis__loss_grad(cnnvis_net *net, const float *pixels, const int3
    "what do these filters detect?": weights as pictures, and how they change in training
    ====================================================================================== */
 
-
+/* --- 1a Filters as pictures ------------------------------------------------------------
+   "conv1: 96 filters 11x11x3": a filter with 3 input channels is a colour picture of its
+   weights, pixel = 0.5 + 0.5 w / m with m = max |w| over the layer (or the filter), so that a
+   zero weight is mid-grey and the sign shows. A deeper filter (IC > 3) has no colour to
+   speak of: a grey tile per input channel. */
 
 /* The layer called name, which must be a convolution; its index, or -1 with an error. */
 static int cnnvis__conv_layer(const cnnvis_net *net, const char *name, const char *fn)
@@ -3397,6 +3435,47 @@ static int cnnvis__conv_layer(const cnnvis_net *net, const char *name, const cha
         return -1;
     }
     return i;
+}
+
+static cnnvis_result cnnvis__filter_tiles(cnnvis_image *tiles, const cnnvis_layer *L, int n, int zoom, int per_filter,
+                                          int max_slices);
+
+CNNVIS__DEF cnnvis_result cnnvis_filters_image(cnnvis_image *out, const cnnvis_net *net, const char *layer,
+                                               const cnnvis_filters_desc *desc)
+{
+    cnnvis_filters_desc d;
+    cnnvis_montage_desc md;
+    cnnvis_image *tiles;
+    const cnnvis_layer *L;
+    char title[160];
+    int i, n, K, icg;
+    cnnvis_result r;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: net is NULL");
+    if ((i = cnnvis__conv_layer(net, layer, "cnnvis_filters_image")) < 0) return CNNVIS_ERR_ARG;
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    L = &net->layers[i], K = L->desc.kernel, icg = L->in_c / L->desc.groups;
+    if (d.zoom < 0 || d.zoom > 64 || d.cols < 0 || d.max_filters < 0 || d.max_slices < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: zoom %d (0..64), cols %d, max_filters %d, max_slices %d",
+                            d.zoom, d.cols, d.max_filters, d.max_slices);
+    d.zoom = CNNVIS__DEF_VAL(d.zoom, CNNVIS__MAX(1, 32 / K / (icg == 1 || icg == 3 ? 1 : (int)ceil(sqrt((double)CNNVIS__MIN(icg, 64))))));
+    d.max_slices = CNNVIS__DEF_VAL(d.max_slices, 64);
+    n = d.max_filters ? CNNVIS__MIN(d.max_filters, L->out_c) : L->out_c;
+    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
+    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_filters_image: out of memory");
+    r = cnnvis__filter_tiles(tiles, L, n, d.zoom, d.per_filter, d.max_slices);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = d.cols, md.title = title;
+        snprintf(title, sizeof title, "%s: %d filters %dx%dx%d (zero = grey, %s scale)", L->desc.name, L->out_c, K, K, icg,
+                 d.per_filter ? "per-filter" : "shared");
+        r = cnnvis_montage(out, tiles, n, NULL, &md);
+        for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    }
+    cnnvis__free(tiles);
+    return r;
 }
 
 /* Tiles of filters [0, n) of conv layer L: colour for 3 input channels, grey for 1, a grid
@@ -3437,65 +3516,24 @@ static cnnvis_result cnnvis__filter_tiles(cnnvis_image *tiles, const cnnvis_laye
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_filters_image(cnnvis_image *out, const cnnvis_net *net, const char *layer,
-                                               const cnnvis_filters_desc *desc)
-{
-    cnnvis_filters_desc d;
-    cnnvis_montage_desc md;
-    cnnvis_image *tiles;
-    const cnnvis_layer *L;
-    char title[160];
-    int i, n, K, icg;
-    cnnvis_result r;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: net is NULL");
-    if ((i = cnnvis__conv_layer(net, layer, "cnnvis_filters_image")) < 0) return CNNVIS_ERR_ARG;
-    memset(&d, 0, sizeof d);
-    if (desc) d = *desc;
-    L = &net->layers[i], K = L->desc.kernel, icg = L->in_c / L->desc.groups;
-    if (d.zoom < 0 || d.zoom > 64 || d.cols < 0 || d.max_filters < 0 || d.max_slices < 0)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filters_image: zoom %d (0..64), cols %d, max_filters %d, max_slices %d",
-                            d.zoom, d.cols, d.max_filters, d.max_slices);
-    d.zoom = CNNVIS__DEF_VAL(d.zoom, CNNVIS__MAX(1, 32 / K / (icg == 1 || icg == 3 ? 1 : (int)ceil(sqrt((double)CNNVIS__MIN(icg, 64))))));
-    d.max_slices = CNNVIS__DEF_VAL(d.max_slices, 64);
-    n = d.max_filters ? CNNVIS__MIN(d.max_filters, L->out_c) : L->out_c;
-    tiles = (cnnvis_image *)cnnvis__alloc(sizeof(cnnvis_image) * (size_t)n);
-    if (!tiles) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_filters_image: out of memory");
-    r = cnnvis__filter_tiles(tiles, L, n, d.zoom, d.per_filter, d.max_slices);
-    if (r == CNNVIS_OK) {
-        memset(&md, 0, sizeof md);
-        md.cols = d.cols, md.title = title;
-        snprintf(title, sizeof title, "%s: %d filters %dx%dx%d (zero = grey, %s scale)", L->desc.name, L->out_c, K, K, icg,
-                 d.per_filter ? "per-filter" : "shared");
-        r = cnnvis_montage(out, tiles, n, NULL, &md);
-        for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
-    }
-    cnnvis__free(tiles);
-    return r;
-}
+/* --- 1b What good filters look like -----------------------------------------------------
+   "Good training: learned filters should exhibit structure and are uncorrelated":
+     decorrelation  mean over pairs of |r(f, g)|, r Pearson's correlation of all the weights
+     structure      sum_{|u| <= K/4} |F(u)|^2 / sum_u |F(u)|^2, F the 2-D DFT of a K x K slice
+                    (smooth filters keep their energy at low frequencies; noise spreads it)
+     dead filters   those whose output is never > 0 on held-out images */
 
-/* Share of a K x K slice's energy at low spatial frequencies (|f| <= max(1, K/4) cycles per
-   kernel, folded so that f and K-f are one frequency), by a direct DFT. */
-static double cnnvis__low_frequency_share(const float *w, int K, int *low_bins)
+static cnnvis_result cnnvis__filter_stats_at(cnnvis_filter_stats *st, cnnvis_net *net, int layer, const cnnvis_tensor *probe);
+static double cnnvis__low_frequency_share(const float *w, int K, int *low_bins);
+
+CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, const char *layer,
+                                                      const cnnvis_tensor *probe)
 {
-    double low = 0, total = 0, radius = CNNVIS__MAX(1.0, K / 4.0);
-    int u, v, y, x;
-    *low_bins = 0;
-    for (u = 0; u < K; u++)
-        for (v = 0; v < K; v++) {
-            double re = 0, im = 0, e;
-            int fu = CNNVIS__MIN(u, K - u), fv = CNNVIS__MIN(v, K - v);
-            for (y = 0; y < K; y++)
-                for (x = 0; x < K; x++) {
-                    double angle = -6.283185307179586 * ((double)u * y + (double)v * x) / K;
-                    re += w[y * K + x] * cos(angle), im += w[y * K + x] * sin(angle);
-                }
-            e = re * re + im * im;
-            total += e;
-            if (fu * fu + fv * fv <= radius * radius) low += e, (*low_bins)++;
-        }
-    return total > 0 ? low / total : -1;
+    int li;
+    if (!st || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filter_stats_compute: NULL %s", st ? "net" : "st");
+    memset(st, 0, sizeof *st);
+    CNNVIS__TRY(cnnvis__layer_index("cnnvis_filter_stats_compute", net, layer, &li));
+    return cnnvis__filter_stats_at(st, net, li, probe);
 }
 
 /* cnnvis_filter_stats_compute of layer index `layer` (the monitor's loop over the conv layers). */
@@ -3559,25 +3597,32 @@ static cnnvis_result cnnvis__filter_stats_at(cnnvis_filter_stats *st, cnnvis_net
     return CNNVIS_OK;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_filter_stats_compute(cnnvis_filter_stats *st, cnnvis_net *net, const char *layer,
-                                                      const cnnvis_tensor *probe)
+/* Share of a K x K slice's energy at low spatial frequencies (|f| <= max(1, K/4) cycles per
+   kernel, folded so that f and K-f are one frequency), by a direct DFT. */
+static double cnnvis__low_frequency_share(const float *w, int K, int *low_bins)
 {
-    int li;
-    if (!st || !net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_filter_stats_compute: NULL %s", st ? "net" : "st");
-    memset(st, 0, sizeof *st);
-    CNNVIS__TRY(cnnvis__layer_index("cnnvis_filter_stats_compute", net, layer, &li));
-    return cnnvis__filter_stats_at(st, net, li, probe);
+    double low = 0, total = 0, radius = CNNVIS__MAX(1.0, K / 4.0);
+    int u, v, y, x;
+    *low_bins = 0;
+    for (u = 0; u < K; u++)
+        for (v = 0; v < K; v++) {
+            double re = 0, im = 0, e;
+            int fu = CNNVIS__MIN(u, K - u), fv = CNNVIS__MIN(v, K - v);
+            for (y = 0; y < K; y++)
+                for (x = 0; x < K; x++) {
+                    double angle = -6.283185307179586 * ((double)u * y + (double)v * x) / K;
+                    re += w[y * K + x] * cos(angle), im += w[y * K + x] * sin(angle);
+                }
+            e = re * re + im * im;
+            total += e;
+            if (fu * fu + fv * fv <= radius * radius) low += e, (*low_bins)++;
+        }
+    return total > 0 ? low / total : -1;
 }
 
-CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
-{
-    int i;
-    if (!m) return;
-    for (i = 0; i < m->n_snapshots && m->strips; i++) cnnvis_image_free(&m->strips[i]);
-    cnnvis__free(m->epochs), cnnvis__free(m->steps), cnnvis__free(m->stats), cnnvis__free(m->strips);
-    cnnvis_tensor_free(&m->probe);
-    memset(m, 0, sizeof *m);
-}
+/* --- 1c Monitoring filters during training --------------------------------------------
+   A snapshot of the statistics of 1b and of the first filters at chosen steps; one row per
+   snapshot shows the features evolve (Zeiler & Fergus 2014, fig. 4). */
 
 CNNVIS__DEF cnnvis_result cnnvis_monitor_init(cnnvis_monitor *m, const cnnvis_net *net, const cnnvis_monitor_desc *desc)
 {
@@ -3785,13 +3830,24 @@ CNNVIS__DEF cnnvis_result cnnvis_monitor_write_tsv(const char *path, const cnnvi
     CNNVIS_FREE(text);
     return r;
 }
+
+CNNVIS__DEF void cnnvis_monitor_free(cnnvis_monitor *m)
+{
+    int i;
+    if (!m) return;
+    for (i = 0; i < m->n_snapshots && m->strips; i++) cnnvis_image_free(&m->strips[i]);
+    cnnvis__free(m->epochs), cnnvis__free(m->steps), cnnvis__free(m->stats), cnnvis__free(m->strips);
+    cnnvis_tensor_free(&m->probe);
+    memset(m, 0, sizeof *m);
+}
+
 /* ======================================================================================
    2   Analyse activations                                                >>s2_activations
    record a unit over many images, show the top ones; Network Dissection
    ====================================================================================== */
 
-
-/* --- 2a Feature maps ---------------------------------------------------------------------- */
+/* --- 2a Feature maps ---------------------------------------------------------------------
+   A_k(y, x), channel k of a layer's output after a forward pass: one picture per channel. */
 
 CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnnvis_net *net, const char *layer, int image,
                                                     const cnnvis_maps_desc *desc)
@@ -3877,63 +3933,18 @@ CNNVIS__DEF cnnvis_result cnnvis_feature_maps_image(cnnvis_image *out, const cnn
     return r;
 }
 
-/* --- 2a Top-k images ---------------------------------------------------------------------- */
+/* --- 2a Top-k images ---------------------------------------------------------------------
+   "Pick a neuron, record it for multiple images, show the images with highest activation":
+     score_k(image) = max over (y, x) of A_k(y, x)
+   kept for the k best images of each unit in a min-heap while the data set streams by; a
+   hit's patch is the receptive field of its (y, x) (cnnvis_layer). */
 
-/* a before b in the ranking: higher value, then earlier image, then earlier position */
-static int cnnvis__hit_better(const cnnvis_topk_hit *a, const cnnvis_topk_hit *b)
-{
-    if (a->value != b->value) return a->value > b->value;
-    if (a->image != b->image) return a->image < b->image;
-    if (a->y != b->y) return a->y < b->y;
-    return a->x < b->x;
-}
-
-/* Offer a hit to a unit's min-heap of at most k (the worst kept hit at the root). */
-static void cnnvis__heap_offer(cnnvis_topk_hit *heap, int *count, int k, cnnvis_topk_hit hit)
-{
-    int i, child;
-    if (*count < k) { /* sift up */
-        i = (*count)++;
-        while (i > 0 && cnnvis__hit_better(&heap[(i - 1) / 2], &hit)) heap[i] = heap[(i - 1) / 2], i = (i - 1) / 2;
-        heap[i] = hit;
-        return;
-    }
-    if (!cnnvis__hit_better(&hit, &heap[0])) return;
-    for (i = 0; (child = 2 * i + 1) < k; i = child) { /* sift the root down */
-        if (child + 1 < k && cnnvis__hit_better(&heap[child], &heap[child + 1])) child++;
-        if (!cnnvis__hit_better(&hit, &heap[child])) break;
-        heap[i] = heap[child];
-    }
-    heap[i] = hit;
-}
-
-/* The unit's largest activation in image i of the last forward pass, and where. */
-static cnnvis_topk_hit cnnvis__unit_max(const cnnvis_layer *L, int i, int unit, int image_index)
-{
-    const float *plane = L->out.data + ((size_t)i * L->out_c + unit) * L->out_h * L->out_w;
-    cnnvis_topk_hit h;
-    int p, best = 0;
-    for (p = 1; p < L->out_h * L->out_w; p++)
-        if (plane[p] > plane[best]) best = p;
-    h.value = plane[best], h.image = image_index, h.y = best / L->out_w, h.x = best % L->out_w;
-    return h;
-}
-
-CNNVIS__DEF void cnnvis_topk_free(cnnvis_topk *t)
-{
-    if (!t) return;
-    cnnvis__free(t->count), cnnvis__free(t->hits);
-    memset(t, 0, sizeof *t);
-}
-
-static cnnvis_result cnnvis__batch_size(const char *fn, const cnnvis_net *net, int batch, int *out)
-{
-    if (batch < 0 || batch > net->desc.max_batch)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: batch %d is not in 1..%d (the net's max_batch; 0 for that)", fn, batch,
-                            net->desc.max_batch);
-    *out = batch ? batch : net->desc.max_batch;
-    return CNNVIS_OK;
-}
+static int cnnvis__hit_better(const cnnvis_topk_hit *a, const cnnvis_topk_hit *b);
+static void cnnvis__heap_offer(cnnvis_topk_hit *heap, int *count, int k, cnnvis_topk_hit hit);
+static cnnvis_topk_hit cnnvis__unit_max(const cnnvis_layer *L, int i, int unit, int image_index);
+static cnnvis_result cnnvis__batch_size(const char *fn, const cnnvis_net *net, int batch, int *out);
+static cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+                                            int rank);
 
 CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds,
                                               const cnnvis_topk_desc *desc)
@@ -3988,34 +3999,6 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_compute(cnnvis_topk *t, cnnvis_net *net, c
             h[b] = v;
         }
     }
-    return CNNVIS_OK;
-}
-
-static cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
-                                            int rank)
-{
-    const cnnvis_topk_hit *h;
-    int y, x, ch, y0, x0, size;
-    if (!patch) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: patch is NULL");
-    memset(patch, 0, sizeof *patch);
-    if (!t || !t->hits || !ds || !ds->px) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: NULL top-k or data set");
-    if (unit < 0 || unit >= t->n_units || rank < 0 || rank >= t->count[unit])
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: unit %d rank %d not found (%d units, %d hits for this unit)", unit,
-                            rank, t->n_units, unit >= 0 && unit < t->n_units ? t->count[unit] : 0);
-    h = t->hits + (size_t)unit * t->k + rank;
-    if (h->image < 0 || h->image >= ds->n || ds->h != t->in_h || ds->w != t->in_w || (ds->c != 1 && ds->c != 3))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: the data set is not the one the top-k came from");
-    size = CNNVIS__MIN(t->rf_size, 4 * CNNVIS__MAX(t->in_h, t->in_w));
-    y0 = t->rf_offset + h->y * t->rf_stride, x0 = t->rf_offset + h->x * t->rf_stride;
-    if (t->rf_stride == 1 && t->rf_offset == 0 && size >= t->in_h && size >= t->in_w) y0 = x0 = 0; /* fc: the whole image */
-    CNNVIS__TRY(cnnvis_image_create(patch, size, size, ds->c));
-    for (y = 0; y < size; y++)
-        for (x = 0; x < size; x++)
-            for (ch = 0; ch < ds->c; ch++) {
-                int iy = y0 + y, ix = x0 + x;
-                patch->px[((size_t)y * size + x) * ds->c + ch] =
-                    iy >= 0 && iy < ds->h && ix >= 0 && ix < ds->w ? ds->px[(((size_t)h->image * ds->c + ch) * ds->h + iy) * ds->w + ix] : 128;
-            }
     return CNNVIS_OK;
 }
 
@@ -4074,30 +4057,96 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_image(cnnvis_image *out, const cnnvis_topk
     return r;
 }
 
-/* --- 2b Network Dissection ------------------------------------------------------------------- */
-
-/* A float's bits as an unsigned key in the same order as the floats. */
-static uint32_t cnnvis__float_key(float f)
+CNNVIS__DEF void cnnvis_topk_free(cnnvis_topk *t)
 {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u & 0x80000000u ? ~u : u | 0x80000000u;
+    if (!t) return;
+    cnnvis__free(t->count), cnnvis__free(t->hits);
+    memset(t, 0, sizeof *t);
 }
 
-static float cnnvis__key_float(uint32_t k)
+/* a before b in the ranking: higher value, then earlier image, then earlier position */
+static int cnnvis__hit_better(const cnnvis_topk_hit *a, const cnnvis_topk_hit *b)
 {
-    uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+    if (a->value != b->value) return a->value > b->value;
+    if (a->image != b->image) return a->image < b->image;
+    if (a->y != b->y) return a->y < b->y;
+    return a->x < b->x;
 }
 
-CNNVIS__DEF void cnnvis_dissection_free(cnnvis_dissection *dis)
+/* Offer a hit to a unit's min-heap of at most k (the worst kept hit at the root). */
+static void cnnvis__heap_offer(cnnvis_topk_hit *heap, int *count, int k, cnnvis_topk_hit hit)
 {
-    if (!dis) return;
-    cnnvis__free(dis->units), cnnvis__free(dis->iou);
-    memset(dis, 0, sizeof *dis);
+    int i, child;
+    if (*count < k) { /* sift up */
+        i = (*count)++;
+        while (i > 0 && cnnvis__hit_better(&heap[(i - 1) / 2], &hit)) heap[i] = heap[(i - 1) / 2], i = (i - 1) / 2;
+        heap[i] = hit;
+        return;
+    }
+    if (!cnnvis__hit_better(&hit, &heap[0])) return;
+    for (i = 0; (child = 2 * i + 1) < k; i = child) { /* sift the root down */
+        if (child + 1 < k && cnnvis__hit_better(&heap[child], &heap[child + 1])) child++;
+        if (!cnnvis__hit_better(&hit, &heap[child])) break;
+        heap[i] = heap[child];
+    }
+    heap[i] = hit;
 }
+
+/* The unit's largest activation in image i of the last forward pass, and where. */
+static cnnvis_topk_hit cnnvis__unit_max(const cnnvis_layer *L, int i, int unit, int image_index)
+{
+    const float *plane = L->out.data + ((size_t)i * L->out_c + unit) * L->out_h * L->out_w;
+    cnnvis_topk_hit h;
+    int p, best = 0;
+    for (p = 1; p < L->out_h * L->out_w; p++)
+        if (plane[p] > plane[best]) best = p;
+    h.value = plane[best], h.image = image_index, h.y = best / L->out_w, h.x = best % L->out_w;
+    return h;
+}
+
+static cnnvis_result cnnvis__batch_size(const char *fn, const cnnvis_net *net, int batch, int *out)
+{
+    if (batch < 0 || batch > net->desc.max_batch)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: batch %d is not in 1..%d (the net's max_batch; 0 for that)", fn, batch,
+                            net->desc.max_batch);
+    *out = batch ? batch : net->desc.max_batch;
+    return CNNVIS_OK;
+}
+
+static cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *t, const cnnvis_dataset *ds, int unit,
+                                            int rank)
+{
+    const cnnvis_topk_hit *h;
+    int y, x, ch, y0, x0, size;
+    if (!patch) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: patch is NULL");
+    memset(patch, 0, sizeof *patch);
+    if (!t || !t->hits || !ds || !ds->px) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: NULL top-k or data set");
+    if (unit < 0 || unit >= t->n_units || rank < 0 || rank >= t->count[unit])
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: unit %d rank %d not found (%d units, %d hits for this unit)", unit,
+                            rank, t->n_units, unit >= 0 && unit < t->n_units ? t->count[unit] : 0);
+    h = t->hits + (size_t)unit * t->k + rank;
+    if (h->image < 0 || h->image >= ds->n || ds->h != t->in_h || ds->w != t->in_w || (ds->c != 1 && ds->c != 3))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__topk_patch: the data set is not the one the top-k came from");
+    size = CNNVIS__MIN(t->rf_size, 4 * CNNVIS__MAX(t->in_h, t->in_w));
+    y0 = t->rf_offset + h->y * t->rf_stride, x0 = t->rf_offset + h->x * t->rf_stride;
+    if (t->rf_stride == 1 && t->rf_offset == 0 && size >= t->in_h && size >= t->in_w) y0 = x0 = 0; /* fc: the whole image */
+    CNNVIS__TRY(cnnvis_image_create(patch, size, size, ds->c));
+    for (y = 0; y < size; y++)
+        for (x = 0; x < size; x++)
+            for (ch = 0; ch < ds->c; ch++) {
+                int iy = y0 + y, ix = x0 + x;
+                patch->px[((size_t)y * size + x) * ds->c + ch] =
+                    iy >= 0 && iy < ds->h && ix >= 0 && ix < ds->w ? ds->px[(((size_t)h->image * ds->c + ch) * ds->h + iy) * ds->w + ix] : 128;
+            }
+    return CNNVIS_OK;
+}
+
+/* --- 2b Network Dissection -------------------------------------------------------------
+   Bau et al. 2017: for unit k of a layer,
+     T_k      such that P(A_k(x) > T_k) = 0.005 over every position of every image
+     M_k(x)   = upscale(A_k(x)) > T_k, the map brought to the image's size (bilinear)
+     IoU_k,c  = sum_x |M_k(x) n L_c(x)| / sum_x |M_k(x) u L_c(x)|, L_c the pixels labelled c
+   and the unit detects the concept c of highest IoU if that IoU is above 0.04. */
 
 /* How cnnvis_dissect finds T_k exactly in two streams over the data set. The first counts
    each unit's activations in 65,536 bins (the top 16 bits of their keys: sign, exponent
@@ -4148,6 +4197,339 @@ typedef struct cnnvis__dissect {
     float *top_value;
     int batch_begin, batch_count;
 } cnnvis__dissect;
+
+static uint32_t cnnvis__float_key(float f);
+static float cnnvis__key_float(uint32_t k);
+static void cnnvis__dissect_first_range(void *p, int begin, int end);
+static void cnnvis__dissect_count(cnnvis__dissect *s, int u, int image, size_t pixel);
+static void cnnvis__dissect_pend(cnnvis__dissect *s, int u, float v, int image, size_t pixel);
+static int cnnvis__dissect_shift(uint32_t lo, uint32_t hi);
+static void cnnvis__dissect_bin_range(void *p, int begin, int end);
+static int cnnvis__key_order(const void *a, const void *b);
+static int cnnvis__dissect_settle(cnnvis__dissect *s, int u);
+static int cnnvis__dissect_prepare(cnnvis__dissect *s, int u);
+static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int batch, cnnvis__range_fn fn);
+
+CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc)
+{
+    cnnvis_dissect_desc d;
+    cnnvis__dissect s;
+    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, most_units = 0, busy;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
+    if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
+    memset(out, 0, sizeof *out * (size_t)n_layers);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: net is NULL");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissect", ds, net));
+    if (ds->n_categories < 1 || !ds->concepts)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set has no per-pixel concept labels (n_categories is 0)");
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.quantile = CNNVIS__DEF_VAL(d.quantile, 0.005f);
+    d.iou_threshold = CNNVIS__DEF_VAL(d.iou_threshold, 0.04f);
+    if (!(d.quantile > 0 && d.quantile < 1) || !(d.iou_threshold >= 0 && d.iou_threshold <= 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
+                            d.quantile, d.iou_threshold);
+    CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
+    for (c = 0; c < ds->n_categories; c++) {
+        if (ds->n_concepts[c] < 0 || ds->n_concepts[c] > 255)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's n_concepts[%d] = %d is not in [0, 255]", c,
+                                ds->n_concepts[c]);
+        n_concepts += ds->n_concepts[c];
+    }
+    if (n_concepts == 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's categories have no concepts");
+    memset(&s, 0, sizeof s);
+    s.net = net, s.ds = ds, s.out = out, s.n_layers = n_layers;
+    for (l = 0; l < n_layers; l++) {
+        int li = cnnvis_net_find(net, layers[l]);
+        const cnnvis_layer *L;
+        if (li < 0) {
+            for (k = 0; k < l; k++) cnnvis_dissection_free(&out[k]);
+            return CNNVIS_ERR_ARG;
+        }
+        L = &net->layers[li];
+        out[l].layer = li, out[l].n_units = L->out_c, out[l].n_categories = ds->n_categories, out[l].n_concepts = n_concepts;
+        out[l].quantile = d.quantile, out[l].iou_threshold = d.iou_threshold;
+        cnnvis__copy_name(out[l].layer_name, sizeof out[l].layer_name, L->desc.name);
+        for (c = 0, k = 0; c < ds->n_categories; k += ds->n_concepts[c], c++) out[l].offset[c] = k;
+        out[l].units = (cnnvis_dissect_unit *)cnnvis__alloc(sizeof(cnnvis_dissect_unit) * (size_t)L->out_c);
+        out[l].iou = (float *)cnnvis__alloc(sizeof(float) * (size_t)L->out_c * n_concepts);
+        if (!out[l].units || !out[l].iou) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
+        deepest = CNNVIS__MAX(deepest, li);
+        most_units = CNNVIS__MAX(most_units, L->out_c);
+        s.total_units += L->out_c;
+        if (r != CNNVIS_OK) break;
+    }
+    if (r == CNNVIS_OK) {
+        size_t U = (size_t)s.total_units;
+        s.unit_layer = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.unit_index = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.state = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.lo = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.hi = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
+        s.rank = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.in_bin = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.blocks = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U * 512);
+        s.values = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U);
+        s.n_values = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.pending = (cnnvis__dissect_pixel **)cnnvis__alloc(sizeof(cnnvis__dissect_pixel *) * U);
+        s.n_pending = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.overflow = (int *)cnnvis__alloc(sizeof(int) * U);
+        s.inter = (long long *)cnnvis__alloc(sizeof(long long) * U * (size_t)n_concepts);
+        s.mask_area = (long long *)cnnvis__alloc(sizeof(long long) * U);
+        s.concept_area = (long long *)cnnvis__alloc(sizeof(long long) * (size_t)n_concepts);
+        s.up = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_threads * ds->h * ds->w);
+        s.top = (int32_t *)cnnvis__alloc(sizeof(int32_t) * U * 8);
+        s.top_value = (float *)cnnvis__alloc(sizeof(float) * U * 8);
+        if (!s.unit_layer || !s.unit_index || !s.state || !s.lo || !s.hi || !s.rank || !s.in_bin || !s.blocks || !s.values ||
+            !s.n_values || !s.pending || !s.n_pending || !s.overflow || !s.inter || !s.mask_area ||
+            !s.concept_area || !s.up || !s.top || !s.top_value)
+            r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for %d units", s.total_units);
+    }
+    if (r == CNNVIS_OK) {
+        /* unit k of every layer, then unit k + 1: neighbouring units cost about the same */
+        for (k = 0, u = 0; k < most_units; k++)
+            for (l = 0; l < n_layers; l++)
+                if (k < out[l].n_units) s.unit_layer[u] = l, s.unit_index[u] = k, u++;
+        for (u = 0; u < s.total_units * 8; u++) s.top[u] = -1;
+    }
+    /* T_k is the (r+1)-th largest of the unit's N activations with r = floor(q N) (exactly
+       r exceed it, barring ties): the rank-th smallest, counting from 0. */
+    if (r == CNNVIS_OK) r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_first_range);
+    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+        const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
+        long long n = (long long)ds->n * L->out_h * L->out_w, below = 0;
+        uint32_t **blocks = s.blocks + (size_t)u * 512, bin;
+        /* (1 + FLT_EPSILON): the float 0.005f is a little below 0.005, and the count of
+           values above T_k is meant to be that of the decimal quantile */
+        s.rank[u] = CNNVIS__MAX(0, n - 1 - (long long)floor((double)d.quantile * (double)n * (1.0 + FLT_EPSILON)));
+        for (bin = 0; bin < 65536; bin++) {
+            long long count = blocks[bin >> 7] ? blocks[bin >> 7][bin & 127] : 0;
+            if (below + count > s.rank[u]) {
+                s.in_bin[u] = count;
+                break;
+            }
+            below += count;
+        }
+        if (bin == 65536)
+            r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d: fewer activations than %lld", out[s.unit_layer[u]].layer_name,
+                             s.unit_index[u], n);
+        s.rank[u] -= below;
+        s.lo[u] = bin << 16, s.hi[u] = s.lo[u] | 0xffffu;
+        s.state[u] = s.in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
+    }
+    for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis__free(s.blocks[u]), s.blocks[u] = NULL;
+    /* Then stream until every unit's T_k and intersections are known: once more, but for
+       units with heavy ties, for which the net runs only up to the deepest of them (such
+       units are mostly in conv1, whose maps hold the most values). */
+    do {
+        busy = -1; /* the deepest layer with a unit still to settle */
+        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+            if (s.state[u] != CNNVIS__UNIT_DONE) busy = CNNVIS__MAX(busy, out[s.unit_layer[u]].layer);
+            if (!cnnvis__dissect_prepare(&s, u)) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
+        }
+        if (busy < 0 || r != CNNVIS_OK) break;
+        r = cnnvis__dissect_stream(&s, busy, batch, cnnvis__dissect_bin_range);
+        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
+            if (!cnnvis__dissect_settle(&s, u))
+                r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d gave other activations in another stream (a forward pass that is not deterministic?)",
+                                 out[s.unit_layer[u]].layer_name, s.unit_index[u]);
+    } while (r == CNNVIS_OK);
+    /* IoU, each unit's best concept, and the detectors per category. */
+    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
+        cnnvis_dissection *dis = &out[s.unit_layer[u]];
+        cnnvis_dissect_unit *unit = &dis->units[s.unit_index[u]];
+        float *iou = dis->iou + (size_t)s.unit_index[u] * n_concepts;
+        int best = 0;
+        unit->threshold = cnnvis__key_float(s.lo[u]);
+        for (k = 0; k < n_concepts; k++) {
+            long long inter = s.inter[(size_t)u * n_concepts + k], uni = s.mask_area[u] + s.concept_area[k] - inter;
+            iou[k] = uni > 0 ? (float)((double)inter / (double)uni) : 0.0f;
+            if (iou[k] > iou[best]) best = k;
+        }
+        for (c = ds->n_categories - 1; c > 0 && best < dis->offset[c]; c--) continue;
+        unit->category = c, unit->concept = best - dis->offset[c], unit->iou = iou[best];
+        unit->detector = iou[best] > d.iou_threshold;
+        memcpy(unit->top, s.top + (size_t)u * 8, sizeof unit->top);
+    }
+    for (l = 0; l < n_layers && r == CNNVIS_OK; l++) {
+        cnnvis_dissection *dis = &out[l];
+        for (c = 0; c < ds->n_categories; c++) {
+            for (k = 0; k < ds->n_concepts[c]; k++) {
+                int found = 0;
+                for (u = 0; u < dis->n_units; u++) {
+                    const cnnvis_dissect_unit *unit = &dis->units[u];
+                    if (!unit->detector || unit->category != c || unit->concept != k) continue;
+                    dis->detectors[c]++, found = 1;
+                }
+                dis->unique[c] += found;
+            }
+        }
+    }
+    for (u = 0; u < s.total_units && s.blocks; u++) {
+        for (k = 0; k < 512; k++) cnnvis__free(s.blocks[(size_t)u * 512 + k]);
+        if (s.values) cnnvis__free(s.values[u]);
+        if (s.pending) cnnvis__free(s.pending[u]);
+    }
+    cnnvis__free(s.unit_layer), cnnvis__free(s.unit_index), cnnvis__free(s.state), cnnvis__free(s.lo), cnnvis__free(s.hi);
+    cnnvis__free(s.rank), cnnvis__free(s.in_bin), cnnvis__free(s.blocks), cnnvis__free(s.values), cnnvis__free(s.n_values);
+    cnnvis__free(s.pending), cnnvis__free(s.n_pending), cnnvis__free(s.overflow);
+    cnnvis__free(s.inter), cnnvis__free(s.mask_area), cnnvis__free(s.concept_area), cnnvis__free(s.up);
+    cnnvis__free(s.top), cnnvis__free(s.top_value);
+    if (r != CNNVIS_OK)
+        for (l = 0; l < n_layers; l++) cnnvis_dissection_free(&out[l]);
+    return r;
+}
+
+CNNVIS__DEF void cnnvis_dissection_free(cnnvis_dissection *dis)
+{
+    if (!dis) return;
+    cnnvis__free(dis->units), cnnvis__free(dis->iou);
+    memset(dis, 0, sizeof *dis);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const char *path, const cnnvis_dissection *dis, int n_layers,
+                                                      const cnnvis_dataset *ds)
+{
+    size_t cap = 256, len = 0;
+    char *text;
+    int l, u;
+    cnnvis_result r;
+    if (!dis || !ds || !path)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: %s is NULL", !dis ? "dis" : !ds ? "ds" : "path");
+    if (n_layers < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: n_layers %d < 1", n_layers);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_write_tsv", ds, NULL));
+    for (l = 0; l < n_layers; l++) cap += (size_t)dis[l].n_units * 160;
+    text = (char *)CNNVIS_MALLOC(cap);
+    if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_write_tsv: out of memory");
+    cnnvis__cat(text, cap, &len, "layer\tunit\tconcept\tcategory\tiou\tthreshold\tdetector\n");
+    for (l = 0; l < n_layers; l++)
+        for (u = 0; u < dis[l].n_units; u++) {
+            const cnnvis_dissect_unit *unit = &dis[l].units[u];
+            cnnvis__cat(text, cap, &len, "%s\t%d\t%s\t%s\t%.4f\t%.6g\t%d\n", dis[l].layer_name, u,
+                        cnnvis__dataset_concept_name(ds, unit->category, unit->concept),
+                        unit->category >= 0 && unit->category < ds->n_categories ? ds->category_names[unit->category] : "?",
+                        unit->iou, unit->threshold, unit->detector);
+        }
+    /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
+    r = len < cap ? cnnvis__file_write(path, text, len)
+                  : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_dissection_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
+    CNNVIS_FREE(text);
+    return r;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_dissection *dis, int n_layers,
+                                                 const cnnvis_dataset *ds)
+{
+    float values[CNNVIS_MAX_CATEGORIES][CNNVIS_MAX_LAYERS];
+    const char *names[CNNVIS_MAX_LAYERS];
+    cnnvis_series series[CNNVIS_MAX_CATEGORIES];
+    cnnvis_plot_desc pd;
+    int l, c;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!dis || !ds || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
+        return !dis || !ds ? CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %s is NULL", !dis ? "dis" : "ds")
+                           : CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %d layers (n_layers) not in [1, %d]", n_layers,
+                                          CNNVIS_MAX_LAYERS);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_plot", ds, NULL));
+    memset(series, 0, sizeof series);
+    for (l = 0; l < n_layers; l++) {
+        names[l] = dis[l].layer_name;
+        for (c = 0; c < ds->n_categories; c++) values[c][l] = (float)dis[l].unique[c];
+    }
+    for (c = 0; c < ds->n_categories; c++) series[c].name = ds->category_names[c], series[c].y = values[c], series[c].n = n_layers;
+    memset(&pd, 0, sizeof pd);
+    pd.title = "unique detectors per category (IoU > threshold)", pd.ylabel = "detectors";
+    pd.series = series, pd.n_series = ds->n_categories, pd.categories = names, pd.n_categories = n_layers;
+    return cnnvis__plot_bars(out, &pd);
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
+                                                       const cnnvis_dataset *ds, int unit)
+{
+    static const unsigned char yellow[3] = {255, 230, 0};
+    cnnvis_image tiles[8];
+    cnnvis_montage_desc md;
+    const cnnvis_dissect_unit *U;
+    const cnnvis_layer *L;
+    char title[160];
+    int n = 0, i, zoom;
+    float *up = NULL;
+    unsigned char *mask = NULL;
+    cnnvis_result r = CNNVIS_OK;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!net || !dis || !dis->units || !ds)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: %s is NULL",
+                            !net ? "net" : !dis ? "dis" : !ds ? "ds" : "dis->units");
+    if (unit < 0 || unit >= dis->n_units)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d is not in [0, %d) of %s", unit, dis->n_units,
+                            dis->layer_name);
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_unit_image", ds, net));
+    U = &dis->units[unit], L = &net->layers[dis->layer];
+    zoom = CNNVIS__MAX(1, 96 / CNNVIS__MAX(ds->h, ds->w));
+    up = (float *)CNNVIS_MALLOC(sizeof(float) * (size_t)ds->h * ds->w * zoom * zoom);
+    mask = (unsigned char *)CNNVIS_MALLOC((size_t)ds->h * ds->w * zoom * zoom);
+    if (!up || !mask) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_unit_image: out of memory");
+    for (i = 0; i < 8 && U->top[i] >= 0 && r == CNNVIS_OK; i++) {
+        cnnvis_image im;
+        cnnvis_tensor x = net->input;
+        size_t q, pixels = (size_t)ds->h * ds->w * zoom * zoom;
+        x.n = 1;
+        r = cnnvis__dataset_batch(ds, U->top[i], 1, net, &x, NULL);
+        if (r == CNNVIS_OK) cnnvis__forward_eval(net, &x, dis->layer);
+        if (r == CNNVIS_OK) r = cnnvis__dataset_image(&im, ds, U->top[i]);
+        if (r == CNNVIS_OK) {
+            r = cnnvis_image_resize(&tiles[n], &im, ds->w * zoom, ds->h * zoom, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&im);
+        }
+        if (r != CNNVIS_OK) break;
+        if (tiles[n].c == 1) { /* the outline is in colour */
+            cnnvis_image rgb;
+            r = cnnvis_image_create(&rgb, tiles[n].w, tiles[n].h, 3);
+            if (r == CNNVIS_OK) cnnvis__image_paste(&rgb, &tiles[n], 0, 0);
+            cnnvis_image_free(&tiles[n]);
+            tiles[n] = rgb;
+            if (r != CNNVIS_OK) break;
+        }
+        cnnvis_plane_resize(up, ds->w * zoom, ds->h * zoom, L->out.data + (size_t)unit * L->out_h * L->out_w, L->out_w, L->out_h,
+                            CNNVIS_RESIZE_BILINEAR);
+        for (q = 0; q < pixels; q++) mask[q] = up[q] > U->threshold;
+        cnnvis__image_outline(&tiles[n], mask, yellow);
+        n++;
+    }
+    if (r == CNNVIS_OK && n == 0) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d has no images", unit);
+    if (r == CNNVIS_OK) {
+        memset(&md, 0, sizeof md);
+        md.cols = n, md.title = title;
+        snprintf(title, sizeof title, "%s unit %d %s (%s) IoU=%.2f", dis->layer_name, unit,
+                 cnnvis__dataset_concept_name(ds, U->category, U->concept),
+                 U->category >= 0 && U->category < ds->n_categories ? ds->category_names[U->category] : "?", U->iou);
+        r = cnnvis_montage(out, tiles, n, NULL, &md);
+    }
+    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    cnnvis__free(up), cnnvis__free(mask);
+    return r;
+}
+
+/* A float's bits as an unsigned key in the same order as the floats. */
+static uint32_t cnnvis__float_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+static float cnnvis__key_float(uint32_t k)
+{
+    uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 /* The first stream over units [begin, end) for the images of the current batch: the
    16-bit histogram of each unit's keys, and the 8 images where it fires most. */
@@ -4358,363 +4740,10 @@ static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int
     return r;
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
-                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc)
-{
-    cnnvis_dissect_desc d;
-    cnnvis__dissect s;
-    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, most_units = 0, busy;
-    cnnvis_result r = CNNVIS_OK;
-    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
-    if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
-    memset(out, 0, sizeof *out * (size_t)n_layers);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: net is NULL");
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissect", ds, net));
-    if (ds->n_categories < 1 || !ds->concepts)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set has no per-pixel concept labels (n_categories is 0)");
-    memset(&d, 0, sizeof d);
-    if (desc) d = *desc;
-    d.quantile = CNNVIS__DEF_VAL(d.quantile, 0.005f);
-    d.iou_threshold = CNNVIS__DEF_VAL(d.iou_threshold, 0.04f);
-    if (!(d.quantile > 0 && d.quantile < 1) || !(d.iou_threshold >= 0 && d.iou_threshold <= 1))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
-                            d.quantile, d.iou_threshold);
-    CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
-    for (c = 0; c < ds->n_categories; c++) {
-        if (ds->n_concepts[c] < 0 || ds->n_concepts[c] > 255)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's n_concepts[%d] = %d is not in [0, 255]", c,
-                                ds->n_concepts[c]);
-        n_concepts += ds->n_concepts[c];
-    }
-    if (n_concepts == 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's categories have no concepts");
-    memset(&s, 0, sizeof s);
-    s.net = net, s.ds = ds, s.out = out, s.n_layers = n_layers;
-    for (l = 0; l < n_layers; l++) {
-        int li = cnnvis_net_find(net, layers[l]);
-        const cnnvis_layer *L;
-        if (li < 0) {
-            for (k = 0; k < l; k++) cnnvis_dissection_free(&out[k]);
-            return CNNVIS_ERR_ARG;
-        }
-        L = &net->layers[li];
-        out[l].layer = li, out[l].n_units = L->out_c, out[l].n_categories = ds->n_categories, out[l].n_concepts = n_concepts;
-        out[l].quantile = d.quantile, out[l].iou_threshold = d.iou_threshold;
-        cnnvis__copy_name(out[l].layer_name, sizeof out[l].layer_name, L->desc.name);
-        for (c = 0, k = 0; c < ds->n_categories; k += ds->n_concepts[c], c++) out[l].offset[c] = k;
-        out[l].units = (cnnvis_dissect_unit *)cnnvis__alloc(sizeof(cnnvis_dissect_unit) * (size_t)L->out_c);
-        out[l].iou = (float *)cnnvis__alloc(sizeof(float) * (size_t)L->out_c * n_concepts);
-        if (!out[l].units || !out[l].iou) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
-        deepest = CNNVIS__MAX(deepest, li);
-        most_units = CNNVIS__MAX(most_units, L->out_c);
-        s.total_units += L->out_c;
-        if (r != CNNVIS_OK) break;
-    }
-    if (r == CNNVIS_OK) {
-        size_t U = (size_t)s.total_units;
-        s.unit_layer = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.unit_index = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.state = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.lo = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
-        s.hi = (uint32_t *)cnnvis__alloc(sizeof(uint32_t) * U);
-        s.rank = (long long *)cnnvis__alloc(sizeof(long long) * U);
-        s.in_bin = (long long *)cnnvis__alloc(sizeof(long long) * U);
-        s.blocks = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U * 512);
-        s.values = (uint32_t **)cnnvis__alloc(sizeof(uint32_t *) * U);
-        s.n_values = (long long *)cnnvis__alloc(sizeof(long long) * U);
-        s.pending = (cnnvis__dissect_pixel **)cnnvis__alloc(sizeof(cnnvis__dissect_pixel *) * U);
-        s.n_pending = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.overflow = (int *)cnnvis__alloc(sizeof(int) * U);
-        s.inter = (long long *)cnnvis__alloc(sizeof(long long) * U * (size_t)n_concepts);
-        s.mask_area = (long long *)cnnvis__alloc(sizeof(long long) * U);
-        s.concept_area = (long long *)cnnvis__alloc(sizeof(long long) * (size_t)n_concepts);
-        s.up = (float *)cnnvis__alloc(sizeof(float) * (size_t)net->n_threads * ds->h * ds->w);
-        s.top = (int32_t *)cnnvis__alloc(sizeof(int32_t) * U * 8);
-        s.top_value = (float *)cnnvis__alloc(sizeof(float) * U * 8);
-        if (!s.unit_layer || !s.unit_index || !s.state || !s.lo || !s.hi || !s.rank || !s.in_bin || !s.blocks || !s.values ||
-            !s.n_values || !s.pending || !s.n_pending || !s.overflow || !s.inter || !s.mask_area ||
-            !s.concept_area || !s.up || !s.top || !s.top_value)
-            r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory for %d units", s.total_units);
-    }
-    if (r == CNNVIS_OK) {
-        /* unit k of every layer, then unit k + 1: neighbouring units cost about the same */
-        for (k = 0, u = 0; k < most_units; k++)
-            for (l = 0; l < n_layers; l++)
-                if (k < out[l].n_units) s.unit_layer[u] = l, s.unit_index[u] = k, u++;
-        for (u = 0; u < s.total_units * 8; u++) s.top[u] = -1;
-    }
-    /* T_k is the (r+1)-th largest of the unit's N activations with r = floor(q N) (exactly
-       r exceed it, barring ties): the rank-th smallest, counting from 0. */
-    if (r == CNNVIS_OK) r = cnnvis__dissect_stream(&s, deepest, batch, cnnvis__dissect_first_range);
-    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
-        const cnnvis_layer *L = &net->layers[out[s.unit_layer[u]].layer];
-        long long n = (long long)ds->n * L->out_h * L->out_w, below = 0;
-        uint32_t **blocks = s.blocks + (size_t)u * 512, bin;
-        /* (1 + FLT_EPSILON): the float 0.005f is a little below 0.005, and the count of
-           values above T_k is meant to be that of the decimal quantile */
-        s.rank[u] = CNNVIS__MAX(0, n - 1 - (long long)floor((double)d.quantile * (double)n * (1.0 + FLT_EPSILON)));
-        for (bin = 0; bin < 65536; bin++) {
-            long long count = blocks[bin >> 7] ? blocks[bin >> 7][bin & 127] : 0;
-            if (below + count > s.rank[u]) {
-                s.in_bin[u] = count;
-                break;
-            }
-            below += count;
-        }
-        if (bin == 65536)
-            r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d: fewer activations than %lld", out[s.unit_layer[u]].layer_name,
-                             s.unit_index[u], n);
-        s.rank[u] -= below;
-        s.lo[u] = bin << 16, s.hi[u] = s.lo[u] | 0xffffu;
-        s.state[u] = s.in_bin[u] <= CNNVIS_DISSECT_CAP ? CNNVIS__UNIT_COLLECT : CNNVIS__UNIT_NARROW;
-    }
-    for (u = 0; u < s.total_units * 512 && s.blocks; u++) cnnvis__free(s.blocks[u]), s.blocks[u] = NULL;
-    /* Then stream until every unit's T_k and intersections are known: once more, but for
-       units with heavy ties, for which the net runs only up to the deepest of them (such
-       units are mostly in conv1, whose maps hold the most values). */
-    do {
-        busy = -1; /* the deepest layer with a unit still to settle */
-        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
-            if (s.state[u] != CNNVIS__UNIT_DONE) busy = CNNVIS__MAX(busy, out[s.unit_layer[u]].layer);
-            if (!cnnvis__dissect_prepare(&s, u)) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissect: out of memory");
-        }
-        if (busy < 0 || r != CNNVIS_OK) break;
-        r = cnnvis__dissect_stream(&s, busy, batch, cnnvis__dissect_bin_range);
-        for (u = 0; u < s.total_units && r == CNNVIS_OK; u++)
-            if (!cnnvis__dissect_settle(&s, u))
-                r = CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "cnnvis_dissect: %s unit %d gave other activations in another stream (a forward pass that is not deterministic?)",
-                                 out[s.unit_layer[u]].layer_name, s.unit_index[u]);
-    } while (r == CNNVIS_OK);
-    /* IoU, each unit's best concept, and the detectors per category. */
-    for (u = 0; u < s.total_units && r == CNNVIS_OK; u++) {
-        cnnvis_dissection *dis = &out[s.unit_layer[u]];
-        cnnvis_dissect_unit *unit = &dis->units[s.unit_index[u]];
-        float *iou = dis->iou + (size_t)s.unit_index[u] * n_concepts;
-        int best = 0;
-        unit->threshold = cnnvis__key_float(s.lo[u]);
-        for (k = 0; k < n_concepts; k++) {
-            long long inter = s.inter[(size_t)u * n_concepts + k], uni = s.mask_area[u] + s.concept_area[k] - inter;
-            iou[k] = uni > 0 ? (float)((double)inter / (double)uni) : 0.0f;
-            if (iou[k] > iou[best]) best = k;
-        }
-        for (c = ds->n_categories - 1; c > 0 && best < dis->offset[c]; c--) continue;
-        unit->category = c, unit->concept = best - dis->offset[c], unit->iou = iou[best];
-        unit->detector = iou[best] > d.iou_threshold;
-        memcpy(unit->top, s.top + (size_t)u * 8, sizeof unit->top);
-    }
-    for (l = 0; l < n_layers && r == CNNVIS_OK; l++) {
-        cnnvis_dissection *dis = &out[l];
-        for (c = 0; c < ds->n_categories; c++) {
-            for (k = 0; k < ds->n_concepts[c]; k++) {
-                int found = 0;
-                for (u = 0; u < dis->n_units; u++) {
-                    const cnnvis_dissect_unit *unit = &dis->units[u];
-                    if (!unit->detector || unit->category != c || unit->concept != k) continue;
-                    dis->detectors[c]++, found = 1;
-                }
-                dis->unique[c] += found;
-            }
-        }
-    }
-    for (u = 0; u < s.total_units && s.blocks; u++) {
-        for (k = 0; k < 512; k++) cnnvis__free(s.blocks[(size_t)u * 512 + k]);
-        if (s.values) cnnvis__free(s.values[u]);
-        if (s.pending) cnnvis__free(s.pending[u]);
-    }
-    cnnvis__free(s.unit_layer), cnnvis__free(s.unit_index), cnnvis__free(s.state), cnnvis__free(s.lo), cnnvis__free(s.hi);
-    cnnvis__free(s.rank), cnnvis__free(s.in_bin), cnnvis__free(s.blocks), cnnvis__free(s.values), cnnvis__free(s.n_values);
-    cnnvis__free(s.pending), cnnvis__free(s.n_pending), cnnvis__free(s.overflow);
-    cnnvis__free(s.inter), cnnvis__free(s.mask_area), cnnvis__free(s.concept_area), cnnvis__free(s.up);
-    cnnvis__free(s.top), cnnvis__free(s.top_value);
-    if (r != CNNVIS_OK)
-        for (l = 0; l < n_layers; l++) cnnvis_dissection_free(&out[l]);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dissection_write_tsv(const char *path, const cnnvis_dissection *dis, int n_layers,
-                                                      const cnnvis_dataset *ds)
-{
-    size_t cap = 256, len = 0;
-    char *text;
-    int l, u;
-    cnnvis_result r;
-    if (!dis || !ds || !path)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: %s is NULL", !dis ? "dis" : !ds ? "ds" : "path");
-    if (n_layers < 1) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_write_tsv: n_layers %d < 1", n_layers);
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_write_tsv", ds, NULL));
-    for (l = 0; l < n_layers; l++) cap += (size_t)dis[l].n_units * 160;
-    text = (char *)CNNVIS_MALLOC(cap);
-    if (!text) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_write_tsv: out of memory");
-    cnnvis__cat(text, cap, &len, "layer\tunit\tconcept\tcategory\tiou\tthreshold\tdetector\n");
-    for (l = 0; l < n_layers; l++)
-        for (u = 0; u < dis[l].n_units; u++) {
-            const cnnvis_dissect_unit *unit = &dis[l].units[u];
-            cnnvis__cat(text, cap, &len, "%s\t%d\t%s\t%s\t%.4f\t%.6g\t%d\n", dis[l].layer_name, u,
-                        cnnvis__dataset_concept_name(ds, unit->category, unit->concept),
-                        unit->category >= 0 && unit->category < ds->n_categories ? ds->category_names[unit->category] : "?",
-                        unit->iou, unit->threshold, unit->detector);
-        }
-    /* rows are bounded (names are short, numbers %.6g), so this only guards the sizing */
-    r = len < cap ? cnnvis__file_write(path, text, len)
-                  : CNNVIS__FAIL(CNNVIS_ERR_IO, "cnnvis_dissection_write_tsv: %zu bytes of table for a %zu-byte buffer", len, cap);
-    CNNVIS_FREE(text);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dissection_plot(cnnvis_image *out, const cnnvis_dissection *dis, int n_layers,
-                                                 const cnnvis_dataset *ds)
-{
-    float values[CNNVIS_MAX_CATEGORIES][CNNVIS_MAX_LAYERS];
-    const char *names[CNNVIS_MAX_LAYERS];
-    cnnvis_series series[CNNVIS_MAX_CATEGORIES];
-    cnnvis_plot_desc pd;
-    int l, c;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!dis || !ds || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS)
-        return !dis || !ds ? CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %s is NULL", !dis ? "dis" : "ds")
-                           : CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_plot: %d layers (n_layers) not in [1, %d]", n_layers,
-                                          CNNVIS_MAX_LAYERS);
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_plot", ds, NULL));
-    memset(series, 0, sizeof series);
-    for (l = 0; l < n_layers; l++) {
-        names[l] = dis[l].layer_name;
-        for (c = 0; c < ds->n_categories; c++) values[c][l] = (float)dis[l].unique[c];
-    }
-    for (c = 0; c < ds->n_categories; c++) series[c].name = ds->category_names[c], series[c].y = values[c], series[c].n = n_layers;
-    memset(&pd, 0, sizeof pd);
-    pd.title = "unique detectors per category (IoU > threshold)", pd.ylabel = "detectors";
-    pd.series = series, pd.n_series = ds->n_categories, pd.categories = names, pd.n_categories = n_layers;
-    return cnnvis__plot_bars(out, &pd);
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dissection_unit_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_dissection *dis,
-                                                       const cnnvis_dataset *ds, int unit)
-{
-    static const unsigned char yellow[3] = {255, 230, 0};
-    cnnvis_image tiles[8];
-    cnnvis_montage_desc md;
-    const cnnvis_dissect_unit *U;
-    const cnnvis_layer *L;
-    char title[160];
-    int n = 0, i, zoom;
-    float *up = NULL;
-    unsigned char *mask = NULL;
-    cnnvis_result r = CNNVIS_OK;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!net || !dis || !dis->units || !ds)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: %s is NULL",
-                            !net ? "net" : !dis ? "dis" : !ds ? "ds" : "dis->units");
-    if (unit < 0 || unit >= dis->n_units)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d is not in [0, %d) of %s", unit, dis->n_units,
-                            dis->layer_name);
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissection_unit_image", ds, net));
-    U = &dis->units[unit], L = &net->layers[dis->layer];
-    zoom = CNNVIS__MAX(1, 96 / CNNVIS__MAX(ds->h, ds->w));
-    up = (float *)CNNVIS_MALLOC(sizeof(float) * (size_t)ds->h * ds->w * zoom * zoom);
-    mask = (unsigned char *)CNNVIS_MALLOC((size_t)ds->h * ds->w * zoom * zoom);
-    if (!up || !mask) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dissection_unit_image: out of memory");
-    for (i = 0; i < 8 && U->top[i] >= 0 && r == CNNVIS_OK; i++) {
-        cnnvis_image im;
-        cnnvis_tensor x = net->input;
-        size_t q, pixels = (size_t)ds->h * ds->w * zoom * zoom;
-        x.n = 1;
-        r = cnnvis__dataset_batch(ds, U->top[i], 1, net, &x, NULL);
-        if (r == CNNVIS_OK) cnnvis__forward_eval(net, &x, dis->layer);
-        if (r == CNNVIS_OK) r = cnnvis__dataset_image(&im, ds, U->top[i]);
-        if (r == CNNVIS_OK) {
-            r = cnnvis_image_resize(&tiles[n], &im, ds->w * zoom, ds->h * zoom, CNNVIS_RESIZE_NEAREST);
-            cnnvis_image_free(&im);
-        }
-        if (r != CNNVIS_OK) break;
-        if (tiles[n].c == 1) { /* the outline is in colour */
-            cnnvis_image rgb;
-            r = cnnvis_image_create(&rgb, tiles[n].w, tiles[n].h, 3);
-            if (r == CNNVIS_OK) cnnvis__image_paste(&rgb, &tiles[n], 0, 0);
-            cnnvis_image_free(&tiles[n]);
-            tiles[n] = rgb;
-            if (r != CNNVIS_OK) break;
-        }
-        cnnvis_plane_resize(up, ds->w * zoom, ds->h * zoom, L->out.data + (size_t)unit * L->out_h * L->out_w, L->out_w, L->out_h,
-                            CNNVIS_RESIZE_BILINEAR);
-        for (q = 0; q < pixels; q++) mask[q] = up[q] > U->threshold;
-        cnnvis__image_outline(&tiles[n], mask, yellow);
-        n++;
-    }
-    if (r == CNNVIS_OK && n == 0) r = CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissection_unit_image: unit %d has no images", unit);
-    if (r == CNNVIS_OK) {
-        memset(&md, 0, sizeof md);
-        md.cols = n, md.title = title;
-        snprintf(title, sizeof title, "%s unit %d %s (%s) IoU=%.2f", dis->layer_name, unit,
-                 cnnvis__dataset_concept_name(ds, U->category, U->concept),
-                 U->category >= 0 && U->category < ds->n_categories ? ds->category_names[U->category] : "?", U->iou);
-        r = cnnvis_montage(out, tiles, n, NULL, &md);
-    }
-    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
-    cnnvis__free(up), cnnvis__free(mask);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
-                                                    const char *const *label_paths, int n, int w, int h,
-                                                    const char *category, const char *const *concept_names, int n_concepts)
-{
-    int i, k, ch;
-    size_t pixels = (size_t)w * h, q;
-    cnnvis_result r = CNNVIS_OK;
-    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: ds is NULL");
-    memset(ds, 0, sizeof *ds);
-    if (!image_paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: image_paths is NULL");
-    if (!image_paths || n < 1 || w < 1 || h < 1 || w > 4096 || h > 4096 || (label_paths && (n_concepts < 1 || n_concepts > 254)))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: %d images of %dx%d (1..4096 a side), %d concepts (1..254)",
-                            n, w, h, n_concepts);
-    CNNVIS__TRY(cnnvis__dataset_alloc(ds, n, 3, h, w, 1, label_paths ? 1 : 0));
-    if (label_paths) {
-        ds->concept_names = (char *)cnnvis__alloc((size_t)n_concepts * CNNVIS_NAME_LEN);
-        if (!ds->concept_names) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dataset_from_files: out of memory");
-        for (k = 0; k < n_concepts && r == CNNVIS_OK; k++) {
-            char fallback[16];
-            snprintf(fallback, sizeof fallback, "%d", k);
-            cnnvis__copy_name(ds->concept_names + (size_t)k * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN,
-                              concept_names && concept_names[k] ? concept_names[k] : fallback);
-        }
-        cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, category ? category : "labels");
-        ds->n_concepts[0] = n_concepts;
-    }
-    cnnvis__copy_name(ds->class_names, CNNVIS_CLASS_LEN, "image");
-    for (i = 0; i < n && r == CNNVIS_OK; i++) {
-        cnnvis_image im, sized;
-        r = cnnvis_image_read(&im, image_paths[i]);
-        if (r != CNNVIS_OK) break;
-        r = cnnvis_image_resize(&sized, &im, w, h, im.w > w ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR);
-        cnnvis_image_free(&im);
-        if (r != CNNVIS_OK) break;
-        for (ch = 0; ch < 3; ch++)
-            for (q = 0; q < pixels; q++) ds->px[((size_t)i * 3 + ch) * pixels + q] = sized.px[q * sized.c + (sized.c == 3 ? ch : 0)];
-        cnnvis_image_free(&sized);
-        if (label_paths) {
-            r = cnnvis_image_read(&im, label_paths[i]);
-            if (r == CNNVIS_OK && im.c != 1) {
-                cnnvis_image_free(&im);
-                r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: a label map must be a one-channel image (PGM or grey PNG)", label_paths[i]);
-            }
-            if (r == CNNVIS_OK) r = cnnvis_image_resize(&sized, &im, w, h, CNNVIS_RESIZE_NEAREST);
-            cnnvis_image_free(&im);
-            if (r != CNNVIS_OK) break;
-            for (q = 0; q < pixels; q++) /* indices beyond the concepts count as unlabelled */
-                ds->concepts[(size_t)i * pixels + q] = sized.px[q] < n_concepts ? sized.px[q] : 255;
-            cnnvis_image_free(&sized);
-        }
-    }
-    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
-    return r;
-}
 /* ======================================================================================
    3   Deconvolutional networks                                             >>s3_deconvnet
    project one activation back to pixel space (Zeiler & Fergus 2014)
    ====================================================================================== */
-
 
 /* --- 3 Projecting one activation down to the pixels -------------------------------------
    R = the unit's activation at one position (or its whole map), zero everywhere else at
@@ -4824,7 +4853,9 @@ CNNVIS__DEF cnnvis_result cnnvis_rf_crop(cnnvis_tensor *out, const cnnvis_net *n
     return cnnvis__rf_crop_at(out, net, li, map, y, x);
 }
 
-/* --- 3 The top-9 figure ------------------------------------------------------------------ */
+/* --- 3 The top-9 figure ------------------------------------------------------------------
+   "Top 9 activations are projected down to pixel space using deconvolutional net", beside
+   the patches of the images that gave them (2a). */
 
 CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_topk *t,
                                                    const cnnvis_dataset *ds, int max_units)
@@ -4925,199 +4956,29 @@ CNNVIS__DEF cnnvis_result cnnvis_topk_deconv_image(cnnvis_image *out, cnnvis_net
     cnnvis__free(blocks), cnnvis__free(tiles), cnnvis__free(captions), cnnvis__free(cap);
     return res;
 }
+
 /* ======================================================================================
    4   Saliency                                                              >>s4_saliency
    which pixels matter for the class: dS_c/dI and its relatives; class models; DeepDream
    ====================================================================================== */
 
+/* --- 4a Saliency maps ---------------------------------------------------------------------
+   "Can we calculate influence of each pixel on the class probability?" (Simonyan et al.
+   2014): one backward pass of the class score,
+     A = dS_c / dI,    M(y, x) = max_c |A(c, y, x)|
+   and, from the "Deconv net vs Saliency net" slide, the same pass with the other ReLU rules:
+     gradient   R * 1(H > 0)        deconvnet  max(R, 0)        guided  R * 1(H > 0) 1(R > 0)
+   The attribution methods after it each have their formula below. */
 
-/* The activation whose Grad-CAM is taken by default: the last conv layer's, after its ReLU. */
-static int cnnvis__default_cam_layer(const cnnvis_net *net)
-{
-    int i;
-    for (i = net->n_layers - 1; i >= 0; i--)
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV)
-            return i + 1 < net->n_layers && net->layers[i + 1].desc.kind == CNNVIS_LAYER_RELU ? i + 1 : i;
-    return -1;
-}
-
-static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
-                                         const char *layer)
-{
-    static const char *fn = "cnnvis__gradcam";
-    const cnnvis_layer *L;
-    int li, k;
-    size_t plane, q;
-    if (!cam) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: cam is NULL", fn);
-    memset(cam, 0, sizeof *cam);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
-    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
-    if (layer) CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
-    else if ((li = cnnvis__default_cam_layer(net)) < 0)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the net has no conv layer (pass a layer)", fn);
-    L = &net->layers[li];
-    CNNVIS__TRY(cnnvis_tensor_create(cam, 1, 1, L->out_h, L->out_w));
-    cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, NULL);
-    {
-        cnnvis_layer *last = &net->layers[net->n_layers - 1];
-        memset(last->dout.data, 0, sizeof(float) * (size_t)net->n_classes);
-        last->dout.data[cls] = 1.0f;
-        cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
-    }
-    plane = (size_t)L->out_h * L->out_w;
-    for (k = 0; k < L->out_c; k++) {
-        const float *a = L->out.data + (size_t)k * plane, *g = L->dout.data + (size_t)k * plane;
-        double alpha = 0;
-        for (q = 0; q < plane; q++) alpha += g[q];
-        alpha /= (double)plane; /* global average pooling of the gradient: the channel's weight */
-        for (q = 0; q < plane; q++) cam->data[q] += (float)(alpha * a[q]);
-    }
-    for (q = 0; q < plane; q++) cam->data[q] = cam->data[q] > 0 ? cam->data[q] : 0.0f;
-    return CNNVIS_OK;
-}
-
+static cnnvis_result cnnvis__smoothgrad(float *out, cnnvis_net *net, const float *pixels, size_t count, int cls, int n,
+                                        float sigma, uint64_t seed);
 static cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                       const cnnvis_tensor *baseline, int cls, int steps, double *sum,
-                                                      double *delta)
-{
-    static const char *fn = "cnnvis__integrated_gradients";
-    float *path = NULL, *grad = NULL;
-    size_t count, q;
-    int s, i, n;
-    double total = 0;
-    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
-    memset(out, 0, sizeof *out);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
-    if (baseline) CNNVIS__TRY(cnnvis__check_pixels(fn, "baseline", net, baseline, 1));
-    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
-    if (steps < 0 || steps > (1 << 20)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d is not in 0..2^20", fn, steps);
-    steps = steps ? steps : 64;
-    count = cnnvis_tensor_count(pixels);
-    CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, pixels->h, pixels->w));
-    path = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    if (!path || !grad) {
-        cnnvis__free(path), cnnvis__free(grad), cnnvis_tensor_free(out);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
-    }
-    /* the midpoint rule: points (s + 1/2) / steps along the path, in batches */
-    for (s = 0; s < steps; s += n) {
-        n = CNNVIS__MIN(steps - s, net->desc.max_batch);
-        for (i = 0; i < n; i++) {
-            float a = ((float)(s + i) + 0.5f) / (float)steps;
-            for (q = 0; q < count; q++) {
-                float b = baseline ? baseline->data[q] : 0.0f;
-                path[(size_t)i * count + q] = b + a * (pixels->data[q] - b);
-            }
-        }
-        cnnvis__score_grad(net, path, n, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
-        for (i = 0; i < n; i++)
-            for (q = 0; q < count; q++) out->data[q] += grad[(size_t)i * count + q];
-    }
-    for (q = 0; q < count; q++) {
-        float b = baseline ? baseline->data[q] : 0.0f;
-        out->data[q] *= (pixels->data[q] - b) / (float)steps;
-        total += out->data[q];
-    }
-    if (sum) *sum = total;
-    if (delta) {
-        float sx, sb;
-        cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sx);
-        for (q = 0; q < count; q++) path[q] = baseline ? baseline->data[q] : 0.0f;
-        cnnvis__score_grad(net, path, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sb);
-        *delta = (double)sx - (double)sb;
-    }
-    cnnvis__free(path), cnnvis__free(grad);
-    return CNNVIS_OK;
-}
-
-/* SmoothGrad: the mean gradient over n copies with Gaussian noise of sigma (pixels). */
-static cnnvis_result cnnvis__smoothgrad(float *out, cnnvis_net *net, const float *pixels, size_t count, int cls, int n,
-                                        float sigma, uint64_t seed)
-{
-    float *batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    float *grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    cnnvis_rng rng;
-    size_t q;
-    int s, i, m;
-    if (!batch || !grad) {
-        cnnvis__free(batch), cnnvis__free(grad);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (smoothgrad): out of memory");
-    }
-    cnnvis__rng_seed(&rng, seed);
-    memset(out, 0, sizeof(float) * count);
-    for (s = 0; s < n; s += m) {
-        m = CNNVIS__MIN(n - s, net->desc.max_batch);
-        for (i = 0; i < m; i++)
-            for (q = 0; q < count; q++) batch[(size_t)i * count + q] = pixels[q] + sigma * cnnvis__rng_normal(&rng);
-        cnnvis__score_grad(net, batch, m, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
-        for (i = 0; i < m; i++)
-            for (q = 0; q < count; q++) out[q] += grad[(size_t)i * count + q];
-    }
-    for (q = 0; q < count; q++) out[q] /= (float)n;
-    cnnvis__free(batch), cnnvis__free(grad);
-    return CNNVIS_OK;
-}
-
-/* Occlusion (Zeiler & Fergus 2014, sec. 4.2): for each placement of a size x size square of
-   grey, the drop p_c(image) - p_c(occluded); each pixel gets the mean drop over the squares
-   covering it (0 where none does). */
+                                                      double *delta);
+static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                         const char *layer);
 static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float *pixels, int cls, int size, int stride,
-                                       float value)
-{
-    int C = net->desc.in_c, H = net->desc.in_h, W = net->desc.in_w, n_y, n_x, total, p, i, m, ch, y, x;
-    size_t count = (size_t)C * H * W, plane = (size_t)H * W;
-    float *batch, *cover, base;
-    cnnvis_layer *last = &net->layers[net->n_layers - 1];
-    memset(heat, 0, sizeof(float) * plane);
-    if (size <= 0) return CNNVIS_OK;
-    n_y = (H - 1) / stride + 1, n_x = (W - 1) / stride + 1, total = n_y * n_x;
-    batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
-    cover = (float *)cnnvis__alloc(sizeof(float) * plane);
-    if (!batch || !cover) {
-        cnnvis__free(batch), cnnvis__free(cover);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
-    }
-    memset(cover, 0, sizeof(float) * plane);
-    {
-        double mx, z;
-        cnnvis__forward_pixels(net, pixels, 1, net->n_layers - 1);
-        z = cnnvis__softmax(NULL, last->out.data, net->n_classes, &mx);
-        base = (float)(exp((double)last->out.data[cls] - mx) / z); /* p_c of the whole image */
-    }
-    for (p = 0; p < total; p += m) {
-        m = CNNVIS__MIN(total - p, net->desc.max_batch);
-        for (i = 0; i < m; i++) {
-            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
-            float *dst = batch + (size_t)i * count;
-            memcpy(dst, pixels, sizeof(float) * count);
-            for (ch = 0; ch < C; ch++)
-                for (y = y0; y < y0 + size && y < H; y++)
-                    for (x = x0; x < x0 + size && x < W; x++) dst[(size_t)ch * plane + (size_t)y * W + x] = value;
-        }
-        cnnvis__forward_pixels(net, batch, m, net->n_layers - 1);
-        for (i = 0; i < m; i++) {
-            const float *s = last->out.data + (size_t)i * net->n_classes;
-            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
-            double mx, z = cnnvis__softmax(NULL, s, net->n_classes, &mx);
-            double drop = base - exp((double)s[cls] - mx) / z;
-            for (y = y0; y < y0 + size && y < H; y++)
-                for (x = x0; x < x0 + size && x < W; x++) heat[(size_t)y * W + x] += (float)drop, cover[(size_t)y * W + x] += 1;
-        }
-    }
-    for (i = 0; i < (int)plane; i++) heat[i] = cover[i] > 0 ? heat[i] / cover[i] : 0.0f;
-    cnnvis__free(batch), cnnvis__free(cover);
-    return CNNVIS_OK;
-}
-
-CNNVIS__DEF const char *cnnvis_saliency_name(cnnvis_saliency_method m)
-{
-    static const char *names[CNNVIS_SALIENCY_COUNT] = {"gradient",   "deconvnet", "guided",          "grad*input", "smoothgrad",
-                                                       "integrated", "grad-cam",  "guided grad-cam", "occlusion"};
-    return (int)m >= 0 && m < CNNVIS_SALIENCY_COUNT ? names[m] : "?";
-}
+                                       float value);
 
 CNNVIS__DEF cnnvis_result cnnvis_saliency(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
                                           cnnvis_saliency_method method, const cnnvis_saliency_desc *desc)
@@ -5220,69 +5081,221 @@ CNNVIS__DEF cnnvis_result cnnvis_saliency_map(cnnvis_tensor *map, const cnnvis_t
     return CNNVIS_OK;
 }
 
-/* --- Class models, activation maximisation, DeepDream -------------------------------- */
-
-/* dst = src rolled by (dy, dx) with wrap-around, per plane (C, H, W). */
-static void cnnvis__roll(float *dst, const float *src, int C, int H, int W, int dy, int dx)
+CNNVIS__DEF const char *cnnvis_saliency_name(cnnvis_saliency_method m)
 {
-    int ch, y, x;
-    for (ch = 0; ch < C; ch++)
-        for (y = 0; y < H; y++) {
-            int sy = ((y - dy) % H + H) % H;
-            for (x = 0; x < W; x++) {
-                int sx = ((x - dx) % W + W) % W;
-                dst[((size_t)ch * H + y) * W + x] = src[((size_t)ch * H + sy) * W + sx];
-            }
-        }
+    static const char *names[CNNVIS_SALIENCY_COUNT] = {"gradient",   "deconvnet", "guided",          "grad*input", "smoothgrad",
+                                                       "integrated", "grad-cam",  "guided grad-cam", "occlusion"};
+    return (int)m >= 0 && m < CNNVIS_SALIENCY_COUNT ? names[m] : "?";
 }
 
-/* Separable Gaussian blur of each plane (C, H, W) in place, edges clamped. */
-static cnnvis_result cnnvis__blur(float *v, int C, int H, int W, float sigma)
+/* --- 4a SmoothGrad ------------------------------------------------------------------------
+   Smilkov et al. 2017: A = 1/n sum_i dS_c/dI (I + e_i), e_i ~ N(0, sigma^2): the mean
+   gradient over noisy copies, which averages away the gradient's high-frequency noise. */
+
+/* SmoothGrad: the mean gradient over n copies with Gaussian noise of sigma (pixels). */
+static cnnvis_result cnnvis__smoothgrad(float *out, cnnvis_net *net, const float *pixels, size_t count, int cls, int n,
+                                        float sigma, uint64_t seed)
 {
-    int r = (int)ceil(3 * sigma), ch, y, x, k;
-    float kernel[65], sum = 0, *tmp;
-    if (r < 1) return CNNVIS_OK;
-    r = CNNVIS__MIN(r, 32);
-    for (k = -r; k <= r; k++) sum += kernel[k + r] = (float)exp(-0.5 * k * k / ((double)sigma * sigma));
-    for (k = 0; k <= 2 * r; k++) kernel[k] /= sum;
-    tmp = (float *)cnnvis__alloc(sizeof(float) * (size_t)H * W);
-    if (!tmp) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "blur: out of memory");
-    for (ch = 0; ch < C; ch++) {
-        float *p = v + (size_t)ch * H * W;
-        for (y = 0; y < H; y++)
-            for (x = 0; x < W; x++) {
-                float acc = 0;
-                for (k = -r; k <= r; k++) acc += kernel[k + r] * p[y * W + CNNVIS__MIN(W - 1, CNNVIS__MAX(0, x + k))];
-                tmp[y * W + x] = acc;
-            }
-        for (y = 0; y < H; y++)
-            for (x = 0; x < W; x++) {
-                float acc = 0;
-                for (k = -r; k <= r; k++) acc += kernel[k + r] * tmp[CNNVIS__MIN(H - 1, CNNVIS__MAX(0, y + k)) * W + x];
-                p[y * W + x] = acc;
-            }
+    float *batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    float *grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    cnnvis_rng rng;
+    size_t q;
+    int s, i, m;
+    if (!batch || !grad) {
+        cnnvis__free(batch), cnnvis__free(grad);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (smoothgrad): out of memory");
     }
-    cnnvis__free(tmp);
+    cnnvis__rng_seed(&rng, seed);
+    memset(out, 0, sizeof(float) * count);
+    for (s = 0; s < n; s += m) {
+        m = CNNVIS__MIN(n - s, net->desc.max_batch);
+        for (i = 0; i < m; i++)
+            for (q = 0; q < count; q++) batch[(size_t)i * count + q] = pixels[q] + sigma * cnnvis__rng_normal(&rng);
+        cnnvis__score_grad(net, batch, m, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
+        for (i = 0; i < m; i++)
+            for (q = 0; q < count; q++) out[q] += grad[(size_t)i * count + q];
+    }
+    for (q = 0; q < count; q++) out[q] /= (float)n;
+    cnnvis__free(batch), cnnvis__free(grad);
     return CNNVIS_OK;
 }
 
-/* Pixels (C, H, W) whose score (per position) is below the p-th percentile are set to 0
-   (the mean image, in the normalised space): Yosinski et al. 2015's clipping. */
-static void cnnvis__clip_below(float *x, const float *score, int C, size_t plane, float pct)
+/* --- 4a Integrated gradients ---------------------------------------------------------------
+   Sundararajan et al. 2017: A = (I - B) * integral_0^1 dS_c/dI (B + a (I - B)) da, from a
+   baseline B, by the midpoint rule; completeness: sum A = S_c(I) - S_c(B). */
+
+static cnnvis_result cnnvis__integrated_gradients(cnnvis_tensor *out, cnnvis_net *net, const cnnvis_tensor *pixels,
+                                                      const cnnvis_tensor *baseline, int cls, int steps, double *sum,
+                                                      double *delta)
 {
-    float cut = cnnvis__percentile(score, plane, 1, pct, 0);
-    size_t q;
-    int ch;
-    for (q = 0; q < plane; q++)
-        if (score[q] < cut)
-            for (ch = 0; ch < C; ch++) x[(size_t)ch * plane + q] = 0;
+    static const char *fn = "cnnvis__integrated_gradients";
+    float *path = NULL, *grad = NULL;
+    size_t count, q;
+    int s, i, n;
+    double total = 0;
+    if (!out) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
+    if (baseline) CNNVIS__TRY(cnnvis__check_pixels(fn, "baseline", net, baseline, 1));
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if (steps < 0 || steps > (1 << 20)) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: steps %d is not in 0..2^20", fn, steps);
+    steps = steps ? steps : 64;
+    count = cnnvis_tensor_count(pixels);
+    CNNVIS__TRY(cnnvis_tensor_create(out, 1, pixels->c, pixels->h, pixels->w));
+    path = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    grad = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    if (!path || !grad) {
+        cnnvis__free(path), cnnvis__free(grad), cnnvis_tensor_free(out);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    /* the midpoint rule: points (s + 1/2) / steps along the path, in batches */
+    for (s = 0; s < steps; s += n) {
+        n = CNNVIS__MIN(steps - s, net->desc.max_batch);
+        for (i = 0; i < n; i++) {
+            float a = ((float)(s + i) + 0.5f) / (float)steps;
+            for (q = 0; q < count; q++) {
+                float b = baseline ? baseline->data[q] : 0.0f;
+                path[(size_t)i * count + q] = b + a * (pixels->data[q] - b);
+            }
+        }
+        cnnvis__score_grad(net, path, n, cls, CNNVIS_RELU_BACKPROP, grad, NULL);
+        for (i = 0; i < n; i++)
+            for (q = 0; q < count; q++) out->data[q] += grad[(size_t)i * count + q];
+    }
+    for (q = 0; q < count; q++) {
+        float b = baseline ? baseline->data[q] : 0.0f;
+        out->data[q] *= (pixels->data[q] - b) / (float)steps;
+        total += out->data[q];
+    }
+    if (sum) *sum = total;
+    if (delta) {
+        float sx, sb;
+        cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sx);
+        for (q = 0; q < count; q++) path[q] = baseline ? baseline->data[q] : 0.0f;
+        cnnvis__score_grad(net, path, 1, cls, CNNVIS_RELU_BACKPROP, NULL, &sb);
+        *delta = (double)sx - (double)sb;
+    }
+    cnnvis__free(path), cnnvis__free(grad);
+    return CNNVIS_OK;
 }
 
-/* The objective of activation maximisation: a conv unit at its map's centre, or a neuron. */
-static size_t cnnvis__unit_centre(const cnnvis_layer *L, int unit)
+/* --- 4a Grad-CAM ---------------------------------------------------------------------------
+   Selvaraju et al. 2017: L = ReLU(sum_k alpha_k A_k), alpha_k = mean over (y, x) of
+   dS_c / dA_k(y, x), at a late conv layer's activation A; upsampled to the image. */
+
+/* The activation whose Grad-CAM is taken by default: the last conv layer's, after its ReLU. */
+static int cnnvis__default_cam_layer(const cnnvis_net *net)
 {
-    return ((size_t)unit * L->out_h + (size_t)(L->out_h / 2)) * L->out_w + (size_t)(L->out_w / 2);
+    int i;
+    for (i = net->n_layers - 1; i >= 0; i--)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV)
+            return i + 1 < net->n_layers && net->layers[i + 1].desc.kind == CNNVIS_LAYER_RELU ? i + 1 : i;
+    return -1;
 }
+
+static cnnvis_result cnnvis__gradcam(cnnvis_tensor *cam, cnnvis_net *net, const cnnvis_tensor *pixels, int cls,
+                                         const char *layer)
+{
+    static const char *fn = "cnnvis__gradcam";
+    const cnnvis_layer *L;
+    int li, k;
+    size_t plane, q;
+    if (!cam) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: cam is NULL", fn);
+    memset(cam, 0, sizeof *cam);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 1));
+    CNNVIS__TRY(cnnvis__check_class(fn, net, cls));
+    if (layer) CNNVIS__TRY(cnnvis__layer_index(fn, net, layer, &li));
+    else if ((li = cnnvis__default_cam_layer(net)) < 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: the net has no conv layer (pass a layer)", fn);
+    L = &net->layers[li];
+    CNNVIS__TRY(cnnvis_tensor_create(cam, 1, 1, L->out_h, L->out_w));
+    cnnvis__score_grad(net, pixels->data, 1, cls, CNNVIS_RELU_BACKPROP, NULL, NULL);
+    {
+        cnnvis_layer *last = &net->layers[net->n_layers - 1];
+        memset(last->dout.data, 0, sizeof(float) * (size_t)net->n_classes);
+        last->dout.data[cls] = 1.0f;
+        cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+    }
+    plane = (size_t)L->out_h * L->out_w;
+    for (k = 0; k < L->out_c; k++) {
+        const float *a = L->out.data + (size_t)k * plane, *g = L->dout.data + (size_t)k * plane;
+        double alpha = 0;
+        for (q = 0; q < plane; q++) alpha += g[q];
+        alpha /= (double)plane; /* global average pooling of the gradient: the channel's weight */
+        for (q = 0; q < plane; q++) cam->data[q] += (float)(alpha * a[q]);
+    }
+    for (q = 0; q < plane; q++) cam->data[q] = cam->data[q] > 0 ? cam->data[q] : 0.0f;
+    return CNNVIS_OK;
+}
+
+/* --- 4a Occlusion ---------------------------------------------------------------------------
+   Zeiler & Fergus 2014, sec. 4.2: cover part of the image with a grey square and watch the
+   class probability: heat(y, x) = mean over the squares covering (y, x) of
+   p_c(I) - p_c(I with the square). */
+
+/* Occlusion (Zeiler & Fergus 2014, sec. 4.2): for each placement of a size x size square of
+   grey, the drop p_c(image) - p_c(occluded); each pixel gets the mean drop over the squares
+   covering it (0 where none does). */
+static cnnvis_result cnnvis__occlusion(float *heat, cnnvis_net *net, const float *pixels, int cls, int size, int stride,
+                                       float value)
+{
+    int C = net->desc.in_c, H = net->desc.in_h, W = net->desc.in_w, n_y, n_x, total, p, i, m, ch, y, x;
+    size_t count = (size_t)C * H * W, plane = (size_t)H * W;
+    float *batch, *cover, base;
+    cnnvis_layer *last = &net->layers[net->n_layers - 1];
+    memset(heat, 0, sizeof(float) * plane);
+    if (size <= 0) return CNNVIS_OK;
+    n_y = (H - 1) / stride + 1, n_x = (W - 1) / stride + 1, total = n_y * n_x;
+    batch = (float *)cnnvis__alloc(sizeof(float) * count * net->desc.max_batch);
+    cover = (float *)cnnvis__alloc(sizeof(float) * plane);
+    if (!batch || !cover) {
+        cnnvis__free(batch), cnnvis__free(cover);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_saliency (occlusion): out of memory");
+    }
+    memset(cover, 0, sizeof(float) * plane);
+    {
+        double mx, z;
+        cnnvis__forward_pixels(net, pixels, 1, net->n_layers - 1);
+        z = cnnvis__softmax(NULL, last->out.data, net->n_classes, &mx);
+        base = (float)(exp((double)last->out.data[cls] - mx) / z); /* p_c of the whole image */
+    }
+    for (p = 0; p < total; p += m) {
+        m = CNNVIS__MIN(total - p, net->desc.max_batch);
+        for (i = 0; i < m; i++) {
+            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
+            float *dst = batch + (size_t)i * count;
+            memcpy(dst, pixels, sizeof(float) * count);
+            for (ch = 0; ch < C; ch++)
+                for (y = y0; y < y0 + size && y < H; y++)
+                    for (x = x0; x < x0 + size && x < W; x++) dst[(size_t)ch * plane + (size_t)y * W + x] = value;
+        }
+        cnnvis__forward_pixels(net, batch, m, net->n_layers - 1);
+        for (i = 0; i < m; i++) {
+            const float *s = last->out.data + (size_t)i * net->n_classes;
+            int y0 = ((p + i) / n_x) * stride, x0 = ((p + i) % n_x) * stride;
+            double mx, z = cnnvis__softmax(NULL, s, net->n_classes, &mx);
+            double drop = base - exp((double)s[cls] - mx) / z;
+            for (y = y0; y < y0 + size && y < H; y++)
+                for (x = x0; x < x0 + size && x < W; x++) heat[(size_t)y * W + x] += (float)drop, cover[(size_t)y * W + x] += 1;
+        }
+    }
+    for (i = 0; i < (int)plane; i++) heat[i] = cover[i] > 0 ? heat[i] / cover[i] : 0.0f;
+    cnnvis__free(batch), cnnvis__free(cover);
+    return CNNVIS_OK;
+}
+
+/* --- 4b Class models --------------------------------------------------------------------
+   "Can we generate an image that outputs high score for dog?" (Simonyan et al. 2014):
+     I* = argmax_I S_c(I) - lambda ||I||_2^2
+   by gradient ascent on I from the mean image; or the same for a hidden unit's activation
+   (activation maximisation), with Yosinski et al. 2015's regularisers. */
+
+static void cnnvis__roll(float *dst, const float *src, int C, int H, int W, int dy, int dx);
+static cnnvis_result cnnvis__blur(float *v, int C, int H, int W, float sigma);
+static void cnnvis__clip_below(float *x, const float *score, int C, size_t plane, float pct);
+static size_t cnnvis__unit_centre(const cnnvis_layer *L, int unit);
 
 CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score, cnnvis_net *net, int cls,
                                              const cnnvis_class_model_desc *desc)
@@ -5400,53 +5413,75 @@ CNNVIS__DEF cnnvis_result cnnvis_class_model(cnnvis_tensor *pixels, float *score
     return r;
 }
 
-/* DeepDream's gradient over an image of any size >= the net's input: tiles of the input's
-   size (the last row and column of tiles aligned with the far edges), each pixel's gradient
-   the mean over the tiles covering it. Returns the objective summed over the tiles. */
-static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const float *img, int H, int W, float *grad,
-                                 float *cover, float *batch)
+/* dst = src rolled by (dy, dx) with wrap-around, per plane (C, H, W). */
+static void cnnvis__roll(float *dst, const float *src, int C, int H, int W, int dy, int dx)
 {
-    cnnvis_layer *L = &net->layers[li];
-    int C = net->desc.in_c, th = net->desc.in_h, tw = net->desc.in_w, ny = (H + th - 1) / th, nx = (W + tw - 1) / tw;
-    int total = ny * nx, t, i, m, ch, y, x;
-    size_t tile = (size_t)C * th * tw, lplane = (size_t)L->out_h * L->out_w, lcount = lplane * L->out_c, q;
-    double objective = 0;
-    memset(grad, 0, sizeof(float) * (size_t)C * H * W);
-    memset(cover, 0, sizeof(float) * (size_t)H * W);
-    for (t = 0; t < total; t += m) {
-        m = CNNVIS__MIN(total - t, net->desc.max_batch);
-        for (i = 0; i < m; i++) {
-            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
-            for (ch = 0; ch < C; ch++)
-                for (y = 0; y < th; y++)
-                    memcpy(batch + (size_t)i * tile + ((size_t)ch * th + y) * tw, img + ((size_t)ch * H + y0 + y) * W + x0,
-                           sizeof(float) * tw);
-        }
-        cnnvis__forward_pixels(net, batch, m, li);
-        /* d(1/2 ||A||^2)/dA = A: the activations are their own gradient */
-        for (i = 0; i < m; i++)
-            for (q = 0; q < lcount; q++) {
-                float a = L->out.data[(size_t)i * lcount + q];
-                int keep = channel < 0 || (int)(q / lplane) == channel;
-                L->dout.data[(size_t)i * lcount + q] = keep ? a : 0.0f;
-                if (keep) objective += 0.5 * a * a;
-            }
-        cnnvis__net_backward_from(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
-        cnnvis__dinput_to_pixels(net, batch, m, 1.0f);
-        for (i = 0; i < m; i++) {
-            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
-            for (ch = 0; ch < C; ch++)
-                for (y = 0; y < th; y++)
-                    for (x = 0; x < tw; x++)
-                        grad[((size_t)ch * H + y0 + y) * W + x0 + x] += batch[(size_t)i * tile + ((size_t)ch * th + y) * tw + x];
-            for (y = 0; y < th; y++)
-                for (x = 0; x < tw; x++) cover[(size_t)(y0 + y) * W + x0 + x] += 1;
-        }
-    }
+    int ch, y, x;
     for (ch = 0; ch < C; ch++)
-        for (q = 0; q < (size_t)H * W; q++) grad[(size_t)ch * H * W + q] /= cover[q];
-    return objective;
+        for (y = 0; y < H; y++) {
+            int sy = ((y - dy) % H + H) % H;
+            for (x = 0; x < W; x++) {
+                int sx = ((x - dx) % W + W) % W;
+                dst[((size_t)ch * H + y) * W + x] = src[((size_t)ch * H + sy) * W + sx];
+            }
+        }
 }
+
+/* Separable Gaussian blur of each plane (C, H, W) in place, edges clamped. */
+static cnnvis_result cnnvis__blur(float *v, int C, int H, int W, float sigma)
+{
+    int r = (int)ceil(3 * sigma), ch, y, x, k;
+    float kernel[65], sum = 0, *tmp;
+    if (r < 1) return CNNVIS_OK;
+    r = CNNVIS__MIN(r, 32);
+    for (k = -r; k <= r; k++) sum += kernel[k + r] = (float)exp(-0.5 * k * k / ((double)sigma * sigma));
+    for (k = 0; k <= 2 * r; k++) kernel[k] /= sum;
+    tmp = (float *)cnnvis__alloc(sizeof(float) * (size_t)H * W);
+    if (!tmp) return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "blur: out of memory");
+    for (ch = 0; ch < C; ch++) {
+        float *p = v + (size_t)ch * H * W;
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++) {
+                float acc = 0;
+                for (k = -r; k <= r; k++) acc += kernel[k + r] * p[y * W + CNNVIS__MIN(W - 1, CNNVIS__MAX(0, x + k))];
+                tmp[y * W + x] = acc;
+            }
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++) {
+                float acc = 0;
+                for (k = -r; k <= r; k++) acc += kernel[k + r] * tmp[CNNVIS__MIN(H - 1, CNNVIS__MAX(0, y + k)) * W + x];
+                p[y * W + x] = acc;
+            }
+    }
+    cnnvis__free(tmp);
+    return CNNVIS_OK;
+}
+
+/* Pixels (C, H, W) whose score (per position) is below the p-th percentile are set to 0
+   (the mean image, in the normalised space): Yosinski et al. 2015's clipping. */
+static void cnnvis__clip_below(float *x, const float *score, int C, size_t plane, float pct)
+{
+    float cut = cnnvis__percentile(score, plane, 1, pct, 0);
+    size_t q;
+    int ch;
+    for (q = 0; q < plane; q++)
+        if (score[q] < cut)
+            for (ch = 0; ch < C; ch++) x[(size_t)ch * plane + q] = 0;
+}
+
+/* The objective of activation maximisation: a conv unit at its map's centre, or a neuron. */
+static size_t cnnvis__unit_centre(const cnnvis_layer *L, int unit)
+{
+    return ((size_t)unit * L->out_h + (size_t)(L->out_h / 2)) * L->out_w + (size_t)(L->out_w / 2);
+}
+
+/* --- 4c DeepDream ------------------------------------------------------------------------
+   Gradient ascent on what a layer already sees in the image:
+     I <- I + step g / mean|g|,   g = dL/dI,   L = 1/2 ||A_l(I)||^2
+   at several scales (octaves), the detail carried from the coarsest to the finest. */
+
+static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const float *img, int H, int W, float *grad,
+                                 float *cover, float *batch);
 
 CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before, double *after, cnnvis_net *net,
                                            const cnnvis_deepdream_desc *desc)
@@ -5543,7 +5578,61 @@ CNNVIS__DEF cnnvis_result cnnvis_deepdream(cnnvis_tensor *pixels, double *before
     return r;
 }
 
-/* --- t-SNE, codes, sanity checks ------------------------------------------------------ */
+/* DeepDream's gradient over an image of any size >= the net's input: tiles of the input's
+   size (the last row and column of tiles aligned with the far edges), each pixel's gradient
+   the mean over the tiles covering it. Returns the objective summed over the tiles. */
+static double cnnvis__dream_grad(cnnvis_net *net, int li, int channel, const float *img, int H, int W, float *grad,
+                                 float *cover, float *batch)
+{
+    cnnvis_layer *L = &net->layers[li];
+    int C = net->desc.in_c, th = net->desc.in_h, tw = net->desc.in_w, ny = (H + th - 1) / th, nx = (W + tw - 1) / tw;
+    int total = ny * nx, t, i, m, ch, y, x;
+    size_t tile = (size_t)C * th * tw, lplane = (size_t)L->out_h * L->out_w, lcount = lplane * L->out_c, q;
+    double objective = 0;
+    memset(grad, 0, sizeof(float) * (size_t)C * H * W);
+    memset(cover, 0, sizeof(float) * (size_t)H * W);
+    for (t = 0; t < total; t += m) {
+        m = CNNVIS__MIN(total - t, net->desc.max_batch);
+        for (i = 0; i < m; i++) {
+            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < th; y++)
+                    memcpy(batch + (size_t)i * tile + ((size_t)ch * th + y) * tw, img + ((size_t)ch * H + y0 + y) * W + x0,
+                           sizeof(float) * tw);
+        }
+        cnnvis__forward_pixels(net, batch, m, li);
+        /* d(1/2 ||A||^2)/dA = A: the activations are their own gradient */
+        for (i = 0; i < m; i++)
+            for (q = 0; q < lcount; q++) {
+                float a = L->out.data[(size_t)i * lcount + q];
+                int keep = channel < 0 || (int)(q / lplane) == channel;
+                L->dout.data[(size_t)i * lcount + q] = keep ? a : 0.0f;
+                if (keep) objective += 0.5 * a * a;
+            }
+        cnnvis__net_backward_from(net, li, NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP);
+        cnnvis__dinput_to_pixels(net, batch, m, 1.0f);
+        for (i = 0; i < m; i++) {
+            int y0 = CNNVIS__MIN(((t + i) / nx) * th, H - th), x0 = CNNVIS__MIN(((t + i) % nx) * tw, W - tw);
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < th; y++)
+                    for (x = 0; x < tw; x++)
+                        grad[((size_t)ch * H + y0 + y) * W + x0 + x] += batch[(size_t)i * tile + ((size_t)ch * th + y) * tw + x];
+            for (y = 0; y < th; y++)
+                for (x = 0; x < tw; x++) cover[(size_t)(y0 + y) * W + x0 + x] += 1;
+        }
+    }
+    for (ch = 0; ch < C; ch++)
+        for (q = 0; q < (size_t)H * W; q++) grad[(size_t)ch * H * W + q] /= cover[q];
+    return objective;
+}
+
+/* --- 4d t-SNE of the codes ----------------------------------------------------------------
+   van der Maaten & Hinton 2008: neighbours of the codes x_i (a layer's output) stay
+   neighbours in the plane:
+     p_j|i ~ exp(-|x_i - x_j|^2 / 2 sigma_i^2),  q_ij ~ (1 + |y_i - y_j|^2)^-1,  min KL(P || Q)
+   sigma_i set so that each row's perplexity is the one asked for. */
+
+static double cnnvis__tsne_row(double *p, const double *d, int n, int i, double beta);
 
 CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const char *layer, const cnnvis_dataset *ds, int begin,
                                            int n)
@@ -5569,22 +5658,6 @@ CNNVIS__DEF cnnvis_result cnnvis_net_codes(float *codes, cnnvis_net *net, const 
         memcpy(codes + (size_t)b * units, L->out.data, sizeof(float) * units * m);
     }
     return CNNVIS_OK;
-}
-
-/* P(j|i) for one point with precision beta from squared distances d (n), P(i|i) = 0; the
-   entropy H (nats) of the row. */
-static double cnnvis__tsne_row(double *p, const double *d, int n, int i, double beta)
-{
-    double sum = 0, h = 0, dmin = 1e300;
-    int j;
-    for (j = 0; j < n; j++)
-        if (j != i && d[j] < dmin) dmin = d[j];
-    for (j = 0; j < n; j++) sum += p[j] = j == i ? 0.0 : exp(-(d[j] - dmin) * beta); /* shifted: no underflow */
-    for (j = 0; j < n; j++) {
-        p[j] /= sum;
-        if (p[j] > 1e-300) h -= p[j] * log(p[j]);
-    }
-    return h;
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_tsne(float *y, const float *x, int n, int dim, float perplexity, int iterations, uint64_t seed)
@@ -5716,6 +5789,26 @@ CNNVIS__DEF cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, i
     return CNNVIS_OK;
 }
 
+/* P(j|i) for one point with precision beta from squared distances d (n), P(i|i) = 0; the
+   entropy H (nats) of the row. */
+static double cnnvis__tsne_row(double *p, const double *d, int n, int i, double beta)
+{
+    double sum = 0, h = 0, dmin = 1e300;
+    int j;
+    for (j = 0; j < n; j++)
+        if (j != i && d[j] < dmin) dmin = d[j];
+    for (j = 0; j < n; j++) sum += p[j] = j == i ? 0.0 : exp(-(d[j] - dmin) * beta); /* shifted: no underflow */
+    for (j = 0; j < n; j++) {
+        p[j] /= sum;
+        if (p[j] > 1e-300) h -= p[j] * log(p[j]);
+    }
+    return h;
+}
+
+/* --- 4e Sanity checks -------------------------------------------------------------------
+   Adebayo et al. 2018: a saliency method that explains the model must change when the
+   model's weights do: re-draw a layer's weights at random and compare the maps. */
+
 CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char *layer, uint64_t seed)
 {
     cnnvis_layer *L;
@@ -5730,11 +5823,19 @@ CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char
     memset(L->b, 0, sizeof(float) * L->n_b);
     return CNNVIS_OK;
 }
+
 /* ======================================================================================
    5   Adversarial noise                                                  >>s5_adversarial
    a change too small to see moves the class: L-BFGS, FGSM, PGD, fooling images
    ====================================================================================== */
 
+/* --- 5a FGSM and PGD -----------------------------------------------------------------------
+   Goodfellow et al. 2015: the loss is nearly linear in the pixels, so within ||r||_inf <= eps
+   the best step is
+     x' = x + eps sign(dJ(x, y)/dx)                                     (FGSM)
+   and Kurakin et al. 2017 / Madry et al. 2018 take many small steps, each projected back:
+     x_{t+1} = clip_[0,1](clip_{x,eps}(x_t + step sign(dJ(x_t, y)/dx_t)))   (PGD)
+   (a targeted attack descends J(x, target) instead; the L2 ball uses g / ||g||_2). */
 
 /* The desc with its defaults filled in, or an error naming the field at fault. */
 static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_attack_desc *d,
@@ -5764,57 +5865,81 @@ static cnnvis_result cnnvis__attack_desc_defaults(const char *fn, struct cnnvis_
     return CNNVIS_OK;
 }
 
-static double cnnvis__l2(const float *v, size_t n)
+static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
+                                        const cnnvis_attack_desc *d, cnnvis_rng *rng);
+static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, int32_t *labels, int own, int n,
+                        const cnnvis_attack_desc *d, cnnvis_rng *rng, float *grad);
+static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t count, cnnvis_norm norm, float step);
+static void cnnvis__project(float *adv, const float *pixels, int n, size_t count, cnnvis_norm norm, float eps);
+static double cnnvis__l2(const float *v, size_t n);
+static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const float *pixels, const cnnvis_attack_desc *d,
+                                              float *work, const float *zeros, const float *ones);
+
+CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, float *confidence, cnnvis_net *net,
+                                        const cnnvis_tensor *pixels, const int32_t *labels, const cnnvis_attack_desc *desc)
 {
-    double s = 0;
-    size_t q;
-    for (q = 0; q < n; q++) s += (double)v[q] * v[q];
-    return sqrt(s);
+    static const char *fn = "cnnvis_attack";
+    cnnvis_attack_desc d;
+    cnnvis_rng rng;
+    size_t count, q;
+    int i;
+    cnnvis_result r = CNNVIS_OK;
+    if (!adv) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv is NULL", fn);
+    memset(adv, 0, sizeof *adv);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
+    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 0));
+    CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, net));
+    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
+    for (i = 0; labels && i < pixels->n; i++)
+        if (labels[i] < 0 || labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class in [0, %d)", fn, (int)labels[i], i,
+                                net->n_classes);
+    for (q = 0; q < count * (size_t)pixels->n; q++)
+        if (!(pixels->data[q] >= 0.0f && pixels->data[q] <= 1.0f))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels[%lu] = %g is not in [0, 1] (pixel space)", fn, (unsigned long)q,
+                                pixels->data[q]);
+    r = cnnvis_tensor_create(adv, pixels->n, pixels->c, pixels->h, pixels->w);
+    cnnvis__rng_seed(&rng, d.seed);
+    for (i = 0; i < pixels->n && r == CNNVIS_OK; i += net->desc.max_batch) {
+        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
+        r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels ? labels + i : NULL,
+                               m, &d, &rng);
+    }
+    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis__predict(NULL, NULL, predicted, confidence, net, adv);
+    if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
+    return r;
 }
 
-/* Project each of n images of adv (count pixels each) onto the eps-ball around its image of
-   pixels, then onto [0, 1]. Clamping to [0, 1] after the ball keeps it in the ball: each
-   pixel only moves towards its original, which is in [0, 1] too. */
-static void cnnvis__project(float *adv, const float *pixels, int n, size_t count, cnnvis_norm norm, float eps)
+/* Any attack on n images (n <= max_batch), d resolved; labels (n) are the classes the
+   untargeted attacks move away from, NULL for the net's own classes of pixels. Allocates
+   its scratch (a few images). */
+static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
+                                        const cnnvis_attack_desc *d, cnnvis_rng *rng)
 {
-    int i;
-    size_t q;
-    for (i = 0; i < n; i++) {
-        float *a = adv + (size_t)i * count;
-        const float *p = pixels + (size_t)i * count;
-        if (norm == CNNVIS_NORM_LINF) {
-            for (q = 0; q < count; q++) {
-                float lo = p[q] - eps, hi = p[q] + eps;
-                a[q] = a[q] < lo ? lo : a[q] > hi ? hi : a[q];
-            }
-        } else {
-            double r2 = 0, scale;
-            for (q = 0; q < count; q++) r2 += (double)(a[q] - p[q]) * (a[q] - p[q]);
-            scale = r2 > (double)eps * eps ? eps / sqrt(r2) : 1.0; /* shrink r onto the sphere ||r|| = eps */
-            if (scale < 1.0)
-                for (q = 0; q < count; q++) a[q] = p[q] + (float)((a[q] - p[q]) * scale);
-        }
-        for (q = 0; q < count; q++) a[q] = a[q] < 0.0f ? 0.0f : a[q] > 1.0f ? 1.0f : a[q];
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    cnnvis_result r = CNNVIS_OK;
+    int32_t *y = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
+    float *work = (float *)cnnvis__alloc(sizeof(float) * count * (d->method == CNNVIS_ATTACK_LBFGS ? 3 : (size_t)n));
+    int i, own = !labels && !d->targeted; /* found by FGSM's or PGD's first forward pass ... */
+    if (!y || !work) {
+        cnnvis__free(y), cnnvis__free(work);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_attack: out of memory for %d images", n);
     }
-}
-
-/* adv += step * sign(grad) (L-inf) or step * grad / ||grad||_2 (L2), image by image: the
-   steepest ascent of a linear function within a small ball of that norm. */
-static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t count, cnnvis_norm norm, float step)
-{
-    size_t q;
-    int i;
-    for (i = 0; i < n; i++) {
-        float *a = adv + (size_t)i * count;
-        const float *g = grad + (size_t)i * count;
-        if (norm == CNNVIS_NORM_LINF) {
-            for (q = 0; q < count; q++) a[q] += step * (float)((g[q] > 0) - (g[q] < 0));
-        } else {
-            double len = cnnvis__l2(g, count);
-            if (len > 0)
-                for (q = 0; q < count; q++) a[q] += (float)(step * g[q] / len);
-        }
+    for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels ? labels[i] : 0;
+    if (own && d->method == CNNVIS_ATTACK_PGD && d->random_start) { /* ... unless that is not at pixels */
+        cnnvis__classify_run(net, pixels, n, y, NULL);
+        own = 0;
     }
+    if (d->method == CNNVIS_ATTACK_LBFGS) {
+        float *zeros = work + count, *ones = zeros + count;
+        for (q = 0; q < count; q++) ones[q] = 1.0f;
+        for (i = 0; i < n && r == CNNVIS_OK; i++)
+            r = cnnvis__lbfgs_attack_one(net, adv + (size_t)i * count, pixels + (size_t)i * count, d, work, zeros, ones);
+    } else {
+        cnnvis__pgd(net, adv, pixels, y, own, n, d, rng, work);
+    }
+    cnnvis__free(y), cnnvis__free(work);
+    return r;
 }
 
 /* FGSM and PGD on n images (n <= max_batch), d resolved. grad has room for n images.
@@ -5855,7 +5980,64 @@ static void cnnvis__pgd(cnnvis_net *net, float *adv, const float *pixels, int32_
     }
 }
 
-/* --- The box-constrained L-BFGS core ---------------------------------------------------- */
+/* adv += step * sign(grad) (L-inf) or step * grad / ||grad||_2 (L2), image by image: the
+   steepest ascent of a linear function within a small ball of that norm. */
+static void cnnvis__gradient_step(float *adv, const float *grad, int n, size_t count, cnnvis_norm norm, float step)
+{
+    size_t q;
+    int i;
+    for (i = 0; i < n; i++) {
+        float *a = adv + (size_t)i * count;
+        const float *g = grad + (size_t)i * count;
+        if (norm == CNNVIS_NORM_LINF) {
+            for (q = 0; q < count; q++) a[q] += step * (float)((g[q] > 0) - (g[q] < 0));
+        } else {
+            double len = cnnvis__l2(g, count);
+            if (len > 0)
+                for (q = 0; q < count; q++) a[q] += (float)(step * g[q] / len);
+        }
+    }
+}
+
+/* Project each of n images of adv (count pixels each) onto the eps-ball around its image of
+   pixels, then onto [0, 1]. Clamping to [0, 1] after the ball keeps it in the ball: each
+   pixel only moves towards its original, which is in [0, 1] too. */
+static void cnnvis__project(float *adv, const float *pixels, int n, size_t count, cnnvis_norm norm, float eps)
+{
+    int i;
+    size_t q;
+    for (i = 0; i < n; i++) {
+        float *a = adv + (size_t)i * count;
+        const float *p = pixels + (size_t)i * count;
+        if (norm == CNNVIS_NORM_LINF) {
+            for (q = 0; q < count; q++) {
+                float lo = p[q] - eps, hi = p[q] + eps;
+                a[q] = a[q] < lo ? lo : a[q] > hi ? hi : a[q];
+            }
+        } else {
+            double r2 = 0, scale;
+            for (q = 0; q < count; q++) r2 += (double)(a[q] - p[q]) * (a[q] - p[q]);
+            scale = r2 > (double)eps * eps ? eps / sqrt(r2) : 1.0; /* shrink r onto the sphere ||r|| = eps */
+            if (scale < 1.0)
+                for (q = 0; q < count; q++) a[q] = p[q] + (float)((a[q] - p[q]) * scale);
+        }
+        for (q = 0; q < count; q++) a[q] = a[q] < 0.0f ? 0.0f : a[q] > 1.0f ? 1.0f : a[q];
+    }
+}
+
+static double cnnvis__l2(const float *v, size_t n)
+{
+    double s = 0;
+    size_t q;
+    for (q = 0; q < n; q++) s += (double)v[q] * v[q];
+    return sqrt(s);
+}
+
+/* --- 5b Box-constrained L-BFGS ---------------------------------------------------------------
+   Szegedy et al. 2014, the first adversarial examples: the smallest r that gives class l,
+     min c ||r||_2 + J(x + r, l)   subject to x + r in [0, 1]
+   for the c at the boundary between reaching l and not, by a box-constrained quasi-Newton
+   method (cnnvis_attack with CNNVIS_ATTACK_LBFGS). */
 
 /* An objective: returns f(x) and writes its gradient (n) into grad. */
 typedef double (*cnnvis__objective)(const float *x, float *grad, int n, void *user);
@@ -5868,13 +6050,69 @@ typedef struct cnnvis__lbfgs_desc {
     float tol;
 } cnnvis__lbfgs_desc;
 
-static double cnnvis__dot_free(const float *a, const float *b, const unsigned char *free_var, int n)
+/* Szegedy et al.'s objective for one image, over the adversarial image a = x + r:
+   f(a) = c ||a - x||_2 + J(a, target), gradient c (a - x) / ||a - x|| + dJ/da (taking 0 for
+   the norm's gradient at r = 0, where it has none). */
+typedef struct cnnvis__lbfgs_attack {
+    cnnvis_net *net;
+    const float *pixels; /* (C, H, W) the original x */
+    int32_t target;
+    float c;
+} cnnvis__lbfgs_attack;
+
+static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user);
+static cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, const float *upper, cnnvis__objective f,
+                                       void *user, const cnnvis__lbfgs_desc *desc, double *fx, int *iters);
+static double cnnvis__dot_free(const float *a, const float *b, const unsigned char *free_var, int n);
+
+/* One image: L-BFGS in the box [0, 1] for several c. A small c lets r grow until the target
+   wins; a large c keeps r small and may miss it. The paper asks for the c at that boundary
+   ("line-search to find the minimum c > 0 for which the minimizer r ... satisfies f(x + r) =
+   l", where its larger c means a smaller r): here c grows tenfold while the target is
+   reached (shrinks while it is not), then the boundary is bisected in log c. The result is
+   the successful a with the smallest ||r||_2, or, if no c reached the target, the run of the
+   smallest c. */
+static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const float *pixels, const cnnvis_attack_desc *d,
+                                              float *work, const float *zeros, const float *ones)
 {
-    double s = 0;
-    int i;
-    for (i = 0; i < n; i++)
-        if (free_var[i]) s += (double)a[i] * b[i];
-    return s;
+    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
+    cnnvis__lbfgs_attack u;
+    cnnvis__lbfgs_desc ld;
+    double c_ok = 0, c_bad = 0, best = -1, c_smallest = 0;
+    int run;
+    memset(&ld, 0, sizeof ld);
+    ld.max_iters = d->lbfgs_iters;
+    u.net = net, u.pixels = pixels, u.target = d->target;
+    for (run = 0; run < d->c_search; run++) {
+        double c = run == 0 ? d->c_init : c_bad == 0 ? c_ok * 10 : c_ok == 0 ? c_bad / 10 : sqrt(c_ok * c_bad);
+        int32_t predicted;
+        double r;
+        u.c = (float)c;
+        memcpy(work, pixels, sizeof(float) * count); /* every run starts from r = 0 */
+        CNNVIS__TRY(cnnvis__lbfgs_box(work, (int)count, zeros, ones, cnnvis__lbfgs_objective, &u, &ld, NULL, NULL));
+        cnnvis__classify_run(net, work, 1, &predicted, NULL);
+        for (r = 0, q = 0; q < count; q++) r += (double)(work[q] - pixels[q]) * (work[q] - pixels[q]);
+        if (predicted == d->target) {
+            c_ok = c;
+            if (best < 0 || r < best) best = r, memcpy(adv, work, sizeof(float) * count);
+        } else {
+            c_bad = c;
+            if (best < 0 && (c_smallest == 0 || c < c_smallest)) c_smallest = c, memcpy(adv, work, sizeof(float) * count);
+        }
+    }
+    return CNNVIS_OK;
+}
+
+static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user)
+{
+    cnnvis__lbfgs_attack *u = (cnnvis__lbfgs_attack *)user;
+    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0, NULL), r2 = 0, norm;
+    int q;
+    for (q = 0; q < n; q++) r2 += (double)(a[q] - u->pixels[q]) * (a[q] - u->pixels[q]);
+    norm = sqrt(r2);
+    if (norm > 0)
+        for (q = 0; q < n; q++) grad[q] += (float)(u->c * (a[q] - u->pixels[q]) / norm);
+    return u->c * norm + loss;
 }
 
 /* Minimise f over the box lower <= x <= upper (either may be NULL: unbounded on that side)
@@ -6008,132 +6246,19 @@ static cnnvis_result cnnvis__lbfgs_box(float *x, int n, const float *lower, cons
     return isfinite(fval) ? CNNVIS_OK : CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s: the objective is not finite", fn);
 }
 
-/* Szegedy et al.'s objective for one image, over the adversarial image a = x + r:
-   f(a) = c ||a - x||_2 + J(a, target), gradient c (a - x) / ||a - x|| + dJ/da (taking 0 for
-   the norm's gradient at r = 0, where it has none). */
-typedef struct cnnvis__lbfgs_attack {
-    cnnvis_net *net;
-    const float *pixels; /* (C, H, W) the original x */
-    int32_t target;
-    float c;
-} cnnvis__lbfgs_attack;
-
-static double cnnvis__lbfgs_objective(const float *a, float *grad, int n, void *user)
+static double cnnvis__dot_free(const float *a, const float *b, const unsigned char *free_var, int n)
 {
-    cnnvis__lbfgs_attack *u = (cnnvis__lbfgs_attack *)user;
-    double loss = cnnvis__loss_grad(u->net, a, &u->target, 1, grad, 0, NULL), r2 = 0, norm;
-    int q;
-    for (q = 0; q < n; q++) r2 += (double)(a[q] - u->pixels[q]) * (a[q] - u->pixels[q]);
-    norm = sqrt(r2);
-    if (norm > 0)
-        for (q = 0; q < n; q++) grad[q] += (float)(u->c * (a[q] - u->pixels[q]) / norm);
-    return u->c * norm + loss;
-}
-
-/* One image: L-BFGS in the box [0, 1] for several c. A small c lets r grow until the target
-   wins; a large c keeps r small and may miss it. The paper asks for the c at that boundary
-   ("line-search to find the minimum c > 0 for which the minimizer r ... satisfies f(x + r) =
-   l", where its larger c means a smaller r): here c grows tenfold while the target is
-   reached (shrinks while it is not), then the boundary is bisected in log c. The result is
-   the successful a with the smallest ||r||_2, or, if no c reached the target, the run of the
-   smallest c. */
-static cnnvis_result cnnvis__lbfgs_attack_one(cnnvis_net *net, float *adv, const float *pixels, const cnnvis_attack_desc *d,
-                                              float *work, const float *zeros, const float *ones)
-{
-    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
-    cnnvis__lbfgs_attack u;
-    cnnvis__lbfgs_desc ld;
-    double c_ok = 0, c_bad = 0, best = -1, c_smallest = 0;
-    int run;
-    memset(&ld, 0, sizeof ld);
-    ld.max_iters = d->lbfgs_iters;
-    u.net = net, u.pixels = pixels, u.target = d->target;
-    for (run = 0; run < d->c_search; run++) {
-        double c = run == 0 ? d->c_init : c_bad == 0 ? c_ok * 10 : c_ok == 0 ? c_bad / 10 : sqrt(c_ok * c_bad);
-        int32_t predicted;
-        double r;
-        u.c = (float)c;
-        memcpy(work, pixels, sizeof(float) * count); /* every run starts from r = 0 */
-        CNNVIS__TRY(cnnvis__lbfgs_box(work, (int)count, zeros, ones, cnnvis__lbfgs_objective, &u, &ld, NULL, NULL));
-        cnnvis__classify_run(net, work, 1, &predicted, NULL);
-        for (r = 0, q = 0; q < count; q++) r += (double)(work[q] - pixels[q]) * (work[q] - pixels[q]);
-        if (predicted == d->target) {
-            c_ok = c;
-            if (best < 0 || r < best) best = r, memcpy(adv, work, sizeof(float) * count);
-        } else {
-            c_bad = c;
-            if (best < 0 && (c_smallest == 0 || c < c_smallest)) c_smallest = c, memcpy(adv, work, sizeof(float) * count);
-        }
-    }
-    return CNNVIS_OK;
-}
-
-/* Any attack on n images (n <= max_batch), d resolved; labels (n) are the classes the
-   untargeted attacks move away from, NULL for the net's own classes of pixels. Allocates
-   its scratch (a few images). */
-static cnnvis_result cnnvis__attack_run(cnnvis_net *net, float *adv, const float *pixels, const int32_t *labels, int n,
-                                        const cnnvis_attack_desc *d, cnnvis_rng *rng)
-{
-    size_t count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w, q;
-    cnnvis_result r = CNNVIS_OK;
-    int32_t *y = (int32_t *)cnnvis__alloc(sizeof(int32_t) * (size_t)n);
-    float *work = (float *)cnnvis__alloc(sizeof(float) * count * (d->method == CNNVIS_ATTACK_LBFGS ? 3 : (size_t)n));
-    int i, own = !labels && !d->targeted; /* found by FGSM's or PGD's first forward pass ... */
-    if (!y || !work) {
-        cnnvis__free(y), cnnvis__free(work);
-        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_attack: out of memory for %d images", n);
-    }
-    for (i = 0; i < n; i++) y[i] = d->targeted ? d->target : labels ? labels[i] : 0;
-    if (own && d->method == CNNVIS_ATTACK_PGD && d->random_start) { /* ... unless that is not at pixels */
-        cnnvis__classify_run(net, pixels, n, y, NULL);
-        own = 0;
-    }
-    if (d->method == CNNVIS_ATTACK_LBFGS) {
-        float *zeros = work + count, *ones = zeros + count;
-        for (q = 0; q < count; q++) ones[q] = 1.0f;
-        for (i = 0; i < n && r == CNNVIS_OK; i++)
-            r = cnnvis__lbfgs_attack_one(net, adv + (size_t)i * count, pixels + (size_t)i * count, d, work, zeros, ones);
-    } else {
-        cnnvis__pgd(net, adv, pixels, y, own, n, d, rng, work);
-    }
-    cnnvis__free(y), cnnvis__free(work);
-    return r;
-}
-
-CNNVIS__DEF cnnvis_result cnnvis_attack(cnnvis_tensor *adv, int32_t *predicted, float *confidence, cnnvis_net *net,
-                                        const cnnvis_tensor *pixels, const int32_t *labels, const cnnvis_attack_desc *desc)
-{
-    static const char *fn = "cnnvis_attack";
-    cnnvis_attack_desc d;
-    cnnvis_rng rng;
-    size_t count, q;
+    double s = 0;
     int i;
-    cnnvis_result r = CNNVIS_OK;
-    if (!adv) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: adv is NULL", fn);
-    memset(adv, 0, sizeof *adv);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: net is NULL", fn);
-    CNNVIS__TRY(cnnvis__check_pixels(fn, "pixels", net, pixels, 0));
-    CNNVIS__TRY(cnnvis__attack_desc_defaults(fn, &d, desc, net));
-    count = (size_t)net->desc.in_c * net->desc.in_h * net->desc.in_w;
-    for (i = 0; labels && i < pixels->n; i++)
-        if (labels[i] < 0 || labels[i] >= net->n_classes)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class in [0, %d)", fn, (int)labels[i], i,
-                                net->n_classes);
-    for (q = 0; q < count * (size_t)pixels->n; q++)
-        if (!(pixels->data[q] >= 0.0f && pixels->data[q] <= 1.0f))
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: pixels[%lu] = %g is not in [0, 1] (pixel space)", fn, (unsigned long)q,
-                                pixels->data[q]);
-    r = cnnvis_tensor_create(adv, pixels->n, pixels->c, pixels->h, pixels->w);
-    cnnvis__rng_seed(&rng, d.seed);
-    for (i = 0; i < pixels->n && r == CNNVIS_OK; i += net->desc.max_batch) {
-        int m = CNNVIS__MIN(net->desc.max_batch, pixels->n - i);
-        r = cnnvis__attack_run(net, adv->data + (size_t)i * count, pixels->data + (size_t)i * count, labels ? labels + i : NULL,
-                               m, &d, &rng);
-    }
-    if (r == CNNVIS_OK && (predicted || confidence)) r = cnnvis__predict(NULL, NULL, predicted, confidence, net, adv);
-    if (r != CNNVIS_OK) cnnvis_tensor_free(adv);
-    return r;
+    for (i = 0; i < n; i++)
+        if (free_var[i]) s += (double)a[i] * b[i];
+    return s;
 }
+
+/* --- 5c Fooling images ----------------------------------------------------------------------
+   Nguyen et al. 2015: from noise, climb log p_c(x) until the net is sure of class c,
+     x <- clip_[0,1](x - step sign(dJ(x, c)/dx))
+   and the image shows nothing a person would call c. */
 
 CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, float *p, int *steps_taken, cnnvis_net *net, int cls,
                                                const cnnvis_fooling_desc *desc)
@@ -6190,19 +6315,12 @@ CNNVIS__DEF cnnvis_result cnnvis_fooling_image(cnnvis_tensor *pixels, float *p, 
     return CNNVIS_OK;
 }
 
-/* Check a data set and the number of its images to use. */
-static cnnvis_result cnnvis__dataset_images(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net, int n_images, int *n)
-{
-    int i;
-    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
-    if (n_images < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n_images %d must be >= 0 (0: all)", fn, n_images);
-    *n = n_images == 0 || n_images > ds->n ? ds->n : n_images;
-    for (i = 0; i < *n; i++)
-        if (ds->labels[i] < 0 || ds->labels[i] >= net->n_classes)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class of the net [0, %d)", fn,
-                                (int)ds->labels[i], i, net->n_classes);
-    return CNNVIS_OK;
-}
+/* --- 5d Robustness and transfer ---------------------------------------------------------------
+   accuracy(eps) = share of images still classified right after an attack of budget eps;
+   transfer rate = share of the images fooling one net that also fool another (Szegedy et
+   al. 2014, sec. 4.3). */
+
+static cnnvis_result cnnvis__dataset_images(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net, int n_images, int *n);
 
 CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confidence, cnnvis_net *net, const cnnvis_dataset *ds,
                                                   int n_images, const cnnvis_attack_desc *desc, const float *eps, int n_eps,
@@ -6257,9 +6375,12 @@ CNNVIS__DEF cnnvis_result cnnvis_robustness_curve(float *accuracy, float *confid
             }
             cnnvis__classify_run(net, adv, m, pred, conf);
             for (j = 0; j < m; j++) correct[k] += pred[j] == labels[j], conf_sum[k] += conf[j];
-            if (progress) /* batches done, counting this one's budgets so far */
-                cnnvis__progress_bar("robustness", ((double)b * n_eps + k + 1) / ((double)((n + B - 1) / B) * n_eps),
-                                     cnnvis__now() - t0);
+            if (progress) { /* batches done, counting this one's budgets so far */
+                double done = ((double)b * n_eps + k + 1) / ((double)((n + B - 1) / B) * n_eps), seconds = cnnvis__now() - t0;
+                char detail[32];
+                snprintf(detail, sizeof detail, "%.0fs", seconds);
+                cnnvis__progress_bar("robustness", done, detail, seconds / done * (1 - done), 1);
+            }
         }
     }
     for (k = 0; k < n_eps && r == CNNVIS_OK; k++) {
@@ -6321,6 +6442,23 @@ CNNVIS__DEF cnnvis_result cnnvis_transfer_rate(float *rate, float *fooled_source
     cnnvis__free(pix), cnnvis__free(labels);
     return r;
 }
+
+/* Check a data set and the number of its images to use. */
+static cnnvis_result cnnvis__dataset_images(const char *fn, const cnnvis_dataset *ds, const cnnvis_net *net, int n_images, int *n)
+{
+    int i;
+    CNNVIS__TRY(cnnvis__check_dataset(fn, ds, net));
+    if (n_images < 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: n_images %d must be >= 0 (0: all)", fn, n_images);
+    *n = n_images == 0 || n_images > ds->n ? ds->n : n_images;
+    for (i = 0; i < *n; i++)
+        if (ds->labels[i] < 0 || ds->labels[i] >= net->n_classes)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "%s: label %d of image %d is not a class of the net [0, %d)", fn,
+                                (int)ds->labels[i], i, net->n_classes);
+    return CNNVIS_OK;
+}
+
+/* --- 5e The slide's picture ------------------------------------------------------------------
+   original | r = x' - x (amplified) | adversarial, each captioned with the net's answer. */
 
 CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net *net, const cnnvis_tensor *pixels,
                                                    const cnnvis_tensor *adv, int zoom, const char *title)
@@ -6394,6 +6532,10 @@ CNNVIS__DEF cnnvis_result cnnvis_adversarial_image(cnnvis_image *out, cnnvis_net
     return r;
 }
 
+/* --- 5f Adversarial training -------------------------------------------------------------------
+   Goodfellow et al. 2015, Madry et al. 2018: train on min_w E max_{||r|| <= eps} J(x + r, y),
+   the inner max approximated by the attack of 5a at every step (B2 calls this). */
+
 /* Adversarial training (Goodfellow et al. 2015; Madry et al. 2018), called by cnnvis_net_train
    for each batch: the first n of the batch's normalised images x are replaced by adversarial
    versions made against the net as it is now. work holds 2 n images. */
@@ -6414,17 +6556,17 @@ static cnnvis_result cnnvis__train_adversarial(cnnvis_net *net, float *x, const 
     memcpy(x, adv, sizeof(float) * count * n); /* after the attack: its passes used net->input, which is x */
     return CNNVIS_OK;
 }
+
 /* ======================================================================================
    B1  Appendix: fast kernels, thread pool, kernel selection                     >>b1_fast
    AVX2/FMA and NEON kernels, packed GEMM; they must match A2 within rounding
    ====================================================================================== */
 
-
 /* --- Thread pool ------------------------------------------------------------------------
    parallel_for(n, fn) splits [0, n) into one contiguous range per thread; the caller runs
    the first range. Each output is computed by exactly one thread with the same arithmetic
-   as on one thread, so results do not depend on the thread count. Workers sleep on a
-   condition variable between jobs; nothing spins. */
+   as on one thread, so results do not depend on the thread count. Between jobs a worker
+   spins briefly, then sleeps on a condition variable (below). */
 
 struct cnnvis_pool {
     int n_threads; /* including the caller */
@@ -6449,14 +6591,14 @@ static CNNVIS__TLS int cnnvis__in_job;
 #endif
 
 #ifndef CNNVIS_NO_THREADS
-/* Waking a thread asleep on a condition variable takes 5-50 us (45 us a job measured on a
-   2-core virtual machine), more than many of the jobs of a batch-1 pass, which come a few
-   microseconds apart. So a thread that waits spins first, for up to CNNVIS__SPIN_US,
-   watching the pool's counters with atomic loads, and sleeps only after that: a pass's
-   jobs then go to threads that are awake, and an idle pool costs no CPU. The counters are
-   still written under the mutex (atomically, as they are also read without it). With more
-   threads than CPUs a spinning thread would hold the CPU the one it waits for needs (3
-   threads on 2 CPUs measured 69 us a job, 8 threads 243 us), so such a pool only sleeps. */
+/* Waking a thread asleep on a condition variable takes longer than many of the jobs of a
+   one-image pass, which come a few microseconds apart. So a thread that waits spins first,
+   for up to CNNVIS__SPIN_US, watching the pool's counters with atomic loads, and sleeps only
+   after that: a pass's jobs then go to threads that are awake, and an idle pool costs no
+   CPU. The counters are still written under the mutex (atomically, as they are also read
+   without it). With more threads than CPUs a spinning thread would hold the CPU that the
+   thread it waits for needs, so such a pool only sleeps. (bench prints what a job costs
+   both ways.) */
 #define CNNVIS__SPIN_US 50
 #if defined(__GNUC__) || defined(__clang__)
 #define CNNVIS__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -6626,13 +6768,15 @@ static void cnnvis__parallel_for(struct cnnvis_pool *pool, int n, cnnvis__range_
     fn(args, 0, n);
 }
 
-/* The same two functions with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
+/* --- ReLU and max-pooling, SIMD ---------------------------------------------------------- */
+
+/* The ReLU's two functions (A2) with 8 (AVX2) or 4 (NEON) lanes at a time. They compute exactly
    what the reference does (a max and masks, no rounding), so the results are bit-identical;
    a NaN input gives 0 as in the reference. */
 #if CNNVIS__HAVE_AVX2
 CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     __m256 zero = _mm256_setzero_ps();
     for (; i + 8 <= stop; i += 8) _mm256_storeu_ps(a->y + i, _mm256_max_ps(_mm256_loadu_ps(a->x + i), zero));
@@ -6641,7 +6785,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_forward__avx2(void *p, int begin, int e
 
 CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     __m256 zero = _mm256_setzero_ps();
     for (; i + 8 <= stop; i += 8) {
@@ -6651,7 +6795,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int 
         _mm256_storeu_ps(a->dx + i, _mm256_and_ps(mask, r));
     }
     if (i < stop) {
-        cnnvis__act_args tail = *a; /* the last few elements, by the reference */
+        cnnvis__relu_args tail = *a; /* the last few elements, by the reference */
         tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
         cnnvis__relu_backward__reference(&tail, 0, 1);
     }
@@ -6661,7 +6805,7 @@ CNNVIS__AVX2_FN static void cnnvis__relu_backward__avx2(void *p, int begin, int 
 #if CNNVIS__HAVE_NEON
 static void cnnvis__relu_forward__neon(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     float32x4_t zero = vdupq_n_f32(0.0f);
     for (; i + 4 <= stop; i += 4) {
@@ -6673,7 +6817,7 @@ static void cnnvis__relu_forward__neon(void *p, int begin, int end)
 
 static void cnnvis__relu_backward__neon(void *p, int begin, int end)
 {
-    const cnnvis__act_args *a = (const cnnvis__act_args *)p;
+    const cnnvis__relu_args *a = (const cnnvis__relu_args *)p;
     size_t i = (size_t)begin * a->per_item, stop = (size_t)end * a->per_item;
     float32x4_t zero = vdupq_n_f32(0.0f);
     for (; i + 4 <= stop; i += 4) {
@@ -6683,14 +6827,14 @@ static void cnnvis__relu_backward__neon(void *p, int begin, int end)
         vst1q_f32(a->dx + i, vbslq_f32(mask, r, zero));
     }
     if (i < stop) {
-        cnnvis__act_args tail = *a;
+        cnnvis__relu_args tail = *a;
         tail.x += i, tail.dy += i, tail.dx += i, tail.per_item = stop - i;
         cnnvis__relu_backward__reference(&tail, 0, 1);
     }
 }
 #endif
 
-/* The same pool with several windows of a row at once, lane j holding window ox + j. One
+/* A2's max-pool forward with several windows of a row at once, lane j holding window ox + j. One
    window's comparisons each wait on the last; a row's windows do not wait on each other.
    Each lane meets its values in the order above: the first one inside the image is taken,
    then a value only if it is greater (an ordered compare, false on NaN like C's >), so the
@@ -7732,16 +7876,14 @@ static void cnnvis__conv2d_forward_simd(cnnvis__conv_args *a, cnnvis_kernels ker
    sections 3-5 (a backward pass without parameter gradients). A zero dy is skipped, not
    multiplied: where the product would give NaN from 0 * Inf, this gives 0. */
 
-/* Whether image n's dY_g is sparse enough for the scatter to beat the product. Measured on
-   alexnet_mini's convolutions (AVX2, `bench --only saliency`, 6(b)): a scatter multiply-add
-   costs 2.3 to 3.0 times one of the product's at about a tenth of dY nonzero (conv2, conv5)
-   and 1.9 times at a half (conv3, conv4: the more terms an output position has, the fewer
-   loads and stores of dx each takes), and rearranging one weight about 13; with 3.3 for a
-   margin the scatter wins while 3.3 nnz + 13 OCg < OCg P (below, times 3 to stay in
-   integers), below about a quarter of dY nonzero. Rows shorter than 64 floats (8 AVX2
-   vectors; conv1's are 5 taps x 3 channels, AlexNet's 11 x 3) keep the product: finding
-   conv1's nonzero dy among 32 channels of 32x32 costs more than it saves (the scatter
-   measured 0.8x). The choice depends on the image alone, never on its batch. */
+/* Whether image n's dY_g is sparse enough for the scatter to beat the product. A multiply-
+   add of the scatter loads and stores dx, so it costs a few of the product's (fewer when an
+   output position has many nonzero terms), and rearranging the weights costs about a dozen
+   per output channel. The scatter is taken while 3.3 nnz + 13 OCg < OCg P (below, times 3 to
+   stay in integers): with that margin, up to about a quarter of dY nonzero. Rows shorter than
+   64 floats (8 AVX2 vectors; conv1's are 5 taps x 3 channels) keep the product: finding their
+   few nonzero dy costs more than the scatter saves. bench prints both passes side by side.
+   The choice depends on the image alone, never on its batch. */
 static int cnnvis__conv_sparse_wins(const cnnvis__conv_work *f, int n)
 {
     const cnnvis__conv_geom *g = &f->a->g;
@@ -8323,7 +8465,7 @@ static void cnnvis__fc_product(cnnvis__fc_args *a, cnnvis_kernels kernels, cnnvi
 }
 
 /* Y (OUT x N, stored (N, OUT)) = b + W . X^T */
-static void cnnvis__fc_forward_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_forward_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8337,7 +8479,7 @@ static void cnnvis__fc_forward_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
 }
 
 /* dX (IN x N, stored (N, IN)) = W^T . dY^T */
-static void cnnvis__fc_backward_data_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_backward_data_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8351,7 +8493,7 @@ static void cnnvis__fc_backward_data_simd(cnnvis__fc_args *a, cnnvis_kernels ker
 }
 
 /* dW (OUT x IN) += dY^T . X, db += the column sums of dY */
-static void cnnvis__fc_backward_weights_simd(cnnvis__fc_args *a, cnnvis_kernels kernels)
+static void cnnvis__fc_backward_weights_gemm(cnnvis__fc_args *a, cnnvis_kernels kernels)
 {
     cnnvis__gemm gm;
     cnnvis__pack_args pk;
@@ -8364,9 +8506,10 @@ static void cnnvis__fc_backward_weights_simd(cnnvis__fc_args *a, cnnvis_kernels 
     cnnvis__fc_product(a, kernels, &gm, &pk);
 }
 
-/* --- Kernel dispatch ---------------------------------------------------------------------
-   The functions without a suffix choose the kernel from the net's `kernels` (AUTO was
-   resolved at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
+/* --- Kernel selection ---------------------------------------------------------------------
+   A3 runs the reference kernels itself when net->kernels is REFERENCE; otherwise it calls the
+   functions below, which pick the AVX2 or NEON kernel for net->kernels (AUTO was resolved
+   at creation by a CPU check; CNNVIS_KERNELS=reference forces the reference). */
 
 static cnnvis__range_fn cnnvis__relu_forward_select(cnnvis_kernels k)
 {
@@ -8390,24 +8533,6 @@ static cnnvis__range_fn cnnvis__relu_backward_select(cnnvis_kernels k)
 #endif
     (void)k;
     return cnnvis__relu_backward__reference;
-}
-
-static void cnnvis__conv2d_forward(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_forward_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.oc, cnnvis__conv2d_forward__reference, a);
-}
-
-static void cnnvis__conv2d_backward_data(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_data_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.n * a->g.ic, cnnvis__conv2d_backward_data__reference, a);
-}
-
-static void cnnvis__conv2d_backward_weights(cnnvis_net *net, cnnvis__conv_args *a)
-{
-    if (cnnvis__micro_select(net->kernels)) cnnvis__conv2d_backward_weights_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->g.oc, cnnvis__conv2d_backward_weights__reference, a);
 }
 
 static cnnvis__range_fn cnnvis__fc_forward_gemv_select(cnnvis_kernels k)
@@ -8434,26 +8559,25 @@ static cnnvis__range_fn cnnvis__fc_backward_data_gemv_select(cnnvis_kernels k)
     return NULL;
 }
 
-static void cnnvis__fc_forward(cnnvis_net *net, cnnvis__fc_args *a)
+/* A fully connected layer on the SIMD kernels: a few images by matrix-vector products (W
+   read in place), more by the packed product. */
+static void cnnvis__fc_forward_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
     cnnvis__range_fn gemv = cnnvis__fc_forward_gemv_select(net->kernels);
     if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_row_groups(a), gemv, a);
-    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_forward_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->n * a->out, cnnvis__fc_forward__reference, a);
+    else cnnvis__fc_forward_gemm(a, net->kernels);
 }
 
-static void cnnvis__fc_backward_data(cnnvis_net *net, cnnvis__fc_args *a)
+static void cnnvis__fc_backward_data_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
     cnnvis__range_fn gemv = cnnvis__fc_backward_data_gemv_select(net->kernels);
     if (gemv && a->n <= CNNVIS__FC_GEMV_MAX) cnnvis__parallel_for(net->pool, a->n * cnnvis__fc_col_blocks(a), gemv, a);
-    else if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_data_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->n, cnnvis__fc_backward_data__reference, a);
+    else cnnvis__fc_backward_data_gemm(a, net->kernels);
 }
 
-static void cnnvis__fc_backward_weights(cnnvis_net *net, cnnvis__fc_args *a)
+static void cnnvis__fc_backward_weights_simd(cnnvis_net *net, cnnvis__fc_args *a)
 {
-    if (cnnvis__micro_select(net->kernels)) cnnvis__fc_backward_weights_simd(a, net->kernels);
-    else cnnvis__parallel_for(net->pool, a->out, cnnvis__fc_backward_weights__reference, a);
+    cnnvis__fc_backward_weights_gemm(a, net->kernels);
 }
 
 /* Scratch floats for the fast kernels: the largest need over the layers. */
@@ -8526,11 +8650,11 @@ static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
     }
     return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__net_set_kernels: unknown kernels %d", (int)k);
 }
+
 /* ======================================================================================
    B2  Appendix: training and checkpoints                                    >>b2_training
    SGD with momentum, evaluation, the checkpoint format
    ====================================================================================== */
-
 
 /* --- Training -------------------------------------------------------------------------- */
 
@@ -8666,10 +8790,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, 
         if (r != CNNVIS_OK) break;
         loss_sum += (double)net->loss * count;
         for (i = 0; i < count; i++) {
-            const float *p = net->probs.data + (size_t)i * K;
-            int best = 0;
-            for (c = 1; c < K; c++)
-                if (p[c] > p[best]) best = c;
+            int best = cnnvis__top_class(net->probs.data + (size_t)i * K, K);
             ev->confusion[(size_t)labels[i] * K + best]++;
             per_class[labels[i]]++;
             correct += best == labels[i];
@@ -8688,15 +8809,16 @@ CNNVIS__DEF cnnvis_result cnnvis_net_evaluate(cnnvis_eval *ev, cnnvis_net *net, 
     return r;
 }
 
-static void cnnvis__progress(const cnnvis_train_stats *s, double fraction, double eta)
+/* The one progress line of the library, on stderr, redrawn in place: "label [####....] 42%
+   detail  ETA m:ss"; a newline ends it once fraction reaches 1 and end_line is set. */
+static void cnnvis__progress_bar(const char *label, double fraction, const char *detail, double eta, int end_line)
 {
     char bar[21];
     int i, filled = (int)(fraction * 20);
     for (i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
     bar[20] = 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %3d%% %6.0f img/s  loss %.4f  acc %5.1f%%  ETA %d:%02d ", s->epoch, s->epochs,
-            bar, (int)(fraction * 100), s->images_per_s, s->train_loss, 100.0 * s->train_acc, (int)eta / 60,
-            (int)eta % 60);
+    fprintf(stderr, "\r%s [%s] %3d%% %s  ETA %d:%02d ", label, bar, (int)(fraction * 100), detail, (int)eta / 60, (int)eta % 60);
+    if (end_line && fraction >= 1) fprintf(stderr, "\n");
     fflush(stderr);
 }
 
@@ -8780,7 +8902,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         }
         loss_sum = 0, correct = 0, seen_epoch = 0;
         for (i = 0; i < train->n && !stop; i += d.batch) {
-            int count = CNNVIS__MIN(d.batch, train->n - i), b, c;
+            int count = CNNVIS__MIN(d.batch, train->n - i), b;
             long long step = net->step - step0;
             float lr = d.lr, l;
             if (d.schedule == CNNVIS_LR_COSINE) lr = d.lr * 0.5f * (1.0f + (float)cos(3.14159265358979 * step / total_steps));
@@ -8820,13 +8942,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
             }
             l = net->loss;
             loss_sum += (double)l * count;
-            for (b = 0; b < count; b++) {
-                const float *p = net->probs.data + (size_t)b * net->n_classes;
-                int best = 0;
-                for (c = 1; c < net->n_classes; c++)
-                    if (p[c] > p[best]) best = c;
-                correct += best == labels[b];
-            }
+            for (b = 0; b < count; b++) correct += cnnvis__top_class(net->probs.data + (size_t)b * net->n_classes, net->n_classes) == labels[b];
             seen += count, seen_epoch += count;
             st.epoch = epoch, st.step = net->step, st.lr = lr, st.end_of_epoch = 0;
             st.train_loss = (float)(loss_sum / seen_epoch), st.train_acc = (float)(correct / seen_epoch);
@@ -8835,7 +8951,11 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
             st.images_per_s = seen / (st.seconds > 1e-9 ? st.seconds : 1e-9);
             if (show) {
                 double done = (double)(net->step - step0) / total_steps;
-                cnnvis__progress(&st, (double)seen_epoch / train->n, st.seconds / done * (1 - done));
+                char label[32], detail[64];
+                snprintf(label, sizeof label, "epoch %d/%d", st.epoch, st.epochs);
+                snprintf(detail, sizeof detail, "%6.0f img/s  loss %.4f  acc %5.1f%%", st.images_per_s, st.train_loss,
+                         100.0 * st.train_acc);
+                cnnvis__progress_bar(label, (double)seen_epoch / train->n, detail, st.seconds / done * (1 - done), 0);
             }
             if (d.callback && d.callback_every > 0 && (net->step - step0) % d.callback_every == 0)
                 stop = d.callback(net, &st, d.user);
@@ -9177,22 +9297,12 @@ CNNVIS__DEF cnnvis_result cnnvis_net_load_weights(cnnvis_net *net, const char *p
     return r;
 }
 
-static void cnnvis__progress_bar(const char *what, double fraction, double seconds)
-{
-    char bar[31];
-    int i, filled = (int)(fraction * 30);
-    double eta = fraction > 0 ? seconds / fraction * (1 - fraction) : 0;
-    for (i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r%s [%s] %3d%%  %.0fs  ETA %.0fs ", what, bar, (int)(fraction * 100), seconds, eta);
-    if (fraction >= 1) fprintf(stderr, "\n");
-    fflush(stderr);
-}
 /* ======================================================================================
    B3  Appendix: file formats and data sets                                   >>b3_formats
    files, gzip, IDX, CIFAR-10, PNG and PNM, data sets
    ====================================================================================== */
 
+/* --- Data sets ------------------------------------------------------------------------------ */
 
 CNNVIS__DEF void cnnvis_dataset_free(cnnvis_dataset *ds)
 {
@@ -9271,7 +9381,6 @@ static cnnvis_result cnnvis__dataset_batch(const cnnvis_dataset *ds, int begin, 
     }
     return CNNVIS_OK;
 }
-
 
 /* --- Files ------------------------------------------------------------------------------ */
 
@@ -10287,11 +10396,65 @@ CNNVIS__DEF cnnvis_result cnnvis_dataset_pixels(cnnvis_tensor *pixels, int32_t *
     cnnvis__dataset_pixels(pixels->data, labels, ds, begin, count);
     return CNNVIS_OK;
 }
+CNNVIS__DEF cnnvis_result cnnvis_dataset_from_files(cnnvis_dataset *ds, const char *const *image_paths,
+                                                    const char *const *label_paths, int n, int w, int h,
+                                                    const char *category, const char *const *concept_names, int n_concepts)
+{
+    int i, k, ch;
+    size_t pixels = (size_t)w * h, q;
+    cnnvis_result r = CNNVIS_OK;
+    if (!ds) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: ds is NULL");
+    memset(ds, 0, sizeof *ds);
+    if (!image_paths) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: image_paths is NULL");
+    if (!image_paths || n < 1 || w < 1 || h < 1 || w > 4096 || h > 4096 || (label_paths && (n_concepts < 1 || n_concepts > 254)))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dataset_from_files: %d images of %dx%d (1..4096 a side), %d concepts (1..254)",
+                            n, w, h, n_concepts);
+    CNNVIS__TRY(cnnvis__dataset_alloc(ds, n, 3, h, w, 1, label_paths ? 1 : 0));
+    if (label_paths) {
+        ds->concept_names = (char *)cnnvis__alloc((size_t)n_concepts * CNNVIS_NAME_LEN);
+        if (!ds->concept_names) r = CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_dataset_from_files: out of memory");
+        for (k = 0; k < n_concepts && r == CNNVIS_OK; k++) {
+            char fallback[16];
+            snprintf(fallback, sizeof fallback, "%d", k);
+            cnnvis__copy_name(ds->concept_names + (size_t)k * CNNVIS_NAME_LEN, CNNVIS_NAME_LEN,
+                              concept_names && concept_names[k] ? concept_names[k] : fallback);
+        }
+        cnnvis__copy_name(ds->category_names[0], CNNVIS_NAME_LEN, category ? category : "labels");
+        ds->n_concepts[0] = n_concepts;
+    }
+    cnnvis__copy_name(ds->class_names, CNNVIS_CLASS_LEN, "image");
+    for (i = 0; i < n && r == CNNVIS_OK; i++) {
+        cnnvis_image im, sized;
+        r = cnnvis_image_read(&im, image_paths[i]);
+        if (r != CNNVIS_OK) break;
+        r = cnnvis_image_resize(&sized, &im, w, h, im.w > w ? CNNVIS_RESIZE_AREA : CNNVIS_RESIZE_BILINEAR);
+        cnnvis_image_free(&im);
+        if (r != CNNVIS_OK) break;
+        for (ch = 0; ch < 3; ch++)
+            for (q = 0; q < pixels; q++) ds->px[((size_t)i * 3 + ch) * pixels + q] = sized.px[q * sized.c + (sized.c == 3 ? ch : 0)];
+        cnnvis_image_free(&sized);
+        if (label_paths) {
+            r = cnnvis_image_read(&im, label_paths[i]);
+            if (r == CNNVIS_OK && im.c != 1) {
+                cnnvis_image_free(&im);
+                r = CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "%s: a label map must be a one-channel image (PGM or grey PNG)", label_paths[i]);
+            }
+            if (r == CNNVIS_OK) r = cnnvis_image_resize(&sized, &im, w, h, CNNVIS_RESIZE_NEAREST);
+            cnnvis_image_free(&im);
+            if (r != CNNVIS_OK) break;
+            for (q = 0; q < pixels; q++) /* indices beyond the concepts count as unlabelled */
+                ds->concepts[(size_t)i * pixels + q] = sized.px[q] < n_concepts ? sized.px[q] : 255;
+            cnnvis_image_free(&sized);
+        }
+    }
+    if (r != CNNVIS_OK) cnnvis_dataset_free(ds);
+    return r;
+}
+
 /* ======================================================================================
    B4  Appendix: drawing kit and the concept images                           >>b4_drawing
    resizing, colour maps, montages, text, plots; the built-in pixel-labelled images
    ====================================================================================== */
-
 
 /* --- Resizing -------------------------------------------------------------------------- */
 

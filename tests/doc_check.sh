@@ -1,15 +1,23 @@
 #!/bin/sh
-# Every public function (a CNNVIS_API declaration in cnnvis.h, before the implementation)
-# has a comment, as STYLE.md section 9 asks. A declaration counts as documented when
-#   - it has a comment on its own lines (`...; /* t = v */`), or
-#   - the line just above it ends a comment, or
-#   - it belongs to a group: the declarations right above it, with no blank line or other
-#     code between, lead up to a comment (`/* Element-wise operations ... */` over six).
-# Anything else (a blank line, a typedef or a #define above it) fails, and the names are
-# printed with their line numbers.
-# Also: the README's reading map gives, for each part, the lines where its declarations and
-# its implementation begin; each of those lines must be that part's banner (its >>tag line),
-# so that the map cannot drift as the header grows. Ends with "N passed, N failed, N skipped".
+# The header's documentation against the header itself. Five checks:
+# 1. Every public function (a CNNVIS_API declaration in cnnvis.h, before the implementation)
+#    has a comment, as STYLE.md section 9 asks. A declaration counts as documented when
+#      - it has a comment on its own lines (`...; /* t = v */`), or
+#      - the line just above it ends a comment, or
+#      - it belongs to a group: the declarations right above it, with no blank line or other
+#        code between, lead up to a comment (`/* Builders: ... */` over several).
+# 2. The manual's one-screen index ("THE API BY SECTION" in the top comment) names every
+#    CNNVIS_API function once, in the row of the part whose declarations hold it, and no
+#    other name.
+# 3. The README's reading map gives, for each part, the lines where its declarations and
+#    its implementation begin; each of those lines must be that part's banner (its >>tag).
+# 4. The README's gdb transcript quotes lines of cnnvis.h: each "NNNN<tab>text" line must be
+#    line NNNN of the header, and each frame "in FUNC (...) at ./cnnvis.h:NNNN" must point
+#    inside FUNC.
+# 5. With gdb and a C compiler: from cnnvis_saliency and from FGSM's cnnvis_attack down to the
+#    reference kernel of a -O0 CNNVIS_FORCE_REFERENCE build (what `make debug` builds) is at
+#    most 8 functions, both ends counted (skipped, saying why, without them).
+# Ends with "N passed, N failed, N skipped".
 header=${1:-$(dirname "$0")/../cnnvis.h}
 readme=${2:-$(dirname "$0")/../README.md}
 if [ ! -f "$header" ]; then
@@ -17,8 +25,10 @@ if [ ! -f "$header" ]; then
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
 fi
-passed=0 failed=0
-if awk '
+passed=0 failed=0 skipped=0
+ok() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi; }
+
+awk '
 /^#ifdef CNNVIS_IMPLEMENTATION/ { exit }
 {
     line[NR] = $0
@@ -44,30 +54,158 @@ END {
     printf "%d of %d CNNVIS_API functions documented\n", n - bad, n
     if (n == 0) { print "  no CNNVIS_API declaration found"; bad = 1 }
     exit bad ? 1 : 0
-}' "$header"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}' "$header"
+ok $?
 
-# The reading map's rows: | A2 layers | 214 | 2040 | ... (part, declarations, implementation).
-if [ ! -f "$readme" ]; then
-    echo "FAIL $readme not found"
-    failed=$((failed + 1))
-elif awk -v header="$header" '
-BEGIN { while ((getline l < header) > 0) line[++n] = l }
-/^\| (A[0-9]|[0-9]) [^|]*\| [0-9]+ \| [0-9]+ \|/ {
-    split($0, f, "|")
-    part = f[2]; sub(/^ /, "", part); sub(/ .*/, "", part)
-    rows++
-    for (k = 3; k <= 4; k++) {
-        at = f[k] + 0
-        if (!(at in line) || line[at] !~ ("^ *" part "  .*>>")) {
-            bad++
-            printf "  reading map: part %s, line %d of the header is not its banner: %s\n", part, at, line[at]
-        }
+# 2. The index: rows "     A3       name  name ..." and their continuation lines, between
+# "THE API BY SECTION" and the next blank line; the declarations' part is the last banner
+# (">>tag") above them, "errors" before the first.
+awk '
+/^#ifdef CNNVIS_IMPLEMENTATION/ { exit }
+/THE API BY SECTION/ { inindex = 1; next }
+inindex && /^[ \t]*$/ { inindex = 0 }
+inindex && /^   [^ ]/ { inindex = 0 }
+inindex {
+    rest = $0
+    if (match(rest, /^     [A-Za-z0-9]+ /)) { part = substr(rest, 6, RLENGTH - 6); sub(/ +$/, "", part) }
+    while (match(rest, /cnnvis_[a-z0-9_]+/)) {
+        name = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+        if (name in indexed) { printf "  index: %s listed twice\n", name; bad++ }
+        indexed[name] = part
     }
+    next
+}
+/>>[a-z][0-9]_/ && /^   [A-Z0-9]/ { p = $1; if (p ~ /^[0-9]$/ || p ~ /^[AB][0-9]$/) declpart = p }
+/^CNNVIS_API / {
+    name = $0; sub(/[ \t]*\(.*/, "", name); sub(/.*[ *]/, "", name)
+    declared[name] = declpart == "" ? "errors" : declpart
 }
 END {
-    printf "reading map: %d parts, %d line numbers off\n", rows, bad
-    if (rows < 9) { print "  expected the 9 parts A1-A4 and 1-5"; bad++ }
+    for (name in declared) {
+        if (!(name in indexed)) { printf "  index: %s is declared (part %s) but not in the index\n", name, declared[name]; bad++ }
+        else if (indexed[name] != declared[name]) {
+            printf "  index: %s is in row %s, declared in part %s\n", name, indexed[name], declared[name]; bad++
+        }
+        n++
+    }
+    for (name in indexed) if (!(name in declared)) { printf "  index: %s is not a CNNVIS_API function\n", name; bad++ }
+    printf "API index: %d functions declared, %d problems\n", n, bad
     exit bad ? 1 : 0
-}' "$readme"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-echo "$passed passed, $failed failed, 0 skipped"
+}' "$header"
+ok $?
+
+if [ ! -f "$readme" ]; then
+    echo "FAIL $readme not found"
+    failed=$((failed + 2))
+else
+    # 3. The reading map's rows: | A2 layers | 214 | 2040 | ... (part, declarations, implementation).
+    awk -v header="$header" '
+    BEGIN { while ((getline l < header) > 0) line[++n] = l }
+    /^\| ([AB][0-9]|[0-9]) [^|]*\| [0-9]+ \| [0-9]+ \|/ {
+        split($0, f, "|")
+        part = f[2]; sub(/^ /, "", part); sub(/ .*/, "", part)
+        rows++
+        for (k = 3; k <= 4; k++) {
+            at = f[k] + 0
+            if (!(at in line) || line[at] !~ ("^ *" part "  .*>>")) {
+                bad++
+                printf "  reading map: part %s, line %d of the header is not its banner: %s\n", part, at, line[at]
+            }
+        }
+    }
+    END {
+        printf "reading map: %d parts, %d line numbers off\n", rows, bad
+        if (rows < 13) { print "  expected the 13 parts A1-A4, 1-5 and B1-B4"; bad++ }
+        exit bad ? 1 : 0
+    }' "$readme"
+    ok $?
+
+    # 4. The gdb transcript: source lines and frames that name cnnvis.h.
+    awk -v header="$header" '
+    BEGIN {
+        while ((getline l < header) > 0) {
+            line[++n] = l
+            # where each function is defined: "static ... name(" or "CNNVIS__DEF ... name(" at column 0
+            if (l ~ /^(static|CNNVIS__DEF|CNNVIS__TESTED)[^;=]*\(/ && l !~ /;[ \t]*$/) {
+                f = l; sub(/\(.*/, "", f); sub(/.*[ *]/, "", f); defn[n] = f
+            }
+        }
+    }
+    /^```text/ { inblock = 1; next }
+    /^```/ { inblock = 0; next }
+    !inblock { next }
+    /^[0-9]+\t/ {
+        at = $0; sub(/\t.*/, "", at); text = $0; sub(/^[0-9]+\t/, "", text)
+        checked++
+        if (line[at + 0] != text) { bad++; printf "  transcript: line %d of the header is not \"%s\"\n", at, text }
+    }
+    / at \.\/cnnvis\.h:[0-9]+/ && /^(#[0-9]+ |Breakpoint [0-9]+, )/ {
+        s = $0; sub(/ \(.*/, "", s); sub(/.* in /, "", s); sub(/^#[0-9]+ +/, "", s); sub(/^Breakpoint [0-9]+, /, "", s)
+        at = $0; sub(/.*cnnvis\.h:/, "", at); at += 0
+        for (k = at; k > 0 && !(k in defn); k--) ;
+        checked++
+        if (k == 0 || defn[k] != s) { bad++; printf "  transcript: %s at line %d, but that line is in %s\n", s, at, k ? defn[k] : "nothing" }
+    }
+    END {
+        printf "gdb transcript: %d lines checked, %d off\n", checked, bad
+        if (checked == 0) { print "  no transcript found in the README"; bad++ }
+        exit bad ? 1 : 0
+    }' "$readme"
+    ok $?
+fi
+
+# 5. How deep the reference path is.
+cc_=${CC:-cc}
+if ! command -v gdb >/dev/null 2>&1; then
+    echo "SKIP depth: gdb is not installed (Debian: apt-get install gdb)"
+    skipped=$((skipped + 1))
+elif ! command -v "$cc_" >/dev/null 2>&1; then
+    echo "SKIP depth: no C compiler ($cc_)"
+    skipped=$((skipped + 1))
+else
+    tmp=$(mktemp -d)
+    cat >"$tmp/depth.c" <<'EOF'
+#define CNNVIS_IMPLEMENTATION
+#include "cnnvis.h"
+int main(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor px, grad, adv;
+    cnnvis_attack_desc a = {CNNVIS_ATTACK_FGSM};
+    int i;
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 32, 32, 10);
+    d.n_threads = 1;
+    if (cnnvis_net_create(&net, &d) != CNNVIS_OK || cnnvis_tensor_create(&px, 1, 3, 32, 32) != CNNVIS_OK) return 1;
+    for (i = 0; i < 3 * 32 * 32; i++) px.data[i] = (float)(i % 7) / 7.0f;
+    if (cnnvis_saliency(&grad, net, &px, 1, CNNVIS_SALIENCY_GRADIENT, NULL) != CNNVIS_OK) return 1;
+    if (cnnvis_attack(&adv, NULL, NULL, net, &px, NULL, &a) != CNNVIS_OK) return 1;
+    return 0;
+}
+EOF
+    hdir=$(cd "$(dirname "$header")" && pwd)
+    if "$cc_" -std=c99 -O0 -g -DCNNVIS_FORCE_REFERENCE -I"$hdir" "$tmp/depth.c" -o "$tmp/depth" -lm -lpthread 2>"$tmp/cc.log"; then
+        bad=0
+        for entry in cnnvis_saliency cnnvis_attack; do
+            printf 'set pagination off\nbreak %s\nrun\nbreak cnnvis__conv2d_backward_data__reference\ncontinue\nbt\nkill\nquit\n' "$entry" >"$tmp/cmds"
+            frames=$(gdb -q -batch -x "$tmp/cmds" "$tmp/depth" 2>/dev/null | grep -E '^#[0-9]+ ' | sed -E 's/^#[0-9]+ +(0x[0-9a-f]+ in )?//; s/ \(.*//')
+            depth=$(printf '%s\n' "$frames" | awk -v e="$entry" '{ n++ } $0 == e { print n; exit }')
+            path=$(printf '%s\n' "$frames" | awk -v e="$entry" '{ s = s (s ? " <- " : "") $0 } $0 == e { print s; exit }')
+            if [ -z "$depth" ]; then
+                echo "  depth: gdb gave no backtrace through $entry"
+                bad=1
+            else
+                echo "  $entry to the reference kernel: $depth functions: $path"
+                [ "$depth" -le 8 ] || bad=1
+            fi
+        done
+        echo "reference depth: at most 8 functions from each entry"
+        ok $bad
+    else
+        echo "FAIL depth: the test program does not build:"; head -n 5 "$tmp/cc.log"
+        failed=$((failed + 1))
+    fi
+    rm -rf "$tmp"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
