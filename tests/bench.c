@@ -506,12 +506,28 @@ typedef struct conv_job {
     int pass;
 } conv_job;
 
+/* One pass of a conv layer as the net runs it (cnnvis__layer_forward / _backward): the
+   reference kernels, or B1's SIMD ones. */
+static void conv_run(cnnvis_net *net, cnnvis__conv_args *a, int pass)
+{
+    int reference = net->kernels == CNNVIS_KERNELS_REFERENCE;
+    const cnnvis__conv_geom *g = &a->g;
+    if (pass == PASS_FORWARD) {
+        if (reference) cnnvis__parallel_for(net->pool, g->n * g->oc, cnnvis__conv2d_forward__reference, a);
+        else cnnvis__conv2d_forward_simd(a, net->kernels);
+    } else if (pass == PASS_BACKWARD_DATA) {
+        if (reference) cnnvis__parallel_for(net->pool, g->n * g->ic, cnnvis__conv2d_backward_data__reference, a);
+        else cnnvis__conv2d_backward_data_simd(a, net->kernels);
+    } else { /* accumulates into dw: fine for timing */
+        if (reference) cnnvis__parallel_for(net->pool, g->oc, cnnvis__conv2d_backward_weights__reference, a);
+        else cnnvis__conv2d_backward_weights_simd(a, net->kernels);
+    }
+}
+
 static void conv_pass(void *p)
 {
     conv_job *job = (conv_job *)p;
-    if (job->pass == PASS_FORWARD) cnnvis__conv2d_forward(job->net, &job->args);
-    else if (job->pass == PASS_BACKWARD_DATA) cnnvis__conv2d_backward_data(job->net, &job->args);
-    else cnnvis__conv2d_backward_weights(job->net, &job->args); /* accumulates into dw: fine for timing */
+    conv_run(job->net, &job->args, job->pass);
 }
 
 /* A one-layer net for shape s with `threads` threads, random weights, input and dout. */
@@ -1509,7 +1525,7 @@ static void run_backward_data(void *ctx)
     backward_data_job *j = (backward_data_job *)ctx;
     cnnvis__conv_args a = cnnvis__conv_args_of(j->net, j->layer);
     a.sparse_ok = j->sparse_ok;
-    cnnvis__conv2d_backward_data(j->net, &a);
+    conv_run(j->net, &a, PASS_BACKWARD_DATA);
 }
 
 /* 6(b): the two ways of a conv's input gradient on the dY a gradient map leaves below each
