@@ -237,6 +237,7 @@ int main(int argc, char **argv)
             double t0 = ex_seconds();
             ex_check(cnnvis_saliency(&a, net, &pixels, cls, grid_methods[k], &defaults), cnnvis_saliency_name(grid_methods[k]));
             grid_ms[k] += 1000 * (ex_seconds() - t0);
+            if (r == 0 && k == 0) cnnvis_tensor_print(&a, "gradient of the first image", 6); /* CNNVIS_PRINT(a) in your code */
             if (a.c == 1) tiles[n_tiles] = heat_tile(&base, &a); /* Grad-CAM, occlusion: coarse, so on the image */
             else {
                 ex_check(cnnvis_saliency_map(&map, &a), "cnnvis_saliency_map");
