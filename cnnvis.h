@@ -36,11 +36,12 @@
               cnnvis_tensor_stats  cnnvis_tensor_print (CNNVIS_PRINT)
      A3       cnnvis_net_desc_init  cnnvis_net_desc_conv  cnnvis_net_desc_relu
               cnnvis_net_desc_maxpool  cnnvis_net_desc_lrn  cnnvis_net_desc_dropout
-              cnnvis_net_desc_fc  cnnvis_net_desc_add  cnnvis_net_desc_preset
-              cnnvis_net_memory_size  cnnvis_net_create  cnnvis_net_init_preallocated
-              cnnvis_net_free  cnnvis_net_find  cnnvis_net_class_name  cnnvis_net_summary
-              cnnvis_net_normalize  cnnvis_net_denormalize  cnnvis_net_forward  cnnvis_net_loss
-              cnnvis_net_backward  cnnvis_net_zero_grad  cnnvis_grad_check
+              cnnvis_net_desc_fc  cnnvis_net_desc_flatten  cnnvis_net_desc_add
+              cnnvis_net_desc_preset  cnnvis_net_memory_size  cnnvis_net_create
+              cnnvis_net_init_preallocated  cnnvis_net_free  cnnvis_net_find
+              cnnvis_net_class_name  cnnvis_net_summary  cnnvis_net_normalize
+              cnnvis_net_denormalize  cnnvis_net_forward  cnnvis_net_loss  cnnvis_net_backward
+              cnnvis_net_zero_grad  cnnvis_grad_check
      A4       cnnvis_net_predict
      1        cnnvis_filters_image  cnnvis_filter_stats_compute  cnnvis_monitor_init
               cnnvis_monitor_snapshot  cnnvis_monitor_callback  cnnvis_monitor_evolution_image
@@ -136,7 +137,7 @@
 
    CHANGELOG
      0.2.0  the lecture first: the header reordered (core, sections 1-5, then appendices);
-            one argument order; layers named by string; 99 public functions;
+            one argument order; layers named by string; 100 public functions;
             cnnvis_tensor_print, cnnvis_tensor_stats and cnnvis_grad_check
      0.1.0  tensors, layers, network, training, checkpoints, IDX reader; the lecture's
             sections 1-5 (filters, activations and Network Dissection, deconvnet,
@@ -416,9 +417,9 @@ typedef struct cnnvis_net {
 } cnnvis_net;
 
 /* Builders: append one layer to d (name may be NULL for the default). They never fail
-   outright; a problem (too many layers) is kept in d->error and reported by create. A
-   flatten layer, which a fully connected layer does not need, is added with
-   cnnvis_net_desc_add. */
+   outright; a problem (too many layers) is kept in d->error and reported by create. A fully
+   connected layer flattens its input itself; flatten is there for nets converted from
+   PyTorch's nn.Flatten. */
 CNNVIS_API void cnnvis_net_desc_init(cnnvis_net_desc *d, int in_c, int in_h, int in_w);
 CNNVIS_API void cnnvis_net_desc_conv(cnnvis_net_desc *d, const char *name, int out_channels,
                                      int kernel, int stride, int pad, int groups);
@@ -429,6 +430,7 @@ CNNVIS_API void cnnvis_net_desc_lrn(cnnvis_net_desc *d, const char *name, int si
                                     float alpha, float beta, float k);
 CNNVIS_API void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, float p);
 CNNVIS_API void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs);
+CNNVIS_API void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name);
 CNNVIS_API void cnnvis_net_desc_add(cnnvis_net_desc *d, const cnnvis_layer_desc *layer);
 
 /* A described net by name (d is initialised first):
@@ -2270,6 +2272,11 @@ CNNVIS__DEF void cnnvis_net_desc_dropout(cnnvis_net_desc *d, const char *name, f
 CNNVIS__DEF void cnnvis_net_desc_fc(cnnvis_net_desc *d, const char *name, int outputs)
 {
     cnnvis__desc_push(d, CNNVIS_LAYER_FC, name, outputs, 0, 0, 0, 0);
+}
+
+CNNVIS__DEF void cnnvis_net_desc_flatten(cnnvis_net_desc *d, const char *name)
+{
+    cnnvis__desc_push(d, CNNVIS_LAYER_FLATTEN, name, 0, 0, 0, 0, 0);
 }
 
 /* AlexNet's pattern (Krizhevsky et al. 2012) shrunk for 28x28 and 32x32 images: the 11x11

@@ -657,13 +657,7 @@ static void test_flatten_patch(void)
     memset(reach, 0, sizeof reach);
     cnnvis_net_desc_init(&d, 1, H, W);
     cnnvis_net_desc_conv(&d, "conv", 1, 3, 1, 1, 1);
-    {
-        cnnvis_layer_desc flat;
-        memset(&flat, 0, sizeof flat);
-        flat.kind = CNNVIS_LAYER_FLATTEN;
-        strcpy(flat.name, "flat");
-        cnnvis_net_desc_add(&d, &flat);
-    }
+    cnnvis_net_desc_flatten(&d, "flat");
     net = create_net(&d, 64, 2);
     REQUIRE(net, "net");
     REQUIRE(compute_reach(net, reach), "reach");

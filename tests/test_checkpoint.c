@@ -77,9 +77,6 @@ static const char *const small_names[5] = {"alpha", "", "na\xc3\xafve", NAME63, 
 /* A small net with LRN, groups, dropout and flatten: 4x12x12 -> 5 classes. */
 static void desc_small(cnnvis_net_desc *d)
 {
-    cnnvis_layer_desc flatten;
-    memset(&flatten, 0, sizeof flatten);
-    flatten.kind = CNNVIS_LAYER_FLATTEN; /* no name: the default one */
     cnnvis_net_desc_init(d, 4, 12, 12);
     cnnvis_net_desc_conv(d, "conv1", 8, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu1");
@@ -89,7 +86,7 @@ static void desc_small(cnnvis_net_desc *d)
     cnnvis_net_desc_relu(d, "relu2");
     cnnvis_net_desc_lrn(d, NULL, 0, 0, 0, 0); /* defaults: lrn1 5 1e-4 0.75 2 */
     cnnvis_net_desc_dropout(d, "drop", 0.3f);
-    cnnvis_net_desc_add(d, &flatten);
+    cnnvis_net_desc_flatten(d, NULL);
     cnnvis_net_desc_fc(d, "fc", 5);
     d->class_names = small_names;
     d->mean[0] = 0.1f, d->mean[1] = 0.2f, d->mean[2] = 0.3f;

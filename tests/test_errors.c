@@ -948,6 +948,7 @@ static void test_null_sweep(void)
     cnnvis_net_desc_lrn(NULL, "n", 5, 1e-4f, 0.75f, 2);
     cnnvis_net_desc_dropout(NULL, "d", 0.5f);
     cnnvis_net_desc_fc(NULL, "f", 3);
+    cnnvis_net_desc_flatten(NULL, "f");
     cnnvis_net_desc_add(NULL, &ld);
     cnnvis_net_desc_init(&d, 1, 8, 8);
     cnnvis_net_desc_add(&d, NULL);

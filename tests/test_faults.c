@@ -272,14 +272,10 @@ static void xent_check(const char *what, const float *s, int label, double expec
     cnnvis_net_desc d;
     cnnvis_net *net = NULL;
     cnnvis_tensor x;
-    cnnvis_layer_desc flat;
     float loss = -1;
     int c;
-    memset(&flat, 0, sizeof flat);
-    flat.kind = CNNVIS_LAYER_FLATTEN;
-    strcpy(flat.name, "flat");
     cnnvis_net_desc_init(&d, 4, 1, 1);
-    cnnvis_net_desc_add(&d, &flat);
+    cnnvis_net_desc_flatten(&d, "flat");
     d.max_batch = 1, d.n_threads = 1;
     REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
     x = cnnvis_tensor_wrap((float *)s, 1, 4, 1, 1);

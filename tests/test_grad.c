@@ -93,16 +93,6 @@ static double max_abs(const float *v, size_t n)
 static size_t layer_out_count(const cnnvis_layer *L) { return (size_t)L->out_c * L->out_h * L->out_w; }
 static size_t layer_in_count(const cnnvis_layer *L) { return (size_t)L->in_c * L->in_h * L->in_w; }
 
-/* A flatten layer appended to d. */
-static void desc_flatten(cnnvis_net_desc *d, const char *name)
-{
-    cnnvis_layer_desc l;
-    memset(&l, 0, sizeof l);
-    l.kind = CNNVIS_LAYER_FLATTEN;
-    snprintf(l.name, sizeof l.name, "%s", name);
-    cnnvis_net_desc_add(d, &l);
-}
-
 /* Weights U(-b, b) with b = sqrt(3 gain / fan_in), biases U(-bias, bias). Set by the test
    so that no check depends on the library's initialisation. */
 static void randomize_params(cnnvis_net *net, cnnvis_rng *rng, double gain, float bias)
@@ -522,7 +512,7 @@ static void test_maxpool(void)
     cnnvis_net_desc_maxpool(&d, "pool1", 3, 2, 1);
     cnnvis_net_desc_conv(&d, "conv2", 6, 3, 1, 0, 1);
     cnnvis_net_desc_relu(&d, "relu2");
-    desc_flatten(&d, "flat");
+    cnnvis_net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc", 4);
     grad_case(&d, "conv-relu-pool-conv-relu-flatten-fc n2", 2, 1.0f, 0, 3100);
 }
@@ -640,14 +630,14 @@ static void test_fc_flatten(void)
     cnnvis_net_desc_fc(&d, "fc", 7); /* fc flattens its (3, 4, 5) input itself */
     grad_case(&d, "fc on 3x4x5 n3", 3, 1.0f, 0, 6000);
     cnnvis_net_desc_init(&d, 2, 3, 3);
-    desc_flatten(&d, "flat");
+    cnnvis_net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc1", 9);
     cnnvis_net_desc_relu(&d, "relu");
     cnnvis_net_desc_fc(&d, "fc2", 4);
     grad_case(&d, "flatten-fc-relu-fc n2", 2, 1.0f, 0, 6001);
     cnnvis_net_desc_init(&d, 3, 5, 3);
     cnnvis_net_desc_conv(&d, "conv", 2, 3, 2, 1, 1);
-    desc_flatten(&d, "flat"); /* flatten as the last layer */
+    cnnvis_net_desc_flatten(&d, "flat"); /* flatten as the last layer */
     grad_case(&d, "conv-flatten n2", 2, 1.0f, 0, 6002);
 }
 

@@ -22,16 +22,6 @@ static float *at(const cnnvis_tensor *t, int n, int c, int y, int x)
     return t->data + (((size_t)n * t->c + c) * t->h + y) * t->w + x;
 }
 
-/* A flatten layer appended to d. */
-static void desc_flatten(cnnvis_net_desc *d, const char *name)
-{
-    cnnvis_layer_desc l;
-    memset(&l, 0, sizeof l);
-    l.kind = CNNVIS_LAYER_FLATTEN;
-    snprintf(l.name, sizeof l.name, "%s", name);
-    cnnvis_net_desc_add(d, &l);
-}
-
 /* A net with one layer of the given kind on a (c, h, w) input. */
 static cnnvis_net *one_layer_net(const cnnvis_layer_desc *layer, int c, int h, int w, int max_batch)
 {
@@ -807,7 +797,7 @@ static void test_threads(void)
     cnnvis_net_desc_relu(&d, "relu2");
     cnnvis_net_desc_lrn(&d, "norm2", 4, 0.1f, 0.75f, 2.0f);
     cnnvis_net_desc_dropout(&d, "drop", 0.5f);
-    desc_flatten(&d, "flat");
+    cnnvis_net_desc_flatten(&d, "flat");
     cnnvis_net_desc_fc(&d, "fc", 7);
     threads_case(&d, "conv11/4-relu-lrn-pool-conv(g3)-relu-lrn-drop-flatten-fc");
 }
