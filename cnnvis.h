@@ -4155,6 +4155,40 @@ static cnnvis_result cnnvis__topk_patch(cnnvis_image *patch, const cnnvis_topk *
      IoU_k,c  = sum_x |M_k(x) n L_c(x)| / sum_x |M_k(x) u L_c(x)|, L_c the pixels labelled c
    and the unit detects the concept c of highest IoU if that IoU is above 0.04. */
 
+static cnnvis_result cnnvis__dissect_run(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc, int batch, int n_concepts);
+
+CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc)
+{
+    cnnvis_dissect_desc d;
+    int c, batch = 0, n_concepts = 0;
+    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
+    if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
+    memset(out, 0, sizeof *out * (size_t)n_layers);
+    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: net is NULL");
+    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissect", ds, net));
+    if (ds->n_categories < 1 || !ds->concepts)
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set has no per-pixel concept labels (n_categories is 0)");
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    d.quantile = CNNVIS__DEF_VAL(d.quantile, 0.005f);
+    d.iou_threshold = CNNVIS__DEF_VAL(d.iou_threshold, 0.04f);
+    if (!(d.quantile > 0 && d.quantile < 1) || !(d.iou_threshold >= 0 && d.iou_threshold <= 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
+                            d.quantile, d.iou_threshold);
+    CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
+    for (c = 0; c < ds->n_categories; c++) {
+        if (ds->n_concepts[c] < 0 || ds->n_concepts[c] > 255)
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's n_concepts[%d] = %d is not in [0, 255]", c,
+                                ds->n_concepts[c]);
+        n_concepts += ds->n_concepts[c];
+    }
+    if (n_concepts == 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's categories have no concepts");
+    return cnnvis__dissect_run(out, net, layers, n_layers, ds, &d, batch, n_concepts);
+}
+
 /* How cnnvis_dissect finds T_k exactly in two streams over the data set. The first counts
    each unit's activations in 65,536 bins (the top 16 bits of their keys: sign, exponent
    and 7 bits of mantissa), which leaves T_k inside one bin, [lo, hi]. The second collects
@@ -4217,36 +4251,15 @@ static int cnnvis__dissect_settle(cnnvis__dissect *s, int u);
 static int cnnvis__dissect_prepare(cnnvis__dissect *s, int u);
 static cnnvis_result cnnvis__dissect_stream(cnnvis__dissect *s, int deepest, int batch, cnnvis__range_fn fn);
 
-CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
-                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc)
+/* cnnvis_dissect once its arguments are checked: d resolved, the images in batches of batch,
+   n_concepts over all the data set's categories. */
+static cnnvis_result cnnvis__dissect_run(cnnvis_dissection *out, cnnvis_net *net, const char *const *layers, int n_layers,
+                                         const cnnvis_dataset *ds, const cnnvis_dissect_desc *desc, int batch, int n_concepts)
 {
-    cnnvis_dissect_desc d;
+    cnnvis_dissect_desc d = *desc;
     cnnvis__dissect s;
-    int l, u, c, k, deepest = 0, batch = 0, n_concepts = 0, most_units = 0, busy;
+    int l, u, c, k, deepest = 0, most_units = 0, busy;
     cnnvis_result r = CNNVIS_OK;
-    if (!out || !layers) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: %s is NULL", out ? "layers" : "out");
-    if (!out || n_layers < 1 || n_layers > CNNVIS_MAX_LAYERS || !layers)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: need 1..%d layers and an output array", CNNVIS_MAX_LAYERS);
-    memset(out, 0, sizeof *out * (size_t)n_layers);
-    if (!net) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: net is NULL");
-    CNNVIS__TRY(cnnvis__check_dataset("cnnvis_dissect", ds, net));
-    if (ds->n_categories < 1 || !ds->concepts)
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set has no per-pixel concept labels (n_categories is 0)");
-    memset(&d, 0, sizeof d);
-    if (desc) d = *desc;
-    d.quantile = CNNVIS__DEF_VAL(d.quantile, 0.005f);
-    d.iou_threshold = CNNVIS__DEF_VAL(d.iou_threshold, 0.04f);
-    if (!(d.quantile > 0 && d.quantile < 1) || !(d.iou_threshold >= 0 && d.iou_threshold <= 1))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: quantile %g must be in (0, 1), IoU threshold %g in [0, 1]",
-                            d.quantile, d.iou_threshold);
-    CNNVIS__TRY(cnnvis__batch_size("cnnvis_dissect", net, d.batch, &batch));
-    for (c = 0; c < ds->n_categories; c++) {
-        if (ds->n_concepts[c] < 0 || ds->n_concepts[c] > 255)
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's n_concepts[%d] = %d is not in [0, 255]", c,
-                                ds->n_concepts[c]);
-        n_concepts += ds->n_concepts[c];
-    }
-    if (n_concepts == 0) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_dissect: the data set's categories have no concepts");
     memset(&s, 0, sizeof s);
     s.net = net, s.ds = ds, s.out = out, s.n_layers = n_layers;
     for (l = 0; l < n_layers; l++) {
@@ -4254,7 +4267,7 @@ CNNVIS__DEF cnnvis_result cnnvis_dissect(cnnvis_dissection *out, cnnvis_net *net
         const cnnvis_layer *L;
         if (li < 0) {
             for (k = 0; k < l; k++) cnnvis_dissection_free(&out[k]);
-            return CNNVIS_ERR_ARG;
+            return cnnvis__fail_context(CNNVIS_ERR_ARG, "cnnvis_dissect");
         }
         L = &net->layers[li];
         out[l].layer = li, out[l].n_units = L->out_c, out[l].n_categories = ds->n_categories, out[l].n_concepts = n_concepts;
