@@ -1,12 +1,15 @@
 # cnnvis.h - build, test, demo.  `make` builds everything; `make test` runs the tests;
-# `make bench` measures the kernels (a few minutes).
+# `make bench` measures the kernels (a few minutes). Builds run in parallel, one job a CPU
+# (make -j1 for one at a time).
+NPROC   := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(NPROC)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c99 -Wall -Wextra -Wpedantic -Wshadow
 LDLIBS   = -lm -lpthread
 BUILD   ?= build
 
-EXAMPLE_SRC = $(sort $(wildcard examples/*.c))
+EXAMPLE_SRC = $(sort $(filter-out examples/cnnvis.c,$(wildcard examples/*.c)))
 TEST_SRC    = $(wildcard tests/test_*.c)
 EXAMPLES    = $(patsubst examples/%.c,$(BUILD)/%,$(EXAMPLE_SRC))
 TESTS       = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -18,9 +21,15 @@ TORCH_CHECK = $(BUILD)/tests/torch_check
         fuzz fuzz-build fuzz-replay
 all: $(EXAMPLES) $(TESTS) $(TORCH_CHECK) $(BUILD)/bench
 
-$(BUILD)/%: examples/%.c cnnvis.h examples/common.h
+# The implementation is compiled once, into cnnvis.o (examples/cnnvis.c), and every example
+# links it. The tests include it themselves: they reach its private functions.
+$(BUILD)/cnnvis.o: examples/cnnvis.c cnnvis.h
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) -I. $< -o $@ $(LDLIBS)
+	$(CC) $(WARN) $(CFLAGS) -I. -c $< -o $@
+
+$(BUILD)/%: examples/%.c $(BUILD)/cnnvis.o examples/common.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -I. $< $(BUILD)/cnnvis.o -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c cnnvis.h tests/minitest.h tests/expect.h tests/procmem.h
 	@mkdir -p $(@D)
@@ -29,12 +38,16 @@ $(BUILD)/tests/test_activations_cap: tests/test_activations.c
 $(BUILD)/tests/test_gallery: $(BUILD)/99_gallery
 
 # Every numbered example in order: 00_train trains alexnet_mini on the built-in concept
-# images (a few minutes on two cores), the others draw the lecture's pictures from it with
-# defaults sized for CI (README.md gives the flags of the full-size runs). Each one's
+# images, the others draw the lecture's pictures from it with defaults sized for CI
+# (README.md gives the flags of the full-size runs). out/index.html is written first and
+# again after each example, so it can be opened at once and fills in; each example's
 # wall-clock seconds are printed after it.
+GALLERY = $(BUILD)/99_gallery
 demo: $(EXAMPLES)
-	@for e in $(sort $(EXAMPLES)); do echo "== $$e"; s=$$(date +%s); ./$$e || exit 1; \
-	    echo "== $$e: $$(( $$(date +%s) - s )) s"; done
+	@mkdir -p out && ./$(GALLERY) --running "starting" >/dev/null && echo "open out/index.html: it fills in as the examples finish"
+	@for e in $(filter-out $(GALLERY),$(sort $(EXAMPLES))); do echo "== $$e"; s=$$(date +%s); ./$$e || exit 1; \
+	    echo "== $$e: $$(( $$(date +%s) - s )) s"; ./$(GALLERY) --running "$$(basename $$e) done" >/dev/null || exit 1; done
+	@./$(GALLERY)
 	@echo "pictures in out/"
 
 # Runs every test program and script and adds up their "N passed, N failed, N skipped" lines.

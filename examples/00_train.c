@@ -20,8 +20,7 @@
        2. Which classes does the confusion matrix mix up, and why those?
        3. Train twice with the same --seed, once with --threads 1 and once with --threads 2, and
           compare the checkpoints with cmp: why are they identical? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 static const char *fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -23,8 +23,7 @@
           become colour blobs, which edges?
        2. Train with --train --lr 0.1: what happens to the dead-filter count and to the norms?
        3. Per-filter scaling makes weak filters visible: which filters hardly changed at all? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 /* The monitor's pictures and table, once it holds its snapshots. */

@@ -26,8 +26,7 @@
        2. Find a conv5 unit whose nine images all share a shape, and one whose images share a
           colour instead. Which kind is more common? (02b_dissection counts them.)
        3. Run with --image on a photo. Which conv1 maps light up on its edges? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 int main(int argc, char **argv)

@@ -29,8 +29,7 @@
        1. Which layer has the most colour detectors, which the most object detectors?
        2. Dissect with --quantile 0.005 and 0.2. How do the counts change, and why?
        3. In units_conv5.png, does the outlined region cover the whole shape or a part of it? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define MAX_CONV 64

@@ -32,8 +32,7 @@
           does the zero padding look like to conv1, in pixels? (The net's input is normalised.)
        3. Do conv5's projections fill the object or trace its outline? Run --image on a photo of
           a ring or a star (or draw one): which parts of the shape survive the projection? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define MAX_CONV 16

@@ -49,8 +49,7 @@
           2018: guided backprop hardly depends on the weights.)
        3. Run with --pointing-full and compare the hit rates of SmoothGrad, IG and occlusion:
           how many samples does the pointing game need? And with --tolerance 0 and 1? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define TILE 96      /* pixels a side of every tile */

@@ -38,8 +38,7 @@
           0). Which one changes the picture most, and which the score?
        3. Which conv5 channels' pictures look like parts of a shape, which like a colour or
           a texture? Compare with 02a_activations' top-9 patches of the same channels. */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define MAX_UNITS 64

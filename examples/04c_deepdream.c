@@ -27,8 +27,7 @@
           shapes? Compare with 04b_class_models' conv5 units.
        2. Set --octaves 1: what do the octaves contribute to the picture?
        3. Dream on a photo with --image. Which of the ten shapes appear in it? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define MAX_DREAMS 40 /* the input, 16 layers, 16 channels */

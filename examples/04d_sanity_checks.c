@@ -31,8 +31,7 @@
           paper's second test. Which layer matters most to each method?
        3. Grad-CAM looks at conv5's activations: why does its map keep (or lose) its shape
           once fc6 to fc8 are random? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define N_METHODS 5

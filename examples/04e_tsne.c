@@ -26,8 +26,7 @@
           matrix of 00_train mixes up?
        2. Map the codes of relu5 or pool2 (--layer): from which layer on do the classes part?
        3. Run twice with --seed 1 and 2: what changes between the maps, what stays? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define KNN 10

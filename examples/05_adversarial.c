@@ -38,8 +38,7 @@
        2. Compare the perturbations of fgsm.png and lbfgs.png. Which one follows the object?
        3. Run 05b_adversarial_training and compare its robust net's perturbations (run this
           example with --checkpoint on it): do they look more like the target class? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 #define MAX_CLASSES 16

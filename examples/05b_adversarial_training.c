@@ -26,8 +26,7 @@
           some loss is unavoidable.)
        2. Compare pgd_plain.png and pgd_robust.png: whose perturbation looks like a shape?
        3. Train with --share 1 (only adversarial images) or with --steps 3 (PGD): what changes? */
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 static void curves(float acc[2][16], cnnvis_net *net, const cnnvis_dataset *test, int n_test, int n_pgd, const float *eps,

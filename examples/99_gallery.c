@@ -11,8 +11,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 
-#define CNNVIS_IMPLEMENTATION
-#include "cnnvis.h"
+#include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
 /* A picture an example writes: its folder, its file name (one '*' matches any part), the
@@ -237,9 +236,10 @@ static void put_figure(page *p, const char *dir, const char *folder, const char 
 
 int main(int argc, char **argv)
 {
-    const char *out_dir = "out";
+    const char *out_dir = "out", *running = "";
     ex_option opts[] = {
         {"out", EX_STRING, &out_dir, 0, 0, "the folder the examples wrote into; the page goes there as index.html"},
+        {"running", EX_STRING, &running, 0, 0, "make demo is still running this (the page says so and reloads itself)"},
     };
     page p = {NULL, 0, 0};
     char **folders, path[1024];
@@ -247,8 +247,9 @@ int main(int argc, char **argv)
     ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
              "99_gallery: write OUT/index.html showing every picture the numbered examples wrote, in the lecture's order.");
     folders = list_dir(out_dir, 1, &n_folders);
-    put(&p, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-            "<title>cnnvis.h: inside a convolutional network</title>\n"
+    put(&p, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    if (*running) put(&p, "<meta http-equiv=\"refresh\" content=\"10\">\n"); /* the demo adds pictures meanwhile */
+    put(&p, "<title>cnnvis.h: inside a convolutional network</title>\n"
             "<style>\n"
             "body{font-family:sans-serif;max-width:72em;margin:1em auto;padding:0 1em;color:#222;background:#fafafa}\n"
             "h1{margin-bottom:0}h2{border-bottom:2px solid #888;margin-top:2em}\n"
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
             "<p>Every picture below was drawn by the numbered examples (<code>make demo</code>) from the network they trained, "
             "in the order of the lecture's sections. Click a picture for its full size; the PPM or PGM link under it "
             "opens the same picture in the netpbm format.</p>\n");
+    if (*running) put(&p, "<p><b>make demo is still running (%s): this page reloads itself every 10 seconds.</b></p>\n", running);
     for (s = 0; s < (int)(sizeof sections / sizeof sections[0]) + 1; s++) {
         int shown = 0;
         for (f = 0; f < n_folders; f++) {

@@ -1,5 +1,5 @@
 /* common.h - what the numbered examples share: command-line options, finding the data sets,
-   output folders. Include it after cnnvis.h (with CNNVIS_IMPLEMENTATION defined).
+   output folders. Include it after cnnvis.h.
 
    Every example takes --help, --checkpoint, --image, --out, --threads and --seed (those it
    uses), plus its own options, as `--name value` or `--name=value`. An unknown option, a
