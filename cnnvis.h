@@ -9562,14 +9562,16 @@ static int cnnvis__inflate_put(cnnvis__inflate_state *s, unsigned char byte)
     return 1;
 }
 
+/* Deflate's lengths 257..285 and distances 0..29: the base of each code and its extra bits. */
+static const short cnnvis__len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                           31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const short cnnvis__len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const short cnnvis__dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                                            193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const short cnnvis__dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
 static int cnnvis__inflate_codes(cnnvis__inflate_state *s, const cnnvis__huffman *lit, const cnnvis__huffman *dist)
 {
-    static const short len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                       31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-    static const short len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-    static const short dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-    static const short dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
     for (;;) {
         int sym = cnnvis__inflate_decode(s, lit);
         if (sym < 0 || s->error) return 0;
@@ -9585,13 +9587,13 @@ static int cnnvis__inflate_codes(cnnvis__inflate_state *s, const cnnvis__huffman
                 s->error = "invalid length code";
                 return 0;
             }
-            length = len_base[sym] + (int)cnnvis__inflate_bits(s, len_extra[sym]);
+            length = cnnvis__len_base[sym] + (int)cnnvis__inflate_bits(s, cnnvis__len_extra[sym]);
             d = cnnvis__inflate_decode(s, dist);
             if (d < 0 || d >= 30) {
                 s->error = s->error ? s->error : "invalid distance code";
                 return 0;
             }
-            distance = (size_t)dist_base[d] + cnnvis__inflate_bits(s, dist_extra[d]);
+            distance = (size_t)cnnvis__dist_base[d] + cnnvis__inflate_bits(s, cnnvis__dist_extra[d]);
             if (s->error) return 0;
             if (distance > s->len) {
                 s->error = "distance reaches before the start of the data";
@@ -9750,6 +9752,125 @@ static cnnvis_result cnnvis__gunzip(unsigned char **out, size_t *out_size, const
     }
     *out = s.out, *out_size = s.len;
     return CNNVIS_OK;
+}
+
+/* --- deflate (RFC 1951): what the PNG writer compresses with ----------------------------
+   As small single-file encoders do (stb_image_write's zlib writer): repeated strings are
+   found through a hash of their first 3 bytes and written as (length, distance) pairs
+   within a 32 KB window, everything in one block of fixed Huffman codes (BTYPE 01), so no
+   code tables need building or storing. A montage's flat backgrounds and a zoomed tile's
+   repeated pixels become long matches. */
+
+#define CNNVIS__DEFLATE_HASH_BITS 15
+#define CNNVIS__DEFLATE_WINDOW 32768
+#define CNNVIS__DEFLATE_CHAIN 32 /* candidates tried at a position: more finds longer matches, slower */
+
+typedef struct cnnvis__bit_writer {
+    unsigned char *p, *end;
+    uint32_t acc; /* bits not yet written, the first in the lowest bit */
+    int n;
+    int full;     /* out of room: cnnvis__deflate reports it */
+    uint16_t fixed[288]; /* the fixed literal/length codes, bit-reversed to go out as they are */
+    unsigned char fixed_bits[288];
+} cnnvis__bit_writer;
+
+/* n bits of v, least significant first (how deflate packs everything but Huffman codes). */
+static void cnnvis__put_bits(cnnvis__bit_writer *w, uint32_t v, int n)
+{
+    w->acc |= v << w->n, w->n += n;
+    while (w->n >= 8) {
+        if (w->p < w->end) *w->p++ = (unsigned char)w->acc;
+        else w->full = 1;
+        w->acc >>= 8, w->n -= 8;
+    }
+}
+
+/* A Huffman code of n bits, its most significant bit first. */
+static void cnnvis__put_code(cnnvis__bit_writer *w, uint32_t code, int n)
+{
+    uint32_t reversed = 0;
+    int i;
+    for (i = 0; i < n; i++) reversed |= ((code >> i) & 1u) << (n - 1 - i);
+    cnnvis__put_bits(w, reversed, n);
+}
+
+/* The fixed literal/length code (RFC 1951, 3.2.6), each code bit-reversed once here. */
+static void cnnvis__fixed_codes(cnnvis__bit_writer *w)
+{
+    int sym, i;
+    for (sym = 0; sym < 288; sym++) {
+        uint32_t code = sym < 144 ? 0x30u + (uint32_t)sym : sym < 256 ? 0x190u + (uint32_t)(sym - 144)
+                        : sym < 280 ? (uint32_t)(sym - 256) : 0xc0u + (uint32_t)(sym - 280), reversed = 0;
+        int n = sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
+        for (i = 0; i < n; i++) reversed |= ((code >> i) & 1u) << (n - 1 - i);
+        w->fixed[sym] = (uint16_t)reversed, w->fixed_bits[sym] = (unsigned char)n;
+    }
+}
+
+/* Symbol sym (0-287) of the fixed literal/length code. */
+static void cnnvis__put_fixed(cnnvis__bit_writer *w, int sym)
+{
+    cnnvis__put_bits(w, w->fixed[sym], w->fixed_bits[sym]);
+}
+
+/* A repeat of len bytes (3-258) from dist bytes back (1-32768). */
+static void cnnvis__put_match(cnnvis__bit_writer *w, int len, int dist)
+{
+    int l = 28, d = 29;
+    while (cnnvis__len_base[l] > len) l--;
+    while (cnnvis__dist_base[d] > dist) d--;
+    cnnvis__put_fixed(w, 257 + l);
+    cnnvis__put_bits(w, (uint32_t)(len - cnnvis__len_base[l]), cnnvis__len_extra[l]);
+    cnnvis__put_code(w, (uint32_t)d, 5); /* fixed distance codes: 5 bits each */
+    cnnvis__put_bits(w, (uint32_t)(dist - cnnvis__dist_base[d]), cnnvis__dist_extra[d]);
+}
+
+/* Compress in (n bytes) into out (room for cap bytes) as one fixed-code deflate block. Returns
+   the bytes written, or 0 if out was too small or the hash tables could not be allocated. */
+static size_t cnnvis__deflate(unsigned char *out, size_t cap, const unsigned char *in, size_t n)
+{
+    cnnvis__bit_writer w;
+    int32_t *head = (int32_t *)CNNVIS_MALLOC(sizeof(int32_t) << CNNVIS__DEFLATE_HASH_BITS);
+    int32_t *prev = (int32_t *)CNNVIS_MALLOC(sizeof(int32_t) * CNNVIS__DEFLATE_WINDOW);
+    size_t i = 0, k;
+    if (!head || !prev || n > INT32_MAX) {
+        cnnvis__free(head), cnnvis__free(prev);
+        return 0;
+    }
+    for (k = 0; k < (size_t)1 << CNNVIS__DEFLATE_HASH_BITS; k++) head[k] = -1;
+    w.p = out, w.end = out + cap, w.acc = 0, w.n = 0, w.full = 0;
+    cnnvis__fixed_codes(&w);
+    cnnvis__put_bits(&w, 1, 1); /* BFINAL: the only block */
+    cnnvis__put_bits(&w, 1, 2); /* BTYPE 01: fixed Huffman codes */
+    while (i < n) {
+        int best = 0, best_dist = 0, chain = CNNVIS__DEFLATE_CHAIN, step, max = (int)CNNVIS__MIN((size_t)258, n - i);
+        if (max >= 3) {
+            uint32_t h = ((uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2]) * 2654435761u >> (32 - CNNVIS__DEFLATE_HASH_BITS);
+            int32_t cand = head[h];
+            while (cand >= 0 && i - (size_t)cand <= CNNVIS__DEFLATE_WINDOW && chain-- > 0) {
+                const unsigned char *a = in + cand, *b = in + i;
+                if (a[best] == b[best]) { /* only a longer match is worth comparing */
+                    int len = 0;
+                    while (len < max && a[len] == b[len]) len++;
+                    if (len > best) best = len, best_dist = (int)(i - (size_t)cand);
+                    if (len == max) break;
+                }
+                cand = prev[cand % CNNVIS__DEFLATE_WINDOW];
+            }
+        }
+        if (best < 3) best = 1, cnnvis__put_fixed(&w, in[i]);
+        else cnnvis__put_match(&w, best, best_dist);
+        for (step = 0; step < best; step++, i++) /* every position goes into the chains */
+            if (i + 2 < n) {
+                uint32_t h = ((uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2]) * 2654435761u >> (32 - CNNVIS__DEFLATE_HASH_BITS);
+                prev[i % CNNVIS__DEFLATE_WINDOW] = head[h];
+                head[h] = (int32_t)i;
+            }
+    }
+    cnnvis__put_fixed(&w, 256); /* end of block */
+    cnnvis__put_bits(&w, 0, 7); /* flush the last byte */
+    cnnvis__free(head), cnnvis__free(prev);
+    return w.full ? 0 : (size_t)(w.p - out);
 }
 
 /* --- IDX (MNIST, Fashion-MNIST) ----------------------------------------------------------- */
@@ -10194,53 +10315,76 @@ static cnnvis_result cnnvis__pnm_encode(const cnnvis_image *im, int ascii, int m
     return CNNVIS_OK;
 }
 
+/* Each row goes through the PNG filter (0 none, 1 sub, 2 up, 3 average, 4 Paeth) whose output
+   has the smallest sum of |byte| read as signed (libpng's heuristic: small differences
+   repeat, and compress), then the whole image through deflate. */
+static void cnnvis__png_filter_row(unsigned char *dst, const unsigned char *row, const unsigned char *above, size_t n, int bpp)
+{
+    long sum[5] = {0, 0, 0, 0, 0};
+    int f, best = 0;
+    size_t x;
+    for (x = 0; x < n; x++) { /* every filter's sum in one pass, then the winner written */
+        int a = x >= (size_t)bpp ? row[x - bpp] : 0, b = above ? above[x] : 0;
+        int c = above && x >= (size_t)bpp ? above[x - bpp] : 0;
+        int pred[5], v;
+        pred[0] = 0, pred[1] = a, pred[2] = b, pred[3] = (a + b) / 2, pred[4] = cnnvis__paeth(a, b, c);
+        for (f = 0; f < 5; f++) {
+            v = (unsigned char)(row[x] - pred[f]);
+            sum[f] += v < 128 ? v : 256 - v;
+        }
+    }
+    for (f = 1; f < 5; f++)
+        if (sum[f] < sum[best]) best = f;
+    dst[0] = (unsigned char)best;
+    for (x = 0; x < n; x++) {
+        int a = x >= (size_t)bpp ? row[x - bpp] : 0, b = above ? above[x] : 0;
+        int c = above && x >= (size_t)bpp ? above[x - bpp] : 0;
+        int pred = best == 1 ? a : best == 2 ? b : best == 3 ? (a + b) / 2 : best == 4 ? cnnvis__paeth(a, b, c) : 0;
+        dst[1 + x] = (unsigned char)(row[x] - pred);
+    }
+}
+
 static cnnvis_result cnnvis__png_encode(const cnnvis_image *im, unsigned char **out, size_t *size)
 {
-    size_t row = 0, raw_size, blocks, total, y, left, i;
-    unsigned char *buf, *p, *idat, *raw;
-    uint32_t adler = 1;
+    size_t row = 0, raw_size, cap, z_size, total, y;
+    unsigned char *buf = NULL, *p, *idat, *raw;
     if (!out || !size) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis__png_encode: NULL output");
     *out = NULL, *size = 0;
     CNNVIS__TRY(cnnvis__check_image("cnnvis__png_encode", im));
     row = (size_t)im->w * im->c;
-    raw_size = im->h * (row + 1);             /* a filter byte (0: none) before each row */
-    blocks = (raw_size + 65534) / 65535;      /* stored deflate blocks hold at most 65535 bytes */
-    total = 8 + 25 + (12 + 2 + blocks * 5 + raw_size + 4) + 12;
-    p = buf = (unsigned char *)CNNVIS_MALLOC(total);
+    raw_size = im->h * (row + 1);             /* a filter byte before each row */
+    cap = raw_size + raw_size / 2 + 64;       /* a fixed-code block never takes 1.5 times its input */
     raw = (unsigned char *)CNNVIS_MALLOC(raw_size);
+    buf = (unsigned char *)CNNVIS_MALLOC(8 + 25 + 12 + 2 + cap + 4 + 12);
     if (!buf || !raw) {
         cnnvis__free(buf), cnnvis__free(raw);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis__png_encode: out of memory");
     }
-    for (y = 0; y < (size_t)im->h; y++) {
-        raw[y * (row + 1)] = 0;
-        memcpy(raw + y * (row + 1) + 1, im->px + y * row, row);
-    }
+    for (y = 0; y < (size_t)im->h; y++)
+        cnnvis__png_filter_row(raw + y * (row + 1), im->px + y * row, y ? im->px + (y - 1) * row : NULL, row, im->c);
+    p = buf;
     memcpy(p, "\x89PNG\r\n\x1a\n", 8), p += 8;
     p = cnnvis__put_be32(p, 13);
     memcpy(p, "IHDR", 4);
     cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
     p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0; /* 8 bits, RGB or grey */
     cnnvis__put_be32(p + 17, cnnvis__crc32(0, p, 17)), p += 21;
-    p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
-    idat = p;
-    memcpy(p, "IDAT", 4), p += 4;
-    *p++ = 0x78, *p++ = 0x01; /* zlib: deflate, 32K window, no dictionary; (0x7801 % 31 == 0) */
-    for (i = 0, left = raw_size; i < blocks; i++) {
-        size_t n = left < 65535 ? left : 65535;
-        *p++ = (unsigned char)(i + 1 == blocks); /* BFINAL on the last block, BTYPE 00: stored */
-        *p++ = (unsigned char)n, *p++ = (unsigned char)(n >> 8);
-        *p++ = (unsigned char)~n, *p++ = (unsigned char)(~n >> 8);
-        memcpy(p, raw + (raw_size - left), n), p += n;
-        left -= n;
+    idat = p + 4;
+    memcpy(idat, "IDAT", 4);
+    idat[4] = 0x78, idat[5] = 0x01; /* zlib: deflate, 32K window, no dictionary (0x7801 % 31 == 0) */
+    z_size = cnnvis__deflate(idat + 6, cap, raw, raw_size);
+    if (!z_size) {
+        cnnvis__free(buf), cnnvis__free(raw);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis__png_encode: out of memory");
     }
-    adler = cnnvis__adler32(adler, raw, raw_size);
-    p = cnnvis__put_be32(p, adler);
+    cnnvis__put_be32(idat + 6 + z_size, cnnvis__adler32(1, raw, raw_size));
+    cnnvis__put_be32(p, (uint32_t)(2 + z_size + 4));
+    p = idat + 6 + z_size + 4;
     p = cnnvis__put_be32(p, cnnvis__crc32(0, idat, (size_t)(p - idat)));
     p = cnnvis__put_be32(p, 0);
     memcpy(p, "IEND", 4);
     p = cnnvis__put_be32(p + 4, cnnvis__crc32(0, p, 4));
-    CNNVIS_ASSERT((size_t)(p - buf) == total);
+    total = (size_t)(p - buf);
     cnnvis__free(raw);
     *out = buf, *size = total;
     return CNNVIS_OK;

@@ -3,7 +3,7 @@
 
    A benchmark, not a test: it never fails because something is slow. `make bench` builds it
    at -O2 and runs it (about 3 minutes on this project's 2-core machine, 1.5 without section 5);
-   `./build/bench --help` lists the options. It prints seven tables and writes the same figures to
+   `./build/bench --help` lists the options. It prints eight tables and writes the same figures to
    build/bench.csv:
 
      1. peak   the machine's own peak: independent FMAs on 12 accumulators (AVX2+FMA), 16
@@ -29,6 +29,9 @@
      7. adversarial  lecture section 5 on alexnet_mini: one image's FGSM and 20-step PGD on 1
                and all threads; the FGSM robustness curve (8 budgets) over 1,000 concept images
                (200 with --quick) and PGD(20)'s (4 budgets) over 100 (20), on all threads.
+     8. png    the PNG writer on 1 thread, in MB of pixels per second (target >= 20), on a
+               montage of concept images zoomed 4x, a line plot and noise, paired with the
+               stored-block writer it replaced; each file's size as a fraction of its pixels.
 
    Every figure is the median of several timed runs after one warm-up run (section 5's runs of
    seconds: no warm-up, the median of 3 only if the first took under 2 s); calls shorter
@@ -1732,6 +1735,188 @@ static void bench_adversarial(void)
 }
 
 /* ======================================================================================
+   8. The PNG writer
+   ======================================================================================
+   cnnvis__png_encode (one fixed-Huffman deflate block with LZ77 matches, each row's filter
+   chosen among the five) on pictures like the demo's: a montage of 48 concept images zoomed
+   4x (CNNVIS_RESIZE_NEAREST) with captions and a title, a 640x400 cnnvis_plot_lines plot of
+   four curves, and noise (the worst case for size). Speed in MB (10^6 bytes) of pixels per
+   second on one thread (target >= 20 MB/s), paired with the writer it replaced (stored
+   blocks, filter 0 on every row; a copy here) in alternating runs; sizes as compressed /
+   raw pixel bytes. */
+
+/* The previous writer: the filter byte 0 before each row, stored blocks of up to 65535 bytes. */
+static cnnvis_result png_stored(const cnnvis_image *im, unsigned char **out, size_t *size)
+{
+    size_t row = (size_t)im->w * im->c, raw_size = (size_t)im->h * (row + 1), blocks = (raw_size + 65534) / 65535;
+    size_t total = 8 + 25 + (12 + 2 + blocks * 5 + raw_size + 4) + 12, y, i, left;
+    unsigned char *buf = (unsigned char *)CNNVIS_MALLOC(total), *raw = (unsigned char *)CNNVIS_MALLOC(raw_size), *p = buf, *idat;
+    if (!buf || !raw) {
+        cnnvis__free(buf), cnnvis__free(raw);
+        return CNNVIS_ERR_NOMEM;
+    }
+    for (y = 0; y < (size_t)im->h; y++) raw[y * (row + 1)] = 0, memcpy(raw + y * (row + 1) + 1, im->px + y * row, row);
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8), p += 8;
+    p = cnnvis__put_be32(p, 13);
+    memcpy(p, "IHDR", 4);
+    cnnvis__put_be32(p + 4, (uint32_t)im->w), cnnvis__put_be32(p + 8, (uint32_t)im->h);
+    p[12] = 8, p[13] = im->c == 3 ? 2 : 0, p[14] = p[15] = p[16] = 0;
+    cnnvis__put_be32(p + 17, cnnvis__crc32(0, p, 17)), p += 21;
+    p = cnnvis__put_be32(p, (uint32_t)(2 + blocks * 5 + raw_size + 4));
+    idat = p;
+    memcpy(p, "IDAT", 4), p += 4;
+    *p++ = 0x78, *p++ = 0x01;
+    for (i = 0, left = raw_size; i < blocks; i++) {
+        size_t n = left < 65535 ? left : 65535;
+        *p++ = (unsigned char)(i + 1 == blocks);
+        *p++ = (unsigned char)n, *p++ = (unsigned char)(n >> 8), *p++ = (unsigned char)~n, *p++ = (unsigned char)(~n >> 8);
+        memcpy(p, raw + (raw_size - left), n), p += n, left -= n;
+    }
+    p = cnnvis__put_be32(p, cnnvis__adler32(1, raw, raw_size));
+    p = cnnvis__put_be32(p, cnnvis__crc32(0, idat, (size_t)(p - idat)));
+    p = cnnvis__put_be32(p, 0);
+    memcpy(p, "IEND", 4);
+    p = cnnvis__put_be32(p + 4, cnnvis__crc32(0, p, 4));
+    cnnvis__free(raw);
+    *out = buf, *size = (size_t)(p - buf);
+    return CNNVIS_OK;
+}
+
+typedef struct png_job {
+    const cnnvis_image *im;
+    cnnvis_result (*encode)(const cnnvis_image *, unsigned char **, size_t *);
+    size_t size; /* of the last file written */
+} png_job;
+
+static void run_png(void *ctx)
+{
+    png_job *j = (png_job *)ctx;
+    unsigned char *buf;
+    size_t size;
+    if (j->encode(j->im, &buf, &size) == CNNVIS_OK) j->size = size, cnnvis__free(buf);
+}
+
+/* Two items timed in alternating runs (a, b, a, b, ...) after a warm-up of each, so that a
+   change in the machine's load falls on both alike; each figure the median of its own runs,
+   each run as long as measure's. */
+static void measure_pair(work_fn fa, void *ca, work_fn fb, void *cb, timing *ta, timing *tb)
+{
+    double sa[16], sb[16], start;
+    int r, c;
+    timing *t[2];
+    work_fn fn[2];
+    void *ctx[2];
+    t[0] = ta, t[1] = tb, fn[0] = fa, fn[1] = fb, ctx[0] = ca, ctx[1] = cb;
+    for (r = 0; r < 2; r++) {
+        double warm;
+        memset(t[r], 0, sizeof *t[r]);
+        start = now_s();
+        fn[r](ctx[r]);
+        warm = now_s() - start;
+        t[r]->calls = 1;
+        if (warm < cfg.min_sample_s) t[r]->calls = (int)CNNVIS__MIN(100000.0, ceil(cfg.min_sample_s / (warm > 1e-7 ? warm : 1e-7)));
+        t[r]->runs = warm * t[r]->calls >= cfg.slow_s ? cfg.reps_slow : cfg.reps_fast;
+    }
+    ta->runs = tb->runs = CNNVIS__MAX(ta->runs, tb->runs);
+    for (r = 0; r < ta->runs; r++) {
+        start = now_s();
+        for (c = 0; c < ta->calls; c++) fa(ca);
+        sa[r] = (now_s() - start) / ta->calls;
+        start = now_s();
+        for (c = 0; c < tb->calls; c++) fb(cb);
+        sb[r] = (now_s() - start) / tb->calls;
+    }
+    ta->seconds = median(sa, ta->runs), tb->seconds = median(sb, tb->runs);
+}
+
+/* The pictures: 0 the montage, 1 the plot, 2 noise. */
+static cnnvis_result png_picture(cnnvis_image *out, int which)
+{
+    cnnvis_result r = CNNVIS_OK;
+    memset(out, 0, sizeof *out);
+    if (which == 0) {
+        cnnvis_dataset ds;
+        cnnvis_concepts_desc cd;
+        cnnvis_montage_desc md;
+        cnnvis_image tiles[48];
+        const char *captions[48];
+        int i, n = 0;
+        memset(&cd, 0, sizeof cd), memset(&md, 0, sizeof md);
+        cd.n = 48, cd.seed = 7;
+        CNNVIS__TRY(cnnvis_concepts_generate(&ds, &cd));
+        for (i = 0; i < 48 && r == CNNVIS_OK; i++) {
+            cnnvis_image im;
+            r = cnnvis__dataset_image(&im, &ds, i);
+            if (r == CNNVIS_OK) r = cnnvis_image_resize(&tiles[n], &im, 4 * im.w, 4 * im.h, CNNVIS_RESIZE_NEAREST);
+            if (r == CNNVIS_OK) captions[n] = ds.class_names + (size_t)ds.labels[i] * CNNVIS_CLASS_LEN, n++;
+            cnnvis_image_free(&im);
+        }
+        md.cols = 8, md.title = "concept images, zoomed 4x";
+        if (r == CNNVIS_OK) r = cnnvis_montage(out, tiles, n, captions, &md);
+        for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+        cnnvis_dataset_free(&ds);
+    } else if (which == 1) {
+        enum { N = 60 };
+        static const char *const names[4] = {"train loss", "test loss", "train accuracy", "test accuracy"};
+        float x[N], y[4][N];
+        cnnvis_series s[4];
+        cnnvis_plot_desc d;
+        int i, k;
+        memset(s, 0, sizeof s), memset(&d, 0, sizeof d);
+        for (i = 0; i < N; i++) {
+            x[i] = (float)i / 2;
+            y[0][i] = 2.3f * (float)exp(-i / 15.0) + 0.1f, y[1][i] = y[0][i] + 0.05f * (float)sin(i);
+            y[2][i] = 1.0f - 0.9f * (float)exp(-i / 12.0), y[3][i] = y[2][i] - 0.04f - 0.02f * (float)cos(i);
+        }
+        for (k = 0; k < 4; k++) s[k].name = names[k], s[k].x = x, s[k].y = y[k], s[k].n = N;
+        d.series = s, d.n_series = 4, d.title = "loss and accuracy", d.xlabel = "epoch"; /* 640 x 400 */
+        r = cnnvis_plot_lines(out, &d);
+    } else {
+        cnnvis_rng rng;
+        size_t i;
+        CNNVIS__TRY(cnnvis_image_create(out, 512, 512, 3));
+        cnnvis__rng_seed(&rng, 9);
+        for (i = 0; i < (size_t)512 * 512 * 3; i++) out->px[i] = (unsigned char)(256 * cnnvis__rng_uniform(&rng));
+    }
+    return r;
+}
+
+static void bench_png(void)
+{
+    static const char *const names[3] = {"montage", "plot", "noise"};
+    int k;
+    printf("\n8. The PNG writer: cnnvis__png_encode on 1 thread, MB of pixels per second (median), paired with\n"
+           "   the previous writer (stored blocks, filter 0) in alternating runs; size as PNG / raw pixel bytes\n");
+    printf("   %-9s %12s %8s %10s %10s %10s %10s   target (png MB/s)\n", "picture", "size", "raw MB", "png MB/s", "stored", "png/raw",
+           "stored/raw");
+    for (k = 0; k < 3; k++) {
+        cnnvis_image im;
+        png_job png, stored;
+        timing tp, ts;
+        double mb, png_mbs, stored_mbs, ratio, stored_ratio;
+        char size[32];
+        if (png_picture(&im, k) != CNNVIS_OK) {
+            printf("   %-9s (%s)\n", names[k], cnnvis_last_error());
+            continue;
+        }
+        png.im = stored.im = &im, png.encode = cnnvis__png_encode, stored.encode = png_stored, png.size = stored.size = 0;
+        measure_pair(run_png, &png, run_png, &stored, &tp, &ts);
+        mb = (double)im.w * im.h * im.c / 1e6;
+        png_mbs = mb / tp.seconds, stored_mbs = mb / ts.seconds;
+        ratio = (double)png.size / (mb * 1e6), stored_ratio = (double)stored.size / (mb * 1e6);
+        snprintf(size, sizeof size, "%dx%dx%d", im.w, im.h, im.c);
+        printf("   %-9s %12s %8.2f %10.1f %10.1f %10.4f %10.4f   >= 20: %s\n", names[k], size, mb, png_mbs, stored_mbs, ratio,
+               stored_ratio, png_mbs >= 20 ? "met" : "NOT met");
+        csv_row("png", names[k], "encode", 0, 1, png_mbs, "MB/s", -1);
+        csv_row("png", names[k], "encode_stored", 0, 1, stored_mbs, "MB/s", -1);
+        csv_row("png", names[k], "size_ratio", 0, 0, ratio, "png/raw", -1);
+        csv_row("png", names[k], "size_ratio_stored", 0, 0, stored_ratio, "png/raw", -1);
+        fflush(stdout);
+        cnnvis_image_free(&im);
+    }
+}
+
+/* ======================================================================================
    main
    ====================================================================================== */
 
@@ -1742,7 +1927,7 @@ static void usage(FILE *to)
                 "                 streams 1,000 images instead of 10,000, its memory runs 1,000 and 5,000\n"
                 "  --threads N    the \"all threads\" count (default: online CPUs)\n"
                 "  --csv PATH     where the CSV copy goes (default build/bench.csv)\n"
-                "  --only SECTION peak, conv, net, presets, activations, saliency or adversarial\n"
+                "  --only SECTION peak, conv, net, presets, activations, saliency, adversarial or png\n"
                 "                 (the peak is measured anyway: it is the denominator of every %% of peak)\n");
 }
 
@@ -1768,8 +1953,9 @@ static int parse_args(int argc, char **argv)
             cfg.csv_path = value, i++;
         } else if (strcmp(a, "--only") == 0 && value) {
             if (strcmp(value, "peak") && strcmp(value, "conv") && strcmp(value, "net") && strcmp(value, "presets") &&
-                strcmp(value, "activations") && strcmp(value, "saliency") && strcmp(value, "adversarial")) {
-                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets, activations, saliency or adversarial\n",
+                strcmp(value, "activations") && strcmp(value, "saliency") && strcmp(value, "adversarial") &&
+                strcmp(value, "png")) {
+                fprintf(stderr, "bench: --only %s: expected peak, conv, net, presets, activations, saliency, adversarial or png\n",
                         value);
                 return 0;
             }
@@ -1866,6 +2052,7 @@ int main(int argc, char **argv)
     if (want("activations")) bench_activations();
     if (want("saliency")) bench_saliency();
     if (want("adversarial")) bench_adversarial();
+    if (want("png")) bench_png();
 
     if (csv) {
         fclose(csv);

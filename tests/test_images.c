@@ -1,12 +1,14 @@
 /* test_images.c - images (section A4): PPM/PGM read and write in every format (P2, P3, P5, P6;
    maxval 255, 65535 and odd ones; via memory and via files), a catalogue of malformed PNM
    files (each refused with its code and a message, none read past its end), the PNG writer
-   checked by an independent decoder written here (chunks, CRC-32, zlib header, stored
-   blocks, Adler-32, filter 0), the PNG reader on small embedded files made with Python's
-   zlib (every filter type, palette, 16 bits, alpha) and on the real CamVid PNGs when present,
-   malformed and randomly corrupted PNGs, atomic writing, resizing, cropping,
-   cnnvis_image_to_pixels, and the drawing kit (tensor/plane to image, colormaps, montage,
-   text, outline, overlay, plots, label maps). */
+   checked by an independent decoder written here (chunks, CRC-32, zlib header, stored and
+   fixed-Huffman deflate blocks, Adler-32, the five row filters) and by the library's reader
+   on flat, checkerboard, gradient, grainy, noisy, periodic and random pictures (sizes,
+   matches split and at the window's edge, every filter chosen somewhere), the PNG reader
+   on small embedded files made with Python's zlib (every filter type, palette, 16 bits,
+   alpha) and on the real CamVid PNGs when present, malformed and randomly corrupted PNGs,
+   atomic writing, resizing, cropping, cnnvis_image_to_pixels, and the drawing kit
+   (tensor/plane to image, colormaps, montage, text, outline, overlay, plots, label maps). */
 #define _POSIX_C_SOURCE 200809L /* mkdir, rmdir, opendir */
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +142,7 @@ static cnnvis_result read_exact(cnnvis_image *im, const void *data, size_t size)
     return r;
 }
 
-/* --- An independent PNG toolkit: CRC-32, Adler-32, chunks, stored-block zlib --------------- */
+/* --- An independent PNG toolkit: CRC-32, Adler-32, inflate, filters, chunks, stored zlib ---- */
 
 static uint32_t t_crc_table[256];
 
@@ -180,20 +182,159 @@ static void t_put_be32(unsigned char *p, uint32_t v)
     p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
 }
 
+/* The Paeth predictor as the PNG specification (section 9.4) writes it. */
+static int t_paeth(int a, int b, int c)
+{
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    if (pa <= pb && pa <= pc) return a;
+    return pb <= pc ? b : c;
+}
+
+/* Deflate (RFC 1951) as far as the encoder needs it: stored blocks (BTYPE 00) and blocks of
+   the fixed Huffman codes (BTYPE 01, section 3.2.6), in any mix; a dynamic block (BTYPE 10)
+   is refused. Bits are read least significant first, Huffman codes most significant first. */
+typedef struct t_bits {
+    const unsigned char *p;
+    size_t n, at; /* at: bits consumed */
+    int past_end;
+} t_bits;
+
+static unsigned t_bit(t_bits *b)
+{
+    unsigned v;
+    if (b->at >= 8 * b->n) {
+        b->past_end = 1;
+        return 0;
+    }
+    v = (b->p[b->at >> 3] >> (b->at & 7)) & 1u;
+    b->at++;
+    return v;
+}
+
+static unsigned t_bits_get(t_bits *b, int k) /* k bits, the first read the least significant */
+{
+    unsigned v = 0;
+    int i;
+    for (i = 0; i < k; i++) v |= t_bit(b) << i;
+    return v;
+}
+
+/* The fixed literal/length code: 7-bit codes 0000000-0010111 are symbols 256-279, 8-bit
+   00110000-10111111 are 0-143 and 11000000-11000111 280-287, 9-bit 110010000-111111111
+   144-255 (an 8-bit prefix of 11001000 or more always continues to 9 bits). */
+static int t_fixed_litlen(t_bits *b)
+{
+    unsigned code = 0;
+    int len;
+    for (len = 1; len < 9; len++) {
+        code = code << 1 | t_bit(b);
+        if (len == 7 && code <= 0x17) return 256 + (int)code;
+        if (len == 8 && code >= 0x30 && code <= 0xbf) return (int)code - 0x30;
+        if (len == 8 && code >= 0xc0 && code <= 0xc7) return 280 + (int)code - 0xc0;
+    }
+    code = code << 1 | t_bit(b); /* 0x190..0x1ff */
+    return 144 + (int)code - 0x190;
+}
+
+static const unsigned short t_len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                              31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const unsigned char t_len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const unsigned short t_dist_base[30] = {1,   2,   3,   4,    5,    7,    9,    13,   17,   25,   33,    49,    65,    97,    129,
+                                               193, 257, 385, 513,  769,  1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const unsigned char t_dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+/* What the independent decoder saw in a PNG: the blocks, the matches, the row filters. */
+typedef struct t_png_info {
+    int stored_blocks, fixed_blocks;
+    unsigned zlib_header;   /* its two bytes, e.g. 0x7801 */
+    size_t zlib_bytes;      /* the zlib stream's length, header and Adler-32 included */
+    long literals, matches; /* in the fixed blocks */
+    long len258;            /* matches of the longest length, 258 */
+    int max_len, max_dist;  /* the longest match and the farthest */
+    long filters[5];        /* rows by filter type: none, sub, up, average, Paeth */
+} t_png_info;
+
+/* Inflates the deflate data d (n bytes) into out, which must come out exactly cap bytes long;
+   window is the farthest a match may reach back (the zlib header's). *used gets the bytes
+   read (the last one maybe in part). Returns NULL or what is wrong. */
+static const char *t_inflate(const unsigned char *d, size_t n, unsigned char *out, size_t cap, size_t window, size_t *used,
+                             t_png_info *info)
+{
+    t_bits b;
+    size_t len = 0;
+    int final = 0;
+    b.p = d, b.n = n, b.at = 0, b.past_end = 0;
+    while (!final) {
+        unsigned type;
+        final = (int)t_bit(&b);
+        type = t_bits_get(&b, 2);
+        if (b.past_end) return "truncated deflate block header";
+        if (type == 0) {
+            size_t at, stored, nstored;
+            b.at = (b.at + 7) & ~(size_t)7; /* the rest of the byte is skipped */
+            at = b.at / 8;
+            if (at > n || n - at < 4) return "truncated stored block header";
+            stored = d[at] | (size_t)d[at + 1] << 8, nstored = d[at + 2] | (size_t)d[at + 3] << 8;
+            if (stored != (~nstored & 0xffffu)) return "stored block: LEN != ~NLEN";
+            if (stored > n - at - 4) return "stored block past the end";
+            if (stored > cap - len) return "more pixel data than the size needs";
+            memcpy(out + len, d + at + 4, stored), len += stored;
+            b.at = 8 * (at + 4 + stored);
+            info->stored_blocks++;
+        } else if (type == 1) {
+            for (;;) {
+                int sym = t_fixed_litlen(&b), dcode = 0, k;
+                size_t length, dist, j;
+                if (b.past_end) return "fixed block: truncated";
+                if (sym < 256) {
+                    if (len == cap) return "more pixel data than the size needs";
+                    out[len++] = (unsigned char)sym, info->literals++;
+                    continue;
+                }
+                if (sym == 256) break; /* end of block */
+                if (sym > 285) return "fixed block: length symbol 286 or 287";
+                length = t_len_base[sym - 257] + t_bits_get(&b, t_len_extra[sym - 257]);
+                for (k = 0; k < 5; k++) dcode = dcode << 1 | (int)t_bit(&b); /* 5 bits, most significant first */
+                if (dcode > 29) return "fixed block: distance symbol 30 or 31";
+                dist = t_dist_base[dcode] + t_bits_get(&b, t_dist_extra[dcode]);
+                if (b.past_end) return "fixed block: truncated match";
+                if (dist > len) return "a match reaching back before the start of the data";
+                if (dist > window) return "a match reaching back farther than the zlib window";
+                if (length > cap - len) return "more pixel data than the size needs";
+                for (j = 0; j < length; j++, len++) out[len] = out[len - dist]; /* byte by byte: it may overlap itself */
+                info->matches++;
+                if (length == 258) info->len258++;
+                if ((int)length > info->max_len) info->max_len = (int)length;
+                if ((int)dist > info->max_dist) info->max_dist = (int)dist;
+            }
+            info->fixed_blocks++;
+        } else {
+            return type == 2 ? "a dynamic Huffman block (the encoder writes none)" : "block type 3 (reserved)";
+        }
+    }
+    if (len != cap) return "less pixel data than the size needs";
+    *used = (b.at + 7) / 8;
+    return NULL;
+}
+
 /* Decode a PNG as cnnvis__png_encode promises to write it: 8-bit grey or RGB, not interlaced,
-   one zlib stream of stored deflate blocks, every row with filter 0. Checks every chunk's
-   CRC, the zlib header, each block's LEN/NLEN and the Adler-32. Returns NULL or what is
-   wrong; on success *im holds the pixels and *blocks the number of stored blocks. */
-static const char *t_png_decode_stored(const unsigned char *d, size_t n, cnnvis_image *im, int *blocks)
+   only IHDR, IDAT and IEND chunks, one zlib stream of stored and fixed-Huffman deflate
+   blocks, each row with one of the five filters. Checks every chunk's CRC, the zlib header,
+   that no match reaches back past the zlib window or the start, that the data is exactly
+   the size's, the Adler-32 right after the last block and nothing after IEND. Returns NULL
+   or what is wrong; on success *im holds the pixels and *info (if not NULL) what was seen. */
+static const char *t_png_decode(const unsigned char *d, size_t n, cnnvis_image *im, t_png_info *info)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char *z = NULL, *raw = NULL;
-    size_t z_len = 0, pos, raw_len = 0, expected = 0, row, i, at = 8;
-    uint32_t w = 0, h = 0;
-    int c = 0, seen_ihdr = 0, seen_iend = 0, final = 0;
+    size_t z_len = 0, used = 0, expected = 0, row, x, at = 8;
+    uint32_t w = 0, h = 0, y;
+    int c = 0, seen_ihdr = 0, seen_iend = 0;
     const char *why = NULL;
+    t_png_info scratch;
+    if (!info) info = &scratch;
+    memset(info, 0, sizeof *info);
     memset(im, 0, sizeof *im);
-    *blocks = 0;
     if (n < 8 || memcmp(d, sig, 8) != 0) return "no PNG signature";
     while (!seen_iend) {
         uint32_t len;
@@ -232,34 +373,31 @@ static const char *t_png_decode_stored(const unsigned char *d, size_t n, cnnvis_
         why = "bad zlib header";
         goto done;
     }
+    info->zlib_header = (unsigned)z[0] << 8 | z[1], info->zlib_bytes = z_len;
     row = (size_t)w * c;
     expected = (size_t)h * (row + 1);
     raw = (unsigned char *)malloc(expected);
     if (!raw) { why = "out of memory"; goto done; }
-    for (pos = 2; !final;) {
-        unsigned len, nlen;
-        if (pos + 5 > z_len) { why = "truncated stored block header"; goto done; }
-        final = z[pos] & 1;
-        if (((z[pos] >> 1) & 3) != 0) { why = "a block that is not stored (BTYPE != 00)"; goto done; }
-        len = z[pos + 1] | (unsigned)z[pos + 2] << 8, nlen = z[pos + 3] | (unsigned)z[pos + 4] << 8;
-        pos += 5;
-        if (len != (~nlen & 0xffffu)) { why = "LEN != ~NLEN"; goto done; }
-        if (len > z_len - pos) { why = "stored block past the end"; goto done; }
-        if (len > expected - raw_len) { why = "more pixel data than the size needs"; goto done; }
-        memcpy(raw + raw_len, z + pos, len), raw_len += len, pos += len;
-        ++*blocks;
-    }
-    if (raw_len != expected) { why = "less pixel data than the size needs"; goto done; }
-    if (z_len - pos != 4) { why = "not exactly an Adler-32 after the last block"; goto done; }
-    if (t_be32(z + pos) != t_adler(raw, raw_len)) { why = "Adler-32 mismatch"; goto done; }
+    why = t_inflate(z + 2, z_len - 2, raw, expected, (size_t)1 << (8 + (z[0] >> 4)), &used, info);
+    if (why) goto done;
+    if (z_len - 2 - used != 4) { why = "not exactly an Adler-32 after the last block"; goto done; }
+    if (t_be32(z + 2 + used) != t_adler(raw, expected)) { why = "Adler-32 mismatch"; goto done; }
     if (cnnvis_image_create(im, (int)w, (int)h, c) != CNNVIS_OK) { why = "cannot create the image"; goto done; }
-    for (i = 0; i < h; i++) {
-        if (raw[i * (row + 1)] != 0) {
+    for (y = 0; y < h; y++) { /* undo the filters (PNG specification, section 9.2) */
+        const unsigned char *f = raw + y * (row + 1) + 1;
+        unsigned char *cur = im->px + y * row, *up = y ? cur - row : NULL;
+        int type = f[-1];
+        if (type > 4) {
             cnnvis_image_free(im);
-            why = "a row filter other than 0";
+            why = "a row filter type above 4";
             goto done;
         }
-        memcpy(im->px + i * row, raw + i * (row + 1) + 1, row);
+        info->filters[type]++;
+        for (x = 0; x < row; x++) {
+            int a = x >= (size_t)c ? cur[x - c] : 0, b = up ? up[x] : 0, cc = up && x >= (size_t)c ? up[x - c] : 0;
+            int pred = type == 1 ? a : type == 2 ? b : type == 3 ? (a + b) / 2 : type == 4 ? t_paeth(a, b, cc) : 0;
+            cur[x] = (unsigned char)(f[x] + pred);
+        }
     }
 done:
     free(z), free(raw);
@@ -742,36 +880,175 @@ static void test_pnm_ascii_large_header(void)
 
 /* --- PNG: the writer, checked by the independent decoder above ----------------------------- */
 
+/* Pictures that take the encoder down each of its paths. */
+enum { T_PATTERN, T_FLAT, T_CHECKER, T_VGRAD, T_HGRAD, T_GRAIN, T_NOISE, T_PERIOD, T_RUNS, T_KINDS };
+static const char *const t_kind_name[T_KINDS] = {"pattern",    "flat",  "checkerboard", "vertical gradient", "horizontal gradient",
+                                                 "grain", "noise", "periodic rows", "runs"};
+
+/* A picture of kind (a and b its parameters: see the cases in test_png_encode) */
+static int make_case(cnnvis_image *im, int kind, int w, int h, int c, int a, int b)
+{
+    size_t row = (size_t)w * c, i;
+    int x, y, ch;
+    if (kind == T_PATTERN) return make_image(im, w, h, c, (unsigned)a);
+    if (cnnvis_image_create(im, w, h, c) != CNNVIS_OK) return 0;
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++)
+            for (ch = 0; ch < c; ch++) {
+                unsigned char *p = im->px + (size_t)y * row + (size_t)x * c + ch;
+                switch (kind) {
+                case T_FLAT: *p = (unsigned char)a; break;
+                case T_CHECKER: /* squares of side a, two colours */
+                    *p = (unsigned char)(((x / a + y / a) & 1) ? 200 - 70 * ch : 30 + 90 * ch);
+                    break;
+                case T_VGRAD: *p = (unsigned char)(y * 255 / (h > 1 ? h - 1 : 1) + 60 * ch); break;
+                case T_HGRAD: *p = (unsigned char)(x * 255 / (w > 1 ? w - 1 : 1) + 60 * ch); break;
+                case T_GRAIN: /* a gentle diagonal gradient with film grain: the average predicts it best */
+                    *p = (unsigned char)(60 + (x + y) * 100 / (w + h) + 30 * ch + (int)(t_rand() % 13));
+                    break;
+                default: *p = (unsigned char)t_rand(); break; /* noise; T_PERIOD and T_RUNS: overwritten below */
+                }
+            }
+    if (kind == T_PERIOD) /* rows of noise repeated every a rows; if b != a, the lower half (other noise) every b rows */
+        for (y = 0; y < h; y++) {
+            int lower = a != b && y >= h / 2, start = lower ? h / 2 : 0, period = lower ? b : a;
+            if (y - period >= start) memcpy(im->px + (size_t)y * row, im->px + (size_t)(y - period) * row, row);
+        }
+    if (kind == T_RUNS) /* runs of 1 to 1200 pixels of one colour, across the rows */
+        for (i = 0; i < (size_t)w * h;) {
+            size_t len = 1 + t_rand() % 1200, k;
+            unsigned char colour[3];
+            colour[0] = (unsigned char)t_rand(), colour[1] = (unsigned char)t_rand(), colour[2] = (unsigned char)t_rand();
+            for (k = 0; k < len && i < (size_t)w * h; k++, i++) memcpy(im->px + i * c, colour, (size_t)c);
+        }
+    return 1;
+}
+
+/* Each picture encoded, then decoded by the independent decoder and by the library's reader,
+   both of which must give its pixels back. Sizes: a flat picture under 1% of its pixel
+   bytes, noise at most 1.13 times them + 100 (a fixed-code literal takes 8 or 9 bits),
+   nothing more than 1.13 times its filtered bytes + 100. Every filter but none must be
+   chosen somewhere (the encoder picks per row the one with the smallest sum of |signed
+   byte|): a vertical gradient wants Paeth, a horizontal one up, grain average, the first
+   row sub. Matches: runs longer than 258 bytes split, rows repeated 15 rows of 2101 bytes
+   (31515) back found, and 32 rows of 1024 (exactly the 32768-byte window) too, while rows
+   repeated 16 rows (33616 bytes) back cannot be, nor 33 rows of 993 (32769 bytes: a window
+   one byte too long would write a distance the fixed code cannot hold). */
 static void test_png_encode(void)
 {
-    /* sizes around the 65535-byte stored-block limit: 254x257 grey is exactly 65535 raw
-       bytes (one full block), 255x256 grey 65536 (a second block of 1 byte), 200x150 RGB
-       90150 (two blocks), 300x250 grey 75250 */
-    static const int cases[][3] = {{1, 1, 1},     {7, 3, 1},     {33, 17, 1},   {254, 257, 1}, {255, 256, 1},
-                                   {300, 250, 1}, {1, 1, 3},     {7, 3, 3},     {33, 17, 3},   {200, 150, 3}};
-    size_t k;
-    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    static const struct {
+        int kind, w, h, c, a, b;
+    } fixed_cases[] = {
+        {T_PATTERN, 1, 1, 1, 0, 0},     {T_PATTERN, 7, 3, 1, 1, 0},     {T_PATTERN, 33, 17, 1, 2, 0}, {T_PATTERN, 254, 257, 1, 3, 0},
+        {T_PATTERN, 255, 256, 1, 4, 0}, {T_PATTERN, 300, 250, 1, 5, 0}, {T_PATTERN, 1, 1, 3, 6, 0},  {T_PATTERN, 7, 3, 3, 7, 0},
+        {T_PATTERN, 33, 17, 3, 8, 0},   {T_PATTERN, 200, 150, 3, 9, 0}, {T_FLAT, 640, 480, 3, 77, 0}, {T_FLAT, 2000, 100, 1, 0, 0},
+        {T_CHECKER, 256, 192, 3, 8, 0}, {T_CHECKER, 101, 60, 1, 1, 0},  {T_VGRAD, 300, 200, 1, 0, 0}, {T_VGRAD, 120, 256, 3, 0, 0},
+        {T_HGRAD, 256, 100, 3, 0, 0},   {T_HGRAD, 500, 40, 1, 0, 0},    {T_GRAIN, 200, 150, 3, 0, 0}, {T_NOISE, 256, 256, 3, 0, 0},
+        {T_NOISE, 300, 100, 1, 0, 0},   {T_PERIOD, 700, 300, 3, 15, 16}, {T_PERIOD, 1023, 100, 1, 32, 32},
+        {T_PERIOD, 992, 100, 1, 33, 33},
+        {T_RUNS, 1500, 60, 3, 0, 0}};
+    enum { N_FIXED = sizeof fixed_cases / sizeof fixed_cases[0], N_RANDOM = 8 };
+    long filter_rows[5] = {0, 0, 0, 0, 0};
+    char filter_where[5][400];
+    int k, f;
+    memset(filter_where, 0, sizeof filter_where);
+    t_rng_state = 2024;
+    for (k = 0; k < N_FIXED + N_RANDOM; k++) {
         cnnvis_image im, mine, back;
+        t_png_info info;
         unsigned char *png = NULL;
-        size_t size = 0, raw;
-        int blocks = 0, want_blocks;
+        size_t size = 0, pixels, filtered;
         const char *why;
-        REQUIRE(make_image(&im, cases[k][0], cases[k][1], cases[k][2], (unsigned)k), "%s", cnnvis_last_error());
-        raw = (size_t)im.h * ((size_t)im.w * im.c + 1);
-        want_blocks = (int)((raw + 65534) / 65535);
-        REQUIRE(cnnvis__png_encode(&im, &png, &size) == CNNVIS_OK, "encode: %s", cnnvis_last_error());
-        CHECK(size == 8 + 25 + 12 + 2 + 5 * (size_t)want_blocks + raw + 4 + 12, "%dx%dx%d: %zu bytes", im.w, im.h, im.c, size);
-        why = t_png_decode_stored(png, size, &mine, &blocks);
-        CHECK(why == NULL, "%dx%dx%d: the independent decoder says: %s", im.w, im.h, im.c, why);
-        if (!why) {
-            CHECK(same_image(&im, &mine), "%dx%dx%d: the independent decoder reads other pixels", im.w, im.h, im.c);
-            CHECK(blocks == want_blocks, "%dx%dx%d: %d stored blocks for %zu raw bytes, expected %d", im.w, im.h, im.c, blocks, raw,
-                  want_blocks);
+        char name[64];
+        int kind, w, h, c, a, b;
+        if (k < N_FIXED) {
+            kind = fixed_cases[k].kind, w = fixed_cases[k].w, h = fixed_cases[k].h, c = fixed_cases[k].c;
+            a = fixed_cases[k].a, b = fixed_cases[k].b;
+            snprintf(name, sizeof name, "%s", t_kind_name[kind]);
+        } else { /* random sizes and kinds (not periodic rows: they need their sizes) */
+            static const int kinds[] = {T_PATTERN, T_FLAT, T_CHECKER, T_VGRAD, T_HGRAD, T_GRAIN, T_NOISE, T_RUNS};
+            kind = kinds[t_rand() % 8], w = 1 + (int)(t_rand() % 400), h = 1 + (int)(t_rand() % 150), c = t_rand() % 2 ? 3 : 1;
+            a = kind == T_FLAT ? (int)(t_rand() % 256) : kind == T_CHECKER ? 1 + (int)(t_rand() % 16) : (int)(t_rand() % 100);
+            b = 0;
+            snprintf(name, sizeof name, "random %d (%s)", k - N_FIXED + 1, t_kind_name[kind]);
         }
-        if (im.w == 200) CHECK(blocks >= 2, "200x150 RGB needs several stored blocks, got %d", blocks);
-        CHECK(read_exact(&back, png, size) == CNNVIS_OK, "library decode: %s", cnnvis_last_error());
-        CHECK(same_image(&im, &back), "%dx%dx%d: library round trip differs", im.w, im.h, im.c);
+        REQUIRE(make_case(&im, kind, w, h, c, a, b), "%s: %s", name, cnnvis_last_error());
+        pixels = (size_t)w * h * c, filtered = (size_t)h * ((size_t)w * c + 1);
+        REQUIRE(cnnvis__png_encode(&im, &png, &size) == CNNVIS_OK, "%s %dx%dx%d: encode: %s", name, w, h, c, cnnvis_last_error());
+        why = t_png_decode(png, size, &mine, &info);
+        CHECK(why == NULL, "%s %dx%dx%d: the independent decoder says: %s", name, w, h, c, why);
+        CHECK(why != NULL || same_image(&im, &mine), "%s %dx%dx%d: the independent decoder reads other pixels", name, w, h, c);
+        CHECK(why != NULL || info.zlib_header == 0x7801, "%s: zlib header %04x", name, info.zlib_header);
+        CHECK(read_exact(&back, png, size) == CNNVIS_OK, "%s %dx%dx%d: library decode: %s", name, w, h, c, cnnvis_last_error());
+        CHECK(same_image(&im, &back), "%s %dx%dx%d: library round trip differs", name, w, h, c);
+        CHECK(size <= filtered + filtered / 100 * 13 + 100, "%s %dx%dx%d: %zu bytes for %zu filtered bytes", name, w, h, c, size,
+              filtered);
+        if (kind == T_FLAT && k < N_FIXED)
+            CHECK(size * 100 < pixels, "%s %dx%dx%d: %zu bytes, not under 1%% of its %zu", name, w, h, c, size, pixels);
+        if (kind == T_NOISE)
+            CHECK(size <= pixels + pixels / 100 * 13 + 100, "%s %dx%dx%d: %zu bytes for %zu", name, w, h, c, size, pixels);
+        if (kind == T_RUNS && k < N_FIXED)
+            CHECK(info.len258 > 0 && info.max_len == 258, "%s: %ld matches of 258 bytes, the longest %d", name, info.len258,
+                  info.max_len);
+        if (kind == T_PERIOD) {
+            int reach = a * (w * c + 1); /* the distance of the repeated rows in the filtered bytes */
+            if (reach <= 32768) {
+                CHECK(info.max_dist >= reach, "%s %dx%dx%d: farthest match %d bytes back, rows repeat %d back", name, w, h, c,
+                      info.max_dist, reach);
+                /* all but the first a + 1 rows come out as matches (1023x100: about 36% of the pixel bytes); with the lower
+                   half's rows out of reach (700x300), the upper half only: about 60% */
+                CHECK(size < pixels / 100 * (a == b ? 45 : 65), "%s %dx%dx%d: %zu bytes of %zu", name, w, h, c, size, pixels);
+            } else { /* one byte out of the window: noise that nothing within reach repeats */
+                CHECK(size > pixels, "%s %dx%dx%d: %zu bytes of %zu", name, w, h, c, size, pixels);
+            }
+        }
+        if (!why) {
+            printf("  %-28s %4dx%-4d x%d %7zu -> %6zu bytes (%6.2f%%); rows by filter %ld/%ld/%ld/%ld/%ld; %ld matches "
+                   "(%ld of 258), farthest %d\n",
+                   name, w, h, c, pixels, size, 100.0 * (double)size / (double)pixels, info.filters[0], info.filters[1],
+                   info.filters[2], info.filters[3], info.filters[4], info.matches, info.len258, info.max_dist);
+            for (f = 0; f < 5; f++)
+                if (info.filters[f]) {
+                    size_t used = strlen(filter_where[f]);
+                    filter_rows[f] += info.filters[f];
+                    if (!has(filter_where[f], t_kind_name[kind]) && used + strlen(t_kind_name[kind]) + 3 < sizeof filter_where[f])
+                        snprintf(filter_where[f] + used, sizeof filter_where[f] - used, "%s%s", used ? ", " : "", t_kind_name[kind]);
+                }
+        }
         cnnvis__free(png);
+        cnnvis_image_free(&im), cnnvis_image_free(&mine), cnnvis_image_free(&back);
+    }
+    for (f = 0; f < 5; f++) {
+        static const char *const filter_name[5] = {"none", "sub", "up", "average", "Paeth"};
+        printf("  filter %d (%s): %ld rows, in %s\n", f, filter_name[f], filter_rows[f], f && !filter_rows[f] ? "NONE" : filter_where[f]);
+        if (f) CHECK(filter_rows[f] > 0, "the encoder never chose filter %d (%s)", f, filter_name[f]);
+    }
+    { /* a stream of both kinds of block: an empty stored block (not the last) put before the
+         encoder's fixed-Huffman block; both decoders must read it the same */
+        cnnvis_image im, mine, back;
+        t_png_info info;
+        t_chunk ch[T_MAX_CHUNKS];
+        unsigned char *png = NULL, *mixed, *z;
+        size_t size = 0;
+        int n;
+        const char *why;
+        REQUIRE(make_case(&im, T_CHECKER, 40, 30, 3, 4, 0), "%s", cnnvis_last_error());
+        REQUIRE(cnnvis__png_encode(&im, &png, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
+        n = t_chunks_parse(png, size, ch);
+        REQUIRE(n == 3 && strcmp(ch[1].type, "IDAT") == 0, "%d chunks", n);
+        z = (unsigned char *)malloc(ch[1].len + 5);
+        REQUIRE(z, "malloc");
+        memcpy(z, ch[1].data, 2), memcpy(z + 2, "\x00\x00\x00\xff\xff", 5), memcpy(z + 7, ch[1].data + 2, ch[1].len - 2);
+        free(ch[1].data), ch[1].data = z, ch[1].len += 5;
+        mixed = t_chunks_build(ch, n, &size);
+        REQUIRE(mixed, "malloc");
+        why = t_png_decode(mixed, size, &mine, &info);
+        CHECK(why == NULL && same_image(&im, &mine), "stored + fixed: the independent decoder: %s", why ? why : "other pixels");
+        CHECK(info.stored_blocks == 1 && info.fixed_blocks == 1, "stored + fixed: %d stored, %d fixed blocks seen", info.stored_blocks,
+              info.fixed_blocks);
+        CHECK(read_exact(&back, mixed, size) == CNNVIS_OK && same_image(&im, &back), "stored + fixed: the library: %s",
+              cnnvis_last_error());
+        free(mixed), t_chunks_free(ch, n), cnnvis__free(png);
         cnnvis_image_free(&im), cnnvis_image_free(&mine), cnnvis_image_free(&back);
     }
     {
@@ -1044,17 +1321,34 @@ static void test_png_embedded(void)
         CHECK(wrong == 0, "%s: %d samples wrong", embedded[k].name, wrong);
         cnnvis_image_free(&im);
     }
+    { /* the independent decoder on zlib's own fixed-Huffman stream (rgb8, all five filters),
+         so that it is not only checked against the encoder it checks */
+        cnnvis_image im;
+        t_png_info info;
+        const char *why = t_png_decode(png_rgb8, sizeof png_rgb8, &im, &info);
+        int x, y, c, wrong = 0;
+        CHECK(why == NULL && im.w == 11 && im.h == 7 && im.c == 3, "rgb8: the independent decoder: %s", why ? why : "size");
+        if (!why && im.w == 11 && im.h == 7 && im.c == 3)
+            for (y = 0; y < im.h; y++)
+                for (x = 0; x < im.w; x++)
+                    for (c = 0; c < 3; c++) wrong += px_at(&im, x, y, c) != embedded_expected(1, x, y, c);
+        CHECK(wrong == 0, "rgb8: the independent decoder got %d samples wrong", wrong);
+        CHECK(info.fixed_blocks == 1 && info.stored_blocks == 0 && info.matches > 0, "rgb8: %d fixed blocks, %ld matches",
+              info.fixed_blocks, info.matches);
+        CHECK(info.filters[0] == 2 && info.filters[1] == 2 && info.filters[2] == 1 && info.filters[3] == 1 && info.filters[4] == 1,
+              "rgb8: rows by filter %ld %ld %ld %ld %ld", info.filters[0], info.filters[1], info.filters[2], info.filters[3],
+              info.filters[4]);
+        cnnvis_image_free(&im);
+        why = t_png_decode(png_grey8, sizeof png_grey8, &im, &info);
+        CHECK(why != NULL && has(why, "dynamic") && is_zeroed(&im), "grey8 (a dynamic block): %s", why ? why : "decoded");
+    }
 }
 
 /* Every filter type on random rows, filtered here by the PNG specification (section 9), for
    each colour type and depth the reader takes: the reader must undo them exactly. Small
-   sample ranges make the Paeth predictor's ties (pa == pb, pb == pc) frequent. */
-static int t_paeth(int a, int b, int c)
-{
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    if (pa <= pb && pa <= pc) return a;
-    return pb <= pc ? b : c;
-}
+   sample ranges make the Paeth predictor's ties (pa == pb, pb == pc) frequent. The 8-bit
+   grey and RGB files also go through the independent decoder (its stored-block path and
+   its filters). */
 
 static void test_png_filters_random(void)
 {
@@ -1092,6 +1386,18 @@ static void test_png_filters_random(void)
             png = t_png_make(W, H, kinds[k].depth, kinds[k].ctype, 0, raw, (size_t)H * (row + 1), kinds[k].ctype == 3 ? plte : NULL,
                              200 * 3, &size);
             REQUIRE(png, "malloc");
+            if (kinds[k].depth == 8 && (kinds[k].ctype == 0 || kinds[k].ctype == 2)) {
+                t_png_info info;
+                const char *why = t_png_decode(png, size, &im, &info);
+                CHECK(why == NULL && im.w == W && im.h == H && memcmp(im.px, img, (size_t)H * row) == 0,
+                      "colour type %d range %d: the independent decoder: %s", kinds[k].ctype, range, why ? why : "other pixels");
+                CHECK(info.stored_blocks == 1 && info.fixed_blocks == 0, "colour type %d: %d stored, %d fixed blocks seen",
+                      kinds[k].ctype, info.stored_blocks, info.fixed_blocks);
+                for (y = 0; y < 5; y++)
+                    CHECK(info.filters[y] == (H - 1 - (y - (int)k - range + 10) % 5) / 5 + 1, "colour type %d: %ld rows of filter %d",
+                          kinds[k].ctype, info.filters[y], y);
+                cnnvis_image_free(&im);
+            }
             if (read_exact(&im, png, size) != CNNVIS_OK) {
                 CHECK(0, "colour type %d depth %d: %s", kinds[k].ctype, kinds[k].depth, cnnvis_last_error());
             } else {
@@ -1126,14 +1432,14 @@ static void test_png_files(void)
     cnnvis_image im, back, mine;
     unsigned char *bytes = NULL;
     size_t size = 0;
-    int blocks = 0, c;
+    int c;
     const char *why;
     for (c = 1; c <= 3; c += 2) {
         const char *path = tmp_path(c == 1 ? "grey.png" : "rgb.PNG");
         REQUIRE(make_image(&im, 45, 31, c, 5), "%s", cnnvis_last_error());
         REQUIRE(cnnvis_image_write(path, &im) == CNNVIS_OK, "%s", cnnvis_last_error());
         REQUIRE(cnnvis__file_read(path, 1 << 20, &bytes, &size) == CNNVIS_OK, "%s", cnnvis_last_error());
-        why = t_png_decode_stored(bytes, size, &mine, &blocks);
+        why = t_png_decode(bytes, size, &mine, NULL);
         CHECK(why == NULL && same_image(&im, &mine), "%s: %s", path, why ? why : "pixels differ");
         memset(&back, 0x5a, sizeof back);
         CHECK(cnnvis_image_read(&back, path) == CNNVIS_OK && same_image(&im, &back), "%s: %s", path, cnnvis_last_error());
@@ -1513,8 +1819,8 @@ static void test_png_truncated(void)
 }
 
 /* Random damage to the compressed pixel data (the IDAT's CRC made right again, so that the
-   inflater sees it): 2000 fixed-seed mutations of the dynamic-Huffman, fixed-Huffman and
-   stored files. None may crash or read out of bounds; each is either refused with a message
+   inflater sees it): 2000 fixed-seed mutations of the dynamic-Huffman file (grey8), the
+   fixed-Huffman one from Python's zlib (rgb8) and one from the encoder (fixed-Huffman too). None may crash or read out of bounds; each is either refused with a message
    or decoded to an image of the declared size. */
 static void test_png_fuzz(void)
 {
