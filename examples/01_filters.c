@@ -26,6 +26,88 @@
 #include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint, *epochs_dir;
+    int train, every_steps, epochs, n_train, threads;
+    float lr;
+    uint64_t seed;
+} opt = {.out = "out/01_filters", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .epochs = 8, .n_train = 20000,
+         .lr = 0.02f, .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"epochs-dir", EX_STRING, &opt.epochs_dir, 0, 0, "its checkpoints epoch_NN.cnnvis (CHECKPOINT's folder/epochs)"},
+    {"train", EX_FLAG, &opt.train, 0, 0, "train here with the monitor hooked on training"},
+    {"every-steps", EX_INT, &opt.every_steps, 0, 1 << 30, "with --train: a snapshot every n steps (0: every epoch)"},
+    {"epochs", EX_INT, &opt.epochs, 1, 1000, "with --train: epochs of training (8)"},
+    {"n-train", EX_INT, &opt.n_train, 100, 1 << 26, "with --train: training images (20000)"},
+    {"lr", EX_FLOAT, &opt.lr, 1e-6, 10, "with --train: initial learning rate (0.02)"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "seed of the data and the weights (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/01_filters)"},
+};
+
+static cnnvis_net *train_with_monitor(const char *frames);
+static void replay_monitor(const cnnvis_net *net, const char *frames);
+
+int main(int argc, char **argv)
+{
+    cnnvis_net *net;
+    cnnvis_image im;
+    cnnvis_filters_desc fd;
+    char frames[1100];
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 01_filters [options]\ndraws conv filters and how they evolve during training (lecture section 1)");
+    snprintf(frames, sizeof frames, "%s/frames", opt.out);
+    ex_out_dir(frames); /* and --out itself */
+    if (!opt.train && !ex_file_exists(opt.checkpoint)) {
+        printf("%s not found: training here (./build/00_train would keep it for the other examples)\n", opt.checkpoint);
+        opt.train = 1;
+    }
+    if (opt.train) net = train_with_monitor(frames); /* and the monitor's pictures */
+    else net = ex_load_net(opt.checkpoint, opt.threads);
+
+    /* Slide "1. Visualize filters" ("conv1: 96 filters 11x11x3" on AlexNet): each filter of
+       the first layer as a small colour image; zero weight is grey, one scale for all. */
+    memset(&fd, 0, sizeof fd);
+    ex_check(cnnvis_filters_image(&im, net, "conv1", &fd), "conv1 filters");
+    ex_write(&im, opt.out, "conv1_filters.png");
+    cnnvis_image_free(&im);
+    fd.per_filter = 1; /* each filter on its own scale: weak filters become visible too */
+    ex_check(cnnvis_filters_image(&im, net, "conv1", &fd), "conv1 filters");
+    ex_write(&im, opt.out, "conv1_filters_per_filter.png");
+    cnnvis_image_free(&im);
+    memset(&fd, 0, sizeof fd);
+    fd.max_filters = 32; /* deeper filters: each a grid of its input-channel slices, in grey */
+    ex_check(cnnvis_filters_image(&im, net, "conv2", &fd), "conv2 filters");
+    ex_write(&im, opt.out, "conv2_filters.png");
+    cnnvis_image_free(&im);
+
+    /* Slide "Monitoring filters during training": replayed over 00_train's checkpoints
+       (with --train it watched the training itself, above). */
+    if (!opt.train) replay_monitor(net, frames);
+    cnnvis_net_free(net);
+    return 0;
+}
+
+/* alexnet_mini for a data set's images, normalised for its pixels, classes named after it. */
+static cnnvis_net *alexnet_mini(const cnnvis_dataset *ds, int threads, uint64_t seed)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    const char *names[1024];
+    int i;
+    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", ds->c, ds->h, ds->w, ds->n_classes), "cnnvis_net_desc_preset");
+    d.n_threads = threads, d.seed = seed;
+    for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++)
+        names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+    d.class_names = ds->class_names ? names : NULL;
+    ex_pixel_stats(ds, d.mean, d.std);
+    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
+    return net;
+}
+
 /* The monitor's pictures and table, once it holds its snapshots. */
 static void write_monitor(cnnvis_monitor *mon, const char *out)
 {
@@ -46,103 +128,77 @@ static void write_monitor(cnnvis_monitor *mon, const char *out)
            last->structure, first->structure_noise, first->dead, last->dead);
 }
 
-int main(int argc, char **argv)
+/* The monitor's settings: held-out images to count dead filters on, where the conv1 montage
+   of every snapshot goes, and how often to take one in training (0: every epoch). */
+static void monitor_desc(cnnvis_monitor_desc *md, cnnvis_dataset *probe, const char *frames)
 {
-    const char *out = "out/01_filters", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *epochs_dir = NULL;
-    int epochs = 8, threads = 0, n_train = 20000, train = 0, every_steps = 0, e;
-    float lr = 0.02f;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"epochs-dir", EX_STRING, &epochs_dir, 0, 0, "its checkpoints epoch_NN.cnnvis (CHECKPOINT's folder/epochs)"},
-        {"train", EX_FLAG, &train, 0, 0, "train here with the monitor hooked on training"},
-        {"every-steps", EX_INT, &every_steps, 0, 1 << 30, "with --train: a snapshot every n steps (0: every epoch)"},
-        {"epochs", EX_INT, &epochs, 1, 1000, "with --train: epochs of training (8)"},
-        {"n-train", EX_INT, &n_train, 100, 1 << 26, "with --train: training images (20000)"},
-        {"lr", EX_FLOAT, &lr, 1e-6, 10, "with --train: initial learning rate (0.02)"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "seed of the data and the weights (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/01_filters)"},
-    };
-    cnnvis_net *net = NULL;
-    cnnvis_image im;
-    cnnvis_filters_desc fd;
+    memset(md, 0, sizeof *md);
+    md->probe = probe, md->frames_dir = frames, md->every_steps = opt.every_steps;
+}
+
+/* --train (or no checkpoint): alexnet_mini trained here on the concept images, the monitor
+   taking a snapshot of the random initialisation and then after every epoch (or every
+   --every-steps steps) through the training callback. */
+static cnnvis_net *train_with_monitor(const char *frames)
+{
+    cnnvis_dataset train_set, probe;
+    cnnvis_train_desc t;
+    cnnvis_monitor mon;
+    cnnvis_monitor_desc md;
+    cnnvis_net *net;
+    ex_make_concepts(&train_set, &probe, opt.n_train, opt.seed);
+    net = alexnet_mini(&train_set, opt.threads, opt.seed);
+    monitor_desc(&md, &probe, frames);
+    ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
+    ex_check(cnnvis_monitor_snapshot(&mon, net, 0), "snapshot"); /* the random initialisation */
+    memset(&t, 0, sizeof t);
+    t.epochs = opt.epochs, t.lr = opt.lr, t.seed = opt.seed, t.crop_pad = 2, t.flip = 1;
+    t.callback = cnnvis_monitor_callback, t.user = &mon;
+    ex_check(cnnvis_net_train(net, &train_set, &probe, &t), "cnnvis_net_train");
+    write_monitor(&mon, opt.out);
+    cnnvis_monitor_free(&mon);
+    cnnvis_dataset_free(&train_set);
+    cnnvis_dataset_free(&probe);
+    return net;
+}
+
+/* The monitor replayed over the checkpoints 00_train kept (--epochs-dir, by default the
+   folder epochs beside --checkpoint), one snapshot each. */
+static void replay_monitor(const cnnvis_net *net, const char *frames)
+{
     cnnvis_dataset probe;
     cnnvis_monitor mon;
     cnnvis_monitor_desc md;
-    char frames[1100], dir[1100];
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 01_filters [options]\ndraws conv filters and how they evolve during training (lecture section 1)");
-    snprintf(frames, sizeof frames, "%s/frames", out);
-    if (ex_mkdirs(out) != 0 || ex_mkdirs(frames) != 0) {
-        fprintf(stderr, "01_filters: cannot create %s\n", frames);
-        return 1;
+    char dir[1100];
+    const char *epochs_dir = opt.epochs_dir;
+    int e, snapshots = 0;
+    if (!epochs_dir) {
+        const char *slash = strrchr(opt.checkpoint, '/');
+        snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - opt.checkpoint) : 0, opt.checkpoint,
+                 slash ? "/" : "");
+        epochs_dir = dir;
     }
-    if (!train && !ex_file_exists(checkpoint)) {
-        printf("%s not found: training here (./build/00_train would keep it for the other examples)\n", checkpoint);
-        train = 1;
+    memset(&probe, 0, sizeof probe);
+    monitor_desc(&md, &probe, frames);
+    for (e = 0; e < 1000; e++) {
+        char ck[1200];
+        cnnvis_net *at;
+        snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
+        if (!ex_file_exists(ck)) continue;
+        if (snapshots == 0) { /* held-out images only when there is something to replay (none for 224x224 nets) */
+            ex_probe_data(&probe, net, "concepts", 2000, opt.seed);
+            ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
+        }
+        at = ex_load_net(ck, opt.threads);
+        ex_check(cnnvis_monitor_snapshot(&mon, at, (float)e), ck);
+        cnnvis_net_free(at);
+        snapshots++;
     }
-    memset(&md, 0, sizeof md);
-    md.probe = &probe, md.frames_dir = frames, md.every_steps = every_steps; /* held-out images count dead filters */
-    if (train) {
-        cnnvis_dataset train_set;
-        cnnvis_train_desc t;
-        ex_make_concepts(&train_set, &probe, n_train, seed);
-        net = ex_alexnet_mini(&train_set, threads, seed);
-        ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
-        ex_check(cnnvis_monitor_snapshot(&mon, net, 0), "snapshot"); /* the random initialisation */
-        memset(&t, 0, sizeof t);
-        t.epochs = epochs, t.lr = lr, t.seed = seed, t.crop_pad = 2, t.flip = 1;
-        t.callback = cnnvis_monitor_callback, t.user = &mon;
-        ex_check(cnnvis_net_train(net, &train_set, &probe, &t), "cnnvis_net_train");
-        write_monitor(&mon, out);
+    if (snapshots) {
+        write_monitor(&mon, opt.out);
         cnnvis_monitor_free(&mon);
-        cnnvis_dataset_free(&train_set);
     } else {
-        /* The monitor replayed over the checkpoints 00_train kept, one snapshot each. */
-        int snapshots = 0;
-        net = ex_load_net(checkpoint, threads);
-        if (!epochs_dir) {
-            const char *slash = strrchr(checkpoint, '/');
-            snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - checkpoint) : 0, checkpoint, slash ? "/" : "");
-            epochs_dir = dir;
-        }
-        memset(&probe, 0, sizeof probe);
-        for (e = 0; e < 1000; e++) {
-            char ck[1200];
-            cnnvis_net *at;
-            snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
-            if (!ex_file_exists(ck)) continue;
-            if (snapshots == 0) { /* held-out images only when there is something to replay (none for 224x224 nets) */
-                ex_probe_data(&probe, net, "concepts", 2000, seed);
-                ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
-            }
-            at = ex_load_net(ck, threads);
-            ex_check(cnnvis_monitor_snapshot(&mon, at, (float)e), ck);
-            cnnvis_net_free(at);
-            snapshots++;
-        }
-        if (snapshots) {
-            write_monitor(&mon, out);
-            cnnvis_monitor_free(&mon);
-        } else {
-            printf("no %s/epoch_NN.cnnvis (00_train writes them): no evolution or monitor pictures\n", epochs_dir);
-        }
+        printf("no %s/epoch_NN.cnnvis (00_train writes them): no evolution or monitor pictures\n", epochs_dir);
     }
     cnnvis_dataset_free(&probe);
-    memset(&fd, 0, sizeof fd);
-    ex_check(cnnvis_filters_image(&im, net, "conv1", &fd), "conv1 filters");
-    ex_write(&im, out, "conv1_filters.png");
-    cnnvis_image_free(&im);
-    fd.per_filter = 1;
-    ex_check(cnnvis_filters_image(&im, net, "conv1", &fd), "conv1 filters");
-    ex_write(&im, out, "conv1_filters_per_filter.png");
-    cnnvis_image_free(&im);
-    memset(&fd, 0, sizeof fd);
-    fd.max_filters = 32;
-    ex_check(cnnvis_filters_image(&im, net, "conv2", &fd), "conv2 filters");
-    ex_write(&im, out, "conv2_filters.png");
-    cnnvis_image_free(&im);
-    cnnvis_net_free(net);
-    return 0;
 }

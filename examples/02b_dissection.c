@@ -35,6 +35,86 @@
 #define MAX_CONV 64
 #define MAX_EPOCH_FILES 1000
 
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint, *list, *concepts, *epochs_dir, *image;
+    int n_images, epoch_images, units, threads;
+    float quantile, iou;
+    uint64_t seed;
+} opt = {.out = "out/02b_dissection", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .n_images = 2000,
+         .epoch_images = 500, .units = 4, .quantile = 0.05f, .iou = 0.04f, .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"n-images", EX_INT, &opt.n_images, 1, 1 << 24, "built-in concept images to dissect on (2000)"},
+    {"quantile", EX_FLOAT, &opt.quantile, 1e-6, 0.5, "share of activations above T_k (0.05; the paper: 0.005)"},
+    {"iou", EX_FLOAT, &opt.iou, 1e-6, 1, "IoU above which a unit is a detector (0.04)"},
+    {"units", EX_INT, &opt.units, 1, 16, "detectors drawn per layer (4)"},
+    {"epochs-dir", EX_STRING, &opt.epochs_dir, 0, 0, "checkpoints epoch_NN.cnnvis to dissect (CHECKPOINT's folder/epochs)"},
+    {"epoch-images", EX_INT, &opt.epoch_images, 1, 1 << 24, "the first N of the images for each epoch's dissection (500)"},
+    {"list", EX_STRING, &opt.list, 0, 0, "your own images: a file of \"image label_map\" lines"},
+    {"concepts", EX_STRING, &opt.concepts, 0, 0, "with --list: the label maps' concept names, comma-separated"},
+    {"image", EX_STRING, &opt.image, 0, 0, "refused: dissection needs many images labelled per pixel (--list)"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "the seed 00_train used: its held-out images are dissected on (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/02b_dissection)"},
+};
+
+static void load_images(cnnvis_dataset *ds, const cnnvis_net *net);
+static int conv_layers(const cnnvis_net *net, const char **layers);
+static void print_table(const cnnvis_dissection *dis, int n, const cnnvis_dataset *ds);
+static void write_units(cnnvis_net *net, const cnnvis_dissection *dis, const cnnvis_dataset *ds, int count, const char *out);
+static void dissect_epochs(const char **layers, int n_conv, const cnnvis_dataset *ds, const cnnvis_dissect_desc *dd);
+
+int main(int argc, char **argv)
+{
+    const char *layers[MAX_CONV];
+    cnnvis_dissection dis[MAX_CONV];
+    cnnvis_dissect_desc dd;
+    cnnvis_dataset ds;
+    cnnvis_net *net;
+    cnnvis_image im;
+    char path[1100];
+    int n_conv, l;
+    double t0;
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 02b_dissection [options]\nNetwork Dissection of every conv layer (lecture section 2)");
+    if (opt.image) {
+        fprintf(stderr, "02b_dissection: --image: dissection scores each unit against concepts labelled on every pixel of "
+                "many images, not one photo: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n");
+        return 2;
+    }
+    ex_out_dir(opt.out);
+    net = ex_load_net(opt.checkpoint, opt.threads);
+    load_images(&ds, net); /* every pixel labelled with its concepts: the held-out concept images, or --list */
+    n_conv = conv_layers(net, layers);
+
+    /* Slide "2. Analyze activations quantitatively": threshold each unit's activation map at
+       T_k (its top --quantile over the data set), upscale it to the image, and measure its
+       overlap with every concept's pixels, IoU = |A n B| / |A u B|. */
+    memset(&dd, 0, sizeof dd);
+    dd.quantile = opt.quantile, dd.iou_threshold = opt.iou;
+    t0 = ex_seconds();
+    ex_check(cnnvis_dissect(dis, net, layers, n_conv, &ds, &dd), "cnnvis_dissect");
+    printf("dissected %d conv layers on %d images in %.1f s (quantile %g, IoU > %g)\n", n_conv, ds.n, ex_seconds() - t0,
+           opt.quantile, opt.iou);
+    print_table(dis, n_conv, &ds);
+    ex_check(cnnvis_dissection_plot(&im, dis, n_conv, &ds), "plot");
+    ex_write(&im, opt.out, "detectors.png");
+    cnnvis_image_free(&im);
+    snprintf(path, sizeof path, "%s/dissection.tsv", opt.out);
+    ex_check(cnnvis_dissection_write_tsv(path, dis, n_conv, &ds), path);
+    printf("wrote %s\n", path);
+    for (l = 0; l < n_conv; l++) write_units(net, &dis[l], &ds, opt.units, opt.out); /* units_conv1.png ... */
+    for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
+    cnnvis_net_free(net);
+
+    /* Do detectors emerge in training? The same after every epoch, if 00_train kept them. */
+    if (!opt.list) dissect_epochs(layers, n_conv, &ds, &dd);
+    cnnvis_dataset_free(&ds);
+    return 0;
+}
+
 /* Your own images: "image label" pairs, one per line, and comma-separated concept names. */
 static void load_list(cnnvis_dataset *ds, const cnnvis_net *net, const char *list, const char *concepts)
 {
@@ -63,6 +143,34 @@ static void load_list(cnnvis_dataset *ds, const cnnvis_net *net, const char *lis
         exit(2);
     }
     ex_check(cnnvis_dataset_from_files(ds, img, lab, n, net->desc.in_w, net->desc.in_h, "object", nm, k), list);
+}
+
+/* The images to dissect on: --list FILE, or the held-out concept images (which need a net
+   of their size). */
+static void load_images(cnnvis_dataset *ds, const cnnvis_net *net)
+{
+    if (opt.list) load_list(ds, net, opt.list, opt.concepts);
+    else if (!ex_concepts_fit(net)) {
+        fprintf(stderr, "02b_dissection: the net takes %dx%dx%d images and the built-in concept images (labelled per pixel) "
+                "are at most 3x128x128: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n",
+                net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        exit(1);
+    } else
+        ex_probe_data(ds, net, "concepts", opt.n_images, opt.seed);
+}
+
+/* The names of the net's conv layers, copied (the net is freed and others loaded, whose
+   layers have the same names). Returns how many. */
+static int conv_layers(const cnnvis_net *net, const char **layers)
+{
+    static char names[MAX_CONV][CNNVIS_NAME_LEN];
+    int i, n = 0;
+    for (i = 0; i < net->n_layers && n < MAX_CONV; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
+            snprintf(names[n], CNNVIS_NAME_LEN, "%s", net->layers[i].desc.name);
+            layers[n] = names[n], n++;
+        }
+    return n;
 }
 
 /* The best detectors of one layer (highest IoU first), each unit's picture stacked. */
@@ -106,146 +214,75 @@ static void print_table(const cnnvis_dissection *dis, int n, const cnnvis_datase
     }
 }
 
-int main(int argc, char **argv)
+/* Detectors per category in all conv layers after every epoch of training, dissected on the
+   first --epoch-images images (nine dissections cost more than one): training.tsv and
+   training.png, when 00_train kept a checkpoint per epoch. */
+static void dissect_epochs(const char **layers, int n_conv, const cnnvis_dataset *ds, const cnnvis_dissect_desc *dd)
 {
-    const char *out = "out/02b_dissection", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
-    const char *list = NULL, *concepts = NULL, *epochs_dir = NULL, *image = NULL;
-    int threads = 0, n_images = 2000, epoch_images = 500, per_layer = 4, i, l, c;
-    float quantile = 0.05f, iou = 0.04f;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"n-images", EX_INT, &n_images, 1, 1 << 24, "built-in concept images to dissect on (2000)"},
-        {"quantile", EX_FLOAT, &quantile, 1e-6, 0.5, "share of activations above T_k (0.05; the paper: 0.005)"},
-        {"iou", EX_FLOAT, &iou, 1e-6, 1, "IoU above which a unit is a detector (0.04)"},
-        {"units", EX_INT, &per_layer, 1, 16, "detectors drawn per layer (4)"},
-        {"epochs-dir", EX_STRING, &epochs_dir, 0, 0, "checkpoints epoch_NN.cnnvis to dissect (CHECKPOINT's folder/epochs)"},
-        {"epoch-images", EX_INT, &epoch_images, 1, 1 << 24, "the first N of the images for each epoch's dissection (500)"},
-        {"list", EX_STRING, &list, 0, 0, "your own images: a file of \"image label_map\" lines"},
-        {"concepts", EX_STRING, &concepts, 0, 0, "with --list: the label maps' concept names, comma-separated"},
-        {"image", EX_STRING, &image, 0, 0, "refused: dissection needs many images labelled per pixel (--list)"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are dissected on (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/02b_dissection)"},
-    };
-    const char *layers[MAX_CONV];
-    char layer_names[MAX_CONV][CNNVIS_NAME_LEN]; /* copied: the net is freed and others loaded */
+    static float counts[CNNVIS_MAX_CATEGORIES][MAX_EPOCH_FILES], xs[MAX_EPOCH_FILES];
     cnnvis_dissection dis[MAX_CONV];
-    cnnvis_dissect_desc dd;
-    cnnvis_dataset ds;
-    cnnvis_net *net;
+    cnnvis_series series[CNNVIS_MAX_CATEGORIES];
+    cnnvis_plot_desc pd;
+    cnnvis_dataset first;
     cnnvis_image im;
-    char path[1024], dir[1024];
-    int n_conv = 0;
-    double t0;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 02b_dissection [options]\nNetwork Dissection of every conv layer (lecture section 2)");
-    if (image) {
-        fprintf(stderr, "02b_dissection: --image: dissection scores each unit against concepts labelled on every pixel of "
-                "many images, not one photo: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n");
-        return 2;
-    }
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "02b_dissection: cannot create %s\n", out);
-        return 1;
-    }
-    net = ex_load_net(checkpoint, threads);
-    if (list) load_list(&ds, net, list, concepts);
-    else if (!ex_concepts_fit(net)) {
-        fprintf(stderr, "02b_dissection: the net takes %dx%dx%d images and the built-in concept images (labelled per pixel) "
-                "are at most 3x128x128: pass --list FILE (\"image label_map\" lines) and --concepts NAMES\n",
-                net->desc.in_c, net->desc.in_h, net->desc.in_w);
-        return 1;
-    } else
-        ex_probe_data(&ds, net, "concepts", n_images, seed);
-    for (i = 0; i < net->n_layers && n_conv < MAX_CONV; i++)
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
-            snprintf(layer_names[n_conv], CNNVIS_NAME_LEN, "%s", net->layers[i].desc.name);
-            layers[n_conv] = layer_names[n_conv], n_conv++;
-        }
-    memset(&dd, 0, sizeof dd);
-    dd.quantile = quantile, dd.iou_threshold = iou;
-
-    t0 = ex_seconds();
-    ex_check(cnnvis_dissect(dis, net, layers, n_conv, &ds, &dd), "cnnvis_dissect");
-    printf("dissected %d conv layers on %d images in %.1f s (quantile %g, IoU > %g)\n", n_conv, ds.n, ex_seconds() - t0,
-           quantile, iou);
-    print_table(dis, n_conv, &ds);
-    snprintf(path, sizeof path, "%s/dissection.tsv", out);
-    ex_check(cnnvis_dissection_write_tsv(path, dis, n_conv, &ds), path);
-    printf("wrote %s\n", path);
-    ex_check(cnnvis_dissection_plot(&im, dis, n_conv, &ds), "plot");
-    ex_write(&im, out, "detectors.png");
-    cnnvis_image_free(&im);
-    for (l = 0; l < n_conv; l++) write_units(net, &dis[l], &ds, per_layer, out);
-    for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
-    cnnvis_net_free(net);
-
-    /* The same after every epoch of training, if 00_train kept the checkpoints. */
-    if (!epochs_dir) {
-        const char *slash = strrchr(checkpoint, '/');
-        snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - checkpoint) : 0, checkpoint, slash ? "/" : "");
+    char path[1100], dir[1100];
+    const char *epochs_dir = opt.epochs_dir;
+    FILE *tsv = NULL;
+    int e, c, l, n_points = 0;
+    if (!epochs_dir) { /* CHECKPOINT's folder/epochs */
+        const char *slash = strrchr(opt.checkpoint, '/');
+        snprintf(dir, sizeof dir, "%.*s%sepochs", slash ? (int)(slash - opt.checkpoint) : 0, opt.checkpoint,
+                 slash ? "/" : "");
         epochs_dir = dir;
     }
-    if (!list) {
-        cnnvis_dataset first; /* the first epoch_images images: nine dissections cost more than one */
-        static float counts[CNNVIS_MAX_CATEGORIES][MAX_EPOCH_FILES], xs[MAX_EPOCH_FILES];
-        cnnvis_series series[CNNVIS_MAX_CATEGORIES];
-        cnnvis_plot_desc pd;
-        FILE *tsv;
-        int e, n_points = 0;
-        snprintf(path, sizeof path, "%s/training.tsv", out);
-        tsv = NULL;
-        ex_check(cnnvis_dataset_slice(&first, &ds, 0, epoch_images < ds.n ? epoch_images : ds.n), "slice");
-        for (e = 0; e < MAX_EPOCH_FILES; e++) {
-            char ck[1100];
-            snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
-            if (!ex_file_exists(ck)) continue;
-            net = ex_load_net(ck, threads);
-            ex_check(cnnvis_dissect(dis, net, layers, n_conv, &first, &dd), "cnnvis_dissect");
+    snprintf(path, sizeof path, "%s/training.tsv", opt.out);
+    ex_check(cnnvis_dataset_slice(&first, ds, 0, opt.epoch_images < ds->n ? opt.epoch_images : ds->n), "slice");
+    for (e = 0; e < MAX_EPOCH_FILES; e++) {
+        char ck[1200];
+        cnnvis_net *net;
+        snprintf(ck, sizeof ck, "%s/epoch_%02d.cnnvis", epochs_dir, e);
+        if (!ex_file_exists(ck)) continue;
+        net = ex_load_net(ck, opt.threads);
+        ex_check(cnnvis_dissect(dis, net, layers, n_conv, &first, dd), "cnnvis_dissect");
+        if (!tsv) {
+            tsv = fopen(path, "w");
             if (!tsv) {
-                tsv = fopen(path, "w");
-                if (!tsv) {
-                    fprintf(stderr, "cannot write %s\n", path);
-                    return 1;
-                }
-                fprintf(tsv, "epoch\tlayer\tcategory\tdetectors\tunique\n");
-                printf("\ndetectors (all conv layers, on %d images) after each epoch of training:\n", first.n);
+                fprintf(stderr, "cannot write %s\n", path);
+                exit(1);
             }
-            xs[n_points] = (float)e;
-            printf("epoch %2d:", e);
-            for (c = 0; c < ds.n_categories; c++) {
-                int total = 0;
-                for (l = 0; l < n_conv; l++) {
-                    total += dis[l].detectors[c];
-                    fprintf(tsv, "%d\t%s\t%s\t%d\t%d\n", e, dis[l].layer_name, ds.category_names[c], dis[l].detectors[c],
-                            dis[l].unique[c]);
-                }
-                counts[c][n_points] = (float)total;
-                printf("  %s %d", ds.category_names[c], total);
+            fprintf(tsv, "epoch\tlayer\tcategory\tdetectors\tunique\n");
+            printf("\ndetectors (all conv layers, on %d images) after each epoch of training:\n", first.n);
+        }
+        xs[n_points] = (float)e;
+        printf("epoch %2d:", e);
+        for (c = 0; c < ds->n_categories; c++) {
+            int total = 0;
+            for (l = 0; l < n_conv; l++) {
+                total += dis[l].detectors[c];
+                fprintf(tsv, "%d\t%s\t%s\t%d\t%d\n", e, dis[l].layer_name, ds->category_names[c], dis[l].detectors[c],
+                        dis[l].unique[c]);
             }
-            printf("\n");
-            n_points++;
-            for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
-            cnnvis_net_free(net);
+            counts[c][n_points] = (float)total;
+            printf("  %s %d", ds->category_names[c], total);
         }
-        if (tsv) {
-            fclose(tsv);
-            printf("wrote %s\n", path);
-            memset(series, 0, sizeof series);
-            for (c = 0; c < ds.n_categories; c++)
-                series[c].name = ds.category_names[c], series[c].x = xs, series[c].y = counts[c], series[c].n = n_points;
-            memset(&pd, 0, sizeof pd);
-            pd.title = "detectors in all conv layers during training", pd.xlabel = "epoch", pd.ylabel = "detectors";
-            pd.series = series, pd.n_series = ds.n_categories;
-            ex_check(cnnvis_plot_lines(&im, &pd), "plot");
-            ex_write(&im, out, "training.png");
-            cnnvis_image_free(&im);
-        } else {
-            printf("(no %s/epoch_NN.cnnvis: 00_train writes them; the detectors-during-training plot is skipped)\n",
-                   epochs_dir);
-        }
+        printf("\n");
+        n_points++;
+        for (l = 0; l < n_conv; l++) cnnvis_dissection_free(&dis[l]);
+        cnnvis_net_free(net);
     }
-    cnnvis_dataset_free(&ds);
-    return 0;
+    if (!tsv) {
+        printf("(no %s/epoch_NN.cnnvis: 00_train writes them; the detectors-during-training plot is skipped)\n", epochs_dir);
+        return;
+    }
+    fclose(tsv);
+    printf("wrote %s\n", path);
+    memset(series, 0, sizeof series);
+    for (c = 0; c < ds->n_categories; c++)
+        series[c].name = ds->category_names[c], series[c].x = xs, series[c].y = counts[c], series[c].n = n_points;
+    memset(&pd, 0, sizeof pd);
+    pd.title = "detectors in all conv layers during training", pd.xlabel = "epoch", pd.ylabel = "detectors";
+    pd.series = series, pd.n_series = ds->n_categories;
+    ex_check(cnnvis_plot_lines(&im, &pd), "plot");
+    ex_write(&im, opt.out, "training.png");
+    cnnvis_image_free(&im);
 }

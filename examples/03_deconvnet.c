@@ -4,12 +4,13 @@
    keep one unit's activation, set every other to zero, and go back down layer by layer -
    unpool through the max-pool switches recorded on the way up, un-ReLU (max(R, 0) on the
    signal), transposed convolution with the same filters. What arrives at the pixels is the
-   pattern in the image that made the unit fire. First the paper's figure 2 for every conv
-   layer: each unit's top-9 activations over held-out images, projected (left block) beside
-   the image patches they come from (right block). Then, for a few images, the strongest
+   pattern in the image that made the unit fire. First, for a few images, the strongest
    unit of every conv layer projected down: the whole image, and cut to the unit's
-   receptive field beside the patch it sees. Projections are drawn around mid-grey: grey is
-   zero, brighter or more coloured than grey pushes the unit up, darker pulls it down.
+   receptive field beside the patch it sees. Then the paper's figure 2 for every conv
+   layer: each unit's top-9 activations over held-out images, projected (left block) beside
+   the image patches they come from (right block). Projections are drawn around mid-grey:
+   grey is zero, brighter or more coloured than grey pushes the unit up, darker pulls it
+   down.
 
    Build and run (after 00_train):
        make build/03_deconvnet && ./build/03_deconvnet
@@ -36,7 +37,124 @@
 #include "common.h"
 
 #define MAX_CONV 16
-#define TILE 96 /* pixels a side of every tile in projections.png */
+#define MAX_SHOW 4 /* images in projections.png */
+#define TILE 96    /* pixels a side of every tile in projections.png */
+
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint, *image;
+    int n_images, units, threads;
+    uint64_t seed;
+} opt = {.out = "out/03_deconvnet", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .n_images = 2000, .units = 16,
+         .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"n-images", EX_INT, &opt.n_images, 1, 1 << 24, "held-out concept images to rank for the top-9 (2000)"},
+    {"units", EX_INT, &opt.units, 1, 4096, "units per top-9 picture (16)"},
+    {"image", EX_STRING, &opt.image, 0, 0, "project this image (PNG, PPM, PGM) instead of held-out ones"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "the seed 00_train used: its held-out images are looked at (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/03_deconvnet)"},
+};
+
+/* A conv layer: its index, the index of the ReLU after it (whose output is the layer's
+   activation), and its strongest unit on the image looked at, with that unit's activation. */
+typedef struct conv_layer {
+    int conv, act, unit;
+    float best;
+} conv_layer;
+
+/* projections.png as it fills up: its tiles and their captions. */
+typedef struct grid {
+    cnnvis_image tiles[MAX_SHOW * (1 + 3 * MAX_CONV)];
+    char captions[MAX_SHOW * (1 + 3 * MAX_CONV)][64];
+    int n;
+} grid;
+
+static int load_images(cnnvis_dataset *ds, const cnnvis_net *net);
+static int conv_layers(cnnvis_net *net, conv_layer *layers);
+static void load_image(grid *g, cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_dataset *ds, int s);
+static void strongest_units(const cnnvis_net *net, conv_layer *layers, int n_conv);
+static void add_projection(grid *g, const cnnvis_net *net, const conv_layer *L, const cnnvis_tensor *proj,
+                           const cnnvis_tensor *pixels, int y, int x);
+static void top9_figures(cnnvis_net *net, const cnnvis_dataset *ds, const conv_layer *layers, int n_conv);
+
+int main(int argc, char **argv)
+{
+    static grid g;
+    conv_layer layers[MAX_CONV];
+    cnnvis_net *net;
+    cnnvis_dataset ds;
+    cnnvis_tensor pixels, proj;
+    cnnvis_montage_desc md;
+    int rank, n_conv, s, l, y, x;
+    double t_all = ex_seconds();
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 03_deconvnet [options]\ndeconvnet projections of conv units (lecture section 3)");
+    ex_out_dir(opt.out);
+    net = ex_load_net(opt.checkpoint, opt.threads);
+    rank = load_images(&ds, net); /* 0: a photo, no held-out images of its size to rank */
+    n_conv = conv_layers(net, layers);
+
+    /* Slide "3. Deconvolutional networks": what input pattern caused a given activation?
+       Project it back to the pixels: unpooling, un-ReLU, transposed convolution. Here the
+       strongest unit of every conv layer, for a few images (images 0..3 of a balanced set:
+       four classes). */
+    printf("strongest unit of each conv layer, projected down (unit, position, activation):\n");
+    for (s = 0; s < (opt.image ? 1 : MAX_SHOW); s++) {
+        load_image(&g, &pixels, net, &ds, s); /* its tile; the net's forward pass leaves every layer's output */
+        strongest_units(net, layers, n_conv);
+        for (l = 0; l < n_conv; l++) {
+            ex_check(cnnvis_deconv_project(&proj, &y, &x, net, &pixels, net->layers[layers[l].act].desc.name, layers[l].unit,
+                                           CNNVIS_PROJECT_UNIT_MAX), "cnnvis_deconv_project");
+            add_projection(&g, net, &layers[l], &proj, &pixels, y, x); /* with its field | in its field | the patch */
+            cnnvis_tensor_free(&proj);
+        }
+        printf("\n");
+        cnnvis_tensor_free(&pixels);
+    }
+    memset(&md, 0, sizeof md);
+    md.cols = 1 + 3 * n_conv, md.pad = 4;
+    md.title = "deconvnet: the strongest unit of each conv layer projected to the pixels (grey = 0) | cut to its "
+               "receptive field | the patch it sees";
+    ex_write_montage(g.tiles, g.captions, g.n, &md, opt.out, "projections.png");
+
+    /* Slides "Layer 1-2: Top-9 Patches" (and layers 3, 4-5): every unit's top-9 projected. */
+    if (rank) top9_figures(net, &ds, layers, n_conv);
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+    printf("done in %.1f s\n", ex_seconds() - t_all);
+    return 0;
+}
+
+/* The held-out concept images to rank for the top-9 (and to project, without --image).
+   None for a photo whose net the built-in images do not fit (a 224x224 AlexNet): then its
+   projections only, and 0 is returned. */
+static int load_images(cnnvis_dataset *ds, const cnnvis_net *net)
+{
+    memset(ds, 0, sizeof *ds);
+    if (opt.image && !ex_concepts_fit(net)) {
+        printf("projections of %s only, no top-9: it ranks the built-in concept images, at most 3x128x128, and the net "
+               "takes %dx%dx%d\n", opt.image, net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        return 0;
+    }
+    ex_probe_data(ds, net, "concepts", opt.n_images, opt.seed);
+    return 1;
+}
+
+/* The net's conv layers (at most MAX_CONV) and the ReLU after each. Returns how many. */
+static int conv_layers(cnnvis_net *net, conv_layer *layers)
+{
+    int i, n = 0;
+    for (i = 0; i < net->n_layers && n < MAX_CONV; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
+            layers[n].conv = i;
+            layers[n].act = cnnvis_net_find(net, ex_activation_of(net, i)); /* the ReLU after it */
+            n++;
+        }
+    return n;
+}
 
 /* A tensor image (1, C, h, w) as a TILE x TILE picture, blocky so that pixels stay pixels
    (or averaged down, when larger than TILE):
@@ -73,156 +191,103 @@ static void draw_field(cnnvis_image *tile, const cnnvis_net *net, int li, int y,
     cnnvis_image_line(tile, x0, y1, x0, y0, yellow);
 }
 
-int main(int argc, char **argv)
+static void add_tile(grid *g, cnnvis_image tile, const char *caption)
 {
-    const char *out = "out/03_deconvnet", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
-    int threads = 0, n_images = 2000, units = 16, n_show = 4, i, l, s;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"n-images", EX_INT, &n_images, 1, 1 << 24, "held-out concept images to rank for the top-9 (2000)"},
-        {"units", EX_INT, &units, 1, 4096, "units per top-9 picture (16)"},
-        {"image", EX_STRING, &image, 0, 0, "project this image (PNG, PPM, PGM) instead of held-out ones"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are looked at (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/03_deconvnet)"},
-    };
-    cnnvis_net *net;
-    cnnvis_dataset ds;
-    cnnvis_topk top;
-    cnnvis_topk_desc td;
-    cnnvis_tensor pixels, shifted, proj, crop;
-    cnnvis_image im, *tiles;
+    g->tiles[g->n] = tile;
+    snprintf(g->captions[g->n++], 64, "%s", caption);
+}
+
+/* Held-out image s (or --image) as pixels, and its tile captioned with its class and the
+   net's answer. Predicting runs every layer on it and leaves their outputs in place. */
+static void load_image(grid *g, cnnvis_tensor *pixels, cnnvis_net *net, const cnnvis_dataset *ds, int s)
+{
+    char caption[64];
+    float p;
+    int pred;
+    if (opt.image) ex_image_pixels(pixels, net, opt.image);
+    else ex_check(cnnvis_dataset_pixels(pixels, NULL, ds, s, 1), "cnnvis_dataset_pixels");
+    pred = ex_top_class(net, pixels, &p);
+    if (opt.image) snprintf(caption, sizeof caption, "net: %s\n%.0f%%", cnnvis_net_class_name(net, pred), 100 * p);
+    else
+        snprintf(caption, sizeof caption, "%s\nnet: %s %.0f%%", cnnvis_net_class_name(net, ds->labels[s]),
+                 cnnvis_net_class_name(net, pred), 100 * p);
+    add_tile(g, tile_of(pixels, NULL), caption);
+    printf("  image %d (%s):", s, opt.image ? opt.image : cnnvis_net_class_name(net, ds->labels[s]));
+}
+
+/* The strongest unit of each layer on the image the net last ran on: the channel with the
+   largest activation anywhere in its map (chosen for all layers before any projection,
+   which re-runs the layers below the one projected). */
+static void strongest_units(const cnnvis_net *net, conv_layer *layers, int n_conv)
+{
+    int l, ch;
+    for (l = 0; l < n_conv; l++) {
+        const cnnvis_layer *A = &net->layers[layers[l].act];
+        size_t plane = (size_t)A->out_h * A->out_w, q;
+        layers[l].best = -1e30f, layers[l].unit = 0;
+        for (ch = 0; ch < A->out_c; ch++)
+            for (q = 0; q < plane; q++)
+                if (A->out.data[(size_t)ch * plane + q] > layers[l].best)
+                    layers[l].best = A->out.data[(size_t)ch * plane + q], layers[l].unit = ch;
+    }
+}
+
+/* A unit's projection (its strongest position (y, x)) as three tiles: the whole image with
+   the receptive field boxed, the projection cut to the field, and the image's patch there. */
+static void add_projection(grid *g, const cnnvis_net *net, const conv_layer *L, const cnnvis_tensor *proj,
+                           const cnnvis_tensor *pixels, int y, int x)
+{
+    const cnnvis_layer *A = &net->layers[L->act];
+    const char *conv = net->layers[L->conv].desc.name;
     cnnvis_map_desc signed_map;
-    cnnvis_montage_desc md;
-    char name[64], (*captions)[64];
-    const char **cap;
-    int conv[MAX_CONV], act[MAX_CONV], unit[MAX_CONV], n_conv = 0, n_tiles = 0, per_row, rank;
-    float best[MAX_CONV];
-    double t0, t_all = ex_seconds();
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 03_deconvnet [options]\ndeconvnet projections of conv units (lecture section 3)");
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "03_deconvnet: cannot create %s\n", out);
-        return 1;
-    }
-    net = ex_load_net(checkpoint, threads);
-    /* a photo for a net the built-in images do not fit (a 224x224 AlexNet): its projections
-       only, as there is no data set of its size to rank for the top-9 */
-    rank = !image || ex_concepts_fit(net);
-    if (rank) ex_probe_data(&ds, net, "concepts", n_images, seed);
-    else {
-        memset(&ds, 0, sizeof ds);
-        printf("projections of %s only, no top-9: it ranks the built-in concept images, at most 3x128x128, and the net "
-               "takes %dx%dx%d\n", image, net->desc.in_c, net->desc.in_h, net->desc.in_w);
-    }
-    for (i = 0; i < net->n_layers && n_conv < MAX_CONV; i++)
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) {
-            conv[n_conv] = i;
-            act[n_conv] = cnnvis_net_find(net, ex_activation_of(net, i)); /* the ReLU after it */
-            n_conv++;
-        }
-
-    /* Zeiler & Fergus's figure 2: every conv layer's top-9, projected beside the patches. */
-    memset(&td, 0, sizeof td);
-    td.k = 9; /* every unit: cnnvis_topk_deconv_image refuses a top-k of fewer units than the layer has */
-    for (l = 0; rank && l < n_conv; l++) {
-        const char *layer = net->layers[conv[l]].desc.name;
-        t0 = ex_seconds();
-        ex_check(cnnvis_topk_compute(&top, net, ex_activation_of(net, conv[l]), &ds, &td), "cnnvis_topk_compute");
-        ex_check(cnnvis_topk_deconv_image(&im, net, &top, &ds, units), "cnnvis_topk_deconv_image");
-        printf("%s: top-9 of %d units over %d images, projected, in %.2f s (receptive field %dx%d)\n", layer,
-               units < top.n_units ? units : top.n_units, ds.n, ex_seconds() - t0, top.rf_size, top.rf_size);
-        snprintf(name, sizeof name, "top9_deconv_%s.png", layer);
-        ex_write(&im, out, name);
-        cnnvis_image_free(&im);
-        cnnvis_topk_free(&top);
-    }
-
-    /* The strongest unit of every conv layer, for a few images (or the user's one). */
-    if (image) n_show = 1;
-    per_row = 1 + 3 * n_conv;
-    tiles = (cnnvis_image *)calloc((size_t)n_show * per_row, sizeof *tiles);
-    captions = (char(*)[64])calloc((size_t)n_show * per_row, sizeof *captions);
-    cap = (const char **)calloc((size_t)n_show * per_row, sizeof *cap);
-    if (!tiles || !captions || !cap) {
-        fprintf(stderr, "03_deconvnet: out of memory\n");
-        return 1;
-    }
-    ex_check(cnnvis_tensor_create(&shifted, 1, net->desc.in_c, net->desc.in_h, net->desc.in_w), "tensor");
+    cnnvis_tensor crop, shifted;
+    char caption[64];
+    size_t q;
+    printf("  %s u%d (%d,%d) %.2f", conv, L->unit, y, x, L->best);
     memset(&signed_map, 0, sizeof signed_map);
     signed_map.mode = CNNVIS_MAP_SYMMETRIC; /* zero is grey; each tile its own scale, */
     signed_map.clip_percentile = 99.5f;     /* set by all but its 0.5% largest |values| */
-    printf("\nstrongest unit of each conv layer, projected down (unit, position, activation):\n");
-    for (s = 0; s < n_show; s++) {
-        float probs[1024];
-        int pred = 0, c;
-        if (image) ex_image_pixels(&pixels, net, image);
-        else /* images 0..3 of a balanced set: four different classes */
-            ex_check(cnnvis_dataset_pixels(&pixels, NULL, &ds, s, 1), "cnnvis_dataset_pixels");
-        ex_check(cnnvis_net_predict(NULL, probs, NULL, net, &pixels), "cnnvis_net_predict");
-        for (c = 1; c < net->n_classes && c < 1024; c++)
-            if (probs[c] > probs[pred]) pred = c;
-        tiles[n_tiles] = tile_of(&pixels, NULL);
-        if (image) snprintf(captions[n_tiles], 64, "net: %s\n%.0f%%", cnnvis_net_class_name(net, pred), 100 * probs[pred]);
-        else
-            snprintf(captions[n_tiles], 64, "%s\nnet: %s %.0f%%", cnnvis_net_class_name(net, ds.labels[s]),
-                     cnnvis_net_class_name(net, pred), 100 * probs[pred]);
-        n_tiles++;
-        printf("  image %d (%s):", s, image ? image : cnnvis_net_class_name(net, ds.labels[s]));
-        /* predict ran every layer on this image: the strongest unit of a layer is the channel
-           with the largest activation anywhere in its map (chosen for all layers before any
-           projection, which re-runs the layers below the one projected) */
-        for (l = 0; l < n_conv; l++) {
-            const cnnvis_layer *A = &net->layers[act[l]];
-            size_t plane = (size_t)A->out_h * A->out_w, q;
-            int ch;
-            best[l] = -1e30f, unit[l] = 0;
-            for (ch = 0; ch < A->out_c; ch++)
-                for (q = 0; q < plane; q++)
-                    if (A->out.data[(size_t)ch * plane + q] > best[l]) best[l] = A->out.data[(size_t)ch * plane + q], unit[l] = ch;
-        }
-        for (l = 0; l < n_conv; l++) {
-            const cnnvis_layer *A = &net->layers[act[l]];
-            size_t q;
-            int y, x;
-            ex_check(cnnvis_deconv_project(&proj, &y, &x, net, &pixels, A->desc.name, unit[l], CNNVIS_PROJECT_UNIT_MAX),
-                     "cnnvis_deconv_project");
-            printf("  %s u%d (%d,%d) %.2f", net->layers[conv[l]].desc.name, unit[l], y, x, best[l]);
-            /* whole image, with the field boxed */
-            tiles[n_tiles] = tile_of(&proj, &signed_map);
-            draw_field(&tiles[n_tiles], net, act[l], y, x);
-            snprintf(captions[n_tiles++], 64, "%s\nunit %d", net->layers[conv[l]].desc.name, unit[l]);
-            /* cut to the receptive field */
-            ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, &proj, y, x), "cnnvis_rf_crop");
-            tiles[n_tiles] = tile_of(&crop, &signed_map);
-            snprintf(captions[n_tiles++], 64, "field\n%dx%d", A->rf_size, A->rf_size);
-            cnnvis_tensor_free(&crop);
-            /* the patch the unit sees: cropped around 0.5 so that the padding it sees is grey */
-            for (q = 0; q < cnnvis_tensor_count(&pixels); q++) shifted.data[q] = pixels.data[q] - 0.5f;
-            ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, &shifted, y, x), "cnnvis_rf_crop");
-            for (q = 0; q < cnnvis_tensor_count(&crop); q++) crop.data[q] += 0.5f;
-            tiles[n_tiles] = tile_of(&crop, NULL);
-            snprintf(captions[n_tiles++], 64, "patch");
-            cnnvis_tensor_free(&crop);
-            cnnvis_tensor_free(&proj);
-        }
-        printf("\n");
-        cnnvis_tensor_free(&pixels);
-    }
-    for (i = 0; i < n_tiles; i++) cap[i] = captions[i];
-    memset(&md, 0, sizeof md);
-    md.cols = per_row, md.pad = 4;
-    md.title = "deconvnet: the strongest unit of each conv layer projected to the pixels (grey = 0) | cut to its "
-               "receptive field | the patch it sees";
-    ex_check(cnnvis_montage(&im, tiles, n_tiles, cap, &md), "montage");
-    ex_write(&im, out, "projections.png");
-    cnnvis_image_free(&im);
-    for (i = 0; i < n_tiles; i++) cnnvis_image_free(&tiles[i]);
-    free(tiles), free(captions), free(cap);
+    /* whole image, with the field boxed */
+    snprintf(caption, sizeof caption, "%s\nunit %d", conv, L->unit);
+    add_tile(g, tile_of(proj, &signed_map), caption);
+    draw_field(&g->tiles[g->n - 1], net, L->act, y, x);
+    /* cut to the receptive field */
+    ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, proj, y, x), "cnnvis_rf_crop");
+    snprintf(caption, sizeof caption, "field\n%dx%d", A->rf_size, A->rf_size);
+    add_tile(g, tile_of(&crop, &signed_map), caption);
+    cnnvis_tensor_free(&crop);
+    /* the patch the unit sees: cropped around 0.5 so that the padding it sees is grey */
+    ex_check(cnnvis_tensor_create(&shifted, 1, pixels->c, pixels->h, pixels->w), "tensor");
+    for (q = 0; q < cnnvis_tensor_count(pixels); q++) shifted.data[q] = pixels->data[q] - 0.5f;
+    ex_check(cnnvis_rf_crop(&crop, net, A->desc.name, &shifted, y, x), "cnnvis_rf_crop");
+    for (q = 0; q < cnnvis_tensor_count(&crop); q++) crop.data[q] += 0.5f;
+    add_tile(g, tile_of(&crop, NULL), "patch");
+    cnnvis_tensor_free(&crop);
     cnnvis_tensor_free(&shifted);
-    cnnvis_dataset_free(&ds);
-    cnnvis_net_free(net);
-    printf("done in %.1f s\n", ex_seconds() - t_all);
-    return 0;
+}
+
+/* Zeiler & Fergus's figure 2: every conv layer's top-9 over the held-out images, projected
+   (left block) beside the patches they come from (right block), as top9_deconv_LAYER.png. */
+static void top9_figures(cnnvis_net *net, const cnnvis_dataset *ds, const conv_layer *layers, int n_conv)
+{
+    cnnvis_topk top;
+    cnnvis_topk_desc td;
+    cnnvis_image im;
+    char name[64];
+    int l;
+    printf("\n");
+    memset(&td, 0, sizeof td);
+    td.k = 9; /* every unit: cnnvis_topk_deconv_image refuses a top-k of fewer units than the layer has */
+    for (l = 0; l < n_conv; l++) {
+        const char *layer = net->layers[layers[l].conv].desc.name;
+        double t0 = ex_seconds();
+        ex_check(cnnvis_topk_compute(&top, net, ex_activation_of(net, layers[l].conv), ds, &td), "cnnvis_topk_compute");
+        ex_check(cnnvis_topk_deconv_image(&im, net, &top, ds, opt.units), "cnnvis_topk_deconv_image");
+        printf("%s: top-9 of %d units over %d images, projected, in %.2f s (receptive field %dx%d)\n", layer,
+               opt.units < top.n_units ? opt.units : top.n_units, ds->n, ex_seconds() - t0, top.rf_size, top.rf_size);
+        snprintf(name, sizeof name, "top9_deconv_%s.png", layer);
+        ex_write(&im, opt.out, name);
+        cnnvis_image_free(&im);
+        cnnvis_topk_free(&top);
+    }
 }

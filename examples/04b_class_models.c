@@ -43,11 +43,146 @@
 
 #define MAX_UNITS 64
 
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint;
+    int steps, jitter, blur_every, units, n_train, zoom, threads;
+    float lr, l2, blur_sigma, clip_norm, clip;
+    uint64_t seed;
+} opt = {.out = "out/04b_class_models", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .steps = 200, .jitter = 2,
+         .blur_every = 4, .units = 10, .n_train = 5000, .zoom = 4, .lr = 0.1f, .l2 = 0.01f, .blur_sigma = 0.5f,
+         .clip_norm = 20, .clip = 99, .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"steps", EX_INT, &opt.steps, 1, 100000, "gradient ascent steps (200)"},
+    {"lr", EX_FLOAT, &opt.lr, 1e-6, 100, "step size, in units of the mean |gradient| (0.1)"},
+    {"l2", EX_FLOAT, &opt.l2, 0, 1000, "lambda of the L2 penalty (0.01)"},
+    {"jitter", EX_INT, &opt.jitter, 0, 16, "regularised: shift the image by up to N pixels each step (2)"},
+    {"blur-every", EX_INT, &opt.blur_every, 0, 1000, "regularised: Gaussian blur every N steps (4; 0: never)"},
+    {"blur-sigma", EX_FLOAT, &opt.blur_sigma, 0.01, 10, "regularised: the blur's sigma in pixels (0.5)"},
+    {"clip-norm", EX_FLOAT, &opt.clip_norm, 0, 99, "regularised: reset pixels below this percentile of norm (20)"},
+    {"units", EX_INT, &opt.units, 1, MAX_UNITS, "conv5 channels and fc7 neurons to maximise (10)"},
+    {"n-train", EX_INT, &opt.n_train, 10, 1000000, "training images to compare the scores with (5000; 00_train used 20000)"},
+    {"clip", EX_FLOAT, &opt.clip, 0, 99.99, "display: clip values beyond this percentile (99; 0: min-max)"},
+    {"zoom", EX_INT, &opt.zoom, 1, 16, "display: enlarge each image N times (4)"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "the seed 00_train used: its training images are regenerated (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/04b_class_models)"},
+};
+
 /* What a class model reaches: its score S_c and p(c) as found, and once its pixels are
    clamped to [0, 1], the range a real image has. */
 typedef struct model_result {
     float score, p, clamped_score, clamped_p;
 } model_result;
+
+/* The class models of one kind (L2 only, or regularised): each class's result, and the
+   range of their pixels. */
+typedef struct models {
+    model_result res[MAX_UNITS];
+    float lo, hi;
+} models;
+
+/* What the training images reach: each class score's maximum and the image reaching it;
+   each unit's maximum (a conv channel at its centre position, where the ascent puts its
+   objective) and the class of the image reaching it. */
+typedef struct maxima {
+    float *score;
+    int *image;
+    float conv[4096], fc[4096];
+    int conv_class[4096], fc_class[4096];
+} maxima;
+
+static void find_layers(const cnnvis_net *net, int *conv, int *fc);
+static void load_training_images(cnnvis_dataset *train, const cnnvis_net *net);
+static void check_model(cnnvis_image *tile, char *caption, cnnvis_net *net, cnnvis_tensor *px, int c, float score,
+                        models *m);
+static void write_grid(cnnvis_image *tiles, char (*captions)[64], int n, int cols, const char *title, const char *name);
+static void regularised_models(cnnvis_net *net, const cnnvis_class_model_desc *reg, models *m);
+static void score_training_images(maxima *max, cnnvis_net *net, const cnnvis_dataset *train, int conv, int fc);
+static void print_scores(cnnvis_net *net, const models *plain, const models *reg, const maxima *max,
+                         const cnnvis_dataset *train);
+static void unit_models(cnnvis_net *net, int layer, const cnnvis_class_model_desc *reg, const float *best,
+                        const int *best_class);
+
+int main(int argc, char **argv)
+{
+    static models plain_models, reg_models;
+    static maxima max;
+    cnnvis_net *net;
+    cnnvis_dataset train;
+    cnnvis_tensor px;
+    cnnvis_class_model_desc plain, reg;
+    cnnvis_image tiles[MAX_UNITS];
+    char captions[MAX_UNITS][64], title[256];
+    int conv, fc, c;
+    double t0 = ex_seconds(), t;
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 04b_class_models [options]\nclass models and activation maximisation (lecture section 4)");
+    ex_out_dir(opt.out);
+    net = ex_load_net(opt.checkpoint, opt.threads);
+    find_layers(net, &conv, &fc);      /* conv5 and fc7, for activation maximisation */
+    load_training_images(&train, net); /* what the class models' scores are compared with */
+
+    /* Slide "4. Generic class saliency maps": can we generate an image that outputs a high
+       score for a class? argmax_I S_c(I) - lambda ||I||^2, by gradient ascent on the pixels
+       from the mean image. */
+    memset(&plain, 0, sizeof plain);
+    plain.steps = opt.steps, plain.lr = opt.lr, plain.l2 = opt.l2, plain.seed = opt.seed;
+    t = ex_seconds();
+    for (c = 0; c < net->n_classes && c < MAX_UNITS; c++) {
+        float score;
+        ex_check(cnnvis_class_model(&px, &score, net, c, &plain), "cnnvis_class_model");
+        check_model(&tiles[c], captions[c], net, &px, c, score, &plain_models); /* caption: S_c and p(c) */
+        cnnvis_tensor_free(&px);
+    }
+    snprintf(title, sizeof title, "class models: argmax S_c(I) - %g |I|^2, %d steps", opt.l2, opt.steps);
+    write_grid(tiles, captions, c, 5, title, "class_models.png");
+    printf("plain class models in %.1f s\n", ex_seconds() - t);
+
+    /* The same with Yosinski et al.'s regularisers; then checked against the training images. */
+    reg = plain;
+    reg.jitter = opt.jitter, reg.blur_every = opt.blur_every, reg.blur_sigma = opt.blur_sigma, reg.clip_norm = opt.clip_norm;
+    regularised_models(net, &reg, &reg_models);
+    score_training_images(&max, net, &train, conv, fc);
+    print_scores(net, &plain_models, &reg_models, &max, &train);
+
+    /* Activation maximisation: the same ascent on a hidden unit instead of a class score. */
+    unit_models(net, conv, &reg, max.conv, max.conv_class);
+    unit_models(net, fc, &reg, max.fc, max.fc_class);
+    printf("total %.1f s\n", ex_seconds() - t0);
+    cnnvis_dataset_free(&train);
+    free(max.score), free(max.image);
+    cnnvis_net_free(net);
+    return 0;
+}
+
+/* The last conv layer, and the fc layer before the classifier: the units maximised. */
+static void find_layers(const cnnvis_net *net, int *conv, int *fc)
+{
+    int i;
+    *conv = *fc = -1;
+    for (i = 0; i < net->n_layers; i++) {
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) *conv = i;
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_FC && i < net->n_layers - 1) *fc = i;
+    }
+    if (*conv < 0 || *fc < 0 || net->layers[*conv].out_c > 4096 || net->layers[*fc].out_c > 4096) {
+        fprintf(stderr, "04b_class_models: the net needs a conv layer and two fc layers (at most 4096 units each)\n");
+        exit(1);
+    }
+}
+
+/* The first --n-train of 00_train's training images, made again from its seed. */
+static void load_training_images(cnnvis_dataset *train, const cnnvis_net *net)
+{
+    ex_make_concepts(train, NULL, opt.n_train, opt.seed);
+    if (train->c != net->desc.in_c || train->h != net->desc.in_h || train->w != net->desc.in_w) {
+        fprintf(stderr, "04b_class_models: the net does not take %dx%dx%d concept images: was it trained on them?\n",
+                train->c, train->h, train->w);
+        exit(1);
+    }
+}
 
 /* A tensor of pixels as a captioned tile: min-max mapped (after clipping), enlarged. */
 static void tile_of(cnnvis_image *tile, const cnnvis_tensor *px, float clip, int zoom)
@@ -59,22 +194,6 @@ static void tile_of(cnnvis_image *tile, const cnnvis_tensor *px, float clip, int
     ex_check(cnnvis_tensor_to_image(&im, px, 0, &md), "cnnvis_tensor_to_image");
     ex_check(cnnvis_image_resize(tile, &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_NEAREST), "resize");
     cnnvis_image_free(&im);
-}
-
-static void write_grid(cnnvis_image *tiles, char (*captions)[64], int n, int cols, const char *title, const char *out,
-                       const char *name)
-{
-    const char *caps[MAX_UNITS];
-    cnnvis_montage_desc md;
-    cnnvis_image im;
-    int i;
-    for (i = 0; i < n; i++) caps[i] = captions[i];
-    memset(&md, 0, sizeof md);
-    md.cols = cols, md.title = title, md.pad = 4;
-    ex_check(cnnvis_montage(&im, tiles, n, caps, &md), "montage");
-    ex_write(&im, out, name);
-    cnnvis_image_free(&im);
-    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
 }
 
 /* n units to show, by their maximum over the training images (best), spread over the
@@ -97,189 +216,167 @@ static int pick_units(int *units, const float *best, const int *best_class, int 
     return k;
 }
 
-int main(int argc, char **argv)
+/* A class model found for class c, its score S_c: its tile and caption, and the net's p(c)
+   for it - as found, and again with its pixels clamped to [0, 1] (which changes px). The
+   range of the models' pixels is kept in m. */
+static void check_model(cnnvis_image *tile, char *caption, cnnvis_net *net, cnnvis_tensor *px, int c, float score,
+                        models *m)
 {
-    const char *out = "out/04b_class_models", *checkpoint = "out/00_train/alexnet_mini.cnnvis";
-    int threads = 0, steps = 200, jitter = 2, blur_every = 4, n_train = 5000, n_units = 10, zoom = 4;
-    float lr = 0.1f, l2 = 0.01f, blur_sigma = 0.5f, clip_norm = 20, clip = 99;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"steps", EX_INT, &steps, 1, 100000, "gradient ascent steps (200)"},
-        {"lr", EX_FLOAT, &lr, 1e-6, 100, "step size, in units of the mean |gradient| (0.1)"},
-        {"l2", EX_FLOAT, &l2, 0, 1000, "lambda of the L2 penalty (0.01)"},
-        {"jitter", EX_INT, &jitter, 0, 16, "regularised: shift the image by up to N pixels each step (2)"},
-        {"blur-every", EX_INT, &blur_every, 0, 1000, "regularised: Gaussian blur every N steps (4; 0: never)"},
-        {"blur-sigma", EX_FLOAT, &blur_sigma, 0.01, 10, "regularised: the blur's sigma in pixels (0.5)"},
-        {"clip-norm", EX_FLOAT, &clip_norm, 0, 99, "regularised: reset pixels below this percentile of norm (20)"},
-        {"units", EX_INT, &n_units, 1, MAX_UNITS, "conv5 channels and fc7 neurons to maximise (10)"},
-        {"n-train", EX_INT, &n_train, 10, 1000000, "training images to compare the scores with (5000; 00_train used 20000)"},
-        {"clip", EX_FLOAT, &clip, 0, 99.99, "display: clip values beyond this percentile (99; 0: min-max)"},
-        {"zoom", EX_INT, &zoom, 1, 16, "display: enlarge each image N times (4)"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its training images are regenerated (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/04b_class_models)"},
-    };
-    static float conv_best[4096], fc_best[4096]; /* each unit's maximum over the training images */
-    static int conv_class[4096], fc_class[4096];  /* the class of the image where it was reached */
-    cnnvis_net *net;
-    cnnvis_dataset train;
-    cnnvis_tensor x, px;
-    cnnvis_class_model_desc plain, reg, ud;
-    cnnvis_image tiles[MAX_UNITS];
-    char captions[MAX_UNITS][64], title[256], name[64];
-    static model_result res[2][MAX_UNITS]; /* L2 only, regularised; per class */
-    float *train_max, *scores, *probs;
-    float lo[2] = {1e30f, 1e30f}, hi[2] = {-1e30f, -1e30f}; /* pixel range of the class models */
-    int *train_arg, units[MAX_UNITS], conv = -1, fc = -1, last, n_classes, c, i, b, m, u, n, ok = 1, ok_clamped = 1;
-    double t0 = ex_seconds(), t;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 04b_class_models [options]\nclass models and activation maximisation (lecture section 4)");
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "04b_class_models: cannot create %s\n", out);
-        return 1;
-    }
-    net = ex_load_net(checkpoint, threads);
-    last = net->n_layers - 1, n_classes = net->n_classes;
-    for (i = 0; i < net->n_layers; i++) { /* the last conv layer, and the fc layer before the classifier */
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) conv = i;
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_FC && i < last) fc = i;
-    }
-    if (conv < 0 || fc < 0 || net->layers[conv].out_c > 4096 || net->layers[fc].out_c > 4096) {
-        fprintf(stderr, "04b_class_models: the net needs a conv layer and two fc layers (at most 4096 units each)\n");
-        return 1;
-    }
-    train_max = (float *)calloc((size_t)n_classes, sizeof(float));
-    train_arg = (int *)calloc((size_t)n_classes, sizeof(int));
-    scores = (float *)calloc((size_t)n_classes, sizeof(float));
-    probs = (float *)calloc((size_t)n_classes, sizeof(float));
-    if (!train_max || !train_arg || !scores || !probs) {
+    model_result *r = &m->res[c];
+    float *scores = (float *)calloc((size_t)net->n_classes, sizeof(float));
+    float *probs = (float *)calloc((size_t)net->n_classes, sizeof(float));
+    cnnvis_stats st;
+    size_t q;
+    if (!scores || !probs) {
         fprintf(stderr, "04b_class_models: out of memory\n");
-        return 1;
+        exit(1);
     }
+    r->score = score;
+    ex_check(cnnvis_net_predict(scores, probs, NULL, net, px), "cnnvis_net_predict");
+    r->p = probs[c];
+    tile_of(tile, px, opt.clip, opt.zoom);
+    snprintf(caption, 64, "%s\nS=%.0f p=%.3f", cnnvis_net_class_name(net, c), r->score, r->p);
+    st = cnnvis_tensor_stats(px);
+    if (c == 0) m->lo = st.min, m->hi = st.max; /* the models come class by class, from 0 */
+    m->lo = st.min < m->lo ? st.min : m->lo, m->hi = st.max > m->hi ? st.max : m->hi;
+    for (q = 0; q < cnnvis_tensor_count(px); q++) /* would the pattern still work as a real image? */
+        px->data[q] = px->data[q] < 0 ? 0 : px->data[q] > 1 ? 1 : px->data[q];
+    ex_check(cnnvis_net_predict(scores, probs, NULL, net, px), "cnnvis_net_predict");
+    r->clamped_score = scores[c], r->clamped_p = probs[c];
+    free(scores), free(probs);
+}
 
-    /* What real images reach: one pass over the training images, keeping every class
-       score's maximum, and every conv5 channel's (at its centre, where the ascent puts its
-       objective) and fc7 neuron's. */
-    ex_make_concepts(&train, NULL, n_train, seed);
-    if (train.c != net->desc.in_c || train.h != net->desc.in_h || train.w != net->desc.in_w) {
-        fprintf(stderr, "04b_class_models: the net does not take %dx%dx%d concept images: was it trained on them?\n", train.c,
-                train.h, train.w);
-        return 1;
+static void write_grid(cnnvis_image *tiles, char (*captions)[64], int n, int cols, const char *title, const char *name)
+{
+    cnnvis_montage_desc md;
+    memset(&md, 0, sizeof md);
+    md.cols = cols, md.title = title, md.pad = 4;
+    ex_write_montage(tiles, captions, n, &md, opt.out, name);
+}
+
+/* class_models_regularised.png: the class models again, with jitter, blur and norm clipping
+   (Yosinski et al. 2015): more natural pictures at some cost in score. */
+static void regularised_models(cnnvis_net *net, const cnnvis_class_model_desc *reg, models *m)
+{
+    cnnvis_image tiles[MAX_UNITS];
+    char captions[MAX_UNITS][64], title[256];
+    cnnvis_tensor px;
+    double t = ex_seconds();
+    int c;
+    for (c = 0; c < net->n_classes && c < MAX_UNITS; c++) {
+        float score;
+        ex_check(cnnvis_class_model(&px, &score, net, c, reg), "cnnvis_class_model");
+        check_model(&tiles[c], captions[c], net, &px, c, score, m);
+        cnnvis_tensor_free(&px);
     }
-    for (c = 0; c < n_classes; c++) train_max[c] = -1e30f, train_arg[c] = -1;
-    for (u = 0; u < 4096; u++) conv_best[u] = fc_best[u] = -1e30f;
-    for (b = 0; b < train.n; b += m) {
-        const cnnvis_layer *C = &net->layers[conv], *F = &net->layers[fc];
-        m = train.n - b < net->desc.max_batch ? train.n - b : net->desc.max_batch;
-        ex_check(cnnvis_dataset_pixels(&x, NULL, &train, b, m), "cnnvis_dataset_pixels");
+    snprintf(title, sizeof title, "class models + jitter %d, blur %g every %d, clip norm < p%g", opt.jitter, opt.blur_sigma,
+             opt.blur_every, opt.clip_norm);
+    write_grid(tiles, captions, c, 5, title, "class_models_regularised.png");
+    printf("regularised class models in %.1f s\n", ex_seconds() - t);
+}
+
+/* What real images reach: one pass over the training images, keeping every class score's
+   maximum, and every conv5 channel's (at its centre) and fc7 neuron's. */
+static void score_training_images(maxima *max, cnnvis_net *net, const cnnvis_dataset *train, int conv, int fc)
+{
+    const int last = net->n_layers - 1, n_classes = net->n_classes;
+    const cnnvis_layer *C = &net->layers[conv], *F = &net->layers[fc];
+    cnnvis_tensor x;
+    double t0 = ex_seconds();
+    int b, m, i, c, u;
+    max->score = (float *)calloc((size_t)n_classes, sizeof(float));
+    max->image = (int *)calloc((size_t)n_classes, sizeof(int));
+    if (!max->score || !max->image) {
+        fprintf(stderr, "04b_class_models: out of memory\n");
+        exit(1);
+    }
+    for (c = 0; c < n_classes; c++) max->score[c] = -1e30f, max->image[c] = -1;
+    for (u = 0; u < 4096; u++) max->conv[u] = max->fc[u] = -1e30f;
+    for (b = 0; b < train->n; b += m) {
+        m = train->n - b < net->desc.max_batch ? train->n - b : net->desc.max_batch;
+        ex_check(cnnvis_dataset_pixels(&x, NULL, train, b, m), "cnnvis_dataset_pixels");
         ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* pixels -> the net's input, in place */
         ex_check(cnnvis_net_forward(net, &x), "forward");
         for (i = 0; i < m; i++) {
             const float *s = net->layers[last].out.data + (size_t)i * n_classes;
             for (c = 0; c < n_classes; c++)
-                if (s[c] > train_max[c]) train_max[c] = s[c], train_arg[c] = b + i;
+                if (s[c] > max->score[c]) max->score[c] = s[c], max->image[c] = b + i;
             for (u = 0; u < C->out_c; u++) {
                 float v = C->out.data[(((size_t)i * C->out_c + u) * C->out_h + C->out_h / 2) * C->out_w + C->out_w / 2];
-                if (v > conv_best[u]) conv_best[u] = v, conv_class[u] = train.labels[b + i];
+                if (v > max->conv[u]) max->conv[u] = v, max->conv_class[u] = train->labels[b + i];
             }
             for (u = 0; u < F->out_c; u++) {
                 float v = F->out.data[(size_t)i * F->out_c + u];
-                if (v > fc_best[u]) fc_best[u] = v, fc_class[u] = train.labels[b + i];
+                if (v > max->fc[u]) max->fc[u] = v, max->fc_class[u] = train->labels[b + i];
             }
         }
         cnnvis_tensor_free(&x);
     }
-    printf("scored %d training images in %.1f s\n", train.n, ex_seconds() - t0);
+    printf("scored %d training images in %.1f s\n", train->n, ex_seconds() - t0);
+}
 
-    /* Class models: plain (L2 only), then with Yosinski et al.'s regularisers. */
-    memset(&plain, 0, sizeof plain);
-    plain.steps = steps, plain.lr = lr, plain.l2 = l2, plain.seed = seed;
-    reg = plain;
-    reg.jitter = jitter, reg.blur_every = blur_every, reg.blur_sigma = blur_sigma, reg.clip_norm = clip_norm;
-    for (i = 0; i < 2; i++) {
-        const cnnvis_class_model_desc *d = i == 0 ? &plain : &reg;
-        t = ex_seconds();
-        for (c = 0; c < n_classes && c < MAX_UNITS; c++) {
-            model_result *r = &res[i][c];
-            cnnvis_stats st;
-            size_t q;
-            ex_check(cnnvis_class_model(&px, &r->score, net, c, d), "cnnvis_class_model");
-            ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
-            r->p = probs[c];
-            tile_of(&tiles[c], &px, clip, zoom);
-            snprintf(captions[c], sizeof captions[c], "%s\nS=%.0f p=%.3f", cnnvis_net_class_name(net, c), r->score, r->p);
-            st = cnnvis_tensor_stats(&px);
-            lo[i] = st.min < lo[i] ? st.min : lo[i], hi[i] = st.max > hi[i] ? st.max : hi[i];
-            for (q = 0; q < cnnvis_tensor_count(&px); q++) /* would the pattern still work as a real image? */
-                px.data[q] = px.data[q] < 0 ? 0 : px.data[q] > 1 ? 1 : px.data[q];
-            ex_check(cnnvis_net_predict(scores, probs, NULL, net, &px), "cnnvis_net_predict");
-            r->clamped_score = scores[c], r->clamped_p = probs[c];
-            cnnvis_tensor_free(&px);
-        }
-        if (i == 0)
-            snprintf(title, sizeof title, "class models: argmax S_c(I) - %g |I|^2, %d steps", l2, steps);
-        else
-            snprintf(title, sizeof title, "class models + jitter %d, blur %g every %d, clip norm < p%g", jitter, blur_sigma,
-                     blur_every, clip_norm);
-        write_grid(tiles, captions, c, 5, title, out, i == 0 ? "class_models.png" : "class_models_regularised.png");
-        printf("%s class models in %.1f s\n", i == 0 ? "plain" : "regularised", ex_seconds() - t);
-    }
+/* The table: each class model's score and p(c), as found and clamped, beside the highest
+   score of that class over the training images; and whether every model beats it. */
+static void print_scores(cnnvis_net *net, const models *plain, const models *reg, const maxima *max,
+                         const cnnvis_dataset *train)
+{
+    int c, ok = 1, ok_clamped = 1;
     printf("\nscore S_c and p(c) of each class model, as found and with its pixels clamped to [0, 1]\n");
     printf("%-10s %-29s %-29s %s\n", "", "L2 only", "regularised", "training images");
     printf("%-10s %8s %6s %8s %6s  %8s %6s %8s %6s  %s\n", "class", "S_c", "p", "clamped", "p", "S_c", "p", "clamped", "p",
            "max S_c (image, its class)");
-    for (c = 0; c < n_classes && c < MAX_UNITS; c++) {
-        const model_result *a = &res[0][c], *r = &res[1][c];
-        int pass = a->p >= 0.99f && a->score > train_max[c] && r->p >= 0.99f && r->score > train_max[c];
+    for (c = 0; c < net->n_classes && c < MAX_UNITS; c++) {
+        const model_result *a = &plain->res[c], *r = &reg->res[c];
+        const float train_max = max->score[c];
+        int pass = a->p >= 0.99f && a->score > train_max && r->p >= 0.99f && r->score > train_max;
         ok &= pass;
-        ok_clamped &= a->clamped_p >= 0.99f && a->clamped_score > train_max[c] && r->clamped_p >= 0.99f &&
-                      r->clamped_score > train_max[c];
+        ok_clamped &= a->clamped_p >= 0.99f && a->clamped_score > train_max && r->clamped_p >= 0.99f &&
+                      r->clamped_score > train_max;
         printf("%-10s %8.1f %6.3f %8.1f %6.3f  %8.1f %6.3f %8.1f %6.3f  %7.1f (%d, %s)%s\n", cnnvis_net_class_name(net, c),
-               a->score, a->p, a->clamped_score, a->clamped_p, r->score, r->p, r->clamped_score, r->clamped_p, train_max[c],
-               train_arg[c], cnnvis_net_class_name(net, train.labels[train_arg[c]]), pass ? "" : "  <- below");
+               a->score, a->p, a->clamped_score, a->clamped_p, r->score, r->p, r->clamped_score, r->clamped_p, train_max,
+               max->image[c], cnnvis_net_class_name(net, train->labels[max->image[c]]), pass ? "" : "  <- below");
     }
     printf("pixels of the class models (a real image's are in [0, 1]): L2 only [%.1f, %.1f], regularised [%.1f, %.1f]\n",
-           lo[0], hi[0], lo[1], hi[1]);
+           plain->lo, plain->hi, reg->lo, reg->hi);
     printf("%s\n", ok ? "every class model reaches p >= 0.99 with a score above every training image's"
                       : "some class models stay below p 0.99 or below the training maximum");
     printf("%s\n\n", ok_clamped ? "... and still does with its pixels clamped to [0, 1]"
                                 : "clamped to [0, 1], some fall below p 0.99 or below the training maximum");
+}
 
-    /* Activation maximisation: hidden units that respond strongly on the training images,
-       one for each class their best images belong to. */
-    for (i = 0; i < 2; i++) {
-        const cnnvis_layer *L = &net->layers[i == 0 ? conv : fc];
-        const float *best = i == 0 ? conv_best : fc_best;
-        const int *best_class = i == 0 ? conv_class : fc_class;
-        n = pick_units(units, best, best_class, L->out_c, n_units);
-        ud = reg;
-        ud.layer = L->desc.name;
-        t = ex_seconds();
-        printf("%s%s: activation reached (regularised ascent) vs the training images' maximum\n", L->desc.name,
-               i == 0 ? " at the centre position" : "");
-        for (u = 0; u < n; u++) {
-            float v;
-            ud.unit = units[u];
-            ex_check(cnnvis_class_model(&px, &v, net, 0, &ud), "cnnvis_class_model");
-            tile_of(&tiles[u], &px, clip, zoom);
-            snprintf(captions[u], sizeof captions[u], "unit %d (%s)\n%.0f, max %.0f", units[u],
-                     cnnvis_net_class_name(net, best_class[units[u]]), v, best[units[u]]);
-            printf("  unit %3d: %7.1f   training max %6.1f (best image: %s)\n", units[u], v, best[units[u]],
-                   cnnvis_net_class_name(net, best_class[units[u]]));
-            cnnvis_tensor_free(&px);
-        }
-        printf("  (%.1f s)\n", ex_seconds() - t);
-        snprintf(title, sizeof title,
-                 "%s%s: activation maximisation (regularised)\nunit (class of its best training image)\n"
-                 "activation reached, max over the training images",
-                 L->desc.name, i == 0 ? " centre" : "");
-        snprintf(name, sizeof name, "units_%s.png", L->desc.name);
-        write_grid(tiles, captions, n, n < 5 ? n : 5, title, out, name);
+/* units_LAYER.png: activation maximisation (regularised ascent) of hidden units that
+   respond strongly on the training images, one for each class their best images belong
+   to, each beside its maximum over the training images. */
+static void unit_models(cnnvis_net *net, int layer, const cnnvis_class_model_desc *reg, const float *best,
+                        const int *best_class)
+{
+    const cnnvis_layer *L = &net->layers[layer];
+    const int is_conv = L->desc.kind == CNNVIS_LAYER_CONV;
+    cnnvis_class_model_desc ud = *reg;
+    cnnvis_image tiles[MAX_UNITS];
+    char captions[MAX_UNITS][64], title[256], name[64];
+    cnnvis_tensor px;
+    int units[MAX_UNITS], n = pick_units(units, best, best_class, L->out_c, opt.units), u;
+    double t = ex_seconds();
+    ud.layer = L->desc.name;
+    printf("%s%s: activation reached (regularised ascent) vs the training images' maximum\n", L->desc.name,
+           is_conv ? " at the centre position" : "");
+    for (u = 0; u < n; u++) {
+        float v;
+        ud.unit = units[u];
+        ex_check(cnnvis_class_model(&px, &v, net, 0, &ud), "cnnvis_class_model");
+        tile_of(&tiles[u], &px, opt.clip, opt.zoom);
+        snprintf(captions[u], sizeof captions[u], "unit %d (%s)\n%.0f, max %.0f", units[u],
+                 cnnvis_net_class_name(net, best_class[units[u]]), v, best[units[u]]);
+        printf("  unit %3d: %7.1f   training max %6.1f (best image: %s)\n", units[u], v, best[units[u]],
+               cnnvis_net_class_name(net, best_class[units[u]]));
+        cnnvis_tensor_free(&px);
     }
-    printf("total %.1f s\n", ex_seconds() - t0);
-    cnnvis_dataset_free(&train);
-    free(train_max), free(train_arg), free(scores), free(probs);
-    cnnvis_net_free(net);
-    return 0;
+    printf("  (%.1f s)\n", ex_seconds() - t);
+    snprintf(title, sizeof title,
+             "%s%s: activation maximisation (regularised)\nunit (class of its best training image)\n"
+             "activation reached, max over the training images",
+             L->desc.name, is_conv ? " centre" : "");
+    snprintf(name, sizeof name, "units_%s.png", L->desc.name);
+    write_grid(tiles, captions, n, n < 5 ? n : 5, title, name);
 }

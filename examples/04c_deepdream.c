@@ -32,6 +32,106 @@
 
 #define MAX_DREAMS 40 /* the input, 16 layers, 16 channels */
 
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint, *image;
+    int index, size, layers, channels, octaves, steps, zoom, threads;
+    float octave_scale, step;
+    uint64_t seed;
+} opt = {.out = "out/04c_deepdream", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .layers = 3, .channels = 4,
+         .octaves = 4, .steps = 10, .octave_scale = 1.4f, .step = 0.01f, .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"image", EX_STRING, &opt.image, 0, 0, "dream on this image (PNG, PPM, PGM) instead of a concept image"},
+    {"index", EX_INT, &opt.index, 0, 100000, "which held-out concept image (0)"},
+    {"size", EX_INT, &opt.size, 8, 2048, "upscale it to N x N; --image: its shorter side to N (128, or the net's input if larger)"},
+    {"layers", EX_INT, &opt.layers, 1, 16, "dream at each of the last N conv layers (3: conv3, conv4, conv5)"},
+    {"channels", EX_INT, &opt.channels, 0, 16, "and at N single channels of the last conv layer (4)"},
+    {"octaves", EX_INT, &opt.octaves, 1, 64, "scales, each octave-scale times smaller (4)"},
+    {"octave-scale", EX_FLOAT, &opt.octave_scale, 1, 4, "size ratio of consecutive octaves (1.4)"},
+    {"steps", EX_INT, &opt.steps, 1, 100000, "ascent steps per octave (10)"},
+    {"step", EX_FLOAT, &opt.step, 1e-5, 9.99, "step size in pixels, per mean |gradient| (0.01)"},
+    {"zoom", EX_INT, &opt.zoom, 0, 8, "enlarge the pictures in dreams.png N times (2; 1 from 200 pixels)"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "the seed 00_train used: its held-out images are dreamed on (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/04c_deepdream)"},
+};
+
+/* dreams.png as it fills up: its tiles and their captions. */
+typedef struct grid {
+    cnnvis_image tiles[MAX_DREAMS];
+    char captions[MAX_DREAMS][64];
+    int n;
+} grid;
+
+static int conv_layers(const cnnvis_net *net, int *conv);
+static void load_input(grid *g, cnnvis_tensor *input, cnnvis_net *net);
+static void strongest_channels(int *channels, cnnvis_net *net, const cnnvis_tensor *input, int conv);
+static int report_dream(grid *g, cnnvis_net *net, const cnnvis_tensor *x, const cnnvis_deepdream_desc *dd, int layer,
+                        double before, double after, double seconds);
+
+int main(int argc, char **argv)
+{
+    static grid g;
+    cnnvis_net *net;
+    cnnvis_tensor input, x;
+    cnnvis_deepdream_desc dd;
+    cnnvis_montage_desc md;
+    int conv[CNNVIS_MAX_LAYERS], channels[16], n_conv, i, ok = 1;
+    double t0 = ex_seconds(), before, after, t;
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 04c_deepdream [options]\nDeepDream at the last conv layers and single channels (lecture section 4)");
+    ex_out_dir(opt.out);
+    net = ex_load_net(opt.checkpoint, opt.threads);
+    n_conv = conv_layers(net, conv);
+    load_input(&g, &input, net); /* the image to dream on, at --size: input.png */
+    strongest_channels(channels, net, &input, conv[n_conv - 1]);
+
+    /* Slide "4. Image and generic class saliency (Deep dream)": gradient ascent from a real
+       image on a layer's own activation, 1/2 ||A_l(I)||^2, so that whatever the layer sees
+       in it is amplified: at each of the last --layers conv layers, then at single channels. */
+    memset(&dd, 0, sizeof dd);
+    dd.octaves = opt.octaves, dd.octave_scale = opt.octave_scale; /* coarse to fine */
+    dd.steps = opt.steps, dd.step = opt.step, dd.seed = opt.seed;
+    printf("\n%-16s %14s %14s %10s %8s  %s\n", "dreamed at", "objective", "after", "ratio", "time", "the net now sees");
+    for (i = 0; i < opt.layers + opt.channels; i++) {
+        int layer = i < opt.layers ? conv[n_conv - opt.layers + i] : conv[n_conv - 1];
+        dd.layer = ex_activation_of(net, layer);
+        dd.one_channel = i >= opt.layers, dd.channel = i >= opt.layers ? channels[i - opt.layers] : 0;
+        ex_check(cnnvis_tensor_create(&x, 1, input.c, input.h, input.w), "tensor");
+        memcpy(x.data, input.data, sizeof(float) * cnnvis_tensor_count(&input)); /* each dream from the same image */
+        t = ex_seconds();
+        ex_check(cnnvis_deepdream(&x, &before, &after, net, &dd), "cnnvis_deepdream");
+        ok &= report_dream(&g, net, &x, &dd, layer, before, after, ex_seconds() - t); /* and dream_LAYER.png */
+        cnnvis_tensor_free(&x);
+    }
+    printf("%s\n", ok ? "every dream raised its objective at least tenfold"
+                      : "some dreams raised their objective less than tenfold");
+    memset(&md, 0, sizeof md);
+    md.cols = g.n <= 4 ? g.n : 4, md.pad = 4, md.max_caption = 40;
+    md.title = "DeepDream: gradient ascent on 1/2 |A_l|^2 (ratio: objective after / before)";
+    ex_write_montage(g.tiles, g.captions, g.n, &md, opt.out, "dreams.png");
+    printf("total %.1f s\n", ex_seconds() - t0);
+    cnnvis_tensor_free(&input);
+    cnnvis_net_free(net);
+    return 0;
+}
+
+/* The indices of the net's conv layers (it needs one); --layers is cut to their number. */
+static int conv_layers(const cnnvis_net *net, int *conv)
+{
+    int i, n = 0;
+    for (i = 0; i < net->n_layers; i++)
+        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) conv[n++] = i;
+    if (n == 0) {
+        fprintf(stderr, "04c_deepdream: the net has no conv layer\n");
+        exit(1);
+    }
+    if (opt.layers > n) opt.layers = n;
+    return n;
+}
+
 /* An image file as pixels in [0, 1] (1, C, h, w) with its shorter side `size` (area when
    shrinking, bilinear when growing); grey and RGB converted to the net's channels. */
 static void read_image(cnnvis_tensor *x, const cnnvis_net *net, const char *path, int size)
@@ -92,8 +192,9 @@ static int classify(cnnvis_net *net, const cnnvis_tensor *x, float *p)
     return best;
 }
 
-static void add_tile(cnnvis_image *tiles, char (*captions)[64], int *n, const cnnvis_tensor *x, int zoom, const char *caption,
-                     const char *out, const char *file)
+/* Pixels x in [0, 1] as a tile of dreams.png, enlarged --zoom times, and as the file
+   OUT/file (file NULL: none). */
+static void add_tile(grid *g, const cnnvis_tensor *x, const char *caption, const char *file)
 {
     cnnvis_image im;
     cnnvis_map_desc as_is;
@@ -102,139 +203,84 @@ static void add_tile(cnnvis_image *tiles, char (*captions)[64], int *n, const cn
     memset(&as_is, 0, sizeof as_is);
     as_is.mode = CNNVIS_MAP_PIXELS;
     ex_check(cnnvis_tensor_to_image(&im, x, 0, &as_is), "image");
-    if (file) ex_write(&im, out, file);
-    ex_check(cnnvis_image_resize(&tiles[*n], &im, im.w * zoom, im.h * zoom, CNNVIS_RESIZE_BILINEAR), "resize");
-    snprintf(captions[*n], sizeof captions[0], "%s", caption);
-    (*n)++;
+    if (file) ex_write(&im, opt.out, file);
+    ex_check(cnnvis_image_resize(&g->tiles[g->n], &im, im.w * opt.zoom, im.h * opt.zoom, CNNVIS_RESIZE_BILINEAR), "resize");
+    snprintf(g->captions[g->n], sizeof g->captions[0], "%s", caption);
+    g->n++;
     cnnvis_image_free(&im);
 }
 
-int main(int argc, char **argv)
+/* The image to dream on: --image with its shorter side --size, or held-out concept image
+   --index upscaled to --size (default 128, never smaller than the net's input: 224 for an
+   ImageNet AlexNet). Written as input.png, the first tile, captioned with the net's class. */
+static void load_input(grid *g, cnnvis_tensor *input, cnnvis_net *net)
 {
-    const char *out = "out/04c_deepdream", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *image = NULL;
-    int threads = 0, index = 0, size = 0, octaves = 4, steps = 10, n_channels = 4, zoom = 0, n_layers = 3;
-    float octave_scale = 1.4f, step = 0.01f;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"image", EX_STRING, &image, 0, 0, "dream on this image (PNG, PPM, PGM) instead of a concept image"},
-        {"index", EX_INT, &index, 0, 100000, "which held-out concept image (0)"},
-        {"size", EX_INT, &size, 8, 2048, "upscale it to N x N; --image: its shorter side to N (128, or the net's input if larger)"},
-        {"layers", EX_INT, &n_layers, 1, 16, "dream at each of the last N conv layers (3: conv3, conv4, conv5)"},
-        {"channels", EX_INT, &n_channels, 0, 16, "and at N single channels of the last conv layer (4)"},
-        {"octaves", EX_INT, &octaves, 1, 64, "scales, each octave-scale times smaller (4)"},
-        {"octave-scale", EX_FLOAT, &octave_scale, 1, 4, "size ratio of consecutive octaves (1.4)"},
-        {"steps", EX_INT, &steps, 1, 100000, "ascent steps per octave (10)"},
-        {"step", EX_FLOAT, &step, 1e-5, 9.99, "step size in pixels, per mean |gradient| (0.01)"},
-        {"zoom", EX_INT, &zoom, 0, 8, "enlarge the pictures in dreams.png N times (2; 1 from 200 pixels)"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used: its held-out images are dreamed on (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/04c_deepdream)"},
-    };
-    cnnvis_net *net;
-    cnnvis_tensor input, x;
-    cnnvis_deepdream_desc dd;
-    cnnvis_image tiles[MAX_DREAMS];
-    cnnvis_montage_desc md;
-    cnnvis_image im;
-    char captions[MAX_DREAMS][64], file[96], label[96];
-    const char *caps[MAX_DREAMS] = {0};
-    int conv[CNNVIS_MAX_LAYERS], n_conv = 0, channels[16], n_tiles = 0, i, k, cls, ok = 1;
+    char label[96];
     float p;
-    double t0 = ex_seconds(), before, after, t;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 04c_deepdream [options]\nDeepDream at the last conv layers and single channels (lecture section 4)");
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "04c_deepdream: cannot create %s\n", out);
-        return 1;
+    int cls;
+    if (opt.size == 0) {
+        opt.size = net->desc.in_h > net->desc.in_w ? net->desc.in_h : net->desc.in_w;
+        opt.size = opt.size > 128 ? opt.size : 128;
     }
-    net = ex_load_net(checkpoint, threads);
-    for (i = 0; i < net->n_layers; i++)
-        if (net->layers[i].desc.kind == CNNVIS_LAYER_CONV) conv[n_conv++] = i;
-    if (n_conv == 0) {
-        fprintf(stderr, "04c_deepdream: the net has no conv layer\n");
-        return 1;
+    if (opt.image) read_image(input, net, opt.image, opt.size);
+    else concept_image(input, net, opt.index, opt.size, opt.seed);
+    if (input->h < net->desc.in_h || input->w < net->desc.in_w) {
+        fprintf(stderr, "04c_deepdream: the image is %dx%d, smaller than the net's input %dx%d: raise --size\n", input->w,
+                input->h, net->desc.in_w, net->desc.in_h);
+        exit(2);
     }
-    if (n_layers > n_conv) n_layers = n_conv;
-    if (size == 0) { /* 128, but never smaller than the net's input (224 for an ImageNet AlexNet) */
-        size = net->desc.in_h > net->desc.in_w ? net->desc.in_h : net->desc.in_w;
-        size = size > 128 ? size : 128;
-    }
-    if (image) read_image(&input, net, image, size);
-    else concept_image(&input, net, index, size, seed);
-    if (input.h < net->desc.in_h || input.w < net->desc.in_w) {
-        fprintf(stderr, "04c_deepdream: the image is %dx%d, smaller than the net's input %dx%d: raise --size\n", input.w,
-                input.h, net->desc.in_w, net->desc.in_h);
-        return 2;
-    }
-    if (zoom == 0) zoom = input.w >= 200 && input.h >= 200 ? 1 : 2;
-    cls = classify(net, &input, &p);
+    if (opt.zoom == 0) opt.zoom = input->w >= 200 && input->h >= 200 ? 1 : 2;
+    cls = classify(net, input, &p);
     snprintf(label, sizeof label, "input: %s %.2f", cnnvis_net_class_name(net, cls), p);
-    add_tile(tiles, captions, &n_tiles, &input, zoom, label, out, "input.png");
+    add_tile(g, input, label, "input.png");
+}
 
-    /* The last conv layer's channels this image excites most (energy of its ReLU output at
-       the net's input size): amplifying them shows what the net already sees. */
-    {
-        const cnnvis_layer *L = &net->layers[cnnvis_net_find(net, ex_activation_of(net, conv[n_conv - 1]))];
-        size_t plane = (size_t)L->out_h * L->out_w, q;
-        float energy[4096];
-        classify(net, &input, &p); /* the forward pass leaves every layer's output in place */
-        if (n_channels > L->out_c) n_channels = L->out_c;
+/* The --channels channels of the last conv layer (index conv) this image excites most:
+   energy of its ReLU output at the net's input size. Amplifying them shows what the net
+   already sees. --channels is cut to the layer's number of channels. */
+static void strongest_channels(int *channels, cnnvis_net *net, const cnnvis_tensor *input, int conv)
+{
+    const cnnvis_layer *L = &net->layers[cnnvis_net_find(net, ex_activation_of(net, conv))];
+    size_t plane = (size_t)L->out_h * L->out_w, q;
+    float energy[4096], p;
+    int i, j, k;
+    classify(net, input, &p); /* the forward pass leaves every layer's output in place */
+    if (opt.channels > L->out_c) opt.channels = L->out_c;
+    for (k = 0; k < L->out_c && k < 4096; k++) {
+        energy[k] = 0;
+        for (q = 0; q < plane; q++) energy[k] += L->out.data[(size_t)k * plane + q] * L->out.data[(size_t)k * plane + q];
+    }
+    for (i = 0; i < opt.channels; i++) { /* by repeated selection */
+        int best = -1;
         for (k = 0; k < L->out_c && k < 4096; k++) {
-            energy[k] = 0;
-            for (q = 0; q < plane; q++) energy[k] += L->out.data[(size_t)k * plane + q] * L->out.data[(size_t)k * plane + q];
-        }
-        for (i = 0; i < n_channels; i++) { /* by repeated selection */
-            int best = -1, j;
-            for (k = 0; k < L->out_c && k < 4096; k++) {
-                for (j = 0; j < i && channels[j] != k; j++) {
-                }
-                if (j == i && (best < 0 || energy[k] > energy[best])) best = k;
+            for (j = 0; j < i && channels[j] != k; j++) {
             }
-            channels[i] = best;
+            if (j == i && (best < 0 || energy[k] > energy[best])) best = k;
         }
+        channels[i] = best;
     }
+}
 
-    memset(&dd, 0, sizeof dd);
-    dd.octaves = octaves, dd.octave_scale = octave_scale, dd.steps = steps, dd.step = step, dd.seed = seed;
-    printf("\n%-16s %14s %14s %10s %8s  %s\n", "dreamed at", "objective", "after", "ratio", "time", "the net now sees");
-    for (i = 0; i < n_layers + n_channels; i++) {
-        int layer = i < n_layers ? conv[n_conv - n_layers + i] : conv[n_conv - 1];
-        const char *name = net->layers[layer].desc.name;
-        dd.layer = ex_activation_of(net, layer);
-        dd.one_channel = i >= n_layers, dd.channel = i >= n_layers ? channels[i - n_layers] : 0;
-        ex_check(cnnvis_tensor_create(&x, 1, input.c, input.h, input.w), "tensor");
-        memcpy(x.data, input.data, sizeof(float) * cnnvis_tensor_count(&input));
-        t = ex_seconds();
-        ex_check(cnnvis_deepdream(&x, &before, &after, net, &dd), "cnnvis_deepdream");
-        t = ex_seconds() - t;
-        cls = classify(net, &x, &p);
-        if (dd.one_channel) {
-            snprintf(label, sizeof label, "%s ch %d", name, dd.channel);
-            snprintf(file, sizeof file, "dream_%s_ch%d.png", name, dd.channel);
-        } else {
-            snprintf(label, sizeof label, "%s (all)", name);
-            snprintf(file, sizeof file, "dream_%s.png", name);
-        }
-        printf("%-16s %14.1f %14.1f %9.1fx %7.1fs  %s %.2f\n", label, before, after, before > 0 ? after / before : 0.0, t,
-               cnnvis_net_class_name(net, cls), p);
-        ok &= before > 0 && after >= 10 * before;
-        snprintf(label + strlen(label), sizeof label - strlen(label), ": x%.0f", before > 0 ? after / before : 0.0);
-        add_tile(tiles, captions, &n_tiles, &x, zoom, label, out, file);
-        cnnvis_tensor_free(&x);
+/* A dream x made at conv layer `layer` (dd: all its channels or one): a row of the table
+   (its objective before and after, and what the net makes of it), dream_LAYER.png or
+   dream_LAYER_chN.png, and its tile. Returns 1 if the objective rose at least tenfold. */
+static int report_dream(grid *g, cnnvis_net *net, const cnnvis_tensor *x, const cnnvis_deepdream_desc *dd, int layer,
+                        double before, double after, double seconds)
+{
+    const char *name = net->layers[layer].desc.name;
+    char label[96], file[96];
+    float p;
+    int cls = classify(net, x, &p);
+    if (dd->one_channel) {
+        snprintf(label, sizeof label, "%s ch %d", name, dd->channel);
+        snprintf(file, sizeof file, "dream_%s_ch%d.png", name, dd->channel);
+    } else {
+        snprintf(label, sizeof label, "%s (all)", name);
+        snprintf(file, sizeof file, "dream_%s.png", name);
     }
-    printf("%s\n", ok ? "every dream raised its objective at least tenfold"
-                      : "some dreams raised their objective less than tenfold");
-    for (i = 0; i < n_tiles; i++) caps[i] = captions[i];
-    memset(&md, 0, sizeof md);
-    md.cols = n_tiles <= 4 ? n_tiles : 4, md.pad = 4, md.max_caption = 40;
-    md.title = "DeepDream: gradient ascent on 1/2 |A_l|^2 (ratio: objective after / before)";
-    ex_check(cnnvis_montage(&im, tiles, n_tiles, caps, &md), "montage");
-    ex_write(&im, out, "dreams.png");
-    cnnvis_image_free(&im);
-    for (i = 0; i < n_tiles; i++) cnnvis_image_free(&tiles[i]);
-    printf("total %.1f s\n", ex_seconds() - t0);
-    cnnvis_tensor_free(&input);
-    cnnvis_net_free(net);
-    return 0;
+    printf("%-16s %14.1f %14.1f %9.1fx %7.1fs  %s %.2f\n", label, before, after, before > 0 ? after / before : 0.0, seconds,
+           cnnvis_net_class_name(net, cls), p);
+    snprintf(label + strlen(label), sizeof label - strlen(label), ": x%.0f", before > 0 ? after / before : 0.0);
+    add_tile(g, x, label, file);
+    return before > 0 && after >= 10 * before;
 }

@@ -31,6 +31,125 @@
 
 #define KNN 10
 
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *checkpoint, *layer, *image;
+    int n, iterations, size, no_pixels, threads;
+    float perplexity;
+    uint64_t seed;
+} opt = {.out = "out/04e_tsne", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .n = 1000, .iterations = 1000,
+         .size = 1024, .perplexity = 30, .seed = 1};
+
+static const ex_option options[] = {
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
+    {"n", EX_INT, &opt.n, 10, 20000, "held-out images to map (1000; more than --perplexity)"},
+    {"layer", EX_STRING, &opt.layer, 0, 0, "whose codes (the activation of the fc layer before the classifier: relu7)"},
+    {"perplexity", EX_FLOAT, &opt.perplexity, 1, 1000, "t-SNE's effective number of neighbours (30)"},
+    {"iterations", EX_INT, &opt.iterations, 1, 100000, "t-SNE's gradient steps (1000)"},
+    {"size", EX_INT, &opt.size, 256, 8192, "side of the thumbnail map in pixels (1024)"},
+    {"no-pixels", EX_FLAG, &opt.no_pixels, 0, 0, "skip the map of the raw pixels"},
+    {"image", EX_STRING, &opt.image, 0, 0, "refused: t-SNE maps many labelled images, not one"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "the seed 00_train used (its held-out images are mapped) and t-SNE's (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/04e_tsne)"},
+};
+
+static int code_size(const cnnvis_net *net);
+static void *alloc(size_t bytes);
+static float *pixels_tsne(cnnvis_net *net, const cnnvis_dataset *ds);
+static void neighbours(double *agree, const cnnvis_net *net, const cnnvis_dataset *ds, const float *codes, int dim,
+                       const float *y, const float *y_px);
+static void write_classes(const cnnvis_net *net, const cnnvis_dataset *ds, const float *y, const float *y_px,
+                          const double *agree);
+
+int main(int argc, char **argv)
+{
+    cnnvis_net *net;
+    cnnvis_dataset ds;
+    cnnvis_image im;
+    char name[96];
+    float *codes, *y, *y_px = NULL;
+    int *images, dim, i;
+    double t0 = ex_seconds(), t, agree[2]; /* of the codes' map, of the pixels' map */
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 04e_tsne [options]\nt-SNE map of the penultimate layer's codes (lecture section 4)");
+    if (opt.image) {
+        fprintf(stderr, "04e_tsne: --image: t-SNE places many images with known classes by how alike the net finds them, "
+                "and one photo makes no map: run it on a net trained on the built-in concept images (--checkpoint)\n");
+        return 2;
+    }
+    ex_out_dir(opt.out);
+    net = ex_load_net(opt.checkpoint, opt.threads);
+    dim = code_size(net); /* of --layer, by default relu7 */
+    ex_probe_data(&ds, net, "concepts", opt.n, opt.seed);
+    codes = (float *)alloc(sizeof(float) * opt.n * dim), y = (float *)alloc(sizeof(float) * 2 * opt.n);
+    images = (int *)alloc(sizeof(int) * opt.n); /* which image is drawn at each place: all, in order */
+    for (i = 0; i < opt.n; i++) images[i] = i;
+
+    /* No slide of its own (section 4, extra): each image's code at the penultimate layer,
+       laid out in 2-D by t-SNE so that near neighbours stay near, and drawn at its place. */
+    t = ex_seconds();
+    ex_check(cnnvis_net_codes(codes, net, opt.layer, &ds, 0, opt.n), "cnnvis_net_codes");
+    printf("codes of %d held-out images at %s (%d numbers each) in %.1f s\n", opt.n, opt.layer, dim, ex_seconds() - t);
+    t = ex_seconds();
+    ex_check(cnnvis_tsne(y, codes, opt.n, dim, opt.perplexity, opt.iterations, opt.seed), "cnnvis_tsne");
+    printf("t-SNE (perplexity %g, %d iterations) in %.1f s\n", opt.perplexity, opt.iterations, ex_seconds() - t);
+    t = ex_seconds();
+    ex_check(cnnvis_tsne_image(&im, y, opt.n, &ds, images, opt.size), "cnnvis_tsne_image");
+    snprintf(name, sizeof name, "tsne_%s.png", opt.layer);
+    ex_write(&im, opt.out, name);
+    cnnvis_image_free(&im);
+    printf("thumbnail map in %.1f s\n", ex_seconds() - t);
+
+    /* Does the map sort by class? Nearest neighbours, and the raw pixels' map beside it. */
+    if (!opt.no_pixels) y_px = pixels_tsne(net, &ds);
+    neighbours(agree, net, &ds, codes, dim, y, y_px);
+    write_classes(net, &ds, y, y_px, agree); /* tsne_classes.png */
+    printf("total %.1f s\n", ex_seconds() - t0);
+    free(codes), free(y), free(images), free(y_px);
+    cnnvis_dataset_free(&ds);
+    cnnvis_net_free(net);
+    return 0;
+}
+
+/* The number of numbers in a code of --layer (by default the fc layer before the
+   classifier, after its ReLU: relu7). The map is of the built-in concept images, so the
+   net must take them. */
+static int code_size(const cnnvis_net *net)
+{
+    int i, li, fc = -1;
+    if (!opt.layer) {
+        for (i = 0; i < net->n_layers - 1; i++)
+            if (net->layers[i].desc.kind == CNNVIS_LAYER_FC) fc = i;
+        if (fc < 0) {
+            fprintf(stderr, "04e_tsne: the net has no fc layer before its classifier: pass --layer\n");
+            exit(1);
+        }
+        opt.layer = ex_activation_of(net, fc);
+    }
+    if ((li = cnnvis_net_find(net, opt.layer)) < 0) {
+        fprintf(stderr, "--layer %s: %s\n", opt.layer, cnnvis_last_error());
+        exit(2);
+    }
+    if (!ex_concepts_fit(net)) {
+        fprintf(stderr, "04e_tsne: the net takes %dx%dx%d images; the map is of the built-in concept images (at most "
+                "3x128x128) and their classes: pass --checkpoint of a net trained on them (./build/00_train)\n",
+                net->desc.in_c, net->desc.in_h, net->desc.in_w);
+        exit(1);
+    }
+    return net->layers[li].out_c * net->layers[li].out_h * net->layers[li].out_w;
+}
+
+static void *alloc(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (!p) {
+        fprintf(stderr, "04e_tsne: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
 /* How often the KNN nearest neighbours of a point (squared Euclidean, dim numbers each)
    have its label: the mean over points and neighbours. O(n^2 dim). */
 static double knn_agreement(const float *x, int n, int dim, const int32_t *labels)
@@ -112,142 +231,75 @@ static void scatter(cnnvis_image *im, const float *y, int n, const cnnvis_datase
     cnnvis_image_free(&pal);
 }
 
-int main(int argc, char **argv)
+/* The same t-SNE of the images themselves, normalised as the net sees them: the 2-D places. */
+static float *pixels_tsne(cnnvis_net *net, const cnnvis_dataset *ds)
 {
-    const char *out = "out/04e_tsne", *checkpoint = "out/00_train/alexnet_mini.cnnvis", *layer = NULL, *image = NULL;
-    int threads = 0, n = 1000, iterations = 1000, size = 1024, no_pixels = 0, fc = -1, li, i, dim, dim_px;
-    float perplexity = 30;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
-        {"n", EX_INT, &n, 10, 20000, "held-out images to map (1000; more than --perplexity)"},
-        {"layer", EX_STRING, &layer, 0, 0, "whose codes (the activation of the fc layer before the classifier: relu7)"},
-        {"perplexity", EX_FLOAT, &perplexity, 1, 1000, "t-SNE's effective number of neighbours (30)"},
-        {"iterations", EX_INT, &iterations, 1, 100000, "t-SNE's gradient steps (1000)"},
-        {"size", EX_INT, &size, 256, 8192, "side of the thumbnail map in pixels (1024)"},
-        {"no-pixels", EX_FLAG, &no_pixels, 0, 0, "skip the map of the raw pixels"},
-        {"image", EX_STRING, &image, 0, 0, "refused: t-SNE maps many labelled images, not one"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "the seed 00_train used (its held-out images are mapped) and t-SNE's (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/04e_tsne)"},
-    };
-    cnnvis_net *net;
-    cnnvis_dataset ds;
-    cnnvis_image im, panels[2];
-    cnnvis_montage_desc md;
-    char name[96], caption[2][96];
-    const char *caps[2];
-    float *codes, *y, *y_px = NULL;
-    int *images;
-    double t0 = ex_seconds(), t, agree_codes, agree_map, agree_px = 0;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 04e_tsne [options]\nt-SNE map of the penultimate layer's codes (lecture section 4)");
-    if (image) {
-        fprintf(stderr, "04e_tsne: --image: t-SNE places many images with known classes by how alike the net finds them, "
-                "and one photo makes no map: run it on a net trained on the built-in concept images (--checkpoint)\n");
-        return 2;
-    }
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "04e_tsne: cannot create %s\n", out);
-        return 1;
-    }
-    net = ex_load_net(checkpoint, threads);
-    if (!layer) { /* the fc layer before the classifier, after its ReLU */
-        for (i = 0; i < net->n_layers - 1; i++)
-            if (net->layers[i].desc.kind == CNNVIS_LAYER_FC) fc = i;
-        if (fc < 0) {
-            fprintf(stderr, "04e_tsne: the net has no fc layer before its classifier: pass --layer\n");
-            return 1;
-        }
-        layer = ex_activation_of(net, fc);
-    }
-    if ((li = cnnvis_net_find(net, layer)) < 0) {
-        fprintf(stderr, "--layer %s: %s\n", layer, cnnvis_last_error());
-        return 2;
-    }
-    if (!ex_concepts_fit(net)) {
-        fprintf(stderr, "04e_tsne: the net takes %dx%dx%d images; the map is of the built-in concept images (at most "
-                "3x128x128) and their classes: pass --checkpoint of a net trained on them (./build/00_train)\n",
-                net->desc.in_c, net->desc.in_h, net->desc.in_w);
-        return 1;
-    }
-    ex_probe_data(&ds, net, "concepts", n, seed);
-    dim = net->layers[li].out_c * net->layers[li].out_h * net->layers[li].out_w;
-    dim_px = ds.c * ds.h * ds.w;
-    codes = (float *)malloc(sizeof(float) * (size_t)n * dim);
-    y = (float *)malloc(sizeof(float) * 2 * (size_t)n);
-    images = (int *)malloc(sizeof(int) * (size_t)n);
-    if (!no_pixels) y_px = (float *)malloc(sizeof(float) * 2 * (size_t)n);
-    if (!codes || !y || !images || (!no_pixels && !y_px)) {
-        fprintf(stderr, "04e_tsne: out of memory\n");
-        return 1;
-    }
-    for (i = 0; i < n; i++) images[i] = i;
-
+    const int dim_px = ds->c * ds->h * ds->w;
+    float *y_px = (float *)alloc(sizeof(float) * 2 * opt.n);
+    cnnvis_tensor x;
+    double t;
+    ex_check(cnnvis_dataset_pixels(&x, NULL, ds, 0, opt.n), "cnnvis_dataset_pixels");
+    ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* in place */
     t = ex_seconds();
-    ex_check(cnnvis_net_codes(codes, net, layer, &ds, 0, n), "cnnvis_net_codes");
-    printf("codes of %d held-out images at %s (%d numbers each) in %.1f s\n", n, layer, dim, ex_seconds() - t);
-    t = ex_seconds();
-    ex_check(cnnvis_tsne(y, codes, n, dim, perplexity, iterations, seed), "cnnvis_tsne");
-    printf("t-SNE (perplexity %g, %d iterations) in %.1f s\n", perplexity, iterations, ex_seconds() - t);
-    t = ex_seconds();
-    ex_check(cnnvis_tsne_image(&im, y, n, &ds, images, size), "cnnvis_tsne_image");
-    snprintf(name, sizeof name, "tsne_%s.png", layer);
-    ex_write(&im, out, name);
-    cnnvis_image_free(&im);
-    printf("thumbnail map in %.1f s\n", ex_seconds() - t);
+    ex_check(cnnvis_tsne(y_px, x.data, opt.n, dim_px, opt.perplexity, opt.iterations, opt.seed), "cnnvis_tsne");
+    printf("t-SNE of the raw pixels (%d numbers each) in %.1f s\n", dim_px, ex_seconds() - t);
+    cnnvis_tensor_free(&x);
+    return y_px;
+}
 
-    if (!no_pixels) { /* the same for the images themselves, normalised as the net sees them */
-        cnnvis_tensor x;
-        ex_check(cnnvis_dataset_pixels(&x, NULL, &ds, 0, n), "cnnvis_dataset_pixels");
-        ex_check(cnnvis_net_normalize(&x, net, &x), "cnnvis_net_normalize"); /* in place */
-        t = ex_seconds();
-        ex_check(cnnvis_tsne(y_px, x.data, n, dim_px, perplexity, iterations, seed), "cnnvis_tsne");
-        printf("t-SNE of the raw pixels (%d numbers each) in %.1f s\n", dim_px, ex_seconds() - t);
-        cnnvis_tensor_free(&x);
-    }
-
-    agree_codes = knn_agreement(codes, n, dim, ds.labels);
-    agree_map = knn_agreement(y, n, 2, ds.labels);
+/* How often an image's KNN nearest neighbours share its class: in the codes, on their map,
+   and on the pixels' map (y_px NULL: none); then how often they share its main colour.
+   agree[0] gets the codes' map's share, agree[1] the pixels' map's. */
+static void neighbours(double *agree, const cnnvis_net *net, const cnnvis_dataset *ds, const float *codes, int dim,
+                       const float *y, const float *y_px)
+{
+    const int n = opt.n;
+    double agree_codes = knn_agreement(codes, n, dim, ds->labels);
+    agree[0] = knn_agreement(y, n, 2, ds->labels), agree[1] = 0;
     printf("\nshare of each image's %d nearest neighbours of its own class:\n", KNN);
-    printf("  %-24s %.3f\n", layer, agree_codes);
-    printf("  %-24s %.3f\n", "its t-SNE map", agree_map);
-    if (!no_pixels) {
-        agree_px = knn_agreement(y_px, n, 2, ds.labels);
-        printf("  %-24s %.3f\n", "the raw pixels' map", agree_px);
+    printf("  %-24s %.3f\n", opt.layer, agree_codes);
+    printf("  %-24s %.3f\n", "its t-SNE map", agree[0]);
+    if (y_px) {
+        agree[1] = knn_agreement(y_px, n, 2, ds->labels);
+        printf("  %-24s %.3f\n", "the raw pixels' map", agree[1]);
     }
     printf("  %-24s %.3f\n", "(chance)", 1.0 / net->n_classes);
-    if (!no_pixels && ds.concepts) { /* what the pixels' map sorts by instead */
+    if (y_px && ds->concepts) { /* what the pixels' map sorts by instead */
         int32_t *colour = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
         if (colour) {
-            dominant_colours(colour, &ds);
+            dominant_colours(colour, ds);
             printf("... and of its main colour (the background's, mostly):\n");
             printf("  %-24s %.3f\n", "its t-SNE map", knn_agreement(y, n, 2, colour));
             printf("  %-24s %.3f\n", "the raw pixels' map", knn_agreement(y_px, n, 2, colour));
             free(colour);
         }
     }
+}
 
-    scatter(&panels[0], y, n, &ds, net, 480);
-    snprintf(caption[0], sizeof caption[0], "%s codes: %.0f%% of 10-NN same class", layer, 100 * agree_map);
+/* tsne_classes.png: the codes' map as dots of their class's colour, beside the pixels'
+   map (y_px NULL: alone). */
+static void write_classes(const cnnvis_net *net, const cnnvis_dataset *ds, const float *y, const float *y_px,
+                          const double *agree)
+{
+    cnnvis_image im, panels[2];
+    cnnvis_montage_desc md;
+    char caption[2][96], title[96];
+    const char *caps[2];
+    scatter(&panels[0], y, opt.n, ds, net, 480);
+    snprintf(caption[0], sizeof caption[0], "%s codes: %.0f%% of 10-NN same class", opt.layer, 100 * agree[0]);
     caps[0] = caption[0];
-    if (!no_pixels) {
-        scatter(&panels[1], y_px, n, &ds, net, 480);
-        snprintf(caption[1], sizeof caption[1], "raw pixels: %.0f%% of 10-NN same class", 100 * agree_px);
+    if (y_px) {
+        scatter(&panels[1], y_px, opt.n, ds, net, 480);
+        snprintf(caption[1], sizeof caption[1], "raw pixels: %.0f%% of 10-NN same class", 100 * agree[1]);
         caps[1] = caption[1];
     }
     memset(&md, 0, sizeof md);
     md.cols = 2, md.pad = 6, md.max_caption = 60, md.bg_grey = 255;
-    snprintf(name, sizeof name, "t-SNE of %d held-out concept images, coloured by class", n);
-    md.title = name;
-    ex_check(cnnvis_montage(&im, panels, no_pixels ? 1 : 2, caps, &md), "montage");
-    ex_write(&im, out, "tsne_classes.png");
+    snprintf(title, sizeof title, "t-SNE of %d held-out concept images, coloured by class", opt.n);
+    md.title = title;
+    ex_check(cnnvis_montage(&im, panels, y_px ? 2 : 1, caps, &md), "montage");
+    ex_write(&im, opt.out, "tsne_classes.png");
     cnnvis_image_free(&im);
     cnnvis_image_free(&panels[0]);
-    if (!no_pixels) cnnvis_image_free(&panels[1]);
-    printf("total %.1f s\n", ex_seconds() - t0);
-    free(codes), free(y), free(images), free(y_px);
-    cnnvis_dataset_free(&ds);
-    cnnvis_net_free(net);
-    return 0;
+    if (y_px) cnnvis_image_free(&panels[1]);
 }

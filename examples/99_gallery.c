@@ -234,78 +234,102 @@ static void put_figure(page *p, const char *dir, const char *folder, const char 
     put(p, "</figcaption></figure>\n");
 }
 
+/* The section a folder belongs to (by its first two characters), or N_SECTIONS if none. */
+#define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
+static int section_of(const char *folder)
+{
+    int k;
+    for (k = 0; k < N_SECTIONS; k++)
+        if (strncmp(folder, sections[k].prefix, 2) == 0) break;
+    return k;
+}
+
+/* The top of the page: title, style, and (while make demo runs) a note and a reload. */
+static void put_head(page *p, const char *running)
+{
+    put(p, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    if (*running) put(p, "<meta http-equiv=\"refresh\" content=\"10\">\n"); /* the demo adds pictures meanwhile */
+    put(p, "<title>cnnvis.h: inside a convolutional network</title>\n"
+           "<style>\n"
+           "body{font-family:sans-serif;max-width:72em;margin:1em auto;padding:0 1em;color:#222;background:#fafafa}\n"
+           "h1{margin-bottom:0}h2{border-bottom:2px solid #888;margin-top:2em}\n"
+           "p.question{font-style:italic;color:#444}\n"
+           "figure{display:inline-block;vertical-align:top;margin:0.5em;padding:0.5em;background:#fff;border:1px solid #ddd;max-width:100%%}\n"
+           "figure img{max-width:100%%;image-rendering:pixelated;display:block}\n"
+           "figcaption{font-size:0.9em;max-width:40em}\n"
+           "span.how{font-family:monospace;color:#555}\n"
+           "a.pnm{font-size:0.85em}\n"
+           "</style></head><body>\n"
+           "<h1>Inside a convolutional network</h1>\n"
+           "<p>Every picture below was drawn by the numbered examples (<code>make demo</code>) from the network they trained, "
+           "in the order of the lecture's sections. Click a picture for its full size; the PPM or PGM link under it "
+           "opens the same picture in the netpbm format.</p>\n");
+    if (*running) put(p, "<p><b>make demo is still running (%s): this page reloads itself every 10 seconds.</b></p>\n", running);
+}
+
+/* One example's folder of section s: the section's heading first if *shown is 0, then the
+   captioned pictures in the table's order, then any others by name. Returns how many. */
+static int put_folder(page *p, const char *out_dir, const char *folder, int s, int *shown)
+{
+    char dir[1024], **files;
+    int n_files, i, k, n = 0;
+    snprintf(dir, sizeof dir, "%s/%s", out_dir, folder);
+    files = list_dir(dir, 0, &n_files);
+    if (!n_files) return 0;
+    if (!(*shown)++) {
+        put(p, "<h2>%s</h2>\n", s < N_SECTIONS ? sections[s].title : "More");
+        if (s < N_SECTIONS) {
+            put(p, "<p class=\"question\">");
+            put_text(p, sections[s].question);
+            put(p, "</p>\n");
+        }
+    }
+    put(p, "<h3>%s</h3>\n", folder);
+    for (k = 0; k < (int)(sizeof pictures / sizeof pictures[0]); k++) {
+        if (strcmp(pictures[k].folder, folder) != 0) continue;
+        for (i = 0; i < n_files; i++) {
+            int first = k, j;
+            if (!files[i] || !matches(pictures[k].pattern, files[i])) continue;
+            for (j = 0; j < k; j++) /* an earlier, more specific pattern took it */
+                if (strcmp(pictures[j].folder, folder) == 0 && matches(pictures[j].pattern, files[i])) first = j;
+            if (first != k) continue;
+            put_figure(p, dir, folder, files[i], &pictures[k]);
+            free(files[i]), files[i] = NULL, n++;
+        }
+    }
+    for (i = 0; i < n_files; i++)
+        if (files[i]) put_figure(p, dir, folder, files[i], NULL), free(files[i]), n++;
+    free(files);
+    return n;
+}
+
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *out, *running;
+} opt = {.out = "out", .running = ""};
+
+static const ex_option options[] = {
+    {"out", EX_STRING, &opt.out, 0, 0, "the folder the examples wrote into; the page goes there as index.html"},
+    {"running", EX_STRING, &opt.running, 0, 0, "make demo is still running this (the page says so and reloads itself)"},
+};
+
 int main(int argc, char **argv)
 {
-    const char *out_dir = "out", *running = "";
-    ex_option opts[] = {
-        {"out", EX_STRING, &out_dir, 0, 0, "the folder the examples wrote into; the page goes there as index.html"},
-        {"running", EX_STRING, &running, 0, 0, "make demo is still running this (the page says so and reloads itself)"},
-    };
     page p = {NULL, 0, 0};
     char **folders, path[1024];
-    int n_folders, s, f, k, total = 0;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+    int n_folders, s, f, total = 0;
+    ex_parse(argc, argv, options, EX_COUNT(options),
              "99_gallery: write OUT/index.html showing every picture the numbered examples wrote, in the lecture's order.");
-    folders = list_dir(out_dir, 1, &n_folders);
-    put(&p, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    if (*running) put(&p, "<meta http-equiv=\"refresh\" content=\"10\">\n"); /* the demo adds pictures meanwhile */
-    put(&p, "<title>cnnvis.h: inside a convolutional network</title>\n"
-            "<style>\n"
-            "body{font-family:sans-serif;max-width:72em;margin:1em auto;padding:0 1em;color:#222;background:#fafafa}\n"
-            "h1{margin-bottom:0}h2{border-bottom:2px solid #888;margin-top:2em}\n"
-            "p.question{font-style:italic;color:#444}\n"
-            "figure{display:inline-block;vertical-align:top;margin:0.5em;padding:0.5em;background:#fff;border:1px solid #ddd;max-width:100%%}\n"
-            "figure img{max-width:100%%;image-rendering:pixelated;display:block}\n"
-            "figcaption{font-size:0.9em;max-width:40em}\n"
-            "span.how{font-family:monospace;color:#555}\n"
-            "a.pnm{font-size:0.85em}\n"
-            "</style></head><body>\n"
-            "<h1>Inside a convolutional network</h1>\n"
-            "<p>Every picture below was drawn by the numbered examples (<code>make demo</code>) from the network they trained, "
-            "in the order of the lecture's sections. Click a picture for its full size; the PPM or PGM link under it "
-            "opens the same picture in the netpbm format.</p>\n");
-    if (*running) put(&p, "<p><b>make demo is still running (%s): this page reloads itself every 10 seconds.</b></p>\n", running);
-    for (s = 0; s < (int)(sizeof sections / sizeof sections[0]) + 1; s++) {
+    folders = list_dir(opt.out, 1, &n_folders);
+    put_head(&p, opt.running);
+    for (s = 0; s <= N_SECTIONS; s++) { /* the lecture's sections, then (s == N_SECTIONS) folders of none, "More" */
         int shown = 0;
-        for (f = 0; f < n_folders; f++) {
-            char dir[1024], **files;
-            int n_files, i;
-            for (k = 0; k < (int)(sizeof sections / sizeof sections[0]); k++)
-                if (strncmp(folders[f], sections[k].prefix, 2) == 0) break;
-            if (k != s) continue; /* s == the number of sections: folders of no section, "more" */
-            snprintf(dir, sizeof dir, "%s/%s", out_dir, folders[f]);
-            files = list_dir(dir, 0, &n_files);
-            if (!n_files) continue;
-            if (!shown++) {
-                put(&p, "<h2>%s</h2>\n", s < (int)(sizeof sections / sizeof sections[0]) ? sections[s].title : "More");
-                if (s < (int)(sizeof sections / sizeof sections[0])) {
-                    put(&p, "<p class=\"question\">");
-                    put_text(&p, sections[s].question);
-                    put(&p, "</p>\n");
-                }
-            }
-            put(&p, "<h3>%s</h3>\n", folders[f]);
-            /* the captioned pictures in the table's order, then any others by name */
-            for (k = 0; k < (int)(sizeof pictures / sizeof pictures[0]); k++) {
-                if (strcmp(pictures[k].folder, folders[f]) != 0) continue;
-                for (i = 0; i < n_files; i++) {
-                    int first = k, j;
-                    if (!files[i] || !matches(pictures[k].pattern, files[i])) continue;
-                    for (j = 0; j < k; j++) /* an earlier, more specific pattern took it */
-                        if (strcmp(pictures[j].folder, folders[f]) == 0 && matches(pictures[j].pattern, files[i])) first = j;
-                    if (first != k) continue;
-                    put_figure(&p, dir, folders[f], files[i], &pictures[k]);
-                    free(files[i]), files[i] = NULL, total++;
-                }
-            }
-            for (i = 0; i < n_files; i++)
-                if (files[i]) put_figure(&p, dir, folders[f], files[i], NULL), free(files[i]), total++;
-            free(files);
-        }
+        for (f = 0; f < n_folders; f++)
+            if (section_of(folders[f]) == s) total += put_folder(&p, opt.out, folders[f], s, &shown);
     }
     if (!total) put(&p, "<p>No pictures yet: run <code>make demo</code>.</p>\n");
     put(&p, "</body></html>\n");
-    snprintf(path, sizeof path, "%s/index.html", out_dir);
+    snprintf(path, sizeof path, "%s/index.html", opt.out);
     write_page(&p, path);
     printf("wrote %s (%d pictures)\n", path, total);
     for (f = 0; f < n_folders; f++) free(folders[f]);

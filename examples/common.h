@@ -1,9 +1,11 @@
 /* common.h - what the numbered examples share: command-line options, finding the data sets,
-   output folders. Include it after cnnvis.h.
+   loading the net and the images, output folders, writing pictures. Include it after cnnvis.h.
 
    Every example takes --help, --checkpoint, --image, --out, --threads and --seed (those it
    uses), plus its own options, as `--name value` or `--name=value`. An unknown option, a
-   missing value or a number out of range prints one line and exits with status 2. */
+   missing value or a number out of range prints one line and exits with status 2. Each
+   example keeps its options in a struct `opt` holding the defaults and a table `options`
+   above main, which ex_parse fills in. */
 #ifndef CNNVIS_EXAMPLES_COMMON_H
 #define CNNVIS_EXAMPLES_COMMON_H
 
@@ -27,6 +29,13 @@ typedef struct ex_option {
     const char *help;
 } ex_option;
 
+/* ex_parse_args' way out on a bad argument: the message into err, and -1. */
+#define EX_FAIL(...)                          \
+    do {                                      \
+        snprintf(err, err_size, __VA_ARGS__); \
+        return -1;                            \
+    } while (0)
+
 /* Parse argv against opts. Returns 0 to go on, 1 if --help was asked for, -1 on an error
    (then err holds one line). Prints nothing. */
 static inline int ex_parse_args(int argc, char **argv, const ex_option *opts, int n_opts, char *err, size_t err_size)
@@ -36,87 +45,61 @@ static inline int ex_parse_args(int argc, char **argv, const ex_option *opts, in
         const char *arg = argv[i], *eq, *value = NULL;
         size_t len;
         const ex_option *o = NULL;
+        char *end;
+        double v;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return 1;
-        if (strncmp(arg, "--", 2) != 0) {
-            snprintf(err, err_size, "unexpected argument '%.200s' (options start with --; see --help)", arg);
-            return -1;
-        }
+        if (strncmp(arg, "--", 2) != 0) EX_FAIL("unexpected argument '%.200s' (options start with --; see --help)", arg);
         arg += 2;
         eq = strchr(arg, '=');
         len = eq ? (size_t)(eq - arg) : strlen(arg);
         for (k = 0; k < n_opts; k++)
             if (strlen(opts[k].name) == len && strncmp(opts[k].name, arg, len) == 0) o = &opts[k];
-        if (!o) {
-            snprintf(err, err_size, "unknown option --%.*s (see --help)", (int)(len > 200 ? 200 : len), arg);
-            return -1;
-        }
+        if (!o) EX_FAIL("unknown option --%.*s (see --help)", (int)(len > 200 ? 200 : len), arg);
         if (o->kind == EX_FLAG) {
-            if (eq) {
-                snprintf(err, err_size, "option --%s takes no value", o->name);
-                return -1;
-            }
+            if (eq) EX_FAIL("option --%s takes no value", o->name);
             *(int *)o->value = 1;
             continue;
         }
         if (eq) value = eq + 1;
         else if (i + 1 < argc) value = argv[++i];
-        else {
-            snprintf(err, err_size, "option --%s needs a value", o->name);
-            return -1;
-        }
+        else EX_FAIL("option --%s needs a value", o->name);
         if (o->kind == EX_STRING) {
-            if (!*value) {
-                snprintf(err, err_size, "option --%s needs a non-empty value", o->name);
-                return -1;
-            }
+            if (!*value) EX_FAIL("option --%s needs a non-empty value", o->name);
             *(const char **)o->value = value;
-        } else {
-            char *end;
-            double v;
-            errno = 0;
-            v = strtod(value, &end);
-            if (!*value || *end || errno == ERANGE || v != v) {
-                snprintf(err, err_size, "option --%s: '%.100s' is not a number", o->name, value);
-                return -1;
-            }
-            if (v < o->lo || v > o->hi) {
-                snprintf(err, err_size, "option --%s: %.100s is not in [%g, %g]", o->name, value, o->lo, o->hi);
-                return -1;
-            }
-            if (o->kind == EX_U64 && !(v < 18446744073709551616.0)) { /* 2^64: a table's upper bound may round to it */
-                snprintf(err, err_size, "option --%s: %.100s does not fit in 64 bits", o->name, value);
-                return -1;
-            }
-            if ((o->kind == EX_INT || o->kind == EX_U64) && v != floor(v)) {
-                snprintf(err, err_size, "option --%s: %.100s is not a whole number", o->name, value);
-                return -1;
-            }
-            if (o->kind == EX_INT) *(int *)o->value = (int)v;
-            else if (o->kind == EX_U64) *(uint64_t *)o->value = (uint64_t)v;
-            else *(float *)o->value = (float)v;
+            continue;
         }
+        errno = 0;
+        v = strtod(value, &end);
+        if (!*value || *end || errno == ERANGE || v != v) EX_FAIL("option --%s: '%.100s' is not a number", o->name, value);
+        if (v < o->lo || v > o->hi) EX_FAIL("option --%s: %.100s is not in [%g, %g]", o->name, value, o->lo, o->hi);
+        if (o->kind == EX_U64 && !(v < 18446744073709551616.0)) /* 2^64: a table's upper bound may round to it */
+            EX_FAIL("option --%s: %.100s does not fit in 64 bits", o->name, value);
+        if ((o->kind == EX_INT || o->kind == EX_U64) && v != floor(v))
+            EX_FAIL("option --%s: %.100s is not a whole number", o->name, value);
+        if (o->kind == EX_INT) *(int *)o->value = (int)v;
+        else if (o->kind == EX_U64) *(uint64_t *)o->value = (uint64_t)v;
+        else *(float *)o->value = (float)v;
     }
     return 0;
 }
+#undef EX_FAIL
 
-static inline void ex_usage(const char *usage, const ex_option *opts, int n_opts)
-{
-    int k;
-    printf("%s\n\noptions:\n", usage);
-    for (k = 0; k < n_opts; k++) {
-        const char *arg = opts[k].kind == EX_FLAG ? "" : opts[k].kind == EX_STRING ? " TEXT" : " N";
-        printf("  --%s%-*s %s\n", opts[k].name, (int)(22 - strlen(opts[k].name)), arg, opts[k].help);
-    }
-    printf("  --help%-18s this text\n", "");
-}
+/* The number of entries of an array (an option table). */
+#define EX_COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
-/* Parse or exit: --help prints the usage and exits 0, an error prints one line and exits 2. */
+/* Parse or exit: --help prints the usage and the options and exits 0, an error prints one
+   line and exits 2. */
 static inline void ex_parse(int argc, char **argv, const ex_option *opts, int n_opts, const char *usage)
 {
     char err[512];
-    int r = ex_parse_args(argc, argv, opts, n_opts, err, sizeof err);
+    int r = ex_parse_args(argc, argv, opts, n_opts, err, sizeof err), k;
     if (r == 1) {
-        ex_usage(usage, opts, n_opts);
+        printf("%s\n\noptions:\n", usage);
+        for (k = 0; k < n_opts; k++) {
+            const char *arg = opts[k].kind == EX_FLAG ? "" : opts[k].kind == EX_STRING ? " TEXT" : " N";
+            printf("  --%s%-*s %s\n", opts[k].name, (int)(22 - strlen(opts[k].name)), arg, opts[k].help);
+        }
+        printf("  --help%-18s this text\n", "");
         exit(0);
     }
     if (r < 0) {
@@ -149,6 +132,15 @@ static inline int ex_mkdirs(const char *path)
             buf[i] = c;
         }
     return 0;
+}
+
+/* The output folder: made (as mkdir -p), or the program exits with status 1. */
+static inline void ex_out_dir(const char *dir)
+{
+    if (ex_mkdirs(dir) != 0) {
+        fprintf(stderr, "cannot create the folder %s\n", dir);
+        exit(1);
+    }
 }
 
 static inline double ex_seconds(void)
@@ -222,22 +214,6 @@ static inline void ex_pixel_stats(const cnnvis_dataset *ds, float *mean, float *
         std[ch] = (float)(sqrt(s2 / n - (s / n) * (s / n)) / 255.0);
         if (std[ch] < 1e-3f) std[ch] = 1;
     }
-}
-
-/* alexnet_mini for a data set's images, normalised for its pixels, classes named after it. */
-static inline cnnvis_net *ex_alexnet_mini(const cnnvis_dataset *ds, int threads, uint64_t seed)
-{
-    cnnvis_net_desc d;
-    cnnvis_net *net;
-    const char *names[1024];
-    int i;
-    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", ds->c, ds->h, ds->w, ds->n_classes), "cnnvis_net_desc_preset");
-    d.n_threads = threads, d.seed = seed;
-    for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++) names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
-    d.class_names = ds->class_names ? names : NULL;
-    ex_pixel_stats(ds, d.mean, d.std);
-    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
-    return net;
 }
 
 /* The checkpoint 00_train wrote (or any other), or a message saying how to get one. */
@@ -329,6 +305,19 @@ static inline void ex_dataset_image(cnnvis_image *im, const cnnvis_dataset *ds, 
     cnnvis_tensor_free(&pixels);
 }
 
+/* The net's answer for one image of pixels (1, C, H, W): its top class (the first of equal
+   probabilities), and that class's probability in *p (p may be NULL). */
+static inline int ex_top_class(cnnvis_net *net, const cnnvis_tensor *pixels, float *p)
+{
+    float probs[1024];
+    int c, best = 0;
+    ex_check(cnnvis_net_predict(NULL, probs, NULL, net, pixels), "cnnvis_net_predict");
+    for (c = 1; c < net->n_classes && c < 1024; c++)
+        if (probs[c] > probs[best]) best = c;
+    if (p) *p = probs[best];
+    return best;
+}
+
 /* The layer whose output is a conv layer's activation: the ReLU right after it, if any. */
 static inline const char *ex_activation_of(const cnnvis_net *net, int conv)
 {
@@ -362,6 +351,26 @@ static inline void ex_write(const cnnvis_image *im, const char *dir, const char 
     snprintf(path, sizeof path, "%s/%s", dir, name);
     pnm = ex_write_file(im, path);
     printf("wrote %s%s%s (%dx%d)\n", path, pnm ? " and " : "", pnm ? pnm : "", im->w, im->h);
+}
+
+/* n tiles, captions[i] under tile i (captions NULL: none), as one picture laid out by md
+   (columns, title, ...), written as dir/name by ex_write. The tiles are freed. */
+static inline void ex_write_montage(cnnvis_image *tiles, char (*captions)[64], int n, const cnnvis_montage_desc *md,
+                                    const char *dir, const char *name)
+{
+    const char **caps = (const char **)calloc((size_t)n + 1, sizeof *caps);
+    cnnvis_image im;
+    int i;
+    if (!caps) {
+        fprintf(stderr, "%s: out of memory\n", name);
+        exit(1);
+    }
+    for (i = 0; i < n && captions; i++) caps[i] = captions[i];
+    ex_check(cnnvis_montage(&im, tiles, n, captions ? caps : NULL, md), "cnnvis_montage");
+    ex_write(&im, dir, name);
+    cnnvis_image_free(&im);
+    for (i = 0; i < n; i++) cnnvis_image_free(&tiles[i]);
+    free(caps);
 }
 
 #endif
