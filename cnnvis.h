@@ -324,6 +324,7 @@ typedef struct cnnvis_layer_desc {
     int size;         /* lrn: number of channels in the window */
     float alpha, beta, k; /* lrn: b_c = a_c / (k + alpha/size * sum_window a^2)^beta */
     float p;          /* dropout: probability of dropping a unit */
+    float init_scale; /* conv, fc: the initial weights' scale, times He et al.'s (0: 1) */
 } cnnvis_layer_desc;
 
 /* A layer of a built network. Pointers point into the net's arena. The input of layer i
@@ -1024,6 +1025,12 @@ typedef enum cnnvis_lr_schedule {
     CNNVIS_LR_CONSTANT = 2
 } cnnvis_lr_schedule;
 
+/* How a gradient becomes a weight change (cnnvis_train_desc.optimizer). */
+typedef enum cnnvis_optimizer {
+    CNNVIS_OPTIM_SGD = 0, /* with momentum: v = mu v + g; w -= lr v */
+    CNNVIS_OPTIM_ADAM = 1 /* Kingma & Ba 2015: a step per weight scaled by its own gradient's size */
+} cnnvis_optimizer;
+
 /* What the training callback sees. */
 typedef struct cnnvis_train_stats {
     int epoch;          /* 1-based epoch being trained (or just finished) */
@@ -1061,11 +1068,15 @@ typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *
      adversarial NULL: off. Otherwise adversarial training (section 5; Goodfellow et al.
      2015, Madry et al. 2018): in every batch, a share adversarial_share (0: 0.5; 1: all,
      as Madry et al.) of the images is replaced by the attack's adversarial versions,
-     crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).          */
+     crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).
+     optimizer SGD (momentum as above); ADAM: lr 0 means 1e-3, beta1 0.9, beta2 0.999,
+     momentum unused; weight decay added to the gradient as PyTorch's Adam does.        */
 typedef struct cnnvis_train_desc {
     int epochs;
     int batch;
     float lr, momentum, weight_decay;
+    cnnvis_optimizer optimizer;
+    float beta1, beta2;
     cnnvis_lr_schedule schedule;
     int step_epochs;
     float gamma;
@@ -2462,6 +2473,9 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
         for (j = 0; j < i; j++)
             if (strcmp(net->desc.layers[j].name, name) == 0)
                 return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %d (%s): name used twice (also layer %d)", i, name, j);
+        if (!(ld->init_scale >= 0) || !isfinite(ld->init_scale))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: init_scale %g (finite, >= 0; 0 for 1)", name, ld->init_scale);
+        ld->init_scale = CNNVIS__DEF_VAL(ld->init_scale, 1.0f);
         L->in_c = c, L->in_h = h, L->in_w = w;
         switch (ld->kind) {
         case CNNVIS_LAYER_CONV:
@@ -2631,11 +2645,14 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
    variance gain / fan_in; gain 2 keeps the activations' scale through a ReLU, and the last
    layer, whose scores meet no ReLU, gets gain 1. (Smaller, such as PyTorch's default gain
    1/3, leaves a plain 8-layer stack with vanishing signals; training's learning-rate warm-up
-   keeps the larger one from blowing up in the first steps.) */
+   keeps the larger one from blowing up in the first steps.) The layer's init_scale
+   multiplies the bound: a first layer started small (00_train's 0.1) ends up showing what
+   training wrote into it rather than its random start (lecture, slide "1. Visualize
+   filters"). */
 static void cnnvis__init_weights(cnnvis_layer *L, int last, cnnvis_rng *rng)
 {
     double fan_in = (double)L->n_w / L->n_b, gain = last ? 1.0 : 2.0;
-    float bound = (float)sqrt(3.0 * gain / fan_in);
+    float bound = (float)(sqrt(3.0 * gain / fan_in) * L->desc.init_scale);
     size_t j;
     for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(rng) - 1.0f) * bound;
 }
@@ -8702,16 +8719,45 @@ static cnnvis_result cnnvis__numeric_fault(const cnnvis_net *net, const char *wh
     return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "%s at step %lld: the loss is not finite", what, net->step);
 }
 
-CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
-                                                float momentum, float weight_decay)
+/* One update of the weights: SGD with momentum, or Adam with its second moments in `second`
+   (every layer's weights then biases, in order). */
+typedef struct cnnvis__update {
+    cnnvis_optimizer optimizer;
+    float lr, momentum, weight_decay; /* momentum: SGD's; Adam's first moment uses beta1 */
+    float beta1, beta2;
+    float correct1, correct2; /* Adam's bias corrections at step t: 1 - beta1^t, 1 - beta2^t */
+    float *second;
+} cnnvis__update;
+
+/* What parameter w (gradient g, weight decay's term decay = wd w, first moment *m, second
+   moment *v) becomes. SGD with momentum in PyTorch's form: m = mu m + g + wd w, w -= lr m.
+   Adam (Kingma & Ba 2015, PyTorch's torch.optim.Adam) on g' = g + wd w:
+   m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr m^ / (sqrt(v^) + 1e-8) with
+   m^ = m / (1 - b1^t), v^ = v / (1 - b2^t). With `apply` 0 only the new value is returned
+   (to check it is finite before anything is written). */
+static float cnnvis__update_one(const cnnvis__update *u, float w, float g, float decay, float *m, float *v, int apply)
 {
-    int i, was_training;
+    if (u->optimizer == CNNVIS_OPTIM_ADAM) {
+        float gd = g + decay;
+        float mn = u->beta1 * *m + (1 - u->beta1) * gd, vn = u->beta2 * *v + (1 - u->beta2) * gd * gd;
+        float mh = mn / u->correct1, vh = vn / u->correct2;
+        if (apply) *m = mn, *v = vn;
+        return w - u->lr * mh / (sqrtf(vh) + 1e-8f);
+    } else {
+        float mn = u->momentum * *m + g + decay;
+        if (apply) *m = mn;
+        return w - u->lr * mn;
+    }
+}
+
+/* cnnvis_net_train_step with either optimizer: forward (dropout on), loss, backward, then the
+   update, each weight's new value checked before any is written. */
+static cnnvis_result cnnvis__train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, const cnnvis__update *u)
+{
+    int i, was_training, pass;
     size_t j;
     cnnvis_result r;
-    if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
-    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
-        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: lr %g, momentum %g, weight decay %g must be finite", lr,
-                            momentum, weight_decay);
+    float unused = 0;
     if (x->data && !cnnvis__all_finite(x->data, cnnvis_tensor_count(x))) {
         for (j = 0; j < cnnvis_tensor_count(x) && isfinite(x->data[j]); j++) continue;
         return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "step %lld: input image %zu has a non-finite value", net->step,
@@ -8733,39 +8779,53 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_te
     if (!isfinite(net->loss)) return cnnvis__numeric_fault(net, "training");
     cnnvis_net_zero_grad(net);
     CNNVIS__TRY(cnnvis__net_backward_from(net, net->n_layers - 1, NULL, CNNVIS_RELU_BACKPROP,
-                                    CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
+                                          CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS | CNNVIS__BACKWARD_SKIP_INPUT));
     for (i = 0; i < net->n_layers; i++) {
         const cnnvis_layer *L = &net->layers[i];
         if (!cnnvis__all_finite(L->dw, L->n_w) || !cnnvis__all_finite(L->db, L->n_b))
             return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: layer %s has a non-finite gradient", net->step,
                                 L->desc.name);
     }
-    /* A learning rate far too high shows first here: the update itself overflows. Refused
-       before any weight changes, so the net stays as it was before this step. */
-    for (i = 0; i < net->n_layers; i++) {
-        const cnnvis_layer *L = &net->layers[i];
-        int bad = 0;
-        for (j = 0; j < L->n_w && !bad; j++)
-            bad = !isfinite(L->w[j] - lr * (momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j]));
-        for (j = 0; j < L->n_b && !bad; j++) bad = !isfinite(L->b[j] - lr * (momentum * L->vb[j] + L->db[j]));
-        if (bad)
-            return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
-                                "high?)", net->step, L->desc.name, lr);
-    }
-    /* SGD with momentum, PyTorch's form: v = mu v + (g + wd w); w -= lr v. No decay on biases. */
-    for (i = 0; i < net->n_layers; i++) {
-        cnnvis_layer *L = &net->layers[i];
-        for (j = 0; j < L->n_w; j++) {
-            L->vw[j] = momentum * L->vw[j] + L->dw[j] + weight_decay * L->w[j];
-            L->w[j] -= lr * L->vw[j];
-        }
-        for (j = 0; j < L->n_b; j++) {
-            L->vb[j] = momentum * L->vb[j] + L->db[j];
-            L->b[j] -= lr * L->vb[j];
+    /* Pass 0 checks every new value, pass 1 writes them: a learning rate far too high shows
+       first as an update that overflows, refused before any weight changes, so the net stays
+       as it was before this step. Weight decay goes on the weights, not the biases. */
+    for (pass = 0; pass < 2; pass++) {
+        float *v = u->second;
+        for (i = 0; i < net->n_layers; i++) {
+            cnnvis_layer *L = &net->layers[i];
+            int bad = 0;
+            for (j = 0; j < L->n_w && !bad; j++) {
+                float w = cnnvis__update_one(u, L->w[j], L->dw[j], u->weight_decay * L->w[j], &L->vw[j], v ? v + j : &unused, pass);
+                if (pass) L->w[j] = w;
+                else bad = !isfinite(w);
+            }
+            if (v) v += L->n_w;
+            for (j = 0; j < L->n_b && !bad; j++) {
+                float b = cnnvis__update_one(u, L->b[j], L->db[j], 0.0f, &L->vb[j], v ? v + j : &unused, pass);
+                if (pass) L->b[j] = b;
+                else bad = !isfinite(b);
+            }
+            if (v) v += L->n_b;
+            if (bad)
+                return CNNVIS__FAIL(CNNVIS_ERR_NUMERIC, "training at step %lld: the update of layer %s overflows (lr %g too "
+                                    "high?)", net->step, L->desc.name, u->lr);
         }
     }
     net->step++;
     return CNNVIS_OK;
+}
+
+CNNVIS__DEF cnnvis_result cnnvis_net_train_step(cnnvis_net *net, const cnnvis_tensor *x, const int32_t *labels, float lr,
+                                                float momentum, float weight_decay)
+{
+    cnnvis__update u;
+    if (!net || !x || !labels) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: NULL argument");
+    if (!isfinite(lr) || !isfinite(momentum) || !isfinite(weight_decay))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train_step: lr %g, momentum %g, weight decay %g must be finite", lr,
+                            momentum, weight_decay);
+    memset(&u, 0, sizeof u);
+    u.optimizer = CNNVIS_OPTIM_SGD, u.lr = lr, u.momentum = momentum, u.weight_decay = weight_decay;
+    return cnnvis__train_step(net, x, labels, &u);
 }
 
 CNNVIS__DEF void cnnvis_eval_free(cnnvis_eval *ev)
@@ -8849,6 +8909,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     cnnvis_rng attack_rng;
     float *attack_work = NULL;
     cnnvis_train_desc d;
+    cnnvis__update upd;
     cnnvis_train_stats st;
     cnnvis_rng rng;
     cnnvis_tensor x;
@@ -8864,7 +8925,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     d = *desc;
     d.epochs = CNNVIS__DEF_VAL(d.epochs, 10);
     d.batch = CNNVIS__DEF_VAL(d.batch, 64);
-    d.lr = CNNVIS__DEF_VAL(d.lr, 0.01f);
+    d.lr = CNNVIS__DEF_VAL(d.lr, d.optimizer == CNNVIS_OPTIM_ADAM ? 1e-3f : 0.01f);
+    d.beta1 = CNNVIS__DEF_VAL(d.beta1, 0.9f);
+    d.beta2 = CNNVIS__DEF_VAL(d.beta2, 0.999f);
     d.momentum = CNNVIS__DEF_VAL(d.momentum, 0.9f);
     d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
     d.step_epochs = CNNVIS__DEF_VAL(d.step_epochs, CNNVIS__MAX(1, d.epochs / 3));
@@ -8876,6 +8939,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     if (!(d.lr > 0) || !isfinite(d.lr) || !(d.momentum >= 0 && d.momentum < 1) || !(d.weight_decay >= 0))
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: lr %g (> 0), momentum %g ([0, 1)), weight decay %g (>= 0)",
                             d.lr, d.momentum, d.weight_decay);
+    if ((int)d.optimizer < 0 || d.optimizer > CNNVIS_OPTIM_ADAM || !(d.beta1 >= 0 && d.beta1 < 1) || !(d.beta2 >= 0 && d.beta2 < 1))
+        return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: optimizer %d (SGD 0, Adam 1), beta1 %g, beta2 %g ([0, 1))",
+                            (int)d.optimizer, d.beta1, d.beta2);
     if (d.crop_pad < 0 || d.crop_pad > 1024 || (int)d.schedule < 0 || d.schedule > CNNVIS_LR_CONSTANT || d.warmup < -1 ||
         d.dropout_ramp < -1)
         return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: crop_pad %d, schedule %d, warmup %d or dropout_ramp %d out "
@@ -8900,6 +8966,26 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     if (!order || !labels) {
         cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work);
         return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for %d images", train->n);
+    }
+    /* Adam's moments start from zero with each call (its bias correction counts steps from
+       here): the first in each layer's vw/vb, the second in one block for all layers. */
+    memset(&upd, 0, sizeof upd);
+    upd.optimizer = d.optimizer, upd.momentum = d.momentum, upd.weight_decay = d.weight_decay;
+    upd.beta1 = d.beta1, upd.beta2 = d.beta2;
+    if (d.optimizer == CNNVIS_OPTIM_ADAM) {
+        size_t n_params = 0;
+        for (i = 0; i < net->n_layers; i++) {
+            cnnvis_layer *L = &net->layers[i];
+            n_params += L->n_w + L->n_b;
+            if (L->n_w) memset(L->vw, 0, sizeof(float) * L->n_w);
+            if (L->n_b) memset(L->vb, 0, sizeof(float) * L->n_b);
+        }
+        upd.second = (float *)cnnvis__alloc(sizeof(float) * CNNVIS__MAX(n_params, 1));
+        if (!upd.second) {
+            cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work);
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "cnnvis_net_train: out of memory for Adam's moments (%zu weights)", n_params);
+        }
+        memset(upd.second, 0, sizeof(float) * n_params);
     }
     for (i = 0; i < train->n; i++) order[i] = i;
     cnnvis__rng_seed(&rng, d.seed);
@@ -8955,7 +9041,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
                     break;
                 }
             }
-            r = cnnvis_net_train_step(net, &x, labels, lr, d.momentum, d.weight_decay);
+            upd.lr = lr;
+            upd.correct1 = 1 - powf(d.beta1, (float)(step + 1)), upd.correct2 = 1 - powf(d.beta2, (float)(step + 1));
+            r = cnnvis__train_step(net, &x, labels, &upd);
             if (r != CNNVIS_OK) {
                 r = cnnvis__fail_context(r, "cnnvis_net_train, epoch %d of %d", epoch, d.epochs);
                 break;
@@ -9003,7 +9091,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
         if (stop) break;
     }
     net->dropout_scale = 1.0f;
-    cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work);
+    cnnvis__free(order), cnnvis__free(labels), cnnvis__free(attack_work), cnnvis__free(upd.second);
     return r;
 }
 

@@ -23,11 +23,34 @@
 #include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"
 
-static const char *fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                        "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-static const char *digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+/* The command line: each option's value, set to its default here. */
+static struct {
+    const char *data, *out, *checkpoint, *data_dir, *train_file, *test_file, *optimizer;
+    int epochs, batch, n_train, threads;
+    float lr, init1;
+    uint64_t seed;
+} opt = {.data = "concepts", .out = "out/00_train", .data_dir = "data/cifar10", .optimizer = "adam", .batch = 64,
+         .init1 = 0.1f, .seed = 1};
 
 #define MAX_EPOCHS 1000
+static const ex_option options[] = {
+    {"data", EX_STRING, &opt.data, 0, 0, "concepts (built in, default), fashion, mnist or cifar10"},
+    {"epochs", EX_INT, &opt.epochs, 1, MAX_EPOCHS, "passes over the training set (concepts 8, others 10)"},
+    {"batch", EX_INT, &opt.batch, 1, 1024, "images per SGD step (64)"},
+    {"optimizer", EX_STRING, &opt.optimizer, 0, 0, "adam (default) or sgd (with momentum 0.9)"},
+    {"lr", EX_FLOAT, &opt.lr, 1e-6, 10, "initial learning rate, cosine schedule (adam 0.001, sgd 0.02)"},
+    {"init1", EX_FLOAT, &opt.init1, 1e-3, 10, "conv1's initial weights, times He et al.'s scale (0.1)"},
+    {"n-train", EX_INT, &opt.n_train, 0, 1 << 30, "training images (concepts: 20000; others: all)"},
+    {"data-dir", EX_STRING, &opt.data_dir, 0, 0, "where the CIFAR-10 .bin batches are (data/cifar10)"},
+    {"train-file", EX_STRING, &opt.train_file, 0, 0, "cifar10: one training batch file instead of --data-dir's five"},
+    {"test-file", EX_STRING, &opt.test_file, 0, 0, "cifar10: the test batch file instead of --data-dir's"},
+    {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
+    {"seed", EX_U64, &opt.seed, 0, 1e18, "seed of the data, weights, shuffling and dropout (1)"},
+    {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/00_train)"},
+    {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "where to save the net (OUT/alexnet_mini.cnnvis)"},
+};
+
+/* What training reports after every epoch: kept for curve.png, written to curve.tsv. */
 typedef struct history {
     int n;
     float epoch[MAX_EPOCHS], train_loss[MAX_EPOCHS], train_acc[MAX_EPOCHS], test_loss[MAX_EPOCHS], test_acc[MAX_EPOCHS];
@@ -35,6 +58,147 @@ typedef struct history {
     char epochs_dir[1024]; /* a checkpoint after every epoch goes here (02b dissects them) */
 } history;
 
+static void load_data(cnnvis_dataset *train, cnnvis_dataset *test);
+static void write_samples(const cnnvis_dataset *ds, const char *path);
+static cnnvis_net *create_net(const cnnvis_dataset *train);
+static void start_history(history *h, const cnnvis_net *net);
+static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user);
+static void write_curves(const history *h, const char *path);
+static void evaluate(cnnvis_net *net, const cnnvis_dataset *test);
+
+int main(int argc, char **argv)
+{
+    static history hist;
+    cnnvis_dataset train, test, part;
+    cnnvis_net *net;
+    cnnvis_train_desc t;
+    char path[1100];
+    double t0 = ex_seconds();
+    ex_parse(argc, argv, options, EX_COUNT(options),
+             "usage: 00_train [options]\ntrains alexnet_mini and saves a checkpoint, a training curve and a confusion matrix");
+    ex_out_dir(opt.out);
+    load_data(&train, &test); /* and samples.png of the concept images */
+    part = train;             /* the first --n-train of them */
+    if (opt.n_train > 0 && opt.n_train < train.n) ex_check(cnnvis_dataset_slice(&part, &train, 0, opt.n_train), "slice");
+    printf("data: %s, %d training and %d test images of %dx%dx%d (%.1fs to load)\n", opt.data, part.n, test.n, train.c,
+           train.h, train.w, ex_seconds() - t0);
+    net = create_net(&part);
+
+    /* Slide "Recap: Convolutional Neural Networks (CNNs)": the black box the lecture opens,
+       trained here by Adam (Kingma & Ba 2015; --optimizer sgd: SGD with momentum), the
+       learning rate on a cosine; curve.png shows the loss and accuracy per epoch. */
+    memset(&t, 0, sizeof t);
+    t.optimizer = strcmp(opt.optimizer, "sgd") == 0 ? CNNVIS_OPTIM_SGD : CNNVIS_OPTIM_ADAM;
+    t.epochs = opt.epochs, t.batch = opt.batch, t.lr = opt.lr, t.seed = opt.seed; /* lr 0: the optimizer's default */
+    t.crop_pad = train.h / 16;
+    t.flip = strcmp(opt.data, "mnist") != 0; /* no flips for digits: a mirrored 2 is no 2 */
+    t.callback = on_epoch, t.user = &hist;   /* after each epoch: curve.tsv and epochs/epoch_NN.cnnvis */
+    start_history(&hist, net);
+    ex_check(cnnvis_net_train(net, &part, &test, &t), "cnnvis_net_train");
+    if (hist.tsv) fclose(hist.tsv);
+    printf("trained in %.0f s\n", ex_seconds() - t0);
+    snprintf(path, sizeof path, "%s/curve.png", opt.out);
+    write_curves(&hist, path);
+
+    evaluate(net, &test); /* printed per class, and confusion.png */
+    snprintf(path, sizeof path, "%s/alexnet_mini.cnnvis", opt.out);
+    if (!opt.checkpoint) opt.checkpoint = path; /* the checkpoint the other examples look at */
+    ex_check(cnnvis_net_save(opt.checkpoint, net), "cnnvis_net_save");
+    printf("saved %s%s\n", opt.checkpoint,
+           strcmp(opt.data, "concepts") == 0 ? " (and samples.png, curve.png, confusion.png)" : "");
+    cnnvis_net_free(net);
+    cnnvis_dataset_free(&train);
+    cnnvis_dataset_free(&test);
+    return 0;
+}
+
+/* The training and test images of --data (any --epochs not given: 8 for the concept
+   images, 10 for the others). */
+static void load_data(cnnvis_dataset *train, cnnvis_dataset *test)
+{
+    char path[1100];
+    int i;
+    if (strcmp(opt.optimizer, "adam") != 0 && strcmp(opt.optimizer, "sgd") != 0) {
+        fprintf(stderr, "00_train: --optimizer %s: expected adam or sgd\n", opt.optimizer);
+        exit(2);
+    }
+    if (strcmp(opt.data, "concepts") == 0) {
+        ex_make_concepts(train, test, opt.n_train ? opt.n_train : 20000, opt.seed);
+        if (!opt.epochs) opt.epochs = 8;
+        snprintf(path, sizeof path, "%s/samples.png", opt.out);
+        write_samples(train, path);
+    } else if (strcmp(opt.data, "fashion") == 0 || strcmp(opt.data, "mnist") == 0) {
+        if (ex_load_idx(strcmp(opt.data, "fashion") == 0 ? "fashion-mnist" : "mnist", train, test) != CNNVIS_OK) exit(1);
+        train->class_names = NULL; /* create_net names the classes */
+    } else if (strcmp(opt.data, "cifar10") == 0) {
+        char files[6][512];
+        const char *paths[5];
+        int n_files = opt.train_file ? 1 : 5;
+        for (i = 0; i < 5; i++) snprintf(files[i], 512, "%s/data_batch_%d.bin", opt.data_dir, i + 1), paths[i] = files[i];
+        snprintf(files[5], 512, "%s/test_batch.bin", opt.data_dir);
+        if (opt.train_file) paths[0] = opt.train_file;
+        if (!ex_file_exists(paths[0])) {
+            fprintf(stderr, "00_train: %s not found: run `make cifar10` (needs internet), or pass --data-dir or --train-file\n",
+                    paths[0]);
+            exit(1);
+        }
+        ex_check(cnnvis_cifar10_load(train, paths, n_files), "cnnvis_cifar10_load");
+        paths[0] = opt.test_file ? opt.test_file : files[5];
+        ex_check(cnnvis_cifar10_load(test, paths, 1), "cnnvis_cifar10_load");
+    } else {
+        fprintf(stderr, "00_train: --data %s: expected concepts, fashion, mnist or cifar10\n", opt.data);
+        exit(2);
+    }
+    if (!opt.epochs) opt.epochs = 10;
+}
+
+/* alexnet_mini for the training images: their shape, their pixels' mean and standard
+   deviation as its input normalisation, their class names (Fashion-MNIST's and MNIST's
+   from the tables here). Prints its summary. */
+static cnnvis_net *create_net(const cnnvis_dataset *train)
+{
+    static const char *fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    static const char *digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    const char *names[10];
+    char summary[8192];
+    int i;
+    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", train->c, train->h, train->w, 10), "cnnvis_net_desc_preset");
+    d.n_threads = opt.threads, d.seed = opt.seed;
+    /* conv1 starts small (--init1, 0.1): its filters then show what training wrote into them,
+       not their random start, and become slide 1's blobs and edges (README, section 1). */
+    d.layers[0].init_scale = opt.init1;
+    for (i = 0; i < 10; i++) {
+        if (train->class_names) names[i] = train->class_names + (size_t)i * CNNVIS_CLASS_LEN;
+        else names[i] = strcmp(opt.data, "fashion") == 0 ? fashion_names[i] : digit_names[i];
+    }
+    d.class_names = names;
+    ex_pixel_stats(train, d.mean, d.std);
+    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
+    cnnvis_net_summary(summary, sizeof summary, net);
+    printf("%s\n", summary);
+    return net;
+}
+
+/* curve.tsv's header, and epochs/epoch_00.cnnvis: the random initialisation. */
+static void start_history(history *h, const cnnvis_net *net)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/curve.tsv", opt.out);
+    h->tsv = fopen(path, "w");
+    if (h->tsv) fprintf(h->tsv, "epoch\ttrain_loss\ttrain_acc\ttest_loss\ttest_acc\tseconds\n");
+    snprintf(h->epochs_dir, sizeof h->epochs_dir, "%s/epochs", opt.out);
+    if (ex_mkdirs(h->epochs_dir) != 0) h->epochs_dir[0] = 0;
+    else {
+        snprintf(path, sizeof path, "%s/epoch_00.cnnvis", h->epochs_dir);
+        ex_check(cnnvis_net_save(path, net), path);
+    }
+}
+
+/* The training callback: after every epoch a line printed, the numbers kept for curve.png
+   and added to curve.tsv, and the net saved as epochs/epoch_NN.cnnvis. */
 static int on_epoch(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
 {
     history *h = (history *)user;
@@ -141,106 +305,14 @@ static void write_confusion(const cnnvis_eval *ev, const cnnvis_net *net, const 
     free(rates);
 }
 
-int main(int argc, char **argv)
+/* The trained net on the test images: accuracy per class and the confusion matrix, printed,
+   and the matrix as confusion.png. */
+static void evaluate(cnnvis_net *net, const cnnvis_dataset *test)
 {
-    const char *data = "concepts", *out = "out/00_train", *checkpoint = NULL, *data_dir = "data/cifar10";
-    int epochs = 0, threads = 0, n_train = 0, batch = 64, i, c;
-    float lr = 0.02f;
-    uint64_t seed = 1;
-    ex_option opts[] = {
-        {"data", EX_STRING, &data, 0, 0, "concepts (built in, default), fashion, mnist or cifar10"},
-        {"epochs", EX_INT, &epochs, 1, MAX_EPOCHS, "passes over the training set (concepts 8, others 10)"},
-        {"batch", EX_INT, &batch, 1, 1024, "images per SGD step (64)"},
-        {"lr", EX_FLOAT, &lr, 1e-6, 10, "initial learning rate, cosine schedule (0.02)"},
-        {"n-train", EX_INT, &n_train, 0, 1 << 30, "training images (concepts: 20000; others: all)"},
-        {"data-dir", EX_STRING, &data_dir, 0, 0, "where the CIFAR-10 .bin batches are (data/cifar10)"},
-        {"threads", EX_INT, &threads, 0, 256, "worker threads (0: all CPUs)"},
-        {"seed", EX_U64, &seed, 0, 1e18, "seed of the data, weights, shuffling and dropout (1)"},
-        {"out", EX_STRING, &out, 0, 0, "output folder (out/00_train)"},
-        {"checkpoint", EX_STRING, &checkpoint, 0, 0, "where to save the net (OUT/alexnet_mini.cnnvis)"},
-    };
-    char path[1100], summary[8192];
-    cnnvis_dataset train, test, part;
-    cnnvis_net_desc d;
-    cnnvis_net *net;
-    cnnvis_train_desc t;
     cnnvis_eval ev;
-    static history hist;
-    const char *names[10];
-    int is_concepts = 0;
-    double t0;
-    ex_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-             "usage: 00_train [options]\ntrains alexnet_mini and saves a checkpoint, a training curve and a confusion matrix");
-    if (ex_mkdirs(out) != 0) {
-        fprintf(stderr, "00_train: cannot create %s\n", out);
-        return 1;
-    }
-    t0 = ex_seconds();
-    if (strcmp(data, "concepts") == 0) {
-        ex_make_concepts(&train, &test, n_train ? n_train : 20000, seed);
-        is_concepts = 1;
-        if (!epochs) epochs = 8;
-        snprintf(path, sizeof path, "%s/samples.png", out);
-        write_samples(&train, path);
-    } else if (strcmp(data, "fashion") == 0 || strcmp(data, "mnist") == 0) {
-        int fashion = strcmp(data, "fashion") == 0;
-        if (ex_load_idx(fashion ? "fashion-mnist" : "mnist", &train, &test) != CNNVIS_OK) return 1;
-        for (i = 0; i < 10; i++) names[i] = fashion ? fashion_names[i] : digit_names[i];
-        train.class_names = NULL;
-    } else if (strcmp(data, "cifar10") == 0) {
-        char files[6][512];
-        const char *paths[5];
-        for (i = 0; i < 5; i++) snprintf(files[i], 512, "%s/data_batch_%d.bin", data_dir, i + 1), paths[i] = files[i];
-        snprintf(files[5], 512, "%s/test_batch.bin", data_dir);
-        if (!ex_file_exists(files[0])) {
-            fprintf(stderr, "00_train: %s not found: run `make cifar10` (needs internet) or pass --data-dir\n", files[0]);
-            return 1;
-        }
-        ex_check(cnnvis_cifar10_load(&train, paths, 5), "cnnvis_cifar10_load");
-        paths[0] = files[5];
-        ex_check(cnnvis_cifar10_load(&test, paths, 1), "cnnvis_cifar10_load");
-    } else {
-        fprintf(stderr, "00_train: --data %s: expected concepts, fashion, mnist or cifar10\n", data);
-        return 2;
-    }
-    if (!epochs) epochs = 10;
-    part = train;
-    if (n_train > 0 && n_train < train.n) ex_check(cnnvis_dataset_slice(&part, &train, 0, n_train), "slice");
-    printf("data: %s, %d training and %d test images of %dx%dx%d (%.1fs to load)\n", data, part.n, test.n, train.c, train.h,
-           train.w, ex_seconds() - t0);
-
-    ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", train.c, train.h, train.w, 10), "cnnvis_net_desc_preset");
-    d.n_threads = threads, d.seed = seed;
-    if (train.class_names) {
-        for (i = 0; i < 10; i++) names[i] = train.class_names + (size_t)i * CNNVIS_CLASS_LEN;
-    }
-    d.class_names = names;
-    ex_pixel_stats(&part, d.mean, d.std);
-    ex_check(cnnvis_net_create(&net, &d), "cnnvis_net_create");
-    cnnvis_net_summary(summary, sizeof summary, net);
-    printf("%s\n", summary);
-
-    snprintf(path, sizeof path, "%s/curve.tsv", out);
-    hist.tsv = fopen(path, "w");
-    if (hist.tsv) fprintf(hist.tsv, "epoch\ttrain_loss\ttrain_acc\ttest_loss\ttest_acc\tseconds\n");
-    memset(&t, 0, sizeof t);
-    t.epochs = epochs, t.batch = batch, t.lr = lr, t.seed = seed;
-    t.crop_pad = train.h / 16;
-    t.flip = strcmp(data, "mnist") != 0; /* no flips for digits: a mirrored 2 is no 2 */
-    t.callback = on_epoch, t.user = &hist;
-    snprintf(hist.epochs_dir, sizeof hist.epochs_dir, "%s/epochs", out);
-    if (ex_mkdirs(hist.epochs_dir) != 0) hist.epochs_dir[0] = 0;
-    else {
-        snprintf(path, sizeof path, "%s/epoch_00.cnnvis", hist.epochs_dir); /* the random initialisation */
-        ex_check(cnnvis_net_save(path, net), path);
-    }
-    ex_check(cnnvis_net_train(net, &part, &test, &t), "cnnvis_net_train");
-    if (hist.tsv) fclose(hist.tsv);
-    printf("trained in %.0f s\n", ex_seconds() - t0);
-    snprintf(path, sizeof path, "%s/curve.png", out);
-    write_curves(&hist, path);
-
-    ex_check(cnnvis_net_evaluate(&ev, net, &test), "cnnvis_net_evaluate");
+    char path[1100];
+    int c, i;
+    ex_check(cnnvis_net_evaluate(&ev, net, test), "cnnvis_net_evaluate");
     printf("\ntest accuracy %.2f%% (loss %.4f)\nper class:\n", 100 * ev.accuracy, ev.loss);
     for (c = 0; c < ev.n_classes; c++) printf("  %-12s %6.2f%%\n", cnnvis_net_class_name(net, c), 100 * ev.class_acc[c]);
     printf("confusion (rows: true class, columns: predicted):\n");
@@ -249,18 +321,7 @@ int main(int argc, char **argv)
         for (i = 0; i < ev.n_classes; i++) printf(" %5d", (int)ev.confusion[c * ev.n_classes + i]);
         printf("\n");
     }
-    snprintf(path, sizeof path, "%s/confusion.png", out);
+    snprintf(path, sizeof path, "%s/confusion.png", opt.out);
     write_confusion(&ev, net, path);
     cnnvis_eval_free(&ev);
-
-    if (!checkpoint) {
-        snprintf(path, sizeof path, "%s/alexnet_mini.cnnvis", out);
-        checkpoint = path;
-    }
-    ex_check(cnnvis_net_save(checkpoint, net), "cnnvis_net_save");
-    printf("saved %s%s\n", checkpoint, is_concepts ? " (and samples.png, curve.png, confusion.png)" : "");
-    cnnvis_net_free(net);
-    cnnvis_dataset_free(&train);
-    cnnvis_dataset_free(&test);
-    return 0;
 }

@@ -145,6 +145,104 @@ static void test_sgd_step(void)
     cnnvis_net_free(net);
 }
 
+/* Two Adam steps by hand (Kingma & Ba 2015, Algorithm 1, with weight decay added to the
+   gradient as torch.optim.Adam does), in double, against cnnvis_net_train's update. */
+static void test_adam_steps(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *net;
+    cnnvis_tensor x;
+    cnnvis__update u;
+    int32_t labels[2] = {0, 2};
+    double m[27] = {0}, v[27] = {0}, w[27], lr = 0.01, b1 = 0.9, b2 = 0.999, wd = 0.01;
+    float *second;
+    size_t j, n_w;
+    int step;
+    cnnvis_net_desc_init(&d, 1, 3, 3);
+    cnnvis_net_desc_fc(&d, "fc", 3);
+    d.seed = 5;
+    REQUIRE(cnnvis_net_create(&net, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    n_w = net->layers[0].n_w;
+    REQUIRE(n_w == 27, "fc has %zu weights", n_w);
+    cnnvis_tensor_create(&x, 2, 1, 3, 3);
+    for (j = 0; j < 18; j++) x.data[j] = (float)j / 9.0f - 1.0f;
+    second = (float *)calloc(n_w + 3, sizeof(float));
+    for (j = 0; j < n_w; j++) w[j] = net->layers[0].w[j];
+    memset(net->layers[0].vw, 0, sizeof(float) * n_w), memset(net->layers[0].vb, 0, sizeof(float) * 3);
+    memset(&u, 0, sizeof u);
+    u.optimizer = CNNVIS_OPTIM_ADAM, u.lr = (float)lr, u.weight_decay = (float)wd, u.beta1 = (float)b1, u.beta2 = (float)b2;
+    u.second = second;
+    for (step = 1; step <= 2; step++) {
+        cnnvis_net_forward(net, &x);
+        cnnvis_net_loss(net, labels);
+        cnnvis_net_zero_grad(net);
+        cnnvis_net_backward(net, "fc", NULL, CNNVIS_RELU_BACKPROP, CNNVIS_BACKWARD_KEEP | CNNVIS_BACKWARD_PARAMS);
+        for (j = 0; j < n_w; j++) {
+            double g = net->layers[0].dw[j] + wd * w[j];
+            m[j] = b1 * m[j] + (1 - b1) * g, v[j] = b2 * v[j] + (1 - b2) * g * g;
+            w[j] -= lr * (m[j] / (1 - pow(b1, step))) / (sqrt(v[j] / (1 - pow(b2, step))) + 1e-8);
+        }
+        u.correct1 = 1 - powf((float)b1, (float)step), u.correct2 = 1 - powf((float)b2, (float)step);
+        CHECK(cnnvis__train_step(net, &x, labels, &u) == CNNVIS_OK, "%s", cnnvis_last_error());
+        for (j = 0; j < n_w; j++)
+            CHECK(fabs(net->layers[0].w[j] - w[j]) <= 1e-5 * (1 + fabs(w[j])), "step %d: w[%zu] = %.7g, expected %.7g",
+                  step, j, net->layers[0].w[j], w[j]);
+    }
+    /* The first step of Adam moves every weight with a nonzero gradient by lr, whatever the
+       gradient's size: the reason a small first layer still learns at Adam's pace. */
+    free(second);
+    cnnvis_tensor_free(&x);
+    cnnvis_net_free(net);
+}
+
+/* Arguments cnnvis_net_train refuses, each with a message naming the field. */
+static void test_train_args(void)
+{
+    cnnvis_dataset ds;
+    cnnvis_net *net = make_net(1, CNNVIS_KERNELS_AUTO, 3);
+    cnnvis_train_desc t;
+    REQUIRE(net != NULL, "net");
+    make_quadrants(&ds, 8, 3, 16, 16, 1);
+    memset(&t, 0, sizeof t);
+    t.epochs = 1, t.batch = 8, t.progress = -1, t.optimizer = (cnnvis_optimizer)7;
+    CHECK(cnnvis_net_train(net, &ds, NULL, &t) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "optimizer"), "%s",
+          cnnvis_last_error());
+    t.optimizer = CNNVIS_OPTIM_ADAM, t.beta2 = 1.0f;
+    CHECK(cnnvis_net_train(net, &ds, NULL, &t) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "beta2"), "%s",
+          cnnvis_last_error());
+    t.beta2 = 0, t.beta1 = -0.5f;
+    CHECK(cnnvis_net_train(net, &ds, NULL, &t) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "beta1"), "%s",
+          cnnvis_last_error());
+    t.beta1 = 0;
+    CHECK(cnnvis_net_train(net, &ds, NULL, &t) == CNNVIS_OK, "Adam with defaults: %s", cnnvis_last_error());
+    cnnvis_net_free(net);
+    cnnvis_dataset_free(&ds);
+}
+
+/* A layer's init_scale multiplies its initial weights (and only its own). */
+static void test_init_scale(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *a, *b;
+    size_t j;
+    int i, same = 1;
+    cnnvis_net_desc_preset(&d, "alexnet_mini", 3, 16, 16, 4);
+    d.seed = 9, d.max_batch = 1;
+    REQUIRE(cnnvis_net_create(&a, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    d.layers[0].init_scale = 0.1f;
+    REQUIRE(cnnvis_net_create(&b, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    for (j = 0; j < a->layers[0].n_w; j++)
+        if (fabsf(b->layers[0].w[j] - 0.1f * a->layers[0].w[j]) > 1e-7f * (1 + fabsf(a->layers[0].w[j]))) same = 0;
+    CHECK(same, "conv1 with init_scale 0.1 is not 0.1 times the default draw");
+    for (i = 1; i < a->n_layers; i++)
+        if (a->layers[i].n_w) CHECK(memcmp(a->layers[i].w, b->layers[i].w, sizeof(float) * a->layers[i].n_w) == 0,
+                                    "layer %s changed", a->layers[i].desc.name);
+    cnnvis_net_free(b);
+    d.layers[0].init_scale = -1;
+    CHECK(cnnvis_net_create(&b, &d) == CNNVIS_ERR_ARG && strstr(cnnvis_last_error(), "init_scale"), "%s", cnnvis_last_error());
+    cnnvis_net_free(a);
+}
+
 /* The loss goes down on an easy problem and the callback sees every epoch. */
 static int count_epochs(cnnvis_net *net, const cnnvis_train_stats *s, void *user)
 {
@@ -273,6 +371,9 @@ static void test_concepts_95(void)
 int main(void)
 {
     RUN(test_sgd_step);
+    RUN(test_adam_steps);
+    RUN(test_train_args);
+    RUN(test_init_scale);
     RUN(test_determinism);
     RUN(test_learns_quadrants);
     RUN(test_fashion_mnist);
