@@ -1069,8 +1069,9 @@ typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *
      2015, Madry et al. 2018): in every batch, a share adversarial_share (0: 0.5; 1: all,
      as Madry et al.) of the images is replaced by the attack's adversarial versions,
      crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).
-     optimizer SGD (momentum as above); ADAM: lr 0 means 1e-3, beta1 0.9, beta2 0.999,
-     momentum unused; weight decay added to the gradient as PyTorch's Adam does.        */
+     optimizer SGD (momentum as above); ADAM (Kingma & Ba 2015): lr 0 means 1e-3, beta1
+     0.9, beta2 0.999, weight_decay 0 means none (torch.optim.Adam's defaults; a decay is
+     added to the gradient as there), momentum unused.                                   */
 typedef struct cnnvis_train_desc {
     int epochs;
     int batch;
@@ -1184,9 +1185,9 @@ CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
    dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
    fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
 CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
-/* Write im at path, by the file name's ending: .png (8-bit grey or RGB, stored deflate
-   blocks, which any viewer opens), .ppm/.pgm/.pnm (binary, maxval 255); anything else is
-   refused. Atomic (path.tmp, then rename). */
+/* Write im at path, by the file name's ending: .png (8-bit grey or RGB, compressed as
+   cnnvis_png_encode does), .ppm/.pgm/.pnm (binary, maxval 255); anything else is refused.
+   Atomic (path.tmp, then rename). */
 CNNVIS_API cnnvis_result cnnvis_image_write(const char *path, const cnnvis_image *im);
 /* A photo as pixels (1, c, h, w) in [0, 1] (created here), ready for the lecture's functions:
    resize so that the shorter side fits (area when shrinking, bilinear when growing), take
@@ -2303,12 +2304,12 @@ static void cnnvis__preset_alexnet_mini(cnnvis_net_desc *d, int in_c, int in_h, 
     cnnvis_net_desc_conv(d, "conv1", 32, 5, 1, 2, 1);
     cnnvis_net_desc_relu(d, "relu1");
     cnnvis_net_desc_maxpool(d, "pool1", 3, 2, 1);
-    cnnvis_net_desc_conv(d, "conv2", 64, 5, 1, 2, 1);
+    cnnvis_net_desc_conv(d, "conv2", 64, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu2");
     cnnvis_net_desc_maxpool(d, "pool2", 3, 2, 1);
-    cnnvis_net_desc_conv(d, "conv3", 96, 3, 1, 1, 1);
+    cnnvis_net_desc_conv(d, "conv3", 64, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu3");
-    cnnvis_net_desc_conv(d, "conv4", 96, 3, 1, 1, 1);
+    cnnvis_net_desc_conv(d, "conv4", 64, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu4");
     cnnvis_net_desc_conv(d, "conv5", 64, 3, 1, 1, 1);
     cnnvis_net_desc_relu(d, "relu5");
@@ -2646,7 +2647,7 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
    layer, whose scores meet no ReLU, gets gain 1. (Smaller, such as PyTorch's default gain
    1/3, leaves a plain 8-layer stack with vanishing signals; training's learning-rate warm-up
    keeps the larger one from blowing up in the first steps.) The layer's init_scale
-   multiplies the bound: a first layer started small (00_train's 0.1) ends up showing what
+   multiplies the bound: a first layer started small (00_train's 0.03) ends up showing what
    training wrote into it rather than its random start (lecture, slide "1. Visualize
    filters"). */
 static void cnnvis__init_weights(cnnvis_layer *L, int last, cnnvis_rng *rng)
@@ -8929,7 +8930,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_train(cnnvis_net *net, const cnnvis_dataset
     d.beta1 = CNNVIS__DEF_VAL(d.beta1, 0.9f);
     d.beta2 = CNNVIS__DEF_VAL(d.beta2, 0.999f);
     d.momentum = CNNVIS__DEF_VAL(d.momentum, 0.9f);
-    d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
+    if (d.optimizer != CNNVIS_OPTIM_ADAM) d.weight_decay = CNNVIS__DEF_VAL(d.weight_decay, 5e-4f);
     d.step_epochs = CNNVIS__DEF_VAL(d.step_epochs, CNNVIS__MAX(1, d.epochs / 3));
     d.gamma = CNNVIS__DEF_VAL(d.gamma, 0.1f);
     if (d.epochs < 1 || d.epochs > 100000) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_train: epochs %d (1..100000)", d.epochs);

@@ -8,7 +8,7 @@
    Build and run (after 00_train, which keeps a checkpoint per epoch):
        make build/01_filters && ./build/01_filters
        ./build/01_filters --train                  (train here with the monitor hooked on training:
-                                                    ~5 minutes; --every-steps 100 for finer curves)
+                                                    about a minute; --every-steps 50 for finer curves)
    Without out/00_train/ it trains here too.
    Output (in --out, default out/01_filters/):
        (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
@@ -32,17 +32,17 @@ static struct {
     int train, every_steps, epochs, n_train, threads;
     float lr;
     uint64_t seed;
-} opt = {.out = "out/01_filters", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .epochs = 8, .n_train = 20000,
-         .lr = 0.02f, .seed = 1};
+} opt = {.out = "out/01_filters", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .epochs = 3, .n_train = 24000,
+         .lr = 0.001f, .seed = 1};
 
 static const ex_option options[] = {
     {"checkpoint", EX_STRING, &opt.checkpoint, 0, 0, "the trained net (out/00_train/alexnet_mini.cnnvis)"},
     {"epochs-dir", EX_STRING, &opt.epochs_dir, 0, 0, "its checkpoints epoch_NN.cnnvis (CHECKPOINT's folder/epochs)"},
     {"train", EX_FLAG, &opt.train, 0, 0, "train here with the monitor hooked on training"},
     {"every-steps", EX_INT, &opt.every_steps, 0, 1 << 30, "with --train: a snapshot every n steps (0: every epoch)"},
-    {"epochs", EX_INT, &opt.epochs, 1, 1000, "with --train: epochs of training (8)"},
-    {"n-train", EX_INT, &opt.n_train, 100, 1 << 26, "with --train: training images (20000)"},
-    {"lr", EX_FLOAT, &opt.lr, 1e-6, 10, "with --train: initial learning rate (0.02)"},
+    {"epochs", EX_INT, &opt.epochs, 1, 1000, "with --train: epochs of training (3)"},
+    {"n-train", EX_INT, &opt.n_train, 100, 1 << 26, "with --train: training images (24000)"},
+    {"lr", EX_FLOAT, &opt.lr, 1e-6, 10, "with --train: Adam's initial learning rate (0.001)"},
     {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},
     {"seed", EX_U64, &opt.seed, 0, 1e18, "seed of the data and the weights (1)"},
     {"out", EX_STRING, &opt.out, 0, 0, "output folder (out/01_filters)"},
@@ -100,6 +100,7 @@ static cnnvis_net *alexnet_mini(const cnnvis_dataset *ds, int threads, uint64_t 
     int i;
     ex_check(cnnvis_net_desc_preset(&d, "alexnet_mini", ds->c, ds->h, ds->w, ds->n_classes), "cnnvis_net_desc_preset");
     d.n_threads = threads, d.seed = seed;
+    d.layers[0].init_scale = 0.03f; /* as 00_train: conv1 starts small, so it shows what it learned */
     for (i = 0; i < ds->n_classes && i < 1024 && ds->class_names; i++)
         names[i] = ds->class_names + (size_t)i * CNNVIS_CLASS_LEN;
     d.class_names = ds->class_names ? names : NULL;
@@ -152,7 +153,7 @@ static cnnvis_net *train_with_monitor(const char *frames)
     ex_check(cnnvis_monitor_init(&mon, net, &md), "cnnvis_monitor_init");
     ex_check(cnnvis_monitor_snapshot(&mon, net, 0), "snapshot"); /* the random initialisation */
     memset(&t, 0, sizeof t);
-    t.epochs = opt.epochs, t.lr = opt.lr, t.seed = opt.seed, t.crop_pad = 2, t.flip = 1;
+    t.optimizer = CNNVIS_OPTIM_ADAM, t.epochs = opt.epochs, t.lr = opt.lr, t.seed = opt.seed; /* as 00_train */
     t.callback = cnnvis_monitor_callback, t.user = &mon;
     ex_check(cnnvis_net_train(net, &train_set, &probe, &t), "cnnvis_net_train");
     write_monitor(&mon, opt.out);

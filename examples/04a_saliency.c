@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     memset(&pixels, 0, sizeof pixels);
     memset(&signed_map, 0, sizeof signed_map);
     signed_map.mode = CNNVIS_MAP_SYMMETRIC, signed_map.clip_percentile = 99.5f; /* grey = 0 */
-    for (r = 0; r < (opt.image ? 1 : N_SLIDE); r++) {
+    for (r = 0; r < (opt.image ? 1 : ds.n < N_SLIDE ? ds.n : N_SLIDE); r++) {
         cls = image_and_class(&pixels, net, &ds, r); /* its true class; a photo: the net's */
         tiles[n] = image_tile(&pixels);
         snprintf(captions[n++], 64, "%s", cnnvis_net_class_name(net, cls));

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The header's documentation against the header itself. Five checks:
+# The header's documentation against the header itself. Six checks:
 # 1. Every public function (a CNNVIS_API declaration in cnnvis.h, before the implementation)
 #    has a comment, as STYLE.md section 9 asks. A declaration counts as documented when
 #      - it has a comment on its own lines (`...; /* t = v */`), or
@@ -11,13 +11,19 @@
 #    other name.
 # 3. The README's reading map gives, for each part, the lines where its declarations and
 #    its implementation begin; each of those lines must be that part's banner (its >>tag).
-# 4. The README's gdb transcript quotes lines of cnnvis.h: each "NNNN<tab>text" line must be
-#    line NNNN of the header, and each frame "in FUNC (...) at ./cnnvis.h:NNNN" must point
-#    inside FUNC.
-# 5. With gdb and a C compiler: from cnnvis_saliency and from FGSM's cnnvis_attack down to the
+#    Its "the top comment | 1–N" row must end at the comment's closing line.
+# 4. The gdb transcript (docs/debugging.md, or wherever it is: README.md and docs/*.md are
+#    read) quotes lines of cnnvis.h: each "NNNN<tab>text" line in a ```text block must be line
+#    NNNN of the header, and each frame "in FUNC (...) at ./cnnvis.h:NNNN" must point inside
+#    FUNC. At least one such line must exist.
+# 5. No other line number of the header is quoted: outside the reading map's rows and the
+#    transcript's checked lines, README.md and docs/*.md must not say "cnnvis.h:NNNN" or
+#    "line NNNN" (a number that nothing checks goes stale as the header changes).
+# 6. With gdb and a C compiler: from cnnvis_saliency and from FGSM's cnnvis_attack down to the
 #    reference kernel of a -O0 CNNVIS_FORCE_REFERENCE build (what `make debug` builds) is at
 #    most 8 functions, both ends counted (skipped, saying why, without them).
-# Ends with "N passed, N failed, N skipped".
+# Usage: sh tests/doc_check.sh [cnnvis.h [README.md]]; the docs/ folder beside the README is read
+# too. Ends with "N passed, N failed, N skipped".
 header=${1:-$(dirname "$0")/../cnnvis.h}
 readme=${2:-$(dirname "$0")/../README.md}
 if [ ! -f "$header" ]; then
@@ -94,13 +100,24 @@ END {
 }' "$header"
 ok $?
 
+docs=$(dirname "$readme")/docs
+# The pages that may quote the header: the README and every page of docs/.
+pages=$readme
+for page in "$docs"/*.md; do [ -f "$page" ] && pages="$pages $page"; done
+
 if [ ! -f "$readme" ]; then
     echo "FAIL $readme not found"
-    failed=$((failed + 2))
+    failed=$((failed + 3))
 else
-    # 3. The reading map's rows: | A2 layers | 214 | 2040 | ... (part, declarations, implementation).
+    # 3. The reading map's rows: | A2 layers | 214 | 2040 | ... (part, declarations, implementation),
+    # and | the top comment | 1–145 | | ... (the line that closes the top comment).
     awk -v header="$header" '
-    BEGIN { while ((getline l < header) > 0) line[++n] = l }
+    BEGIN {
+        while ((getline l < header) > 0) {
+            line[++n] = l
+            if (!top_end && l ~ /^[ \t]*\*\/[ \t]*$/) top_end = n
+        }
+    }
     /^\| ([AB][0-9]|[0-9]) [^|]*\| [0-9]+ \| [0-9]+ \|/ {
         split($0, f, "|")
         part = f[2]; sub(/^ /, "", part); sub(/ .*/, "", part)
@@ -113,14 +130,22 @@ else
             }
         }
     }
+    /^\| the top comment \| 1[^0-9|]+[0-9]+ \|/ {
+        split($0, f, "|")
+        at = f[3]; sub(/^ *1[^0-9]+/, "", at); at += 0
+        top++
+        if (at != top_end) { bad++; printf "  reading map: the top comment ends at line %d of the header, not %d\n", top_end, at }
+    }
     END {
-        printf "reading map: %d parts, %d line numbers off\n", rows, bad
+        printf "reading map: %d parts and %d top comment, %d line numbers off\n", rows, top, bad
         if (rows < 13) { print "  expected the 13 parts A1-A4, 1-5 and B1-B4"; bad++ }
+        if (top != 1) { print "  expected one row \"| the top comment | 1–N |\""; bad++ }
         exit bad ? 1 : 0
     }' "$readme"
     ok $?
 
-    # 4. The gdb transcript: source lines and frames that name cnnvis.h.
+    # 4. The gdb transcript: source lines and frames that name cnnvis.h, in any page.
+    # shellcheck disable=SC2086 # $pages is a list of paths without spaces
     awk -v header="$header" '
     BEGIN {
         while ((getline l < header) > 0) {
@@ -131,30 +156,52 @@ else
             }
         }
     }
+    FNR == 1 { inblock = 0 }
     /^```text/ { inblock = 1; next }
     /^```/ { inblock = 0; next }
     !inblock { next }
     /^[0-9]+\t/ {
         at = $0; sub(/\t.*/, "", at); text = $0; sub(/^[0-9]+\t/, "", text)
-        checked++
-        if (line[at + 0] != text) { bad++; printf "  transcript: line %d of the header is not \"%s\"\n", at, text }
+        checked++; where[FILENAME] = 1
+        if (line[at + 0] != text) { bad++; printf "  transcript (%s): line %d of the header is not \"%s\"\n", FILENAME, at, text }
     }
     / at \.\/cnnvis\.h:[0-9]+/ && /^(#[0-9]+ |Breakpoint [0-9]+, )/ {
         s = $0; sub(/ \(.*/, "", s); sub(/.* in /, "", s); sub(/^#[0-9]+ +/, "", s); sub(/^Breakpoint [0-9]+, /, "", s)
         at = $0; sub(/.*cnnvis\.h:/, "", at); at += 0
         for (k = at; k > 0 && !(k in defn); k--) ;
-        checked++
-        if (k == 0 || defn[k] != s) { bad++; printf "  transcript: %s at line %d, but that line is in %s\n", s, at, k ? defn[k] : "nothing" }
+        checked++; where[FILENAME] = 1
+        if (k == 0 || defn[k] != s) { bad++; printf "  transcript (%s): %s at line %d, but that line is in %s\n", FILENAME, s, at, k ? defn[k] : "nothing" }
     }
     END {
-        printf "gdb transcript: %d lines checked, %d off\n", checked, bad
-        if (checked == 0) { print "  no transcript found in the README"; bad++ }
+        files = ""; for (f in where) files = files (files ? ", " : "") f
+        printf "gdb transcript: %d lines checked, %d off%s\n", checked, bad, files ? " (" files ")" : ""
+        if (checked == 0) { print "  no transcript found in the README or docs/*.md"; bad++ }
         exit bad ? 1 : 0
-    }' "$readme"
+    }' $pages
+    ok $?
+
+    # 5. No other quoted line numbers: everything checks 3 and 4 read is skipped, and any other
+    # "cnnvis.h:NNNN" or "line(s) NNNN" is reported with its page and line.
+    # shellcheck disable=SC2086
+    awk '
+    FNR == 1 { inblock = 0 }
+    /^```text/ { inblock = 1; next }
+    /^```/ { inblock = 0; next }
+    /^\| ([AB][0-9]|[0-9]) [^|]*\| [0-9]+ \| [0-9]+ \|/ { next }               # reading map (check 3)
+    /^\| the top comment \| 1[^0-9|]+[0-9]+ \|/ { next }                        # reading map (check 3)
+    inblock && /^[0-9]+\t/ { next }                                             # transcript (check 4)
+    inblock && /^(#[0-9]+ |Breakpoint [0-9]+, )/ && / at \.\/cnnvis\.h:[0-9]+/ { next }
+    /cnnvis\.h:[0-9]/ || /(^|[^A-Za-z])[Ll]ines? [0-9]/ {
+        bad++; printf "  %s:%d quotes a line number nothing checks: %s\n", FILENAME, FNR, $0
+    }
+    END {
+        printf "other line numbers of the header: %d quoted\n", bad
+        exit bad ? 1 : 0
+    }' $pages
     ok $?
 fi
 
-# 5. How deep the reference path is.
+# 6. How deep the reference path is.
 cc_=${CC:-cc}
 if ! command -v gdb >/dev/null 2>&1; then
     echo "SKIP depth: gdb is not installed (Debian: apt-get install gdb)"

@@ -23,7 +23,7 @@ A Flatten whose next layer other than dropouts is Linear leaves no layer: cnnvis
 layer flattens its input itself. The same applies to the flatten in AlexNet's forward().
 
 Runs with PyTorch 1.13 or later (Debian's python3-torch); torchvision is not needed. The
-checkpoint layout is in README.md, "Checkpoint format".
+checkpoint layout is in docs/checkpoint.md.
 """
 import argparse
 import os
