@@ -18,7 +18,7 @@
        make build/04b_class_models && ./build/04b_class_models
        ./build/04b_class_models --steps 1000 --l2 0.001        (longer ascent, weaker penalty)
        ./build/04b_class_models --blur-every 2 --clip-norm 50   (stronger regularisers)
-       ./build/04b_class_models --n-train 20000      (scores against all of 00_train's images, as in README.md)
+       ./build/04b_class_models --n-train 20000      (scores against 20000 of 00_train's images, as in README.md)
    Output (in --out, default out/04b_class_models/):
        (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        class_models.png              one image per class, L2 only: class, score S_c, p(c)
@@ -63,7 +63,7 @@ static const ex_option options[] = {
     {"blur-sigma", EX_FLOAT, &opt.blur_sigma, 0.01, 10, "regularised: the blur's sigma in pixels (0.5)"},
     {"clip-norm", EX_FLOAT, &opt.clip_norm, 0, 99, "regularised: reset pixels below this percentile of norm (20)"},
     {"units", EX_INT, &opt.units, 1, MAX_UNITS, "conv5 channels and fc7 neurons to maximise (10)"},
-    {"n-train", EX_INT, &opt.n_train, 10, 1000000, "training images to compare the scores with (5000; 00_train used 20000)"},
+    {"n-train", EX_INT, &opt.n_train, 10, 1000000, "training images to compare the scores with (5000; 00_train used 24000)"},
     {"clip", EX_FLOAT, &opt.clip, 0, 99.99, "display: clip values beyond this percentile (99; 0: min-max)"},
     {"zoom", EX_INT, &opt.zoom, 1, 16, "display: enlarge each image N times (4)"},
     {"threads", EX_INT, &opt.threads, 0, 256, "worker threads (0: all CPUs)"},

@@ -36,7 +36,7 @@ static struct {
     float eps, lr, share; /* eps in grey levels: N/255 */
     uint64_t seed;
 } opt = {.out = "out/05b_adversarial_training", .checkpoint = "out/00_train/alexnet_mini.cnnvis", .data = "concepts",
-         .epochs = 1, .steps = 1, .n_train = 5000, .n_test = 500, .n_pgd = 50, .pgd_steps = 20, .eps = 8, .lr = 0.005f,
+         .epochs = 1, .steps = 1, .n_train = 5000, .n_test = 500, .n_pgd = 50, .pgd_steps = 20, .eps = 8, .lr = 0.001f,
          .share = 0.5f, .seed = 1};
 
 static const ex_option options[] = {
@@ -44,10 +44,10 @@ static const ex_option options[] = {
     {"data", EX_STRING, &opt.data, 0, 0, "the images it was trained on: concepts, fashion or mnist"},
     {"eps", EX_FLOAT, &opt.eps, 0.01, 255, "the budget in grey levels, eps = N/255 (8)"},
     {"epochs", EX_INT, &opt.epochs, 1, 1000, "epochs of adversarial fine-tuning (1)"},
-    {"lr", EX_FLOAT, &opt.lr, 1e-6, 1, "initial learning rate, cosine schedule (0.005)"},
+    {"lr", EX_FLOAT, &opt.lr, 1e-6, 1, "Adam's initial learning rate, cosine schedule (0.001)"},
     {"steps", EX_INT, &opt.steps, 1, 100, "attack steps in training (1: FGSM with a random start)"},
     {"share", EX_FLOAT, &opt.share, 0.01, 1, "share of each batch made adversarial (0.5)"},
-    {"n-train", EX_INT, &opt.n_train, 100, 1000000, "concept training images (5000; 00_train used 20000)"},
+    {"n-train", EX_INT, &opt.n_train, 100, 1000000, "concept training images (5000; 00_train used 24000)"},
     {"n-test", EX_INT, &opt.n_test, 10, 100000, "test images for the FGSM curves (500)"},
     {"n-pgd", EX_INT, &opt.n_pgd, 10, 100000, "test images for the PGD curves (50)"},
     {"pgd-steps", EX_INT, &opt.pgd_steps, 1, 1000, "PGD's steps in the evaluation (20)"},
@@ -82,8 +82,9 @@ int main(int argc, char **argv)
     attack.method = CNNVIS_ATTACK_PGD, attack.eps = opt.eps / 255.0f, attack.steps = opt.steps, attack.random_start = 1;
     attack.step = opt.steps == 1 ? 1.25f * attack.eps : 2.5f * attack.eps / opt.steps, attack.seed = opt.seed;
     memset(&t, 0, sizeof t);
+    t.optimizer = CNNVIS_OPTIM_ADAM; /* as 00_train */
     t.epochs = opt.epochs, t.lr = opt.lr, t.seed = opt.seed, t.warmup = -1, t.dropout_ramp = -1;
-    t.crop_pad = train.h / 16, t.flip = strcmp(opt.data, "mnist") != 0;
+    t.crop_pad = strcmp(opt.data, "concepts") ? train.h / 16 : 0, t.flip = strcmp(opt.data, "fashion") == 0;
     t.adversarial = &attack, t.adversarial_share = opt.share;
     printf("adversarial fine-tuning: %d epoch%s on %d images, %s of each batch attacked (%d step%s, eps %g/255)\n",
            opt.epochs, opt.epochs == 1 ? "" : "s", train.n, opt.share >= 1 ? "all" : "a share", opt.steps,

@@ -317,11 +317,11 @@ static void test_fashion_mnist(void)
 }
 
 /* The built-in concept images are a real learning problem: alexnet_mini reaches 95 % on
-   held-out images (the README's run: 8 epochs, 98.2 %; this shorter one needs about four
-   minutes on two cores, so it is skipped under the sanitizers, which run the rest).
-   CI runs `make demo` first, whose 00_train has just trained the same net the same way for
-   8 epochs: CNNVIS_TRAINED_NET names its checkpoint, and the test then checks that net on
-   images neither run trained on instead of spending four more minutes training a net. */
+   held-out images with 00_train's recipe (about a minute and a half on two cores, so it is
+   skipped under the sanitizers, which run the rest). CI runs `make demo` first, whose
+   00_train has just trained the same net the same way: CNNVIS_TRAINED_NET names its
+   checkpoint, and the test then checks that net on images neither run trained on instead
+   of training another. */
 static void test_concepts_95(void)
 {
     cnnvis_concepts_desc cd;
