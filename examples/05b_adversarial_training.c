@@ -11,8 +11,8 @@
 
    Build and run (after 00_train):
        make build/05b_adversarial_training && ./build/05b_adversarial_training
-                          (a short fine-tuning, one epoch on 5000 images, for CI; README.md's
-                          figures come from the full one, about a minute and a half:)
+                          (a short fine-tuning, one epoch on 5000 images; docs/results.md's
+                          table comes from the full one, about a minute and a half:)
        ./build/05b_adversarial_training --epochs 2 --n-train 20000 --n-test 1000 --n-pgd 200
        ./build/05b_adversarial_training --data fashion --checkpoint out/00_train_fashion/alexnet_mini.cnnvis
    Output (in --out, default out/05b_adversarial_training/):
