@@ -108,7 +108,7 @@
                           robustness curves, transfer, adversarial training
      B1 >>b1_fast         appendix: AVX2/NEON kernels, packed GEMM, thread pool, selection
      B2 >>b2_training     appendix: training, evaluation, checkpoints
-     B3 >>b3_formats      appendix: files, gzip, IDX, CIFAR-10, PNG/PNM, data sets
+     B3 >>b3_formats      appendix: files, gzip, IDX, CIFAR-10, PNG/PNM/JPEG, data sets
      B4 >>b4_drawing      appendix: resizing, colour maps, montages, plots, the font, the
                           built-in concept images
    Each tag appears twice: at the declarations, then at the implementation. A1-5 call into
@@ -1178,12 +1178,19 @@ CNNVIS_API cnnvis_result cnnvis_cifar10_load(cnnvis_dataset *ds, const char *con
 /* A zeroed (black) image; c must be 1 or 3. Free with cnnvis_image_free. */
 CNNVIS_API cnnvis_result cnnvis_image_create(cnnvis_image *im, int w, int h, int c);
 CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
-/* Read a PPM (P3, P6), PGM (P2, P5) or PNG file, decided by its first bytes. PNM samples
-   with maxval up to 65535 are scaled to 0..255; comments may stand wherever whitespace may
-   (a comment ends a number); bytes after the raster are ignored (netpbm allows several
-   images in one file). PNG: 8 or 16 bits, grey, RGB, palette, with or without alpha (alpha is
-   dropped), not interlaced. Refuses truncated data, bad magics, non-numeric or negative
-   fields, maxval 0 or > 65535, samples above maxval, and images over the limits above. */
+/* Read a PPM (P3, P6), PGM (P2, P5), PNG or JPEG file, decided by its first bytes (not by
+   the file name). PNM samples with maxval up to 65535 are scaled to 0..255; comments may
+   stand wherever whitespace may (a comment ends a number); bytes after the raster are
+   ignored (netpbm allows several images in one file). PNG: 8 or 16 bits, grey, RGB, palette,
+   with or without alpha (alpha is dropped), not interlaced. JPEG (first bytes FF D8 FF):
+   baseline and progressive Huffman, 8 bits, grey or YCbCr (or Adobe RGB), any sampling
+   factors, restart markers; the pixels are djpeg's (libjpeg's integer IDCT and "fancy"
+   chroma upsampling); the Exif orientation is applied (the image comes out upright, its
+   w and h swapped for orientations 5-8); arithmetic coding, lossless, hierarchical, 12-bit
+   and CMYK/YCCK files are refused (CNNVIS_ERR_UNSUPPORTED), as is a file that ends before
+   its EOI marker. Refuses truncated data, bad magics, non-numeric or negative fields,
+   maxval 0 or > 65535, samples above maxval, and images over the limits above (before
+   allocating anything of their size). */
 CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
 /* Write im at path, by the file name's ending: .png (8-bit grey or RGB, compressed as
    cnnvis_png_encode does), .ppm/.pgm/.pnm (binary, maxval 255); anything else is refused.
@@ -10351,6 +10358,811 @@ done:
     return r;
 }
 
+/* --- JPEG reader -----------------------------------------------------------------------
+   A baseline and progressive JPEG decoder, written from ITU-T T.81 (1992) "Digital
+   compression and coding of continuous-tone still images", the JPEG standard. Each step and
+   its section:
+     B.1.1.3, B.2  markers and segments: SOI, DQT (B.2.4.1), DHT (B.2.4.2), DRI (B.2.4.4),
+                   SOF (frame header, B.2.2), SOS (scan header, B.2.3), APPn (B.2.4.6), EOI
+     A.1.1         each component's size from its sampling factors: x_i = ceil(X * H_i / Hmax)
+     A.2           the order of the blocks: one block at a time in a scan of one component
+                   (A.2.2), H_i x V_i blocks of each component per MCU otherwise (A.2.3)
+     Annex C       a Huffman table from BITS and HUFFVAL: canonical codes, shortest first
+     F.2.2.1-2     sequential Huffman decoding: the DC difference (a category, then that many
+                   bits, EXTEND) and the AC run/size symbols (ZRL 0xF0, EOB 0x00)
+     F.2.2.3       the DECODE procedure (MAXCODE, VALPTR), behind a 9-bit lookup table
+     F.2.2.5       the bit reader: a 0xFF data byte is followed by a stuffed 0x00
+     E.2.4         restart intervals: after every Ri MCUs, an RSTm marker, predictions reset
+     G.1.2         progressive decoding: DC first and refinement scans (G.1.2.1), AC first
+                   scans with end-of-band runs (G.1.2.2), AC refinement scans (G.1.2.3)
+     A.3.6, A.3.3  zig-zag order, then the 8x8 inverse DCT
+                     f(x,y) = 1/4 sum_u sum_v C(u) C(v) F(u,v) cos((2x+1)u pi/16) cos((2y+1)v pi/16)
+                   cnnvis__jpeg_idct__reference does it as written, separably (rows, then
+                   columns) in float with a table of the cosines; cnnvis__jpeg_idct, the
+                   default, is libjpeg's integer version of it ("islow"), so that the pixels
+                   are djpeg's (the float one is within 1 level of it, which colour
+                   conversion can make 3). CNNVIS_FORCE_REFERENCE selects the float one.
+   Beyond T.81: JFIF (ITU-T T.871, section 7) for YCbCr -> RGB; Adobe's APP14 (Technical
+   Note 5116) for files stored as RGB; Exif's orientation (CIPA DC-008, TIFF tag 0x0112 in
+   IFD0), applied to the decoded image; and chroma upsampling, which T.81 leaves to the
+   decoder: we use libjpeg's "fancy" (triangular) filters for 2x1, 1x2 and 2x2, so the
+   output matches djpeg's default, and nearest neighbour for every other ratio.
+   Memory: the component planes (about one decoded image) and the output image; a
+   progressive file also keeps every quantised coefficient (2 bytes a sample) until its last
+   scan. Refused: arithmetic coding, lossless and hierarchical JPEG, 12-bit samples, CMYK,
+   and anything truncated or inconsistent. */
+
+#define CNNVIS__JPEG_MAX_SCANS 1000 /* bounds the time a file of tiny scans can take */
+
+/* A.3.6: the natural (row-major) position of the k-th coefficient in zig-zag order. */
+static const unsigned char cnnvis__jpeg_zigzag[64] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
+typedef struct cnnvis__jpeg_huffman {
+    int defined;
+    unsigned char fast_len[512]; /* for the next 9 bits: the length of their code (0: longer) */
+    unsigned char fast_sym[512]; /* ... and its symbol */
+    int mincode[17], maxcode[17], valptr[17]; /* F.2.2.3, by code length; maxcode -1: none */
+    unsigned char values[256];   /* HUFFVAL */
+} cnnvis__jpeg_huffman;
+
+typedef struct cnnvis__jpeg_component {
+    int id, h, v, tq;      /* identifier, sampling factors H_i and V_i, quantisation table */
+    int td, ta;            /* DC and AC Huffman tables of the current scan */
+    int xi, yi;            /* samples across and down (A.1.1) */
+    int bw, bh;            /* blocks across and down, padded to whole MCUs */
+    int dc_pred;           /* the previous block's DC (the prediction) */
+    unsigned char *plane;  /* (bh * 8, bw * 8) samples after the IDCT */
+    short *coef;           /* (bh * bw, 64) quantised coefficients, natural order; progressive only */
+} cnnvis__jpeg_component;
+
+typedef struct cnnvis__jpeg {
+    const unsigned char *p, *end; /* the next byte of the entropy-coded data, the file's end */
+    uint32_t bits;                /* bit buffer, most significant bit first ... */
+    int n_bits;                   /* ... holding n_bits bits */
+    int fake_bits;                /* zero bits fed in after the data ran out (marker or end) */
+    int at_marker;                /* the reader stopped at a marker */
+    int sof, width, height, n_comp, progressive, hmax, vmax, mcux, mcuy;
+    int restart_interval, eobrun, n_scans;
+    int jfif, adobe, adobe_transform, orientation;
+    int quant_defined[4];
+    uint16_t quant[4][64];        /* natural order */
+    cnnvis__jpeg_huffman dc[4], ac[4];
+    cnnvis__jpeg_component comp[3];
+    int scan_n, scan_comp[3], ss, se, ah, al; /* the current scan (B.2.3) */
+    float cosine[8][8];           /* cosine[x][u] = C(u)/2 cos((2x+1) u pi / 16) */
+    int reference_idct;           /* the float IDCT (CNNVIS_FORCE_REFERENCE) instead of libjpeg's */
+} cnnvis__jpeg;
+
+static unsigned cnnvis__jpeg_be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+
+/* Annex C: codes are given out shortest first, consecutively; each length's first code is
+   the previous length's next code shifted left by one. No code may be all ones (libjpeg's
+   check), so the next code must still fit in its length. */
+static const char *cnnvis__jpeg_huffman_build(cnnvis__jpeg_huffman *table, const unsigned char counts[16],
+                                              const unsigned char *values, int n_values)
+{
+    int code = 0, index = 0, length, fill;
+    memset(table, 0, sizeof *table);
+    memcpy(table->values, values, (size_t)n_values);
+    for (length = 1; length <= 16; length++) {
+        int count = counts[length - 1], first = code;
+        table->valptr[length] = index, table->mincode[length] = code;
+        table->maxcode[length] = count ? code + count - 1 : -1;
+        for (; code < first + count; code++, index++) {
+            if (length <= 9) /* every 9-bit string that starts with this code */
+                for (fill = 0; fill < 1 << (9 - length); fill++) {
+                    int slot = (code << (9 - length)) + fill;
+                    if (slot < 512) table->fast_len[slot] = (unsigned char)length, table->fast_sym[slot] = values[index];
+                }
+        }
+        if (count && code >= 1 << length) return "its code lengths overflow the code space";
+        code <<= 1;
+    }
+    table->defined = 1;
+    return NULL;
+}
+
+/* F.2.2.5: bytes into the bit buffer; after 0xFF comes a stuffed 0x00. At a marker or at the
+   end of the file the reader feeds zeros and counts them. */
+static void cnnvis__jpeg_fill(cnnvis__jpeg *j)
+{
+    while (j->n_bits <= 24) {
+        unsigned byte = 0;
+        if (!j->at_marker && j->p < j->end) {
+            if (j->p[0] != 0xff) byte = *j->p++;
+            else if (j->end - j->p >= 2 && j->p[1] == 0x00) byte = 0xff, j->p += 2;
+            else j->at_marker = 1;
+        } else {
+            j->at_marker = 1;
+        }
+        if (j->at_marker) j->fake_bits += 8;
+        j->bits |= (uint32_t)byte << (24 - j->n_bits);
+        j->n_bits += 8;
+    }
+}
+
+/* Whether the decoder has used bits that were not in the file. */
+static int cnnvis__jpeg_ran_out(const cnnvis__jpeg *j) { return j->fake_bits > j->n_bits; }
+
+static unsigned cnnvis__jpeg_bits(cnnvis__jpeg *j, int n) /* n in 1..16 */
+{
+    unsigned v;
+    cnnvis__jpeg_fill(j);
+    v = (unsigned)(j->bits >> (32 - n));
+    j->bits <<= n, j->n_bits -= n;
+    if (j->fake_bits > 64) j->fake_bits = 64; /* past the end: enough to know, never overflows */
+    return v;
+}
+
+/* F.2.2.1 RECEIVE and EXTEND: s bits, read as a signed value of category s. */
+static int cnnvis__jpeg_receive_extend(cnnvis__jpeg *j, int s)
+{
+    int v;
+    if (s == 0) return 0;
+    v = (int)cnnvis__jpeg_bits(j, s);
+    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+}
+
+/* F.2.2.3: the next Huffman symbol, or -1 for a bit string that is no code. */
+static int cnnvis__jpeg_decode_symbol(cnnvis__jpeg *j, const cnnvis__jpeg_huffman *table)
+{
+    unsigned peek;
+    int length;
+    cnnvis__jpeg_fill(j);
+    peek = (unsigned)(j->bits >> (32 - 9));
+    if (table->fast_len[peek]) {
+        length = table->fast_len[peek];
+        j->bits <<= length, j->n_bits -= length;
+        return table->fast_sym[peek];
+    }
+    for (length = 10; length <= 16; length++) { /* the slow way, for the long codes */
+        int code = (int)(j->bits >> (32 - length));
+        if (code <= table->maxcode[length]) {
+            int index = table->valptr[length] + code - table->mincode[length];
+            j->bits <<= length, j->n_bits -= length;
+            return index < 256 ? table->values[index] : -1;
+        }
+    }
+    return -1;
+}
+
+static short cnnvis__jpeg_clamp16(int v) { return (short)(v < -32768 ? -32768 : v > 32767 ? 32767 : v); }
+
+/* F.2.2.1-2: one block of a sequential scan, coef in natural order. NULL, or what is wrong. */
+static const char *cnnvis__jpeg_block_sequential(cnnvis__jpeg *j, cnnvis__jpeg_component *c, short coef[64])
+{
+    int t = cnnvis__jpeg_decode_symbol(j, &j->dc[c->td]), k;
+    memset(coef, 0, 64 * sizeof coef[0]);
+    if (t < 0) return "a bad Huffman code";
+    if (t > 11) return "a DC difference of category above 11";
+    c->dc_pred = cnnvis__jpeg_clamp16(c->dc_pred + cnnvis__jpeg_receive_extend(j, t));
+    coef[0] = (short)c->dc_pred;
+    for (k = 1; k < 64;) {
+        int rs = cnnvis__jpeg_decode_symbol(j, &j->ac[c->ta]), run = rs >> 4, size = rs & 15;
+        if (rs < 0) return "a bad Huffman code";
+        if (size == 0) {
+            if (run != 15) break; /* EOB: the rest are zero */
+            k += 16;              /* ZRL: sixteen zeros */
+            continue;
+        }
+        k += run;
+        if (k > 63) return "AC coefficients past the 64th";
+        coef[cnnvis__jpeg_zigzag[k++]] = (short)cnnvis__jpeg_receive_extend(j, size);
+    }
+    return NULL;
+}
+
+/* G.1.2.1: a DC scan, first (ah == 0) or refining one bit (ah > 0). */
+static const char *cnnvis__jpeg_block_dc(cnnvis__jpeg *j, cnnvis__jpeg_component *c, short coef[64])
+{
+    if (j->ah == 0) {
+        int t = cnnvis__jpeg_decode_symbol(j, &j->dc[c->td]);
+        if (t < 0) return "a bad Huffman code";
+        if (t > 11) return "a DC difference of category above 11";
+        c->dc_pred = cnnvis__jpeg_clamp16(c->dc_pred + cnnvis__jpeg_receive_extend(j, t));
+        coef[0] = cnnvis__jpeg_clamp16(c->dc_pred * (1 << j->al));
+    } else if (cnnvis__jpeg_bits(j, 1)) {
+        coef[0] = (short)(coef[0] | (1 << j->al));
+    }
+    return NULL;
+}
+
+/* G.1.2.2: the first scan of AC band ss..se; eobrun counts the bands left with no more
+   coefficients. */
+static const char *cnnvis__jpeg_block_ac_first(cnnvis__jpeg *j, cnnvis__jpeg_component *c, short coef[64])
+{
+    int k;
+    if (j->eobrun > 0) {
+        j->eobrun--;
+        return NULL;
+    }
+    for (k = j->ss; k <= j->se; k++) {
+        int rs = cnnvis__jpeg_decode_symbol(j, &j->ac[c->ta]), run = rs >> 4, size = rs & 15;
+        if (rs < 0) return "a bad Huffman code";
+        if (size == 0) {
+            if (run < 15) { /* EOBn: this block and 2^n - 1 + (n more bits) blocks after it end here */
+                j->eobrun = (1 << run) - 1;
+                if (run) j->eobrun += (int)cnnvis__jpeg_bits(j, run);
+                break;
+            }
+            k += 15; /* ZRL */
+            continue;
+        }
+        k += run;
+        if (k > j->se) return "AC coefficients past the end of the band";
+        coef[cnnvis__jpeg_zigzag[k]] = cnnvis__jpeg_clamp16(cnnvis__jpeg_receive_extend(j, size) * (1 << j->al));
+    }
+    return NULL;
+}
+
+/* G.1.2.3: one more bit of each coefficient already non-zero (a correction bit each), and
+   new coefficients of magnitude 1 << al (libjpeg's decode_mcu_AC_refine, step by step). */
+static void cnnvis__jpeg_refine(cnnvis__jpeg *j, short *coefficient)
+{
+    int bit = 1 << j->al;
+    if (cnnvis__jpeg_bits(j, 1) && (*coefficient & bit) == 0)
+        *coefficient = cnnvis__jpeg_clamp16(*coefficient + (*coefficient >= 0 ? bit : -bit));
+}
+
+static const char *cnnvis__jpeg_block_ac_refine(cnnvis__jpeg *j, cnnvis__jpeg_component *c, short coef[64])
+{
+    int k = j->ss;
+    if (j->eobrun == 0) {
+        for (; k <= j->se; k++) {
+            int rs = cnnvis__jpeg_decode_symbol(j, &j->ac[c->ta]), run = rs >> 4, size = rs & 15, value = 0;
+            if (rs < 0) return "a bad Huffman code";
+            if (size) {
+                if (size != 1) return "a refinement coefficient of size other than 1";
+                value = cnnvis__jpeg_bits(j, 1) ? 1 << j->al : -(1 << j->al);
+            } else if (run != 15) { /* EOBn; the rest of this band is refined below */
+                j->eobrun = 1 << run;
+                if (run) j->eobrun += (int)cnnvis__jpeg_bits(j, run);
+                break;
+            }
+            /* skip `run` zero coefficients, refining the non-zero ones passed on the way */
+            for (; k <= j->se; k++) {
+                short *coefficient = &coef[cnnvis__jpeg_zigzag[k]];
+                if (*coefficient) cnnvis__jpeg_refine(j, coefficient);
+                else if (run-- == 0) break;
+            }
+            if (value && k <= j->se) coef[cnnvis__jpeg_zigzag[k]] = (short)value;
+        }
+    }
+    if (j->eobrun > 0) {
+        for (; k <= j->se; k++)
+            if (coef[cnnvis__jpeg_zigzag[k]]) cnnvis__jpeg_refine(j, &coef[cnnvis__jpeg_zigzag[k]]);
+        j->eobrun--;
+    }
+    return NULL;
+}
+
+/* A.3.3: dequantise, then the 2-D IDCT as eight 1-D IDCTs along the rows and eight along
+   the columns; level shift by 128, round, clamp to 0..255. */
+static void cnnvis__jpeg_idct__reference(unsigned char *out, size_t stride, const short coef[64],
+                                         const uint16_t quant[64], const float cosine[8][8])
+{
+    float in[64], rows[64];
+    int x, y, u, k, ac = 0;
+    for (k = 0; k < 64; k++) {
+        in[k] = (float)coef[k] * (float)quant[k];
+        if (k && coef[k]) ac = 1;
+    }
+    if (!ac) { /* only the DC: a flat block, F(0,0) / 8 */
+        float v = in[0] / 8.0f + 128.0f;
+        int level = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (int)(v + 0.5f);
+        for (y = 0; y < 8; y++) memset(out + y * stride, level, 8);
+        return;
+    }
+    for (y = 0; y < 8; y++) /* each row v = y: rows[y][x] = sum_u C(u)/2 F(y,u) cos((2x+1)u pi/16) */
+        for (x = 0; x < 8; x++) {
+            float sum = 0.0f;
+            for (u = 0; u < 8; u++) sum += cosine[x][u] * in[y * 8 + u];
+            rows[y * 8 + x] = sum;
+        }
+    for (x = 0; x < 8; x++) /* each column */
+        for (y = 0; y < 8; y++) {
+            float sum = 128.0f;
+            for (u = 0; u < 8; u++) sum += cosine[y][u] * rows[u * 8 + x];
+            out[y * stride + x] = (unsigned char)(sum <= 0.0f ? 0 : sum >= 255.0f ? 255 : (int)(sum + 0.5f));
+        }
+}
+
+/* DESCALE of libjpeg: x / 2^n rounded (half up), as a floor shift that never shifts a
+   negative number. */
+static long long cnnvis__jpeg_descale(long long x, int n)
+{
+    long long v = x + ((long long)1 << (n - 1));
+    return v >= 0 ? v >> n : -((-v + ((long long)1 << n) - 1) >> n);
+}
+
+/* One 8-point 1-D IDCT in libjpeg's 13-bit fixed point (jidctint.c, the Loeffler-
+   Ligtenberg-Moschytz factorisation: an even part of 3 multiplications, an odd part of 9).
+   in[0..7 * step] are the inputs, scale is 2^13 times their unit; out gets the 8 outputs,
+   still scaled by 2^13 (the caller descales). */
+static void cnnvis__jpeg_idct_1d(long long out[8], const long long *in, int step)
+{
+    long long z1, z2, z3, z4, z5, tmp0, tmp1, tmp2, tmp3, tmp10, tmp11, tmp12, tmp13;
+    /* even part: inputs 0, 2, 4, 6 */
+    z2 = in[2 * step], z3 = in[6 * step];
+    z1 = (z2 + z3) * 4433;                /* 0.541196100 */
+    tmp2 = z1 + z3 * -15137;              /* -1.847759065 */
+    tmp3 = z1 + z2 * 6270;                /* 0.765366865 */
+    tmp0 = (in[0] + in[4 * step]) * 8192, tmp1 = (in[0] - in[4 * step]) * 8192;
+    tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    /* odd part: inputs 7, 5, 3, 1 */
+    tmp0 = in[7 * step], tmp1 = in[5 * step], tmp2 = in[3 * step], tmp3 = in[1 * step];
+    z1 = tmp0 + tmp3, z2 = tmp1 + tmp2, z3 = tmp0 + tmp2, z4 = tmp1 + tmp3;
+    z5 = (z3 + z4) * 9633;                /* 1.175875602 */
+    tmp0 *= 2446, tmp1 *= 16819, tmp2 *= 25172, tmp3 *= 12299; /* 0.298631336 2.053119869 3.072711026 1.501321110 */
+    z1 *= -7373, z2 *= -20995, z3 *= -16069, z4 *= -3196;       /* 0.899976223 2.562915447 1.961570560 0.390180644 */
+    z3 += z5, z4 += z5;
+    tmp0 += z1 + z3, tmp1 += z2 + z4, tmp2 += z2 + z3, tmp3 += z1 + z4;
+    out[0] = tmp10 + tmp3, out[7] = tmp10 - tmp3, out[1] = tmp11 + tmp2, out[6] = tmp11 - tmp2;
+    out[2] = tmp12 + tmp1, out[5] = tmp12 - tmp1, out[3] = tmp13 + tmp0, out[4] = tmp13 - tmp0;
+}
+
+/* A.3.3 the way djpeg computes it by default (libjpeg's "islow"): columns, then rows, in
+   integers, so that our pixels are djpeg's. The float version above is the formula; this
+   one differs from it by at most 1 level before colour conversion. */
+static void cnnvis__jpeg_idct(unsigned char *out, size_t stride, const short coef[64], const uint16_t quant[64])
+{
+    long long in[64], work[64], column[8], row[8];
+    int x, y;
+    for (x = 0; x < 64; x++) in[x] = (long long)coef[x] * quant[x];
+    for (x = 0; x < 8; x++) { /* pass 1: each column, kept with 2 extra bits (PASS1_BITS) */
+        if (!in[8 + x] && !in[16 + x] && !in[24 + x] && !in[32 + x] && !in[40 + x] && !in[48 + x] && !in[56 + x]) {
+            for (y = 0; y < 8; y++) work[y * 8 + x] = in[x] * 4; /* a flat column */
+            continue;
+        }
+        cnnvis__jpeg_idct_1d(column, in + x, 8);
+        for (y = 0; y < 8; y++) work[y * 8 + x] = cnnvis__jpeg_descale(column[y], 13 - 2);
+    }
+    for (y = 0; y < 8; y++) { /* pass 2: each row; remove the 2 bits, the 13 bits and the 1/8 */
+        cnnvis__jpeg_idct_1d(row, work + y * 8, 1);
+        for (x = 0; x < 8; x++) {
+            long long v = cnnvis__jpeg_descale(row[x], 13 + 2 + 3) + 128;
+            out[y * stride + x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* The IDCT: libjpeg's integer one; with CNNVIS_FORCE_REFERENCE, the float formula. */
+static void cnnvis__jpeg_idct_block(const cnnvis__jpeg *j, unsigned char *out, size_t stride, const short coef[64],
+                                    const uint16_t quant[64])
+{
+    if (j->reference_idct) cnnvis__jpeg_idct__reference(out, stride, coef, quant, (const float (*)[8])j->cosine);
+    else cnnvis__jpeg_idct(out, stride, coef, quant);
+}
+
+/* One block of the current scan at block (bx, by) of component c. */
+static const char *cnnvis__jpeg_block(cnnvis__jpeg *j, cnnvis__jpeg_component *c, int bx, int by)
+{
+    short local[64], *coef;
+    const char *error;
+    if (!j->progressive) {
+        error = cnnvis__jpeg_block_sequential(j, c, local);
+        if (!error) cnnvis__jpeg_idct_block(j, c->plane + (size_t)by * 8 * ((size_t)c->bw * 8) + (size_t)bx * 8,
+                                            (size_t)c->bw * 8, local, j->quant[c->tq]);
+        return error;
+    }
+    coef = c->coef + ((size_t)by * c->bw + bx) * 64;
+    if (j->ss == 0) return cnnvis__jpeg_block_dc(j, c, coef);
+    return j->ah == 0 ? cnnvis__jpeg_block_ac_first(j, c, coef) : cnnvis__jpeg_block_ac_refine(j, c, coef);
+}
+
+/* E.2.4: after restart interval `interval` (0, 1, ...) comes the marker RST(interval mod 8);
+   then the decoder starts afresh. */
+static cnnvis_result cnnvis__jpeg_restart(cnnvis__jpeg *j, int interval)
+{
+    int k;
+    if (cnnvis__jpeg_ran_out(j))
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d: restart interval %d ends early (truncated or corrupt data)",
+                            j->n_scans, interval);
+    while (j->end - j->p >= 2 && j->p[0] == 0xff && j->p[1] == 0xff) j->p++; /* fill bytes */
+    if (j->end - j->p < 2 || j->p[0] != 0xff || j->p[1] != 0xd0 + (interval & 7))
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d: expected the marker RST%d after restart interval %d",
+                            j->n_scans, interval & 7, interval);
+    j->p += 2;
+    j->bits = 0, j->n_bits = 0, j->fake_bits = 0, j->at_marker = 0, j->eobrun = 0;
+    for (k = 0; k < j->n_comp; k++) j->comp[k].dc_pred = 0;
+    return CNNVIS_OK;
+}
+
+/* A.2: the blocks of one scan, MCU by MCU. */
+static cnnvis_result cnnvis__jpeg_scan(cnnvis__jpeg *j)
+{
+    int mcus_x = j->mcux, mcus_y = j->mcuy, mx, my, k, bx, by, count = 0;
+    j->bits = 0, j->n_bits = 0, j->fake_bits = 0, j->at_marker = 0, j->eobrun = 0;
+    for (k = 0; k < j->n_comp; k++) j->comp[k].dc_pred = 0;
+    if (j->scan_n == 1) { /* A.2.2: one block is one MCU, over the component's own size */
+        const cnnvis__jpeg_component *c = &j->comp[j->scan_comp[0]];
+        mcus_x = (c->xi + 7) / 8, mcus_y = (c->yi + 7) / 8;
+    }
+    for (my = 0; my < mcus_y; my++)
+        for (mx = 0; mx < mcus_x; mx++, count++) {
+            if (j->restart_interval && count && count % j->restart_interval == 0)
+                CNNVIS__TRY(cnnvis__jpeg_restart(j, count / j->restart_interval - 1));
+            for (k = 0; k < j->scan_n; k++) {
+                cnnvis__jpeg_component *c = &j->comp[j->scan_comp[k]];
+                int h = j->scan_n == 1 ? 1 : c->h, v = j->scan_n == 1 ? 1 : c->v;
+                for (by = 0; by < v; by++)
+                    for (bx = 0; bx < h; bx++) {
+                        const char *error = cnnvis__jpeg_block(j, c, mx * h + bx, my * v + by);
+                        if (error)
+                            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d, component %d, MCU %d: %s", j->n_scans,
+                                                c->id, count, error);
+                    }
+            }
+            if (cnnvis__jpeg_ran_out(j))
+                return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d: the data ends at MCU %d of %d (truncated or "
+                                    "corrupt file)", j->n_scans, count, mcus_x * mcus_y);
+        }
+    return CNNVIS_OK;
+}
+
+/* B.2.2: the frame header. Checks the size against the limits before allocating. */
+static cnnvis_result cnnvis__jpeg_frame(cnnvis__jpeg *j, int marker, const unsigned char *s, size_t n)
+{
+    int k;
+    if (j->sof) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: a second frame header (SOF%d)", marker - 0xc0);
+    if (n < 6) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d of %zu bytes is too short", marker - 0xc0, n);
+    j->sof = marker, j->progressive = marker == 0xc2;
+    j->height = (int)cnnvis__jpeg_be16(s + 1), j->width = (int)cnnvis__jpeg_be16(s + 3), j->n_comp = s[5];
+    if (s[0] != 8)
+        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: SOF%d sample precision %d bits (only 8 is supported)",
+                            marker - 0xc0, s[0]);
+    if (j->height == 0)
+        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: SOF%d height 0 (a height given later by a DNL marker is "
+                            "not supported)", marker - 0xc0);
+    if (j->width == 0) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d width 0", marker - 0xc0);
+    if (j->width > CNNVIS_IMAGE_MAX_SIDE || j->height > CNNVIS_IMAGE_MAX_SIDE ||
+        (long long)j->width * j->height > CNNVIS_IMAGE_MAX_PIXELS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d size %dx%d (at most %d a side and %d pixels)", marker - 0xc0,
+                            j->width, j->height, CNNVIS_IMAGE_MAX_SIDE, CNNVIS_IMAGE_MAX_PIXELS);
+    if (j->n_comp == 4)
+        return j->adobe ? CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: %s (4 components, Adobe transform %d) is not supported",
+                                       j->adobe_transform == 2 ? "YCCK" : "CMYK", j->adobe_transform)
+                        : CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: CMYK (4 components) is not supported");
+    if (j->n_comp != 1 && j->n_comp != 3)
+        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: SOF%d has %d components (1 grey or 3 colour are supported)",
+                            marker - 0xc0, j->n_comp);
+    if (n != 6 + 3 * (size_t)j->n_comp)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d of %zu bytes for %d components", marker - 0xc0, n, j->n_comp);
+    j->hmax = j->vmax = 1;
+    for (k = 0; k < j->n_comp; k++) {
+        cnnvis__jpeg_component *c = &j->comp[k];
+        c->id = s[6 + 3 * k], c->h = s[7 + 3 * k] >> 4, c->v = s[7 + 3 * k] & 15, c->tq = s[8 + 3 * k];
+        if (c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d component %d sampling factors %dx%d (1..4 each)",
+                                marker - 0xc0, c->id, c->h, c->v);
+        if (c->tq > 3)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOF%d component %d quantisation table %d (0..3)", marker - 0xc0,
+                                c->id, c->tq);
+        if (c->h > j->hmax) j->hmax = c->h;
+        if (c->v > j->vmax) j->vmax = c->v;
+    }
+    j->mcux = (j->width + 8 * j->hmax - 1) / (8 * j->hmax), j->mcuy = (j->height + 8 * j->vmax - 1) / (8 * j->vmax);
+    for (k = 0; k < j->n_comp; k++) {
+        cnnvis__jpeg_component *c = &j->comp[k];
+        size_t blocks;
+        c->xi = (j->width * c->h + j->hmax - 1) / j->hmax, c->yi = (j->height * c->v + j->vmax - 1) / j->vmax;
+        c->bw = j->mcux * c->h, c->bh = j->mcuy * c->v;
+        blocks = (size_t)c->bw * c->bh;
+        c->plane = (unsigned char *)cnnvis__alloc(blocks * 64);
+        if (j->progressive) c->coef = (short *)cnnvis__alloc(blocks * 64 * sizeof(short));
+        if (!c->plane || (j->progressive && !c->coef))
+            return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "JPEG: out of memory for a %dx%d image", j->width, j->height);
+    }
+    return CNNVIS_OK;
+}
+
+/* B.2.3: the scan header; then the scan's data. */
+static cnnvis_result cnnvis__jpeg_scan_header(cnnvis__jpeg *j, const unsigned char *s, size_t n)
+{
+    int k, m, blocks = 0;
+    if (!j->sof) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: a scan (SOS) before the frame header (SOF)");
+    if (++j->n_scans > CNNVIS__JPEG_MAX_SCANS)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: more than %d scans", CNNVIS__JPEG_MAX_SCANS);
+    if (n < 1 || s[0] < 1 || s[0] > j->n_comp || n != 4 + 2 * (size_t)s[0])
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOS of %zu bytes for %d components (the frame has %d)", n,
+                            n ? s[0] : 0, j->n_comp);
+    j->scan_n = s[0];
+    for (k = 0; k < j->scan_n; k++) {
+        int id = s[1 + 2 * k], td = s[2 + 2 * k] >> 4, ta = s[2 + 2 * k] & 15;
+        for (m = 0; m < j->n_comp && j->comp[m].id != id; m++) continue;
+        if (m == j->n_comp) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOS names component %d, not in the frame", id);
+        if (td > 3 || ta > 3) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: SOS Huffman tables %d/%d (0..3)", td, ta);
+        j->scan_comp[k] = m, j->comp[m].td = td, j->comp[m].ta = ta;
+        blocks += j->comp[m].h * j->comp[m].v;
+    }
+    j->ss = s[1 + 2 * j->scan_n], j->se = s[2 + 2 * j->scan_n], j->ah = s[3 + 2 * j->scan_n] >> 4,
+    j->al = s[3 + 2 * j->scan_n] & 15;
+    if (j->scan_n > 1 && blocks > 10)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: %d blocks in an MCU (at most 10, B.2.3)", blocks);
+    if (j->progressive) {
+        if (j->ss > j->se || j->se > 63 || (j->ss == 0 && j->se != 0) || (j->ss > 0 && j->scan_n != 1) || j->ah > 13 ||
+            j->al > 13)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: progressive scan with Ss %d, Se %d, Ah %d, Al %d, %d components",
+                                j->ss, j->se, j->ah, j->al, j->scan_n);
+    } else {
+        j->ss = 0, j->se = 63, j->ah = j->al = 0; /* sequential: the whole block */
+    }
+    for (k = 0; k < j->scan_n; k++) {
+        const cnnvis__jpeg_component *c = &j->comp[j->scan_comp[k]];
+        if (j->ss == 0 && j->ah == 0 && !j->dc[c->td].defined)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d uses DC Huffman table %d, which is not defined",
+                                j->n_scans, c->td);
+        if ((!j->progressive || j->ss > 0) && !j->ac[c->ta].defined)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: scan %d uses AC Huffman table %d, which is not defined",
+                                j->n_scans, c->ta);
+        if (!j->quant_defined[c->tq])
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: component %d uses quantisation table %d, which is not defined",
+                                c->id, c->tq);
+    }
+    return cnnvis__jpeg_scan(j);
+}
+
+/* B.2.4.1 DQT and B.2.4.2 DHT: several tables may share one segment. */
+static cnnvis_result cnnvis__jpeg_tables(cnnvis__jpeg *j, int marker, const unsigned char *s, size_t n)
+{
+    size_t at = 0;
+    int k;
+    while (at < n) {
+        int kind = s[at] >> 4, id = s[at] & 15;
+        at++;
+        if (marker == 0xdb) { /* DQT: 64 values in zig-zag order, 8 or 16 bits */
+            size_t need = kind ? 128 : 64;
+            if (kind > 1 || id > 3) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: DQT precision %d, table %d", kind, id);
+            if (n - at < need) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: DQT table %d is cut short", id);
+            for (k = 0; k < 64; k++)
+                j->quant[id][cnnvis__jpeg_zigzag[k]] = (uint16_t)(kind ? cnnvis__jpeg_be16(s + at + 2 * k) : s[at + k]);
+            j->quant_defined[id] = 1;
+            at += need;
+        } else { /* DHT: 16 counts of codes by length, then the symbols */
+            int total = 0;
+            const char *error;
+            if (kind > 1 || id > 3) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: DHT class %d, table %d", kind, id);
+            if (n - at < 16) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: DHT class %d table %d is cut short", kind, id);
+            for (k = 0; k < 16; k++) total += s[at + k];
+            if (total > 256 || n - at - 16 < (size_t)total)
+                return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: bad Huffman table (DHT class %d, table %d): %d codes in a "
+                                    "segment of %zu bytes", kind, id, total, n);
+            error = cnnvis__jpeg_huffman_build(kind ? &j->ac[id] : &j->dc[id], s + at, s + at + 16, total);
+            if (error) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: bad Huffman table (DHT class %d, table %d): %s", kind, id, error);
+            at += 16 + (size_t)total;
+        }
+    }
+    return CNNVIS_OK;
+}
+
+/* Exif (CIPA DC-008): "Exif\0\0", a TIFF header ("II" little-endian or "MM" big-endian, 42,
+   the offset of IFD0), IFD0's 12-byte entries; tag 0x0112 (SHORT) is the orientation 1..8.
+   0 when there is none. */
+static unsigned cnnvis__jpeg_tiff16(const unsigned char *p, int little) { return little ? (unsigned)p[1] << 8 | p[0] : cnnvis__jpeg_be16(p); }
+
+static int cnnvis__jpeg_exif_orientation(const unsigned char *s, size_t n)
+{
+    const unsigned char *tiff = s + 6;
+    size_t size, ifd, entry;
+    unsigned count, k;
+    int little;
+    if (n < 6 + 8 || memcmp(s, "Exif\0\0", 6) != 0) return 0;
+    size = n - 6;
+    if (tiff[0] == 'I' && tiff[1] == 'I') little = 1;
+    else if (tiff[0] == 'M' && tiff[1] == 'M') little = 0;
+    else return 0;
+    if (cnnvis__jpeg_tiff16(tiff + 2, little) != 42) return 0;
+    ifd = little ? (size_t)cnnvis__jpeg_tiff16(tiff + 6, 1) << 16 | cnnvis__jpeg_tiff16(tiff + 4, 1)
+                 : (size_t)cnnvis__jpeg_be16(tiff + 4) << 16 | cnnvis__jpeg_be16(tiff + 6);
+    if (ifd > size - 2) return 0;
+    count = cnnvis__jpeg_tiff16(tiff + ifd, little);
+    for (k = 0; k < count; k++) {
+        entry = ifd + 2 + 12 * (size_t)k;
+        if (entry + 12 > size) return 0;
+        if (cnnvis__jpeg_tiff16(tiff + entry, little) == 0x0112 && cnnvis__jpeg_tiff16(tiff + entry + 2, little) == 3) {
+            unsigned v = cnnvis__jpeg_tiff16(tiff + entry + 8, little);
+            return v >= 1 && v <= 8 ? (int)v : 0;
+        }
+    }
+    return 0;
+}
+
+/* Chroma upsampling of one output row y of component c into out (width samples). libjpeg's
+   triangular filters (jdsample.c) where the ratio is 2x1, 1x2 or 2x2: each output sample is
+   3/4 of the nearer input sample and 1/4 of the next one (in 2-D, 9/16, 3/16, 3/16, 1/16),
+   with the edges repeated and libjpeg's rounding biases; nearest neighbour otherwise. */
+static void cnnvis__jpeg_upsample_row(unsigned char *out, const cnnvis__jpeg *j, const cnnvis__jpeg_component *c, int y)
+{
+    size_t stride = (size_t)c->bw * 8;
+    int fx = j->hmax % c->h == 0 ? j->hmax / c->h : 0, fy = j->vmax % c->v == 0 ? j->vmax / c->v : 0, x;
+    int last = c->xi - 1;
+    if ((fx == 2 || fx == 1) && (fy == 2 || fy == 1) && !(fx == 1 && fy == 1)) {
+        int cy = fy == 2 ? y / 2 : y;
+        int near = fy == 1 ? cy : y & 1 ? (cy + 1 < c->yi ? cy + 1 : cy) : (cy > 0 ? cy - 1 : 0);
+        const unsigned char *row = c->plane + (size_t)cy * stride, *other = c->plane + (size_t)near * stride;
+        for (x = 0; x < j->width; x++) {
+            int i = fx == 2 ? x / 2 : x, side = x & 1 ? (i < last ? i + 1 : last) : (i > 0 ? i - 1 : 0);
+            if (fx == 2 && fy == 2) { /* column sums 3*near row + far row, then the same across */
+                int here = 3 * row[i] + other[i], beside = 3 * row[side] + other[side];
+                out[x] = (unsigned char)((3 * here + beside + (x & 1 ? 7 : 8)) >> 4);
+            } else if (fx == 2) {
+                out[x] = (unsigned char)((3 * row[i] + row[side] + (x & 1 ? 2 : 1)) >> 2);
+            } else {
+                out[x] = (unsigned char)((3 * row[i] + other[i] + (y & 1 ? 2 : 1)) >> 2);
+            }
+        }
+        return;
+    }
+    {
+        int cy = (int)((long long)y * c->v / j->vmax);
+        const unsigned char *row = c->plane + (size_t)cy * stride;
+        for (x = 0; x < j->width; x++) out[x] = row[(long long)x * c->h / j->hmax];
+    }
+}
+
+/* floor(v / 65536) for |v| < 2^24, without shifting a negative number. */
+static int cnnvis__jpeg_descale16(int v) { return ((v + (256 << 16)) >> 16) - 256; }
+
+static unsigned char cnnvis__jpeg_clamp255(int v) { return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+/* Exif orientation o (2..8): the stored image turned to how it is meant to be seen. For
+   each output pixel (ox, oy), the stored pixel (ix, iy) it shows. */
+static cnnvis_result cnnvis__jpeg_orient(cnnvis_image *im, int o)
+{
+    cnnvis_image out;
+    int ox, oy, swap = o >= 5, w = im->w, h = im->h;
+    if (o < 2 || o > 8) return CNNVIS_OK;
+    CNNVIS__TRY(cnnvis_image_create(&out, swap ? h : w, swap ? w : h, im->c));
+    for (oy = 0; oy < out.h; oy++)
+        for (ox = 0; ox < out.w; ox++) {
+            int ix = ox, iy = oy;
+            switch (o) {
+            case 2: ix = w - 1 - ox, iy = oy; break;          /* mirrored left-right */
+            case 3: ix = w - 1 - ox, iy = h - 1 - oy; break;  /* turned 180 degrees */
+            case 4: ix = ox, iy = h - 1 - oy; break;          /* mirrored top-bottom */
+            case 5: ix = oy, iy = ox; break;                  /* transposed */
+            case 6: ix = oy, iy = h - 1 - ox; break;          /* to be turned 90 degrees clockwise */
+            case 7: ix = w - 1 - oy, iy = h - 1 - ox; break;  /* transversed */
+            default: ix = w - 1 - oy, iy = ox; break;         /* 8: to be turned 90 degrees anticlockwise */
+            }
+            memcpy(out.px + ((size_t)oy * out.w + ox) * im->c, im->px + ((size_t)iy * w + ix) * im->c, (size_t)im->c);
+        }
+    cnnvis_image_free(im);
+    *im = out;
+    return CNNVIS_OK;
+}
+
+/* After the last scan: the IDCT of a progressive file's coefficients, upsampling, colour
+   conversion (JFIF: R = Y + 1.402 (Cr-128), G = Y - 0.344136 (Cb-128) - 0.714136 (Cr-128),
+   B = Y + 1.772 (Cb-128), in libjpeg's 16-bit fixed point so that it matches djpeg's). */
+static cnnvis_result cnnvis__jpeg_output(cnnvis__jpeg *j, cnnvis_image *im)
+{
+    int k, x, y, rgb;
+    unsigned char *rows;
+    if (j->progressive)
+        for (k = 0; k < j->n_comp; k++) {
+            cnnvis__jpeg_component *c = &j->comp[k];
+            size_t block, stride = (size_t)c->bw * 8;
+            for (block = 0; block < (size_t)c->bw * c->bh; block++)
+                cnnvis__jpeg_idct_block(j, c->plane + block / c->bw * 8 * stride + block % c->bw * 8, stride,
+                                        c->coef + block * 64, j->quant[c->tq]);
+            cnnvis__free(c->coef), c->coef = NULL;
+        }
+    CNNVIS__TRY(cnnvis_image_create(im, j->width, j->height, j->n_comp == 1 ? 1 : 3));
+    rows = (unsigned char *)cnnvis__alloc((size_t)j->width * 3);
+    if (!rows) {
+        cnnvis_image_free(im);
+        return CNNVIS__FAIL(CNNVIS_ERR_NOMEM, "JPEG: out of memory");
+    }
+    /* stored as RGB: Adobe's transform 0 (without JFIF), or components named 'R', 'G', 'B' */
+    rgb = j->n_comp == 3 && !j->jfif &&
+          ((j->adobe && j->adobe_transform == 0) || (j->comp[0].id == 'R' && j->comp[1].id == 'G' && j->comp[2].id == 'B'));
+    for (y = 0; y < j->height; y++) {
+        unsigned char *dst = im->px + (size_t)y * j->width * im->c;
+        for (k = 0; k < j->n_comp; k++) cnnvis__jpeg_upsample_row(rows + (size_t)k * j->width, j, &j->comp[k], y);
+        if (j->n_comp == 1) {
+            memcpy(dst, rows, (size_t)j->width);
+            continue;
+        }
+        for (x = 0; x < j->width; x++) {
+            int luma = rows[x], cb = rows[j->width + x] - 128, cr = rows[2 * j->width + x] - 128;
+            if (rgb) {
+                dst[3 * x] = (unsigned char)luma, dst[3 * x + 1] = (unsigned char)(cb + 128), dst[3 * x + 2] = (unsigned char)(cr + 128);
+                continue;
+            }
+            dst[3 * x] = cnnvis__jpeg_clamp255(luma + cnnvis__jpeg_descale16(91881 * cr + 32768));
+            dst[3 * x + 1] = cnnvis__jpeg_clamp255(luma + cnnvis__jpeg_descale16(-22554 * cb - 46802 * cr + 32768));
+            dst[3 * x + 2] = cnnvis__jpeg_clamp255(luma + cnnvis__jpeg_descale16(116130 * cb + 32768));
+        }
+    }
+    cnnvis__free(rows);
+    for (k = 0; k < j->n_comp; k++) cnnvis__free(j->comp[k].plane), j->comp[k].plane = NULL;
+    return cnnvis__jpeg_orient(im, j->orientation);
+}
+
+/* The segments in file order (B.2), until EOI. */
+static cnnvis_result cnnvis__jpeg_segments(cnnvis__jpeg *j, cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    const unsigned char *p = data + 2, *end = data + size;
+    for (;;) {
+        int marker;
+        size_t length;
+        const unsigned char *s;
+        if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: truncated: the file ends before the EOI marker");
+        if (p[0] != 0xff)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: expected a marker at byte %zu, found 0x%02x", (size_t)(p - data), p[0]);
+        while (end - p >= 2 && p[1] == 0xff) p++; /* fill bytes */
+        marker = p[1], p += 2;
+        if (marker == 0xd9) { /* EOI */
+            if (!j->n_scans) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: no scan before the EOI marker");
+            return cnnvis__jpeg_output(j, im);
+        }
+        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue; /* TEM, stray RSTm: no length */
+        if (marker == 0xd8 || marker == 0xff || marker == 0x00)
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: unexpected marker 0x%02x at byte %zu", marker, (size_t)(p - 2 - data));
+        if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: truncated: marker 0x%02x has no length", marker);
+        length = cnnvis__jpeg_be16(p);
+        if (length < 2 || length > (size_t)(end - p))
+            return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: truncated: segment 0x%02x of %zu bytes runs past the end of "
+                                "the file", marker, length);
+        s = p + 2, length -= 2, p += 2 + length;
+        if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) {
+            CNNVIS__TRY(cnnvis__jpeg_frame(j, marker, s, length));
+        } else if (marker == 0xc9 || marker == 0xca || marker == 0xcb || marker == 0xcd || marker == 0xce ||
+                   marker == 0xcf || marker == 0xcc) {
+            return marker == 0xcc ? CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: arithmetic coding (DAC) is not supported")
+                                  : CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: arithmetic coding (SOF%d) is not supported",
+                                                 marker - 0xc0);
+        } else if (marker == 0xc3 || marker == 0xc5 || marker == 0xc6 || marker == 0xc7 || marker == 0xc8) {
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: SOF%d (%s) is not supported (baseline and progressive only)",
+                                marker - 0xc0, marker == 0xc3 ? "lossless" : marker == 0xc8 ? "reserved" : "hierarchical");
+        } else if (marker == 0xdc) {
+            return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "JPEG: DNL marker (height given after the scan) is not supported");
+        } else if (marker == 0xc4 || marker == 0xdb) {
+            CNNVIS__TRY(cnnvis__jpeg_tables(j, marker, s, length));
+        } else if (marker == 0xdd) {
+            if (length != 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: DRI of %zu bytes (2 expected)", length);
+            j->restart_interval = (int)cnnvis__jpeg_be16(s);
+        } else if (marker == 0xda) {
+            j->p = p, j->end = end;
+            CNNVIS__TRY(cnnvis__jpeg_scan_header(j, s, length));
+            p = j->p; /* the reader stops at the next marker; skip what a scan left unread */
+            while (end - p >= 2 && !(p[0] == 0xff && p[1] != 0 && !(p[1] >= 0xd0 && p[1] <= 0xd7))) p++;
+        } else if (marker == 0xe0) {
+            if (length >= 5 && memcmp(s, "JFIF\0", 5) == 0) j->jfif = 1;
+        } else if (marker == 0xe1) {
+            if (!j->orientation) j->orientation = cnnvis__jpeg_exif_orientation(s, length);
+        } else if (marker == 0xee) {
+            if (length >= 12 && memcmp(s, "Adobe", 5) == 0) j->adobe = 1, j->adobe_transform = s[11];
+        } /* other APPn, COM, JPGn: skipped */
+    }
+}
+
+/* The decoder's state (13 KB, mostly Huffman lookup tables) lives on the stack: nothing is
+   allocated until the frame header has passed the size limits. */
+static cnnvis_result cnnvis__jpeg_decode(cnnvis_image *im, const unsigned char *data, size_t size)
+{
+    cnnvis__jpeg j;
+    cnnvis_result r;
+    int x, u, k;
+    if (size < 4 || data[0] != 0xff || data[1] != 0xd8)
+        return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "not a JPEG file (no SOI marker FF D8)");
+    memset(&j, 0, sizeof j);
+    for (x = 0; x < 8; x++)
+        for (u = 0; u < 8; u++)
+            j.cosine[x][u] = (float)((u ? 0.5 : 0.5 / sqrt(2.0)) * cos((2 * x + 1) * u * 3.14159265358979323846 / 16));
+#ifdef CNNVIS_FORCE_REFERENCE
+    j.reference_idct = 1;
+#endif
+    r = cnnvis__jpeg_segments(&j, im, data, size);
+    for (k = 0; k < 3; k++) cnnvis__free(j.comp[k].plane), cnnvis__free(j.comp[k].coef);
+    if (r != CNNVIS_OK) cnnvis_image_free(im);
+    return r;
+}
+
 static cnnvis_result cnnvis__image_read_memory(cnnvis_image *im, const void *data, size_t size)
 {
     const unsigned char *d = (const unsigned char *)data;
@@ -10359,9 +11171,8 @@ static cnnvis_result cnnvis__image_read_memory(cnnvis_image *im, const void *dat
     if (!d) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_image_read: data is NULL");
     if (size >= 8 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N' && d[3] == 'G') return cnnvis__png_decode(im, d, size);
     if (size >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return cnnvis__pnm_decode(im, d, size);
-    if (size >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-        return CNNVIS__FAIL(CNNVIS_ERR_UNSUPPORTED, "a JPEG file: convert it to PNG or PPM first (e.g. `convert photo.jpg photo.png`)");
-    return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "unknown image format: expected a PNG or a P2/P3/P5/P6 header");
+    if (size >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) return cnnvis__jpeg_decode(im, d, size);
+    return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "unknown image format: expected a PNG, a JPEG or a P2/P3/P5/P6 header");
 }
 
 CNNVIS__DEF cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path)
