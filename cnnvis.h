@@ -11094,7 +11094,7 @@ static cnnvis_result cnnvis__jpeg_segments(cnnvis__jpeg *j, cnnvis_image *im, co
         if (end - p < 2) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: truncated: the file ends before the EOI marker");
         if (p[0] != 0xff)
             return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: expected a marker at byte %zu, found 0x%02x", (size_t)(p - data), p[0]);
-        while (end - p >= 2 && p[1] == 0xff) p++; /* fill bytes */
+        while (end - p >= 3 && p[1] == 0xff) p++; /* fill bytes (a last 0xff is refused below as marker 0xff) */
         marker = p[1], p += 2;
         if (marker == 0xd9) { /* EOI */
             if (!j->n_scans) return CNNVIS__FAIL(CNNVIS_ERR_FORMAT, "JPEG: no scan before the EOI marker");
