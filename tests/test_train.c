@@ -149,7 +149,8 @@ static void test_sgd_step(void)
 }
 
 /* Two Adam steps by hand (Kingma & Ba 2015, Algorithm 1, with weight decay added to the
-   gradient as torch.optim.Adam does), in double, against cnnvis_net_train's update. */
+   gradient as torch.optim.Adam does), in double, against cnnvis__train_step, the update
+   cnnvis_net_train makes at every step (given its bias corrections for steps 1 and 2). */
 static void test_adam_steps(void)
 {
     cnnvis_net_desc d;
@@ -191,8 +192,6 @@ static void test_adam_steps(void)
             CHECK(fabs(net->layers[0].w[j] - w[j]) <= 1e-5 * (1 + fabs(w[j])), "step %d: w[%zu] = %.7g, expected %.7g",
                   step, j, net->layers[0].w[j], w[j]);
     }
-    /* The first step of Adam moves every weight with a nonzero gradient by lr, whatever the
-       gradient's size: the reason a small first layer still learns at Adam's pace. */
     free(second);
     cnnvis_tensor_free(&x);
     cnnvis_net_free(net);
