@@ -1,8 +1,10 @@
 # cnnvis.h - build, test, demo.  `make` builds everything; `make test` runs the tests;
 # `make bench` measures the kernels (a few minutes). Builds run in parallel, one job a CPU
-# (make -j1 for one at a time).
+# (make -j1 for one at a time; `make clean all` runs one at a time, so that clean finishes first).
 NPROC   := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
 MAKEFLAGS += -j$(NPROC)
+endif
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c99 -Wall -Wextra -Wpedantic -Wshadow

@@ -1,4 +1,4 @@
-/* cnnvis.h - v0.2.0 - see inside a convolutional network. Public domain or MIT: see the end of the file.
+/* cnnvis.h - v0.3.0 - see inside a convolutional network. Public domain or MIT: see the end of the file.
 
    A single-header C99 library that trains a small AlexNet-style network on the CPU and
    draws what it learned, following the lecture "Visualising convolutional networks"
@@ -136,6 +136,8 @@
      multiply-add rounds once); they agree to about 1e-5 relative to the output's magnitude.
 
    CHANGELOG
+     0.3.0  Adam (cnnvis_train_desc.optimizer), a layer's init_scale, alexnet_mini with a
+            3x3 conv2 and 64-channel conv3/conv4, compressed PNG files
      0.2.0  the lecture first: the header reordered (core, sections 1-5, then appendices);
             one argument order; layers named by string; 100 public functions;
             cnnvis_tensor_print, cnnvis_tensor_stats and cnnvis_grad_check
@@ -150,7 +152,7 @@
 #include <stdint.h>
 
 #define CNNVIS_VERSION_MAJOR 0
-#define CNNVIS_VERSION_MINOR 2
+#define CNNVIS_VERSION_MINOR 3
 #define CNNVIS_VERSION_PATCH 0
 
 #ifndef CNNVIS_API
@@ -344,7 +346,7 @@ typedef struct cnnvis_layer {
     float *w;                    /* conv (OC, IC/G, K, K); fc (OUT, IN) */
     float *b;                    /* (OC) or (OUT) */
     float *dw, *db;              /* gradients, same shapes; backward adds into them */
-    float *vw, *vb;              /* SGD momentum buffers, same shapes */
+    float *vw, *vb;              /* SGD's momentum or Adam's first moment, same shapes */
     cnnvis_tensor out;           /* (max_batch, out_c, out_h, out_w) */
     cnnvis_tensor dout;          /* gradient w.r.t. out, same shape */
     int32_t *switches;           /* maxpool: (max_batch, C, OH, OW) argmax index iy*W+ix in
@@ -903,7 +905,8 @@ CNNVIS_API cnnvis_result cnnvis_tsne_image(cnnvis_image *out, const float *y, in
                                            const int *images, int size);
 
 /* Sanity checks (Adebayo et al. 2018): re-draw a layer's weights as at creation (Kaiming-
-   uniform from `seed`, zero biases), so that maps can be compared before and after. */
+   uniform from `seed` at He et al.'s scale, init_scale ignored; zero biases), so that maps
+   can be compared before and after. */
 CNNVIS_API cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char *layer, uint64_t seed);
 
 /* ======================================================================================
@@ -1071,13 +1074,14 @@ typedef int (*cnnvis_train_callback)(cnnvis_net *net, const cnnvis_train_stats *
      crafted against the net as it is at that step (FGSM or PGD; not L-BFGS).
      optimizer SGD (momentum as above); ADAM (Kingma & Ba 2015): lr 0 means 1e-3, beta1
      0.9, beta2 0.999, weight_decay 0 means none (torch.optim.Adam's defaults; a decay is
-     added to the gradient as there), momentum unused.                                   */
+     added to the gradient as there), momentum unused. Adam's moments start from zero
+     in each call (its bias correction counts this call's steps); the second moments,
+     one float a weight, are allocated for the call and freed after it, outside the
+     net's memory: they are needed only while training.                                */
 typedef struct cnnvis_train_desc {
     int epochs;
     int batch;
     float lr, momentum, weight_decay;
-    cnnvis_optimizer optimizer;
-    float beta1, beta2;
     cnnvis_lr_schedule schedule;
     int step_epochs;
     float gamma;
@@ -1092,6 +1096,8 @@ typedef struct cnnvis_train_desc {
     int callback_every;
     const cnnvis_attack_desc *adversarial;
     float adversarial_share;
+    cnnvis_optimizer optimizer;
+    float beta1, beta2;
 } cnnvis_train_desc;
 
 /* One SGD step on a batch: forward (with dropout), loss (in net->loss), backward, update of
@@ -1192,9 +1198,9 @@ CNNVIS_API void cnnvis_image_free(cnnvis_image *im);
    maxval 0 or > 65535, samples above maxval, and images over the limits above (before
    allocating anything of their size). */
 CNNVIS_API cnnvis_result cnnvis_image_read(cnnvis_image *im, const char *path);
-/* Write im at path, by the file name's ending: .png (8-bit grey or RGB, compressed as
-   cnnvis_png_encode does), .ppm/.pgm/.pnm (binary, maxval 255); anything else is refused.
-   Atomic (path.tmp, then rename). */
+/* Write im at path, by the file name's ending: .png (8-bit grey or RGB, compressed: per-row
+   filters, then one fixed-Huffman deflate block), .ppm/.pgm/.pnm (binary, maxval 255);
+   anything else is refused. Atomic (path.tmp, then rename). */
 CNNVIS_API cnnvis_result cnnvis_image_write(const char *path, const cnnvis_image *im);
 /* A photo as pixels (1, c, h, w) in [0, 1] (created here), ready for the lecture's functions:
    resize so that the shorter side fits (area when shrinking, bilinear when growing), take
@@ -2481,8 +2487,8 @@ static cnnvis_result cnnvis__net_resolve(cnnvis_net *net, const cnnvis_net_desc 
         for (j = 0; j < i; j++)
             if (strcmp(net->desc.layers[j].name, name) == 0)
                 return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %d (%s): name used twice (also layer %d)", i, name, j);
-        if (!(ld->init_scale >= 0) || !isfinite(ld->init_scale))
-            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: init_scale %g (finite, >= 0; 0 for 1)", name, ld->init_scale);
+        if (!(ld->init_scale >= 0 && ld->init_scale <= 1000))
+            return CNNVIS__FAIL(CNNVIS_ERR_ARG, "layer %s: init_scale %g is not in [0, 1000] (0 for 1)", name, ld->init_scale);
         ld->init_scale = CNNVIS__DEF_VAL(ld->init_scale, 1.0f);
         L->in_c = c, L->in_h = h, L->in_w = w;
         switch (ld->kind) {
@@ -2657,10 +2663,10 @@ CNNVIS__DEF size_t cnnvis_net_memory_size(const cnnvis_net_desc *d)
    multiplies the bound: a first layer started small (00_train's 0.03) ends up showing what
    training wrote into it rather than its random start (lecture, slide "1. Visualize
    filters"). */
-static void cnnvis__init_weights(cnnvis_layer *L, int last, cnnvis_rng *rng)
+static void cnnvis__init_weights(cnnvis_layer *L, int last, float scale, cnnvis_rng *rng)
 {
     double fan_in = (double)L->n_w / L->n_b, gain = last ? 1.0 : 2.0;
-    float bound = (float)(sqrt(3.0 * gain / fan_in) * L->desc.init_scale);
+    float bound = (float)(sqrt(3.0 * gain / fan_in) * scale);
     size_t j;
     for (j = 0; j < L->n_w; j++) L->w[j] = (2.0f * cnnvis__rng_uniform(rng) - 1.0f) * bound;
 }
@@ -2695,7 +2701,7 @@ CNNVIS__DEF cnnvis_result cnnvis_net_init_preallocated(cnnvis_net *net, const cn
     /* weights Kaiming-uniform, one generator through the layers in order; biases zero */
     cnnvis__rng_seed(&init_rng, net->desc.seed);
     for (i = 0; i < net->n_layers; i++)
-        if (net->layers[i].n_w) cnnvis__init_weights(&net->layers[i], i == net->n_layers - 1, &init_rng);
+        if (net->layers[i].n_w) cnnvis__init_weights(&net->layers[i], i == net->n_layers - 1, net->layers[i].desc.init_scale, &init_rng);
     cnnvis__rng_seed(&net->rng, net->desc.seed ^ 0x5eed0d20u);
     CNNVIS__TRY(cnnvis__net_set_kernels(net, d->kernels));
     env = getenv("CNNVIS_KERNELS");
@@ -5864,7 +5870,9 @@ CNNVIS__DEF cnnvis_result cnnvis_net_randomize_layer(cnnvis_net *net, const char
     L = &net->layers[li];
     if (!L->n_w) return CNNVIS__FAIL(CNNVIS_ERR_ARG, "cnnvis_net_randomize_layer: layer %s has no weights", L->desc.name);
     cnnvis__rng_seed(&rng, seed);
-    cnnvis__init_weights(L, li == net->n_layers - 1, &rng); /* as cnnvis_net_create */
+    /* as cnnvis_net_create, at He et al.'s scale whatever the layer started at: a checkpoint
+       does not keep init_scale, and the test re-initialises to the usual start */
+    cnnvis__init_weights(L, li == net->n_layers - 1, 1.0f, &rng);
     memset(L->b, 0, sizeof(float) * L->n_b);
     return CNNVIS_OK;
 }
@@ -8698,7 +8706,7 @@ static cnnvis_result cnnvis__net_set_kernels(cnnvis_net *net, cnnvis_kernels k)
 
 /* ======================================================================================
    B2  Appendix: training and checkpoints                                    >>b2_training
-   SGD with momentum, evaluation, the checkpoint format
+   SGD with momentum or Adam, evaluation, the checkpoint format
    ====================================================================================== */
 
 /* --- Training -------------------------------------------------------------------------- */
@@ -8742,7 +8750,8 @@ typedef struct cnnvis__update {
    Adam (Kingma & Ba 2015, PyTorch's torch.optim.Adam) on g' = g + wd w:
    m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr m^ / (sqrt(v^) + 1e-8) with
    m^ = m / (1 - b1^t), v^ = v / (1 - b2^t). With `apply` 0 only the new value is returned
-   (to check it is finite before anything is written). */
+   (to check it is finite before anything is written); a second moment that overflows
+   returns it (infinite), so that the check refuses the step rather than freeze the weight. */
 static float cnnvis__update_one(const cnnvis__update *u, float w, float g, float decay, float *m, float *v, int apply)
 {
     if (u->optimizer == CNNVIS_OPTIM_ADAM) {
@@ -8750,7 +8759,7 @@ static float cnnvis__update_one(const cnnvis__update *u, float w, float g, float
         float mn = u->beta1 * *m + (1 - u->beta1) * gd, vn = u->beta2 * *v + (1 - u->beta2) * gd * gd;
         float mh = mn / u->correct1, vh = vn / u->correct2;
         if (apply) *m = mn, *v = vn;
-        return w - u->lr * mh / (sqrtf(vh) + 1e-8f);
+        return isfinite(vn) ? w - u->lr * mh / (sqrtf(vh) + 1e-8f) : vn;
     } else {
         float mn = u->momentum * *m + g + decay;
         if (apply) *m = mn;

@@ -40,10 +40,10 @@ static struct {
 static const ex_option options[] = {
     {"data", EX_STRING, &opt.data, 0, 0, "concepts (built in, default), fashion, mnist or cifar10"},
     {"epochs", EX_INT, &opt.epochs, 1, MAX_EPOCHS, "passes over the training set (concepts 3, others 10)"},
-    {"batch", EX_INT, &opt.batch, 1, 1024, "images per SGD step (64)"},
+    {"batch", EX_INT, &opt.batch, 1, 1024, "images per training step (64)"},
     {"optimizer", EX_STRING, &opt.optimizer, 0, 0, "adam (default) or sgd (with momentum 0.9)"},
     {"lr", EX_FLOAT, &opt.lr, 1e-6, 10, "initial learning rate, cosine schedule (adam 0.001, sgd 0.02)"},
-    {"weight-decay", EX_FLOAT, &opt.weight_decay, 0, 1, "L2 weight decay (adam 0, sgd 0.0005)"},
+    {"weight-decay", EX_FLOAT, &opt.weight_decay, 0, 1, "L2 weight decay (adam 0; sgd 0 means 0.0005)"},
     {"init1", EX_FLOAT, &opt.init1, 1e-3, 10, "conv1's initial weights, times He et al.'s scale (0.03)"},
     {"n-train", EX_INT, &opt.n_train, 0, 1 << 30, "training images (concepts: 24000; others: all)"},
     {"data-dir", EX_STRING, &opt.data_dir, 0, 0, "where the CIFAR-10 .bin batches are (data/cifar10)"},
@@ -98,8 +98,9 @@ int main(int argc, char **argv)
     t.optimizer = strcmp(opt.optimizer, "sgd") == 0 ? CNNVIS_OPTIM_SGD : CNNVIS_OPTIM_ADAM;
     t.epochs = opt.epochs, t.batch = opt.batch, t.seed = opt.seed;
     t.lr = opt.lr, t.weight_decay = opt.weight_decay; /* 0: the optimizer's default */
+    if (!opt.lr && t.optimizer == CNNVIS_OPTIM_SGD) t.lr = 0.02f;
     /* Random crops and flips for photos; the concept images already place, turn and colour
-       their shapes at random, and flipping them only slowed training down (README, section 1). */
+       their shapes at random, and flipping them only slowed training down. */
     t.crop_pad = concepts ? 0 : train.h / 16;
     t.flip = !concepts && strcmp(opt.data, "mnist") != 0; /* and a mirrored 2 is no 2 */
     t.callback = on_epoch, t.user = &hist;   /* after each epoch: curve.tsv and epochs/epoch_NN.cnnvis */
@@ -302,6 +303,10 @@ static void write_confusion(const cnnvis_eval *ev, const cnnvis_net *net, const 
     const char *names[1000];
     int r, c;
     cnnvis_image out;
+    if (!rates) {
+        fprintf(stderr, "00_train: out of memory for the confusion matrix\n");
+        exit(1);
+    }
     for (r = 0; r < ev->n_classes && r < 1000; r++) {
         int total = 0;
         names[r] = cnnvis_net_class_name(net, r);

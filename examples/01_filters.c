@@ -21,7 +21,7 @@
    Exercises:
        1. Compare evolution.png's first row (random weights) with its last. Which filters
           become colour blobs, which edges?
-       2. Train with --train --lr 0.1: what happens to the dead-filter count and to the norms?
+       2. Train with --train --lr 0.005: what happens to the dead-filter count and to the norms?
        3. Per-filter scaling makes weak filters visible: which filters hardly changed at all? */
 #include "cnnvis.h" /* its implementation: examples/cnnvis.c, compiled once and linked */
 #include "common.h"

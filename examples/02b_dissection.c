@@ -10,7 +10,7 @@
    Build and run (after 00_train):
        make build/02b_dissection && ./build/02b_dissection
        ./build/02b_dissection --quantile 0.005                (Bau et al.'s setting: see below)
-       ./build/02b_dissection --epoch-images 2000     (each epoch on all 2000 images, as in README.md)
+       ./build/02b_dissection --epoch-images 2000     (each epoch on all 2000 images, as in docs/results.md)
        ./build/02b_dissection --list scenes.txt --concepts sky,road,car,...   (your own images)
    Output (in --out, default out/02b_dissection/):
        (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)

@@ -13,9 +13,9 @@
    Build and run (after 00_train):
        make build/04a_saliency && ./build/04a_saliency
        ./build/04a_saliency --image my_photo.png --n-pointing 0   (explain the net's top class of a photo)
-       ./build/04a_saliency --n-pointing 500              (README.md's pointing game: ~40 s)
+       ./build/04a_saliency --n-pointing 500              (README.md's pointing game)
        ./build/04a_saliency --n-pointing 500 --pointing-full   (with the library's default
-                                                            settings: ~3 minutes)
+                                                            settings: slower)
    Output (in --out, default out/04a_saliency/):
        (every picture NAME.png also as NAME.ppm, or NAME.pgm if grey, beside it)
        saliency.png         one row per image: the image (true class, the net's class and its

@@ -13,7 +13,7 @@
 
    Build and run (after 00_train):
        make build/04d_sanity_checks && ./build/04d_sanity_checks
-       ./build/04d_sanity_checks --n 20                (README.md's table: 20 images, ~1 minute)
+       ./build/04d_sanity_checks --n 20                (README.md's table: 20 images)
        ./build/04d_sanity_checks --n 50 --show 3       (more images; draw the grid for image 3)
        ./build/04d_sanity_checks --checkpoint alexnet.cnnvis --image my_photo.png
                           (one photo, resized to the net's input, for the class the net gives it)

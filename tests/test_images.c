@@ -190,9 +190,9 @@ static int t_paeth(int a, int b, int c)
     return pb <= pc ? b : c;
 }
 
-/* Deflate (RFC 1951) as far as the encoder needs it: stored blocks (BTYPE 00) and blocks of
-   the fixed Huffman codes (BTYPE 01, section 3.2.6), in any mix; a dynamic block (BTYPE 10)
-   is refused. Bits are read least significant first, Huffman codes most significant first. */
+/* Deflate (RFC 1951) as far as these tests need it: stored blocks (BTYPE 00, the streams
+   built here) and blocks of the fixed Huffman codes (BTYPE 01, section 3.2.6, what the
+   encoder writes), in any mix; a dynamic block (BTYPE 10) is refused. Bits are read least significant first, Huffman codes most significant first. */
 typedef struct t_bits {
     const unsigned char *p;
     size_t n, at; /* at: bits consumed */
@@ -318,8 +318,8 @@ static const char *t_inflate(const unsigned char *d, size_t n, unsigned char *ou
 }
 
 /* Decode a PNG as cnnvis__png_encode promises to write it: 8-bit grey or RGB, not interlaced,
-   only IHDR, IDAT and IEND chunks, one zlib stream of stored and fixed-Huffman deflate
-   blocks, each row with one of the five filters. Checks every chunk's CRC, the zlib header,
+   only IHDR, IDAT and IEND chunks, one zlib stream of deflate blocks (the encoder's one
+   fixed-Huffman block; stored ones too), each row with one of the five filters. Checks every chunk's CRC, the zlib header,
    that no match reaches back past the zlib window or the start, that the data is exactly
    the size's, the Adler-32 right after the last block and nothing after IEND. Returns NULL
    or what is wrong; on success *im holds the pixels and *info (if not NULL) what was seen. */

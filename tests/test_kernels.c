@@ -157,8 +157,10 @@ static void test_conv_shapes(void)
         {1, 4, 5, 5, 7, 5, 1, 5, 1},      {2, 5, 1, 1, 3, 1, 1, 0, 1},     {1, 2, 1, 3, 4, 5, 1, 2, 2},
         {5, 17, 6, 7, 23, 3, 4, 3, 1},    {64, 7, 8, 8, 33, 3, 1, 1, 1},   {1, 96, 13, 13, 64, 3, 1, 1, 2},
         {1, 3, 227, 227, 8, 11, 4, 0, 1}, {2, 9, 4, 31, 5, 2, 1, 0, 1},    {1, 24, 6, 6, 48, 3, 2, 0, 4},
-        /* rows long enough for the scatter of a sparse dy: alexnet_mini's conv2 and conv3,
-           stride 2 with padding and groups; one image on 2 threads splits its rows */
+        /* rows long enough for the scatter of a sparse dy: alexnet_mini's conv2 and conv3
+           (and the 5x5 conv2 and 96-channel conv3 it had before), stride 2 with padding and
+           groups; one image on 2 threads splits its rows */
+        {2, 32, 16, 16, 64, 3, 1, 1, 1}, {1, 64, 8, 8, 64, 3, 1, 1, 1},
         {2, 32, 16, 16, 64, 5, 1, 2, 1}, {1, 64, 8, 8, 96, 3, 1, 1, 1},   {3, 24, 11, 9, 20, 7, 2, 3, 2},
         {1, 40, 10, 10, 16, 3, 2, 1, 1},
     };

@@ -149,7 +149,8 @@ static void test_sgd_step(void)
 }
 
 /* Two Adam steps by hand (Kingma & Ba 2015, Algorithm 1, with weight decay added to the
-   gradient as torch.optim.Adam does), in double, against cnnvis_net_train's update. */
+   gradient as torch.optim.Adam does), in double, against cnnvis__train_step, the update
+   cnnvis_net_train makes at every step (given its bias corrections for steps 1 and 2). */
 static void test_adam_steps(void)
 {
     cnnvis_net_desc d;
@@ -191,11 +192,70 @@ static void test_adam_steps(void)
             CHECK(fabs(net->layers[0].w[j] - w[j]) <= 1e-5 * (1 + fabs(w[j])), "step %d: w[%zu] = %.7g, expected %.7g",
                   step, j, net->layers[0].w[j], w[j]);
     }
-    /* The first step of Adam moves every weight with a nonzero gradient by lr, whatever the
-       gradient's size: the reason a small first layer still learns at Adam's pace. */
     free(second);
     cnnvis_tensor_free(&x);
     cnnvis_net_free(net);
+}
+
+/* cnnvis_net_train with Adam against cnnvis__train_step driven by hand with the bias
+   corrections of steps 1, 2 and 3: one image, batch 1, a constant lr, no warm-up and no
+   dropout, so both see the same batches. Checks what test_adam_steps does not: the step
+   count, the moments starting from zero, the second moments' place across layers. */
+static void test_adam_train(void)
+{
+    cnnvis_net_desc d;
+    cnnvis_net *a, *b;
+    cnnvis_dataset ds;
+    cnnvis_train_desc t;
+    cnnvis__update u;
+    cnnvis_tensor x;
+    int32_t label;
+    float *second;
+    size_t j, n_params = 0;
+    int i, step, c;
+    double worst = 0;
+    make_quadrants(&ds, 1, 3, 8, 8, 2);
+    cnnvis_net_desc_init(&d, 3, 8, 8);
+    cnnvis_net_desc_conv(&d, "conv", 4, 3, 1, 1, 1);
+    cnnvis_net_desc_relu(&d, "relu");
+    cnnvis_net_desc_maxpool(&d, "pool", 2, 2, 0);
+    cnnvis_net_desc_fc(&d, "fc", 4);
+    d.seed = 3, d.max_batch = 1, d.n_threads = 1;
+    for (c = 0; c < 3; c++) d.mean[c] = 0.4f, d.std[c] = 0.25f;
+    REQUIRE(cnnvis_net_create(&a, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    REQUIRE(cnnvis_net_create(&b, &d) == CNNVIS_OK, "%s", cnnvis_last_error());
+    memset(&t, 0, sizeof t);
+    t.optimizer = CNNVIS_OPTIM_ADAM, t.epochs = 3, t.batch = 1, t.lr = 0.01f, t.weight_decay = 0.05f;
+    t.schedule = CNNVIS_LR_CONSTANT, t.warmup = -1, t.dropout_ramp = -1, t.seed = 1, t.progress = -1;
+    CHECK(cnnvis_net_train(a, &ds, NULL, &t) == CNNVIS_OK, "%s", cnnvis_last_error());
+    for (i = 0; i < b->n_layers; i++) {
+        cnnvis_layer *L = &b->layers[i];
+        n_params += L->n_w + L->n_b;
+        if (L->n_w) memset(L->vw, 0, sizeof(float) * L->n_w);
+        if (L->n_b) memset(L->vb, 0, sizeof(float) * L->n_b);
+    }
+    second = (float *)calloc(n_params, sizeof(float));
+    REQUIRE(second != NULL, "out of memory");
+    cnnvis_tensor_create(&x, 1, 3, 8, 8);
+    REQUIRE(cnnvis__dataset_batch(&ds, 0, 1, b, &x, &label) == CNNVIS_OK, "%s", cnnvis_last_error());
+    memset(&u, 0, sizeof u);
+    u.optimizer = CNNVIS_OPTIM_ADAM, u.lr = 0.01f, u.weight_decay = 0.05f, u.beta1 = 0.9f, u.beta2 = 0.999f;
+    u.second = second;
+    for (step = 1; step <= 3; step++) {
+        u.correct1 = 1 - powf(0.9f, (float)step), u.correct2 = 1 - powf(0.999f, (float)step);
+        CHECK(cnnvis__train_step(b, &x, &label, &u) == CNNVIS_OK, "%s", cnnvis_last_error());
+    }
+    for (i = 0; i < a->n_layers; i++) {
+        const cnnvis_layer *La = &a->layers[i], *Lb = &b->layers[i];
+        for (j = 0; j < La->n_w; j++) worst = fmax(worst, fabs(La->w[j] - Lb->w[j]) / (1e-3 + fabs(Lb->w[j])));
+        for (j = 0; j < La->n_b; j++) worst = fmax(worst, fabs(La->b[j] - Lb->b[j]) / (1e-3 + fabs(Lb->b[j])));
+    }
+    CHECK(worst <= 1e-6, "weights after 3 Adam steps differ by %.3g (relative)", worst);
+    CHECK(a->step == 3 && b->step == 3, "steps %lld and %lld", a->step, b->step);
+    free(second);
+    cnnvis_tensor_free(&x);
+    cnnvis_net_free(a), cnnvis_net_free(b);
+    cnnvis_dataset_free(&ds);
 }
 
 /* Arguments cnnvis_net_train refuses, each with a message naming the field. */
@@ -375,6 +435,7 @@ int main(void)
 {
     RUN(test_sgd_step);
     RUN(test_adam_steps);
+    RUN(test_adam_train);
     RUN(test_train_args);
     RUN(test_init_scale);
     RUN(test_determinism);

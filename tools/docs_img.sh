@@ -1,6 +1,8 @@
 #!/bin/sh
 # Copies the pictures the README shows from a `make demo` run (out/) into docs/img/, as the
-# library wrote them (cnnvis_png_encode). Usage: make demo && sh tools/docs_img.sh
+# library wrote them (cnnvis_image_write). Usage: make demo && sh tools/docs_img.sh.
+# Section 1's CIFAR-10 montage (s1_conv1_filters_cifar10.png) comes from the commands in
+# README.md, section 1, not from make demo.
 set -e
 out=${1:-out}
 dst=$(dirname "$0")/../docs/img
@@ -41,4 +43,4 @@ s5_pgd_robust.png 05b_adversarial_training/pgd_robust.png
 s5_robust_curves.png 05b_adversarial_training/curves.png
 s5_targeted.png 05_adversarial/targeted.png
 LIST
-echo "docs/img: $(ls "$dst" | wc -l) pictures from $out/"
+echo "docs/img: the demo's pictures copied from $out/"
