@@ -137,7 +137,7 @@
 
    CHANGELOG
      0.3.0  Adam (cnnvis_train_desc.optimizer), a layer's init_scale, alexnet_mini with a
-            3x3 conv2 and 64-channel conv3/conv4, compressed PNG files
+            3x3 conv2 and 64-channel conv3/conv4, compressed PNG files, a JPEG reader
      0.2.0  the lecture first: the header reordered (core, sections 1-5, then appendices);
             one argument order; layers named by string; 100 public functions;
             cnnvis_tensor_print, cnnvis_tensor_stats and cnnvis_grad_check
