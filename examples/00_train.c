@@ -116,7 +116,7 @@ int main(int argc, char **argv)
     if (!opt.checkpoint) opt.checkpoint = path; /* the checkpoint the other examples look at */
     ex_check(cnnvis_net_save(opt.checkpoint, net), "cnnvis_net_save");
     printf("saved %s%s\n", opt.checkpoint,
-           strcmp(opt.data, "concepts") == 0 ? " (and samples.png, curve.png, confusion.png)" : "");
+           concepts ? " (and samples.png, curve.png, confusion.png)" : "");
     cnnvis_net_free(net);
     cnnvis_dataset_free(&train);
     cnnvis_dataset_free(&test);
